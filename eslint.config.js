@@ -1,0 +1,41 @@
+// @ts-check
+import js from '@eslint/js';
+import tseslint from 'typescript-eslint';
+
+// Pure folders may not import IO: no database, HTTP, clock-free by construction.
+const pureFolders = ['src/audit/**', 'src/access/**', 'src/fhir/**'];
+const ioModules = ['pg', 'drizzle-orm', 'drizzle-orm/*', '@electric-sql/pglite', 'express', 'node:fs', 'node:fs/promises', 'node:net', 'node:http', 'pino'];
+
+export default tseslint.config(
+  { ignores: ['node_modules/', 'dist/', 'data/', 'migrations/', 'test-results/'] },
+  js.configs.recommended,
+  ...tseslint.configs.strictTypeChecked,
+  {
+    languageOptions: {
+      parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
+    },
+    rules: {
+      '@typescript-eslint/switch-exhaustiveness-check': 'error',
+      '@typescript-eslint/no-floating-promises': 'error',
+      '@typescript-eslint/consistent-type-imports': 'error',
+      '@typescript-eslint/no-explicit-any': 'error',
+      '@typescript-eslint/restrict-template-expressions': ['error', { allowNumber: true }],
+      '@typescript-eslint/no-unnecessary-condition': 'off',
+    },
+  },
+  {
+    files: pureFolders,
+    rules: {
+      'no-restricted-imports': ['error', {
+        patterns: [
+          { group: ioModules, message: 'Pure code: no IO imports here.' },
+          { group: ['**/db/**', '**/http/**', '**/services/**', '**/cli/**'], message: 'Pure code may not import the imperative shell.' },
+        ],
+      }],
+    },
+  },
+  {
+    files: ['**/*.js'],
+    ...tseslint.configs.disableTypeChecked,
+  },
+);

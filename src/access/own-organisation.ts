@@ -1,0 +1,14 @@
+import type { Principal } from '../auth/principal.js';
+
+// Deny by default. Until protocols and consent decide disclosures, a client
+// sees only what its own organisation sent. Pure.
+
+export type AccessDecision = { effect: 'permit' } | { effect: 'deny'; reason: 'not-own-organisation' };
+
+export interface StoredFacts {
+  sourceOrg: string;
+}
+
+export function decideAccess(principal: Principal, stored: StoredFacts): AccessDecision {
+  return stored.sourceOrg === principal.organisationCode ? { effect: 'permit' } : { effect: 'deny', reason: 'not-own-organisation' };
+}

@@ -1,0 +1,210 @@
+import type { AuditEvent, AuditEventAgent, AuditEventEntity, Coding } from 'fhir/r4.js';
+import { SYSTEMS } from '../fhir/systems.js';
+
+// Builders of AuditEvents in the shape of IHE Basic Audit Log Patterns (BALP).
+// See: https://profiles.ihe.net/ITI/BALP/ and https://hl7.org/fhir/R4/auditevent.html
+// Pure: the id and the time are passed in.
+
+/** FHIR restful interactions the hub audits. See: https://hl7.org/fhir/R4/codesystem-restful-interaction.html */
+export type RestInteraction =
+  | 'read'
+  | 'vread'
+  | 'history-instance'
+  | 'search-type'
+  | 'create'
+  | 'update'
+  | 'capabilities'
+  | 'operation';
+
+export type AuditOutcome = 'success' | 'minor-failure' | 'serious-failure';
+
+/** Who asked: what the hub knows of the requester, even when authentication failed. */
+export interface AuditRequester {
+  clientId?: string | undefined;
+  organisationCode?: string | undefined;
+  organisationSystem?: string | undefined;
+  organisationType?: string | undefined;
+  purposeOfUse?: string | undefined;
+}
+
+export interface AuditContext {
+  id: string;
+  recorded: Date;
+  requestId: string;
+  /** The hub's base URL: the observer and the destination. */
+  hubBaseUrl: string;
+  clientAddress?: string | undefined;
+  requester: AuditRequester;
+}
+
+export interface RestAuditDetails {
+  interaction: RestInteraction;
+  outcome: AuditOutcome;
+  outcomeDesc?: string | undefined;
+  /** "Patient/id" of every patient the request touched. */
+  patients?: readonly string[];
+  /** "Type/id/_history/n" (or "Type/id") of every resource read or written. */
+  resources?: readonly string[];
+  /** The query string of a search, as sent. */
+  query?: string | undefined;
+  /** The resource type a search or create addressed. */
+  resourceType?: string | undefined;
+}
+
+export interface LoginAuditDetails {
+  outcome: AuditOutcome;
+  outcomeDesc?: string | undefined;
+}
+
+const ACTION: Record<RestInteraction, NonNullable<AuditEvent['action']>> = {
+  read: 'R',
+  vread: 'R',
+  'history-instance': 'R',
+  'search-type': 'E',
+  create: 'C',
+  update: 'U',
+  capabilities: 'R',
+  operation: 'E',
+};
+
+const OUTCOME_CODE: Record<AuditOutcome, NonNullable<AuditEvent['outcome']>> = {
+  success: '0',
+  'minor-failure': '4',
+  'serious-failure': '8',
+};
+
+export function restAuditEvent(ctx: AuditContext, details: RestAuditDetails): AuditEvent {
+  const entities: AuditEventEntity[] = [
+    ...(details.patients ?? []).map(patientEntity),
+    ...(details.resources ?? []).map(resourceEntity),
+  ];
+  if (details.query !== undefined) entities.push(queryEntity(details.query, details.resourceType));
+  entities.push(transactionEntity(ctx.requestId));
+  return {
+    resourceType: 'AuditEvent',
+    id: ctx.id,
+    type: { system: SYSTEMS.auditEventType, code: 'rest', display: 'Restful Operation' },
+    subtype: [{ system: SYSTEMS.restfulInteraction, code: details.interaction }],
+    action: ACTION[details.interaction],
+    recorded: ctx.recorded.toISOString(),
+    outcome: OUTCOME_CODE[details.outcome],
+    ...(details.outcomeDesc === undefined ? {} : { outcomeDesc: clean(details.outcomeDesc) }),
+    ...purposeOfEvent(ctx.requester),
+    agent: agents(ctx),
+    source: source(ctx),
+    entity: entities,
+  };
+}
+
+/** Token requests: DICOM 110114 User Authentication, subtype 110122 Login. */
+export function loginAuditEvent(ctx: AuditContext, details: LoginAuditDetails): AuditEvent {
+  return {
+    resourceType: 'AuditEvent',
+    id: ctx.id,
+    type: { system: SYSTEMS.dicom, code: '110114', display: 'User Authentication' },
+    subtype: [{ system: SYSTEMS.dicom, code: '110122', display: 'Login' }],
+    action: 'E',
+    recorded: ctx.recorded.toISOString(),
+    outcome: OUTCOME_CODE[details.outcome],
+    ...(details.outcomeDesc === undefined ? {} : { outcomeDesc: clean(details.outcomeDesc) }),
+    ...purposeOfEvent(ctx.requester),
+    agent: agents(ctx),
+    source: source(ctx),
+    entity: [transactionEntity(ctx.requestId)],
+  };
+}
+
+function purposeCoding(code: string): Coding {
+  return { system: SYSTEMS.purposeOfUse, code: clean(code) };
+}
+
+function purposeOfEvent(r: AuditRequester): Pick<AuditEvent, 'purposeOfEvent'> {
+  return r.purposeOfUse === undefined ? {} : { purposeOfEvent: [{ coding: [purposeCoding(r.purposeOfUse)] }] };
+}
+
+function agents(ctx: AuditContext): AuditEventAgent[] {
+  const r = ctx.requester;
+  const purpose = r.purposeOfUse === undefined ? {} : { purposeOfUse: [{ coding: [purposeCoding(r.purposeOfUse)] }] };
+  const client: AuditEventAgent = {
+    // BALP: the client is the Source Role ID, even though data flows to it.
+    type: { coding: [{ system: SYSTEMS.dicom, code: '110153', display: 'Source Role ID' }] },
+    who:
+      r.clientId === undefined
+        ? { display: 'unidentified client' }
+        : { identifier: { system: SYSTEMS.client, value: clean(r.clientId) } },
+    requestor: true,
+    ...purpose,
+    ...(ctx.clientAddress === undefined ? {} : { network: { address: clean(ctx.clientAddress), type: '2' as const } }),
+  };
+  const server: AuditEventAgent = {
+    type: { coding: [{ system: SYSTEMS.dicom, code: '110152', display: 'Destination Role ID' }] },
+    who: { display: 'Early Years Sharing Hub' },
+    requestor: false,
+    network: { address: ctx.hubBaseUrl, type: '5' },
+  };
+  const result = [client, server];
+  if (r.organisationCode !== undefined) {
+    result.push({
+      type: {
+        coding: [{ system: SYSTEMS.auditAgentRole, code: 'requesting-organisation', display: 'Requesting organisation' }],
+      },
+      who: {
+        type: 'Organization',
+        identifier: { system: r.organisationSystem ?? SYSTEMS.localOrg, value: r.organisationCode },
+      },
+      ...(r.organisationType === undefined
+        ? {}
+        : { role: [{ coding: [{ system: SYSTEMS.organisationType, code: r.organisationType }] }] }),
+      requestor: false,
+      ...purpose,
+    });
+  }
+  return result;
+}
+
+function source(ctx: AuditContext): AuditEvent['source'] {
+  return {
+    site: ctx.hubBaseUrl,
+    observer: { display: 'Early Years Sharing Hub' },
+    type: [{ system: SYSTEMS.securitySourceType, code: '4', display: 'Application Server' }],
+  };
+}
+
+function patientEntity(reference: string): AuditEventEntity {
+  return {
+    what: { reference },
+    type: { system: SYSTEMS.auditEntityType, code: '1', display: 'Person' },
+    role: { system: SYSTEMS.objectRole, code: '1', display: 'Patient' },
+  };
+}
+
+function resourceEntity(reference: string): AuditEventEntity {
+  return {
+    what: { reference },
+    type: { system: SYSTEMS.auditEntityType, code: '2', display: 'System Object' },
+    role: { system: SYSTEMS.objectRole, code: '4', display: 'Domain Resource' },
+  };
+}
+
+function queryEntity(query: string, resourceType: string | undefined): AuditEventEntity {
+  return {
+    type: { system: SYSTEMS.auditEntityType, code: '2', display: 'System Object' },
+    role: { system: SYSTEMS.objectRole, code: '24', display: 'Query' },
+    ...(resourceType === undefined ? {} : { description: clean(resourceType) }),
+    // BALP carries the query base64-encoded; it may hold identifiers, so it stays out of logs.
+    query: Buffer.from(query, 'utf8').toString('base64'),
+  };
+}
+
+function transactionEntity(requestId: string): AuditEventEntity {
+  return {
+    what: { identifier: { value: clean(requestId) } },
+    type: { system: SYSTEMS.balpEntityType, code: 'XrequestId', display: 'X-Request-Id' },
+  };
+}
+
+/** jsonb refuses NUL; lone surrogates break RFC 8785. Neither belongs in an audit string. */
+function clean(s: string): string {
+  // eslint-disable-next-line no-control-regex
+  return s.replace(/\u0000/g, '').toWellFormed().slice(0, 1000);
+}

@@ -1,0 +1,20 @@
+import { createHash } from 'node:crypto';
+import { canonicalJson } from './canonical-json.js';
+
+/** The chain's value before the first entry: 32 zero bytes. */
+export const EMPTY_CHAIN = '0'.repeat(64);
+
+/** RFC 6962 section 2.1 leaf hash: SHA-256(0x00 || entry). See: https://www.rfc-editor.org/rfc/rfc6962#section-2.1 */
+export function leafHash(entry: Uint8Array): string {
+  return createHash('sha256').update(Uint8Array.of(0)).update(entry).digest('hex');
+}
+
+/** Leaf hash of an audit event: over its RFC 8785 canonical JSON, UTF-8. */
+export function auditLeafHash(event: unknown): string {
+  return leafHash(Buffer.from(canonicalJson(event), 'utf8'));
+}
+
+/** Hash chain link: SHA-256(prev || leaf), both as raw 32-byte values. */
+export function chainHash(prevHex: string, leafHex: string): string {
+  return createHash('sha256').update(Buffer.from(prevHex, 'hex')).update(Buffer.from(leafHex, 'hex')).digest('hex');
+}

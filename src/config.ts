@@ -1,0 +1,53 @@
+import { z } from 'zod';
+
+// The one place that reads process.env. Everything else receives a Config.
+const booleanFlag = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no', 'on', 'off', ''])
+  .transform((v) => v === 'true' || v === '1' || v === 'yes' || v === 'on');
+
+export const configSchema = z
+  .object({
+    PORT: z.coerce.number().int().min(0).max(65535).default(8080),
+    HOST: z.string().min(1).default('0.0.0.0'),
+    DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).optional(),
+    DATA_DIR: z.string().min(1).default('./data'),
+    DEMO: booleanFlag.default(false),
+    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    PUBLIC_BASE_URL: z.url({ protocol: /^https?$/ }).optional(),
+    BODY_LIMIT: z.string().regex(/^\d+(kb|mb)$/i).default('1mb'),
+    AUDIT_SEQUENCE_INTERVAL_MS: z.coerce.number().int().min(10).max(60_000).default(500),
+  })
+  .transform((env) => ({
+    port: env.PORT,
+    host: env.HOST,
+    databaseUrl: env.DATABASE_URL,
+    dataDir: env.DATA_DIR,
+    demo: env.DEMO,
+    logLevel: env.LOG_LEVEL,
+    // The URL clients use to reach the hub; the token audience is derived from it.
+    publicBaseUrl: (env.PUBLIC_BASE_URL ?? `http://localhost:${env.PORT}`).replace(/\/+$/, ''),
+    bodyLimit: env.BODY_LIMIT,
+    auditSequenceIntervalMs: env.AUDIT_SEQUENCE_INTERVAL_MS,
+  }));
+
+export type Config = z.infer<typeof configSchema>;
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const parsed = configSchema.safeParse(env);
+  if (!parsed.success) {
+    const detail = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
+    throw new ConfigError(`Invalid environment: ${detail}`);
+  }
+  return parsed.data;
+}
+
+/** Where the CLI finds a running hub (HUB_URL, default http://localhost:$PORT). */
+export function hubUrl(env: Record<string, string | undefined> = process.env): string {
+  const url = z.url().optional().parse(env['HUB_URL']);
+  const port = z.coerce.number().int().default(8080).parse(env['PORT']);
+  return (url ?? `http://localhost:${port}`).replace(/\/+$/, '');
+}

@@ -1,0 +1,133 @@
+import type { Resource } from 'fhir/r4.js';
+import { and, asc, desc, eq, gt, gte, inArray, lt, or, sql, type SQL } from 'drizzle-orm';
+import { indexValues } from '../fhir/resource-types.js';
+import type { SearchRequest } from '../fhir/search-request.js';
+import type { Db, Tx } from './database.js';
+import { resourceHistory, resourceReferences, resources, resourceTokens } from './schema/index.js';
+
+export interface StoredResource {
+  type: string;
+  id: string;
+  versionId: number;
+  lastUpdated: Date;
+  sourceOrg: string;
+  content: Resource;
+}
+
+export async function readCurrent(db: Db | Tx, type: string, id: string, forUpdate = false): Promise<StoredResource | undefined> {
+  const query = db.select().from(resources).where(and(eq(resources.type, type), eq(resources.id, id))).limit(1);
+  const rows = forUpdate ? await query.for('update') : await query;
+  return rows[0];
+}
+
+export async function readVersion(db: Db | Tx, type: string, id: string, versionId: number): Promise<StoredResource | undefined> {
+  const rows = await db
+    .select()
+    .from(resourceHistory)
+    .where(and(eq(resourceHistory.type, type), eq(resourceHistory.id, id), eq(resourceHistory.versionId, versionId)))
+    .limit(1);
+  return rows[0];
+}
+
+export async function readHistory(db: Db | Tx, type: string, id: string, limit: number): Promise<StoredResource[]> {
+  return db
+    .select()
+    .from(resourceHistory)
+    .where(and(eq(resourceHistory.type, type), eq(resourceHistory.id, id)))
+    .orderBy(desc(resourceHistory.versionId))
+    .limit(limit);
+}
+
+/** Writes a new current version, its history row and its search index rows. */
+export async function writeVersion(tx: Tx, row: StoredResource): Promise<void> {
+  if (row.versionId === 1) {
+    await tx.insert(resources).values(row);
+  } else {
+    await tx
+      .update(resources)
+      .set({ versionId: row.versionId, lastUpdated: row.lastUpdated, sourceOrg: row.sourceOrg, content: row.content })
+      .where(and(eq(resources.type, row.type), eq(resources.id, row.id)));
+    await tx.delete(resourceTokens).where(and(eq(resourceTokens.type, row.type), eq(resourceTokens.id, row.id)));
+    await tx.delete(resourceReferences).where(and(eq(resourceReferences.type, row.type), eq(resourceReferences.id, row.id)));
+  }
+  await tx.insert(resourceHistory).values(row);
+  const index = indexValues(row.content);
+  if (index.tokens.length > 0) {
+    await tx.insert(resourceTokens).values(index.tokens.map((t) => ({ type: row.type, id: row.id, ...t })));
+  }
+  if (index.references.length > 0) {
+    await tx.insert(resourceReferences).values(index.references.map((r) => ({ type: row.type, id: row.id, ...r })));
+  }
+}
+
+/**
+ * One page of a type-level search, restricted to the rows the requester's
+ * organisation may see. Fetches one row more than the page to know if there is a next page.
+ */
+export async function searchResources(db: Db | Tx, search: SearchRequest, visibleTo: string): Promise<StoredResource[]> {
+  const where: (SQL | undefined)[] = [eq(resources.type, search.resourceType), eq(resources.sourceOrg, visibleTo)];
+  if (search.ids !== undefined) where.push(search.ids.length === 0 ? sql`false` : inArray(resources.id, search.ids));
+  for (const alternatives of search.identifiers) {
+    where.push(
+      or(
+        ...alternatives.map(
+          (a) => sql`exists (select 1 from ${resourceTokens} t where t.type = ${resources.type} and t.id = ${resources.id}
+            and t.param = 'identifier' and t.value = ${a.value}${a.system === undefined ? sql`` : sql` and t.system = ${a.system}`})`,
+        ),
+      ),
+    );
+  }
+  for (const ref of search.references) {
+    const exact = ref.targets.filter((t) => !t.startsWith('*/'));
+    const anyType = ref.targets.filter((t) => t.startsWith('*/')).map((t) => t.slice(2));
+    const match = or(
+      exact.length > 0 ? sql`r.target in (${sql.join(exact.map((t) => sql`${t}`), sql`, `)})` : undefined,
+      anyType.length > 0 ? sql`split_part(r.target, '/', 2) in (${sql.join(anyType.map((t) => sql`${t}`), sql`, `)})` : undefined,
+    );
+    where.push(
+      sql`exists (select 1 from ${resourceReferences} r where r.type = ${resources.type} and r.id = ${resources.id}
+        and r.param = ${ref.param} and (${match}))`,
+    );
+  }
+  for (const bound of search.lastUpdated) {
+    switch (bound.comparator) {
+      case 'gt':
+        where.push(gte(resources.lastUpdated, bound.end));
+        break;
+      case 'ge':
+        where.push(gte(resources.lastUpdated, bound.start));
+        break;
+      case 'lt':
+        where.push(lt(resources.lastUpdated, bound.start));
+        break;
+      case 'le':
+        where.push(lt(resources.lastUpdated, bound.end));
+        break;
+      case 'eq':
+        where.push(and(gte(resources.lastUpdated, bound.start), lt(resources.lastUpdated, bound.end)));
+        break;
+    }
+  }
+  if (search.cursor !== undefined) {
+    const { lastUpdated, id } = search.cursor;
+    where.push(
+      search.descending
+        ? or(lt(resources.lastUpdated, lastUpdated), and(eq(resources.lastUpdated, lastUpdated), lt(resources.id, id)))
+        : or(gt(resources.lastUpdated, lastUpdated), and(eq(resources.lastUpdated, lastUpdated), gt(resources.id, id))),
+    );
+  }
+  const order = search.descending
+    ? [desc(resources.lastUpdated), desc(resources.id)]
+    : [asc(resources.lastUpdated), asc(resources.id)];
+  return db
+    .select()
+    .from(resources)
+    .where(and(...where))
+    .orderBy(...order)
+    .limit(search.count + 1);
+}
+
+/** Serialises conditional creates of the same criteria across instances until commit. */
+export async function lockCriteria(tx: Tx, key: string): Promise<void> {
+  await tx.execute(sql`select pg_advisory_xact_lock(hashtext(${key}))`);
+}

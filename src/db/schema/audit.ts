@@ -1,0 +1,38 @@
+import type { AuditEvent } from 'fhir/r4.js';
+import { bigint, bigserial, char, jsonb, pgTable, text, timestamp } from 'drizzle-orm/pg-core';
+
+/**
+ * Every AuditEvent, written in the transaction of the request it describes.
+ * Append-only: triggers in the migrations refuse UPDATE, DELETE and TRUNCATE.
+ * seq orders inserts but may have gaps (rolled-back transactions).
+ */
+export const auditEvents = pgTable('audit_event', {
+  seq: bigserial('seq', { mode: 'number' }).primaryKey(),
+  eventId: text('event_id').notNull().unique(),
+  recorded: timestamp('recorded', { withTimezone: true, mode: 'date' }).notNull(),
+  event: jsonb('event').$type<AuditEvent>().notNull(),
+  /** RFC 6962 leaf hash: SHA-256(0x00 || RFC 8785 canonical JSON of event), hex. */
+  leafHash: char('leaf_hash', { length: 64 }).notNull(),
+});
+
+/** Events committed but not yet given a place in the log. The sequencer drains it. */
+export const auditQueue = pgTable('audit_queue', {
+  seq: bigint('seq', { mode: 'number' }).primaryKey(),
+});
+
+/**
+ * The log: a gap-free index over committed events, chained by hash.
+ * chain_hash(i) = SHA-256(chain_hash(i-1) || leaf_hash(i)); chain_hash(-1) = 32 zero bytes.
+ * Append-only like audit_event.
+ */
+export const auditLog = pgTable('audit_log', {
+  idx: bigint('idx', { mode: 'number' }).primaryKey(),
+  eventSeq: bigint('event_seq', { mode: 'number' })
+    .notNull()
+    .unique()
+    .references(() => auditEvents.seq),
+  leafHash: char('leaf_hash', { length: 64 }).notNull(),
+  prevHash: char('prev_hash', { length: 64 }).notNull(),
+  chainHash: char('chain_hash', { length: 64 }).notNull(),
+  sequencedAt: timestamp('sequenced_at', { withTimezone: true, mode: 'date' }).notNull(),
+});

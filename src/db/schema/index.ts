@@ -1,0 +1,4 @@
+export * from './organisations.js';
+export * from './clients.js';
+export * from './resources.js';
+export * from './audit.js';

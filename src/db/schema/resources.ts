@@ -1,0 +1,67 @@
+import type { Resource } from 'fhir/r4.js';
+import { index, integer, jsonb, pgTable, primaryKey, text, timestamp } from 'drizzle-orm/pg-core';
+
+const lastUpdated = () => timestamp('last_updated', { withTimezone: true, mode: 'date' }).notNull();
+
+/** The current version of every FHIR resource. See: https://hl7.org/fhir/R4/http.html#read */
+export const resources = pgTable(
+  'resource',
+  {
+    type: text('type').notNull(),
+    id: text('id').notNull(),
+    versionId: integer('version_id').notNull(),
+    lastUpdated: lastUpdated(),
+    /** Organisation whose client stored this version (deny-by-default access until protocols decide). */
+    sourceOrg: text('source_org').notNull(),
+    content: jsonb('content').$type<Resource>().notNull(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.type, t.id] }),
+    index('resource_type_updated_idx').on(t.type, t.lastUpdated, t.id),
+  ],
+);
+
+/** Every version ever stored, the current one included. See: https://hl7.org/fhir/R4/http.html#vread */
+export const resourceHistory = pgTable(
+  'resource_history',
+  {
+    type: text('type').notNull(),
+    id: text('id').notNull(),
+    versionId: integer('version_id').notNull(),
+    lastUpdated: lastUpdated(),
+    sourceOrg: text('source_org').notNull(),
+    content: jsonb('content').$type<Resource>().notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.type, t.id, t.versionId] })],
+);
+
+/** token search values of the current version (identifier). */
+export const resourceTokens = pgTable(
+  'resource_token',
+  {
+    type: text('type').notNull(),
+    id: text('id').notNull(),
+    param: text('param').notNull(),
+    system: text('system').notNull(),
+    value: text('value').notNull(),
+  },
+  (t) => [
+    index('resource_token_lookup_idx').on(t.type, t.param, t.value, t.system),
+    index('resource_token_owner_idx').on(t.type, t.id),
+  ],
+);
+
+/** reference search values of the current version (patient, subject), as "Type/id". */
+export const resourceReferences = pgTable(
+  'resource_reference',
+  {
+    type: text('type').notNull(),
+    id: text('id').notNull(),
+    param: text('param').notNull(),
+    target: text('target').notNull(),
+  },
+  (t) => [
+    index('resource_reference_lookup_idx').on(t.type, t.param, t.target),
+    index('resource_reference_owner_idx').on(t.type, t.id),
+  ],
+);

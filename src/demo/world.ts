@@ -1,0 +1,60 @@
+// The demo world: the partner organisations and the client systems that act
+// for them. Codes, client ids, scopes and purposes are the ones every example,
+// test and outside check relies on; change them only together with those.
+
+export type OrganisationType = 'maternity' | 'gp' | 'health-visiting' | 'childrens-centre' | 'early-help' | 'hub-operator';
+
+export interface OrganisationRecord {
+  code: string;
+  system: string;
+  type: OrganisationType;
+  name: string;
+  catchment: readonly string[];
+}
+
+export interface ClientRecord {
+  id: string;
+  organisation: string;
+  scopes: readonly string[];
+  purposes: readonly string[];
+}
+
+const ODS = 'https://fhir.nhs.uk/Id/ods-organization-code';
+const LOCAL = 'urn:eastside:org';
+
+export const demoOrganisations: readonly OrganisationRecord[] = [
+  { code: 'R9M', system: ODS, type: 'maternity', name: 'Northgate Hospitals NHS Trust (Maternity)', catchment: [] },
+  { code: 'Y90001', system: ODS, type: 'gp', name: 'Limehouse Practice', catchment: [] },
+  { code: 'Y90002', system: ODS, type: 'gp', name: 'Bow Common Surgery', catchment: [] },
+  { code: 'R9H', system: ODS, type: 'health-visiting', name: 'Eastside Community Health (Health Visiting)', catchment: [] },
+  { code: 'E09000999-EH', system: LOCAL, type: 'early-help', name: 'London Borough of Eastside Early Help', catchment: [] },
+  { code: 'CC-OCEAN', system: LOCAL, type: 'childrens-centre', name: "Ocean Children's Centre", catchment: ['E1', 'E1W'] },
+  { code: 'CC-IOD', system: LOCAL, type: 'childrens-centre', name: "Isle of Dogs Children's Centre", catchment: ['E14'] },
+  { code: 'EYHUB', system: LOCAL, type: 'hub-operator', name: 'Eastside Early Years Sharing Hub (information governance)', catchment: [] },
+];
+
+const PULLER_SCOPES = ['system/*.rs', 'system/Task.u'];
+const PULLER_PURPOSES = ['early-years-registration', 'immunisation-follow-up', 'early-help'];
+const GP_SCOPES = ['system/Immunization.c', 'system/Patient.c', 'system/*.rs'];
+const GP_PURPOSES = ['direct-care', 'early-help'];
+
+export const demoClients: readonly ClientRecord[] = [
+  { id: 'northgate-maternity', organisation: 'R9M', scopes: ['system/*.c', 'system/Consent.cruds'], purposes: ['direct-care'] },
+  { id: 'limehouse-gp', organisation: 'Y90001', scopes: GP_SCOPES, purposes: GP_PURPOSES },
+  { id: 'bowcommon-gp', organisation: 'Y90002', scopes: GP_SCOPES, purposes: GP_PURPOSES },
+  {
+    id: 'eastside-hv',
+    organisation: 'R9H',
+    scopes: ['system/*.rs'],
+    purposes: ['direct-care', 'immunisation-follow-up', 'early-help', 'safeguarding'],
+  },
+  {
+    id: 'eastside-early-help',
+    organisation: 'E09000999-EH',
+    scopes: ['system/QuestionnaireResponse.c', 'system/Consent.cruds', 'system/*.rs'],
+    purposes: ['early-help', 'safeguarding'],
+  },
+  { id: 'ocean-cc', organisation: 'CC-OCEAN', scopes: PULLER_SCOPES, purposes: PULLER_PURPOSES },
+  { id: 'iod-cc', organisation: 'CC-IOD', scopes: PULLER_SCOPES, purposes: PULLER_PURPOSES },
+  { id: 'ig-console', organisation: 'EYHUB', scopes: ['system/AuditEvent.rs', 'system/Consent.rs'], purposes: ['audit'] },
+];

@@ -1,0 +1,75 @@
+import type { CapabilityStatement, CapabilityStatementRestResource, CapabilityStatementRestResourceSearchParam } from 'fhir/r4.js';
+import { searchParamsOf, supportedTypes } from './resource-types.js';
+
+// Lists exactly what the hub implements. See: https://hl7.org/fhir/R4/capabilitystatement.html
+
+const SP_BASE = 'http://hl7.org/fhir/SearchParameter';
+
+export function capabilityStatement(baseUrl: string, softwareVersion: string, released: string): CapabilityStatement {
+  return {
+    resourceType: 'CapabilityStatement',
+    status: 'active',
+    date: released,
+    kind: 'instance',
+    software: { name: 'Early Years Sharing Hub', version: softwareVersion },
+    implementation: { description: 'Early Years Sharing Hub FHIR API', url: `${baseUrl}/fhir` },
+    fhirVersion: '4.0.1',
+    format: ['application/fhir+json', 'json'],
+    rest: [
+      {
+        mode: 'server',
+        documentation:
+          'Every interaction needs a SMART Backend Services access token with a scope for the resource type and interaction. ' +
+          'Until protocol-based disclosure is in force, a client sees only resources its own organisation sent. ' +
+          'Search: GET only; unknown parameters are refused unless Prefer: handling=lenient; _count at most 100; ' +
+          '_sort=_lastUpdated or -_lastUpdated; paging by next links.',
+        security: {
+          cors: false,
+          service: [
+            {
+              coding: [{ system: 'http://terminology.hl7.org/CodeSystem/restful-security-service', code: 'SMART-on-FHIR' }],
+            },
+          ],
+          extension: [
+            {
+              url: 'http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris',
+              extension: [{ url: 'token', valueUri: `${baseUrl}/auth/token` }],
+            },
+          ],
+        },
+        resource: supportedTypes.map((type) => ({
+          type: type as CapabilityStatementRestResource['type'],
+          interaction: [
+            { code: 'read' as const },
+            { code: 'vread' as const },
+            { code: 'history-instance' as const },
+            { code: 'search-type' as const },
+            { code: 'create' as const },
+            { code: 'update' as const },
+          ],
+          versioning: 'versioned-update' as const,
+          readHistory: true,
+          updateCreate: false,
+          conditionalCreate: true,
+          conditionalRead: 'not-supported' as const,
+          conditionalUpdate: false,
+          conditionalDelete: 'not-supported' as const,
+          searchParam: searchParams(type),
+        })),
+      },
+    ],
+  };
+}
+
+function searchParams(type: string): CapabilityStatementRestResourceSearchParam[] {
+  const { identifier, references } = searchParamsOf(type);
+  const params: CapabilityStatementRestResourceSearchParam[] = [
+    { name: '_id', definition: `${SP_BASE}/Resource-id`, type: 'token' },
+    { name: '_lastUpdated', definition: `${SP_BASE}/Resource-lastUpdated`, type: 'date', documentation: 'prefixes eq, gt, ge, lt, le' },
+  ];
+  if (identifier) params.push({ name: 'identifier', definition: `${SP_BASE}/clinical-identifier`, type: 'token' });
+  for (const name of references) {
+    params.push({ name, definition: `${SP_BASE}/${type}-${name}`, type: 'reference' });
+  }
+  return params;
+}

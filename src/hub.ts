@@ -1,0 +1,80 @@
+import type { Express } from 'express';
+import type { JWK } from 'jose';
+import type { Logger } from 'pino';
+import { generateHubKey, loadHubKeys, type HubKeys } from './auth/hub-keys.js';
+import type { Database } from './db/database.js';
+import { forgetExpiredAssertions, insertHubKeyIfNone, listHubKeys } from './db/registry-queries.js';
+import { loadFhirDefinitions } from './fhir/validator.js';
+import { createApp } from './http/app.js';
+import { AuditRecorder } from './services/audit-recorder.js';
+import { AuditSequencer } from './services/audit-sequencer.js';
+import { FhirService } from './services/fhir-service.js';
+
+export const HUB_VERSION = '0.1.0';
+
+export interface HubOptions {
+  database: Database;
+  baseUrl: string;
+  logger: Logger;
+  bodyLimit?: string;
+  clock?: () => Date;
+  /** How often the sequencer looks for events other instances committed. */
+  sequenceIntervalMs?: number;
+}
+
+export interface Hub {
+  app: Express;
+  keys: HubKeys;
+  sequencer: AuditSequencer;
+  tokenUrl: string;
+  close(): Promise<void>;
+}
+
+/** Wires one hub instance from its dependencies. The database must be migrated. */
+export async function createHub(options: HubOptions): Promise<Hub> {
+  const { database, baseUrl, logger } = options;
+  const clock = options.clock ?? (() => new Date());
+  const db = database.db;
+  loadFhirDefinitions();
+
+  if ((await listHubKeys(db)).length === 0) {
+    await insertHubKeyIfNone(db, await generateHubKey(), clock());
+  }
+  const keys = await loadHubKeys((await listHubKeys(db)) as { kid: string; privateJwk: JWK; publicJwk: JWK }[]);
+
+  const sequencer = new AuditSequencer(db, clock, logger);
+  const audit = new AuditRecorder({ hubBaseUrl: baseUrl, clock, onAppended: () => sequencer.nudge() });
+  const audience = { issuer: baseUrl, audience: `${baseUrl}/fhir` };
+  const tokenUrl = `${baseUrl}/auth/token`;
+  const fhir = new FhirService({ db, audit, clock, baseUrl, version: HUB_VERSION });
+  const app = createApp({
+    db,
+    keys,
+    audience,
+    clock,
+    audit,
+    baseUrl,
+    bodyLimit: options.bodyLimit ?? '1mb',
+    logger,
+    fhir,
+    token: { db, keys, audience, tokenUrl, clock, audit },
+  });
+
+  sequencer.start(options.sequenceIntervalMs ?? 500);
+  const maintenance = setInterval(() => {
+    forgetExpiredAssertions(db, new Date(clock().getTime() - 3_600_000)).catch(() => undefined);
+  }, 60_000);
+  maintenance.unref();
+
+  return {
+    app,
+    keys,
+    sequencer,
+    tokenUrl,
+    close: async () => {
+      clearInterval(maintenance);
+      await sequencer.stop();
+      await sequencer.flush();
+    },
+  };
+}

@@ -1,0 +1,365 @@
+import type { Bundle, BundleEntry, Resource } from 'fhir/r4.js';
+import { randomUUID } from 'node:crypto';
+import { decideAccess } from '../access/own-organisation.js';
+import type { RestInteraction } from '../audit/audit-event.js';
+import type { Principal } from '../auth/principal.js';
+import type { Db, Tx } from '../db/database.js';
+import {
+  lockCriteria,
+  readCurrent,
+  readHistory,
+  readVersion,
+  searchResources,
+  writeVersion,
+  type StoredResource,
+} from '../db/resource-queries.js';
+import { capabilityStatement } from '../fhir/capability.js';
+import { problem, type Problem } from '../fhir/operation-outcome.js';
+import { patientsOf } from '../fhir/resource-types.js';
+import { encodeCursor, ID_PATTERN, parseSearch, type ParamList, type SearchRequest } from '../fhir/search-request.js';
+import { validateFhir } from '../fhir/validator.js';
+import { requesterOf, type AuditRecorder, type RequestMeta } from './audit-recorder.js';
+
+// The imperative shell of the FHIR REST API: every interaction reads or writes
+// in one transaction together with its AuditEvent, and every row that leaves
+// passes the access decision. See: https://hl7.org/fhir/R4/http.html
+
+export interface FhirServiceDeps {
+  db: Db;
+  audit: AuditRecorder;
+  clock: () => Date;
+  baseUrl: string;
+  version: string;
+}
+
+export interface FhirResult {
+  status: number;
+  body?: Resource;
+  headers?: Record<string, string>;
+}
+
+const MAX_HISTORY = 100;
+
+export class FhirService {
+  constructor(private readonly deps: FhirServiceDeps) {}
+
+  private get fhirBase(): string {
+    return `${this.deps.baseUrl}/fhir`;
+  }
+
+  async capabilities(meta: RequestMeta): Promise<FhirResult> {
+    await this.deps.audit.transaction(this.deps.db, async (tx) => {
+      await this.deps.audit.rest(tx, meta, {}, { interaction: 'capabilities', outcome: 'success' });
+    });
+    return { status: 200, body: capabilityStatement(this.deps.baseUrl, this.deps.version, '2026-11-22') };
+  }
+
+  async read(principal: Principal, type: string, id: string, meta: RequestMeta): Promise<FhirResult> {
+    return this.readOne(principal, meta, 'read', type, id, (tx) => readCurrent(tx, type, id));
+  }
+
+  async vread(principal: Principal, type: string, id: string, vid: string, meta: RequestMeta): Promise<FhirResult> {
+    if (!/^[1-9]\d{0,8}$/.test(vid)) return this.refuse(principal, meta, 'vread', type, problem(400, 'invalid', 'version id must be a positive integer', 'vid'));
+    return this.readOne(principal, meta, 'vread', type, id, (tx) => readVersion(tx, type, id, Number(vid)));
+  }
+
+  private async readOne(
+    principal: Principal,
+    meta: RequestMeta,
+    interaction: RestInteraction,
+    type: string,
+    id: string,
+    load: (tx: Tx) => Promise<StoredResource | undefined>,
+  ): Promise<FhirResult> {
+    if (!ID_PATTERN.test(id)) return this.refuse(principal, meta, interaction, type, problem(400, 'invalid', 'id is not a valid resource id', 'id'));
+    return this.deps.audit.transaction(this.deps.db, async (tx) => {
+      const row = await load(tx);
+      const decision = row === undefined ? undefined : decideAccess(principal, row);
+      if (row === undefined || decision?.effect !== 'permit') {
+        await this.deps.audit.rest(tx, meta, requesterOf(principal), {
+          interaction,
+          outcome: 'minor-failure',
+          outcomeDesc: decision?.effect === 'deny' ? `denied: ${decision.reason}` : 'not found',
+          resourceType: type,
+          ...(row === undefined ? {} : { resources: [versionedReference(row)], patients: patientsOf(row.content) }),
+        });
+        // A denial looks exactly like absence: existence is itself personal data.
+        return toResult(problem(404, 'not-found', `${type}/${id} is not known`));
+      }
+      await this.deps.audit.rest(tx, meta, requesterOf(principal), {
+        interaction,
+        outcome: 'success',
+        resources: [versionedReference(row)],
+        patients: patientsOf(row.content),
+      });
+      return { status: 200, body: row.content, headers: versionHeaders(row) };
+    });
+  }
+
+  async history(principal: Principal, type: string, id: string, meta: RequestMeta): Promise<FhirResult> {
+    if (!ID_PATTERN.test(id)) return this.refuse(principal, meta, 'history-instance', type, problem(400, 'invalid', 'id is not a valid resource id', 'id'));
+    return this.deps.audit.transaction(this.deps.db, async (tx) => {
+      const current = await readCurrent(tx, type, id);
+      const versions = current === undefined ? [] : await readHistory(tx, type, id, MAX_HISTORY);
+      // Access follows the organisation of each version; a foreign current version hides the whole history.
+      const visible = current !== undefined && decideAccess(principal, current).effect === 'permit'
+        ? versions.filter((v) => decideAccess(principal, v).effect === 'permit')
+        : [];
+      if (visible.length === 0) {
+        await this.deps.audit.rest(tx, meta, requesterOf(principal), {
+          interaction: 'history-instance',
+          outcome: 'minor-failure',
+          outcomeDesc: current === undefined ? 'not found' : 'denied: not-own-organisation',
+          resourceType: type,
+        });
+        return toResult(problem(404, 'not-found', `${type}/${id} is not known`));
+      }
+      await this.deps.audit.rest(tx, meta, requesterOf(principal), {
+        interaction: 'history-instance',
+        outcome: 'success',
+        resources: visible.map(versionedReference),
+        patients: [...new Set(visible.flatMap((v) => patientsOf(v.content)))],
+      });
+      const bundle: Bundle = {
+        resourceType: 'Bundle',
+        type: 'history',
+        total: visible.length,
+        link: [{ relation: 'self', url: `${this.fhirBase}/${type}/${id}/_history` }],
+        entry: visible.map((v) => ({
+          fullUrl: `${this.fhirBase}/${type}/${id}`,
+          resource: v.content,
+          request: { method: v.versionId === 1 ? 'POST' : 'PUT', url: v.versionId === 1 ? type : `${type}/${id}` },
+          response: { status: v.versionId === 1 ? '201 Created' : '200 OK', etag: `W/"${v.versionId}"`, lastModified: v.lastUpdated.toISOString() },
+        })),
+      };
+      return { status: 200, body: bundle };
+    });
+  }
+
+  async search(principal: Principal, type: string, params: ParamList, lenient: boolean, meta: RequestMeta): Promise<FhirResult> {
+    const query = new URLSearchParams(params.map(([k, v]): [string, string] => [k, v])).toString();
+    const parsed = parseSearch(type, params, { lenient });
+    if (!parsed.ok) return this.refuse(principal, meta, 'search-type', type, parsed.problem, query);
+    const search = parsed.request;
+    return this.deps.audit.transaction(this.deps.db, async (tx) => {
+      const rows = await searchResources(tx, search, principal.organisationCode);
+      const page = rows.slice(0, search.count).filter((r) => decideAccess(principal, r).effect === 'permit');
+      const hasNext = rows.length > search.count;
+      await this.deps.audit.rest(tx, meta, requesterOf(principal), {
+        interaction: 'search-type',
+        outcome: 'success',
+        query,
+        resourceType: type,
+        resources: page.map(versionedReference),
+        patients: [...new Set(page.flatMap((r) => patientsOf(r.content)))],
+      });
+      return { status: 200, body: this.searchBundle(type, params, search, rows.slice(0, search.count), page, hasNext) };
+    });
+  }
+
+  private searchBundle(
+    type: string,
+    params: ParamList,
+    search: SearchRequest,
+    fetched: StoredResource[],
+    page: StoredResource[],
+    hasNext: boolean,
+  ): Bundle {
+    const kept = params.filter(([k]) => k !== '_cursor');
+    const url = (extra: [string, string][]): string => {
+      const qs = new URLSearchParams([...kept, ...extra].map(([k, v]): [string, string] => [k, v])).toString();
+      return `${this.fhirBase}/${type}${qs.length > 0 ? `?${qs}` : ''}`;
+    };
+    const link: NonNullable<Bundle['link']> = [
+      { relation: 'self', url: url(search.cursor === undefined ? [] : [['_cursor', encodeCursor(search.cursor.lastUpdated, search.cursor.id)]]) },
+    ];
+    const last = fetched.at(-1);
+    if (hasNext && last !== undefined) link.push({ relation: 'next', url: url([['_cursor', encodeCursor(last.lastUpdated, last.id)]]) });
+    const entry: BundleEntry[] = page.map((r) => ({
+      fullUrl: `${this.fhirBase}/${r.type}/${r.id}`,
+      resource: r.content,
+      search: { mode: 'match' },
+    }));
+    return { resourceType: 'Bundle', type: 'searchset', link, entry };
+  }
+
+  async create(principal: Principal, type: string, body: unknown, ifNoneExist: string | undefined, meta: RequestMeta): Promise<FhirResult> {
+    const checked = this.checkBody(type, body, undefined);
+    if (!checked.ok) return this.refuse(principal, meta, 'create', type, checked.problem);
+    let criteria: SearchRequest | undefined;
+    if (ifNoneExist !== undefined) {
+      const parsed = parseSearch(type, [...new URLSearchParams(ifNoneExist.replace(/^\?/, ''))]);
+      if (!parsed.ok) return this.refuse(principal, meta, 'create', type, withExpression(parsed.problem, 'If-None-Exist'));
+      if (parsed.request.cursor !== undefined || !hasCriteria(parsed.request)) {
+        return this.refuse(principal, meta, 'create', type, problem(400, 'invalid', 'If-None-Exist needs search criteria', 'If-None-Exist'));
+      }
+      criteria = { ...parsed.request, count: 2 };
+    }
+    return this.deps.audit.transaction(this.deps.db, async (tx) => {
+      if (criteria !== undefined) {
+        await lockCriteria(tx, `${type}?${principal.organisationCode}?${ifNoneExist ?? ''}`);
+        const matches = await searchResources(tx, criteria, principal.organisationCode);
+        if (matches.length > 1) {
+          await this.deps.audit.rest(tx, meta, requesterOf(principal), {
+            interaction: 'create',
+            outcome: 'minor-failure',
+            outcomeDesc: 'If-None-Exist matched more than one resource',
+            resourceType: type,
+          });
+          return toResult(problem(412, 'duplicate', 'If-None-Exist matched more than one resource', 'If-None-Exist'));
+        }
+        const existing = matches[0];
+        if (existing !== undefined) {
+          await this.deps.audit.rest(tx, meta, requesterOf(principal), {
+            interaction: 'create',
+            outcome: 'success',
+            outcomeDesc: 'If-None-Exist matched an existing resource; nothing created',
+            resources: [versionedReference(existing)],
+            patients: patientsOf(existing.content),
+          });
+          return { status: 200, body: existing.content, headers: { ...versionHeaders(existing), Location: this.location(existing) } };
+        }
+      }
+      const row = this.newVersion(principal, checked.resource, randomUUID(), 1);
+      await writeVersion(tx, row);
+      await this.deps.audit.rest(tx, meta, requesterOf(principal), {
+        interaction: 'create',
+        outcome: 'success',
+        resources: [versionedReference(row)],
+        patients: patientsOf(row.content),
+      });
+      return { status: 201, body: row.content, headers: { ...versionHeaders(row), Location: this.location(row) } };
+    });
+  }
+
+  async update(
+    principal: Principal,
+    type: string,
+    id: string,
+    body: unknown,
+    ifMatch: string | undefined,
+    meta: RequestMeta,
+  ): Promise<FhirResult> {
+    if (!ID_PATTERN.test(id)) return this.refuse(principal, meta, 'update', type, problem(400, 'invalid', 'id is not a valid resource id', 'id'));
+    const checked = this.checkBody(type, body, id);
+    if (!checked.ok) return this.refuse(principal, meta, 'update', type, checked.problem);
+    let expectedVersion: number | undefined;
+    if (ifMatch !== undefined) {
+      const m = /^W\/"(\d{1,9})"$/.exec(ifMatch.trim());
+      if (m === null) return this.refuse(principal, meta, 'update', type, problem(400, 'invalid', 'If-Match must be W/"<versionId>"', 'If-Match'));
+      expectedVersion = Number(m[1]);
+    }
+    return this.deps.audit.transaction(this.deps.db, async (tx) => {
+      const current = await readCurrent(tx, type, id, true);
+      if (current === undefined || decideAccess(principal, current).effect !== 'permit') {
+        await this.deps.audit.rest(tx, meta, requesterOf(principal), {
+          interaction: 'update',
+          outcome: 'minor-failure',
+          outcomeDesc: current === undefined ? 'not found' : 'denied: not-own-organisation',
+          resourceType: type,
+          ...(current === undefined ? {} : { resources: [versionedReference(current)] }),
+        });
+        return toResult(problem(404, 'not-found', `${type}/${id} is not known; this server does not create resources on update`));
+      }
+      if (expectedVersion !== undefined && expectedVersion !== current.versionId) {
+        await this.deps.audit.rest(tx, meta, requesterOf(principal), {
+          interaction: 'update',
+          outcome: 'minor-failure',
+          outcomeDesc: `version conflict: If-Match ${expectedVersion}, current ${current.versionId}`,
+          resources: [versionedReference(current)],
+          patients: patientsOf(current.content),
+        });
+        return toResult(problem(412, 'conflict', `If-Match names version ${expectedVersion} but the current version is ${current.versionId}`, 'If-Match'));
+      }
+      const row = this.newVersion(principal, checked.resource, id, current.versionId + 1);
+      await writeVersion(tx, row);
+      await this.deps.audit.rest(tx, meta, requesterOf(principal), {
+        interaction: 'update',
+        outcome: 'success',
+        resources: [versionedReference(row)],
+        patients: [...new Set([...patientsOf(current.content), ...patientsOf(row.content)])],
+      });
+      return { status: 200, body: row.content, headers: { ...versionHeaders(row), 'Content-Location': this.location(row) } };
+    });
+  }
+
+  private checkBody(type: string, body: unknown, id: string | undefined): { ok: true; resource: Resource } | { ok: false; problem: Problem } {
+    if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+      return { ok: false, problem: problem(400, 'structure', 'the body must be a FHIR resource in JSON', 'resourceType') };
+    }
+    const record = body as Record<string, unknown>;
+    if (record['resourceType'] !== type) {
+      return { ok: false, problem: problem(400, 'invalid', `resourceType must be ${type}`, 'resourceType') };
+    }
+    if (id !== undefined && record['id'] !== id) {
+      return { ok: false, problem: problem(400, 'invalid', 'the body id must equal the id in the URL', `${type}.id`) };
+    }
+    // The server owns id (on create) and meta.versionId/lastUpdated; strip before validating.
+    const { id: _ignored, meta, ...rest } = record;
+    void _ignored;
+    const candidate = { ...rest, ...(id === undefined ? {} : { id }), ...(isObject(meta) ? { meta } : {}) } as unknown as Resource;
+    const valid = validateFhir(candidate);
+    if (!valid.ok) return valid;
+    return { ok: true, resource: candidate };
+  }
+
+  private newVersion(principal: Principal, resource: Resource, id: string, versionId: number): StoredResource {
+    const lastUpdated = this.deps.clock();
+    const content = {
+      ...resource,
+      id,
+      meta: { ...(resource.meta ?? {}), versionId: String(versionId), lastUpdated: lastUpdated.toISOString() },
+    } as Resource;
+    return { type: resource.resourceType, id, versionId, lastUpdated, sourceOrg: principal.organisationCode, content };
+  }
+
+  private location(row: StoredResource): string {
+    return `${this.fhirBase}/${row.type}/${row.id}/_history/${row.versionId}`;
+  }
+
+  /** A refusal before any data was touched: still audited, in its own transaction. */
+  private async refuse(
+    principal: Principal,
+    meta: RequestMeta,
+    interaction: RestInteraction,
+    type: string,
+    refusal: Problem,
+    query?: string,
+  ): Promise<FhirResult> {
+    await this.deps.audit.transaction(this.deps.db, async (tx) => {
+      await this.deps.audit.rest(tx, meta, requesterOf(principal), {
+        interaction,
+        outcome: 'minor-failure',
+        outcomeDesc: refusal.outcome.issue.map((i) => i.diagnostics ?? i.code).join('; '),
+        resourceType: type,
+        query,
+      });
+    });
+    return toResult(refusal);
+  }
+}
+
+export function toResult(p: Problem): FhirResult {
+  return { status: p.status, body: p.outcome };
+}
+
+function versionedReference(row: StoredResource): string {
+  return `${row.type}/${row.id}/_history/${row.versionId}`;
+}
+
+function versionHeaders(row: StoredResource): Record<string, string> {
+  return { ETag: `W/"${row.versionId}"`, 'Last-Modified': row.lastUpdated.toUTCString() };
+}
+
+function hasCriteria(s: SearchRequest): boolean {
+  return s.ids !== undefined || s.identifiers.length > 0 || s.references.length > 0 || s.lastUpdated.length > 0;
+}
+
+function withExpression(p: Problem, expression: string): Problem {
+  return { ...p, outcome: { ...p.outcome, issue: p.outcome.issue.map((i) => ({ ...i, expression: [expression, ...(i.expression ?? [])] })) } };
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+

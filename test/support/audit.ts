@@ -1,0 +1,17 @@
+import type { AuditEvent } from 'fhir/r4.js';
+import { sql } from 'drizzle-orm';
+import { rawRows, type Db } from '../../src/db/database.js';
+
+/** The AuditEvents written for one X-Request-Id, read straight from the table. */
+export async function auditEventsFor(db: Db, requestId: string): Promise<AuditEvent[]> {
+  const rows = await rawRows<{ event: AuditEvent | string }>(
+    db,
+    sql`select event from audit_event where event @> ${JSON.stringify({ entity: [{ what: { identifier: { value: requestId } } }] })}::jsonb order by seq`,
+  );
+  return rows.map((r) => (typeof r.event === 'string' ? (JSON.parse(r.event) as AuditEvent) : r.event));
+}
+
+export async function countRows(db: Db, table: 'resource' | 'resource_history' | 'audit_event' | 'resource_token'): Promise<number> {
+  const rows = await rawRows<{ n: number }>(db, sql`select count(*)::int as n from ${sql.identifier(table)}`);
+  return rows[0]?.n ?? 0;
+}

@@ -1,0 +1,117 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { pino } from 'pino';
+import request from 'supertest';
+import { generateClientKeyPair, signClientAssertion, type ClientKeyPair } from '../../src/auth/client-assertion.js';
+import { inTransaction } from '../../src/db/database.js';
+import { upsertClient, upsertOrganisation } from '../../src/db/registry-queries.js';
+import { demoClients, demoOrganisations } from '../../src/demo/world.js';
+import { createHub, type Hub } from '../../src/hub.js';
+import { openTestDatabase, type TestDatabase } from './database.js';
+
+/**
+ * Two test-only organisations whose clients hold every scope, so that the
+ * generic REST behaviour can be exercised apart from the demo partners' rights.
+ */
+export const testOrganisations = [
+  { code: 'TEST-A', system: 'urn:eastside:org', type: 'gp' as const, name: 'Test organisation A', catchment: [] },
+  { code: 'TEST-B', system: 'urn:eastside:org', type: 'gp' as const, name: 'Test organisation B', catchment: [] },
+];
+export const testClients = [
+  { id: 'test-a', organisation: 'TEST-A', scopes: ['system/*.cruds'], purposes: ['direct-care'] },
+  { id: 'test-b', organisation: 'TEST-B', scopes: ['system/*.cruds'], purposes: ['direct-care'] },
+];
+const allClients = [...demoClients, ...testClients];
+
+export interface TestHub {
+  hub: Hub;
+  database: TestDatabase;
+  baseUrl: string;
+  /** The listening server's address (for stock clients); only when listen was asked. */
+  server: http.Server | undefined;
+  keys: Map<string, ClientKeyPair>;
+  http: ReturnType<typeof request>;
+  assertion(clientId: string, options?: Parameters<typeof signClientAssertion>[3]): Promise<string>;
+  token(clientId: string, purpose: string, scope?: string): Promise<string>;
+  close(): Promise<void>;
+}
+
+/**
+ * A real hub over a real database of the test file's own, with the demo
+ * organisations and clients registered under freshly generated keys.
+ */
+export async function startTestHub(options: { listen?: boolean; clock?: () => Date } = {}): Promise<TestHub> {
+  const database = await openTestDatabase();
+  const keys = new Map<string, ClientKeyPair>();
+  for (const client of allClients) keys.set(client.id, await generateClientKeyPair(client.id === 'limehouse-gp' ? 'RS384' : 'ES384'));
+  await inTransaction(database.db, async (tx) => {
+    for (const org of [...demoOrganisations, ...testOrganisations]) await upsertOrganisation(tx, org);
+    for (const client of allClients) {
+      await upsertClient(tx, {
+        id: client.id,
+        organisationCode: client.organisation,
+        scopes: client.scopes,
+        purposes: client.purposes,
+        jwks: { keys: [(keys.get(client.id) as ClientKeyPair).publicJwk] },
+      });
+    }
+  });
+
+  let server: http.Server | undefined;
+  let baseUrl = 'http://hub.test';
+  if (options.listen === true) {
+    server = http.createServer();
+    await new Promise<void>((resolve) => server?.listen(0, '127.0.0.1', resolve));
+    baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  }
+  const hub = await createHub({
+    database,
+    baseUrl,
+    logger: pino({ level: 'silent' }),
+    sequenceIntervalMs: 50,
+    ...(options.clock === undefined ? {} : { clock: options.clock }),
+  });
+  server?.on('request', hub.app);
+  const agent = request(hub.app);
+
+  const assertion: TestHub['assertion'] = async (clientId, opts) => {
+    const pair = keys.get(clientId);
+    if (pair === undefined) throw new Error(`no test key for ${clientId}`);
+    return signClientAssertion(pair.privateJwk, clientId, hub.tokenUrl, opts);
+  };
+
+  const token: TestHub['token'] = async (clientId, purpose, scope) => {
+    const client = allClients.find((c) => c.id === clientId);
+    const res = await agent
+      .post('/auth/token')
+      .type('form')
+      .send({
+        grant_type: 'client_credentials',
+        client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
+        client_assertion: await assertion(clientId),
+        scope: scope ?? client?.scopes.join(' ') ?? '',
+        purpose_of_use: purpose,
+      });
+    if (res.status !== 200) throw new Error(`token for ${clientId} refused: ${JSON.stringify(res.body)}`);
+    return (res.body as { access_token: string }).access_token;
+  };
+
+  return {
+    hub,
+    database,
+    baseUrl,
+    server,
+    keys,
+    http: agent,
+    assertion,
+    token,
+    close: async () => {
+      if (server !== undefined) {
+        server.closeAllConnections();
+        await new Promise<void>((resolve) => server?.close(() => { resolve(); }));
+      }
+      await hub.close();
+      await database.close();
+    },
+  };
+}

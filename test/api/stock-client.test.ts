@@ -1,0 +1,75 @@
+import type { Bundle, Consent, Patient } from 'fhir/r4.js';
+import { Client } from 'fhir-kit-client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { patient } from '../support/resources.js';
+import { startTestHub, type TestHub } from '../support/test-hub.js';
+
+// A stock FHIR client against the listening hub: what a partner's developer would use.
+
+let t: TestHub;
+let client: Client;
+
+beforeAll(async () => {
+  t = await startTestHub({ listen: true });
+  client = new Client({ baseUrl: `${t.baseUrl}/fhir`, bearerToken: await t.token('test-a', 'direct-care') });
+});
+afterAll(async () => {
+  await t.close();
+});
+
+describe('fhir-kit-client against the running hub', () => {
+  it('discovers the capability statement and the SMART token endpoint', async () => {
+    const caps = (await client.capabilityStatement()) as { resourceType: string; fhirVersion: string };
+    expect(caps.resourceType).toBe('CapabilityStatement');
+    expect(caps.fhirVersion).toBe('4.0.1');
+    const smart = (await client.smartAuthMetadata()) as { tokenUrl?: URL };
+    expect(String(smart.tokenUrl)).toBe(`${t.baseUrl}/auth/token`);
+  });
+
+  it('creates, reads, vreads, updates and reads history', async () => {
+    const created = (await client.create({ resourceType: 'Patient', body: patient(7001) })) as Patient;
+    expect(created.id).toBeDefined();
+    const read = (await client.read({ resourceType: 'Patient', id: created.id ?? '' })) as Patient;
+    expect(read).toEqual(created);
+    const updated = (await client.update({ resourceType: 'Patient', id: created.id ?? '', body: { ...read, gender: 'female' } })) as Patient;
+    expect(updated.meta?.versionId).toBe('2');
+    const v1 = (await client.vread({ resourceType: 'Patient', id: created.id ?? '', version: '1' })) as Patient;
+    expect(v1.gender).toBeUndefined();
+    const history = (await client.resourceHistory({ resourceType: 'Patient', id: created.id ?? '' })) as Bundle;
+    expect(history.entry).toHaveLength(2);
+  });
+
+  it('searches and follows next links to the end', async () => {
+    const subject = (await client.create({ resourceType: 'Patient', body: patient(7002) })) as Patient;
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i += 1) {
+      const consent: Consent = {
+        resourceType: 'Consent',
+        status: 'active',
+        scope: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/consentscope', code: 'patient-privacy' }] },
+        category: [{ coding: [{ system: 'http://loinc.org', code: '59284-0' }] }],
+        patient: { reference: `Patient/${subject.id ?? ''}` },
+        policyRule: { text: 'Early years information-sharing protocol' },
+      };
+      ids.push(((await client.create({ resourceType: 'Consent', body: consent })) as Consent).id ?? '');
+    }
+    let bundle = (await client.search({ resourceType: 'Consent', searchParams: { patient: subject.id ?? '', _count: 2 } })) as Bundle;
+    const seen: string[] = [];
+    for (;;) {
+      seen.push(...(bundle.entry ?? []).map((e) => e.resource?.id ?? ''));
+      const next = client.nextPage({ bundle });
+      if (next === undefined) break;
+      bundle = (await next) as Bundle;
+    }
+    expect(seen).toEqual(ids);
+  });
+
+  it('surfaces the hub\'s OperationOutcome on errors', async () => {
+    const failure = await client.read({ resourceType: 'Patient', id: 'no-such-patient' }).then(
+      () => undefined,
+      (err: unknown) => err as { response?: { status?: number; data?: { resourceType?: string } } },
+    );
+    expect(failure?.response?.status).toBe(404);
+    expect(failure?.response?.data?.resourceType).toBe('OperationOutcome');
+  });
+});

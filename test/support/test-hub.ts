@@ -1,6 +1,6 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
 import request from 'supertest';
 import { generateClientKeyPair, signClientAssertion, type ClientKeyPair } from '../../src/auth/client-assertion.js';
 import { inTransaction } from '../../src/db/database.js';
@@ -40,7 +40,7 @@ export interface TestHub {
  * A real hub over a real database of the test file's own, with the demo
  * organisations and clients registered under freshly generated keys.
  */
-export async function startTestHub(options: { listen?: boolean; clock?: () => Date } = {}): Promise<TestHub> {
+export async function startTestHub(options: { listen?: boolean; clock?: () => Date; logger?: Logger } = {}): Promise<TestHub> {
   const database = await openTestDatabase();
   const keys = new Map<string, ClientKeyPair>();
   for (const client of allClients) keys.set(client.id, await generateClientKeyPair(client.id === 'limehouse-gp' ? 'RS384' : 'ES384'));
@@ -67,7 +67,7 @@ export async function startTestHub(options: { listen?: boolean; clock?: () => Da
   const hub = await createHub({
     database,
     baseUrl,
-    logger: pino({ level: 'silent' }),
+    logger: options.logger ?? pino({ level: 'silent' }),
     sequenceIntervalMs: 50,
     ...(options.clock === undefined ? {} : { clock: options.clock }),
   });

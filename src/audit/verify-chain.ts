@@ -13,7 +13,7 @@ export type ChainProblem =
   | 'index-gap'
   | 'event-missing'
   | 'event-changed'
-  | 'leaf-hash-changed'
+  | 'hash-mismatch'
   | 'chain-broken';
 
 export type ChainVerdict =
@@ -62,7 +62,7 @@ export class ChainVerifier {
       return { ok: false, index, problem: 'chain-broken', detail: 'prev does not match the previous entry: a row was inserted, removed or rewritten' };
     }
     if (chainHash(row.prevHash, row.leafHash) !== row.chainHash) {
-      return { ok: false, index, problem: 'leaf-hash-changed', detail: 'the chain hash does not cover this entry' };
+      return { ok: false, index, problem: 'hash-mismatch', detail: 'the stored chain hash is not SHA-256(prev || leaf): a hash of this entry was rewritten' };
     }
     return undefined;
   }

@@ -84,7 +84,7 @@ describe('hub audit verify', () => {
       sql`update audit_event set event = ${JSON.stringify(forged)}::jsonb, leaf_hash = ${leaf} where seq = ${seq}`,
       sql`update audit_log set leaf_hash = ${leaf} where idx = 2`,
     ]);
-    expect(await verifyAuditLog(db, now)).toMatchObject({ ok: false, index: 2, problem: 'leaf-hash-changed' });
+    expect(await verifyAuditLog(db, now)).toMatchObject({ ok: false, index: 2, problem: 'hash-mismatch' });
   });
 
   it('names the gap a deleted log row leaves', async () => {

@@ -1,0 +1,44 @@
+import { describe, expect, it } from 'vitest';
+import { hubUrl, loadConfig } from '../../src/config.js';
+
+describe('configuration from the environment', () => {
+  it('defaults to port 8080, PGlite in ./data and demo off', () => {
+    expect(loadConfig({})).toMatchObject({
+      port: 8080,
+      databaseUrl: undefined,
+      dataDir: './data',
+      demo: false,
+      logLevel: 'info',
+      publicBaseUrl: 'http://localhost:8080',
+    });
+  });
+
+  it('reads every variable', () => {
+    const config = loadConfig({
+      PORT: '9000',
+      DATABASE_URL: 'postgres://postgres@127.0.0.1:5432/hub',
+      DATA_DIR: '/srv/hub',
+      DEMO: 'true',
+      LOG_LEVEL: 'warn',
+      PUBLIC_BASE_URL: 'https://hub.example/',
+    });
+    expect(config).toMatchObject({ port: 9000, databaseUrl: 'postgres://postgres@127.0.0.1:5432/hub', demo: true, logLevel: 'warn', publicBaseUrl: 'https://hub.example' });
+  });
+
+  it.each([
+    ['PORT', 'eighty'],
+    ['PORT', '70000'],
+    ['DATABASE_URL', 'mysql://localhost/hub'],
+    ['DEMO', 'perhaps'],
+    ['LOG_LEVEL', 'loud'],
+    ['PUBLIC_BASE_URL', 'ftp://hub'],
+  ])('refuses %s=%s, naming it', (name, value) => {
+    expect(() => loadConfig({ [name]: value })).toThrow(new RegExp(`Invalid environment: ${name}`));
+  });
+
+  it('finds the hub for the CLI from HUB_URL or PORT', () => {
+    expect(hubUrl({})).toBe('http://localhost:8080');
+    expect(hubUrl({ PORT: '9001' })).toBe('http://localhost:9001');
+    expect(hubUrl({ HUB_URL: 'http://127.0.0.1:7000/' })).toBe('http://127.0.0.1:7000');
+  });
+});

@@ -1,5 +1,4 @@
 import type { Express } from 'express';
-import type { JWK } from 'jose';
 import type { Logger } from 'pino';
 import { generateHubKey, loadHubKeys, type HubKeys } from './auth/hub-keys.js';
 import type { Database } from './db/database.js';
@@ -40,10 +39,10 @@ export async function createHub(options: HubOptions): Promise<Hub> {
   if ((await listHubKeys(db)).length === 0) {
     await insertHubKeyIfNone(db, await generateHubKey(), clock());
   }
-  const keys = await loadHubKeys((await listHubKeys(db)) as { kid: string; privateJwk: JWK; publicJwk: JWK }[]);
+  const keys = await loadHubKeys(await listHubKeys(db));
 
   const sequencer = new AuditSequencer(db, clock, logger);
-  const audit = new AuditRecorder({ hubBaseUrl: baseUrl, clock, onAppended: () => sequencer.nudge() });
+  const audit = new AuditRecorder({ hubBaseUrl: baseUrl, clock, onAppended: () => { sequencer.nudge(); } });
   const audience = { issuer: baseUrl, audience: `${baseUrl}/fhir` };
   const tokenUrl = `${baseUrl}/auth/token`;
   const fhir = new FhirService({ db, audit, clock, baseUrl, version: HUB_VERSION });

@@ -83,10 +83,10 @@ export async function* readLogRows(db: Db, pageSize = 2000): AsyncGenerator<LogR
       .where(gt(auditLog.idx, after))
       .orderBy(asc(auditLog.idx))
       .limit(pageSize);
-    for (const row of page) yield { ...row, idx: Number(row.idx) };
+    yield* page;
     const last = page.at(-1);
     if (last === undefined || page.length < pageSize) return;
-    after = Number(last.idx);
+    after = last.idx;
   }
 }
 

@@ -36,7 +36,7 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
 }
 
 async function openPglite(options: { dataDir?: string; loadDataDir?: Blob }): Promise<Database> {
-  let release = async (): Promise<void> => undefined;
+  let release = (): Promise<void> => Promise.resolve();
   if (options.dataDir !== undefined) {
     await mkdir(options.dataDir, { recursive: true });
     release = await lockDataDir(options.dataDir);
@@ -88,8 +88,8 @@ async function openPostgres(url: string, poolSize: number): Promise<Database> {
 
 /** Runs raw SQL and returns its rows, on either driver. */
 export async function rawRows<T>(db: Db | Tx, query: SQL): Promise<T[]> {
-  const result = (await db.execute(query)) as unknown as { rows: T[] };
-  return result.rows;
+  const result: unknown = await db.execute(query);
+  return (result as { rows: T[] }).rows;
 }
 
 /**
@@ -119,6 +119,7 @@ async function lockDataDir(dataDir: string): Promise<() => Promise<void>> {
       if (Number.isInteger(owner) && owner > 0 && owner !== process.pid && isAlive(owner)) {
         throw new Error(
           `the embedded database in ${dataDir} is in use by process ${owner} (a running hub?): stop it first, or use DATABASE_URL`,
+          { cause: err },
         );
       }
       await rm(file, { force: true });

@@ -15,7 +15,7 @@ export function demoKeyPath(dataDir: string, clientId: string): string {
 /** Reads a demo client's key pair from DATA_DIR/demo (written at first demo start). */
 export async function readDemoKeys(dataDir: string, clientId: string): Promise<ClientKeyPair> {
   const text = await readFile(demoKeyPath(dataDir, clientId), 'utf8');
-  return jwkFile.parse(JSON.parse(text)) as ClientKeyPair;
+  return jwkFile.parse(JSON.parse(text));
 }
 
 async function demoKeys(dataDir: string, clientId: string): Promise<ClientKeyPair> {
@@ -27,7 +27,7 @@ async function demoKeys(dataDir: string, clientId: string): Promise<ClientKeyPai
   const pair = await generateClientKeyPair('ES384');
   const file = demoKeyPath(dataDir, clientId);
   await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
-  await writeFile(file, `${JSON.stringify(pair, null, 2)}\n`, { mode: 0o600, flag: 'wx' }).catch(async (err: unknown) => {
+  await writeFile(file, `${JSON.stringify(pair, null, 2)}\n`, { mode: 0o600, flag: 'wx' }).catch((err: unknown) => {
     // Another process wrote it first: use theirs.
     if ((err as { code?: string }).code !== 'EEXIST') throw err;
   });

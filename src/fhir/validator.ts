@@ -26,7 +26,7 @@ export function validateFhir(resource: Resource): { ok: true } | { ok: false; pr
     return { ok: true };
   } catch (err) {
     if (!(err instanceof OperationOutcomeError)) throw err;
-    const raw = (err.outcome.issue ?? []) as { code: IssueInput['code']; details?: { text?: string }; diagnostics?: string; expression?: string[] }[];
+    const raw = ((err as { outcome: { issue?: unknown[] } }).outcome.issue ?? []) as { code: IssueInput['code']; details?: { text?: string }; diagnostics?: string; expression?: string[] }[];
     const issues: IssueInput[] = raw.map((i) => ({
       code: i.code,
       diagnostics: i.details?.text ?? i.diagnostics ?? 'invalid',

@@ -34,6 +34,7 @@ export function errorHandler(logger: Logger) {
         return;
       case 'request.aborted':
         return;
+      case undefined:
       default:
         break;
     }

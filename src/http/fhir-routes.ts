@@ -15,30 +15,13 @@ export function fhirRouter(deps: GuardDeps & { fhir: FhirService; bodyLimit: str
   const fhir = deps.fhir;
   const parseJson = express.json({ type: FHIR_JSON_TYPES, limit: deps.bodyLimit, strict: true });
 
-  /** The body must be FHIR JSON; a fault is refused with a 4xx naming it, and audited. */
-  const jsonBody = (interaction: 'create' | 'update') => (req: Request, res: Response, next: (err?: unknown) => void): void => {
-    if (req.get('content-type') === undefined || req.is(FHIR_JSON_TYPES) === false) {
-      void refuseAudited(deps, req, res, interaction, problem(415, 'not-supported', 'send the resource as application/fhir+json', 'Content-Type')).catch(next);
+  /** The body must be FHIR JSON; anything else is refused with a 4xx naming it, and audited. */
+  const requireJson = (req: Request, res: Response, next: (err?: unknown) => void): void => {
+    if (req.get('content-type') !== undefined && req.is(FHIR_JSON_TYPES) !== false) {
+      next();
       return;
     }
-    parseJson(req, res, (err?: unknown) => {
-      if (err === undefined) {
-        next();
-        return;
-      }
-      const kind = (err as { type?: string }).type;
-      const refusal =
-        kind === 'entity.too.large'
-          ? problem(413, 'too-costly', `the request body is larger than ${deps.bodyLimit}`, 'body')
-          : kind === 'entity.parse.failed'
-            ? problem(400, 'structure', 'the request body is not valid JSON', 'body')
-            : undefined;
-      if (refusal === undefined) {
-        next(err);
-        return;
-      }
-      void refuseAudited(deps, req, res, interaction, refusal).catch(next);
-    });
+    refuseAudited(deps, req, res, interactionOf(req), problem(415, 'not-supported', 'send the resource as application/fhir+json', 'Content-Type')).catch(next);
   };
 
   router.get('/metadata', async (req, res) => {
@@ -62,20 +45,40 @@ export function fhirRouter(deps: GuardDeps & { fhir: FhirService; bodyLimit: str
     sendFhir(res, await fhir.vread(must(res), type(req), param(req, 'id'), param(req, 'vid'), metaOf(req, res)));
   });
 
-  router.post('/:type', guard(deps, 'create', 'c'), jsonBody('create'), async (req, res) => {
+  router.post('/:type', guard(deps, 'create', 'c'), requireJson, parseJson, async (req, res) => {
     const ifNoneExist = req.get('if-none-exist');
     sendFhir(res, await fhir.create(must(res), type(req), req.body as unknown, ifNoneExist, metaOf(req, res)));
   });
 
-  router.put('/:type/:id', guard(deps, 'update', 'u'), jsonBody('update'), async (req, res) => {
+  router.put('/:type/:id', guard(deps, 'update', 'u'), requireJson, parseJson, async (req, res) => {
     const ifMatch = req.get('if-match');
     sendFhir(res, await fhir.update(must(res), type(req), param(req, 'id'), req.body as unknown, ifMatch, metaOf(req, res)));
+  });
+
+  // Body-parser faults on create/update: the caller's fault, answered and audited here.
+  router.use(async (err: unknown, req: Request, res: Response, next: (err?: unknown) => void) => {
+    const kind = (err as { type?: string } | undefined)?.type;
+    const refusal =
+      kind === 'entity.too.large'
+        ? problem(413, 'too-costly', `the request body is larger than ${deps.bodyLimit}`, 'body')
+        : kind === 'entity.parse.failed'
+          ? problem(400, 'structure', 'the request body is not valid JSON', 'body')
+          : undefined;
+    if (refusal === undefined || res.locals['principal'] === undefined) {
+      next(err);
+      return;
+    }
+    await refuseAudited(deps, req, res, interactionOf(req), refusal);
   });
 
   router.use((req, res) => {
     sendProblem(res, problem(404, 'not-supported', `${req.method} ${req.path} is not an interaction this server supports`));
   });
   return router;
+}
+
+function interactionOf(req: Request): 'create' | 'update' {
+  return req.method === 'PUT' ? 'update' : 'create';
 }
 
 function must(res: Response): NonNullable<ReturnType<typeof principalOf>> {

@@ -295,8 +295,7 @@ export class FhirService {
       return { ok: false, problem: problem(400, 'invalid', 'the body id must equal the id in the URL', `${type}.id`) };
     }
     // The server owns id (on create) and meta.versionId/lastUpdated; strip before validating.
-    const { id: _ignored, meta, ...rest } = record;
-    void _ignored;
+    const { id: _clientId, meta, ...rest } = record;
     const candidate = { ...rest, ...(id === undefined ? {} : { id }), ...(isObject(meta) ? { meta } : {}) } as unknown as Resource;
     const valid = validateFhir(candidate);
     if (!valid.ok) return valid;

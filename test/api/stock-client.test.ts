@@ -1,10 +1,15 @@
 import type { Bundle, Consent, Patient } from 'fhir/r4.js';
-import { Client } from 'fhir-kit-client';
+import { Client, type FhirResource } from 'fhir-kit-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { patient } from '../support/resources.js';
 import { startTestHub, type TestHub } from '../support/test-hub.js';
 
 // A stock FHIR client against the listening hub: what a partner's developer would use.
+
+/** fhir-kit-client has its own loose resource type; convert at the edge. */
+const body = (r: object): FhirResource => r as unknown as FhirResource;
+// eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters -- the one cast from the client's loose type
+const as = <T>(r: FhirResource): T => r as unknown as T;
 
 let t: TestHub;
 let client: Client;
@@ -27,20 +32,20 @@ describe('fhir-kit-client against the running hub', () => {
   });
 
   it('creates, reads, vreads, updates and reads history', async () => {
-    const created = (await client.create({ resourceType: 'Patient', body: patient(7001) })) as Patient;
+    const created = await client.create({ resourceType: 'Patient', body: body(patient(7001)) }).then(as<Patient>);
     expect(created.id).toBeDefined();
-    const read = (await client.read({ resourceType: 'Patient', id: created.id ?? '' })) as Patient;
+    const read = await client.read({ resourceType: 'Patient', id: created.id ?? '' }).then(as<Patient>);
     expect(read).toEqual(created);
-    const updated = (await client.update({ resourceType: 'Patient', id: created.id ?? '', body: { ...read, gender: 'female' } })) as Patient;
+    const updated = await client.update({ resourceType: 'Patient', id: created.id ?? '', body: body({ ...read, gender: 'female' }) }).then(as<Patient>);
     expect(updated.meta?.versionId).toBe('2');
-    const v1 = (await client.vread({ resourceType: 'Patient', id: created.id ?? '', version: '1' })) as Patient;
+    const v1 = await client.vread({ resourceType: 'Patient', id: created.id ?? '', version: '1' }).then(as<Patient>);
     expect(v1.gender).toBeUndefined();
-    const history = (await client.resourceHistory({ resourceType: 'Patient', id: created.id ?? '' })) as Bundle;
+    const history = await client.resourceHistory({ resourceType: 'Patient', id: created.id ?? '' }).then(as<Bundle>);
     expect(history.entry).toHaveLength(2);
   });
 
   it('searches and follows next links to the end', async () => {
-    const subject = (await client.create({ resourceType: 'Patient', body: patient(7002) })) as Patient;
+    const subject = await client.create({ resourceType: 'Patient', body: body(patient(7002)) }).then(as<Patient>);
     const ids: string[] = [];
     for (let i = 0; i < 5; i += 1) {
       const consent: Consent = {
@@ -51,15 +56,15 @@ describe('fhir-kit-client against the running hub', () => {
         patient: { reference: `Patient/${subject.id ?? ''}` },
         policyRule: { text: 'Early years information-sharing protocol' },
       };
-      ids.push(((await client.create({ resourceType: 'Consent', body: consent })) as Consent).id ?? '');
+      ids.push((await client.create({ resourceType: 'Consent', body: body(consent) }).then(as<Consent>)).id ?? '');
     }
-    let bundle = (await client.search({ resourceType: 'Consent', searchParams: { patient: subject.id ?? '', _count: 2 } })) as Bundle;
+    let bundle = await client.search({ resourceType: 'Consent', searchParams: { patient: subject.id ?? '', _count: 2 } }).then(as<Bundle>);
     const seen: string[] = [];
     for (;;) {
       seen.push(...(bundle.entry ?? []).map((e) => e.resource?.id ?? ''));
-      const next = client.nextPage({ bundle });
+      const next = client.nextPage({ bundle: body(bundle) as FhirResource & { link: { relation: string; url: string }[] } });
       if (next === undefined) break;
-      bundle = (await next) as Bundle;
+      bundle = as<Bundle>(await next);
     }
     expect(seen).toEqual(ids);
   });

@@ -4,7 +4,8 @@ import type { Patient } from 'fhir/r4.js';
 export function nhsNumber(seed: number): string {
   for (let s = seed; ; s += 1) {
     const body = `999${String(s % 1_000_000).padStart(6, '0')}`;
-    const sum = [...body].reduce((acc, d, i) => acc + Number(d) * (10 - i), 0);
+    let sum = 0;
+    for (let i = 0; i < 9; i += 1) sum += Number(body.charAt(i)) * (10 - i);
     const check = 11 - (sum % 11);
     if (check === 10) continue;
     return `${body}${check === 11 ? 0 : check}`;

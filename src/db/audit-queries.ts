@@ -2,7 +2,7 @@ import type { AuditEvent } from 'fhir/r4.js';
 import { asc, eq, gt, sql } from 'drizzle-orm';
 import { auditLeafHash, chainHash, EMPTY_CHAIN } from '../audit/log-hash.js';
 import type { LogRow } from '../audit/verify-chain.js';
-import { rawRows, type Db, type Tx } from './database.js';
+import { inTransaction, rawRows, type Db, type Tx } from './database.js';
 import { auditEvents, auditLog, auditQueue } from './schema/index.js';
 
 /** Appends one event inside the caller's transaction. If this fails, the request fails. */
@@ -24,7 +24,7 @@ const SEQUENCER_LOCK = sql`hashtext('eyhub:audit-sequencer')`;
  * others return 0 at once. Returns how many entries were appended.
  */
 export async function sequenceAuditEvents(db: Db, now: () => Date, batch = 500): Promise<number> {
-  return db.transaction(async (tx) => {
+  return inTransaction(db, async (tx) => {
     const lock = await rawRows<{ locked: boolean }>(tx, sql`select pg_try_advisory_xact_lock(${SEQUENCER_LOCK}) as locked`);
     if (lock[0]?.locked !== true) return 0;
     const queued = await rawRows<{ seq: string | number; leaf_hash: string }>(tx, sql`
@@ -51,15 +51,19 @@ export async function sequenceAuditEvents(db: Db, now: () => Date, batch = 500):
   });
 }
 
-/** Sequences until the queue is empty (CLI, tests, shutdown). */
-export async function drainAuditQueue(db: Db, now: () => Date): Promise<number> {
+/**
+ * Sequences until the queue is empty (CLI, tests, shutdown), waiting at most
+ * `patienceMs` for another instance that holds the sequencer lock.
+ */
+export async function drainAuditQueue(db: Db, now: () => Date, patienceMs = 10_000): Promise<number> {
   let total = 0;
+  const deadline = Date.now() + patienceMs;
   for (;;) {
     const n = await sequenceAuditEvents(db, now);
     total += n;
     if (n === 0) {
       const waiting = await db.select({ n: sql<number>`count(*)::int` }).from(auditQueue);
-      if ((waiting[0]?.n ?? 0) === 0) return total;
+      if ((waiting[0]?.n ?? 0) === 0 || Date.now() > deadline) return total;
       // Another instance holds the sequencer lock: let it finish.
       await new Promise((resolve) => setTimeout(resolve, 20));
     }

@@ -1,6 +1,6 @@
 import type { JSONWebKeySet } from 'jose';
-import { and, eq, lt, sql } from 'drizzle-orm';
-import type { Db, Tx } from './database.js';
+import { eq, lt, sql } from 'drizzle-orm';
+import { inTransaction, type Db, type Tx } from './database.js';
 import { clients, hubKeys, organisations, usedAssertions } from './schema/index.js';
 
 export interface RegisteredClient {
@@ -70,13 +70,13 @@ export async function listHubKeys(db: Db): Promise<StoredHubKey[]> {
   return db
     .select({ kid: hubKeys.kid, alg: hubKeys.alg, privateJwk: hubKeys.privateJwk, publicJwk: hubKeys.publicJwk })
     .from(hubKeys)
-    .where(and(eq(hubKeys.use, 'sig')))
+    .where(eq(hubKeys.use, 'sig'))
     .orderBy(sql`${hubKeys.createdAt} desc`);
 }
 
 export async function insertHubKeyIfNone(db: Db, key: StoredHubKey, createdAt: Date): Promise<void> {
   // Two instances starting together may both generate a key; the first insert wins.
-  await db.transaction(async (tx) => {
+  await inTransaction(db, async (tx) => {
     await tx.execute(sql`select pg_advisory_xact_lock(hashtext('eyhub:hub-key'))`);
     const existing = await tx.select({ kid: hubKeys.kid }).from(hubKeys).limit(1);
     if (existing.length > 0) return;

@@ -22,7 +22,7 @@ export function capabilityStatement(baseUrl: string, softwareVersion: string, re
           'Every interaction needs a SMART Backend Services access token with a scope for the resource type and interaction. ' +
           'Until protocol-based disclosure is in force, a client sees only resources its own organisation sent. ' +
           'Search: GET only; unknown parameters are refused unless Prefer: handling=lenient; _count at most 100; ' +
-          '_sort=_lastUpdated or -_lastUpdated; paging by next links.',
+          '_sort=_lastUpdated or -_lastUpdated; paging by next links. Instance history returns the latest 100 versions.',
         security: {
           cors: false,
           service: [

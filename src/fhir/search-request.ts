@@ -56,6 +56,10 @@ export function parseSearch(
 
   for (const [name, raw] of params) {
     const value = raw.trim();
+    // eslint-disable-next-line no-control-regex -- control characters are never part of a search value
+    if (/[\u0000-\u001f\u007f]/.test(value) || /[\u0000-\u001f]/.test(name)) {
+      return fail(`search parameter ${name.replace(/[^\x20-\x7e]/g, '?')} contains control characters`, name.replace(/[^\x20-\x7e]/g, '?'));
+    }
     if (FORMAT_PARAMS.has(name)) {
       if (name === '_format' && !/^(json|application\/(fhir\+)?json)$/.test(value)) {
         return { ok: false, problem: problem(406, 'not-supported', 'only JSON is supported', '_format') };

@@ -17,6 +17,7 @@ export const ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-b
 /** The algorithms SMART Backend Services requires servers to support. */
 export const ASSERTION_ALGORITHMS = ['ES384', 'RS384'] as const;
 const MAX_ASSERTION_LIFETIME_S = 300;
+const CLIENT_ID = /^[A-Za-z0-9._-]{1,64}$/;
 
 export const tokenRequestSchema = z.object({
   grant_type: z.literal('client_credentials', { error: 'grant_type must be client_credentials' }),
@@ -113,6 +114,7 @@ async function checkRequest(deps: TokenServiceDeps, form: unknown): Promise<Chec
   }
   const claimedId = typeof claimed.iss === 'string' ? claimed.iss : undefined;
   if (claimedId === undefined) return anonymous(refuse(401, 'invalid_client', 'client_assertion has no iss'));
+  if (!CLIENT_ID.test(claimedId)) return anonymous(refuse(401, 'invalid_client', 'unknown or inactive client'));
   const client = await findClient(deps.db, claimedId);
   if (client === undefined || !client.active) {
     return anonymous(refuse(401, 'invalid_client', 'unknown or inactive client'));

@@ -94,6 +94,7 @@ describe('POST /auth/token', () => {
     ['a wrong audience', async () => goodForm('ocean-cc', 'early-help', 'system/*.rs', await signClientAssertion(t.keys.get('ocean-cc')!.privateJwk, 'ocean-cc', 'http://elsewhere.test/token')), 401, 'invalid_client', /aud/],
     ['an expired assertion', async () => goodForm('ocean-cc', 'early-help', 'system/*.rs', await t.assertion('ocean-cc', { now: new Date(Date.now() - 10 * 60_000) })), 401, 'invalid_client', /expired/],
     ['an assertion living longer than five minutes', async () => goodForm('ocean-cc', 'early-help', 'system/*.rs', await t.assertion('ocean-cc', { lifetimeSeconds: 3600 })), 401, 'invalid_client', /five minutes/],
+    ['a client id no client could have', async () => goodForm('ocean-cc', 'early-help', 'system/*.rs', await signClientAssertion(t.keys.get('ocean-cc')!.privateJwk, 'ocean-cc\u0000', t.hub.tokenUrl)), 401, 'invalid_client', /unknown/],
     ['an unknown client', async () => goodForm('ocean-cc', 'early-help', 'system/*.rs', await signClientAssertion(t.keys.get('ocean-cc')!.privateJwk, 'nobody-cc', t.hub.tokenUrl)), 401, 'invalid_client', /unknown/],
     ['a signature by another key', async () => goodForm('ocean-cc', 'early-help', 'system/*.rs', await signClientAssertion({ ...t.keys.get('iod-cc')!.privateJwk, kid: t.keys.get('ocean-cc')!.privateJwk.kid }, 'ocean-cc', t.hub.tokenUrl)), 401, 'invalid_client', /signature/],
     ['alg none', async () => goodForm('ocean-cc', 'early-help', 'system/*.rs', unsignedAssertion('ocean-cc', t.hub.tokenUrl)), 401, 'invalid_client', /alg/],

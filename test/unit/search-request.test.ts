@@ -52,6 +52,8 @@ describe('search parameters', () => {
     ['Observation', '_format', 'xml'],
     ['Observation', 'identifier', 'a|b|c'],
     ['Observation', 'identifier', ''],
+    ['Observation', 'identifier', 'a\u0000b'],
+    ['Observation', '_id', '\u0007'],
   ])('refuses %s?%s=%s naming the parameter', (type, name, value, name2?: string, value2?: string) => {
     const params: [string, string][] = [[name, value]];
     if (name2 !== undefined && value2 !== undefined) params.push([name2, value2]);

@@ -1,4 +1,4 @@
-import type { Reference, Resource } from 'fhir/r4.js';
+import type { FhirResource, Reference } from 'fhir/r4.js';
 import { createHash } from 'node:crypto';
 
 // The contract between the pure adapters (raw message → FHIR) and the ingest
@@ -28,7 +28,7 @@ export interface UnitEntry {
   /** "urn:uuid:…", stable for the same input (see entryUrl). Other entries reference this entry by it. */
   fullUrl: string;
   /** No id and no meta: the store assigns them. References to other entries use their fullUrl. */
-  resource: Resource;
+  resource: FhirResource;
   /**
    * Business identity. If a stored resource of the same type carries this
    * identifier, this entry becomes a new version of it instead of a new

@@ -1,0 +1,80 @@
+import { readdirSync, readFileSync } from 'node:fs';
+
+// Other processes' CPU share during a run (BENCH.md rule 6), from /proc:
+// the machine's user+nice+system time minus that of the processes doing the
+// benchmark's work (this process, the hub, the PostgreSQL processes serving
+// the bench database), over the machine's whole capacity. irq and softirq
+// time are left out of both sides: loopback traffic lands there and is ours.
+// Linux only; elsewhere the share is reported as unknown.
+
+export interface CpuSample {
+  busy: number;
+  capacity: number;
+  perPid: Map<number, number>;
+}
+
+function readMachine(): { busy: number; capacity: number } | undefined {
+  try {
+    const line = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0] ?? '';
+    const fields = line.trim().split(/\s+/).slice(1).map(Number);
+    // user nice system idle iowait irq softirq steal (guest time is inside user)
+    const [user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0] = fields;
+    return { busy: user + nice + system, capacity: user + nice + system + idle + iowait + irq + softirq + steal };
+  } catch {
+    return undefined;
+  }
+}
+
+/** utime + stime of a whole process (all its threads), in clock ticks. */
+function processTicks(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name may hold spaces and parentheses: count fields after the last ')'.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return Number(fields[11]) + Number(fields[12]);
+  } catch {
+    return undefined;
+  }
+}
+
+export function parentPid(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    return Number.isInteger(ppid) && ppid > 0 ? ppid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The machine's counters and every process's ticks. All processes are read,
+ * not only ours, because which ones are ours is known for sure only at the
+ * end of a run (a connection or an autovacuum worker may start during it).
+ */
+export function sampleCpu(): CpuSample | undefined {
+  const machine = readMachine();
+  if (machine === undefined) return undefined;
+  const perPid = new Map<number, number>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const pid = Number(entry);
+    const ticks = processTicks(pid);
+    if (ticks !== undefined) perPid.set(pid, ticks);
+  }
+  return { ...machine, perPid };
+}
+
+/** Fraction (0..1) of the machine's capacity used by processes not in ours between two samples. */
+export function othersShare(before: CpuSample | undefined, after: CpuSample | undefined, ours: Iterable<number>): number | undefined {
+  if (before === undefined || after === undefined) return undefined;
+  const capacity = after.capacity - before.capacity;
+  if (capacity <= 0) return undefined;
+  let oursTicks = 0;
+  for (const pid of new Set(ours)) {
+    const end = after.perPid.get(pid);
+    // A process of ours that started during the run spent all its time inside it.
+    if (end !== undefined) oursTicks += end - (before.perPid.get(pid) ?? 0);
+  }
+  return Math.max(0, after.busy - before.busy - oursTicks) / capacity;
+}

@@ -1,0 +1,79 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { openDatabase, type Database } from '../../src/db/database.js';
+import { createHub, type Hub } from '../../src/hub.js';
+import { createLogger } from '../../src/logger.js';
+import { toHubSchema, type FromHub } from './hub-messages.js';
+
+// The hub under test, in a process of its own as in production, so that the
+// load generator does not share its event loop. Started by hub-process.ts
+// with stdout on the null device: the request log is written at info level
+// exactly as main.ts writes it, and its cost is part of what is measured.
+
+interface Running {
+  server: http.Server;
+  hub: Hub;
+  database: Database;
+}
+
+let running: Running | undefined;
+let stopping = false;
+
+function tell(message: FromHub): void {
+  process.send?.(message);
+}
+
+async function start(databaseUrl: string): Promise<void> {
+  const database = await openDatabase({ kind: 'postgres', url: databaseUrl });
+  const server = http.createServer();
+  server.requestTimeout = 30_000;
+  // Loopback only: the benchmark never puts traffic on a real interface.
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  const hub = await createHub({ database, baseUrl: `http://127.0.0.1:${port}`, logger: createLogger('info') });
+  server.on('request', hub.app);
+  running = { server, hub, database };
+  tell({ type: 'listening', port });
+}
+
+async function stop(code: number): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  // Never outlive a stop request by more than a few seconds.
+  setTimeout(() => process.exit(code === 0 ? 1 : code), 10_000).unref();
+  if (running !== undefined) {
+    const { server, hub, database } = running;
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => { resolve(); }));
+    await hub.close();
+    await database.close();
+  }
+  process.exit(code);
+}
+
+process.on('message', (raw: unknown) => {
+  const parsed = toHubSchema.safeParse(raw);
+  if (!parsed.success) return;
+  const command = parsed.data;
+  switch (command.type) {
+    case 'start':
+      start(command.databaseUrl).catch((err: unknown) => {
+        tell({ type: 'failed', message: err instanceof Error ? err.message : String(err) });
+        void stop(1);
+      });
+      break;
+    case 'stop':
+      void stop(0);
+      break;
+    default: {
+      const never: never = command;
+      throw new Error(`unknown command ${JSON.stringify(never)}`);
+    }
+  }
+});
+
+// The benchmark is gone (crashed or killed): stop rather than linger as an orphan.
+process.on('disconnect', () => void stop(1));
+// Ctrl-C reaches the whole process group: close cleanly, so the audit queue is flushed.
+process.on('SIGINT', () => void stop(0));
+process.on('SIGTERM', () => void stop(0));

@@ -1,0 +1,36 @@
+import { z } from 'zod';
+
+// The benchmarks' settings, parsed once from the environment by bench/run.ts
+// and handed to every benchmark as a value.
+
+/** Used only to CREATE and DROP the bench's own database, never to store data in. */
+export const DEFAULT_ADMIN_URL = 'postgres://postgres@127.0.0.1:5432/postgres';
+
+export const benchEnvSchema = z
+  .object({
+    DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).default(DEFAULT_ADMIN_URL),
+    // Capped below the five-minute access token lifetime: a token is fetched
+    // before each scenario run and must outlive its warm-up and measurement.
+    BENCH_SECONDS: z.coerce.number().int().min(1).max(240).default(15),
+    BENCH_WARMUP_SECONDS: z.coerce.number().int().min(0).max(30).default(3),
+    // BENCH.md: at least three interleaved pairs, or the median means nothing.
+    BENCH_PAIRS: z.coerce.number().int().min(3).max(20).default(3),
+    BENCH_PATIENTS: z.coerce.number().int().min(1_000).max(2_000_000).default(100_000),
+  })
+  .transform((env) => ({
+    adminUrl: env.DATABASE_URL,
+    seconds: env.BENCH_SECONDS,
+    warmupSeconds: env.BENCH_WARMUP_SECONDS,
+    pairs: env.BENCH_PAIRS,
+    patients: env.BENCH_PATIENTS,
+  }));
+
+export type BenchOptions = z.infer<typeof benchEnvSchema>;
+
+export type OptionsResult = { ok: true; options: BenchOptions } | { ok: false; message: string };
+
+export function loadBenchOptions(env: Record<string, string | undefined>): OptionsResult {
+  const parsed = benchEnvSchema.safeParse(env);
+  if (parsed.success) return { ok: true, options: parsed.data };
+  return { ok: false, message: parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ') };
+}

@@ -1,0 +1,71 @@
+import { othersShare, sampleCpu } from './cpu.js';
+import type { LoadFigures } from './load.js';
+
+// BENCH.md rule 1: baseline, scenario, baseline, scenario ... in one run, so
+// that each ratio compares two figures taken under the same machine weather.
+
+export type SideName = 'baseline' | 'scenario';
+
+export interface LoadSide {
+  label: string;
+  unit: string;
+  run(seconds: number, signal: AbortSignal): Promise<LoadFigures>;
+}
+
+export interface MeasuredRun {
+  figures: LoadFigures;
+  /** Other processes' share of the machine's CPU during the measured window; undefined off Linux. */
+  othersShare: number | undefined;
+}
+
+export interface PairResult {
+  pair: number;
+  baseline: MeasuredRun;
+  scenario: MeasuredRun;
+  /** scenario throughput ÷ baseline throughput. */
+  ratio: number;
+}
+
+export interface PairPlan {
+  pairs: number;
+  seconds: number;
+  warmupSeconds: number;
+  baseline: LoadSide;
+  scenario: LoadSide;
+  /** Settles the system before a run (drain queues, CHECKPOINT, fresh token); not timed. */
+  beforeRun(side: SideName): Promise<void>;
+  /** Called after a measured run, outside its window (checks, counters). */
+  afterRun?(side: SideName, figures: LoadFigures): Promise<void>;
+  /** The pids doing the benchmark's work, asked for at the end of each run. */
+  ourPids(): Promise<number[]>;
+  signal: AbortSignal;
+  log: (line: string) => void;
+}
+
+export async function runPairs(plan: PairPlan): Promise<PairResult[]> {
+  const results: PairResult[] = [];
+  for (let pair = 1; pair <= plan.pairs; pair += 1) {
+    const baseline = await measure(plan, 'baseline', pair);
+    const scenario = await measure(plan, 'scenario', pair);
+    results.push({ pair, baseline, scenario, ratio: scenario.figures.perSecond / baseline.figures.perSecond });
+  }
+  return results;
+}
+
+async function measure(plan: PairPlan, side: SideName, pair: number): Promise<MeasuredRun> {
+  const load = side === 'baseline' ? plan.baseline : plan.scenario;
+  plan.signal.throwIfAborted();
+  await plan.beforeRun(side);
+  if (plan.warmupSeconds > 0) await load.run(plan.warmupSeconds, plan.signal);
+  const before = sampleCpu();
+  const figures = await load.run(plan.seconds, plan.signal);
+  const after = sampleCpu();
+  const share = othersShare(before, after, await plan.ourPids());
+  const other = share === undefined ? 'n/a' : `${(share * 100).toFixed(1)} %`;
+  plan.log(
+    `  pair ${pair} ${side} (${load.label}): ${figures.perSecond.toFixed(1)} ${load.unit}, ` +
+      `p50 ${figures.p50Ms.toFixed(2)} ms, p99 ${figures.p99Ms.toFixed(2)} ms, other CPU ${other}`,
+  );
+  await plan.afterRun?.(side, figures);
+  return { figures, othersShare: share };
+}

@@ -1,0 +1,72 @@
+import { median } from './load.js';
+import type { PairResult } from './pairs.js';
+
+/** BENCH.md rule 6: a pair where other processes took more than this is flagged. */
+export const OTHERS_FLAG = 0.1;
+
+export interface PairReport {
+  title: string;
+  /** Lines that say what was measured and under which settings. */
+  setting: readonly string[];
+  baselineLabel: string;
+  baselineUnit: string;
+  scenarioLabel: string;
+  scenarioUnit: string;
+  pairs: readonly PairResult[];
+}
+
+function share(value: number | undefined): string {
+  if (value === undefined) return 'n/a';
+  return `${(value * 100).toFixed(1)}%${value > OTHERS_FLAG ? ' !' : ''}`;
+}
+
+function table(header: readonly string[], rows: readonly (readonly string[])[]): string[] {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: readonly string[]): string => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join('  ');
+  return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)];
+}
+
+export function formatPairReport(report: PairReport): string[] {
+  const b = report.baselineLabel;
+  const s = report.scenarioLabel;
+  const header = [
+    'pair',
+    `${b} ${report.baselineUnit}`,
+    'p50 ms',
+    'p99 ms',
+    'other CPU',
+    `${s} ${report.scenarioUnit}`,
+    'p50 ms',
+    'p99 ms',
+    'other CPU',
+    'ratio',
+  ];
+  const rows = report.pairs.map((p) => [
+    String(p.pair),
+    p.baseline.figures.perSecond.toFixed(1),
+    p.baseline.figures.p50Ms.toFixed(2),
+    p.baseline.figures.p99Ms.toFixed(2),
+    share(p.baseline.othersShare),
+    p.scenario.figures.perSecond.toFixed(1),
+    p.scenario.figures.p50Ms.toFixed(2),
+    p.scenario.figures.p99Ms.toFixed(2),
+    share(p.scenario.othersShare),
+    p.ratio.toFixed(3),
+  ]);
+  const ratios = report.pairs.map((p) => p.ratio);
+  const flagged = report.pairs.filter((p) => [p.baseline.othersShare, p.scenario.othersShare].some((v) => v !== undefined && v > OTHERS_FLAG));
+  const mid = median(ratios);
+  return [
+    '',
+    report.title,
+    ...report.setting.map((line) => `  ${line}`),
+    '',
+    ...table(header, rows),
+    '',
+    `ratio = ${s} ÷ ${b} throughput: median ${mid.toFixed(3)} (min–max ${Math.min(...ratios).toFixed(3)}–${Math.max(...ratios).toFixed(3)}, ${ratios.length} pairs)`,
+    `  i.e. the raw limit is ${(1 / mid).toFixed(2)}× the scenario's throughput`,
+    flagged.length === 0
+      ? `other processes' CPU ≤ ${OTHERS_FLAG * 100} % in every run`
+      : `! other processes' CPU > ${OTHERS_FLAG * 100} % in pair(s) ${flagged.map((p) => p.pair).join(', ')}: treat those ratios with care`,
+  ];
+}

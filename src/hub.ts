@@ -8,6 +8,7 @@ import { createApp } from './http/app.js';
 import { AuditRecorder } from './services/audit-recorder.js';
 import { AuditSequencer } from './services/audit-sequencer.js';
 import { FhirService } from './services/fhir-service.js';
+import { IngestService } from './services/ingest-service.js';
 
 export const HUB_VERSION = '0.1.0';
 
@@ -56,6 +57,7 @@ export async function createHub(options: HubOptions): Promise<Hub> {
     bodyLimit: options.bodyLimit ?? '1mb',
     logger,
     fhir,
+    ingest: new IngestService({ db, audit, clock }),
     token: { db, keys, audience, tokenUrl, clock, audit },
   });
 

@@ -115,7 +115,7 @@ function adaptR4Message(bundle: Bundle<FhirResource>): AdapterResult<IngestUnit>
 function unsupportedEvent(event: { system?: unknown; code?: unknown } | undefined): AdapterIssue {
   return {
     code: 'not-supported',
-    diagnostics: `event ${String(event?.system ?? '')}#${String(event?.code ?? '')} is not one the hub processes (R4: ${Object.keys(R4_EVENTS).join(', ')}; STU3 NEMS: pds-birth-notification-1, vaccinations-1)`,
+    diagnostics: `event ${typeof event?.system === 'string' ? event.system : ''}#${typeof event?.code === 'string' ? event.code : ''} is not one the hub processes (R4: ${Object.keys(R4_EVENTS).join(', ')}; STU3 NEMS: pds-birth-notification-1, vaccinations-1)`,
     location: 'Bundle.entry[0].resource.eventCoding',
   };
 }
@@ -147,6 +147,7 @@ function matchOf(resource: FhirResource, path: string, episodeValue: string, iss
       return { system: `${HUB_IDS}/pregnancy-observation`, value: `${episodeValue}:${codeKey(resource)}` };
     case 'Consent':
       return { system: `${HUB_IDS}/booking-consent`, value: episodeValue };
+    // Other types carry no business identity: each message's copy is its own.
     default:
       return undefined;
   }

@@ -156,7 +156,7 @@ function nhsNumberOf(l: Located, issues: AdapterIssue[]): string | undefined {
 
 /** CareConnect Patient (STU3) → R4 Patient with UK Core NHS number verification status. */
 function convertPatient(l: Located, nhs: string): Patient {
-  const source = stripServerFields(l.resource as unknown as Patient) ?? ({ resourceType: 'Patient' } as Patient);
+  const source: Patient = stripServerFields(l.resource as unknown as Patient) ?? { resourceType: 'Patient' };
   const { meta: _meta, link: _link, ...rest } = source;
   const verification = (l.resource['identifier'] as Identifier[] | undefined)
     ?.find((i) => i.system === NHS_NUMBER_SYSTEM)

@@ -3,10 +3,12 @@ import helmet from 'helmet';
 import type { Logger } from 'pino';
 import { problem } from '../fhir/operation-outcome.js';
 import type { FhirService } from '../services/fhir-service.js';
+import type { IngestService } from '../services/ingest-service.js';
 import type { TokenServiceDeps } from '../services/token-service.js';
 import { tokenRouter, wellKnownRouter } from './auth-routes.js';
 import { errorHandler } from './error-handler.js';
 import { fhirRouter } from './fhir-routes.js';
+import { ingestRouter } from './ingest-routes.js';
 import type { GuardDeps } from './guard.js';
 import { requestContext } from './request-context.js';
 import { sendProblem } from './send.js';
@@ -16,6 +18,7 @@ export interface AppDeps extends GuardDeps {
   bodyLimit: string;
   logger: Logger;
   fhir: FhirService;
+  ingest: IngestService;
   token: TokenServiceDeps;
 }
 
@@ -33,6 +36,8 @@ export function createApp(deps: AppDeps): Express {
   });
   app.use(wellKnownRouter(deps.baseUrl, deps.keys));
   app.use(tokenRouter(deps.token));
+  // Ingest first: /fhir/$process-message is an operation, not a resource type.
+  app.use(ingestRouter(deps));
   app.use('/fhir', fhirRouter(deps));
   app.get('/', (_req, res) => {
     res.json({ name: 'Early Years Sharing Hub', fhir: `${deps.baseUrl}/fhir`, smart: `${deps.baseUrl}/.well-known/smart-configuration` });

@@ -1,7 +1,7 @@
 import express, { Router, type Request, type Response } from 'express';
 import { problem } from '../fhir/operation-outcome.js';
 import type { FhirService } from '../services/fhir-service.js';
-import { guard, refuseAudited, type GuardDeps } from './guard.js';
+import { bodyErrors, guard, refuseAudited, type GuardDeps } from './guard.js';
 import { metaOf, principalOf } from './request-context.js';
 import { sendFhir, sendProblem } from './send.js';
 
@@ -55,21 +55,7 @@ export function fhirRouter(deps: GuardDeps & { fhir: FhirService; bodyLimit: str
     sendFhir(res, await fhir.update(must(res), type(req), param(req, 'id'), req.body as unknown, ifMatch, metaOf(req, res)));
   });
 
-  // Body-parser faults on create/update: the caller's fault, answered and audited here.
-  router.use(async (err: unknown, req: Request, res: Response, next: (err?: unknown) => void) => {
-    const kind = (err as { type?: string } | undefined)?.type;
-    const refusal =
-      kind === 'entity.too.large'
-        ? problem(413, 'too-costly', `the request body is larger than ${deps.bodyLimit}`, 'body')
-        : kind === 'entity.parse.failed'
-          ? problem(400, 'structure', 'the request body is not valid JSON', 'body')
-          : undefined;
-    if (refusal === undefined || res.locals['principal'] === undefined) {
-      next(err);
-      return;
-    }
-    await refuseAudited(deps, req, res, interactionOf(req), refusal);
-  });
+  router.use(bodyErrors(deps, deps.bodyLimit, interactionOf));
 
   router.use((req, res) => {
     sendProblem(res, problem(404, 'not-supported', `${req.method} ${req.path} is not an interaction this server supports`));

@@ -24,9 +24,10 @@ export interface GuardDeps {
  * resource type the hub serves (404), and a granted SMART scope for this
  * interaction (403). Each refusal is audited before it is answered.
  */
-export function guard(deps: GuardDeps, interaction: RestInteraction, permission: Permission, fixedType?: string) {
+export function guard(deps: GuardDeps, interaction: RestInteraction, permission: Permission, fixedType?: string | null) {
   return async (req: Request, res: Response, next: NextFunction): Promise<void> => {
-    const type = fixedType ?? String(req.params['type']);
+    // null: authenticate only; the handler checks the scope once it knows the resource type.
+    const type = fixedType === null ? undefined : (fixedType ?? String(req.params['type']));
     const meta = metaOf(req, res);
     const header = req.get('authorization');
     const bearer = header === undefined ? undefined : /^Bearer ([A-Za-z0-9\-_.~+/]+=*)$/i.exec(header)?.[1];
@@ -44,7 +45,9 @@ export function guard(deps: GuardDeps, interaction: RestInteraction, permission:
     const principal = checked.principal;
     res.locals['principal'] = principal;
     let refusal: Problem | undefined;
-    if (!isSupportedType(type)) {
+    if (type === undefined) {
+      refusal = undefined;
+    } else if (!isSupportedType(type)) {
       refusal = problem(404, 'not-supported', `resource type ${type} is not supported by this server`, 'type');
     } else if (!allows(principal.scopes, type, permission)) {
       refusal = problem(403, 'forbidden', `the access token has no scope allowing ${permission} on ${type} (e.g. system/${type}.${permission})`, 'scope');
@@ -75,4 +78,27 @@ export async function refuseAudited(
     }),
   );
   sendProblem(res, refusal);
+}
+
+/**
+ * Body-parser faults on an authenticated route are the caller's: answered
+ * with a 4xx naming the body, and audited like any refusal.
+ */
+export function bodyErrors(deps: Pick<GuardDeps, 'db' | 'audit'>, limit: string, interactionOf: (req: Request) => RestInteraction) {
+  return async (err: unknown, req: Request, res: Response, next: NextFunction): Promise<void> => {
+    const kind = (err as { type?: string } | undefined)?.type;
+    const refusal =
+      kind === 'entity.too.large'
+        ? problem(413, 'too-costly', `the request body is larger than ${limit}`, 'body')
+        : kind === 'entity.parse.failed'
+          ? problem(400, 'structure', 'the request body is not valid JSON', 'body')
+          : kind === 'encoding.unsupported' || kind === 'charset.unsupported'
+            ? problem(415, 'not-supported', 'unsupported body encoding or charset', 'Content-Type')
+            : undefined;
+    if (refusal === undefined || res.locals['principal'] === undefined) {
+      next(err);
+      return;
+    }
+    await refuseAudited(deps, req, res, interactionOf(req), refusal);
+  };
 }

@@ -15,3 +15,14 @@ export async function countRows(db: Db, table: 'resource' | 'resource_history' |
   const rows = await rawRows<{ n: number }>(db, sql`select count(*)::int as n from ${sql.identifier(table)}`);
   return rows[0]?.n ?? 0;
 }
+
+/** Every current resource of a type, read straight from the store. */
+export async function storedResources<T = Record<string, unknown>>(db: Db, type: string): Promise<(T & { id: string; meta: { versionId: string } })[]> {
+  const rows = await rawRows<{ content: unknown }>(db, sql`select content from resource where type = ${type} order by last_updated, id`);
+  return rows.map((r) => (typeof r.content === 'string' ? JSON.parse(r.content) : r.content) as T & { id: string; meta: { versionId: string } });
+}
+
+export async function countByType(db: Db): Promise<Record<string, number>> {
+  const rows = await rawRows<{ type: string; n: number }>(db, sql`select type, count(*)::int as n from resource group by type`);
+  return Object.fromEntries(rows.map((r) => [r.type, r.n]));
+}

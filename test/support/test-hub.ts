@@ -16,10 +16,13 @@ import { openTestDatabase, type TestDatabase } from './database.js';
 export const testOrganisations = [
   { code: 'TEST-A', system: 'urn:eastside:org', type: 'gp' as const, name: 'Test organisation A', catchment: [] },
   { code: 'TEST-B', system: 'urn:eastside:org', type: 'gp' as const, name: 'Test organisation B', catchment: [] },
+  // The site code of the repo's own CSV fixtures.
+  { code: 'Y99901', system: 'https://fhir.nhs.uk/Id/ods-organization-code', type: 'gp' as const, name: 'Test practice', catchment: [] },
 ];
 export const testClients = [
   { id: 'test-a', organisation: 'TEST-A', scopes: ['system/*.cruds'], purposes: ['direct-care'] },
   { id: 'test-b', organisation: 'TEST-B', scopes: ['system/*.cruds'], purposes: ['direct-care'] },
+  { id: 'test-gp', organisation: 'Y99901', scopes: ['system/Immunization.c', 'system/Patient.c', 'system/*.rs'], purposes: ['direct-care'] },
 ];
 const allClients = [...demoClients, ...testClients];
 

@@ -2,3 +2,4 @@ export * from './organisations.js';
 export * from './clients.js';
 export * from './resources.js';
 export * from './audit.js';
+export * from './ingest.js';

@@ -1,0 +1,61 @@
+import { and, eq, sql } from 'drizzle-orm';
+import type { Tx } from './database.js';
+import type { StoredResource } from './resource-queries.js';
+import { messageReceipts, resourceHistory, resourceReferences, resources, resourceTokens } from './schema/index.js';
+
+/**
+ * Claims an exactly-once key in the current transaction. Returns the outcome
+ * stored by an earlier copy if the key was taken (a concurrent copy blocks
+ * here until the first one commits or rolls back).
+ */
+export async function claimReceipt(
+  tx: Tx,
+  receipt: { messageKey: string; event: string; clientId: string; receivedAt: Date },
+): Promise<{ claimed: true } | { claimed: false; outcome: Record<string, unknown> | null }> {
+  const inserted = await tx.insert(messageReceipts).values(receipt).onConflictDoNothing().returning({ key: messageReceipts.messageKey });
+  if (inserted.length === 1) return { claimed: true };
+  const [earlier] = await tx.select({ outcome: messageReceipts.outcome }).from(messageReceipts).where(eq(messageReceipts.messageKey, receipt.messageKey));
+  return { claimed: false, outcome: earlier?.outcome ?? null };
+}
+
+export async function recordReceiptOutcome(tx: Tx, messageKey: string, outcome: Record<string, unknown>): Promise<void> {
+  await tx.update(messageReceipts).set({ outcome }).where(eq(messageReceipts.messageKey, messageKey));
+}
+
+/** Serialises every writer of one business identity until commit (one Patient per NHS number, across instances). */
+export async function lockIdentity(tx: Tx, key: string): Promise<void> {
+  await tx.execute(sql`select pg_advisory_xact_lock(hashtext(${`identity:${key}`}))`);
+}
+
+/** The current resource of a type carrying an identifier, if any. */
+export async function findByIdentifier(tx: Tx, type: string, system: string, value: string): Promise<StoredResource | undefined> {
+  const rows = await tx
+    .select({ resource: resources })
+    .from(resourceTokens)
+    .innerJoin(resources, and(eq(resources.type, resourceTokens.type), eq(resources.id, resourceTokens.id)))
+    .where(and(eq(resourceTokens.type, type), eq(resourceTokens.param, 'identifier'), eq(resourceTokens.system, system), eq(resourceTokens.value, value)))
+    .orderBy(resources.lastUpdated)
+    .limit(1);
+  return rows[0]?.resource;
+}
+
+/** Current resources of a type that refer to a target through a reference search parameter. */
+export async function findReferring(tx: Tx, type: string, param: 'patient' | 'subject', target: string): Promise<StoredResource[]> {
+  const rows = await tx
+    .select({ resource: resources })
+    .from(resourceReferences)
+    .innerJoin(resources, and(eq(resources.type, resourceReferences.type), eq(resources.id, resourceReferences.id)))
+    .where(and(eq(resourceReferences.type, type), eq(resourceReferences.param, param), eq(resourceReferences.target, target)));
+  return rows.map((r) => r.resource);
+}
+
+/**
+ * Keeps a raw inbound message once, as a FHIR Binary whose id is the SHA-256 of
+ * its bytes: a re-sent message finds it already there.
+ */
+export async function storeRawMessage(tx: Tx, row: StoredResource): Promise<void> {
+  const inserted = await tx.insert(resources).values(row).onConflictDoNothing().returning({ id: resources.id });
+  if (inserted.length === 1) {
+    await tx.insert(resourceHistory).values(row);
+  }
+}

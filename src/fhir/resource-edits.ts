@@ -1,0 +1,47 @@
+import type { FhirResource, Identifier } from 'fhir/r4.js';
+import { canonicalJson } from '../audit/canonical-json.js';
+
+// Pure edits the ingest service makes to resources before storing them.
+
+/** Replaces every `reference` that names a key of `map` (urn:uuid full URLs) with its value ("Type/id"). */
+export function rewriteReferences<T>(value: T, map: ReadonlyMap<string, string>): T {
+  if (Array.isArray(value)) return value.map((v: unknown) => rewriteReferences(v, map)) as T;
+  if (typeof value !== 'object' || value === null) return value;
+  const out: Record<string, unknown> = {};
+  for (const [key, v] of Object.entries(value)) {
+    out[key] = key === 'reference' && typeof v === 'string' && map.has(v) ? map.get(v) : rewriteReferences(v, map);
+  }
+  return out as T;
+}
+
+/**
+ * A Patient is shared by every source (one per NHS number): a message updates
+ * the elements it carries and keeps the ones it does not; identifiers are
+ * merged by system.
+ */
+export function mergePatient(existing: FhirResource, incoming: FhirResource): FhirResource {
+  if (existing.resourceType !== 'Patient' || incoming.resourceType !== 'Patient') return incoming;
+  const identifiers = new Map<string, Identifier>();
+  for (const i of [...(existing.identifier ?? []), ...(incoming.identifier ?? [])]) identifiers.set(`${i.system ?? ''}|${i.value ?? ''}`, i);
+  const bySystem = new Map<string, Identifier>();
+  for (const i of identifiers.values()) bySystem.set(i.system ?? i.value ?? '', i);
+  const { meta: _meta, id: _id, ...kept } = existing;
+  return { ...kept, ...incoming, identifier: [...bySystem.values()] };
+}
+
+const STATUS_TYPES = new Set(['Immunization', 'Observation', 'Consent', 'EpisodeOfCare', 'QuestionnaireResponse', 'CarePlan', 'Task', 'Communication']);
+
+/** What a delete from a partner means here: the record stays, marked entered-in-error (or inactive). */
+export function markEnteredInError(resource: FhirResource): FhirResource {
+  if (STATUS_TYPES.has(resource.resourceType)) return { ...resource, status: 'entered-in-error' } as FhirResource;
+  return { ...resource, active: false } as FhirResource;
+}
+
+/** Same content, ignoring id and meta (a re-sent fact is not a new version). */
+export function sameContent(a: FhirResource, b: FhirResource): boolean {
+  const strip = (r: FhirResource): unknown => {
+    const { id: _id, meta: _meta, ...rest } = r;
+    return rest;
+  };
+  return canonicalJson(strip(a)) === canonicalJson(strip(b));
+}

@@ -1,0 +1,135 @@
+import express, { Router, type Request, type Response } from 'express';
+import type { OperationOutcomeIssue } from 'fhir/r4.js';
+import { adaptCaf } from '../adapters/caf.js';
+import { adaptFhirMessage } from '../adapters/fhir-message.js';
+import { adaptHl7v2 } from '../adapters/hl7v2-vxu.js';
+import { adaptImmunisationCsv } from '../adapters/immunisation-csv.js';
+import type { AdapterResult, IngestUnit } from '../adapters/ingest-unit.js';
+import type { Principal } from '../auth/principal.js';
+import { allows } from '../auth/scopes.js';
+import { outcome, problem } from '../fhir/operation-outcome.js';
+import type { IngestService, RawMessage, UnitOutcome } from '../services/ingest-service.js';
+import { bodyErrors, guard, refuseAudited, type GuardDeps } from './guard.js';
+import { hl7Answer, HL7_MEDIA_TYPE, hl7Timestamp } from './hl7-answer.js';
+import { metaOf, principalOf } from './request-context.js';
+import { FHIR_JSON, sendFhir } from './send.js';
+
+// Where partners push what their systems can send. Each route needs a token
+// with the create scope of the message's focus resource type, adapts the body
+// (pure), and hands the units to the ingest service.
+
+const INGEST_LIMIT = '20mb';
+
+/** The resource type whose create scope each FHIR message event needs. */
+const EVENT_FOCUS: Record<string, string> = {
+  'pregnancy-notification-1': 'EpisodeOfCare',
+  'pds-birth-notification-1': 'Patient',
+  'vaccinations-1': 'Immunization',
+};
+
+export function ingestRouter(deps: GuardDeps & { ingest: IngestService }): Router {
+  const router = Router();
+  const json = express.json({ type: ['application/fhir+json', 'application/json'], limit: INGEST_LIMIT });
+  const text = (types: string[]) => express.text({ type: types, limit: INGEST_LIMIT });
+  const rawOf = (req: Request, contentType: string): RawMessage => ({
+    contentType,
+    text: typeof req.body === 'string' ? req.body : JSON.stringify(req.body),
+  });
+
+  router.post('/fhir/\\$process-message', guard(deps, 'operation', 'c', null), json, async (req, res) => {
+    const principal = must(res);
+    const result = adaptFhirMessage(req.body as unknown);
+    const focus = result.ok ? EVENT_FOCUS[result.value.event] : undefined;
+    if (focus !== undefined && !allows(principal.scopes, focus, 'c')) {
+      await refuseAudited(deps, req, res, 'operation', problem(403, 'forbidden', `${result.ok ? result.value.event : ''} needs a scope allowing create on ${focus}`, 'scope'));
+      return;
+    }
+    const outcomes = await deps.ingest.ingest(principal, rawOf(req, 'application/fhir+json'), [{ label: 'Bundle', result }], metaOf(req, res));
+    answer(res, outcomes);
+  });
+
+  router.post(
+    '/ingest/hl7v2',
+    guard(deps, 'operation', 'c', 'Immunization'),
+    text([HL7_MEDIA_TYPE, 'application/hl7-v2', 'application/hl7-v2+er7', 'text/plain']),
+    async (req, res) => {
+      const body = typeof req.body === 'string' ? req.body : '';
+      const options = { now: hl7Timestamp(deps.clock()), ackControlIdPrefix: `${String(res.locals['requestId'])}-` };
+      const adapted = adaptHl7v2(body, options);
+      const units = adapted.ok
+        ? adapted.value.messages.map((m, i) => ({ label: `message ${i + 1}`, result: m.result }))
+        : [{ label: 'message', result: adapted as AdapterResult<IngestUnit> }];
+      const outcomes = await deps.ingest.ingest(must(res), { contentType: HL7_MEDIA_TYPE, text: body }, units, metaOf(req, res));
+      if (req.accepts([FHIR_JSON, 'application/json', HL7_MEDIA_TYPE]) === HL7_MEDIA_TYPE) {
+        res.status(200).type(HL7_MEDIA_TYPE).send(hl7Answer(body, adapted, outcomes, options));
+        return;
+      }
+      answer(res, outcomes);
+    },
+  );
+
+  router.post('/ingest/immunisations-csv', guard(deps, 'operation', 'c', 'Immunization'), text(['text/csv', 'text/plain', 'application/csv']), async (req, res) => {
+    const body = typeof req.body === 'string' ? req.body : '';
+    const adapted = adaptImmunisationCsv(body);
+    const units = adapted.ok
+      ? adapted.value.rows.map((r) => ({ label: `row ${r.row}`, result: r.result }))
+      : [{ label: 'file', result: adapted as AdapterResult<IngestUnit> }];
+    answer(res, await deps.ingest.ingest(must(res), { contentType: 'text/csv', text: body }, units, metaOf(req, res)));
+  });
+
+  router.post('/ingest/caf', guard(deps, 'operation', 'c', 'QuestionnaireResponse'), json, async (req, res) => {
+    const result = adaptCaf(req.body as unknown);
+    answer(res, await deps.ingest.ingest(must(res), rawOf(req, 'application/json'), [{ label: 'assessment', result }], metaOf(req, res)));
+  });
+
+  router.use(bodyErrors(deps, INGEST_LIMIT, () => 'operation'));
+  return router;
+}
+
+/**
+ * One OperationOutcome for the whole request: an information issue per unit
+ * stored (or recognised as already received), error issues per fault of each
+ * refused unit. 200 if any unit was accepted; else the refusal's own status.
+ */
+function answer(res: Response, outcomes: readonly UnitOutcome[]): void {
+  const issues: OperationOutcomeIssue[] = outcomes.flatMap((o): OperationOutcomeIssue[] => {
+    switch (o.status) {
+      case 'stored':
+      case 'unchanged':
+      case 'duplicate':
+        return [
+          {
+            severity: 'information',
+            code: o.status === 'duplicate' ? 'duplicate' : 'informational',
+            diagnostics: `${o.label}: ${describe(o)}`,
+            expression: [o.label],
+          },
+        ];
+      case 'refused':
+        return o.issues.map((i) => ({ severity: 'error', code: i.code, diagnostics: `${o.label}: ${i.diagnostics}`, expression: [i.location] }));
+    }
+  });
+  const accepted = outcomes.some((o) => o.status !== 'refused');
+  const refusals = outcomes.flatMap((o) => (o.refusal === undefined ? [] : [o.refusal]));
+  const status = accepted ? 200 : refusals.includes(400) ? 400 : refusals.includes(403) ? 403 : 422;
+  sendFhir(res, { status, body: outcome(issues.map((i) => ({ severity: i.severity, code: i.code, diagnostics: i.diagnostics ?? '', expression: i.expression }))) });
+}
+
+function describe(o: UnitOutcome): string {
+  switch (o.status) {
+    case 'stored':
+      return `stored ${o.resources.join(', ')}`;
+    case 'unchanged':
+      return 'nothing new: every resource already held this content';
+    case 'duplicate':
+      return `${o.messageKey ?? ''} was already received; nothing changed (first stored ${o.resources.join(', ') || 'nothing'})`;
+    case 'refused':
+      return 'refused';
+  }
+}
+
+function must(res: Response): Principal {
+  const principal = principalOf(res);
+  if (principal === undefined) throw new Error('route reached without a principal');
+  return principal;
+}

@@ -1,0 +1,276 @@
+import type { Binary, EpisodeOfCare, FhirResource, Provenance } from 'fhir/r4.js';
+import { createHash, randomUUID } from 'node:crypto';
+import { HUB_EXTENSIONS } from '../adapters/codes.js';
+import type { AdapterIssue, AdapterResult, IngestUnit, UnitEffect } from '../adapters/ingest-unit.js';
+import { NHS_NUMBER_SYSTEM } from '../adapters/nhs-number.js';
+import type { Principal } from '../auth/principal.js';
+import type { Db, Tx } from '../db/database.js';
+import { claimReceipt, findByIdentifier, findReferring, lockIdentity, recordReceiptOutcome, storeRawMessage } from '../db/ingest-queries.js';
+import { writeVersion, type StoredResource } from '../db/resource-queries.js';
+import { markEnteredInError, mergePatient, rewriteReferences, sameContent } from '../fhir/resource-edits.js';
+import { patientsOf } from '../fhir/resource-types.js';
+import { validateFhir } from '../fhir/validator.js';
+import { requesterOf, type AuditRecorder, type RequestMeta } from './audit-recorder.js';
+
+// The imperative shell of ingest: each unit (one message, or one CSV row) is
+// validated, matched to what is stored, written with its Provenance and its
+// AuditEvent in one transaction, exactly once.
+
+export interface IngestDeps {
+  db: Db;
+  audit: AuditRecorder;
+  clock: () => Date;
+}
+
+export interface RawMessage {
+  contentType: string;
+  text: string;
+}
+
+export type UnitStatus = 'stored' | 'unchanged' | 'duplicate' | 'refused';
+
+export interface UnitOutcome {
+  /** Where the unit sat in the input: "message 2", "row 3", "Bundle". */
+  label: string;
+  messageKey: string | undefined;
+  status: UnitStatus;
+  /** HTTP status a refusal alone would earn: 400 unparsable, 403 not the sender, 422 invalid. */
+  refusal?: 400 | 403 | 422;
+  /** "Type/id/_history/n" of every resource version written (or, for a duplicate, written by the first copy). */
+  resources: string[];
+  issues: AdapterIssue[];
+}
+
+const PREGNANCY = '77386006';
+const SNOMED = 'http://snomed.info/sct';
+
+export class IngestService {
+  constructor(private readonly deps: IngestDeps) {}
+
+  /** Stores each unit on its own (a CSV file is all-or-nothing per row; a message is all-or-nothing). */
+  async ingest(
+    principal: Principal,
+    raw: RawMessage,
+    units: readonly { label: string; result: AdapterResult<IngestUnit> }[],
+    meta: RequestMeta,
+  ): Promise<UnitOutcome[]> {
+    const rawRow = this.rawMessage(principal, raw);
+    const outcomes: UnitOutcome[] = [];
+    for (const { label, result } of units) {
+      outcomes.push(result.ok ? await this.storeUnit(principal, result.value, label, rawRow, meta) : await this.refuse(principal, label, result, meta));
+    }
+    return outcomes;
+  }
+
+  private async refuse(
+    principal: Principal,
+    label: string,
+    result: Extract<AdapterResult<IngestUnit>, { ok: false }>,
+    meta: RequestMeta,
+  ): Promise<UnitOutcome> {
+    await this.deps.audit.transaction(this.deps.db, (tx) =>
+      this.deps.audit.rest(tx, meta, requesterOf(principal), {
+        interaction: 'operation',
+        outcome: 'minor-failure',
+        outcomeDesc: `${label} refused: ${result.issues.map((i) => `${i.location}: ${i.diagnostics}`).join('; ')}`,
+      }),
+    );
+    return { label, messageKey: undefined, status: 'refused', refusal: result.kind === 'unparsable' ? 400 : 422, resources: [], issues: result.issues };
+  }
+
+  private async storeUnit(principal: Principal, unit: IngestUnit, label: string, raw: StoredResource, meta: RequestMeta): Promise<UnitOutcome> {
+    if (unit.senderCode !== undefined && unit.senderCode !== principal.organisationCode) {
+      const issue: AdapterIssue = {
+        code: 'business-rule',
+        diagnostics: `the message says it was sent by ${unit.senderCode}, but the client ${principal.clientId} acts for ${principal.organisationCode}`,
+        location: 'sender',
+      };
+      const refused = await this.refuse(principal, label, { ok: false, kind: 'invalid', issues: [issue] }, meta);
+      return { ...refused, messageKey: unit.messageKey, refusal: 403 };
+    }
+    const attempt = await this.deps.audit.transaction(this.deps.db, async (tx): Promise<UnitOutcome | { rollback: UnitOutcome }> => {
+      const claim = await claimReceipt(tx, { messageKey: unit.messageKey, event: unit.event, clientId: principal.clientId, receivedAt: this.deps.clock() });
+      if (!claim.claimed) {
+        const earlier = (claim.outcome ?? {}) as { resources?: string[] };
+        await this.deps.audit.rest(tx, meta, requesterOf(principal), {
+          interaction: 'operation',
+          outcome: 'success',
+          outcomeDesc: `${label}: ${unit.messageKey} was already received; nothing changed`,
+        });
+        return { label, messageKey: unit.messageKey, status: 'duplicate', resources: earlier.resources ?? [], issues: [] };
+      }
+      const written = await this.writeUnit(tx, principal, unit, raw);
+      if ('issues' in written) {
+        // Roll back the receipt too: a corrected copy with the same key may come.
+        throw new RollbackUnit({ label, messageKey: unit.messageKey, status: 'refused', refusal: 422, resources: [], issues: written.issues });
+      }
+      const outcome: UnitOutcome = {
+        label,
+        messageKey: unit.messageKey,
+        status: written.rows.length === 0 ? 'unchanged' : 'stored',
+        resources: written.rows.map(versioned),
+        issues: [],
+      };
+      await recordReceiptOutcome(tx, unit.messageKey, { status: outcome.status, resources: outcome.resources });
+      await this.deps.audit.rest(tx, meta, requesterOf(principal), {
+        interaction: 'operation',
+        outcome: 'success',
+        outcomeDesc: `${label}: ${unit.event} ${unit.messageKey}`,
+        resources: outcome.resources,
+        patients: [...new Set(written.rows.flatMap((r) => patientsOf(r.content)))],
+      });
+      return outcome;
+    }).catch((err: unknown) => {
+      if (err instanceof RollbackUnit) return { rollback: err.outcome };
+      throw err;
+    });
+    if ('rollback' in attempt) {
+      return this.refuse(principal, label, { ok: false, kind: 'invalid', issues: attempt.rollback.issues }, meta).then((r) => ({ ...r, messageKey: unit.messageKey }));
+    }
+    return attempt;
+  }
+
+  /** Matches, merges, validates and writes a unit's resources, its effects and its Provenance. */
+  private async writeUnit(tx: Tx, principal: Principal, unit: IngestUnit, raw: StoredResource): Promise<{ rows: StoredResource[] } | { issues: AdapterIssue[] }> {
+    const now = this.deps.clock();
+    // Lock identities in a fixed order so two messages about one child never deadlock or duplicate it.
+    const identities = unit.entries.flatMap((e) => (e.match === undefined ? [] : [`${e.resource.resourceType}|${e.match.system}|${e.match.value}`]));
+    for (const key of [...new Set(identities)].sort()) await lockIdentity(tx, key);
+
+    const existing = new Map<string, StoredResource | undefined>();
+    const ids = new Map<string, string>();
+    for (const entry of unit.entries) {
+      const found = entry.match === undefined ? undefined : await findByIdentifier(tx, entry.resource.resourceType, entry.match.system, entry.match.value);
+      existing.set(entry.fullUrl, found);
+      ids.set(entry.fullUrl, `${entry.resource.resourceType}/${found?.id ?? randomUUID()}`);
+    }
+    const issues: AdapterIssue[] = [];
+    const rows: StoredResource[] = [];
+    for (const [index, entry] of unit.entries.entries()) {
+      const found = existing.get(entry.fullUrl);
+      const [, id = ''] = (ids.get(entry.fullUrl) ?? '').split('/');
+      let content = rewriteReferences(entry.resource, ids);
+      if (entry.action === 'delete') {
+        if (found === undefined) continue; // nothing to withdraw: the delete is a no-op
+        content = markEnteredInError(found.content as FhirResource);
+      } else if (found !== undefined) {
+        content = mergePatient(found.content as FhirResource, content);
+      }
+      content = { ...content, id };
+      const valid = validateFhir(content);
+      if (!valid.ok) {
+        for (const i of valid.problem.outcome.issue) {
+          issues.push({ code: 'invalid', diagnostics: i.diagnostics ?? 'invalid', location: `entry[${index}] ${(i.expression ?? []).join(', ')}` });
+        }
+        continue;
+      }
+      if (found !== undefined && sameContent(found.content as FhirResource, content)) continue;
+      rows.push(this.version(principal, content, found, now));
+    }
+    if (issues.length > 0) return { issues };
+    for (const row of rows) await writeVersion(tx, row);
+    for (const effect of unit.effects) rows.push(...(await this.applyEffect(tx, principal, effect, ids, now)));
+    if (rows.length > 0) {
+      await storeRawMessage(tx, raw);
+      const provenance = this.provenance(principal, unit, rows, raw, now);
+      await writeVersion(tx, provenance);
+    }
+    return { rows };
+  }
+
+  /** A birth ends the mother's pregnancy episode, records its outcome and links the baby to it. */
+  private async applyEffect(tx: Tx, principal: Principal, effect: UnitEffect, ids: ReadonlyMap<string, string>, now: Date): Promise<StoredResource[]> {
+    switch (effect.kind) {
+      case 'birth': {
+        const mother = await findByIdentifier(tx, 'Patient', NHS_NUMBER_SYSTEM, effect.motherNhsNumber);
+        const baby = ids.get(effect.babyFullUrl);
+        if (mother === undefined || baby === undefined) return [];
+        const episodes = await findReferring(tx, 'EpisodeOfCare', 'patient', `Patient/${mother.id}`);
+        const rows: StoredResource[] = [];
+        for (const stored of episodes) {
+          const episode = stored.content as EpisodeOfCare;
+          const isPregnancy = episode.type?.some((t) => t.coding?.some((c) => c.system === SNOMED && c.code === PREGNANCY)) ?? false;
+          if (!isPregnancy || (episode.status !== 'active' && episode.status !== 'waitlist' && episode.status !== 'planned')) continue;
+          const ended: EpisodeOfCare = {
+            ...episode,
+            status: 'finished',
+            period: { ...episode.period, end: effect.date },
+            extension: [
+              ...(episode.extension ?? []),
+              { url: `${HUB_EXTENSIONS}/pregnancy-outcome`, valueCode: effect.outcome },
+              { url: `${HUB_EXTENSIONS}/pregnancy-baby`, valueReference: { reference: baby } },
+            ],
+          };
+          const row = this.version(principal, ended, stored, now);
+          await writeVersion(tx, row);
+          rows.push(row);
+        }
+        return rows;
+      }
+      case 'unborn':
+        // The assessment is already recorded against the mother (its subject); the
+        // birth notification later links her baby. Nothing else to change.
+        return [];
+    }
+  }
+
+  private version(principal: Principal, content: FhirResource, found: StoredResource | undefined, now: Date): StoredResource {
+    const versionId = (found?.versionId ?? 0) + 1;
+    const id = content.id ?? '';
+    return {
+      type: content.resourceType,
+      id,
+      versionId,
+      lastUpdated: now,
+      sourceOrg: principal.organisationCode,
+      content: { ...content, id, meta: { ...(content.meta ?? {}), versionId: String(versionId), lastUpdated: now.toISOString() } },
+    };
+  }
+
+  private rawMessage(principal: Principal, raw: RawMessage): StoredResource {
+    const id = createHash('sha256').update(raw.text, 'utf8').digest('hex');
+    const now = this.deps.clock();
+    const binary: Binary = {
+      resourceType: 'Binary',
+      id,
+      meta: { versionId: '1', lastUpdated: now.toISOString() },
+      contentType: raw.contentType,
+      data: Buffer.from(raw.text, 'utf8').toString('base64'),
+    };
+    return { type: 'Binary', id, versionId: 1, lastUpdated: now, sourceOrg: principal.organisationCode, content: binary };
+  }
+
+  /** What was made from which raw message, by whom. See: https://hl7.org/fhir/R4/provenance.html */
+  private provenance(principal: Principal, unit: IngestUnit, rows: readonly StoredResource[], raw: StoredResource, now: Date): StoredResource {
+    const id = randomUUID();
+    const content: Provenance = {
+      resourceType: 'Provenance',
+      id,
+      target: rows.map((r) => ({ reference: versioned(r) })),
+      recorded: now.toISOString(),
+      activity: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-DataOperation', code: 'CREATE' }], text: unit.event },
+      agent: [
+        {
+          type: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/provenance-participant-type', code: 'author' }] },
+          who: { identifier: { system: principal.organisationSystem, value: principal.organisationCode } },
+        },
+        {
+          type: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/provenance-participant-type', code: 'custodian' }] },
+          who: { identifier: { system: 'urn:eastside:client', value: principal.clientId } },
+        },
+      ],
+      entity: [{ role: 'source', what: { reference: `Binary/${raw.id}`, identifier: { system: 'urn:eastside:message-key', value: unit.messageKey } } }],
+    };
+    return { type: 'Provenance', id, versionId: 1, lastUpdated: now, sourceOrg: principal.organisationCode, content: { ...content, meta: { versionId: '1', lastUpdated: now.toISOString() } } };
+  }
+}
+
+class RollbackUnit extends Error {
+  constructor(readonly outcome: UnitOutcome) {
+    super('unit rolled back');
+  }
+}
+
+function versioned(r: StoredResource): string {
+  return `${r.type}/${r.id}/_history/${r.versionId}`;
+}

@@ -45,3 +45,44 @@ export function sameContent(a: FhirResource, b: FhirResource): boolean {
   };
   return canonicalJson(strip(a)) === canonicalJson(strip(b));
 }
+
+/**
+ * A business identity the hub matches on must be findable next time: it is
+ * added to the resource's identifiers if the message did not carry it.
+ */
+export function withIdentifier(resource: FhirResource, match: { system: string; value: string } | undefined): FhirResource {
+  if (match === undefined || !('identifier' in resource || IDENTIFIER_ARRAY_TYPES.has(resource.resourceType) || resource.resourceType === 'QuestionnaireResponse')) return resource;
+  const current = (resource as { identifier?: Identifier | Identifier[] }).identifier;
+  const list = current === undefined ? [] : Array.isArray(current) ? current : [current];
+  if (list.some((i) => i.system === match.system && i.value === match.value)) return resource;
+  if (resource.resourceType === 'QuestionnaireResponse') {
+    return current === undefined ? { ...resource, identifier: { ...match } } : resource;
+  }
+  return { ...resource, identifier: [...list, { ...match }] } as FhirResource;
+}
+
+const IDENTIFIER_ARRAY_TYPES = new Set([
+  'Patient', 'RelatedPerson', 'Practitioner', 'Organization', 'EpisodeOfCare', 'Observation', 'Consent', 'Immunization', 'CarePlan', 'Task', 'Communication',
+]);
+
+const HUB_OWNED_PREGNANCY_EXTENSIONS = new Set([
+  'https://eastside.example/fhir/StructureDefinition/pregnancy-outcome',
+  'https://eastside.example/fhir/StructureDefinition/pregnancy-baby',
+]);
+
+/**
+ * A pregnancy the hub has ended on a birth notification stays ended: a later
+ * or re-sent booking update may change its details, but not reopen it or
+ * drop the recorded outcome (no welcome pack after a stillbirth).
+ */
+export function keepPregnancyOutcome(existing: FhirResource, incoming: FhirResource): FhirResource {
+  if (existing.resourceType !== 'EpisodeOfCare' || incoming.resourceType !== 'EpisodeOfCare') return incoming;
+  const owned = (existing.extension ?? []).filter((e) => HUB_OWNED_PREGNANCY_EXTENSIONS.has(e.url));
+  if (owned.length === 0) return incoming;
+  return {
+    ...incoming,
+    status: existing.status,
+    period: { ...incoming.period, ...(existing.period?.end === undefined ? {} : { end: existing.period.end }) },
+    extension: [...(incoming.extension ?? []).filter((e) => !HUB_OWNED_PREGNANCY_EXTENSIONS.has(e.url)), ...owned],
+  };
+}

@@ -26,6 +26,7 @@ const typeDefinitions: Record<string, TypeDefinition> = {
   Communication: { identifier: 'identifier', references: { patient: 'subject', subject: 'subject' } },
   Provenance: { references: { patient: 'target' } },
   Organization: { identifier: 'identifier', references: {} },
+  Practitioner: { identifier: 'identifier', references: {} },
 };
 
 export const supportedTypes: readonly string[] = Object.keys(typeDefinitions).sort();
@@ -47,10 +48,10 @@ export interface IndexValues {
 
 /** Extracts the values the hub indexes for search from one resource. */
 export function indexValues(resource: Resource): IndexValues {
-  const def = typeDefinitions[resource.resourceType];
-  if (def === undefined) return { tokens: [], references: [] };
+  const def = typeDefinitions[resource.resourceType] ?? { references: {} };
   const record = resource as unknown as Record<string, unknown>;
-  const tokens = def.identifier === undefined ? [] : asArray<Identifier>(record[def.identifier])
+  // Identifiers are indexed for every type, served or not: they are how ingest finds a record again.
+  const tokens = asArray<Identifier>(record['identifier'])
     .filter((i) => typeof i.value === 'string' && i.value.length > 0)
     .map((i) => ({ param: 'identifier' as const, system: i.system ?? '', value: i.value ?? '' }));
   const references: IndexValues['references'] = [];

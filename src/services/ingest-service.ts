@@ -7,7 +7,7 @@ import type { Principal } from '../auth/principal.js';
 import type { Db, Tx } from '../db/database.js';
 import { claimReceipt, findByIdentifier, findReferring, lockIdentity, recordReceiptOutcome, storeRawMessage } from '../db/ingest-queries.js';
 import { writeVersion, type StoredResource } from '../db/resource-queries.js';
-import { markEnteredInError, mergePatient, rewriteReferences, sameContent } from '../fhir/resource-edits.js';
+import { keepPregnancyOutcome, markEnteredInError, mergePatient, rewriteReferences, sameContent, withIdentifier } from '../fhir/resource-edits.js';
 import { patientsOf } from '../fhir/resource-types.js';
 import { validateFhir } from '../fhir/validator.js';
 import { requesterOf, type AuditRecorder, type RequestMeta } from './audit-recorder.js';
@@ -149,12 +149,12 @@ export class IngestService {
     for (const [index, entry] of unit.entries.entries()) {
       const found = existing.get(entry.fullUrl);
       const [, id = ''] = (ids.get(entry.fullUrl) ?? '').split('/');
-      let content = rewriteReferences(entry.resource, ids);
+      let content = withIdentifier(rewriteReferences(entry.resource, ids), entry.match);
       if (entry.action === 'delete') {
         if (found === undefined) continue; // nothing to withdraw: the delete is a no-op
         content = markEnteredInError(found.content as FhirResource);
       } else if (found !== undefined) {
-        content = mergePatient(found.content as FhirResource, content);
+        content = keepPregnancyOutcome(found.content as FhirResource, mergePatient(found.content as FhirResource, content));
       }
       content = { ...content, id };
       const valid = validateFhir(content);

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { generateHubKey, loadHubKeys, type HubKeys } from './auth/hub-keys.js';
 import type { Database } from './db/database.js';
 import { forgetExpiredAssertions, insertHubKeyIfNone, listHubKeys } from './db/registry-queries.js';
+import { loadHubProfiles } from './fhir/profiles.js';
 import { loadFhirDefinitions } from './fhir/validator.js';
 import { createApp } from './http/app.js';
 import { AuditRecorder } from './services/audit-recorder.js';
@@ -36,6 +37,7 @@ export async function createHub(options: HubOptions): Promise<Hub> {
   const clock = options.clock ?? (() => new Date());
   const db = database.db;
   loadFhirDefinitions();
+  loadHubProfiles();
 
   if ((await listHubKeys(db)).length === 0) {
     await insertHubKeyIfNone(db, await generateHubKey(), clock());

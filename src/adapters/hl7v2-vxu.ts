@@ -166,6 +166,10 @@ function mapImmunization(rxa: Hl7Segment, n: number, orc: { segment: Hl7Segment;
     issues.push({ code: 'code-invalid', location: loc('RXA', n, 20), diagnostics: `${loc('RXA', n, 20)} (completion status) must be CP, PA, NA or RE` });
   }
   if (action !== '' && !['A', 'U', 'D'].includes(action)) issues.push({ code: 'code-invalid', location: loc('RXA', n, 21), diagnostics: `${loc('RXA', n, 21)} (action code) must be A, U or D` });
+  // A dose not given must say why (did not attend, refused…): that reason decides who may be told.
+  if (notDone && action !== 'D' && text(rxa, 18) === '') {
+    issues.push(required(loc('RXA', n, 18), `${loc('RXA', n, 18)} (refusal or non-administration reason) is required when RXA-20 is NA or RE`));
+  }
   if (action === 'D') status = 'entered-in-error';
   if (issues.length > before || status === undefined || procedure === undefined || when === undefined) return undefined;
   // RXA-18 Substance/Treatment Refusal Reason: why it was not given (only meaningful when not done).

@@ -130,7 +130,7 @@ function vaccination(located: Located[], ctx: Context): AdapterResult<IngestUnit
     }
     entries.push({
       fullUrl: imm.entry.fullUrl ?? '',
-      resource: convertImmunization(imm.resource, patient.entry.fullUrl ?? ''),
+      resource: convertImmunization(imm.resource, patient.entry.fullUrl ?? '', located),
       match: { system: identifier.system, value: identifier.value },
       action: ctx.action,
     });
@@ -198,7 +198,7 @@ function convertObservation(resource: Stu3Resource): Observation {
 }
 
 /** STU3 Immunization (notGiven, explanation, date, practitioner) → R4 (status, statusReason, occurrence, performer). */
-function convertImmunization(r: Stu3Resource, patientUrl: string): Immunization {
+function convertImmunization(r: Stu3Resource, patientUrl: string, located: readonly Located[]): Immunization {
   const notGiven = r['notGiven'] === true;
   const explanation = (r['explanation'] as { reason?: unknown[]; reasonNotGiven?: unknown[] } | undefined) ?? {};
   const status = r['status'] === 'entered-in-error' ? 'entered-in-error' : notGiven ? 'not-done' : 'completed';
@@ -223,9 +223,32 @@ function convertImmunization(r: Stu3Resource, patientUrl: string): Immunization 
     ...copy('doseQuantity'),
     ...copy('note'),
     ...(explanation.reason === undefined ? {} : { reasonCode: explanation.reason }),
-    ...(practitioners.length === 0 ? {} : { performer: practitioners.flatMap((p) => (p.actor === undefined ? [] : [{ actor: p.actor }])) }),
+    ...performers(practitioners, located),
     ...(protocol?.doseSequence === undefined ? {} : { protocolApplied: [{ doseNumberPositiveInt: protocol.doseSequence }] }),
   } as Immunization;
+}
+
+/**
+ * Performers point at entries the hub does not store on their own: an
+ * Organization becomes an ODS identifier reference, a Practitioner its name;
+ * anything else is dropped rather than left dangling.
+ */
+function performers(practitioners: readonly { actor?: Reference }[], located: readonly Located[]): Pick<Immunization, 'performer'> {
+  const performer = practitioners.flatMap((p): NonNullable<Immunization['performer']> => {
+    const target = located.find((l) => l.entry.fullUrl !== undefined && l.entry.fullUrl === p.actor?.reference)?.resource;
+    if (target === undefined) return p.actor?.identifier === undefined ? [] : [{ actor: p.actor }];
+    if (target['resourceType'] === 'Organization') {
+      const ods = (target['identifier'] as Identifier[] | undefined)?.find((i) => i.system === ODS_SYSTEM)?.value;
+      return ods === undefined ? [] : [{ actor: { type: 'Organization', identifier: { system: ODS_SYSTEM, value: ods } } }];
+    }
+    if (target['resourceType'] === 'Practitioner') {
+      const name = (target['name'] as { family?: string; given?: string[] }[] | undefined)?.[0];
+      const display = [...(name?.given ?? []), name?.family ?? ''].join(' ').trim();
+      return display === '' ? [] : [{ actor: { type: 'Practitioner', display } }];
+    }
+    return [];
+  });
+  return performer.length === 0 ? {} : { performer };
 }
 
 function relationshipCodings(resource: Stu3Resource): Coding[] {

@@ -17,7 +17,7 @@ import { capabilityStatement } from '../fhir/capability.js';
 import { problem, type Problem } from '../fhir/operation-outcome.js';
 import { patientsOf } from '../fhir/resource-types.js';
 import { encodeCursor, ID_PATTERN, parseSearch, type ParamList, type SearchRequest } from '../fhir/search-request.js';
-import { validateFhir } from '../fhir/validator.js';
+import { validateAgainstProfile } from '../fhir/profiles.js';
 import { requesterOf, type AuditRecorder, type RequestMeta } from './audit-recorder.js';
 
 // The imperative shell of the FHIR REST API: every interaction reads or writes
@@ -297,7 +297,7 @@ export class FhirService {
     // The server owns id (on create) and meta.versionId/lastUpdated; strip before validating.
     const { id: _clientId, meta, ...rest } = record;
     const candidate = { ...rest, ...(id === undefined ? {} : { id }), ...(isObject(meta) ? { meta } : {}) } as unknown as Resource;
-    const valid = validateFhir(candidate);
+    const valid = validateAgainstProfile(candidate);
     if (!valid.ok) return valid;
     return { ok: true, resource: candidate };
   }

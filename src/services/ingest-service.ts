@@ -9,7 +9,7 @@ import { claimReceipt, findByIdentifier, findReferring, lockIdentity, recordRece
 import { writeVersion, type StoredResource } from '../db/resource-queries.js';
 import { keepPregnancyOutcome, markEnteredInError, mergePatient, rewriteReferences, sameContent, withIdentifier } from '../fhir/resource-edits.js';
 import { patientsOf } from '../fhir/resource-types.js';
-import { validateFhir } from '../fhir/validator.js';
+import { validateAgainstProfile } from '../fhir/profiles.js';
 import { requesterOf, type AuditRecorder, type RequestMeta } from './audit-recorder.js';
 
 // The imperative shell of ingest: each unit (one message, or one CSV row) is
@@ -157,10 +157,10 @@ export class IngestService {
         content = keepPregnancyOutcome(found.content as FhirResource, mergePatient(found.content as FhirResource, content));
       }
       content = { ...content, id };
-      const valid = validateFhir(content);
+      const valid = validateAgainstProfile(content);
       if (!valid.ok) {
         for (const i of valid.problem.outcome.issue) {
-          issues.push({ code: 'invalid', diagnostics: i.diagnostics ?? 'invalid', location: `entry[${index}] ${(i.expression ?? []).join(', ')}` });
+          issues.push({ code: adapterCode(i.code), diagnostics: i.diagnostics ?? 'invalid', location: `entry[${index}] ${(i.expression ?? []).join(', ')}` });
         }
         continue;
       }
@@ -172,7 +172,7 @@ export class IngestService {
     for (const effect of unit.effects) rows.push(...(await this.applyEffect(tx, principal, effect, ids, now)));
     if (rows.length > 0) {
       await storeRawMessage(tx, raw);
-      const provenance = this.provenance(principal, unit, rows, raw, now);
+      const provenance = assertValid(this.provenance(principal, unit, rows, raw, now));
       await writeVersion(tx, provenance);
     }
     return { rows };
@@ -190,7 +190,14 @@ export class IngestService {
         for (const stored of episodes) {
           const episode = stored.content as EpisodeOfCare;
           const isPregnancy = episode.type?.some((t) => t.coding?.some((c) => c.system === SNOMED && c.code === PREGNANCY)) ?? false;
-          if (!isPregnancy || (episode.status !== 'active' && episode.status !== 'waitlist' && episode.status !== 'planned')) continue;
+          const open = episode.status === 'active' || episode.status === 'waitlist' || episode.status === 'planned';
+          // A second baby of the same delivery (twins) joins the pregnancy the first one ended.
+          const sameDelivery =
+            episode.status === 'finished' &&
+            episode.period?.end === effect.date &&
+            (episode.extension ?? []).some((e) => e.url === `${HUB_EXTENSIONS}/pregnancy-outcome`) &&
+            !(episode.extension ?? []).some((e) => e.url === `${HUB_EXTENSIONS}/pregnancy-baby` && e.valueReference?.reference === baby);
+          if (!isPregnancy || !(open || sameDelivery)) continue;
           const ended: EpisodeOfCare = {
             ...episode,
             status: 'finished',
@@ -201,7 +208,7 @@ export class IngestService {
               { url: `${HUB_EXTENSIONS}/pregnancy-baby`, valueReference: { reference: baby } },
             ],
           };
-          const row = this.version(principal, ended, stored, now);
+          const row = assertValid(this.version(principal, ended, stored, now));
           await writeVersion(tx, row);
           rows.push(row);
         }
@@ -268,6 +275,26 @@ export class IngestService {
 class RollbackUnit extends Error {
   constructor(readonly outcome: UnitOutcome) {
     super('unit rolled back');
+  }
+}
+
+/** What the hub writes itself must meet its profiles too: a failure here is a bug, not the sender's fault. */
+function assertValid(row: StoredResource): StoredResource {
+  const valid = validateAgainstProfile(row.content);
+  if (!valid.ok) throw new Error(`hub-built ${row.type} fails its profile: ${valid.problem.outcome.issue.map((i) => (i.expression ?? []).join(',')).join('; ')}`);
+  return row;
+}
+
+function adapterCode(code: string): AdapterIssue['code'] {
+  switch (code) {
+    case 'structure':
+    case 'required':
+    case 'value':
+    case 'code-invalid':
+    case 'business-rule':
+      return code;
+    default:
+      return 'invalid';
   }
 }
 

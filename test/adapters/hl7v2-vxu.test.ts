@@ -265,3 +265,11 @@ describe.skipIf(!haveSharedFixtures)('conformance: shared partner fixtures', () 
     expect(ack).toContain('\rMSA|AE|Y90001-20260724-0001\r');
   });
 });
+
+describe('a dose not given without its reason', () => {
+  it('is refused at RXA-18', async () => {
+    const text = (await readFixture('hl7v2/missed-dose-na.hl7')).replace('201741000000102^Did not attend child immunisation^SCT', '');
+    const result = adaptHl7v2(text);
+    expect(result.ok && result.value.messages[0]?.result).toMatchObject({ ok: false, kind: 'invalid', issues: [{ location: 'RXA-18', code: 'required' }] });
+  });
+});

@@ -315,8 +315,10 @@ describe('conditional create', () => {
   });
 
   it('refuses If-None-Exist that matches several or is not a search', async () => {
-    await create(gp, patient(300, { identifier: [{ system: 'urn:test:dup', value: 'twin' }] }));
-    await create(gp, patient(301, { identifier: [{ system: 'urn:test:dup', value: 'twin' }] }));
+    // Two Patients that share a (non-unique) local identifier beside their NHS numbers.
+    const twin = (seed: number) => patient(seed, { identifier: [...(patient(seed).identifier ?? []), { system: 'urn:test:dup', value: 'twin' }] });
+    expect((await create(gp, twin(300))).status).toBe(201);
+    expect((await create(gp, twin(301))).status).toBe(201);
     const several = await create(gp, patient(302), { 'If-None-Exist': 'identifier=urn:test:dup|twin' });
     expect(several.status).toBe(412);
     const bad = await create(gp, patient(303), { 'If-None-Exist': 'name=Smith' });
@@ -333,6 +335,8 @@ describe('bad input leaves nothing stored', () => {
     ['an unknown element', '{"resourceType":"Patient","favouriteColour":"blue"}', 'application/fhir+json', 422, 'Patient.favouriteColour'],
     ['a malformed date', '{"resourceType":"Patient","birthDate":"25/09/2026"}', 'application/fhir+json', 422, 'Patient.birthDate'],
     ['a wrong cardinality', '{"resourceType":"Patient","name":{"family":"X"}}', 'application/fhir+json', 422, 'Patient.name'],
+    ['a Patient without an NHS number (the hub\'s profile)', '{"resourceType":"Patient","name":[{"family":"X"}]}', 'application/fhir+json', 422, 'Patient.identifier'],
+    ['a gender outside the required value set', JSON.stringify({ resourceType: 'Patient', identifier: [{ system: 'https://fhir.nhs.uk/Id/nhs-number', value: '9990000018' }], gender: 'boy' }), 'application/fhir+json', 422, 'Patient.gender'],
     ['a form body', 'resourceType=Patient', 'application/x-www-form-urlencoded', 415, 'Content-Type'],
   ])('refuses %s', async (_name, body, contentType, status, expression) => {
     const before = { resources: await countRows(t.database.db, 'resource'), history: await countRows(t.database.db, 'resource_history') };

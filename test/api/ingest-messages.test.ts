@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { validateFhir } from '../../src/fhir/validator.js';
 import { auditEventsFor, countByType, countRows, storedResources } from '../support/audit.js';
 import { readFixture } from '../support/golden.js';
+import { nhsNumber } from '../support/resources.js';
 import { startTestHub, type TestHub } from '../support/test-hub.js';
 
 let t: TestHub;
@@ -85,6 +86,15 @@ describe('$process-message', () => {
         { url: 'https://eastside.example/fhir/StructureDefinition/pregnancy-baby', valueReference: { reference: `Patient/${baby?.id ?? ''}` } },
       ]),
     );
+  });
+
+  it('links a twin to the same ended pregnancy', async () => {
+    const twin = nhsNumber(510003);
+    const body = (await message('birth-notification-stu3')).replaceAll('9995100029', twin).replaceAll('22222222-2222-4222-8222-222222222201', '22222222-2222-4222-8222-2222222222aa');
+    expect((await post(maternity, body)).status).toBe(200);
+    const episode = (await storedResources<EpisodeOfCare>(t.database.db, 'EpisodeOfCare')).find((e) => e.identifier?.[0]?.value === 'NG-PREG-2026-900001');
+    expect(episode?.extension?.filter((e) => e.url.endsWith('/pregnancy-baby'))).toHaveLength(2);
+    expect(episode?.status).toBe('finished');
   });
 
   it('records a stillbirth so that later rules can act on it', async () => {

@@ -55,6 +55,7 @@ describe('fhir-kit-client against the running hub', () => {
         category: [{ coding: [{ system: 'http://loinc.org', code: '59284-0' }] }],
         patient: { reference: `Patient/${subject.id ?? ''}` },
         policyRule: { text: 'Early years information-sharing protocol' },
+        provision: { type: 'permit', period: { start: '2026-03-02' } },
       };
       ids.push((await client.create({ resourceType: 'Consent', body: body(consent) }).then(as<Consent>)).id ?? '');
     }

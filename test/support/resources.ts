@@ -1,14 +1,14 @@
+import { validNhsNumber } from '../../src/adapters/nhs-number.js';
 import type { Patient } from 'fhir/r4.js';
 
-/** Synthetic NHS numbers in the 999 test range with a valid modulus-11 check digit. */
+/** Synthetic NHS numbers in the 999 test range with a valid modulus-11 check digit (the first valid one from the seed on). */
 export function nhsNumber(seed: number): string {
   for (let s = seed; ; s += 1) {
     const body = `999${String(s % 1_000_000).padStart(6, '0')}`;
-    let sum = 0;
-    for (let i = 0; i < 9; i += 1) sum += Number(body.charAt(i)) * (10 - i);
-    const check = 11 - (sum % 11);
-    if (check === 10) continue;
-    return `${body}${check === 11 ? 0 : check}`;
+    for (let check = 0; check <= 9; check += 1) {
+      const candidate = validNhsNumber(`${body}${check}`);
+      if (candidate !== undefined) return candidate;
+    }
   }
 }
 

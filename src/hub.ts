@@ -9,6 +9,7 @@ import { createApp } from './http/app.js';
 import { AuditRecorder } from './services/audit-recorder.js';
 import { AuditSequencer } from './services/audit-sequencer.js';
 import { FhirService } from './services/fhir-service.js';
+import { installDefinitions } from './services/definitions.js';
 import { IngestService } from './services/ingest-service.js';
 
 export const HUB_VERSION = '0.1.0';
@@ -46,6 +47,7 @@ export async function createHub(options: HubOptions): Promise<Hub> {
 
   const sequencer = new AuditSequencer(db, clock, logger);
   const audit = new AuditRecorder({ hubBaseUrl: baseUrl, clock, onAppended: () => { sequencer.nudge(); } });
+  await installDefinitions(db, audit, clock);
   const audience = { issuer: baseUrl, audience: `${baseUrl}/fhir` };
   const tokenUrl = `${baseUrl}/auth/token`;
   const fhir = new FhirService({ db, audit, clock, baseUrl, version: HUB_VERSION });

@@ -1,6 +1,6 @@
 import type { Resource } from 'fhir/r4.js';
 import { and, asc, desc, eq, gt, gte, inArray, lt, or, sql, type SQL } from 'drizzle-orm';
-import { indexValues } from '../fhir/resource-types.js';
+import { indexValues, isPublicType } from '../fhir/resource-types.js';
 import type { SearchRequest } from '../fhir/search-request.js';
 import type { Db, Tx } from './database.js';
 import { resourceHistory, resourceReferences, resources, resourceTokens } from './schema/index.js';
@@ -65,7 +65,10 @@ export async function writeVersion(tx: Tx, row: StoredResource): Promise<void> {
  * organisation may see. Fetches one row more than the page to know if there is a next page.
  */
 export async function searchResources(db: Db | Tx, search: SearchRequest, visibleTo: string): Promise<StoredResource[]> {
-  const where: (SQL | undefined)[] = [eq(resources.type, search.resourceType), eq(resources.sourceOrg, visibleTo)];
+  const where: (SQL | undefined)[] = [
+    eq(resources.type, search.resourceType),
+    isPublicType(search.resourceType) ? undefined : eq(resources.sourceOrg, visibleTo),
+  ];
   if (search.ids !== undefined) where.push(search.ids.length === 0 ? sql`false` : inArray(resources.id, search.ids));
   for (const alternatives of search.identifiers) {
     where.push(

@@ -1,5 +1,5 @@
 import type { CapabilityStatement, CapabilityStatementRestResource, CapabilityStatementRestResourceSearchParam } from 'fhir/r4.js';
-import { searchParamsOf, supportedTypes } from './resource-types.js';
+import { isPublicType, searchParamsOf, supportedTypes } from './resource-types.js';
 
 // Lists exactly what the hub implements. See: https://hl7.org/fhir/R4/capabilitystatement.html
 
@@ -37,6 +37,14 @@ export function capabilityStatement(baseUrl: string, softwareVersion: string, re
             },
           ],
         },
+        operation: [
+          {
+            name: 'process-message',
+            definition: 'http://hl7.org/fhir/OperationDefinition/MessageHeader-process-message',
+            documentation:
+              'POST a FHIR message Bundle: R4 pregnancy-notification-1, or NHS NEMS STU3 pds-birth-notification-1 and vaccinations-1. Needs the create scope of the event focus type (EpisodeOfCare, Patient, Immunization).',
+          },
+        ],
         resource: supportedTypes.map((type) => ({
           type: type as CapabilityStatementRestResource['type'],
           interaction: [
@@ -44,13 +52,13 @@ export function capabilityStatement(baseUrl: string, softwareVersion: string, re
             { code: 'vread' as const },
             { code: 'history-instance' as const },
             { code: 'search-type' as const },
-            { code: 'create' as const },
-            { code: 'update' as const },
+            // The hub's own definitions (Questionnaire) are read-only.
+            ...(isPublicType(type) ? [] : [{ code: 'create' as const }, { code: 'update' as const }]),
           ],
           versioning: 'versioned-update' as const,
           readHistory: true,
           updateCreate: false,
-          conditionalCreate: true,
+          conditionalCreate: !isPublicType(type),
           conditionalRead: 'not-supported' as const,
           conditionalUpdate: false,
           conditionalDelete: 'not-supported' as const,

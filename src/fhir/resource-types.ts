@@ -27,7 +27,15 @@ const typeDefinitions: Record<string, TypeDefinition> = {
   Provenance: { references: { patient: 'target' } },
   Organization: { identifier: 'identifier', references: {} },
   Practitioner: { identifier: 'identifier', references: {} },
+  Questionnaire: { identifier: 'identifier', references: {} },
 };
+
+/** Definitional resources the hub ships (no personal data): readable by every authenticated client. */
+const PUBLIC_TYPES = new Set(['Questionnaire']);
+
+export function isPublicType(type: string): boolean {
+  return PUBLIC_TYPES.has(type);
+}
 
 export const supportedTypes: readonly string[] = Object.keys(typeDefinitions).sort();
 

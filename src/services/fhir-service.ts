@@ -15,7 +15,7 @@ import {
 } from '../db/resource-queries.js';
 import { capabilityStatement } from '../fhir/capability.js';
 import { problem, type Problem } from '../fhir/operation-outcome.js';
-import { patientsOf } from '../fhir/resource-types.js';
+import { isPublicType, patientsOf } from '../fhir/resource-types.js';
 import { encodeCursor, ID_PATTERN, parseSearch, type ParamList, type SearchRequest } from '../fhir/search-request.js';
 import { validateAgainstProfile } from '../fhir/profiles.js';
 import { requesterOf, type AuditRecorder, type RequestMeta } from './audit-recorder.js';
@@ -284,6 +284,9 @@ export class FhirService {
   }
 
   private checkBody(type: string, body: unknown, id: string | undefined): { ok: true; resource: Resource } | { ok: false; problem: Problem } {
+    if (isPublicType(type)) {
+      return { ok: false, problem: problem(405, 'not-supported', `${type} resources are the hub's own definitions: read-only through the API`, 'type') };
+    }
     if (typeof body !== 'object' || body === null || Array.isArray(body)) {
       return { ok: false, problem: problem(400, 'structure', 'the body must be a FHIR resource in JSON', 'resourceType') };
     }

@@ -202,6 +202,25 @@ describe('deny by default: an organisation reads only what it sent', () => {
   });
 });
 
+describe('the hub\'s own definitional resources', () => {
+  it('serves the canonical CAF Questionnaire to every client, read and search', async () => {
+    const read = await t.http.get('/fhir/Questionnaire/early-help-assessment').set(bearer(hv));
+    expect(read.status).toBe(200);
+    expect(read.body.url).toBe('https://eastside.example/fhir/Questionnaire/early-help-assessment');
+    const search = await t.http.get('/fhir/Questionnaire').set(bearer(other));
+    expect(search.body.entry.map((e: { resource: { id: string } }) => e.resource.id)).toEqual(['early-help-assessment']);
+    const overwrite = await t.http.put('/fhir/Questionnaire/early-help-assessment').set(bearer(gp)).type('application/fhir+json').send(JSON.stringify(read.body));
+    expect(overwrite.status).toBe(405);
+    const publish = await create(gp, { resourceType: 'Questionnaire', status: 'active', item: [{ linkId: 'x', type: 'string', text: 'personal data?' }] });
+    expect(publish.status).toBe(405);
+  });
+
+  it('lists the $process-message operation in the CapabilityStatement', async () => {
+    const caps = await t.http.get('/fhir/metadata');
+    expect(caps.body.rest[0].operation[0].name).toBe('process-message');
+  });
+});
+
 describe('search', () => {
   let subjectId: string;
   const made: Observation[] = [];

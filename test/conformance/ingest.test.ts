@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { EpisodeOfCare, OperationOutcome, Patient } from 'fhir/r4.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { validateAgainstProfile } from '../../src/fhir/profiles.js';
 import { countRows, storedResources } from '../support/audit.js';
 import { startTestHub, type TestHub } from '../support/test-hub.js';
 import { haveSharedFixtures, sharedFixtures } from './shared-fixtures.js';
@@ -70,6 +71,18 @@ describe.skipIf(!haveSharedFixtures)('conformance: partners\' messages through t
     expect(amina?.extension).toContainEqual({ url: 'https://eastside.example/fhir/StructureDefinition/pregnancy-baby', valueReference: { reference: `Patient/${yusuf?.id ?? ''}` } });
     const sarah = episodes.find((e) => e.extension?.some((x) => x.valueCode === 'stillbirth'));
     expect(sarah?.status).toBe('finished');
+  });
+
+  it('everything stored validates against the hub\'s profiles', async () => {
+    const types = ['Patient', 'RelatedPerson', 'EpisodeOfCare', 'Observation', 'Consent', 'Immunization', 'QuestionnaireResponse', 'CarePlan', 'Practitioner', 'Organization', 'Provenance', 'Questionnaire'];
+    let checked = 0;
+    for (const type of types) {
+      for (const resource of await storedResources(t.database.db, type)) {
+        expect(validateAgainstProfile(resource as never), `${type}/${String(resource.id)}`).toEqual({ ok: true });
+        checked += 1;
+      }
+    }
+    expect(checked).toBeGreaterThan(50);
   });
 
   it('re-sending every fixture changes nothing', async () => {

@@ -78,7 +78,7 @@ describe.skipIf(!haveSharedFixtures)('conformance: partners\' messages through t
     let checked = 0;
     for (const type of types) {
       for (const resource of await storedResources(t.database.db, type)) {
-        expect(validateAgainstProfile(resource as never), `${type}/${String(resource.id)}`).toEqual({ ok: true });
+        expect(validateAgainstProfile(resource as never), `${type}/${resource.id}`).toEqual({ ok: true });
         checked += 1;
       }
     }

@@ -79,38 +79,43 @@ export function restAuditEvent(ctx: AuditContext, details: RestAuditDetails): Au
     ...(details.resources ?? []).map(resourceEntity),
   ];
   if (details.query !== undefined) entities.push(queryEntity(details.query, details.resourceType));
-  entities.push(transactionEntity(ctx.requestId));
-  return {
-    resourceType: 'AuditEvent',
-    id: ctx.id,
+  return auditEvent(ctx, details, {
     type: { system: SYSTEMS.auditEventType, code: 'rest', display: 'Restful Operation' },
     subtype: [{ system: SYSTEMS.restfulInteraction, code: details.interaction }],
     action: ACTION[details.interaction],
-    recorded: ctx.recorded.toISOString(),
-    outcome: OUTCOME_CODE[details.outcome],
-    ...(details.outcomeDesc === undefined ? {} : { outcomeDesc: clean(details.outcomeDesc) }),
-    ...purposeOfEvent(ctx.requester),
-    agent: agents(ctx),
-    source: source(ctx),
     entity: entities,
-  };
+  });
 }
 
 /** Token requests: DICOM 110114 User Authentication, subtype 110122 Login. */
 export function loginAuditEvent(ctx: AuditContext, details: LoginAuditDetails): AuditEvent {
-  return {
-    resourceType: 'AuditEvent',
-    id: ctx.id,
+  return auditEvent(ctx, details, {
     type: { system: SYSTEMS.dicom, code: '110114', display: 'User Authentication' },
     subtype: [{ system: SYSTEMS.dicom, code: '110122', display: 'Login' }],
     action: 'E',
+    entity: [],
+  });
+}
+
+/** What every event shares: who, when, outcome, where, and the request id as the transaction entity. */
+function auditEvent(
+  ctx: AuditContext,
+  details: { outcome: AuditOutcome; outcomeDesc?: string | undefined },
+  kind: Required<Pick<AuditEvent, 'type' | 'subtype' | 'action' | 'entity'>>,
+): AuditEvent {
+  return {
+    resourceType: 'AuditEvent',
+    id: ctx.id,
+    type: kind.type,
+    subtype: kind.subtype,
+    action: kind.action,
     recorded: ctx.recorded.toISOString(),
     outcome: OUTCOME_CODE[details.outcome],
     ...(details.outcomeDesc === undefined ? {} : { outcomeDesc: clean(details.outcomeDesc) }),
     ...purposeOfEvent(ctx.requester),
     agent: agents(ctx),
     source: source(ctx),
-    entity: [transactionEntity(ctx.requestId)],
+    entity: [...kind.entity, transactionEntity(ctx.requestId)],
   };
 }
 

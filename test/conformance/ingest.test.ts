@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { validateAgainstProfile } from '../../src/fhir/profiles.js';
 import { countRows, storedResources } from '../support/audit.js';
 import { startTestHub, type TestHub } from '../support/test-hub.js';
-import { haveSharedFixtures, sharedFixtures } from './shared-fixtures.js';
+import { haveSharedFixtures, partnerFixtures, sharedFixtures } from './shared-fixtures.js';
 
 // Conformance: every partner fixture in ../shared/fixtures through the real endpoints.
 
@@ -38,22 +38,8 @@ describe.skipIf(!haveSharedFixtures)('conformance: partners\' messages through t
   };
   const issues = (body: unknown) => (body as OperationOutcome).issue;
 
-  const good = [
-    'maternity/booking-consent-given.json',
-    'maternity/booking-consent-given-2.json',
-    'maternity/booking-consent-refused.json',
-    'maternity/birth-notification-nems-stu3.json',
-    'maternity/birth-notification-stillbirth-nems-stu3.json',
-    'gp/vxu-missed-6in1-dose3.hl7',
-    'gp/vxu-catch-up-given-6in1-dose3.hl7',
-    'gp/vxu-batch-y90002.hl7',
-    'gp/missed-immunisations-y90001.csv',
-    'la/caf-leo-ahmed.json',
-    'la/caf-unborn-bennett.json',
-    'la/caf-consent-not-given.json',
-  ];
-
-  it.each(good)('%s is stored', async (name) => {
+  
+  it.each(partnerFixtures)('%s is stored', async (name) => {
     const res = await send(name);
     expect(res.status).toBe(200);
     expect(issues(res.body).every((i) => i.severity === 'information')).toBe(true);
@@ -87,7 +73,7 @@ describe.skipIf(!haveSharedFixtures)('conformance: partners\' messages through t
 
   it('re-sending every fixture changes nothing', async () => {
     const before = await countRows(t.database.db, 'resource_history');
-    for (const name of good) {
+    for (const name of partnerFixtures) {
       const res = await send(name);
       expect(res.status).toBe(200);
       expect(issues(res.body).every((i) => i.code === 'duplicate')).toBe(true);

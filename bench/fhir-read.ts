@@ -8,14 +8,13 @@ import { SYSTEMS } from '../src/fhir/systems.js';
 import { createBenchDatabase, type BenchDatabase } from './support/bench-database.js';
 import type { Benchmark, BenchContext } from './support/benchmark.js';
 import { Cleanup } from './support/cleanup.js';
-import { parentPid } from './support/cpu.js';
+import { describeSetting, drainAuditQueue, ourPids, queueLength, redact } from './support/hub-db.js';
 import { startHubProcess, type HubProcess } from './support/hub-process.js';
 import { runHttpLoad } from './support/http-load.js';
 import { drivePgClients, inPgTransaction, openPgClients } from './support/pg-load.js';
 import { runPairs, type LoadSide, type SideName } from './support/pairs.js';
 import { preloadChildren } from './support/preload.js';
 import { formatPairReport } from './support/report.js';
-import { withDeadline } from './support/time.js';
 import { requestAccessToken } from './support/token.js';
 
 // `npm run bench -- read`: what one audited FHIR read costs over HTTP against
@@ -183,24 +182,6 @@ async function prepareData(database: BenchDatabase, keys: ClientKeyPair, context
   }
 }
 
-/** Server settings and data sizes that the figures depend on. */
-async function describeSetting(control: pg.Client, patients: number): Promise<string[]> {
-  const settings = await control.query<{ name: string; setting: string }>(
-    `select name, current_setting(name) as setting from unnest(array['server_version', 'synchronous_commit', 'fsync', 'shared_buffers']) as name`,
-  );
-  const value = (name: string): string => settings.rows.find((r) => r.name === name)?.setting ?? '?';
-  if (value('synchronous_commit') !== 'on') throw new Error(`synchronous_commit is ${value('synchronous_commit')}; BENCH.md requires on`);
-  const size = await control.query<{ avg: string; total: string }>(
-    `select round(avg(octet_length(content::text))) as avg, pg_size_pretty(pg_database_size(current_database())) as total from resource`,
-  );
-  const warning = patients < 100_000 ? ' (below the 100k BENCH.md asks for)' : '';
-  return [
-    `data: ${patients} Patients${warning}, ~${size.rows[0]?.avg ?? '?'} bytes of JSON each, database ${size.rows[0]?.total ?? '?'}`,
-    `server: PostgreSQL ${value('server_version')}, synchronous_commit=${value('synchronous_commit')}, fsync=${value('fsync')}, shared_buffers=${value('shared_buffers')}`,
-    `started ${new Date().toISOString()}`,
-  ];
-}
-
 /** Reads one Patient through the hub and returns the AuditEvent it wrote: the baseline's payload. */
 async function auditTemplate(control: pg.Client, hub: HubProcess, token: string, id: string): Promise<AuditEvent> {
   const res = await fetch(`${hub.baseUrl}/fhir/Patient/${id}`, {
@@ -216,46 +197,9 @@ async function auditTemplate(control: pg.Client, hub: HubProcess, token: string,
   return event;
 }
 
-async function queueLength(control: pg.Client): Promise<number> {
-  const rows = await control.query<{ n: number }>('select count(*)::int as n from audit_queue');
-  return rows.rows[0]?.n ?? 0;
-}
-
 async function maxAuditSeq(control: pg.Client): Promise<number> {
   const rows = await control.query<{ seq: string }>('select coalesce(max(seq), 0) as seq from audit_event');
   return Number(rows.rows[0]?.seq ?? 0);
-}
-
-/** Waits until the hub's sequencer has given every event its log place, so its work does not spill into the next run. */
-async function drainAuditQueue(control: pg.Client, signal: AbortSignal): Promise<void> {
-  const wait = async (): Promise<void> => {
-    while ((await queueLength(control)) > 0) {
-      signal.throwIfAborted();
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-  };
-  await withDeadline(wait(), 120_000, 'draining the audit queue');
-}
-
-/**
- * The processes doing this benchmark's work: this one, the hub, and (when the
- * server is on this machine) the PostgreSQL processes serving the bench
- * database, its background processes and the postmaster.
- */
-async function ourPids(control: pg.Client, hub: HubProcess, adminUrl: string): Promise<number[]> {
-  const pids = [process.pid, hub.pid];
-  const host = new URL(adminUrl).hostname;
-  if (!['127.0.0.1', 'localhost', '[::1]', ''].includes(host)) return pids;
-  const rows = await control.query<{ pid: number }>('select pid from pg_stat_activity where datname = current_database() or datname is null');
-  const backends = rows.rows.map((r) => r.pid);
-  const postmaster = backends[0] === undefined ? undefined : parentPid(backends[0]);
-  return [...pids, ...backends, ...(postmaster === undefined ? [] : [postmaster])];
-}
-
-function redact(url: string): string {
-  const parsed = new URL(url);
-  if (parsed.password !== '') parsed.password = '***';
-  return parsed.toString();
 }
 
 export const fhirReadBenchmark: Benchmark = {

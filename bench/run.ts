@@ -1,5 +1,6 @@
 import type { Benchmark, BenchContext } from './support/benchmark.js';
 import { fhirReadBenchmark } from './fhir-read.js';
+import { ingestBenchmark } from './ingest.js';
 import { loadBenchOptions } from './support/options.js';
 
 // `npm run bench -- <name>`: runs one benchmark of the table below, within a
@@ -8,6 +9,7 @@ import { loadBenchOptions } from './support/options.js';
 
 const benchmarks: Readonly<Record<string, Benchmark>> = {
   read: fhirReadBenchmark,
+  ingest: ingestBenchmark,
 };
 
 /** Per measured run, beyond its warm-up and measurement: queue drain, CHECKPOINT, token. */
@@ -57,7 +59,8 @@ async function main(args: readonly string[]): Promise<number> {
       process.exit(1);
     }, CLEANUP_GRACE_MS).unref();
   };
-  const budgetSeconds = benchmark.setupSeconds + options.pairs * 2 * (options.warmupSeconds + options.seconds + RUN_SLACK_SECONDS);
+  const runs = (benchmark.series ?? 1) * options.pairs * 2;
+  const budgetSeconds = benchmark.setupSeconds + runs * (options.warmupSeconds + options.seconds + RUN_SLACK_SECONDS);
   const budget = setTimeout(() => {
     abort(`time budget of ${budgetSeconds} s exceeded`);
   }, budgetSeconds * 1000);

@@ -15,5 +15,7 @@ export interface Benchmark {
   summary: string;
   /** Seconds allowed for everything but the measured pairs (setup, preload, cleanup). */
   setupSeconds: number;
+  /** How many series of BENCH_PAIRS measured pairs it runs (one per format, say); 1 if absent. */
+  series?: number;
   run(context: BenchContext): Promise<void>;
 }

@@ -1,4 +1,4 @@
-import type { Bundle, BundleEntry, Consent, EpisodeOfCare, FhirResource, Observation } from 'fhir/r4.js';
+import type { Bundle, BundleEntry, Consent, EpisodeOfCare, FhirResource, Observation, Reference } from 'fhir/r4.js';
 import { HUB_EXTENSIONS, HUB_IDS, ODS_SYSTEM } from './codes.js';
 import { invalid, ok, unparsable, type AdapterIssue, type AdapterResult, type IngestUnit, type UnitEntry } from './ingest-unit.js';
 import { validateFhir } from '../fhir/validator.js';
@@ -96,10 +96,22 @@ function adaptR4Message(bundle: Bundle<FhirResource>): AdapterResult<IngestUnit>
   if (episode === undefined || episodeId?.system === undefined || episodeId.value === undefined) {
     issues.push({ code: 'required', diagnostics: 'the pregnancy EpisodeOfCare needs an identifier', location: `${episode?.path ?? 'Bundle.entry'}.resource.identifier` });
   }
+  // Organizations are the hub's registry data, not the message's: references to
+  // them become identifier references (ODS code) and they are not stored again
+  // with every message (which would also make every booking wait on one lock).
+  const organisations = new Map<string, Reference>();
+  for (const { entry } of resources) {
+    const org = entry.resource;
+    const id = org?.resourceType === 'Organization' ? org.identifier?.[0] : undefined;
+    if (entry.fullUrl !== undefined && id?.system !== undefined && id.value !== undefined) {
+      organisations.set(entry.fullUrl, { type: 'Organization', identifier: { system: id.system, value: id.value }, ...(org?.resourceType === 'Organization' && org.name !== undefined ? { display: org.name } : {}) });
+    }
+  }
   const unitEntries: UnitEntry[] = [];
   for (const { entry, path } of resources) {
-    const resource = stripServerFields(entry.resource);
-    if (resource === undefined || entry.fullUrl === undefined) continue;
+    const stripped = stripServerFields(entry.resource);
+    if (stripped === undefined || entry.fullUrl === undefined || organisations.has(entry.fullUrl)) continue;
+    const resource = toIdentifierReferences(stripped, organisations);
     const identity = matchOf(resource, path, episodeId?.value ?? '', issues);
     unitEntries.push({
       fullUrl: entry.fullUrl,
@@ -110,6 +122,16 @@ function adaptR4Message(bundle: Bundle<FhirResource>): AdapterResult<IngestUnit>
   }
   if (issues.length > 0) return invalid(...issues);
   return ok({ messageKey, event: event.code, senderCode: sender, entries: unitEntries, effects: [] });
+}
+
+/** Replaces each Reference whose `reference` names an entry in `targets` with that entry's identifier reference. */
+function toIdentifierReferences<T>(value: T, targets: ReadonlyMap<string, Reference>): T {
+  if (Array.isArray(value)) return value.map((v: unknown) => toIdentifierReferences(v, targets)) as T;
+  if (typeof value !== 'object' || value === null) return value;
+  const record = value as Record<string, unknown>;
+  const target = typeof record['reference'] === 'string' ? targets.get(record['reference']) : undefined;
+  if (target !== undefined) return target as T;
+  return Object.fromEntries(Object.entries(record).map(([k, v]) => [k, toIdentifierReferences(v, targets)])) as T;
 }
 
 function unsupportedEvent(event: { system?: unknown; code?: unknown } | undefined): AdapterIssue {

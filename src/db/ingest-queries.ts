@@ -1,4 +1,4 @@
-import { and, eq, sql } from 'drizzle-orm';
+import { and, eq, inArray, sql } from 'drizzle-orm';
 import type { Tx } from './database.js';
 import type { StoredResource } from './resource-queries.js';
 import { messageReceipts, resourceHistory, resourceReferences, resources, resourceTokens } from './schema/index.js';
@@ -27,26 +27,30 @@ export async function lockIdentity(tx: Tx, key: string): Promise<void> {
   await tx.execute(sql`select pg_advisory_xact_lock(hashtext(${`identity:${key}`}))`);
 }
 
-/** The current resource of a type carrying an identifier, if any. */
+/**
+ * The current resource of a type carrying an identifier, if any. Two steps,
+ * each on an index (token lookup, then primary key): a join here lets the
+ * planner scan every resource of a type whose statistics it has not seen yet.
+ */
 export async function findByIdentifier(tx: Tx, type: string, system: string, value: string): Promise<StoredResource | undefined> {
-  const rows = await tx
-    .select({ resource: resources })
+  const [token] = await tx
+    .select({ id: resourceTokens.id })
     .from(resourceTokens)
-    .innerJoin(resources, and(eq(resources.type, resourceTokens.type), eq(resources.id, resourceTokens.id)))
-    .where(and(eq(resourceTokens.type, type), eq(resourceTokens.param, 'identifier'), eq(resourceTokens.system, system), eq(resourceTokens.value, value)))
-    .orderBy(resources.lastUpdated)
+    .where(and(eq(resourceTokens.type, type), eq(resourceTokens.param, 'identifier'), eq(resourceTokens.value, value), eq(resourceTokens.system, system)))
     .limit(1);
-  return rows[0]?.resource;
+  if (token === undefined) return undefined;
+  const [row] = await tx.select().from(resources).where(and(eq(resources.type, type), eq(resources.id, token.id))).limit(1);
+  return row;
 }
 
-/** Current resources of a type that refer to a target through a reference search parameter. */
+/** Current resources of a type that refer to a target through a reference search parameter (index lookups only). */
 export async function findReferring(tx: Tx, type: string, param: 'patient' | 'subject', target: string): Promise<StoredResource[]> {
-  const rows = await tx
-    .select({ resource: resources })
+  const refs = await tx
+    .select({ id: resourceReferences.id })
     .from(resourceReferences)
-    .innerJoin(resources, and(eq(resources.type, resourceReferences.type), eq(resources.id, resourceReferences.id)))
     .where(and(eq(resourceReferences.type, type), eq(resourceReferences.param, param), eq(resourceReferences.target, target)));
-  return rows.map((r) => r.resource);
+  if (refs.length === 0) return [];
+  return tx.select().from(resources).where(and(eq(resources.type, type), inArray(resources.id, refs.map((r) => r.id))));
 }
 
 /**

@@ -31,7 +31,8 @@ describe('FHIR message adapter: behaviour', () => {
     const unit = unitOf(adaptFhirMessage(await fixture('pregnancy-notification')));
     expect(unit.messageKey).toBe('fhir-message:11111111-1111-4111-8111-111111111101');
     expect(unit.senderCode).toBe('R9M');
-    expect(unit.entries.map((e) => e.resource.resourceType)).toEqual(['Patient', 'EpisodeOfCare', 'Observation', 'Consent', 'Practitioner', 'Organization']);
+    // The sending Organization is registry data: referenced by its ODS code, not stored again.
+    expect(unit.entries.map((e) => e.resource.resourceType)).toEqual(['Patient', 'EpisodeOfCare', 'Observation', 'Consent', 'Practitioner']);
     const consent = unit.entries.find((e) => e.resource.resourceType === 'Consent');
     const episode = unit.entries.find((e) => e.resource.resourceType === 'EpisodeOfCare');
     expect(consent?.resource.resourceType === 'Consent' && consent.resource.extension?.[0]?.valueReference?.reference).toBe(episode?.fullUrl);

@@ -30,10 +30,11 @@ describe('$process-message', () => {
     expect(res.status).toBe(200);
     expect(issues(res.body)[0]).toMatchObject({ severity: 'information', code: 'informational' });
     const counts = await countByType(t.database.db);
-    expect(counts).toMatchObject({ Patient: 1, EpisodeOfCare: 1, Observation: 1, Consent: 1, Practitioner: 1, Organization: 1, Provenance: 1, Binary: 1 });
+    expect(counts).toMatchObject({ Patient: 1, EpisodeOfCare: 1, Observation: 1, Consent: 1, Practitioner: 1, Provenance: 1, Binary: 1 });
+    expect(counts['Organization']).toBeUndefined();
 
     const [provenance] = await storedResources<Provenance>(t.database.db, 'Provenance');
-    expect(provenance?.target).toHaveLength(6);
+    expect(provenance?.target).toHaveLength(5);
     expect(provenance?.entity?.[0]?.what?.reference).toMatch(/^Binary\/[0-9a-f]{64}$/);
     const [consent] = await storedResources<{ patient: { reference: string }; extension: { valueReference: { reference: string } }[] }>(t.database.db, 'Consent');
     const [mother] = await storedResources<Patient>(t.database.db, 'Patient');

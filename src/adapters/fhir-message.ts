@@ -215,7 +215,8 @@ export function findOrganisationCode(entries: readonly BundleEntry<FhirResource>
 export function stripServerFields<T extends FhirResource>(resource: T | undefined): T | undefined {
   if (resource === undefined) return undefined;
   const { id: _id, meta, ...rest } = resource as T & { meta?: Record<string, unknown> };
-  const kept = meta === undefined ? undefined : Object.fromEntries(Object.entries(meta).filter(([k]) => k !== 'versionId' && k !== 'lastUpdated'));
+  // meta may be anything in an STU3 message (only the elements the conversion reads are checked).
+  const kept = typeof meta !== 'object' || meta === null || Array.isArray(meta) ? undefined : Object.fromEntries(Object.entries(meta).filter(([k]) => k !== 'versionId' && k !== 'lastUpdated'));
   return { ...rest, ...(kept === undefined || Object.keys(kept).length === 0 ? {} : { meta: kept }) } as unknown as T;
 }
 

@@ -247,7 +247,7 @@ const refusals: { name: string; resource: object; code: string; expression: stri
     name: 'Immunization occurrence as free text',
     resource: { ...without(immunization, 'occurrenceDateTime'), occurrenceString: 'last spring' },
     code: 'structure',
-    expression: 'Immunization.occurrence',
+    expression: 'Immunization.occurrenceString',
   },
   {
     name: 'Immunization due date that is not a date',

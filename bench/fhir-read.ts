@@ -5,10 +5,9 @@ import { generateClientKeyPair, type ClientKeyPair } from '../src/auth/client-as
 import { inTransaction, openDatabase } from '../src/db/database.js';
 import { upsertClient, upsertOrganisation } from '../src/db/registry-queries.js';
 import { SYSTEMS } from '../src/fhir/systems.js';
-import { createBenchDatabase, type BenchDatabase } from './support/bench-database.js';
+import { withBenchDatabase, type BenchDatabase } from './support/bench-database.js';
 import type { Benchmark, BenchContext } from './support/benchmark.js';
-import { Cleanup } from './support/cleanup.js';
-import { describeSetting, drainAuditQueue, ourPids, queueLength, redact } from './support/hub-db.js';
+import { describeSetting, drainAuditQueue, ourPids, queueLength } from './support/hub-db.js';
 import { startHubProcess, type HubProcess } from './support/hub-process.js';
 import { runHttpLoad } from './support/http-load.js';
 import { drivePgClients, inPgTransaction, openPgClients } from './support/pg-load.js';
@@ -32,17 +31,7 @@ const RAW_AUDIT_TABLE = 'bench_raw_audit';
 
 export async function benchFhirRead(context: BenchContext): Promise<void> {
   const { options, signal, log, out } = context;
-  const cleanup = new Cleanup(log);
-  let failed: Error | undefined;
-  try {
-    log(`read: creating a bench database on ${redact(options.adminUrl)}`);
-    const database = await createBenchDatabase(options.adminUrl);
-    cleanup.defer(`drop database ${database.name}`, async () => {
-      await database.drop();
-      log(`read: dropped database ${database.name}`);
-    });
-    log(`read: database ${database.name}`);
-
+  await withBenchDatabase(context, 'read', async (database, cleanup) => {
     const keys = await generateClientKeyPair('ES384');
     const ids = await prepareData(database, keys, context);
 
@@ -156,13 +145,7 @@ export async function benchFhirRead(context: BenchContext): Promise<void> {
     })) {
       out(line);
     }
-  } catch (err) {
-    failed = err instanceof Error ? err : new Error(String(err));
-  } finally {
-    const cleaned = await cleanup.runAll();
-    if (failed === undefined && !cleaned) failed = new Error('cleanup failed (see above)');
-  }
-  if (failed !== undefined) throw failed;
+  });
 }
 
 /** Migrates, registers the bench client, preloads children and settles the tables. Returns the ids. */

@@ -3,10 +3,9 @@ import { generateClientKeyPair, type ClientKeyPair } from '../src/auth/client-as
 import { inTransaction, openDatabase } from '../src/db/database.js';
 import { upsertClient, upsertOrganisation } from '../src/db/registry-queries.js';
 import { demoClients, demoOrganisations, type ClientRecord, type OrganisationRecord } from '../src/demo/world.js';
-import { createBenchDatabase, type BenchDatabase } from './support/bench-database.js';
+import { withBenchDatabase, type BenchDatabase } from './support/bench-database.js';
 import type { Benchmark, BenchContext } from './support/benchmark.js';
-import { Cleanup } from './support/cleanup.js';
-import { describeSetting, drainAuditQueue, ourPids, redact } from './support/hub-db.js';
+import { describeSetting, drainAuditQueue, ourPids } from './support/hub-db.js';
 import { startHubProcess, type HubProcess } from './support/hub-process.js';
 import { runHttpLoad } from './support/http-load.js';
 import { createRawTables, describeRequest, FreshValues, rawReceiptCount, rawTableNames, readStoredRequest, replayRequest, rowsPerRequest, seedHubTables, type RawRequest } from './support/ingest-baseline.js';
@@ -61,17 +60,7 @@ interface FormatResult {
 
 export async function benchIngest(context: BenchContext): Promise<void> {
   const { options, signal, log, out } = context;
-  const cleanup = new Cleanup(log);
-  let failed: Error | undefined;
-  try {
-    log(`ingest: creating a bench database on ${redact(options.adminUrl)}`);
-    const database = await createBenchDatabase(options.adminUrl);
-    cleanup.defer(`drop database ${database.name}`, async () => {
-      await database.drop();
-      log(`ingest: dropped database ${database.name}`);
-    });
-    log(`ingest: database ${database.name}`);
-
+  await withBenchDatabase(context, 'ingest', async (database, cleanup) => {
     const clients = [...demoClients.filter((c) => SENDERS.includes(c.id)), CSV_CLIENT];
     const keys = new Map<string, ClientKeyPair>();
     for (const client of clients) keys.set(client.id, await generateClientKeyPair('ES384'));
@@ -138,13 +127,7 @@ export async function benchIngest(context: BenchContext): Promise<void> {
       'select (select count(*) from audit_event) as events, (select count(*) from audit_log) as logged',
     );
     for (const line of summary(results, setting, chain.rows[0])) out(line);
-  } catch (err) {
-    failed = err instanceof Error ? err : new Error(String(err));
-  } finally {
-    const cleaned = await cleanup.runAll();
-    if (failed === undefined && !cleaned) failed = new Error('cleanup failed (see above)');
-  }
-  if (failed !== undefined) throw failed;
+  });
 }
 
 /** Migrates, registers the senders and their organisations, preloads children. */

@@ -1,3 +1,6 @@
+import type { BenchContext } from './benchmark.js';
+import { Cleanup } from './cleanup.js';
+import { redact } from './hub-db.js';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { withDeadline } from './time.js';
@@ -39,4 +42,34 @@ export async function createBenchDatabase(adminUrl: string): Promise<BenchDataba
       await withAdmin(adminUrl, (client) => client.query(`drop database if exists "${name}" with (force)`));
     },
   };
+}
+
+/**
+ * Runs a benchmark's body in a database of its own, dropped afterwards
+ * whatever happens (with everything else the body deferred); a failed
+ * cleanup fails the run.
+ */
+export async function withBenchDatabase(
+  context: BenchContext,
+  label: string,
+  body: (database: BenchDatabase, cleanup: Cleanup) => Promise<void>,
+): Promise<void> {
+  const cleanup = new Cleanup(context.log);
+  let failed: Error | undefined;
+  try {
+    context.log(`${label}: creating a bench database on ${redact(context.options.adminUrl)}`);
+    const database = await createBenchDatabase(context.options.adminUrl);
+    cleanup.defer(`drop database ${database.name}`, async () => {
+      await database.drop();
+      context.log(`${label}: dropped database ${database.name}`);
+    });
+    context.log(`${label}: database ${database.name}`);
+    await body(database, cleanup);
+  } catch (err) {
+    failed = err instanceof Error ? err : new Error(String(err));
+  } finally {
+    const cleaned = await cleanup.runAll();
+    if (failed === undefined && !cleaned) failed = new Error('cleanup failed (see above)');
+  }
+  if (failed !== undefined) throw failed;
 }

@@ -93,7 +93,7 @@ function adaptR4Message(bundle: Bundle<FhirResource>): AdapterResult<IngestUnit>
   }
   const episode = resources.find(({ entry }) => entry.resource?.resourceType === 'EpisodeOfCare');
   const episodeId = (episode?.entry.resource as EpisodeOfCare | undefined)?.identifier?.[0];
-  if (episode === undefined || episodeId?.system === undefined || episodeId.value === undefined) {
+  if (episode === undefined || typeof episodeId?.system !== 'string' || typeof episodeId.value !== 'string') {
     issues.push({ code: 'required', diagnostics: 'the pregnancy EpisodeOfCare needs an identifier', location: `${episode?.path ?? 'Bundle.entry'}.resource.identifier` });
   }
   // Organizations are the hub's registry data, not the message's: references to
@@ -163,7 +163,7 @@ function matchOf(resource: FhirResource, path: string, episodeValue: string, iss
     case 'Practitioner':
     case 'Organization': {
       const id = resource.identifier?.[0];
-      return id?.system !== undefined && id.value !== undefined ? { system: id.system, value: id.value } : undefined;
+      return typeof id?.system === 'string' && typeof id.value === 'string' ? { system: id.system, value: id.value } : undefined;
     }
     case 'Observation':
       return { system: `${HUB_IDS}/pregnancy-observation`, value: `${episodeValue}:${codeKey(resource)}` };
@@ -177,7 +177,8 @@ function matchOf(resource: FhirResource, path: string, episodeValue: string, iss
 
 function codeKey(observation: Observation): string {
   const c = observation.code.coding?.[0];
-  return `${c?.system ?? ''}|${c?.code ?? ''}`;
+  const text = (v: unknown): string => (typeof v === 'string' ? v : '');
+  return `${text(c?.system)}|${text(c?.code)}`;
 }
 
 /** The booking Consent is stored as sent, plus a link to the pregnancy it was given in. */

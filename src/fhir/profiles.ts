@@ -5,7 +5,7 @@ import type { TypedValueWithPath } from '@medplum/core';
 import type { Extension, Resource, StructureDefinition } from 'fhir/r4.js';
 import type { IssueInput, Problem } from './operation-outcome.js';
 import { problems } from './operation-outcome.js';
-import { loadFhirDefinitions } from './validator.js';
+import { loadFhirDefinitions, malformedValue } from './validator.js';
 
 // Validation against the hub's own profiles (fhir-profiles/, compiled from FSH
 // by `npm run profiles`; the StructureDefinitions with snapshots are committed).
@@ -189,6 +189,8 @@ export function validateAgainstProfile(resource: Resource): { ok: true } | { ok:
     // The crawl below assumes a well-formed resource, so the hub's checks follow a structural pass.
     issues = hubChecks(resource, hub);
   } catch (err) {
+    const malformed = malformedValue(err, resource);
+    if (malformed !== undefined) return { ok: false, problem: malformed };
     if (!(err instanceof OperationOutcomeError)) throw err;
     const reported = (err as { outcome: { issue?: ValidatorIssue[] } }).outcome.issue ?? [];
     issues = reported.filter((i) => i.severity === 'error' || i.severity === 'fatal').map(fromValidator);

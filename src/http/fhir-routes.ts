@@ -1,6 +1,7 @@
-import express, { Router, type Request, type Response } from 'express';
+import { Router, type Request, type Response } from 'express';
 import { problem } from '../fhir/operation-outcome.js';
 import type { FhirService } from '../services/fhir-service.js';
+import { jsonBody } from './json-body.js';
 import { bodyErrors, guard, refuseAudited, type GuardDeps } from './guard.js';
 import { metaOf, principalOf } from './request-context.js';
 import { sendFhir, sendProblem } from './send.js';
@@ -13,7 +14,7 @@ const FHIR_JSON_TYPES = ['application/fhir+json', 'application/json', 'applicati
 export function fhirRouter(deps: GuardDeps & { fhir: FhirService; bodyLimit: string }): Router {
   const router = Router();
   const fhir = deps.fhir;
-  const parseJson = express.json({ type: FHIR_JSON_TYPES, limit: deps.bodyLimit, strict: true });
+  const parseJson = jsonBody(FHIR_JSON_TYPES, deps.bodyLimit);
 
   /** The body must be FHIR JSON; anything else is refused with a 4xx naming it, and audited. */
   const requireJson = (req: Request, res: Response, next: (err?: unknown) => void): void => {

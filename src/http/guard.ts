@@ -8,6 +8,7 @@ import type { Db } from '../db/database.js';
 import { problem, type Problem } from '../fhir/operation-outcome.js';
 import { isSupportedType } from '../fhir/resource-types.js';
 import { requesterOf, type AuditRecorder } from '../services/audit-recorder.js';
+import { ShadowingMemberError } from './json-body.js';
 import { metaOf } from './request-context.js';
 import { sendProblem } from './send.js';
 
@@ -91,7 +92,7 @@ export function bodyErrors(deps: Pick<GuardDeps, 'db' | 'audit'>, limit: string,
       kind === 'entity.too.large'
         ? problem(413, 'too-costly', `the request body is larger than ${limit}`, 'body')
         : kind === 'entity.parse.failed'
-          ? problem(400, 'structure', 'the request body is not valid JSON', 'body')
+          ? problem(400, 'structure', err instanceof ShadowingMemberError ? `the request body is refused: ${err.message}` : 'the request body is not valid JSON', 'body')
           : kind === 'encoding.unsupported' || kind === 'charset.unsupported'
             ? problem(415, 'not-supported', 'unsupported body encoding or charset', 'Content-Type')
             : undefined;

@@ -9,6 +9,7 @@ import type { Principal } from '../auth/principal.js';
 import { allows } from '../auth/scopes.js';
 import { outcome, problem } from '../fhir/operation-outcome.js';
 import type { IngestService, RawMessage, UnitOutcome } from '../services/ingest-service.js';
+import { jsonBody } from './json-body.js';
 import { bodyErrors, guard, refuseAudited, type GuardDeps } from './guard.js';
 import { hl7Answer, HL7_MEDIA_TYPE, hl7Timestamp } from './hl7-answer.js';
 import { metaOf, principalOf } from './request-context.js';
@@ -29,7 +30,7 @@ const EVENT_FOCUS: Record<string, string> = {
 
 export function ingestRouter(deps: GuardDeps & { ingest: IngestService }): Router {
   const router = Router();
-  const json = express.json({ type: ['application/fhir+json', 'application/json'], limit: INGEST_LIMIT });
+  const json = jsonBody(['application/fhir+json', 'application/json'], INGEST_LIMIT);
   const text = (types: string[]) => express.text({ type: types, limit: INGEST_LIMIT });
   const rawOf = (req: Request, contentType: string): RawMessage => ({
     contentType,

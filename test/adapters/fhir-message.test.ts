@@ -110,6 +110,10 @@ describe('FHIR message adapter: behaviour', () => {
       { numRuns: 400 },
     );
     fc.assert(fc.property(fc.jsonValue(), (value) => { adaptFhirMessage(value); }), { numRuns: 200 });
+    // Found by the property above: an object where a primitive belongs, shadowing valueOf.
+    const booking = (await fixture('pregnancy-notification')) as { entry: { resource: Record<string, unknown> }[] };
+    const shadowed = { ...booking, entry: booking.entry.map((e, i) => (i === 1 ? { ...e, resource: { ...e.resource, birthDate: { valueOf: false } } } : e)) };
+    expect(adaptFhirMessage(shadowed)).toMatchObject({ ok: false, kind: 'invalid' });
     // Found by the property above: a null meta in an STU3 resource.
     const vaccination = (await fixture('vaccinations-not-given-stu3')) as { entry: { resource: Record<string, unknown> }[] };
     const withNullMeta = { ...vaccination, entry: vaccination.entry.map((e, i) => (i === 1 ? { ...e, resource: { ...e.resource, meta: null } } : e)) };

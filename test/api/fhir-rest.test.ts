@@ -357,6 +357,8 @@ describe('bad input leaves nothing stored', () => {
     ['a Patient without an NHS number (the hub\'s profile)', '{"resourceType":"Patient","name":[{"family":"X"}]}', 'application/fhir+json', 422, 'Patient.identifier'],
     ['a gender outside the required value set', JSON.stringify({ resourceType: 'Patient', identifier: [{ system: 'https://fhir.nhs.uk/Id/nhs-number', value: '9990000018' }], gender: 'boy' }), 'application/fhir+json', 422, 'Patient.gender'],
     ['a form body', 'resourceType=Patient', 'application/x-www-form-urlencoded', 415, 'Content-Type'],
+    ['a member named like an Object method', '{"resourceType":"Patient","name":[{"family":"X","toString":"y"}]}', 'application/fhir+json', 400, 'body'],
+    ['an object shadowing valueOf where a date belongs', JSON.stringify({ resourceType: 'Patient', identifier: [{ system: 'https://fhir.nhs.uk/Id/nhs-number', value: '9990000018' }], birthDate: { valueOf: false } }), 'application/fhir+json', 400, 'body'],
   ])('refuses %s', async (_name, body, contentType, status, expression) => {
     const before = { resources: await countRows(t.database.db, 'resource'), history: await countRows(t.database.db, 'resource_history') };
     const id = rid('bad');

@@ -9,7 +9,7 @@ import type { Principal } from '../auth/principal.js';
 import { allows } from '../auth/scopes.js';
 import { outcome, problem } from '../fhir/operation-outcome.js';
 import type { IngestService, RawMessage, UnitOutcome } from '../services/ingest-service.js';
-import { jsonBody } from './json-body.js';
+import { jsonBody, rawBodyOf } from './json-body.js';
 import { bodyErrors, guard, refuseAudited, type GuardDeps } from './guard.js';
 import { hl7Answer, HL7_MEDIA_TYPE, hl7Timestamp } from './hl7-answer.js';
 import { metaOf, principalOf } from './request-context.js';
@@ -34,7 +34,7 @@ export function ingestRouter(deps: GuardDeps & { ingest: IngestService }): Route
   const text = (types: string[]) => express.text({ type: types, limit: INGEST_LIMIT });
   const rawOf = (req: Request, contentType: string): RawMessage => ({
     contentType,
-    text: typeof req.body === 'string' ? req.body : JSON.stringify(req.body),
+    text: typeof req.body === 'string' ? req.body : (rawBodyOf(req) ?? ''),
   });
 
   router.post('/fhir/\\$process-message', guard(deps, 'operation', 'c', null), json, async (req, res) => {

@@ -19,5 +19,17 @@ function reviver(key: string, value: unknown): unknown {
 
 /** JSON bodies for the hub's routes: strict, size-limited, no shadowing member names. */
 export function jsonBody(types: string[], limit: string): RequestHandler {
-  return express.json({ type: types, limit, strict: true, reviver });
+  return express.json({ type: types, limit, strict: true, reviver, verify: keepRawBody });
+}
+
+const RAW_BODY = Symbol('raw body');
+
+/** Keeps the bytes as sent: the ingest path stores the raw message, not a re-serialisation of it. */
+function keepRawBody(req: object, _res: unknown, body: Buffer): void {
+  (req as { [RAW_BODY]?: string })[RAW_BODY] = body.toString('utf8');
+}
+
+/** The request body exactly as it arrived, if a JSON body was parsed. */
+export function rawBodyOf(req: object): string | undefined {
+  return (req as { [RAW_BODY]?: string })[RAW_BODY];
 }

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { EpisodeOfCare, OperationOutcome, Patient, Provenance, RelatedPerson } from 'fhir/r4.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { validateFhir } from '../../src/fhir/validator.js';
@@ -45,6 +46,22 @@ describe('$process-message', () => {
     const [event] = await auditEventsFor(t.database.db, 'ingest-booking');
     expect(event?.outcome).toBe('0');
     expect(event?.entity?.filter((e) => e.role?.code === '1').map((e) => e.what?.reference)).toContain(`Patient/${mother?.id ?? ''}`);
+  });
+
+  it('keeps the raw message byte for byte, not a re-serialisation', async () => {
+    const [provenance] = await storedResources<Provenance>(t.database.db, 'Provenance');
+    const binaryId = provenance?.entity?.[0]?.what?.reference?.split('/')[1] ?? '';
+    const [binary] = (await storedResources<{ id: string; data: string }>(t.database.db, 'Binary')).filter((b) => b.id === binaryId);
+    expect(Buffer.from(binary?.data ?? '', 'base64').toString('utf8')).toBe(await message('pregnancy-notification'));
+    expect(createHash('sha256').update(await message('pregnancy-notification')).digest('hex')).toBe(binaryId);
+  });
+
+  it('refuses a body that is not FHIR JSON with 400, storing nothing', async () => {
+    const before = await countRows(t.database.db, 'resource_history');
+    const res = await t.http.post('/fhir/$process-message').set('Authorization', `Bearer ${maternity}`).set('Content-Type', 'text/plain').send('MSH|^~\\&|not a FHIR message');
+    expect(res.status).toBe(400);
+    expect(issues(res.body)[0]).toMatchObject({ severity: 'error', expression: ['Bundle.resourceType'] });
+    expect(await countRows(t.database.db, 'resource_history')).toBe(before);
   });
 
   it('recognises a re-sent message: same answer, nothing changed', async () => {

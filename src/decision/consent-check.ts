@@ -1,0 +1,106 @@
+import type { Coding, ConsentProvision } from 'fhir/r4.js';
+import type { ConsentFacts } from './decision-types.js';
+
+// Reads the family's Consent resources for one prospective disclosure.
+// FHIR R4 Consent: the root provision's type applies to what it matches, and
+// nested provisions are exceptions to it. A refusal (status rejected) or an
+// active deny is a "no"; a consent made inactive is a withdrawal.
+// See: https://hl7.org/fhir/R4/consent.html#provision
+
+const ORGANISATION_TYPE_SYSTEM = 'urn:eastside:organisation-type';
+const ORGANISATION_SYSTEMS = new Set(['https://fhir.nhs.uk/Id/ods-organization-code', 'urn:eastside:org']);
+const PURPOSE_SYSTEM = 'https://eastside.example/fhir/CodeSystem/purpose-of-use';
+const RESOURCE_TYPES_SYSTEM = 'http://hl7.org/fhir/resource-types';
+
+/** The disclosure a consent is asked about. */
+export interface ConsentQuestion {
+  recipientType: string;
+  recipientCode: string;
+  purpose: string;
+  resourceType: string;
+  /** YYYY-MM-DD */
+  day: string;
+  /** The protocol the flow belongs to: a consent naming another ISP as its policy does not apply. */
+  protocolId: string;
+}
+
+export type ConsentAnswer =
+  | { kind: 'deny'; consent: string }
+  | { kind: 'permit'; consent: string }
+  | { kind: 'withdrawn'; consent: string }
+  | { kind: 'none' };
+
+/** Deny overrides permit; a standing permit outweighs an older withdrawn one. */
+export function answerConsents(consents: readonly ConsentFacts[], q: ConsentQuestion): ConsentAnswer {
+  let permit: ConsentAnswer | undefined;
+  let withdrawn: ConsentAnswer | undefined;
+  for (const facts of consents) {
+    const c = facts.consent;
+    if (!isPrivacyConsent(c.scope?.coding) || !appliesToProtocol(c.policy, q.protocolId)) continue;
+    const effect = c.provision === undefined ? undefined : provisionEffect(c.provision, q);
+    switch (c.status) {
+      case 'active':
+        if (effect === 'deny') return { kind: 'deny', consent: facts.reference };
+        if (effect === 'permit') permit ??= { kind: 'permit', consent: facts.reference };
+        break;
+      case 'rejected':
+        // A refusal: whatever it would have allowed is refused; with no provision it refuses everything.
+        if (c.provision === undefined || effect !== undefined) return { kind: 'deny', consent: facts.reference };
+        break;
+      case 'inactive':
+        if (effect === 'permit') withdrawn ??= { kind: 'withdrawn', consent: facts.reference };
+        break;
+      case 'draft':
+      case 'proposed':
+      case 'entered-in-error':
+        break;
+    }
+  }
+  return permit ?? withdrawn ?? { kind: 'none' };
+}
+
+function isPrivacyConsent(scope: readonly Coding[] | undefined): boolean {
+  return (scope ?? []).some((c) => c.code === 'patient-privacy');
+}
+
+function appliesToProtocol(policy: readonly { uri?: string }[] | undefined, protocolId: string): boolean {
+  const uris = (policy ?? []).map((p) => p.uri).filter((u): u is string => typeof u === 'string' && u.startsWith('urn:isp:'));
+  return uris.length === 0 || uris.includes(`urn:isp:${protocolId}`);
+}
+
+/** The effect of a provision tree for the question, or undefined where it says nothing. */
+function provisionEffect(p: ConsentProvision, q: ConsentQuestion): 'permit' | 'deny' | undefined {
+  if (!matches(p, q)) return undefined;
+  let effect: 'permit' | 'deny' | undefined = p.type;
+  let nestedPermit = false;
+  for (const nested of p.provision ?? []) {
+    const e = provisionEffect(nested, q);
+    if (e === 'deny') return 'deny';
+    if (e === 'permit') nestedPermit = true;
+  }
+  if (nestedPermit) effect = 'permit';
+  return effect;
+}
+
+function matches(p: ConsentProvision, q: ConsentQuestion): boolean {
+  if (p.period !== undefined) {
+    if (p.period.start !== undefined && q.day < p.period.start.slice(0, 10)) return false;
+    if (p.period.end !== undefined && q.day > p.period.end.slice(0, 10)) return false;
+  }
+  if (p.actor !== undefined && p.actor.length > 0) {
+    const named = p.actor.some((a) => {
+      const id = a.reference.identifier;
+      if (id?.value === undefined) return false;
+      if (id.system === ORGANISATION_TYPE_SYSTEM) return id.value === q.recipientType;
+      return id.system !== undefined && ORGANISATION_SYSTEMS.has(id.system) && id.value === q.recipientCode;
+    });
+    if (!named) return false;
+  }
+  if (p.purpose !== undefined && p.purpose.length > 0) {
+    if (!p.purpose.some((c) => c.code === q.purpose && (c.system === undefined || c.system === PURPOSE_SYSTEM))) return false;
+  }
+  if (p.class !== undefined && p.class.length > 0) {
+    if (!p.class.some((c) => c.code === q.resourceType && (c.system === undefined || c.system === RESOURCE_TYPES_SYSTEM))) return false;
+  }
+  return true;
+}

@@ -11,6 +11,9 @@ export const configSchema = z
     HOST: z.string().min(1).default('0.0.0.0'),
     DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).optional(),
     DATA_DIR: z.string().min(1).default('./data'),
+    // Signed information-sharing protocols (policies/README.md). With DEMO the
+    // hub signs a copy in DATA_DIR/policies instead.
+    POLICIES_DIR: z.string().min(1).default('policies'),
     DEMO: booleanFlag.default(false),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     PUBLIC_BASE_URL: z.url({ protocol: /^https?$/ }).optional(),
@@ -22,6 +25,7 @@ export const configSchema = z
     host: env.HOST,
     databaseUrl: env.DATABASE_URL,
     dataDir: env.DATA_DIR,
+    policiesDir: env.POLICIES_DIR,
     demo: env.DEMO,
     logLevel: env.LOG_LEVEL,
     // The URL clients use to reach the hub; the token audience is derived from it.

@@ -1,9 +1,13 @@
 import type { Express } from 'express';
+import { hkdfSync } from 'node:crypto';
 import type { Logger } from 'pino';
 import { generateHubKey, loadHubKeys, type HubKeys } from './auth/hub-keys.js';
 import type { Database } from './db/database.js';
 import { forgetExpiredAssertions, insertHubKeyIfNone, listHubKeys } from './db/registry-queries.js';
+import { cursorCodec } from './fhir/cursor-codec.js';
 import { loadHubProfiles } from './fhir/profiles.js';
+import type { LoadedProtocol } from './protocol/protocol-schema.js';
+import { DisclosureService } from './services/disclosure-service.js';
 import { loadFhirDefinitions } from './fhir/validator.js';
 import { createApp } from './http/app.js';
 import { AuditRecorder } from './services/audit-recorder.js';
@@ -22,6 +26,8 @@ export interface HubOptions {
   clock?: () => Date;
   /** How often the sequencer looks for events other instances committed. */
   sequenceIntervalMs?: number;
+  /** The information-sharing protocols, as loaded (in force or not). */
+  protocols: readonly LoadedProtocol[];
 }
 
 export interface Hub {
@@ -43,14 +49,20 @@ export async function createHub(options: HubOptions): Promise<Hub> {
   if ((await listHubKeys(db)).length === 0) {
     await insertHubKeyIfNone(db, await generateHubKey(), clock());
   }
-  const keys = await loadHubKeys(await listHubKeys(db));
+  const stored = await listHubKeys(db);
+  const keys = await loadHubKeys(stored);
+  // Search cursors are sealed with a key every instance derives from the shared signing key.
+  const signing = (stored[0]?.privateJwk as { d?: string } | undefined)?.d;
+  if (signing === undefined) throw new Error('the hub signing key has no private part');
+  const cursors = cursorCodec(new Uint8Array(hkdfSync('sha256', Buffer.from(signing, 'base64url'), 'eyhub', 'search-cursor', 32)));
+  const disclosure = new DisclosureService({ protocols: options.protocols, clock });
 
   const sequencer = new AuditSequencer(db, clock, logger);
   const audit = new AuditRecorder({ hubBaseUrl: baseUrl, clock, onAppended: () => { sequencer.nudge(); } });
   await installDefinitions(db, audit, clock);
   const audience = { issuer: baseUrl, audience: `${baseUrl}/fhir` };
   const tokenUrl = `${baseUrl}/auth/token`;
-  const fhir = new FhirService({ db, audit, clock, baseUrl, version: HUB_VERSION });
+  const fhir = new FhirService({ db, audit, clock, baseUrl, version: HUB_VERSION, disclosure, cursors });
   const app = createApp({
     db,
     keys,

@@ -4,8 +4,10 @@ import { openDatabase } from './db/database.js';
 import { seedDemoWorld } from './demo/seed.js';
 import { createHub } from './hub.js';
 import { createLogger } from './logger.js';
+import { standingOf } from './protocol/in-force.js';
+import { loadProtocols, prepareDemoPolicies } from './services/protocol-store.js';
 
-// The composition root: config → database → hub → listen.
+// The composition root: config → database → protocols → hub → listen.
 
 const config = loadConfig();
 const logger = createLogger(config.logLevel);
@@ -20,12 +22,24 @@ if (config.demo) {
   await seedDemoWorld(database.db, config.dataDir);
   logger.info({ keys: path.join(config.dataDir, 'demo') }, 'demo world loaded');
 }
+// The demo signs a copy of its protocols with demo party keys; a deployment
+// reads the partners' signatures from POLICIES_DIR. An unreadable protocol stops the start.
+const policiesDir = config.demo ? await prepareDemoPolicies(config.policiesDir, config.dataDir) : config.policiesDir;
+const protocols = await loadProtocols(policiesDir);
+for (const protocol of protocols) {
+  const standing = standingOf(protocol, new Date());
+  const about = { protocol: protocol.id, version: protocol.version, source: path.join(policiesDir, protocol.source), digest: protocol.digest };
+  if (standing.inForce) logger.info(about, 'protocol in force');
+  else logger.warn({ ...about, reason: standing.reason }, 'protocol NOT in force: every flow in it denies');
+}
+if (protocols.length === 0) logger.warn({ policiesDir }, 'no protocols: nothing crosses organisations');
 const hub = await createHub({
   database,
   baseUrl: config.publicBaseUrl,
   logger,
   bodyLimit: config.bodyLimit,
   sequenceIntervalMs: config.auditSequenceIntervalMs,
+  protocols,
 });
 const server = hub.app.listen(config.port, config.host, () => {
   logger.info({ url: config.publicBaseUrl, engine: database.engine, demo: config.demo }, 'hub listening');

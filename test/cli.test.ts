@@ -60,7 +60,7 @@ describe('hub CLI', () => {
     const server = http.createServer();
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    const running = await createHub({ database, baseUrl, logger: pino({ level: 'silent' }) });
+    const running = await createHub({ database, baseUrl, logger: pino({ level: 'silent' }), protocols: [] });
     server.on('request', running.app);
     try {
       const token = await hub(['token', '--client', 'ocean-cc', '--purpose', 'early-years-registration'], { HUB_URL: baseUrl });

@@ -17,5 +17,11 @@ export interface Benchmark {
   setupSeconds: number;
   /** How many series of BENCH_PAIRS measured pairs it runs (one per format, say); 1 if absent. */
   series?: number;
+  /**
+   * Seconds allowed per measured run beyond its warm-up and BENCH_SECONDS
+   * (queue drain, CHECKPOINT, token; a run of whole pulls that outlasts
+   * BENCH_SECONDS); 60 if absent.
+   */
+  runSlackSeconds?: number;
   run(context: BenchContext): Promise<void>;
 }

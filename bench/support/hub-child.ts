@@ -1,8 +1,12 @@
+import { mkdtemp, rm } from 'node:fs/promises';
 import http from 'node:http';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { openDatabase, type Database } from '../../src/db/database.js';
 import { createHub, type Hub } from '../../src/hub.js';
 import { createLogger } from '../../src/logger.js';
+import { loadProtocols, prepareDemoPolicies } from '../../src/services/protocol-store.js';
 import { toHubSchema, type FromHub } from './hub-messages.js';
 
 // The hub under test, in a process of its own as in production, so that the
@@ -30,7 +34,11 @@ async function start(databaseUrl: string): Promise<void> {
   // Loopback only: the benchmark never puts traffic on a real interface.
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
-  const hub = await createHub({ database, baseUrl: `http://127.0.0.1:${port}`, logger: createLogger('info') });
+  // The repo's protocol, signed with throwaway party keys as the demo does at first start.
+  const dataDir = await mkdtemp(path.join(tmpdir(), 'eyhub-bench-'));
+  const protocols = await loadProtocols(await prepareDemoPolicies(path.resolve(import.meta.dirname, '..', '..', 'policies'), dataDir));
+  await rm(dataDir, { recursive: true, force: true });
+  const hub = await createHub({ database, baseUrl: `http://127.0.0.1:${port}`, logger: createLogger('info'), protocols });
   server.on('request', hub.app);
   running = { server, hub, database };
   tell({ type: 'listening', port });

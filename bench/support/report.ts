@@ -15,12 +15,12 @@ export interface PairReport {
   pairs: readonly PairResult[];
 }
 
-function share(value: number | undefined): string {
+export function share(value: number | undefined): string {
   if (value === undefined) return 'n/a';
   return `${(value * 100).toFixed(1)}%${value > OTHERS_FLAG ? ' !' : ''}`;
 }
 
-function table(header: readonly string[], rows: readonly (readonly string[])[]): string[] {
+export function table(header: readonly string[], rows: readonly (readonly string[])[]): string[] {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: readonly string[]): string => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join('  ');
   return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)];

@@ -51,6 +51,23 @@ export interface RestAuditDetails {
   resourceType?: string | undefined;
 }
 
+/** One disclosure decision (BALP AuthZ-Consent): permit or deny, and on what it rested. */
+export interface DecisionAuditDetails {
+  effect: 'permit' | 'deny';
+  /** The deny reason code, or the permit's basis (flow, originator, public). */
+  code: string;
+  detail?: string | undefined;
+  /** "Patient/id" of each patient the record is about. */
+  patients: readonly string[];
+  /** "Type/id/_history/n" of the record decided. */
+  resource: string;
+  flow?: { protocol: string; version: number; flow: string } | undefined;
+  /** "Consent/id/_history/n" the decision used. */
+  consent?: string | undefined;
+  /** The stated reason of a safeguarding override. */
+  override?: string | undefined;
+}
+
 export interface LoginAuditDetails {
   outcome: AuditOutcome;
   outcomeDesc?: string | undefined;
@@ -85,6 +102,54 @@ export function restAuditEvent(ctx: AuditContext, details: RestAuditDetails): Au
     action: ACTION[details.interaction],
     entity: entities,
   });
+}
+
+/**
+ * A disclosure decision in the shape of BALP AuthZconsent: DICOM 110113
+ * Security Alert, subtype AuthZ-Consent, outcome 0 (permit) or 8 (deny),
+ * with the patient, the record, the Consent and the protocol flow as entities.
+ * See: https://profiles.ihe.net/ITI/BALP/StructureDefinition-IHE.BasicAudit.AuthZconsent.html
+ */
+export function decisionAuditEvent(ctx: AuditContext, d: DecisionAuditDetails): AuditEvent {
+  const entities: AuditEventEntity[] = [...d.patients.map(patientEntity), resourceEntity(d.resource)];
+  if (d.consent !== undefined) {
+    entities.push({
+      what: { reference: d.consent },
+      type: { system: SYSTEMS.resourceTypes, code: 'Consent', display: 'Consent' },
+      role: { system: SYSTEMS.objectRole, code: '4', display: 'Domain Resource' },
+    });
+  }
+  if (d.flow !== undefined) {
+    entities.push({
+      what: { identifier: { system: SYSTEMS.protocolFlow, value: `${d.flow.protocol}|${d.flow.version}|${d.flow.flow}` } },
+      type: { system: SYSTEMS.auditEntityKind, code: 'protocol-flow', display: 'Information-sharing protocol flow' },
+      detail: [
+        { type: 'protocol', valueString: clean(d.flow.protocol) },
+        { type: 'version', valueString: String(d.flow.version) },
+        { type: 'flow', valueString: clean(d.flow.flow) },
+      ],
+    });
+  }
+  entities.push({
+    type: { system: SYSTEMS.auditEntityKind, code: 'decision', display: 'Disclosure decision' },
+    detail: [
+      { type: 'effect', valueString: d.effect },
+      { type: d.effect === 'deny' ? 'reason' : 'basis', valueString: clean(d.code) },
+      ...(d.override === undefined ? [] : [{ type: 'override-reason', valueString: clean(d.override) }]),
+    ],
+  });
+  const event = auditEvent(
+    ctx,
+    { outcome: d.effect === 'permit' ? 'success' : 'serious-failure', outcomeDesc: `${d.effect}: ${d.code}${d.detail === undefined ? '' : ` (${d.detail})`}` },
+    {
+      type: { system: SYSTEMS.dicom, code: '110113', display: 'Security Alert' },
+      subtype: [{ system: SYSTEMS.balpAuthZSubType, code: 'AuthZ-Consent', display: 'Authorization Decision using Roles and Consent' }],
+      action: 'E',
+      entity: entities,
+    },
+  );
+  // A safeguarding override is flagged on the event itself, for the IG lead's review.
+  return d.override === undefined ? event : { ...event, meta: { security: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ActReason', code: 'ETREAT', display: 'Emergency Treatment' }], tag: [{ system: SYSTEMS.auditEntityKind, code: 'safeguarding-override' }] } };
 }
 
 /** Token requests: DICOM 110114 User Authentication, subtype 110122 Login. */

@@ -1,4 +1,5 @@
 import { Command, CommanderError } from 'commander';
+import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
 import { signClientAssertion } from '../auth/client-assertion.js';
@@ -6,7 +7,10 @@ import { hubUrl, loadConfig, type Config } from '../config.js';
 import { openDatabase, type Database } from '../db/database.js';
 import { readDemoKeys, seedDemoWorld } from '../demo/seed.js';
 import { demoClients } from '../demo/world.js';
+import { standingOf } from '../protocol/in-force.js';
+import { generatePartyKeyPair } from '../protocol/signatures.js';
 import { verifyAuditLog } from '../services/audit-verify.js';
+import { loadProtocolFile, ProtocolFileError, publicKeyPath, readJwkFile, signProtocolFile } from '../services/protocol-store.js';
 
 // The hub command: `npm run hub -- <command>`.
 
@@ -93,6 +97,34 @@ export async function runCli(argv: readonly string[], io: CliIo = defaultIo): Pr
       });
     });
 
+  const protocol = program.command('protocol').description('information-sharing protocols: party keys, signatures, standing (policies/README.md)');
+  protocol
+    .command('keygen')
+    .description("make a party's ES256 key pair: the private JWK to --out (mode 0600), the public key registered in --keys")
+    .requiredOption('--party <code>', 'the party code, as in the protocol, e.g. R9M')
+    .requiredOption('--out <file>', 'where to write the private key (never committed; not overwritten)')
+    .option('--keys <dir>', 'the registered public keys (default: POLICIES_DIR/keys)')
+    .action(async (opts: unknown) => {
+      exitCode = await protocolKeygen(io, opts);
+    });
+  protocol
+    .command('sign')
+    .description("sign a protocol for one party; writes <name>.signatures/<party>.jws beside it")
+    .requiredOption('--protocol <file>', 'the protocol YAML')
+    .requiredOption('--party <code>', 'the signing party')
+    .requiredOption('--key <file>', "the party's private JWK")
+    .action(async (opts: unknown) => {
+      exitCode = await protocolSign(io, opts);
+    });
+  protocol
+    .command('verify')
+    .description('check every party\'s signature (keys from <its dir>/keys) and the period; exit 0 in force, 1 not, 2 unreadable')
+    .requiredOption('--protocol <file>', 'the protocol YAML')
+    .option('--at <date>', 'judge the period on this day, YYYY-MM-DD (default: today)')
+    .action(async (opts: unknown) => {
+      exitCode = await protocolVerify(io, opts);
+    });
+
   try {
     await program.parseAsync([...argv]);
   } catch (err) {
@@ -144,4 +176,89 @@ async function token(io: CliIo, opts: { client: string; purpose: string; scope?:
   io.err(`granted ${granted.scope} for ${opts.purpose}, expires in ${granted.expires_in}s`);
   io.out(granted.access_token);
   return 0;
+}
+
+const partyCode = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9.-]{0,63}$/, 'a party code of letters, digits, dots and hyphens');
+const keygenOptions = z.strictObject({ party: partyCode, out: z.string().min(1), keys: z.string().min(1).optional() });
+const signOptions = z.strictObject({ protocol: z.string().min(1), party: partyCode, key: z.string().min(1) });
+const verifyOptions = z.strictObject({
+  protocol: z.string().min(1),
+  at: z.iso.date('a date, YYYY-MM-DD').optional(),
+});
+
+/** Parses a command's options; on failure says why and returns undefined (exit 2). */
+function options<T>(io: CliIo, schema: z.ZodType<T>, opts: unknown): T | undefined {
+  const parsed = schema.safeParse(opts);
+  if (parsed.success) return parsed.data;
+  for (const issue of parsed.error.issues) io.err(`--${issue.path.map(String).join('.')}: ${issue.message}`);
+  return undefined;
+}
+
+async function protocolKeygen(io: CliIo, opts: unknown): Promise<number> {
+  const o = options(io, keygenOptions, opts);
+  if (o === undefined) return 2;
+  const keysDir = o.keys ?? path.join(loadConfig(io.env).policiesDir, 'keys');
+  const pair = await generatePartyKeyPair();
+  await mkdir(path.dirname(path.resolve(o.out)), { recursive: true, mode: 0o700 });
+  try {
+    await writeFile(o.out, `${JSON.stringify(pair.privateJwk, null, 2)}\n`, { mode: 0o600, flag: 'wx' });
+  } catch (err) {
+    if ((err as { code?: string }).code !== 'EEXIST') throw err;
+    io.err(`${o.out} already exists: not overwriting a private key`);
+    return 1;
+  }
+  const publicFile = publicKeyPath(keysDir, o.party);
+  await mkdir(keysDir, { recursive: true });
+  await writeFile(publicFile, `${JSON.stringify(pair.publicJwk, null, 2)}\n`);
+  io.out(`private key for ${o.party}: ${o.out} (keep it secret)`);
+  io.out(`public key registered: ${publicFile}`);
+  return 0;
+}
+
+async function protocolSign(io: CliIo, opts: unknown): Promise<number> {
+  const o = options(io, signOptions, opts);
+  if (o === undefined) return 2;
+  const privateJwk = await readJwkFile(o.key).catch((err: unknown) => err as Error);
+  if (privateJwk === undefined || privateJwk instanceof Error || privateJwk.d === undefined) {
+    io.err(`${o.key}: ${privateJwk === undefined ? 'no such file' : privateJwk instanceof Error ? privateJwk.message : 'not a private key'}`);
+    return 2;
+  }
+  let written: string;
+  try {
+    written = await signProtocolFile(o.protocol, o.party, privateJwk);
+  } catch (err) {
+    if (!(err instanceof ProtocolFileError)) throw err;
+    printIssues(io, err);
+    return 2;
+  }
+  io.out(`signed ${o.protocol} for ${o.party}: ${written}`);
+  // The signature counts only against the key registered for the party.
+  const check = (await loadProtocolFile(o.protocol)).signatures.find((s) => s.party === o.party);
+  if (check !== undefined && !check.valid) io.err(`warning: against the registered key of ${o.party}: ${check.problem ?? 'does not verify'}`);
+  return 0;
+}
+
+async function protocolVerify(io: CliIo, opts: unknown): Promise<number> {
+  const o = options(io, verifyOptions, opts);
+  if (o === undefined) return 2;
+  const loaded = await loadProtocolFile(o.protocol).catch((err: unknown) => {
+    if (err instanceof ProtocolFileError) return err;
+    if ((err as { code?: string }).code === 'ENOENT') return new ProtocolFileError(o.protocol, [{ path: '', message: 'no such file' }]);
+    throw err;
+  });
+  if (loaded instanceof ProtocolFileError) {
+    printIssues(io, loaded);
+    return 2;
+  }
+  io.out(`${loaded.id} version ${loaded.version} (${loaded.source}) sha256 ${loaded.digest}`);
+  const width = Math.max(...loaded.signatures.map((s) => s.party.length));
+  for (const s of loaded.signatures) io.out(`${s.party.padEnd(width)}  ${s.valid ? 'valid' : `INVALID: ${s.problem ?? 'does not verify'}`}`);
+  const standing = standingOf(loaded, o.at === undefined ? new Date() : new Date(`${o.at}T00:00:00Z`));
+  io.out(standing.inForce ? 'in force' : `NOT in force: ${standing.reason}`);
+  return standing.inForce ? 0 : 1;
+}
+
+function printIssues(io: CliIo, err: ProtocolFileError): void {
+  io.err(`${err.file} cannot be read as a protocol:`);
+  for (const issue of err.issues) io.err(`  ${issue.path === '' ? '(document)' : issue.path}: ${issue.message}`);
 }

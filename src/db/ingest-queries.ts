@@ -58,8 +58,9 @@ export async function findReferring(tx: Tx, type: string, param: 'patient' | 'su
  * its bytes: a re-sent message finds it already there.
  */
 export async function storeRawMessage(tx: Tx, row: StoredResource): Promise<void> {
-  const inserted = await tx.insert(resources).values(row).onConflictDoNothing().returning({ id: resources.id });
+  const { sourceOrgs: _sources, ...version } = row;
+  const inserted = await tx.insert(resources).values({ ...version, sourceOrgs: [row.sourceOrg] }).onConflictDoNothing().returning({ id: resources.id });
   if (inserted.length === 1) {
-    await tx.insert(resourceHistory).values(row);
+    await tx.insert(resourceHistory).values(version);
   }
 }

@@ -11,6 +11,8 @@ export interface StoredResource {
   versionId: number;
   lastUpdated: Date;
   sourceOrg: string;
+  /** Every organisation that has stored a version (absent on history rows). */
+  sourceOrgs?: string[];
   content: Resource;
 }
 
@@ -40,17 +42,24 @@ export async function readHistory(db: Db | Tx, type: string, id: string, limit: 
 
 /** Writes a new current version, its history row and its search index rows. */
 export async function writeVersion(tx: Tx, row: StoredResource): Promise<void> {
+  const { sourceOrgs: _sources, ...version } = row;
   if (row.versionId === 1) {
-    await tx.insert(resources).values(row);
+    await tx.insert(resources).values({ ...version, sourceOrgs: [row.sourceOrg] });
   } else {
     await tx
       .update(resources)
-      .set({ versionId: row.versionId, lastUpdated: row.lastUpdated, sourceOrg: row.sourceOrg, content: row.content })
+      .set({
+        versionId: row.versionId,
+        lastUpdated: row.lastUpdated,
+        sourceOrg: row.sourceOrg,
+        sourceOrgs: sql`case when ${row.sourceOrg} = any(${resources.sourceOrgs}) then ${resources.sourceOrgs} else array_append(${resources.sourceOrgs}, ${row.sourceOrg}::text) end`,
+        content: row.content,
+      })
       .where(and(eq(resources.type, row.type), eq(resources.id, row.id)));
     await tx.delete(resourceTokens).where(and(eq(resourceTokens.type, row.type), eq(resourceTokens.id, row.id)));
     await tx.delete(resourceReferences).where(and(eq(resourceReferences.type, row.type), eq(resourceReferences.id, row.id)));
   }
-  await tx.insert(resourceHistory).values(row);
+  await tx.insert(resourceHistory).values(version);
   const index = indexValues(row.content);
   if (index.tokens.length > 0) {
     await tx.insert(resourceTokens).values(index.tokens.map((t) => ({ type: row.type, id: row.id, ...t })));
@@ -61,13 +70,27 @@ export async function writeVersion(tx: Tx, row: StoredResource): Promise<void> {
 }
 
 /**
- * One page of a type-level search, restricted to the rows the requester's
- * organisation may see. Fetches one row more than the page to know if there is a next page.
+ * Which rows a search considers at all: the requester's own, and those stored
+ * by an organisation some flow could carry to it. Narrowing only: every row
+ * returned is still decided one by one.
  */
-export async function searchResources(db: Db | Tx, search: SearchRequest, visibleTo: string): Promise<StoredResource[]> {
+export interface SearchCandidates {
+  own: string;
+  sourceOrgs: readonly string[];
+}
+
+/**
+ * One batch of a type-level search in keyset order. Fetches one row more
+ * than asked for, to know whether there are more.
+ */
+export async function searchResources(db: Db | Tx, search: SearchRequest, candidates: SearchCandidates): Promise<StoredResource[]> {
   const where: (SQL | undefined)[] = [
     eq(resources.type, search.resourceType),
-    isPublicType(search.resourceType) ? undefined : eq(resources.sourceOrg, visibleTo),
+    isPublicType(search.resourceType)
+      ? undefined
+      : candidates.sourceOrgs.length === 0
+        ? eq(resources.sourceOrg, candidates.own)
+        : or(eq(resources.sourceOrg, candidates.own), sql`${resources.sourceOrgs} && ${sql.param([...candidates.sourceOrgs])}::text[]`),
   ];
   if (search.ids !== undefined) where.push(search.ids.length === 0 ? sql`false` : inArray(resources.id, search.ids));
   for (const alternatives of search.identifiers) {

@@ -101,26 +101,53 @@ function project(value: unknown, tree: PathTree): unknown {
     return kept.length === 0 ? undefined : kept;
   }
   if (!isObject(value)) return undefined;
-  const out: Record<string, unknown> = {};
+  // Several paths may reach one key (`extension` and `extension('url')`, two
+  // extensions, `value[x]` and `valueString`): gather them, so each entry is
+  // kept once, in its place, with everything any of them keeps of it.
+  const routes = new Map<string, Route[]>();
   for (const { segment, tree: sub } of tree.children.values()) {
-    const filter = itemFilter(segment);
     for (const key of keysFor(segment, value)) {
-      if (!Object.hasOwn(value, key)) continue;
-      let v = value[key];
-      if (filter !== undefined) {
-        v = (Array.isArray(v) ? v : [v]).filter(filter);
-        if ((v as unknown[]).length === 0) continue;
-      }
-      const projected = project(v, sub);
-      if (projected === undefined) continue;
-      // Two paths may reach the same array (two extensions): merge what each keeps.
-      out[key] = Array.isArray(out[key]) && Array.isArray(projected) ? [...(out[key] as unknown[]), ...projected] : projected;
+      if (Object.hasOwn(value, key)) routes.set(key, [...(routes.get(key) ?? []), { filter: itemFilter(segment), tree: sub }]);
     }
+  }
+  const out: Record<string, unknown> = {};
+  for (const [key, via] of routes) {
+    const projected = projectRoutes(value[key], via);
+    if (projected !== undefined) out[key] = projected;
   }
   if (Object.keys(out).length === 0) return undefined;
   // A kept questionnaire item keeps its linkId: without it the answer means nothing.
   if (typeof value['linkId'] === 'string' && out['linkId'] === undefined) return { linkId: value['linkId'], ...out };
   return out;
+}
+
+interface Route {
+  /** Which entries of a repeating element the path selects (by extension URL or linkId); undefined: all. */
+  filter: ((item: unknown) => boolean) | undefined;
+  tree: PathTree;
+}
+
+function projectRoutes(value: unknown, routes: readonly Route[]): unknown {
+  if (routes.every((r) => r.filter === undefined)) return project(value, unionOf(routes.map((r) => r.tree)));
+  const kept = (Array.isArray(value) ? value : [value]).flatMap((entry) => {
+    const trees = routes.filter((r) => r.filter === undefined || r.filter(entry)).map((r) => r.tree);
+    const projected = trees.length === 0 ? undefined : project(entry, unionOf(trees));
+    return projected === undefined ? [] : [projected];
+  });
+  return kept.length === 0 ? undefined : kept;
+}
+
+/** The tree that keeps whatever any of `trees` keeps. */
+function unionOf(trees: readonly PathTree[]): PathTree {
+  if (trees.length === 1 && trees[0] !== undefined) return trees[0];
+  const union: PathTree = { whole: trees.some((t) => t.whole), children: new Map() };
+  for (const t of trees) {
+    for (const [k, child] of t.children) {
+      const other = union.children.get(k);
+      union.children.set(k, other === undefined ? child : { segment: child.segment, tree: unionOf([other.tree, child.tree]) });
+    }
+  }
+  return union;
 }
 
 /**

@@ -20,9 +20,13 @@ export function capabilityStatement(baseUrl: string, softwareVersion: string, re
         mode: 'server',
         documentation:
           'Every interaction needs a SMART Backend Services access token with a scope for the resource type and interaction. ' +
-          'Until protocol-based disclosure is in force, a client sees only resources its own organisation sent. ' +
+          'Every record that leaves is decided against the signed information-sharing protocols and the family\'s consent ' +
+          '(purpose of use from the token; a safeguarding override needs an X-Override-Reason header), and carries only the ' +
+          'elements of the permitted data items (labelled REDACTED/SUBSETTED). A denied read answers 404 with the deny reason code; ' +
+          'a search omits denied records, and gives total only when the filtered result is complete. ' +
           'Search: GET only; unknown parameters are refused unless Prefer: handling=lenient; _count at most 100; ' +
-          '_sort=_lastUpdated or -_lastUpdated; paging by next links. Instance history returns the latest 100 versions.',
+          '_sort=_lastUpdated or -_lastUpdated; _include of a reference parameter; paging by sealed next links. ' +
+          'Instance history returns the latest 100 versions.',
         security: {
           cors: false,
           service: [
@@ -43,6 +47,13 @@ export function capabilityStatement(baseUrl: string, softwareVersion: string, re
             definition: 'http://hl7.org/fhir/OperationDefinition/MessageHeader-process-message',
             documentation:
               'POST a FHIR message Bundle: R4 pregnancy-notification-1, or NHS NEMS STU3 pds-birth-notification-1 and vaccinations-1. Needs the create scope of the event focus type (EpisodeOfCare, Patient, Immunization).',
+          },
+          {
+            name: 'explain-disclosure',
+            definition: `${baseUrl}/fhir/OperationDefinition/explain-disclosure`,
+            documentation:
+              'GET [type]/[id]/$explain-disclosure?organisation=CODE&purpose=CODE[&override-reason=TEXT]: would that organisation, for that purpose, see this record now, and why? ' +
+              'Answers a Parameters resource (decision, reason or basis, flow, consent, data items, elements) and discloses nothing of the record. For the information governance client (hub-operator, purpose audit) only.',
           },
         ],
         resource: supportedTypes.map((type) => ({
@@ -75,6 +86,7 @@ function searchParams(type: string): CapabilityStatementRestResourceSearchParam[
     { name: '_id', definition: `${SP_BASE}/Resource-id`, type: 'token' },
     { name: '_lastUpdated', definition: `${SP_BASE}/Resource-lastUpdated`, type: 'date', documentation: 'prefixes eq, gt, ge, lt, le' },
   ];
+  if (references.length > 0) params.push({ name: '_include', definition: `${SP_BASE}/Resource-id`, type: 'special', documentation: references.map((r) => `${type}:${r}`).join(', ') });
   if (identifier) params.push({ name: 'identifier', definition: `${SP_BASE}/clinical-identifier`, type: 'token' });
   for (const name of references) {
     params.push({ name, definition: `${SP_BASE}/${type}-${name}`, type: 'reference' });

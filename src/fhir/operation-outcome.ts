@@ -40,3 +40,23 @@ export function problems(status: number, issues: readonly IssueInput[]): Problem
 export function information(diagnostics: string): OperationOutcome {
   return outcome([{ severity: 'information', code: 'informational', diagnostics }]);
 }
+
+export const DENY_REASON_SYSTEM = 'https://eastside.example/fhir/CodeSystem/deny-reason';
+
+/** A refused disclosure: the reason code (e.g. consent-withdrawn) in details, for the requester to act on. */
+export function denialProblem(status: number, diagnostics: string, reason: string, detail: string): Problem {
+  return {
+    status,
+    outcome: {
+      resourceType: 'OperationOutcome',
+      issue: [
+        {
+          severity: 'error',
+          code: status === 404 ? 'not-found' : 'forbidden',
+          details: { coding: [{ system: DENY_REASON_SYSTEM, code: reason }], text: detail },
+          diagnostics: `${diagnostics}: ${reason}`,
+        },
+      ],
+    },
+  };
+}

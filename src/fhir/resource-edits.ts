@@ -1,4 +1,4 @@
-import type { FhirResource, Identifier } from 'fhir/r4.js';
+import type { FhirResource, Identifier, Immunization } from 'fhir/r4.js';
 import { canonicalJson } from '../audit/canonical-json.js';
 
 // Pure edits the ingest service makes to resources before storing them.
@@ -85,4 +85,39 @@ export function keepPregnancyOutcome(existing: FhirResource, incoming: FhirResou
     period: { ...incoming.period, ...(existing.period?.end === undefined ? {} : { end: existing.period.end }) },
     extension: [...(incoming.extension ?? []).filter((e) => !HUB_OWNED_PREGNANCY_EXTENSIONS.has(e.url)), ...owned],
   };
+}
+
+export const CAUGHT_UP_EXTENSION = 'https://eastside.example/fhir/StructureDefinition/missed-dose-caught-up';
+const VACCINATION_PROCEDURE = 'https://fhir.hl7.org.uk/StructureDefinition/Extension-UKCore-VaccinationProcedure';
+
+function procedureCodes(imm: Immunization): string[] {
+  return (imm.extension ?? [])
+    .filter((e) => e.url === VACCINATION_PROCEDURE)
+    .flatMap((e) => e.valueCodeableConcept?.coding ?? [])
+    .map((c) => `${c.system ?? ''}|${c.code ?? ''}`);
+}
+
+/**
+ * A missed dose stops being outstanding when the same vaccination is given
+ * later: the missed record keeps its status (it was missed) and gains the date
+ * it was caught up, so a children's centre's follow-up list can close it.
+ * Returns the new content, or undefined when `given` does not catch it up.
+ */
+export function caughtUp(missed: Immunization, given: Immunization): Immunization | undefined {
+  if (missed.status !== 'not-done' || given.status !== 'completed') return undefined;
+  if (missed.patient.reference === undefined || missed.patient.reference !== given.patient.reference) return undefined;
+  if ((missed.extension ?? []).some((e) => e.url === CAUGHT_UP_EXTENSION)) return undefined;
+  const codes = procedureCodes(given);
+  if (codes.length === 0 || !procedureCodes(missed).some((c) => codes.includes(c))) return undefined;
+  const givenOn = given.occurrenceDateTime;
+  if (givenOn === undefined || (missed.occurrenceDateTime !== undefined && givenOn.slice(0, 10) < missed.occurrenceDateTime.slice(0, 10))) return undefined;
+  return { ...missed, extension: [...(missed.extension ?? []), { url: CAUGHT_UP_EXTENSION, valueDateTime: givenOn }] };
+}
+
+/** A source's later update of a missed dose does not reopen it once the dose was given. */
+export function keepCaughtUp(existing: FhirResource, incoming: FhirResource): FhirResource {
+  if (existing.resourceType !== 'Immunization' || incoming.resourceType !== 'Immunization' || incoming.status !== 'not-done') return incoming;
+  const marker = (existing.extension ?? []).find((e) => e.url === CAUGHT_UP_EXTENSION);
+  if (marker === undefined || (incoming.extension ?? []).some((e) => e.url === CAUGHT_UP_EXTENSION)) return incoming;
+  return { ...incoming, extension: [...(incoming.extension ?? []), marker] };
 }

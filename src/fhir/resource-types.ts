@@ -49,9 +49,13 @@ export function searchParamsOf(type: string): { identifier: boolean; references:
   return { identifier: def.identifier !== undefined, references: Object.keys(def.references) as ReferenceParam[] };
 }
 
+/** Indexed but not a search parameter: the baby a pregnancy episode ended with (hub extension). */
+export const PREGNANCY_BABY_PARAM = 'pregnancy-baby';
+const PREGNANCY_BABY_EXTENSION = 'https://eastside.example/fhir/StructureDefinition/pregnancy-baby';
+
 export interface IndexValues {
   tokens: { param: 'identifier'; system: string; value: string }[];
-  references: { param: ReferenceParam; target: string }[];
+  references: { param: ReferenceParam | typeof PREGNANCY_BABY_PARAM; target: string }[];
 }
 
 /** Extracts the values the hub indexes for search from one resource. */
@@ -69,6 +73,12 @@ export function indexValues(resource: Resource): IndexValues {
       if (target === undefined) continue;
       if (param === 'patient' && !target.startsWith('Patient/')) continue;
       references.push({ param, target });
+    }
+  }
+  if (resource.resourceType === 'EpisodeOfCare') {
+    for (const ext of asArray<{ url?: string; valueReference?: Reference }>(record['extension'])) {
+      const target = ext.url === PREGNANCY_BABY_EXTENSION ? localReference(ext.valueReference?.reference) : undefined;
+      if (target?.startsWith('Patient/') === true) references.push({ param: PREGNANCY_BABY_PARAM, target });
     }
   }
   return { tokens, references };

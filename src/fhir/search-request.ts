@@ -1,3 +1,4 @@
+import type { CursorCodec } from './cursor-codec.js';
 import type { Problem } from './operation-outcome.js';
 import { problem } from './operation-outcome.js';
 import { searchParamsOf, type ReferenceParam } from './resource-types.js';
@@ -28,6 +29,8 @@ export interface SearchRequest {
   count: number;
   descending: boolean;
   cursor: { lastUpdated: Date; id: string } | undefined;
+  /** _include: the reference parameters whose targets join the page (each decided like any record). */
+  includes: ReferenceParam[];
 }
 
 /** Parameters that never filter: the result format. */
@@ -38,7 +41,7 @@ export type ParamList = readonly (readonly [string, string])[];
 export function parseSearch(
   resourceType: string,
   params: ParamList,
-  options: { lenient: boolean } = { lenient: false },
+  options: { lenient: boolean; cursor?: CursorCodec | undefined } = { lenient: false },
 ): { ok: true; request: SearchRequest } | { ok: false; problem: Problem } {
   const supported = searchParamsOf(resourceType);
   const request: SearchRequest = {
@@ -50,6 +53,7 @@ export function parseSearch(
     count: DEFAULT_COUNT,
     descending: false,
     cursor: undefined,
+    includes: [],
   };
   const fail = (diagnostics: string, param: string) => ({ ok: false as const, problem: problem(400, 'invalid', diagnostics, param) });
   const seen = new Set<string>();
@@ -93,6 +97,16 @@ export function parseSearch(
         request.references.push({ param: name, targets: targets.filter((t) => t !== undefined) });
         break;
       }
+      case '_include': {
+        // See: https://hl7.org/fhir/R4/search.html#include (iterate and wildcards are not supported).
+        const [source, param, target, ...rest] = value.split(':');
+        const ref = param as ReferenceParam;
+        if (source !== resourceType || !supported.references.includes(ref) || rest.length > 0 || (target !== undefined && target !== 'Patient')) {
+          return fail(`_include must be ${resourceType}:<reference parameter> (${supported.references.map((r) => `${resourceType}:${r}`).join(', ') || 'none for this type'})`, name);
+        }
+        if (!request.includes.includes(ref)) request.includes.push(ref);
+        break;
+      }
       case '_lastUpdated': {
         const bound = parseDateBound(value);
         if (bound === undefined) {
@@ -112,7 +126,7 @@ export function parseSearch(
         break;
       }
       case '_cursor': {
-        const cursor = decodeCursor(value);
+        const cursor = options.cursor?.decode(value);
         if (cursor === undefined) return fail('_cursor is not a cursor this server issued', name);
         request.cursor = cursor;
         break;
@@ -174,19 +188,4 @@ export function parseDateBound(text: string): DateBound | undefined {
 
 function range(comparator: Comparator, start: number, end: number): DateBound {
   return { comparator, start: new Date(start), end: new Date(end) };
-}
-
-/** Keyset paging cursor: the position after the last entry of a page. */
-export function encodeCursor(lastUpdated: Date, id: string): string {
-  return Buffer.from(`${lastUpdated.toISOString()}|${id}`, 'utf8').toString('base64url');
-}
-
-function decodeCursor(text: string): { lastUpdated: Date; id: string } | undefined {
-  if (!/^[A-Za-z0-9_-]{1,200}$/.test(text)) return undefined;
-  const decoded = Buffer.from(text, 'base64url').toString('utf8');
-  const [instant, id, ...rest] = decoded.split('|');
-  if (instant === undefined || id === undefined || rest.length > 0 || !ID_PATTERN.test(id)) return undefined;
-  const lastUpdated = new Date(instant);
-  if (Number.isNaN(lastUpdated.getTime()) || lastUpdated.toISOString() !== instant) return undefined;
-  return { lastUpdated, id };
 }

@@ -14,4 +14,9 @@ export const SYSTEMS = {
   objectRole: 'http://terminology.hl7.org/CodeSystem/object-role',
   balpEntityType: 'https://profiles.ihe.net/ITI/BALP/CodeSystem/BasicAuditEntityType',
   securitySourceType: 'http://terminology.hl7.org/CodeSystem/security-source-type',
+  balpAuthZSubType: 'https://profiles.ihe.net/ITI/BALP/CodeSystem/AuthZsubType',
+  resourceTypes: 'http://hl7.org/fhir/resource-types',
+  protocolFlow: 'https://eastside.example/fhir/Id/isp-flow',
+  auditEntityKind: 'https://eastside.example/fhir/CodeSystem/audit-entity',
+  denyReason: 'https://eastside.example/fhir/CodeSystem/deny-reason',
 } as const;

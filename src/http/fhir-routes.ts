@@ -38,6 +38,11 @@ export function fhirRouter(deps: GuardDeps & { fhir: FhirService; bodyLimit: str
     sendFhir(res, await fhir.read(must(res), type(req), param(req, 'id'), metaOf(req, res)));
   });
 
+  // The IG lead's question about one record; the service checks the caller is the IG client.
+  router.get('/:type/:id/$explain-disclosure', guard(deps, 'operation', 'r', null), async (req, res) => {
+    sendFhir(res, await fhir.explain(must(res), type(req), param(req, 'id'), queryPairs(req), metaOf(req, res)));
+  });
+
   router.get('/:type/:id/_history', guard(deps, 'history-instance', 'r'), async (req, res) => {
     sendFhir(res, await fhir.history(must(res), type(req), param(req, 'id'), metaOf(req, res)));
   });

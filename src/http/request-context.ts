@@ -38,7 +38,13 @@ export function requestContext(logger: Logger) {
 }
 
 export function metaOf(req: Request, res: Response): RequestMeta {
-  return { requestId: String(res.locals['requestId']), clientAddress: req.socket.remoteAddress };
+  // eslint-disable-next-line no-control-regex -- a stated reason is one line of text
+  const reason = req.get('x-override-reason')?.replace(/[\u0000-\u001f\u007f]/g, ' ').trim().slice(0, 500);
+  return {
+    requestId: String(res.locals['requestId']),
+    clientAddress: req.socket.remoteAddress,
+    ...(reason === undefined || reason === '' ? {} : { overrideReason: reason }),
+  };
 }
 
 export function principalOf(res: Response): Principal | undefined {

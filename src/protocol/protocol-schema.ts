@@ -19,8 +19,8 @@ export type ExcludePredicate = (typeof EXCLUDE_PREDICATES)[number];
 export const SUBJECT_ROLES = ['mother', 'child', 'any'] as const;
 export type SubjectRole = (typeof SUBJECT_ROLES)[number];
 
-const isoDate = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'a date as YYYY-MM-DD');
-const code = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9.\-]{0,63}$/, 'a code of letters, digits, dots and hyphens');
+const isoDate = z.iso.date({ message: 'a date as YYYY-MM-DD' });
+const code = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9.-]{0,63}$/, 'a code of letters, digits, dots and hyphens');
 
 /**
  * An element path: `Type.element(.child)*`, where a segment may be a choice
@@ -63,7 +63,7 @@ export const protocolSchema = z
     title: z.string().min(1),
     period: z.strictObject({ start: isoDate, end: isoDate }),
     reviewDate: isoDate,
-    parties: z.array(code).min(1),
+    parties: z.array(code).min(1).refine((p) => new Set(p).size === p.length, 'each party is listed once'),
     legalGateways: z.array(z.string().min(1)).default([]),
     dataItems: z.record(code, dataItemSchema),
     flows: z.array(flowSchema).min(1),
@@ -74,6 +74,9 @@ export const protocolSchema = z
     if (p.period.start > p.period.end) ctx.addIssue({ code: 'custom', path: ['period', 'end'], message: 'the period ends before it starts' });
     for (const [name, item] of Object.entries(p.dataItems)) {
       for (const [type, expression] of Object.entries(item.select ?? {})) {
+        if (!item.elements.some((e) => e.startsWith(`${type}.`))) {
+          ctx.addIssue({ code: 'custom', path: ['dataItems', name, 'select', type], message: `select names ${type}, but the item lists no ${type} element` });
+        }
         try {
           parseFhirPath(expression);
         } catch (err) {

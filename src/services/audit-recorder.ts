@@ -1,7 +1,7 @@
 import type { AuditEvent } from 'fhir/r4.js';
 import { randomUUID } from 'node:crypto';
-import type { AuditContext, AuditRequester, LoginAuditDetails, RestAuditDetails } from '../audit/audit-event.js';
-import { loginAuditEvent, restAuditEvent } from '../audit/audit-event.js';
+import type { AuditContext, AuditRequester, DecisionAuditDetails, LoginAuditDetails, RestAuditDetails } from '../audit/audit-event.js';
+import { decisionAuditEvent, loginAuditEvent, restAuditEvent } from '../audit/audit-event.js';
 import type { Principal } from '../auth/principal.js';
 import { appendAuditEvent } from '../db/audit-queries.js';
 import { inTransaction, type Db, type Tx } from '../db/database.js';
@@ -10,6 +10,8 @@ import { inTransaction, type Db, type Tx } from '../db/database.js';
 export interface RequestMeta {
   requestId: string;
   clientAddress?: string | undefined;
+  /** The reason stated for a safeguarding override (X-Override-Reason). */
+  overrideReason?: string | undefined;
 }
 
 export interface AuditRecorderDeps {
@@ -46,6 +48,12 @@ export class AuditRecorder {
 
   async rest(tx: Db | Tx, meta: RequestMeta, requester: AuditRequester, details: RestAuditDetails): Promise<AuditEvent> {
     const event = restAuditEvent(this.context(meta, requester), details);
+    await appendAuditEvent(tx, withIdentity(event));
+    return event;
+  }
+
+  async decision(tx: Db | Tx, meta: RequestMeta, requester: AuditRequester, details: DecisionAuditDetails): Promise<AuditEvent> {
+    const event = decisionAuditEvent(this.context(meta, requester), details);
     await appendAuditEvent(tx, withIdentity(event));
     return event;
   }

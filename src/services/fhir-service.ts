@@ -1,6 +1,5 @@
-import type { Bundle, BundleEntry, Resource } from 'fhir/r4.js';
+import type { Bundle, BundleEntry, Parameters, Resource } from 'fhir/r4.js';
 import { randomUUID } from 'node:crypto';
-import { decideAccess } from '../access/own-organisation.js';
 import type { RestInteraction } from '../audit/audit-event.js';
 import type { Principal } from '../auth/principal.js';
 import type { Db, Tx } from '../db/database.js';
@@ -13,12 +12,16 @@ import {
   writeVersion,
   type StoredResource,
 } from '../db/resource-queries.js';
+import { insertAlert } from '../db/alert-queries.js';
+import type { CursorCodec } from '../fhir/cursor-codec.js';
 import { capabilityStatement } from '../fhir/capability.js';
-import { problem, type Problem } from '../fhir/operation-outcome.js';
-import { isPublicType, patientsOf } from '../fhir/resource-types.js';
-import { encodeCursor, ID_PATTERN, parseSearch, type ParamList, type SearchRequest } from '../fhir/search-request.js';
+import { DENY_REASON_SYSTEM, denialProblem, problem, type Problem } from '../fhir/operation-outcome.js';
+import { indexValues, isPublicType, isSupportedType, patientsOf } from '../fhir/resource-types.js';
+import { readCurrentMany } from '../db/disclosure-queries.js';
+import { ID_PATTERN, parseSearch, type ParamList, type SearchRequest } from '../fhir/search-request.js';
 import { validateAgainstProfile } from '../fhir/profiles.js';
 import { requesterOf, type AuditRecorder, type RequestMeta } from './audit-recorder.js';
+import type { DisclosureContext, DisclosureService, Judged } from './disclosure-service.js';
 
 // The imperative shell of the FHIR REST API: every interaction reads or writes
 // in one transaction together with its AuditEvent, and every row that leaves
@@ -26,6 +29,8 @@ import { requesterOf, type AuditRecorder, type RequestMeta } from './audit-recor
 
 export interface FhirServiceDeps {
   db: Db;
+  disclosure: DisclosureService;
+  cursors: CursorCodec;
   audit: AuditRecorder;
   clock: () => Date;
   baseUrl: string;
@@ -39,6 +44,10 @@ export interface FhirResult {
 }
 
 const MAX_HISTORY = 100;
+const PERMIT_BASIS_SYSTEM = 'https://eastside.example/fhir/CodeSystem/permit-basis';
+/** Candidates read per query while filtering a search, and the most one request examines. */
+const SEARCH_BATCH = 200;
+const MAX_SCAN = 5000;
 
 export class FhirService {
   constructor(private readonly deps: FhirServiceDeps) {}
@@ -74,25 +83,20 @@ export class FhirService {
     if (!ID_PATTERN.test(id)) return this.refuse(principal, meta, interaction, type, problem(400, 'invalid', 'id is not a valid resource id', 'id'));
     return this.deps.audit.transaction(this.deps.db, async (tx) => {
       const row = await load(tx);
-      const decision = row === undefined ? undefined : decideAccess(principal, row);
-      if (row === undefined || decision?.effect !== 'permit') {
-        await this.deps.audit.rest(tx, meta, requesterOf(principal), {
-          interaction,
-          outcome: 'minor-failure',
-          outcomeDesc: decision?.effect === 'deny' ? `denied: ${decision.reason}` : 'not found',
-          resourceType: type,
-          ...(row === undefined ? {} : { resources: [versionedReference(row)], patients: patientsOf(row.content) }),
-        });
-        // A denial looks exactly like absence: existence is itself personal data.
-        return toResult(problem(404, 'not-found', `${type}/${id} is not known`));
-      }
+      const current = row === undefined || interaction === 'read' ? row : await readCurrent(tx, type, id);
+      if (row === undefined || current === undefined) return this.notFound(tx, principal, meta, interaction, type, id);
+      const ctx = await this.deps.disclosure.context(tx, principal, meta.overrideReason);
+      const [judged] = await this.deps.disclosure.judge(tx, ctx, [row], current.sourceOrgs);
+      if (judged === undefined) throw new Error('no decision for a record');
+      await this.recordDecisions(tx, principal, meta, [judged]);
+      if (judged.decision.effect === 'deny') return this.denied(tx, principal, meta, interaction, type, id, judged);
       await this.deps.audit.rest(tx, meta, requesterOf(principal), {
         interaction,
         outcome: 'success',
         resources: [versionedReference(row)],
-        patients: patientsOf(row.content),
+        patients: judged.patients,
       });
-      return { status: 200, body: row.content, headers: versionHeaders(row) };
+      return { status: 200, body: judged.body, headers: versionHeaders(row) };
     });
   }
 
@@ -100,34 +104,32 @@ export class FhirService {
     if (!ID_PATTERN.test(id)) return this.refuse(principal, meta, 'history-instance', type, problem(400, 'invalid', 'id is not a valid resource id', 'id'));
     return this.deps.audit.transaction(this.deps.db, async (tx) => {
       const current = await readCurrent(tx, type, id);
-      const versions = current === undefined ? [] : await readHistory(tx, type, id, MAX_HISTORY);
-      // Access follows the organisation of each version; a foreign current version hides the whole history.
-      const visible = current !== undefined && decideAccess(principal, current).effect === 'permit'
-        ? versions.filter((v) => decideAccess(principal, v).effect === 'permit')
-        : [];
-      if (visible.length === 0) {
-        await this.deps.audit.rest(tx, meta, requesterOf(principal), {
-          interaction: 'history-instance',
-          outcome: 'minor-failure',
-          outcomeDesc: current === undefined ? 'not found' : 'denied: not-own-organisation',
-          resourceType: type,
-        });
-        return toResult(problem(404, 'not-found', `${type}/${id} is not known`));
+      if (current === undefined) return this.notFound(tx, principal, meta, 'history-instance', type, id);
+      const ctx = await this.deps.disclosure.context(tx, principal, meta.overrideReason);
+      // The current version decides whether the record is disclosed at all; each older version is then judged on its own content.
+      const [now] = await this.deps.disclosure.judge(tx, ctx, [current]);
+      if (now === undefined) throw new Error('no decision for a record');
+      if (now.decision.effect === 'deny') {
+        await this.recordDecisions(tx, principal, meta, [now]);
+        return this.denied(tx, principal, meta, 'history-instance', type, id, now);
       }
+      const judged = await this.deps.disclosure.judge(tx, ctx, await readHistory(tx, type, id, MAX_HISTORY), current.sourceOrgs);
+      await this.recordDecisions(tx, principal, meta, judged);
+      const visible = judged.filter((j) => j.body !== undefined);
       await this.deps.audit.rest(tx, meta, requesterOf(principal), {
         interaction: 'history-instance',
         outcome: 'success',
-        resources: visible.map(versionedReference),
-        patients: [...new Set(visible.flatMap((v) => patientsOf(v.content)))],
+        resources: visible.map((j) => versionedReference(j.row)),
+        patients: [...new Set(visible.flatMap((j) => j.patients))],
       });
       const bundle: Bundle = {
         resourceType: 'Bundle',
         type: 'history',
         total: visible.length,
         link: [{ relation: 'self', url: `${this.fhirBase}/${type}/${id}/_history` }],
-        entry: visible.map((v) => ({
+        entry: visible.map(({ row: v, body }) => ({
           fullUrl: `${this.fhirBase}/${type}/${id}`,
-          resource: v.content,
+          resource: body,
           request: { method: v.versionId === 1 ? 'POST' : 'PUT', url: v.versionId === 1 ? type : `${type}/${id}` },
           response: { status: v.versionId === 1 ? '201 Created' : '200 OK', etag: `W/"${v.versionId}"`, lastModified: v.lastUpdated.toISOString() },
         })),
@@ -136,51 +138,217 @@ export class FhirService {
     });
   }
 
+  /**
+   * A search is filtered record by record: candidates are read in keyset
+   * order and each is decided; a page holds only what is disclosed. Whether
+   * there is a next page is known only from a permitted record beyond the
+   * page (or an unfinished scan), and the cursor is sealed, so neither the
+   * links nor the total reveal a denied record.
+   */
   async search(principal: Principal, type: string, params: ParamList, lenient: boolean, meta: RequestMeta): Promise<FhirResult> {
     const query = new URLSearchParams(params.map(([k, v]): [string, string] => [k, v])).toString();
-    const parsed = parseSearch(type, params, { lenient });
+    const parsed = parseSearch(type, params, { lenient, cursor: this.deps.cursors });
     if (!parsed.ok) return this.refuse(principal, meta, 'search-type', type, parsed.problem, query);
     const search = parsed.request;
     return this.deps.audit.transaction(this.deps.db, async (tx) => {
-      const rows = await searchResources(tx, search, principal.organisationCode);
-      const page = rows.slice(0, search.count).filter((r) => decideAccess(principal, r).effect === 'permit');
-      const hasNext = rows.length > search.count;
+      const ctx = await this.deps.disclosure.context(tx, principal, meta.overrideReason);
+      const prefilter = this.deps.disclosure.candidateSources(ctx, type);
+      const batchSize = Math.max(search.count + 1, SEARCH_BATCH);
+      const considered: Judged[] = [];
+      const page: Judged[] = [];
+      let cursor = search.cursor;
+      let exhausted = false;
+      let scanned = 0;
+      while (page.length <= search.count && !exhausted && scanned < MAX_SCAN) {
+        const rows = await searchResources(tx, { ...search, cursor, count: batchSize }, prefilter);
+        const batch = rows.slice(0, batchSize);
+        exhausted = rows.length <= batchSize;
+        for (const judged of await this.deps.disclosure.judge(tx, ctx, batch)) {
+          scanned += 1;
+          cursor = { lastUpdated: judged.row.lastUpdated, id: judged.row.id };
+          if (judged.body !== undefined) {
+            page.push(judged);
+            if (page.length > search.count) break;
+          }
+          considered.push(judged);
+        }
+        if (page.length > search.count) exhausted = false;
+      }
+      const shown = page.slice(0, search.count);
+      const last = shown.at(-1);
+      const next =
+        page.length > search.count && last !== undefined
+          ? { lastUpdated: last.row.lastUpdated, id: last.row.id }
+          : !exhausted && cursor !== undefined
+            ? cursor
+            : undefined;
+      // _include: each referenced record is decided like any other; a denied one is simply not there.
+      const included = await this.included(tx, ctx, search, shown);
+      await this.recordDecisions(tx, principal, meta, [...considered, ...included]);
+      const disclosed = [...shown, ...included.filter((j) => j.body !== undefined)];
       await this.deps.audit.rest(tx, meta, requesterOf(principal), {
         interaction: 'search-type',
         outcome: 'success',
         query,
         resourceType: type,
-        resources: page.map(versionedReference),
-        patients: [...new Set(page.flatMap((r) => patientsOf(r.content)))],
+        resources: disclosed.map((j) => versionedReference(j.row)),
+        patients: [...new Set(disclosed.flatMap((j) => j.patients))],
       });
-      return { status: 200, body: this.searchBundle(type, params, search, rows.slice(0, search.count), page, hasNext) };
+      return { status: 200, body: this.searchBundle(type, params, search, shown, included, next) };
     });
+  }
+
+  private async included(tx: Tx, ctx: DisclosureContext, search: SearchRequest, shown: readonly Judged[]): Promise<Judged[]> {
+    if (search.includes.length === 0) return [];
+    const have = new Set(shown.map((j) => `${j.row.type}/${j.row.id}`));
+    const targets = new Set(
+      shown.flatMap((j) => indexValues(j.row.content).references.filter((r) => (search.includes as string[]).includes(r.param)).map((r) => r.target)),
+    );
+    const byType = new Map<string, string[]>();
+    for (const target of targets) {
+      if (have.has(target)) continue;
+      const [targetType = '', id = ''] = target.split('/');
+      if (!isSupportedType(targetType)) continue;
+      byType.set(targetType, [...(byType.get(targetType) ?? []), id]);
+    }
+    const rows = (await Promise.all([...byType].map(([t, ids]) => readCurrentMany(tx, t, ids)))).flat();
+    return this.deps.disclosure.judge(tx, ctx, rows);
   }
 
   private searchBundle(
     type: string,
     params: ParamList,
     search: SearchRequest,
-    fetched: StoredResource[],
-    page: StoredResource[],
-    hasNext: boolean,
+    shown: readonly Judged[],
+    included: readonly Judged[],
+    next: { lastUpdated: Date; id: string } | undefined,
   ): Bundle {
     const kept = params.filter(([k]) => k !== '_cursor');
     const url = (extra: [string, string][]): string => {
       const qs = new URLSearchParams([...kept, ...extra].map(([k, v]): [string, string] => [k, v])).toString();
       return `${this.fhirBase}/${type}${qs.length > 0 ? `?${qs}` : ''}`;
     };
-    const link: NonNullable<Bundle['link']> = [
-      { relation: 'self', url: url(search.cursor === undefined ? [] : [['_cursor', encodeCursor(search.cursor.lastUpdated, search.cursor.id)]]) },
+    const self = params.find(([k]) => k === '_cursor');
+    const link: NonNullable<Bundle['link']> = [{ relation: 'self', url: url(self === undefined ? [] : [['_cursor', self[1]]]) }];
+    if (next !== undefined) link.push({ relation: 'next', url: url([['_cursor', this.deps.cursors.encode(next)]]) });
+    const entry: BundleEntry[] = [
+      ...shown.map((j) => ({ fullUrl: `${this.fhirBase}/${j.row.type}/${j.row.id}`, resource: j.body, search: { mode: 'match' as const } })),
+      ...included
+        .filter((j) => j.body !== undefined)
+        .map((j) => ({ fullUrl: `${this.fhirBase}/${j.row.type}/${j.row.id}`, resource: j.body, search: { mode: 'include' as const } })),
     ];
-    const last = fetched.at(-1);
-    if (hasNext && last !== undefined) link.push({ relation: 'next', url: url([['_cursor', encodeCursor(last.lastUpdated, last.id)]]) });
-    const entry: BundleEntry[] = page.map((r) => ({
-      fullUrl: `${this.fhirBase}/${r.type}/${r.id}`,
-      resource: r.content,
-      search: { mode: 'match' },
-    }));
-    return { resourceType: 'Bundle', type: 'searchset', link, entry };
+    // The total is given only when it is known after filtering: a first page that is also the last.
+    const total = next === undefined && search.cursor === undefined ? { total: shown.length } : {};
+    return { resourceType: 'Bundle', type: 'searchset', ...total, link, entry };
+  }
+
+  /**
+   * The IG lead's question: would organisation X, for purpose P, see this
+   * record now, and why? Answers with the decision alone (a Parameters
+   * resource): nothing of the record leaves, and nothing is disclosed to X.
+   */
+  async explain(principal: Principal, type: string, id: string, params: ParamList, meta: RequestMeta): Promise<FhirResult> {
+    if (principal.organisationType !== 'hub-operator' || principal.purposeOfUse !== 'audit') {
+      return this.refuse(principal, meta, 'operation', type, problem(403, 'forbidden', '$explain-disclosure is for the information governance lead (a hub-operator client, purpose audit)', 'purpose_of_use'));
+    }
+    if (!ID_PATTERN.test(id)) return this.refuse(principal, meta, 'operation', type, problem(400, 'invalid', 'id is not a valid resource id', 'id'));
+    const one = (name: string): string | undefined => params.find(([k]) => k === name)?.[1].trim();
+    const organisation = one('organisation');
+    const purpose = one('purpose');
+    for (const [name, value] of [['organisation', organisation], ['purpose', purpose]] as const) {
+      if (value === undefined || !/^[A-Za-z0-9][A-Za-z0-9.-]{0,63}$/.test(value)) {
+        return this.refuse(principal, meta, 'operation', type, problem(400, 'required', `${name} is required (a code)`, name));
+      }
+    }
+    const unknown = params.find(([k]) => !['organisation', 'purpose', 'override-reason'].includes(k));
+    if (unknown !== undefined) return this.refuse(principal, meta, 'operation', type, problem(400, 'not-supported', `parameter ${unknown[0].replace(/[^\x20-\x7e]/g, '?')} is not supported`, unknown[0].replace(/[^\x20-\x7e]/g, '?')));
+    return this.deps.audit.transaction(this.deps.db, async (tx) => {
+      const ctx = await this.deps.disclosure.contextFor(tx, organisation ?? '', purpose ?? '', one('override-reason'));
+      if (ctx === undefined) {
+        await this.deps.audit.rest(tx, meta, requesterOf(principal), { interaction: 'operation', outcome: 'minor-failure', outcomeDesc: 'explain: unknown organisation', resourceType: type });
+        return toResult(problem(400, 'invalid', `organisation ${organisation ?? ''} is not a registered organisation`, 'organisation'));
+      }
+      const row = await readCurrent(tx, type, id);
+      if (row === undefined) return this.notFound(tx, principal, meta, 'operation', type, id);
+      const [judged] = await this.deps.disclosure.judge(tx, ctx, [row]);
+      if (judged === undefined) throw new Error('no decision for a record');
+      const d = judged.decision;
+      const code = d.effect === 'deny' ? d.reason : d.basis;
+      await this.deps.audit.rest(tx, meta, requesterOf(principal), {
+        interaction: 'operation',
+        outcome: 'success',
+        outcomeDesc: `explain: would ${ctx.requester.organisationCode} for ${ctx.requester.purpose} see it now? ${d.effect}: ${code}`,
+        resources: [versionedReference(row)],
+        patients: judged.patients,
+      });
+      const flow = d.effect === 'deny' || d.basis === 'flow' ? d.flow : undefined;
+      const consent = d.effect === 'deny' || d.basis === 'flow' ? d.consent : undefined;
+      const parameters: Parameters = {
+        resourceType: 'Parameters',
+        parameter: [
+          { name: 'decision', valueCode: d.effect },
+          { name: d.effect === 'deny' ? 'reason' : 'basis', valueCoding: { system: d.effect === 'deny' ? DENY_REASON_SYSTEM : PERMIT_BASIS_SYSTEM, code } },
+          ...(d.effect === 'deny' ? [{ name: 'detail', valueString: d.detail }] : []),
+          ...(flow === undefined ? [] : [{ name: 'flow', valueString: `${flow.protocol}|${flow.version}|${flow.flow}` }]),
+          ...(consent === undefined ? [] : [{ name: 'consent', valueReference: { reference: consent } }]),
+          ...(d.effect === 'permit' && d.basis === 'flow'
+            ? [...d.items.map((i) => ({ name: 'dataItem', valueString: i })), ...d.elements.map((e) => ({ name: 'element', valueString: `${type}.${e}` }))]
+            : []),
+          ...(d.effect === 'permit' && d.basis === 'flow' && d.override !== undefined ? [{ name: 'override', valueBoolean: true }] : []),
+        ],
+      };
+      return { status: 200, body: parameters };
+    });
+  }
+
+  /** One AuditEvent per decision (BALP AuthZ-Consent), and an alert for every safeguarding override. */
+  private async recordDecisions(tx: Tx, principal: Principal, meta: RequestMeta, judged: readonly Judged[]): Promise<void> {
+    for (const j of judged) {
+      const d = j.decision;
+      if (d.effect === 'permit' && d.basis === 'public') continue;
+      const event = await this.deps.audit.decision(tx, meta, requesterOf(principal), {
+        effect: d.effect,
+        code: d.effect === 'deny' ? d.reason : d.basis,
+        detail: d.effect === 'deny' ? d.detail : undefined,
+        patients: j.patients,
+        resource: versionedReference(j.row),
+        flow: d.effect === 'deny' || d.basis === 'flow' ? d.flow : undefined,
+        consent: d.effect === 'deny' || d.basis === 'flow' ? d.consent : undefined,
+        override: d.effect === 'permit' && d.basis === 'flow' ? d.override : undefined,
+      });
+      if (d.effect === 'permit' && d.basis === 'flow' && d.override !== undefined) {
+        await insertAlert(tx, {
+          id: randomUUID(),
+          raised: this.deps.clock(),
+          kind: 'safeguarding-override',
+          auditEventId: event.id ?? '',
+          clientId: principal.clientId,
+          organisationCode: principal.organisationCode,
+          patients: j.patients,
+          reason: d.override,
+        });
+      }
+    }
+  }
+
+  private async notFound(tx: Tx, principal: Principal, meta: RequestMeta, interaction: RestInteraction, type: string, id: string): Promise<FhirResult> {
+    await this.deps.audit.rest(tx, meta, requesterOf(principal), { interaction, outcome: 'minor-failure', outcomeDesc: 'not found', resourceType: type });
+    return toResult(problem(404, 'not-found', `${type}/${id} is not known`));
+  }
+
+  /** A denial answers 404, like absence, with the reason code for the requester to act on. */
+  private async denied(tx: Tx, principal: Principal, meta: RequestMeta, interaction: RestInteraction, type: string, id: string, judged: Judged): Promise<FhirResult> {
+    const d = judged.decision;
+    if (d.effect !== 'deny') throw new Error('denied() needs a denial');
+    await this.deps.audit.rest(tx, meta, requesterOf(principal), {
+      interaction,
+      outcome: 'minor-failure',
+      outcomeDesc: `denied: ${d.reason}`,
+      resourceType: type,
+      resources: [versionedReference(judged.row)],
+      patients: judged.patients,
+    });
+    return toResult(denialProblem(404, `${type}/${id} is not known or not disclosed to you`, d.reason, d.detail));
   }
 
   async create(principal: Principal, type: string, body: unknown, ifNoneExist: string | undefined, meta: RequestMeta): Promise<FhirResult> {
@@ -198,7 +366,8 @@ export class FhirService {
     return this.deps.audit.transaction(this.deps.db, async (tx) => {
       if (criteria !== undefined) {
         await lockCriteria(tx, `${type}?${principal.organisationCode}?${ifNoneExist ?? ''}`);
-        const matches = await searchResources(tx, criteria, principal.organisationCode);
+        // Conditional create matches only the organisation's own records: it must not reveal anyone else's.
+        const matches = await searchResources(tx, criteria, { sourceOrgs: [], own: principal.organisationCode });
         if (matches.length > 1) {
           await this.deps.audit.rest(tx, meta, requesterOf(principal), {
             interaction: 'create',
@@ -251,11 +420,12 @@ export class FhirService {
     }
     return this.deps.audit.transaction(this.deps.db, async (tx) => {
       const current = await readCurrent(tx, type, id, true);
-      if (current === undefined || decideAccess(principal, current).effect !== 'permit') {
+      // Only an organisation that has written a record may change it; to anyone else it does not exist.
+      if (current === undefined || !(current.sourceOrgs ?? [current.sourceOrg]).includes(principal.organisationCode)) {
         await this.deps.audit.rest(tx, meta, requesterOf(principal), {
           interaction: 'update',
           outcome: 'minor-failure',
-          outcomeDesc: current === undefined ? 'not found' : 'denied: not-own-organisation',
+          outcomeDesc: current === undefined ? 'not found' : 'denied: not-a-writer',
           resourceType: type,
           ...(current === undefined ? {} : { resources: [versionedReference(current)] }),
         });

@@ -1,4 +1,4 @@
-import type { Binary, EpisodeOfCare, FhirResource, Provenance } from 'fhir/r4.js';
+import type { Binary, EpisodeOfCare, FhirResource, Immunization, Provenance } from 'fhir/r4.js';
 import { createHash, randomUUID } from 'node:crypto';
 import { HUB_EXTENSIONS } from '../adapters/codes.js';
 import type { AdapterIssue, AdapterResult, IngestUnit, UnitEffect } from '../adapters/ingest-unit.js';
@@ -7,7 +7,7 @@ import type { Principal } from '../auth/principal.js';
 import type { Db, Tx } from '../db/database.js';
 import { claimReceipt, findByIdentifier, findReferring, lockIdentity, recordReceiptOutcome, storeRawMessage } from '../db/ingest-queries.js';
 import { writeVersion, type StoredResource } from '../db/resource-queries.js';
-import { keepPregnancyOutcome, markEnteredInError, mergePatient, rewriteReferences, sameContent, withIdentifier } from '../fhir/resource-edits.js';
+import { caughtUp, keepCaughtUp, keepPregnancyOutcome, markEnteredInError, mergePatient, rewriteReferences, sameContent, withIdentifier } from '../fhir/resource-edits.js';
 import { patientsOf } from '../fhir/resource-types.js';
 import { validateAgainstProfile } from '../fhir/profiles.js';
 import { requesterOf, type AuditRecorder, type RequestMeta } from './audit-recorder.js';
@@ -154,7 +154,7 @@ export class IngestService {
         if (found === undefined) continue; // nothing to withdraw: the delete is a no-op
         content = markEnteredInError(found.content as FhirResource);
       } else if (found !== undefined) {
-        content = keepPregnancyOutcome(found.content as FhirResource, mergePatient(found.content as FhirResource, content));
+        content = keepCaughtUp(found.content as FhirResource, keepPregnancyOutcome(found.content as FhirResource, mergePatient(found.content as FhirResource, content)));
       }
       content = { ...content, id };
       const valid = validateAgainstProfile(content);
@@ -170,6 +170,7 @@ export class IngestService {
     if (issues.length > 0) return { issues };
     for (const row of rows) await writeVersion(tx, row);
     for (const effect of unit.effects) rows.push(...(await this.applyEffect(tx, principal, effect, ids, now)));
+    rows.push(...(await this.closeMissedDoses(tx, principal, rows, now)));
     if (rows.length > 0) {
       await storeRawMessage(tx, raw);
       const provenance = assertValid(this.provenance(principal, unit, rows, raw, now));
@@ -219,6 +220,24 @@ export class IngestService {
         // birth notification later links her baby. Nothing else to change.
         return [];
     }
+  }
+
+  /** A dose given closes the same child's earlier missed doses of that vaccination (see caughtUp). */
+  private async closeMissedDoses(tx: Tx, principal: Principal, written: readonly StoredResource[], now: Date): Promise<StoredResource[]> {
+    const rows: StoredResource[] = [];
+    for (const given of written) {
+      if (given.type !== 'Immunization' || (given.content as Immunization).status !== 'completed') continue;
+      const patient = (given.content as Immunization).patient.reference;
+      if (patient === undefined) continue;
+      for (const stored of await findReferring(tx, 'Immunization', 'patient', patient)) {
+        const closed = caughtUp(stored.content as Immunization, given.content as Immunization);
+        if (closed === undefined) continue;
+        const row = assertValid(this.version(principal, closed, stored, now));
+        await writeVersion(tx, row);
+        rows.push(row);
+      }
+    }
+    return rows;
   }
 
   private version(principal: Principal, content: FhirResource, found: StoredResource | undefined, now: Date): StoredResource {

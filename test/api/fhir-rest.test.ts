@@ -1,6 +1,6 @@
 import type { Bundle, Observation, OperationOutcome, Patient } from 'fhir/r4.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { auditEventsFor, countRows } from '../support/audit.js';
+import { auditEventsFor, countRows, decisionCode, decisionEventsFor, restEventsFor } from '../support/audit.js';
 import { nhsNumber, patient } from '../support/resources.js';
 import { startTestHub, type TestHub } from '../support/test-hub.js';
 
@@ -142,8 +142,11 @@ describe('create, read, vread, update, history', () => {
     expect(read.status).toBe(200);
     expect(read.body).toEqual(created);
     expect(read.headers['cache-control']).toBe('no-store');
-    const [readEvent] = await auditEventsFor(t.database.db, readId);
+    const [readEvent] = await restEventsFor(t.database.db, readId);
     expect(readEvent?.subtype?.[0]?.code).toBe('read');
+    const [decision] = await decisionEventsFor(t.database.db, readId);
+    expect(decision?.outcome).toBe('0');
+    expect(decisionCode(decision)).toBe('originator');
     expect(readEvent?.entity?.find((e) => e.role?.code === '1')?.what?.reference).toBe(`Patient/${created.id}`);
   });
 
@@ -184,15 +187,22 @@ describe('deny by default: an organisation reads only what it sent', () => {
     const id = rid('deny');
     const read = await t.http.get(`/fhir/Patient/${theirs.id}`).set(bearer(other)).set('X-Request-Id', id);
     expect(read.status).toBe(404);
-    const [event] = await auditEventsFor(t.database.db, id);
+    expect(read.body.issue[0].details.coding[0].code).toBe('no-flow');
+    const [event] = await restEventsFor(t.database.db, id);
     expect(event?.outcome).toBe('4');
-    expect(event?.outcomeDesc).toMatch(/denied: not-own-organisation/);
+    expect(event?.outcomeDesc).toMatch(/denied: no-flow/);
+    const [decision] = await decisionEventsFor(t.database.db, id);
+    expect(decision?.outcome).toBe('8');
+    expect(decisionCode(decision)).toBe('no-flow');
+    expect(decision?.entity?.filter((e) => e.role?.code === '1').map((e) => e.what?.reference)).toEqual([`Patient/${theirs.id}`]);
     expect((await t.http.get(`/fhir/Patient/${theirs.id}/_history/1`).set(bearer(other))).status).toBe(404);
     expect((await t.http.get(`/fhir/Patient/${theirs.id}/_history`).set(bearer(other))).status).toBe(404);
     const search = await t.http.get('/fhir/Patient').query({ _id: theirs.id }).set(bearer(other));
     expect(search.body.entry).toEqual([]);
-    const found = await t.http.get('/fhir/Patient').query({ identifier: `https://fhir.nhs.uk/Id/nhs-number|${nhsNumber(6)}` }).set(bearer(hv));
+    // No flow carries a GP's records to another GP: a search by NHS number finds nothing.
+    const found = await t.http.get('/fhir/Patient').query({ identifier: `https://fhir.nhs.uk/Id/nhs-number|${nhsNumber(6)}` }).set(bearer(other));
     expect(found.body.entry).toEqual([]);
+    expect(found.body.total).toBe(0);
     const update = await t.http.put(`/fhir/Patient/${theirs.id}`).set(bearer(other)).type('application/fhir+json').send(JSON.stringify({ ...theirs, gender: 'other' }));
     expect(update.status).toBe(404);
     const unchanged = await t.http.get(`/fhir/Patient/${theirs.id}`).set(bearer(gp));
@@ -312,7 +322,7 @@ describe('search', () => {
   it('audits a search with its query and every patient returned', async () => {
     const id = rid('search');
     await t.http.get('/fhir/Observation').query({ patient: subjectId, _count: '2' }).set(bearer(gp)).set('X-Request-Id', id);
-    const [event] = await auditEventsFor(t.database.db, id);
+    const [event] = await restEventsFor(t.database.db, id);
     expect(event?.action).toBe('E');
     const query = event?.entity?.find((e) => e.role?.code === '24')?.query ?? '';
     expect(Buffer.from(query, 'base64').toString()).toBe(`patient=${subjectId}&_count=2`);

@@ -60,6 +60,11 @@ describe('POST /ingest/hl7v2', () => {
     expect(all.map((i) => i.status).sort()).toEqual(['completed', 'not-done']);
     expect(new Set(all.map((i) => i.patient.reference)).size).toBe(1);
     expect(await storedResources(t.database.db, 'Patient')).toHaveLength(1);
+    // The missed dose stays missed, and is marked caught up on the day the dose was given.
+    const missed = all.find((i) => i.status === 'not-done');
+    const given = all.find((i) => i.status === 'completed');
+    expect(missed?.meta?.versionId).toBe('2');
+    expect(missed?.extension?.find((e) => e.url === 'https://eastside.example/fhir/StructureDefinition/missed-dose-caught-up')?.valueDateTime).toBe(given?.occurrenceDateTime);
   });
 
   it('stores each message of a batch, with an ACK per message', async () => {
@@ -142,13 +147,16 @@ describe('POST /ingest/immunisations-csv', () => {
     const res = await csv(csvGp, file);
     expect(res.status).toBe(200);
     const byId = async (id: string) => (await immunizations()).find((i) => i.identifier?.some((x) => x.value === id));
-    expect((await byId('TEST-0001'))?.meta.versionId).toBe('2'); // "new" then "update" of the same record
+    // "new", then caught up by TEST-0003 (the same dose given later), then the source's "update", which keeps it caught up.
+    const first = await byId('TEST-0001');
+    expect(first?.meta.versionId).toBe('3');
+    expect(first?.extension?.find((e) => e.url === 'https://eastside.example/fhir/StructureDefinition/missed-dose-caught-up')?.valueDateTime).toBe('2026-07-02T14:10:00+01:00');
     expect(await byId('TEST-0004')).toBeUndefined(); // a delete of a record never received changes nothing
     const [header = '', ...rows] = file.split(/\r?\n/);
     const update = rows.find((r) => r.includes('"TEST-0001"') && r.includes('"update"')) ?? '';
     const res2 = await csv(csvGp, `${header}\n${update.replace('"update"', '"delete"')}\n`);
     expect(res2.status).toBe(200);
-    expect(await byId('TEST-0001')).toMatchObject({ status: 'entered-in-error', meta: { versionId: '3' } });
+    expect(await byId('TEST-0001')).toMatchObject({ status: 'entered-in-error', meta: { versionId: '4' } });
   });
 
   it('refuses a file that is not the immunisation CSV with 400', async () => {

@@ -11,6 +11,22 @@ export async function auditEventsFor(db: Db, requestId: string): Promise<AuditEv
   return rows.map((r) => (typeof r.event === 'string' ? (JSON.parse(r.event) as AuditEvent) : r.event));
 }
 
+/** The request's own event (a FHIR RESTful interaction), without its disclosure decisions. */
+export async function restEventsFor(db: Db, requestId: string): Promise<AuditEvent[]> {
+  return (await auditEventsFor(db, requestId)).filter((e) => e.type.code === 'rest');
+}
+
+/** The disclosure decisions (BALP AuthZ-Consent) a request made. */
+export async function decisionEventsFor(db: Db, requestId: string): Promise<AuditEvent[]> {
+  return (await auditEventsFor(db, requestId)).filter((e) => e.subtype?.some((s) => s.code === 'AuthZ-Consent') === true);
+}
+
+/** A decision event's reason (deny) or basis (permit). */
+export function decisionCode(event: AuditEvent | undefined): string | undefined {
+  const detail = event?.entity?.find((e) => e.type?.code === 'decision')?.detail ?? [];
+  return detail.find((d) => d.type === 'reason' || d.type === 'basis')?.valueString;
+}
+
 export async function countRows(db: Db, table: 'resource' | 'resource_history' | 'audit_event' | 'resource_token'): Promise<number> {
   const rows = await rawRows<{ n: number }>(db, sql`select count(*)::int as n from ${sql.identifier(table)}`);
   return rows[0]?.n ?? 0;

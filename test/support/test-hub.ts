@@ -7,7 +7,9 @@ import { inTransaction } from '../../src/db/database.js';
 import { upsertClient, upsertOrganisation } from '../../src/db/registry-queries.js';
 import { demoClients, demoOrganisations } from '../../src/demo/world.js';
 import { createHub, type Hub } from '../../src/hub.js';
+import type { LoadedProtocol } from '../../src/protocol/protocol-schema.js';
 import { openTestDatabase, type TestDatabase } from './database.js';
+import { loadedTestProtocols } from './protocols.js';
 
 /**
  * Two test-only organisations whose clients hold every scope, so that the
@@ -43,7 +45,9 @@ export interface TestHub {
  * A real hub over a real database of the test file's own, with the demo
  * organisations and clients registered under freshly generated keys.
  */
-export async function startTestHub(options: { listen?: boolean; clock?: () => Date; logger?: Logger } = {}): Promise<TestHub> {
+export async function startTestHub(
+  options: { listen?: boolean; clock?: () => Date; logger?: Logger; protocols?: readonly LoadedProtocol[] } = {},
+): Promise<TestHub> {
   const database = await openTestDatabase();
   const keys = new Map<string, ClientKeyPair>();
   for (const client of allClients) keys.set(client.id, await generateClientKeyPair(client.id === 'limehouse-gp' ? 'RS384' : 'ES384'));
@@ -72,6 +76,7 @@ export async function startTestHub(options: { listen?: boolean; clock?: () => Da
     baseUrl,
     logger: options.logger ?? pino({ level: 'silent' }),
     sequenceIntervalMs: 50,
+    protocols: options.protocols ?? (await loadedTestProtocols()),
     ...(options.clock === undefined ? {} : { clock: options.clock }),
   });
   server?.on('request', hub.app);

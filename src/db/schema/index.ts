@@ -3,3 +3,4 @@ export * from './clients.js';
 export * from './resources.js';
 export * from './audit.js';
 export * from './ingest.js';
+export * from './alerts.js';

@@ -1,4 +1,5 @@
 import type { Resource } from 'fhir/r4.js';
+import { sql } from 'drizzle-orm';
 import { index, integer, jsonb, pgTable, primaryKey, text, timestamp } from 'drizzle-orm/pg-core';
 
 const lastUpdated = () => timestamp('last_updated', { withTimezone: true, mode: 'date' }).notNull();
@@ -11,8 +12,10 @@ export const resources = pgTable(
     id: text('id').notNull(),
     versionId: integer('version_id').notNull(),
     lastUpdated: lastUpdated(),
-    /** Organisation whose client stored this version (deny-by-default access until protocols decide). */
+    /** Organisation whose client stored this version (it may read back what it wrote). */
     sourceOrg: text('source_org').notNull(),
+    /** Every organisation that has stored a version: a protocol flow's `from` is judged on their types. */
+    sourceOrgs: text('source_orgs').array().notNull().default(sql`'{}'::text[]`),
     content: jsonb('content').$type<Resource>().notNull(),
   },
   (t) => [

@@ -1,0 +1,187 @@
+import type { Consent, EpisodeOfCare, Patient, Resource } from 'fhir/r4.js';
+import type { Principal } from '../auth/principal.js';
+import { findReferringMany, listOrganisationFacts, readCurrentMany, type OrganisationFacts } from '../db/disclosure-queries.js';
+import type { Db, Tx } from '../db/database.js';
+import type { SearchCandidates, StoredResource } from '../db/resource-queries.js';
+import { decide } from '../decision/decide.js';
+import type { ConsentFacts, Decision, RecordFacts, Requester, SubjectFacts } from '../decision/decision-types.js';
+import { redact } from '../decision/redact.js';
+import { PREGNANCY_BABY_PARAM, patientsOf } from '../fhir/resource-types.js';
+import type { LoadedProtocol } from '../protocol/protocol-schema.js';
+
+// The shell around the decision: loads, for a batch of stored records, the
+// facts the pure decision needs (fresh from the database on every request, so
+// a withdrawal applies to the very next one), decides each record, and
+// projects what is permitted to the flow's data items.
+
+export interface DisclosureDeps {
+  protocols: readonly LoadedProtocol[];
+  clock: () => Date;
+}
+
+export interface Judged {
+  row: StoredResource;
+  decision: Decision;
+  /** "Patient/id" of each patient the record is about. */
+  patients: string[];
+  /** What may leave the hub: the record, or its projection; undefined when denied. */
+  body: Resource | undefined;
+}
+
+/** The requester of one request, with the organisation facts the decision reads. */
+export interface DisclosureContext {
+  requester: Requester;
+  organisations: Map<string, OrganisationFacts>;
+  now: Date;
+}
+
+export class DisclosureService {
+  constructor(private readonly deps: DisclosureDeps) {}
+
+  get protocols(): readonly LoadedProtocol[] {
+    return this.deps.protocols;
+  }
+
+  async context(db: Db | Tx, principal: Principal, overrideReason: string | undefined): Promise<DisclosureContext> {
+    const organisations = await listOrganisationFacts(db);
+    const own = organisations.get(principal.organisationCode);
+    return {
+      requester: {
+        organisationCode: principal.organisationCode,
+        // The registry is the authority on what an organisation is; the token carries a copy.
+        organisationType: own?.type ?? principal.organisationType,
+        catchment: own?.catchment ?? [],
+        clientId: principal.clientId,
+        purpose: principal.purposeOfUse,
+        overrideReason,
+      },
+      organisations,
+      now: this.deps.clock(),
+    };
+  }
+
+  /** A requester as if an organisation asked, for the IG lead's "would they see it?" question. */
+  async contextFor(db: Db | Tx, organisationCode: string, purpose: string, overrideReason: string | undefined): Promise<DisclosureContext | undefined> {
+    const organisations = await listOrganisationFacts(db);
+    const org = organisations.get(organisationCode);
+    if (org === undefined) return undefined;
+    return {
+      requester: { organisationCode, organisationType: org.type, catchment: org.catchment, clientId: 'explain', purpose, overrideReason },
+      organisations,
+      now: this.deps.clock(),
+    };
+  }
+
+  /**
+   * Decides every row for the requester. `sources` gives the organisations
+   * behind rows read from history (which do not carry them).
+   */
+  async judge(db: Db | Tx, ctx: DisclosureContext, rows: readonly StoredResource[], sources?: readonly string[]): Promise<Judged[]> {
+    const typesOf = (orgs: readonly string[]): string[] => [...new Set(orgs.map((o) => ctx.organisations.get(o)?.type ?? 'unknown'))];
+    const subjectOf = (row: StoredResource): string | undefined => patientsOf(row.content)[0];
+    const subjectRefs = [...new Set(rows.map(subjectOf).filter((s): s is string => s !== undefined))];
+    const needRecords = rows.some((r) => r.type === 'Patient');
+    const subjects = await this.loadSubjects(db, subjectRefs, needRecords, typesOf);
+    return rows.map((row) => {
+      const record: RecordFacts = { resource: row.content, writer: row.sourceOrg, sourceTypes: typesOf(sources ?? row.sourceOrgs ?? [row.sourceOrg]) };
+      const subjectRef = subjectOf(row);
+      const decision = decide({
+        requester: ctx.requester,
+        record,
+        subject: subjectRef === undefined ? undefined : subjects.get(subjectRef),
+        protocols: this.deps.protocols,
+        now: ctx.now,
+      });
+      const body =
+        decision.effect === 'deny' ? undefined : decision.basis === 'flow' ? redact(row.content, decision.elements, ctx.requester.purpose) : row.content;
+      return { row, decision, patients: patientsOf(row.content), body };
+    });
+  }
+
+  private async loadSubjects(
+    db: Db | Tx,
+    refs: readonly string[],
+    needRecords: boolean,
+    typesOf: (orgs: readonly string[]) => string[],
+  ): Promise<Map<string, SubjectFacts>> {
+    const subjects = new Map<string, SubjectFacts>();
+    if (refs.length === 0) return subjects;
+    const patients = await readCurrentMany(db, 'Patient', refs.map((r) => r.slice('Patient/'.length)));
+    if (patients.length === 0) return subjects;
+    const found = patients.map((p) => `Patient/${p.id}`);
+    const [asMother, asBaby] = await Promise.all([
+      findReferringMany(db, 'EpisodeOfCare', 'patient', found),
+      findReferringMany(db, 'EpisodeOfCare', PREGNANCY_BABY_PARAM, found),
+    ]);
+    // A baby's mother, through the pregnancy episode the birth notification ended.
+    const motherOf = new Map<string, string>();
+    for (const { target, row } of asBaby) {
+      const mother = (row.content as EpisodeOfCare).patient.reference;
+      if (mother !== undefined) motherOf.set(target, mother);
+    }
+    const consents = await findReferringMany(db, 'Consent', 'patient', [...found, ...motherOf.values()]);
+    const consentsOf = new Map<string, ConsentFacts[]>();
+    for (const { target, row } of consents) {
+      const list = consentsOf.get(target) ?? [];
+      list.push({ reference: `Consent/${row.id}/_history/${row.versionId}`, consent: row.content as Consent });
+      consentsOf.set(target, list);
+    }
+    const records = new Map<string, RecordFacts[]>();
+    if (needRecords) {
+      for (const type of this.whereTypes()) {
+        for (const { target, row } of await findReferringMany(db, type, 'patient', found)) {
+          const list = records.get(target) ?? [];
+          list.push({ resource: row.content, writer: row.sourceOrg, sourceTypes: typesOf(row.sourceOrgs ?? [row.sourceOrg]) });
+          records.set(target, list);
+        }
+      }
+    }
+    for (const p of patients) {
+      const ref = `Patient/${p.id}`;
+      const mother = motherOf.get(ref);
+      subjects.set(ref, {
+        patient: p.content as Patient,
+        pregnancies: [
+          ...asMother.filter((e) => e.target === ref).map((e) => e.row.content as EpisodeOfCare),
+          ...asBaby.filter((e) => e.target === ref).map((e) => e.row.content as EpisodeOfCare),
+        ],
+        consents: [
+          ...(consentsOf.get(ref) ?? []),
+          ...(mother === undefined ? [] : (consentsOf.get(mother) ?? []).map((c) => ({ ...c, carriedFrom: mother }))),
+        ],
+        records: records.get(ref) ?? [],
+      });
+    }
+    return subjects;
+  }
+
+  /**
+   * The organisations whose records some flow could carry to this requester
+   * as this type (in force or not: a flow out of force still decides, and
+   * denies). Used to narrow a search before each record is decided.
+   */
+  candidateSources(ctx: DisclosureContext, type: string): SearchCandidates {
+    const fromTypes = new Set<string>();
+    for (const p of this.deps.protocols) {
+      for (const f of p.flows) {
+        if (f.to.includes(ctx.requester.organisationType as never) && f.items.some((i) => i.elements.has(type))) {
+          for (const t of f.from) fromTypes.add(t);
+        }
+      }
+    }
+    const sourceOrgs = [...ctx.organisations].filter(([, o]) => fromTypes.has(o.type)).map(([code]) => code);
+    return { own: ctx.requester.organisationCode, sourceOrgs };
+  }
+
+  /** Resource types a flow's `where` condition reads (its leading type name). */
+  private whereTypes(): string[] {
+    const types = new Set<string>();
+    for (const p of this.deps.protocols) {
+      for (const f of p.flows) {
+        const m = f.where === undefined ? null : /^([A-Z][A-Za-z]+)\./.exec(f.where.source);
+        if (m?.[1] !== undefined) types.add(m[1]);
+      }
+    }
+    return [...types];
+  }
+}

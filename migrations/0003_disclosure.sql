@@ -24,3 +24,10 @@ FROM "resource" r, jsonb_array_elements(coalesce(r."content"->'extension', '[]':
 WHERE r."type" = 'EpisodeOfCare'
 	AND e->>'url' = 'https://eastside.example/fhir/StructureDefinition/pregnancy-baby'
 	AND substring(e->'valueReference'->>'reference' from '(Patient/[A-Za-z0-9\-.]+)') IS NOT NULL;
+--> statement-breakpoint
+-- Every postcode district in a Patient's addresses, so a catchment search reads only the districts it serves.
+INSERT INTO "resource_token" ("type", "id", "param", "system", "value")
+SELECT DISTINCT r."type", r."id", 'address-district', '', left(x.pc, length(x.pc) - 3)
+FROM "resource" r, jsonb_array_elements(coalesce(r."content"->'address', '[]'::jsonb)) a,
+	LATERAL (SELECT upper(regexp_replace(a->>'postalCode', '\s', '', 'g')) AS pc) x
+WHERE r."type" = 'Patient' AND x.pc ~ '^[A-Z]{1,2}[0-9][A-Z0-9]?[0-9][A-Z]{2}$';

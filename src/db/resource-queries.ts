@@ -1,6 +1,6 @@
 import type { Resource } from 'fhir/r4.js';
 import { and, asc, desc, eq, gt, gte, inArray, lt, or, sql, type SQL } from 'drizzle-orm';
-import { indexValues, isPublicType } from '../fhir/resource-types.js';
+import { DISTRICT_PARAM, indexValues, isPublicType } from '../fhir/resource-types.js';
 import type { SearchRequest } from '../fhir/search-request.js';
 import type { Db, Tx } from './database.js';
 import { resourceHistory, resourceReferences, resources, resourceTokens } from './schema/index.js';
@@ -77,6 +77,8 @@ export async function writeVersion(tx: Tx, row: StoredResource): Promise<void> {
 export interface SearchCandidates {
   own: string;
   sourceOrgs: readonly string[];
+  /** When every flow that could carry the records needs the subject in the requester's catchment: its postcode districts. */
+  districts?: readonly string[] | undefined;
 }
 
 /**
@@ -90,7 +92,7 @@ export async function searchResources(db: Db | Tx, search: SearchRequest, candid
       ? undefined
       : candidates.sourceOrgs.length === 0
         ? eq(resources.sourceOrg, candidates.own)
-        : or(eq(resources.sourceOrg, candidates.own), sql`${resources.sourceOrgs} && ${sql.param([...candidates.sourceOrgs])}::text[]`),
+        : or(eq(resources.sourceOrg, candidates.own), and(sql`${resources.sourceOrgs} && ${sql.param([...candidates.sourceOrgs])}::text[]`, inCatchment(search.resourceType, candidates.districts))),
   ];
   if (search.ids !== undefined) where.push(search.ids.length === 0 ? sql`false` : inArray(resources.id, search.ids));
   for (const alternatives of search.identifiers) {
@@ -151,6 +153,18 @@ export async function searchResources(db: Db | Tx, search: SearchRequest, candid
     .where(and(...where))
     .orderBy(...order)
     .limit(search.count + 1);
+}
+
+/** The record's subject (itself, for a Patient) has an address in one of the districts. */
+function inCatchment(type: string, districts: readonly string[] | undefined): SQL | undefined {
+  if (districts === undefined) return undefined;
+  if (districts.length === 0) return sql`false`;
+  const list = sql.param([...districts]);
+  if (type === 'Patient') {
+    return sql`exists (select 1 from ${resourceTokens} d where d.type = 'Patient' and d.id = ${resources.id} and d.param = ${DISTRICT_PARAM} and d.value = any(${list}::text[]))`;
+  }
+  return sql`exists (select 1 from ${resourceReferences} p join ${resourceTokens} d on d.type = 'Patient' and d.param = ${DISTRICT_PARAM}
+    and d.id = split_part(p.target, '/', 2) where p.type = ${resources.type} and p.id = ${resources.id} and p.param = 'patient' and d.value = any(${list}::text[]))`;
 }
 
 /** Serialises conditional creates of the same criteria across instances until commit. */

@@ -70,7 +70,9 @@ function appliesToProtocol(policy: readonly { uri?: string }[] | undefined, prot
 
 /** The effect of a provision tree for the question, or undefined where it says nothing. */
 function provisionEffect(p: ConsentProvision, q: ConsentQuestion): 'permit' | 'deny' | undefined {
-  if (!matches(p, q)) return undefined;
+  // An explicit "no" for this recipient stands even outside the provision it is nested in
+  // (a CAF's "do not share with" sits beside the agencies the family agreed to).
+  if (!matches(p, q)) return (p.provision ?? []).some((n) => provisionEffect(n, q) === 'deny') ? 'deny' : undefined;
   let effect: 'permit' | 'deny' | undefined = p.type;
   let nestedPermit = false;
   for (const nested of p.provision ?? []) {

@@ -1,5 +1,6 @@
 import type { Coding, Patient, Resource } from 'fhir/r4.js';
 import type { SubjectRole } from '../protocol/protocol-schema.js';
+import { postcodeDistrict } from '../fhir/resource-types.js';
 import { dayOf } from '../protocol/in-force.js';
 import type { SubjectFacts } from './decision-types.js';
 
@@ -51,12 +52,4 @@ export function subjectDistrict(patient: Patient): string | undefined {
   const addresses = (patient.address ?? []).filter((a) => a.postalCode !== undefined && a.use !== 'old' && a.period?.end === undefined);
   const home = addresses.find((a) => a.use === 'home') ?? addresses[0];
   return home?.postalCode === undefined ? undefined : postcodeDistrict(home.postalCode);
-}
-
-/** UK postcode → outward code: the inward code is always the last three characters. */
-export function postcodeDistrict(postcode: string): string | undefined {
-  const compact = postcode.toUpperCase().replace(/\s+/g, '');
-  if (/^[A-Z]{1,2}\d[A-Z\d]?\d[A-Z]{2}$/.test(compact)) return compact.slice(0, -3);
-  if (/^[A-Z]{1,2}\d[A-Z\d]?$/.test(compact)) return compact;
-  return undefined;
 }

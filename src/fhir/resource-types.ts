@@ -53,8 +53,11 @@ export function searchParamsOf(type: string): { identifier: boolean; references:
 export const PREGNANCY_BABY_PARAM = 'pregnancy-baby';
 const PREGNANCY_BABY_EXTENSION = 'https://eastside.example/fhir/StructureDefinition/pregnancy-baby';
 
+/** Indexed but not a search parameter: every postcode district in a Patient's addresses (narrows catchment searches). */
+export const DISTRICT_PARAM = 'address-district';
+
 export interface IndexValues {
-  tokens: { param: 'identifier'; system: string; value: string }[];
+  tokens: { param: 'identifier' | typeof DISTRICT_PARAM; system: string; value: string }[];
   references: { param: ReferenceParam | typeof PREGNANCY_BABY_PARAM; target: string }[];
 }
 
@@ -65,7 +68,7 @@ export function indexValues(resource: Resource): IndexValues {
   // Identifiers are indexed for every type, served or not: they are how ingest finds a record again.
   const tokens = asArray<Identifier>(record['identifier'])
     .filter((i) => typeof i.value === 'string' && i.value.length > 0)
-    .map((i) => ({ param: 'identifier' as const, system: i.system ?? '', value: i.value ?? '' }));
+    .map((i): IndexValues['tokens'][number] => ({ param: 'identifier', system: i.system ?? '', value: i.value ?? '' }));
   const references: IndexValues['references'] = [];
   for (const [param, element] of Object.entries(def.references) as [ReferenceParam, string][]) {
     for (const ref of asArray<Reference>(record[element])) {
@@ -75,6 +78,10 @@ export function indexValues(resource: Resource): IndexValues {
       references.push({ param, target });
     }
   }
+  if (resource.resourceType === 'Patient') {
+    const districts = new Set(asArray<{ postalCode?: unknown }>(record['address']).map((a) => (typeof a.postalCode === 'string' ? postcodeDistrict(a.postalCode) : undefined)));
+    for (const value of districts) if (value !== undefined) tokens.push({ param: DISTRICT_PARAM, system: '', value });
+  }
   if (resource.resourceType === 'EpisodeOfCare') {
     for (const ext of asArray<{ url?: string; valueReference?: Reference }>(record['extension'])) {
       const target = ext.url === PREGNANCY_BABY_EXTENSION ? localReference(ext.valueReference?.reference) : undefined;
@@ -82,6 +89,14 @@ export function indexValues(resource: Resource): IndexValues {
     }
   }
   return { tokens, references };
+}
+
+/** UK postcode → outward code ("E1", "E1W", "E14"): the inward code is always the last three characters. */
+export function postcodeDistrict(postcode: string): string | undefined {
+  const compact = postcode.toUpperCase().replace(/\s+/g, '');
+  if (/^[A-Z]{1,2}\d[A-Z\d]?\d[A-Z]{2}$/.test(compact)) return compact.slice(0, -3);
+  if (/^[A-Z]{1,2}\d[A-Z\d]?$/.test(compact)) return compact;
+  return undefined;
 }
 
 /** "Patient/x" for each patient a resource is about (itself, for a Patient). */

@@ -156,21 +156,27 @@ export class DisclosureService {
   }
 
   /**
-   * The organisations whose records some flow could carry to this requester
-   * as this type (in force or not: a flow out of force still decides, and
-   * denies). Used to narrow a search before each record is decided.
+   * The organisations whose records some flow could carry to this requester,
+   * for its purpose, as this type (in force or not: a flow out of force still
+   * decides, and denies), and, when every such flow serves only the
+   * recipient's catchment, its postcode districts. Used to narrow a search
+   * before each record is decided: it may only ever leave out records the
+   * decision would deny for want of a flow, a purpose or the catchment.
    */
   candidateSources(ctx: DisclosureContext, type: string): SearchCandidates {
     const fromTypes = new Set<string>();
+    let everyFlowByArea = true;
     for (const p of this.deps.protocols) {
       for (const f of p.flows) {
-        if (f.to.includes(ctx.requester.organisationType as never) && f.items.some((i) => i.elements.has(type))) {
+        const r = ctx.requester;
+        if (f.to.includes(r.organisationType as never) && f.purposes.includes(r.purpose as never) && f.items.some((i) => i.elements.has(type))) {
           for (const t of f.from) fromTypes.add(t);
+          if (f.area !== 'recipient-catchment') everyFlowByArea = false;
         }
       }
     }
     const sourceOrgs = [...ctx.organisations].filter(([, o]) => fromTypes.has(o.type)).map(([code]) => code);
-    return { own: ctx.requester.organisationCode, sourceOrgs };
+    return { own: ctx.requester.organisationCode, sourceOrgs, ...(everyFlowByArea && sourceOrgs.length > 0 ? { districts: ctx.requester.catchment } : {}) };
   }
 
   /** Resource types a flow's `where` condition reads (its leading type name). */

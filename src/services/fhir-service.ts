@@ -21,6 +21,7 @@ import { readCurrentMany } from '../db/disclosure-queries.js';
 import { ID_PATTERN, parseSearch, type ParamList, type SearchRequest } from '../fhir/search-request.js';
 import { validateAgainstProfile } from '../fhir/profiles.js';
 import { requesterOf, type AuditRecorder, type RequestMeta } from './audit-recorder.js';
+import type { DenyReason } from '../decision/decision-types.js';
 import type { DisclosureContext, DisclosureService, Judged } from './disclosure-service.js';
 
 // The imperative shell of the FHIR REST API: every interaction reads or writes
@@ -44,6 +45,22 @@ export interface FhirResult {
 }
 
 const MAX_HISTORY = 100;
+/** What a requester is told about a denial: the code's meaning, never facts about the subject. */
+const REASON_TEXT: Record<DenyReason, string> = {
+  'no-flow': 'no flow of an information-sharing protocol in force carries this kind of record to your organisation',
+  'protocol-not-in-force': 'the information-sharing protocol that would carry this record is not in force',
+  'purpose-not-permitted': 'the protocol carries this record to your organisation, but not for the purpose of use in your token',
+  'no-subject': 'the record names no patient the hub holds, so no flow can carry it',
+  'override-reason-required': 'a safeguarding override needs a stated reason (X-Override-Reason)',
+  'excluded:pregnancy-loss': 'the protocol excludes this record from sharing after a pregnancy loss',
+  'excluded:restricted-record': 'the record is restricted',
+  'outside-catchment': 'the subject lives outside your organisation\'s catchment',
+  'where-not-met': 'the record does not meet the condition of the flow that would carry it',
+  'no-consent': 'no consent covers this sharing',
+  'consent-refused': 'the family has refused this sharing',
+  'consent-withdrawn': 'the family has withdrawn consent',
+  objection: 'the family has objected to this sharing',
+};
 const PERMIT_BASIS_SYSTEM = 'https://eastside.example/fhir/CodeSystem/permit-basis';
 /** Candidates read per query while filtering a search, and the most one request examines. */
 const SEARCH_BATCH = 200;
@@ -348,7 +365,8 @@ export class FhirService {
       resources: [versionedReference(judged.row)],
       patients: judged.patients,
     });
-    return toResult(denialProblem(404, `${type}/${id} is not known or not disclosed to you`, d.reason, d.detail));
+    // The detail (which may name a postcode district or a source) stays in the audit trail; the requester gets the code.
+    return toResult(denialProblem(404, `${type}/${id} is not known or not disclosed to you`, d.reason, REASON_TEXT[d.reason]));
   }
 
   async create(principal: Principal, type: string, body: unknown, ifNoneExist: string | undefined, meta: RequestMeta): Promise<FhirResult> {

@@ -149,7 +149,7 @@ export function decisionAuditEvent(ctx: AuditContext, d: DecisionAuditDetails): 
     },
   );
   // A safeguarding override is flagged on the event itself, for the IG lead's review.
-  return d.override === undefined ? event : { ...event, meta: { security: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ActReason', code: 'ETREAT', display: 'Emergency Treatment' }], tag: [{ system: SYSTEMS.auditEntityKind, code: 'safeguarding-override' }] } };
+  return d.override === undefined ? event : { ...event, meta: { tag: [{ system: SYSTEMS.auditEntityKind, code: 'safeguarding-override', display: 'Safeguarding override: IG review' }] } };
 }
 
 /** Token requests: DICOM 110114 User Authentication, subtype 110122 Login. */

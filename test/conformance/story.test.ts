@@ -1,0 +1,595 @@
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { sql } from 'drizzle-orm';
+import type {
+  CarePlan,
+  Consent,
+  EpisodeOfCare,
+  Extension,
+  Immunization,
+  Observation,
+  OperationOutcome,
+  Parameters,
+  Patient,
+  QuestionnaireResponse,
+  QuestionnaireResponseItem,
+  RelatedPerson,
+  Resource,
+} from 'fhir/r4.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { rawRows } from '../../src/db/database.js';
+import { decisionOn, decisionsOf, Partner, storyClock, type DecisionSummary, type Refusal } from '../support/story.js';
+import { startTestHub, type TestHub } from '../support/test-hub.js';
+import { haveSharedFixtures, sharedFixtures } from './shared-fixtures.js';
+
+// Conformance: the story of ../shared/fixtures/README.md, steps 1 to 7, told
+// through HTTP in one hub, in order. Partners send their fixtures to the
+// ingest endpoints; every read and search a partner makes goes through a stock
+// FHIR client (fhir-kit-client), with the demo clients and purposes of
+// partners.yaml. Ids are learnt the way a partner would learn them (a search
+// by NHS number or business identifier, or a pull); only AuditEvents and
+// ig_alert rows are read from the database.
+
+const NHS = 'https://fhir.nhs.uk/Id/nhs-number';
+const CAF_ASSESSMENT = 'https://eastside.example/fhir/Id/caf-assessment';
+const DENY_REASON = 'https://eastside.example/fhir/CodeSystem/deny-reason';
+const CAUGHT_UP = 'https://eastside.example/fhir/StructureDefinition/missed-dose-caught-up';
+const VACCINATION_PROCEDURE = 'https://fhir.hl7.org.uk/StructureDefinition/Extension-UKCore-VaccinationProcedure';
+const SNOMED = 'http://snomed.info/sct';
+const flow = (id: string): string => `eastside-early-years-isp|3|${id}`;
+
+/** NHS numbers of the fixtures' people (see the files named). */
+const AMINA = '9990007926'; // maternity/booking-consent-given.json, E1 6AN
+const ZOFIA = '9990023751'; // maternity/booking-consent-refused.json, E14 3BD
+const SARAH = '9990039593'; // maternity/booking-consent-given-2.json, E1W 2AA
+const SARAH_BABY = '9990047510'; // maternity/birth-notification-stillbirth-nems-stu3.json
+const YUSUF = '9990031673'; // maternity/birth-notification-nems-stu3.json, E1 6AN
+const MAYA = '9990063354'; // gp/vxu-missed-6in1-dose3.hl7, E1 1LA
+const IBRAHIM = '9990071276'; // gp/vxu-batch-y90002.hl7, second message (RXA-20 RE), E14 8JH
+const LEO = '9990055432'; // la/caf-leo-ahmed.json, E14 3NE
+const byNhs = (nhs: string): Record<string, string> => ({ identifier: `${NHS}|${nhs}` });
+
+/** "Today" in the story is 2026-11-22 (fixtures README); the hub's clock starts there and runs. */
+const clock = storyClock('2026-11-22T09:00:00.000Z');
+const at = (): string => clock().toISOString();
+
+let requestCount = 0;
+const rid = (label: string): string => `story-${label}-${String((requestCount += 1))}`;
+
+const ids = (resources: readonly Resource[]): string[] => resources.map((r) => r.id ?? '');
+const ref = (type: string, id: string): string => `${type}/${id}`;
+const one = <T>(list: readonly T[]): T => {
+  expect(list).toHaveLength(1);
+  return list[0] as T;
+};
+const redacted = (r: Resource): boolean => (r.meta?.security ?? []).some((s) => s.code === 'REDACTED');
+const leaves = (items: readonly QuestionnaireResponseItem[] | undefined): QuestionnaireResponseItem[] =>
+  (items ?? []).flatMap((i) => (i.item === undefined ? [i] : leaves(i.item)));
+const param = (p: Parameters, name: string) => p.parameter?.find((x) => x.name === name);
+
+function expectDenied(refusal: Refusal, reason: string): void {
+  expect({ status: refusal.status, reason: refusal.reason, system: refusal.reasonSystem }).toEqual({ status: 404, reason, system: DENY_REASON });
+}
+
+function expectDenial(d: DecisionSummary | undefined, reason: string, patient: string): void {
+  expect(d?.outcome).toBe('8');
+  expect(d?.effect).toBe('deny');
+  expect(d?.code).toBe(reason);
+  expect(d?.patients).toEqual([patient]);
+}
+
+function expectPermit(d: DecisionSummary | undefined, flowId: string): void {
+  expect(d?.outcome).toBe('0');
+  expect(d?.code).toBe('flow');
+  expect(d?.flow).toBe(flow(flowId));
+}
+
+describe.skipIf(!haveSharedFixtures)('conformance: the story, steps 1 to 7, through HTTP', () => {
+  let t: TestHub;
+  // The partners, each a client system with one purpose of use (partners.yaml).
+  let northgate: Partner;
+  let limehouse: Partner;
+  let bowcommon: Partner;
+  let earlyHelp: Partner;
+  let hvDirect: Partner;
+  let hvEarlyHelp: Partner;
+  let hvSafeguarding: Partner;
+  let bowcommonEarlyHelp: Partner;
+  let ocean: Partner;
+  let oceanImms: Partner;
+  let oceanEarlyHelp: Partner;
+  let iod: Partner;
+  let iodImms: Partner;
+  let iodEarlyHelp: Partner;
+  let ig: Partner;
+
+  /** What the partners have learnt so far (ids, and when Ocean last pulled). */
+  const known: Record<string, string> = {};
+  const id = (name: string): string => {
+    const value = known[name];
+    if (value === undefined) throw new Error(`${name} was not learnt in an earlier step`);
+    return value;
+  };
+  let oceanLastPatientPull = '';
+
+  beforeAll(async () => {
+    t = await startTestHub({ listen: true, clock });
+    const partner = (clientId: string, purpose: string): Partner => new Partner(t, clock, clientId, purpose);
+    northgate = partner('northgate-maternity', 'direct-care');
+    limehouse = partner('limehouse-gp', 'direct-care');
+    bowcommon = partner('bowcommon-gp', 'direct-care');
+    earlyHelp = partner('eastside-early-help', 'early-help');
+    hvDirect = partner('eastside-hv', 'direct-care');
+    hvEarlyHelp = partner('eastside-hv', 'early-help');
+    hvSafeguarding = partner('eastside-hv', 'safeguarding');
+    bowcommonEarlyHelp = partner('bowcommon-gp', 'early-help');
+    ocean = partner('ocean-cc', 'early-years-registration');
+    oceanImms = partner('ocean-cc', 'immunisation-follow-up');
+    oceanEarlyHelp = partner('ocean-cc', 'early-help');
+    iod = partner('iod-cc', 'early-years-registration');
+    iodImms = partner('iod-cc', 'immunisation-follow-up');
+    iodEarlyHelp = partner('iod-cc', 'early-help');
+    ig = partner('ig-console', 'audit');
+  });
+  afterAll(async () => {
+    await t.close();
+  });
+
+  /**
+   * A partner's system posts a fixture to the endpoint for its format; the hub
+   * must accept it. Returns what the answer says was stored ("Type/id"), which
+   * is how a sender learns the ids of its own records.
+   */
+  async function send(name: string, sender: Partner): Promise<string[]> {
+    const body = await readFile(path.join(sharedFixtures, name), 'utf8');
+    const auth = `Bearer ${await sender.bearer()}`;
+    const res = name.endsWith('.hl7')
+      ? await t.http.post('/ingest/hl7v2').set('Authorization', auth).set('Content-Type', 'x-application/hl7-v2+er7').send(body)
+      : name.startsWith('la/')
+        ? await t.http.post('/ingest/caf').set('Authorization', auth).set('Content-Type', 'application/json').send(body)
+        : await t.http.post('/fhir/$process-message').set('Authorization', auth).set('Content-Type', 'application/fhir+json').send(body);
+    expect(res.status, `${name}: ${JSON.stringify(res.body)}`).toBe(200);
+    const issues = (res.body as OperationOutcome).issue;
+    expect(issues.map((i) => [i.severity, i.code])).toEqual(issues.map(() => ['information', 'informational']));
+    return issues.flatMap((i) => [...(i.diagnostics ?? '').matchAll(/\b([A-Z][A-Za-z]+\/[A-Za-z0-9.-]+)\/_history\/\d+/g)].map((m) => m[1] ?? ''));
+  }
+  const storedOf = (stored: readonly string[], type: string): string => {
+    const found = stored.filter((r) => r.startsWith(`${type}/`));
+    expect(found, `${type} in ${stored.join(', ')}`).toHaveLength(1);
+    return (found[0] ?? '').slice(type.length + 1);
+  };
+
+  it('1. Amina books with consent: Ocean pulls her registration, redacted to mother-contact and pregnancy-summary', async () => {
+    const since = at();
+    known['bookingSince'] = since;
+    const stored = await send('maternity/booking-consent-given.json', northgate);
+
+    // Northgate learns its booking Consent's id from the hub's answer, and reads it back (Consent.cruds).
+    known['aminaConsent'] = storedOf(stored, 'Consent');
+    const consent = await northgate.read<Consent>('Consent', id('aminaConsent'));
+    expect(consent).toMatchObject({ status: 'active', provision: { type: 'permit' } });
+
+    // Ocean (catchment E1, E1W) pulls what is new since it last looked.
+    const pull = rid('ocean-pull');
+    oceanLastPatientPull = at();
+    const pulled = await ocean.search<Patient>('Patient', { _lastUpdated: `ge${since}` }, { requestId: pull });
+    expect(pulled.map((p) => p.name?.[0]?.family)).toEqual(['Rahman']);
+    const amina = one(pulled);
+    known['amina'] = amina.id ?? '';
+    expect(consent.patient?.reference).toBe(ref('Patient', id('amina')));
+    expect(amina.name?.[0]).toMatchObject({ family: 'Rahman', given: ['Amina'] });
+    expect(amina.address?.[0]?.postalCode).toBe('E1 6AN');
+    expect(amina.telecom?.[0]?.value).toBe('07700 900123');
+    expect(amina.birthDate).toBe('1994-05-17');
+    expect(amina.communication?.[0]?.language.coding?.[0]?.code).toBe('bn');
+    expect(amina.identifier).toBeUndefined();
+    expect(amina.generalPractitioner).toBeUndefined();
+    expect(amina.gender).toBeUndefined();
+    expect(JSON.stringify(amina)).not.toContain(AMINA);
+    expect(redacted(amina)).toBe(true);
+    const decision = decisionOn(await decisionsOf(t, pull), ref('Patient', id('amina')));
+    expectPermit(decision, 'booking-to-childrens-centre');
+    expect(decision?.consent).toBe(`Consent/${id('aminaConsent')}/_history/1`);
+    expect(decision?.patients).toEqual([ref('Patient', id('amina'))]);
+
+    // Her due date and booking, as the pregnancy-summary item allows.
+    const episode = one(await ocean.search<EpisodeOfCare>('EpisodeOfCare', { patient: ref('Patient', id('amina')) }));
+    expect(episode).toMatchObject({ status: 'active', period: { start: '2026-03-02' }, patient: { reference: ref('Patient', id('amina')) } });
+    expect(episode.type?.[0]?.coding?.[0]).toMatchObject({ system: SNOMED, code: '77386006' });
+    expect(episode.managingOrganization).toBeDefined();
+    expect(episode.identifier).toBeUndefined();
+    expect(redacted(episode)).toBe(true);
+    const edd = one(await ocean.search<Observation>('Observation', { patient: ref('Patient', id('amina')) }));
+    expect(edd).toMatchObject({ status: 'final', valueDateTime: '2026-09-28', code: { coding: [{ system: 'http://loinc.org', code: '11778-8' }] } });
+    expect(edd.effectiveDateTime).toBeUndefined();
+    expect(edd.identifier).toBeUndefined();
+    expect(redacted(edd)).toBe(true);
+    known['aminaEpisode'] = episode.id ?? '';
+    known['aminaEdd'] = edd.id ?? '';
+  });
+
+  it('1. Isle of Dogs (E14) cannot: its pull omits her, a read is 404 outside-catchment, and the denial is audited', async () => {
+    const amina = ref('Patient', id('amina'));
+    // The search omits her (whether the hub decides and audits each out-of-catchment record of a search, or
+    // leaves them out before deciding, is the hub's choice: only the read's denial is asserted as audited).
+    expect(await iod.search<Patient>('Patient', { _lastUpdated: `ge${id('bookingSince')}` })).toEqual([]);
+    for (const type of ['EpisodeOfCare', 'Observation'] as const) {
+      expect(await iod.search(type, { _lastUpdated: `ge${id('bookingSince')}` }), type).toEqual([]);
+    }
+
+    const read = rid('iod-read');
+    expectDenied(await iod.readRefused('Patient', id('amina'), { requestId: read }), 'outside-catchment');
+    const decisions = await decisionsOf(t, read);
+    expect(decisions).toHaveLength(1);
+    expectDenial(decisions[0], 'outside-catchment', amina);
+    expect(decisions[0]?.record).toMatch(new RegExp(`^${amina}/_history/\\d+$`));
+    expect(decisions[0]?.flow).toBe(flow('booking-to-childrens-centre'));
+    for (const [type, key] of [['EpisodeOfCare', 'aminaEpisode'], ['Observation', 'aminaEdd']] as const) {
+      expectDenied(await iod.readRefused(type, id(key)), 'outside-catchment');
+    }
+  });
+
+  it('1. The health visitors find her by NHS number for direct care (booking-to-health-visiting, no consent needed)', async () => {
+    const search = rid('hv-find-amina');
+    const amina = one(await hvDirect.search<Patient>('Patient', byNhs(AMINA), { requestId: search }));
+    expect(amina.id).toBe(id('amina'));
+    expect(amina.name?.[0]?.family).toBe('Rahman');
+    expect(amina.address?.[0]?.postalCode).toBe('E1 6AN');
+    const decision = decisionOn(await decisionsOf(t, search), ref('Patient', id('amina')));
+    expectPermit(decision, 'booking-to-health-visiting');
+    expect(decision?.consent).toBeUndefined();
+    expect(ids(await hvDirect.search<EpisodeOfCare>('EpisodeOfCare', { patient: ref('Patient', id('amina')) }))).toEqual([id('aminaEpisode')]);
+    expect(ids(await hvDirect.search<Observation>('Observation', { patient: ref('Patient', id('amina')) }))).toEqual([id('aminaEdd')]);
+  });
+
+  it('2. Zofia (E14) refuses: no children\'s centre sees her (Ocean: outside-catchment, Isle of Dogs: consent-refused); the health visitors still do', async () => {
+    const since = at();
+    const stored = await send('maternity/booking-consent-refused.json', northgate);
+    const zofia = one(await hvDirect.search<Patient>('Patient', byNhs(ZOFIA)));
+    expect(zofia.name?.[0]).toMatchObject({ family: 'Kowalska', given: ['Zofia'] });
+    expect(zofia.address?.[0]?.postalCode).toBe('E14 3BD');
+    const patient = ref('Patient', zofia.id ?? '');
+    const episode = one(await hvDirect.search<EpisodeOfCare>('EpisodeOfCare', { patient }));
+    const edd = one(await hvDirect.search<Observation>('Observation', { patient }));
+    const refusal = await northgate.read<Consent>('Consent', storedOf(stored, 'Consent'));
+    expect(refusal).toMatchObject({ status: 'active', provision: { type: 'deny' }, patient: { reference: patient } });
+
+    for (const [type, recordId] of [['Patient', zofia.id ?? ''], ['EpisodeOfCare', episode.id ?? ''], ['Observation', edd.id ?? '']] as const) {
+      // Ocean's catchment (E1, E1W) does not hold E14: that is checked before any consent.
+      expectDenied(await ocean.readRefused(type, recordId), 'outside-catchment');
+      const read = rid('iod-read-zofia');
+      expectDenied(await iod.readRefused(type, recordId, { requestId: read }), 'consent-refused');
+      const [decision] = await decisionsOf(t, read);
+      expectDenial(decision, 'consent-refused', patient);
+      expect(decision?.consent).toBe(`Consent/${refusal.id ?? ''}/_history/1`);
+      expect(decision?.flow).toBe(flow('booking-to-childrens-centre'));
+    }
+    for (const centre of [ocean, iod]) {
+      for (const type of ['Patient', 'EpisodeOfCare', 'Observation'] as const) {
+        expect(await centre.search(type, { _lastUpdated: `gt${since}` }), `${centre.clientId} ${type}`).toEqual([]);
+      }
+    }
+  });
+
+  it('3. Sarah (E1W) consents; after the stillbirth notification no children\'s centre gets anything about her or the baby (excluded:pregnancy-loss); the health visitors still do', async () => {
+    const since = at();
+    await send('maternity/booking-consent-given-2.json', northgate);
+    oceanLastPatientPull = at();
+    const sarah = one(await ocean.search<Patient>('Patient', { _lastUpdated: `gt${since}` }));
+    expect(sarah.name?.[0]).toMatchObject({ family: 'Mensah', given: ['Sarah'] });
+    known['sarah'] = sarah.id ?? '';
+    const sarahEpisode = one(await ocean.search<EpisodeOfCare>('EpisodeOfCare', { patient: ref('Patient', id('sarah')) }));
+    const sarahEdd = one(await ocean.search<Observation>('Observation', { patient: ref('Patient', id('sarah')) }));
+
+    await send('maternity/birth-notification-stillbirth-nems-stu3.json', northgate);
+    const baby = one(await hvDirect.search<Patient>('Patient', byNhs(SARAH_BABY)));
+    expect(baby).toMatchObject({ birthDate: '2026-08-14', name: [{ family: 'Mensah' }] });
+
+    const records: [string, string, string][] = [
+      ['Patient', id('sarah'), id('sarah')],
+      ['EpisodeOfCare', sarahEpisode.id ?? '', id('sarah')],
+      ['Observation', sarahEdd.id ?? '', id('sarah')],
+      ['Patient', baby.id ?? '', baby.id ?? ''],
+    ];
+    for (const centre of [ocean, iod]) {
+      for (const [type, recordId, subject] of records) {
+        const read = rid('cc-read-sarah');
+        expectDenied(await centre.readRefused(type, recordId, { requestId: read }), 'excluded:pregnancy-loss');
+        expectDenial((await decisionsOf(t, read))[0], 'excluded:pregnancy-loss', ref('Patient', subject));
+      }
+    }
+    // Ocean's next pull: nothing about either of them.
+    const previous = oceanLastPatientPull;
+    oceanLastPatientPull = at();
+    for (const type of ['Patient', 'EpisodeOfCare', 'Observation', 'RelatedPerson'] as const) {
+      expect(await ocean.search(type, { _lastUpdated: `gt${previous}` }), type).toEqual([]);
+    }
+    expect(await ocean.search('Patient', { _id: `${id('sarah')},${baby.id ?? ''}` })).toEqual([]);
+
+    // Health visiting: direct care rests on no consent and no exclusion.
+    expect(ids(await hvDirect.search<Patient>('Patient', byNhs(SARAH)))).toEqual([id('sarah')]);
+    expect((await hvDirect.read<Patient>('Patient', id('sarah'))).name?.[0]?.family).toBe('Mensah');
+    const hvBaby = rid('hv-read-baby');
+    expect((await hvDirect.read<Patient>('Patient', baby.id ?? '', { requestId: hvBaby })).birthDate).toBe('2026-08-14');
+    expectPermit((await decisionsOf(t, hvBaby))[0], 'birth-to-health-visiting');
+    expect(ids(await hvDirect.search('EpisodeOfCare', { patient: ref('Patient', id('sarah')) }))).toEqual([sarahEpisode.id]);
+  });
+
+  it('4. Yusuf is born: Ocean gets his registration on Amina\'s booking consent (birth-to-childrens-centre); the health visitors get his birth details', async () => {
+    const since = at();
+    await send('maternity/birth-notification-nems-stu3.json', northgate);
+
+    const found = rid('hv-find-yusuf');
+    const yusufAtHv = one(await hvDirect.search<Patient>('Patient', byNhs(YUSUF), { requestId: found }));
+    known['yusuf'] = yusufAtHv.id ?? '';
+    expectPermit(decisionOn(await decisionsOf(t, found), ref('Patient', id('yusuf'))), 'birth-to-health-visiting');
+    const observations = await hvDirect.search<Observation>('Observation', { patient: ref('Patient', id('yusuf')) });
+    const weight = observations.find((o) => o.code.coding?.some((c) => c.system === SNOMED && c.code === '364589006'));
+    expect(weight).toMatchObject({ status: 'final', subject: { reference: ref('Patient', id('yusuf')) }, valueQuantity: { value: 3340, unit: 'g' } });
+    expect(weight?.effectiveDateTime?.slice(0, 10)).toBe('2026-09-25');
+
+    const previous = oceanLastPatientPull;
+    oceanLastPatientPull = at();
+    const pull = rid('ocean-pull-yusuf');
+    const pulled = await ocean.search<Patient>('Patient', { _lastUpdated: `gt${previous}` }, { requestId: pull });
+    const yusuf = pulled.find((p) => p.id === id('yusuf'));
+    expect(yusuf?.name?.[0]).toMatchObject({ family: 'Rahman', given: ['Yusuf'] });
+    expect(yusuf).toMatchObject({ birthDate: '2026-09-25', gender: 'male', address: [{ postalCode: 'E1 6AN' }] });
+    expect(yusuf?.identifier).toBeUndefined();
+    expect(yusuf?.multipleBirthInteger).toBeUndefined();
+    expect(yusuf !== undefined && redacted(yusuf)).toBe(true);
+    const decision = decisionOn(await decisionsOf(t, pull), ref('Patient', id('yusuf')));
+    expectPermit(decision, 'birth-to-childrens-centre');
+    expect(decision?.consent).toBe(`Consent/${id('aminaConsent')}/_history/1`);
+    expect(decision?.patients).toEqual([ref('Patient', id('yusuf'))]);
+
+    // Birth details are the health visitors' alone; Amina's registration stays with Ocean.
+    expect(await ocean.search('Observation', { patient: ref('Patient', id('yusuf')) })).toEqual([]);
+    expect(await ocean.search('Observation', { _lastUpdated: `gt${since}` })).toEqual([]);
+    const amina = await ocean.read<Patient>('Patient', id('amina'));
+    expect(amina.address?.[0]?.postalCode).toBe('E1 6AN');
+    expect(amina.identifier).toBeUndefined();
+  });
+
+  it('5. Maya misses her third 6-in-1: Ocean sees the missed dose without the reason, the health visitors with it; the catch-up closes it in Ocean\'s next pull', async () => {
+    const since = at();
+    await send('gp/vxu-missed-6in1-dose3.hl7', limehouse);
+
+    const firstPull = at();
+    const pull = rid('ocean-imms-pull');
+    const missed = one(await oceanImms.search<Immunization>('Immunization', { _lastUpdated: `gt${since}` }, { requestId: pull }));
+    expect(missed.status).toBe('not-done');
+    expect(missed.statusReason).toBeUndefined();
+    expect(missed.extension?.find((e) => e.url === VACCINATION_PROCEDURE)?.valueCodeableConcept?.coding?.[0]?.code).toBe('770618004');
+    expect(missed.extension?.some((e) => e.url === CAUGHT_UP)).toBe(false);
+    expect(redacted(missed)).toBe(true);
+    expectPermit(decisionOn(await decisionsOf(t, pull), ref('Immunization', missed.id ?? '')), 'missed-imms-to-childrens-centre');
+
+    const maya = one(await hvDirect.search<Patient>('Patient', byNhs(MAYA)));
+    expect(maya.name?.[0]?.family?.toUpperCase()).toBe('THOMPSON');
+    const atHv = one(await hvDirect.search<Immunization>('Immunization', { patient: ref('Patient', maya.id ?? '') }));
+    expect(atHv.id).toBe(missed.id);
+    expect(atHv.status).toBe('not-done');
+    expect(atHv.statusReason?.coding?.[0]).toMatchObject({ system: SNOMED, code: '201741000000102' });
+
+    await send('gp/vxu-catch-up-given-6in1-dose3.hl7', limehouse);
+    const next = await oceanImms.search<Immunization>('Immunization', { _lastUpdated: `gt${firstPull}` });
+    const closed = one(next);
+    expect(closed.id).toBe(missed.id);
+    expect(closed.meta?.versionId).toBe('2');
+    expect(closed.status).toBe('not-done');
+    expect(closed.statusReason).toBeUndefined();
+    const marker: Extension | undefined = closed.extension?.find((e) => e.url === CAUGHT_UP);
+    expect(marker?.valueDateTime?.slice(0, 10)).toBe('2026-08-06');
+
+    const both = await hvDirect.search<Immunization>('Immunization', { patient: ref('Patient', maya.id ?? '') });
+    expect(both.map((i) => i.status).sort()).toEqual(['completed', 'not-done']);
+    expect(both.find((i) => i.id === missed.id)?.extension?.some((e) => e.url === CAUGHT_UP)).toBe(true);
+  });
+
+  it('5. Ibrahim Hossain\'s refused rotavirus dose (E14) goes to the health visitors only', async () => {
+    const since = at();
+    await send('gp/vxu-batch-y90002.hl7', bowcommon);
+    const ibrahim = one(await hvDirect.search<Patient>('Patient', byNhs(IBRAHIM)));
+    expect(ibrahim.name?.[0]?.given?.[0]?.toUpperCase()).toBe('IBRAHIM');
+    const refusal = one(await hvDirect.search<Immunization>('Immunization', { patient: ref('Patient', ibrahim.id ?? '') }));
+    expect(refusal.status).toBe('not-done');
+    expect(refusal.statusReason?.coding?.[0]).toMatchObject({ system: SNOMED, code: '310376006' });
+
+    expectDenied(await oceanImms.readRefused('Immunization', refusal.id ?? ''), 'outside-catchment');
+    const read = rid('iod-read-refusal');
+    expectDenied(await iodImms.readRefused('Immunization', refusal.id ?? '', { requestId: read }), 'where-not-met');
+    const [decision] = await decisionsOf(t, read);
+    expectDenial(decision, 'where-not-met', ref('Patient', ibrahim.id ?? ''));
+    expect(decision?.flow).toBe(flow('missed-imms-to-childrens-centre'));
+    expectDenied(await iodImms.readRefused('Patient', ibrahim.id ?? ''), 'where-not-met');
+    expect(ids(await iodImms.search('Immunization', { _lastUpdated: `gt${since}` }))).not.toContain(refusal.id);
+    expect(ids(await iodImms.search('Patient', { _lastUpdated: `gt${since}` }))).not.toContain(ibrahim.id);
+  });
+
+  it('6. Leo Ahmed\'s CAF reaches the health visitors and his GP in full, and Isle of Dogs as a summary', async () => {
+    const since = at();
+    await send('la/caf-leo-ahmed.json', earlyHelp);
+
+    const leo = one(await hvEarlyHelp.search<Patient>('Patient', byNhs(LEO)));
+    known['leo'] = leo.id ?? '';
+    const subject = ref('Patient', id('leo'));
+    const search = rid('hv-caf-leo');
+    const full = one(await hvEarlyHelp.search<QuestionnaireResponse>('QuestionnaireResponse', { subject }, { requestId: search }));
+    expectPermit(decisionOn(await decisionsOf(t, search), ref('QuestionnaireResponse', full.id ?? '')), 'caf-to-health');
+    expect(full.identifier).toMatchObject({ system: CAF_ASSESSMENT, value: 'EH-2026-00187' });
+    expect(JSON.stringify(full.item)).toContain('Nursery reports speech delay');
+    expect(leaves(full.item).some((i) => i.linkId.endsWith('.strengths'))).toBe(true);
+    const plan = one(await hvEarlyHelp.search<CarePlan>('CarePlan', { subject }));
+    expect(plan.activity).toHaveLength(4);
+    expect(plan.supportingInfo?.[0]?.reference).toBe(ref('QuestionnaireResponse', full.id ?? ''));
+
+    // His GP (Bow Common, Y90002) for early help: the same full assessment.
+    const atGp = one(await bowcommonEarlyHelp.search<QuestionnaireResponse>('QuestionnaireResponse', { subject }));
+    expect(atGp).toEqual(full);
+
+    // Isle of Dogs, for early help: the summary only, the needs headline per domain and the action plan.
+    const pull = rid('iod-caf-pull');
+    const summary = one(await iodEarlyHelp.search<QuestionnaireResponse>('QuestionnaireResponse', { _lastUpdated: `gt${since}` }, { requestId: pull }));
+    expect(summary.id).toBe(full.id);
+    expectPermit(decisionOn(await decisionsOf(t, pull), ref('QuestionnaireResponse', full.id ?? '')), 'caf-to-childrens-centre');
+    expect(summary).toMatchObject({ status: 'completed', authored: '2026-10-05', subject: { reference: subject } });
+    expect(summary.identifier).toBeUndefined();
+    expect(redacted(summary)).toBe(true);
+    const kept = leaves(summary.item);
+    expect(kept.length).toBeGreaterThan(0);
+    expect(kept.map((i) => i.linkId).filter((l) => !l.endsWith('.needs'))).toEqual([]);
+    expect(kept.map((i) => i.linkId)).toEqual(leaves(full.item).map((i) => i.linkId).filter((l) => l.endsWith('.needs')));
+    expect(JSON.stringify(summary)).not.toContain('Nursery reports speech delay');
+    expect(JSON.stringify(summary)).not.toContain('Warm attachment');
+    const iodPlan = one(await iodEarlyHelp.search<CarePlan>('CarePlan', { subject }));
+    expect(iodPlan.activity).toEqual(plan.activity);
+    expect(iodPlan.supportingInfo).toBeUndefined();
+    expect(iodPlan.identifier).toBeUndefined();
+  });
+
+  it('6. Chloe Bennett\'s CAF on her unborn baby reaches the health visitors; her choice keeps it from children\'s centres', async () => {
+    await send('la/caf-unborn-bennett.json', earlyHelp);
+    const qr = one(await hvEarlyHelp.search<QuestionnaireResponse>('QuestionnaireResponse', { identifier: `${CAF_ASSESSMENT}|EH-2026-00203` }));
+    expect(qr.subject?.display).toBe('Chloe Bennett');
+    known['chloeQr'] = qr.id ?? '';
+    known['chloe'] = qr.subject?.reference?.replace(/^Patient\//, '') ?? '';
+    const plan = one(await hvEarlyHelp.search<CarePlan>('CarePlan', { subject: qr.subject?.reference ?? '' }));
+    known['chloePlan'] = plan.id ?? '';
+    for (const centre of [oceanEarlyHelp, iodEarlyHelp]) {
+      expect(await centre.search('QuestionnaireResponse', { identifier: `${CAF_ASSESSMENT}|EH-2026-00203` }), centre.clientId).toEqual([]);
+      expect(await centre.search('CarePlan', { subject: qr.subject?.reference ?? '' }), centre.clientId).toEqual([]);
+    }
+  });
+
+  it('6. ...and a children\'s centre\'s read of Chloe\'s CAF is refused as consent-refused (her doNotShareWith), citing her Consent', async () => {
+    for (const centre of [oceanEarlyHelp, iodEarlyHelp]) {
+      for (const [type, key] of [['QuestionnaireResponse', 'chloeQr'], ['CarePlan', 'chloePlan']] as const) {
+        const read = rid('cc-read-chloe');
+        expectDenied(await centre.readRefused(type, id(key), { requestId: read }), 'consent-refused');
+        const [decision] = await decisionsOf(t, read);
+        expectDenial(decision, 'consent-refused', ref('Patient', id('chloe')));
+        expect(decision?.consent).toMatch(/^Consent\/[A-Za-z0-9.-]+\/_history\/1$/);
+      }
+    }
+  });
+
+  it('6. Ruby Walsh\'s CAF without consent is stored and disclosed to nobody, unless a health visitor overrides for safeguarding with a reason (flagged, alerted)', async () => {
+    await send('la/caf-consent-not-given.json', earlyHelp);
+    const byReference = { identifier: `${CAF_ASSESSMENT}|EH-2026-00199` };
+    const reason = 'Section 47 enquiry: concern for the child\'s welfare raised at the nursery';
+    const alerts = async (): Promise<{ audit_event_id: string; kind: string; client_id: string; organisation_code: string; reason: string; patients: unknown }[]> =>
+      rawRows(t.database.db, sql`select audit_event_id, kind, client_id, organisation_code, reason, patients from ig_alert order by raised`);
+
+    // Early help purpose: the assessment is not there for the health visitor.
+    const early = rid('hv-caf-ruby');
+    expect(await hvEarlyHelp.search('QuestionnaireResponse', byReference, { requestId: early })).toEqual([]);
+    const [earlyDecision] = await decisionsOf(t, early);
+    expect(earlyDecision?.outcome).toBe('8');
+    expect(earlyDecision?.code).toBe('consent-refused');
+
+    // The health visitor invokes the safeguarding override, stating why, to find it.
+    const found = one(await hvSafeguarding.search<QuestionnaireResponse>('QuestionnaireResponse', byReference, { overrideReason: reason }));
+    const rubyQr = found.id ?? '';
+    const ruby = found.subject?.reference ?? '';
+    expect(ruby).toMatch(/^Patient\//);
+
+    const before = (await alerts()).length;
+    const refused = rid('hv-ruby-early-help');
+    expectDenied(await hvEarlyHelp.readRefused('QuestionnaireResponse', rubyQr, { requestId: refused }), 'consent-refused');
+    expectDenial((await decisionsOf(t, refused))[0], 'consent-refused', ruby);
+    for (const [who, partner] of [['GP', bowcommonEarlyHelp], ['Ocean', oceanEarlyHelp], ['Isle of Dogs', iodEarlyHelp]] as const) {
+      expectDenied(await partner.readRefused('QuestionnaireResponse', rubyQr), 'consent-refused');
+      expect(await partner.search('QuestionnaireResponse', byReference), who).toEqual([]);
+    }
+    const noReason = rid('hv-ruby-no-reason');
+    expectDenied(await hvSafeguarding.readRefused('QuestionnaireResponse', rubyQr, { requestId: noReason }), 'override-reason-required');
+    expectDenial((await decisionsOf(t, noReason))[0], 'override-reason-required', ruby);
+    expect((await alerts()).length).toBe(before);
+
+    const override = rid('hv-ruby-override');
+    const disclosed = await hvSafeguarding.read<QuestionnaireResponse>('QuestionnaireResponse', rubyQr, { requestId: override, overrideReason: reason });
+    expect(disclosed.identifier?.value).toBe('EH-2026-00199');
+    expect(JSON.stringify(disclosed.item)).toContain('Nursery reports speech delay');
+    const decisions = await decisionsOf(t, override);
+    expect(decisions).toHaveLength(1);
+    const [decision] = decisions;
+    expectPermit(decision, 'safeguarding');
+    expect(decision?.patients).toEqual([ruby]);
+    expect(decision?.overrideReason).toBe(reason);
+    expect(decision?.tags).toContain('safeguarding-override');
+    const raised = (await alerts()).filter((a) => a.audit_event_id === decision?.event.id);
+    expect(raised).toHaveLength(1);
+    expect(raised[0]).toMatchObject({ kind: 'safeguarding-override', client_id: 'eastside-hv', organisation_code: 'R9H', reason });
+    const patients: unknown = raised[0]?.patients;
+    expect(typeof patients === 'string' ? JSON.parse(patients) : patients).toEqual([ruby]);
+    expect((await alerts()).length).toBe(before + 1);
+  });
+
+  it('IG lead, before the withdrawal: $explain-disclosure says Ocean would see Amina (booking-to-childrens-centre), Isle of Dogs would not, and shows none of her data', async () => {
+    const question = { organisation: 'CC-OCEAN', purpose: 'early-years-registration' };
+    const forOcean = (await ig.operation('Patient', id('amina'), '$explain-disclosure', question)) as Parameters;
+    expect(forOcean.resourceType).toBe('Parameters');
+    expect(param(forOcean, 'decision')?.valueCode).toBe('permit');
+    expect(param(forOcean, 'flow')?.valueString).toBe(flow('booking-to-childrens-centre'));
+    expect(param(forOcean, 'consent')?.valueReference?.reference).toBe(`Consent/${id('aminaConsent')}/_history/1`);
+    for (const data of ['Rahman', 'Amina', 'E1 6AN', 'Cable Street', '07700', AMINA, '1994-05-17']) expect(JSON.stringify(forOcean)).not.toContain(data);
+
+    const forIod = (await ig.operation('Patient', id('amina'), '$explain-disclosure', { ...question, organisation: 'CC-IOD' })) as Parameters;
+    expect(param(forIod, 'decision')?.valueCode).toBe('deny');
+    expect(param(forIod, 'reason')?.valueCoding).toMatchObject({ system: DENY_REASON, code: 'outside-catchment' });
+    for (const data of ['Rahman', 'Amina', 'E1 6AN', 'Cable Street']) expect(JSON.stringify(forIod)).not.toContain(data);
+
+    for (const notIg of [ocean, hvDirect]) {
+      expect((await notIg.operationRefused('Patient', id('amina'), '$explain-disclosure', question)).status, notIg.clientId).toBe(403);
+    }
+  });
+
+  it('7. Amina withdraws (Northgate makes her booking Consent inactive): Ocean\'s next pull holds nothing about her or Yusuf, and the audit log shows the denials', async () => {
+    const amina = ref('Patient', id('amina'));
+    const yusuf = ref('Patient', id('yusuf'));
+    expect(ids(await northgate.search<Consent>('Consent', { patient: amina }))).toEqual([id('aminaConsent')]);
+    const consent = await northgate.read<Consent>('Consent', id('aminaConsent'));
+    expect(consent.status).toBe('active');
+    const withdrawn = await northgate.update({ ...consent, id: id('aminaConsent'), status: 'inactive' as const });
+    expect(withdrawn.meta?.versionId).toBe('2');
+    expect(withdrawn.status).toBe('inactive');
+    const version = `Consent/${id('aminaConsent')}/_history/2`;
+
+    const byIds = rid('ocean-after-withdrawal');
+    expect(await ocean.search('Patient', { _id: `${id('amina')},${id('yusuf')}` }, { requestId: byIds })).toEqual([]);
+    const decisions = await decisionsOf(t, byIds);
+    for (const who of [amina, yusuf]) {
+      const d = decisionOn(decisions, who);
+      expectDenial(d, 'consent-withdrawn', who);
+      expect(d?.consent).toBe(version);
+    }
+    const previous = oceanLastPatientPull;
+    oceanLastPatientPull = at();
+    expect(ids(await ocean.search('Patient', { _lastUpdated: `gt${previous}` }))).toEqual([]);
+    expect(await ocean.search('EpisodeOfCare', { patient: amina })).toEqual([]);
+    expect(await ocean.search('Observation', { patient: amina })).toEqual([]);
+    expect(await ocean.search<RelatedPerson>('RelatedPerson', { patient: yusuf })).toEqual([]);
+
+    for (const [who, patientId] of [[amina, id('amina')], [yusuf, id('yusuf')]] as const) {
+      const read = rid('ocean-read-withdrawn');
+      expectDenied(await ocean.readRefused('Patient', patientId, { requestId: read }), 'consent-withdrawn');
+      const [d] = await decisionsOf(t, read);
+      expectDenial(d, 'consent-withdrawn', who);
+      expect(d?.consent).toBe(version);
+    }
+    for (const [type, key] of [['EpisodeOfCare', 'aminaEpisode'], ['Observation', 'aminaEdd']] as const) {
+      expectDenied(await ocean.readRefused(type, id(key)), 'consent-withdrawn');
+    }
+    // Direct care does not rest on that consent.
+    expect((await hvDirect.read<Patient>('Patient', id('yusuf'))).birthDate).toBe('2026-09-25');
+  });
+
+  it('IG lead, after the withdrawal: $explain-disclosure says Ocean would be denied, consent-withdrawn', async () => {
+    const answer = (await ig.operation('Patient', id('amina'), '$explain-disclosure', { organisation: 'CC-OCEAN', purpose: 'early-years-registration' })) as Parameters;
+    expect(param(answer, 'decision')?.valueCode).toBe('deny');
+    expect(param(answer, 'reason')?.valueCoding).toMatchObject({ system: DENY_REASON, code: 'consent-withdrawn' });
+    expect(param(answer, 'consent')?.valueReference?.reference).toBe(`Consent/${id('aminaConsent')}/_history/2`);
+    for (const data of ['Rahman', 'Amina', 'E1 6AN', 'Cable Street', '07700', AMINA]) expect(JSON.stringify(answer)).not.toContain(data);
+  });
+});

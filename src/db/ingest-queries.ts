@@ -32,14 +32,26 @@ export async function lockIdentity(tx: Tx, key: string): Promise<void> {
  * each on an index (token lookup, then primary key): a join here lets the
  * planner scan every resource of a type whose statistics it has not seen yet.
  */
-export async function findByIdentifier(tx: Tx, type: string, system: string, value: string): Promise<StoredResource | undefined> {
-  const [token] = await tx
+export async function findByIdentifier(tx: Tx, type: string, system: string, value: string, writtenBy?: string): Promise<StoredResource | undefined> {
+  const tokens = await tx
     .select({ id: resourceTokens.id })
     .from(resourceTokens)
     .where(and(eq(resourceTokens.type, type), eq(resourceTokens.param, 'identifier'), eq(resourceTokens.value, value), eq(resourceTokens.system, system)))
+    .limit(50);
+  if (tokens.length === 0) return undefined;
+  const [row] = await tx
+    .select()
+    .from(resources)
+    .where(
+      and(
+        eq(resources.type, type),
+        inArray(resources.id, tokens.map((t) => t.id)),
+        // Only the records this organisation has written, when asked.
+        writtenBy === undefined ? undefined : sql`${writtenBy} = any(${resources.sourceOrgs})`,
+      ),
+    )
+    .orderBy(resources.lastUpdated, resources.id)
     .limit(1);
-  if (token === undefined) return undefined;
-  const [row] = await tx.select().from(resources).where(and(eq(resources.type, type), eq(resources.id, token.id))).limit(1);
   return row;
 }
 

@@ -27,7 +27,8 @@ export function decide(input: DecisionInput): Decision {
   const { requester, record } = input;
   const type = record.resource.resourceType;
   if (isPublicType(type)) return { effect: 'permit', basis: 'public' };
-  if (record.writer === requester.organisationCode) return { effect: 'permit', basis: 'originator' };
+  // Reading back what one wrote is not a disclosure, unless another organisation has written to the record too.
+  if (record.writer === requester.organisationCode && (record.alsoWrittenBy ?? []).length === 0) return { effect: 'permit', basis: 'originator' };
 
   const role = input.subject === undefined ? undefined : roleOf(input.subject.patient, input.now);
   let miss: { reason: DenyReason; detail: string } = {

@@ -18,8 +18,10 @@ export interface Requester {
 /** A stored record: its current content and who has written it. */
 export interface RecordFacts {
   resource: Resource;
-  /** The organisation that wrote the current version. */
+  /** The organisation that wrote this version. */
   writer: string;
+  /** Other organisations that have written a version of the record (one Patient per NHS number is shared). */
+  alsoWrittenBy?: readonly string[] | undefined;
   /** The types of every organisation that has written a version of it. */
   sourceTypes: readonly string[];
 }

@@ -119,14 +119,20 @@ function answer(res: Response, outcomes: readonly UnitOutcome[]): void {
 function describe(o: UnitOutcome): string {
   switch (o.status) {
     case 'stored':
-      return `stored ${o.resources.join(', ')}`;
+      return `stored ${named(o)}`;
     case 'unchanged':
       return 'nothing new: every resource already held this content';
     case 'duplicate':
-      return `${o.messageKey ?? ''} was already received; nothing changed (first stored ${o.resources.join(', ') || 'nothing'})`;
+      return `${o.messageKey ?? ''} was already received; nothing changed (first stored ${named(o) || 'nothing'})`;
     case 'refused':
       return 'refused';
   }
+}
+
+/** What the sender alone wrote, by reference; records shared with other organisations only counted. */
+function named(o: UnitOutcome): string {
+  const shared = o.shared ?? 0;
+  return [...o.resources, ...(shared === 0 ? [] : [`${shared} record${shared === 1 ? '' : 's'} also held by other organisations (not named)`])].join(', ');
 }
 
 function must(res: Response): Principal {

@@ -83,7 +83,13 @@ export class DisclosureService {
     const needRecords = rows.some((r) => r.type === 'Patient');
     const subjects = await this.loadSubjects(db, subjectRefs, needRecords, typesOf);
     return rows.map((row) => {
-      const record: RecordFacts = { resource: row.content, writer: row.sourceOrg, sourceTypes: typesOf(sources ?? row.sourceOrgs ?? [row.sourceOrg]) };
+      const writers = sources ?? row.sourceOrgs ?? [row.sourceOrg];
+      const record: RecordFacts = {
+        resource: row.content,
+        writer: row.sourceOrg,
+        alsoWrittenBy: writers.filter((o) => o !== row.sourceOrg),
+        sourceTypes: typesOf(writers),
+      };
       const subjectRef = subjectOf(row);
       const decision = decide({
         requester: ctx.requester,

@@ -2,6 +2,7 @@ import type { Bundle, BundleEntry, Parameters, Resource } from 'fhir/r4.js';
 import { randomUUID } from 'node:crypto';
 import type { RestInteraction } from '../audit/audit-event.js';
 import type { Principal } from '../auth/principal.js';
+import { allows } from '../auth/scopes.js';
 import type { Db, Tx } from '../db/database.js';
 import {
   lockCriteria,
@@ -267,6 +268,9 @@ export class FhirService {
   async explain(principal: Principal, type: string, id: string, params: ParamList, meta: RequestMeta): Promise<FhirResult> {
     if (principal.organisationType !== 'hub-operator' || principal.purposeOfUse !== 'audit') {
       return this.refuse(principal, meta, 'operation', type, problem(403, 'forbidden', '$explain-disclosure is for the information governance lead (a hub-operator client, purpose audit)', 'purpose_of_use'));
+    }
+    if (!allows(principal.scopes, 'AuditEvent', 'r')) {
+      return this.refuse(principal, meta, 'operation', type, problem(403, 'forbidden', 'the access token has no scope allowing r on AuditEvent (system/AuditEvent.r), which explaining a decision needs', 'scope'));
     }
     if (!ID_PATTERN.test(id)) return this.refuse(principal, meta, 'operation', type, problem(400, 'invalid', 'id is not a valid resource id', 'id'));
     const one = (name: string): string | undefined => params.find(([k]) => k === name)?.[1].trim();

@@ -36,8 +36,10 @@ export interface UnitOutcome {
   status: UnitStatus;
   /** HTTP status a refusal alone would earn: 400 unparsable, 403 not the sender, 422 invalid. */
   refusal?: 400 | 403 | 422;
-  /** "Type/id/_history/n" of every resource version written (or, for a duplicate, written by the first copy). */
+  /** "Type/id/_history/n" of every resource version written that only the sender has written (or, for a duplicate, by the first copy). */
   resources: string[];
+  /** How many written records other organisations have written too (not named). */
+  shared?: number;
   issues: AdapterIssue[];
 }
 
@@ -88,35 +90,42 @@ export class IngestService {
       const refused = await this.refuse(principal, label, { ok: false, kind: 'invalid', issues: [issue] }, meta);
       return { ...refused, messageKey: unit.messageKey, refusal: 403 };
     }
+    // The exactly-once key is the sender's: another organisation re-using a message id neither learns what it
+    // stored nor stops the real message.
+    const receiptKey = `${principal.organisationCode}|${unit.messageKey}`;
     const attempt = await this.deps.audit.transaction(this.deps.db, async (tx): Promise<UnitOutcome | { rollback: UnitOutcome }> => {
-      const claim = await claimReceipt(tx, { messageKey: unit.messageKey, event: unit.event, clientId: principal.clientId, receivedAt: this.deps.clock() });
+      const claim = await claimReceipt(tx, { messageKey: receiptKey, event: unit.event, clientId: principal.clientId, receivedAt: this.deps.clock() });
       if (!claim.claimed) {
-        const earlier = (claim.outcome ?? {}) as { resources?: string[] };
+        const earlier = (claim.outcome ?? {}) as { resources?: string[]; shared?: number };
         await this.deps.audit.rest(tx, meta, requesterOf(principal), {
           interaction: 'operation',
           outcome: 'success',
           outcomeDesc: `${label}: ${unit.messageKey} was already received; nothing changed`,
         });
-        return { label, messageKey: unit.messageKey, status: 'duplicate', resources: earlier.resources ?? [], issues: [] };
+        return { label, messageKey: unit.messageKey, status: 'duplicate', resources: earlier.resources ?? [], shared: earlier.shared ?? 0, issues: [] };
       }
       const written = await this.writeUnit(tx, principal, unit, raw);
       if ('issues' in written) {
         // Roll back the receipt too: a corrected copy with the same key may come.
         throw new RollbackUnit({ label, messageKey: unit.messageKey, status: 'refused', refusal: 422, resources: [], issues: written.issues });
       }
+      // The answer names only what the sender alone has written: a record it shares with other
+      // organisations (one Patient per NHS number) is counted, never named, so its id and version stay unknown.
+      const own = written.rows.filter((r) => !written.shared.has(`${r.type}/${r.id}`));
       const outcome: UnitOutcome = {
         label,
         messageKey: unit.messageKey,
         status: written.rows.length === 0 ? 'unchanged' : 'stored',
-        resources: written.rows.map(versioned),
+        resources: own.map(versioned),
+        shared: written.rows.length - own.length,
         issues: [],
       };
-      await recordReceiptOutcome(tx, unit.messageKey, { status: outcome.status, resources: outcome.resources });
+      await recordReceiptOutcome(tx, receiptKey, { status: outcome.status, resources: outcome.resources, shared: outcome.shared });
       await this.deps.audit.rest(tx, meta, requesterOf(principal), {
         interaction: 'operation',
         outcome: 'success',
         outcomeDesc: `${label}: ${unit.event} ${unit.messageKey}`,
-        resources: outcome.resources,
+        resources: written.rows.map(versioned),
         patients: [...new Set(written.rows.flatMap((r) => patientsOf(r.content)))],
       });
       return outcome;
@@ -131,7 +140,12 @@ export class IngestService {
   }
 
   /** Matches, merges, validates and writes a unit's resources, its effects and its Provenance. */
-  private async writeUnit(tx: Tx, principal: Principal, unit: IngestUnit, raw: StoredResource): Promise<{ rows: StoredResource[] } | { issues: AdapterIssue[] }> {
+  private async writeUnit(
+    tx: Tx,
+    principal: Principal,
+    unit: IngestUnit,
+    raw: StoredResource,
+  ): Promise<{ rows: StoredResource[]; shared: Set<string> } | { issues: AdapterIssue[] }> {
     const now = this.deps.clock();
     // Lock identities in a fixed order so two messages about one child never deadlock or duplicate it.
     const identities = unit.entries.flatMap((e) => (e.match === undefined ? [] : [`${e.resource.resourceType}|${e.match.system}|${e.match.value}`]));
@@ -140,7 +154,10 @@ export class IngestService {
     const existing = new Map<string, StoredResource | undefined>();
     const ids = new Map<string, string>();
     for (const entry of unit.entries) {
-      const found = entry.match === undefined ? undefined : await findByIdentifier(tx, entry.resource.resourceType, entry.match.system, entry.match.value);
+      // A person is one record whoever sends about them (one Patient per NHS number); any other record is
+      // matched only among the sender's own, so no one can overwrite another organisation's record.
+      const scope = entry.resource.resourceType === 'Patient' ? undefined : principal.organisationCode;
+      const found = entry.match === undefined ? undefined : await findByIdentifier(tx, entry.resource.resourceType, entry.match.system, entry.match.value, scope);
       existing.set(entry.fullUrl, found);
       ids.set(entry.fullUrl, `${entry.resource.resourceType}/${found?.id ?? randomUUID()}`);
     }
@@ -168,19 +185,28 @@ export class IngestService {
       rows.push(this.version(principal, content, found, now));
     }
     if (issues.length > 0) return { issues };
+    const shared = new Set<string>();
+    for (const found of existing.values()) if (found !== undefined) noteShared(shared, found, principal.organisationCode);
     for (const row of rows) await writeVersion(tx, row);
-    for (const effect of unit.effects) rows.push(...(await this.applyEffect(tx, principal, effect, ids, now)));
-    rows.push(...(await this.closeMissedDoses(tx, principal, rows, now)));
+    for (const effect of unit.effects) rows.push(...(await this.applyEffect(tx, principal, effect, ids, now, shared)));
+    rows.push(...(await this.closeMissedDoses(tx, principal, rows, now, shared)));
     if (rows.length > 0) {
       await storeRawMessage(tx, raw);
       const provenance = assertValid(this.provenance(principal, unit, rows, raw, now));
       await writeVersion(tx, provenance);
     }
-    return { rows };
+    return { rows, shared };
   }
 
   /** A birth ends the mother's pregnancy episode, records its outcome and links the baby to it. */
-  private async applyEffect(tx: Tx, principal: Principal, effect: UnitEffect, ids: ReadonlyMap<string, string>, now: Date): Promise<StoredResource[]> {
+  private async applyEffect(
+    tx: Tx,
+    principal: Principal,
+    effect: UnitEffect,
+    ids: ReadonlyMap<string, string>,
+    now: Date,
+    shared: Set<string>,
+  ): Promise<StoredResource[]> {
     switch (effect.kind) {
       case 'birth': {
         const mother = await findByIdentifier(tx, 'Patient', NHS_NUMBER_SYSTEM, effect.motherNhsNumber);
@@ -211,6 +237,7 @@ export class IngestService {
           };
           const row = assertValid(this.version(principal, ended, stored, now));
           await writeVersion(tx, row);
+          noteShared(shared, stored, principal.organisationCode);
           rows.push(row);
         }
         return rows;
@@ -223,7 +250,7 @@ export class IngestService {
   }
 
   /** A dose given closes the same child's earlier missed doses of that vaccination (see caughtUp). */
-  private async closeMissedDoses(tx: Tx, principal: Principal, written: readonly StoredResource[], now: Date): Promise<StoredResource[]> {
+  private async closeMissedDoses(tx: Tx, principal: Principal, written: readonly StoredResource[], now: Date, shared: Set<string>): Promise<StoredResource[]> {
     const rows: StoredResource[] = [];
     for (const given of written) {
       if (given.type !== 'Immunization' || (given.content as Immunization).status !== 'completed') continue;
@@ -234,6 +261,7 @@ export class IngestService {
         if (closed === undefined) continue;
         const row = assertValid(this.version(principal, closed, stored, now));
         await writeVersion(tx, row);
+        noteShared(shared, stored, principal.organisationCode);
         rows.push(row);
       }
     }
@@ -289,6 +317,11 @@ export class IngestService {
     };
     return { type: 'Provenance', id, versionId: 1, lastUpdated: now, sourceOrg: principal.organisationCode, content: { ...content, meta: { versionId: '1', lastUpdated: now.toISOString() } } };
   }
+}
+
+/** Records another organisation has also written (one Patient per NHS number, a pregnancy a birth ends). */
+function noteShared(shared: Set<string>, stored: StoredResource, sender: string): void {
+  if ((stored.sourceOrgs ?? [stored.sourceOrg]).some((o) => o !== sender)) shared.add(`${stored.type}/${stored.id}`);
 }
 
 class RollbackUnit extends Error {

@@ -137,12 +137,14 @@ function distinctiveStrings(content: Record<string, unknown>): string[] {
 }
 
 const HL7 = 'x-application/hl7-v2+er7';
+/** The early help assessment seedWorld stores. */
+export const SEEDED_CAF = 'caf/consent-not-given.json';
 const bearer = (token: string): Record<string, string> => ({ Authorization: `Bearer ${token}` });
 
 /**
  * The seeded world: a booking from the demo maternity client, a missed dose
- * from a demo GP, an early help assessment, and a Patient with an
- * Observation created through the REST API by test-a.
+ * from a demo GP, an early help assessment the family did not consent to
+ * share, and a Patient with an Observation created through the REST API by test-a.
  */
 export async function seedWorld(t: TestHub): Promise<{ records: SeededRecord[]; testAPatient: string; testAObservation: string }> {
   const maternity = await t.token('northgate-maternity', 'direct-care');
@@ -152,7 +154,8 @@ export async function seedWorld(t: TestHub): Promise<{ records: SeededRecord[]; 
   const sent = [
     await t.http.post('/fhir/$process-message').set(bearer(maternity)).set('Content-Type', 'application/fhir+json').send(await readFixture('fhir-message/pregnancy-notification.json')),
     await t.http.post('/ingest/hl7v2').set(bearer(limehouse)).set('Content-Type', HL7).set('Accept', 'application/fhir+json').send(await readFixture('hl7v2/missed-dose-na.hl7')),
-    await t.http.post('/ingest/caf').set(bearer(earlyHelp)).set('Content-Type', 'application/json').send(await readFixture('caf/born-three-agencies.json')),
+    // The family did not consent: the one flow that reaches a GP (early help, caf-to-health) is then decided and denied.
+    await t.http.post('/ingest/caf').set(bearer(earlyHelp)).set('Content-Type', 'application/json').send(await readFixture(SEEDED_CAF)),
   ];
   const own = await t.http
     .post('/fhir/Patient')
@@ -268,7 +271,7 @@ export async function ownCsv(uniqueId: string, nhs?: string): Promise<string> {
   return `${header}\n${row}\n`;
 }
 
-/** An early help assessment in TEST-B's own name; `reference` reused from another council's makes it a probe. */
+/** An early help assessment in TEST-B's own name, about a family of its own. */
 export async function ownCaf(reference: string): Promise<string> {
   return (await readFixture('caf/born-three-agencies.json'))
     .replaceAll('E09000999-EH', 'TEST-B')
@@ -283,4 +286,9 @@ export async function ownCaf(reference: string): Promise<string> {
     .replaceAll('Examplewood', 'Walkassessor')
     .replaceAll('Visitorson', 'Walklead')
     .replaceAll('"R9H"', '"TEST-B"');
+}
+
+/** The seeded assessment word for word, but sent in TEST-B's name: same reference, same revision. */
+export async function seededCafInOwnName(): Promise<string> {
+  return (await readFixture(SEEDED_CAF)).replaceAll('E09000999-EH', 'TEST-B');
 }

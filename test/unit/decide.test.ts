@@ -325,6 +325,7 @@ const rows: Row[] = [
 
   // Not disclosures.
   { name: 'an organisation reads back what it wrote', input: input(requester('R9M', 'direct-care'), record(amina), aminaFacts), expected: { effect: 'permit', basis: 'originator' } },
+  { name: 'a record another organisation has written to is no longer read back as one’s own', input: input(requester('R9M', 'direct-care'), { ...record(amina), alsoWrittenBy: ['Y90001'] }, aminaFacts), expected: denied('no-flow') },
   { name: 'a GP reads back its own missed dose, protocol or not', input: input(requester('Y90001', 'direct-care'), missed, mayaFacts, []), expected: { effect: 'permit', basis: 'originator' } },
   { name: 'the CAF Questionnaire is public', input: input(strangerRequester('audit'), record(CAF_QUESTIONNAIRE, 'EYHUB'), undefined, []), expected: { effect: 'permit', basis: 'public' } },
 ];

@@ -78,3 +78,16 @@ export function othersShare(before: CpuSample | undefined, after: CpuSample | un
   }
   return Math.max(0, after.busy - before.busy - oursTicks) / capacity;
 }
+
+/** CPU time of the given processes between two samples, in cores (1 = one core busy the whole time). */
+export function coresUsed(before: CpuSample | undefined, after: CpuSample | undefined, pids: Iterable<number>, cpus: number): number | undefined {
+  if (before === undefined || after === undefined || cpus <= 0) return undefined;
+  const perCore = (after.capacity - before.capacity) / cpus;
+  if (perCore <= 0) return undefined;
+  let ticks = 0;
+  for (const pid of new Set(pids)) {
+    const end = after.perPid.get(pid);
+    if (end !== undefined) ticks += end - (before.perPid.get(pid) ?? 0);
+  }
+  return ticks / perCore;
+}

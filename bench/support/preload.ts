@@ -56,7 +56,7 @@ async function insertFirstVersions(db: Db, rows: StoredResource[]): Promise<void
   const tokens = index.flatMap(({ row, values }) => values.tokens.map((t) => ({ type: row.type, id: row.id, ...t })));
   const references = index.flatMap(({ row, values }) => values.references.map((r) => ({ type: row.type, id: row.id, ...r })));
   await inTransaction(db, async (tx) => {
-    await tx.insert(resources).values(rows);
+    await tx.insert(resources).values(rows.map((r) => ({ ...r, sourceOrgs: [r.sourceOrg] })));
     await tx.insert(resourceHistory).values(rows);
     if (tokens.length > 0) await tx.insert(resourceTokens).values(tokens);
     if (references.length > 0) await tx.insert(resourceReferences).values(references);

@@ -57,10 +57,10 @@ export interface DecisionAuditDetails {
   /** The deny reason code, or the permit's basis (flow, originator, public). */
   code: string;
   detail?: string | undefined;
-  /** "Patient/id" of each patient the record is about. */
+  /** "Patient/id" of each patient the records are about. */
   patients: readonly string[];
-  /** "Type/id/_history/n" of the record decided. */
-  resource: string;
+  /** "Type/id/_history/n" of each record decided alike. */
+  resources: readonly string[];
   flow?: { protocol: string; version: number; flow: string } | undefined;
   /** "Consent/id/_history/n" the decision used. */
   consent?: string | undefined;
@@ -105,13 +105,14 @@ export function restAuditEvent(ctx: AuditContext, details: RestAuditDetails): Au
 }
 
 /**
- * A disclosure decision in the shape of BALP AuthZconsent: DICOM 110113
+ * Disclosure decisions in the shape of BALP AuthZconsent: DICOM 110113
  * Security Alert, subtype AuthZ-Consent, outcome 0 (permit) or 8 (deny),
- * with the patient, the record, the Consent and the protocol flow as entities.
+ * with the patients, the records, the Consent and the protocol flow as
+ * entities. One event holds the decisions of a request that were alike.
  * See: https://profiles.ihe.net/ITI/BALP/StructureDefinition-IHE.BasicAudit.AuthZconsent.html
  */
 export function decisionAuditEvent(ctx: AuditContext, d: DecisionAuditDetails): AuditEvent {
-  const entities: AuditEventEntity[] = [...d.patients.map(patientEntity), resourceEntity(d.resource)];
+  const entities: AuditEventEntity[] = [...d.patients.map(patientEntity), ...d.resources.map(resourceEntity)];
   if (d.consent !== undefined) {
     entities.push({
       what: { reference: d.consent },

@@ -1,6 +1,6 @@
 import type { Bundle, BundleEntry, Parameters, Resource } from 'fhir/r4.js';
 import { randomUUID } from 'node:crypto';
-import type { RestInteraction } from '../audit/audit-event.js';
+import type { DecisionAuditDetails, RestInteraction } from '../audit/audit-event.js';
 import type { Principal } from '../auth/principal.js';
 import { allows } from '../auth/scopes.js';
 import type { Db, Tx } from '../db/database.js';
@@ -322,22 +322,42 @@ export class FhirService {
     });
   }
 
-  /** One AuditEvent per decision (BALP AuthZ-Consent), and an alert for every safeguarding override. */
+  /**
+   * The request's decisions as BALP AuthZ-Consent AuditEvents: decisions alike
+   * in effect, reason or basis, flow, Consent and override share one event,
+   * which names each record and each patient (a search of many records denied
+   * for one reason is one event, not thousands). Every safeguarding override
+   * also raises an alert for the IG lead.
+   */
   private async recordDecisions(tx: Tx, principal: Principal, meta: RequestMeta, judged: readonly Judged[]): Promise<void> {
+    const groups = new Map<string, { details: DecisionAuditDetails; resources: string[]; patients: Set<string>; notes: Set<string> }>();
     for (const j of judged) {
       const d = j.decision;
       if (d.effect === 'permit' && d.basis === 'public') continue;
-      const event = await this.deps.audit.decision(tx, meta, requesterOf(principal), {
+      const details: DecisionAuditDetails = {
         effect: d.effect,
         code: d.effect === 'deny' ? d.reason : d.basis,
-        detail: d.effect === 'deny' ? d.detail : undefined,
-        patients: j.patients,
-        resource: versionedReference(j.row),
+        patients: [],
+        resources: [],
         flow: d.effect === 'deny' || d.basis === 'flow' ? d.flow : undefined,
         consent: d.effect === 'deny' || d.basis === 'flow' ? d.consent : undefined,
         override: d.effect === 'permit' && d.basis === 'flow' ? d.override : undefined,
+      };
+      const key = JSON.stringify([details.effect, details.code, details.flow, details.consent, details.override]);
+      const group = groups.get(key) ?? { details, resources: [], patients: new Set<string>(), notes: new Set<string>() };
+      group.resources.push(versionedReference(j.row));
+      for (const p of j.patients) group.patients.add(p);
+      if (d.effect === 'deny') group.notes.add(d.detail);
+      groups.set(key, group);
+    }
+    for (const { details, resources, patients, notes } of groups.values()) {
+      const event = await this.deps.audit.decision(tx, meta, requesterOf(principal), {
+        ...details,
+        resources,
+        patients: [...patients],
+        detail: notes.size === 0 ? undefined : [...notes].join('; '),
       });
-      if (d.effect === 'permit' && d.basis === 'flow' && d.override !== undefined) {
+      if (details.override !== undefined) {
         await insertAlert(tx, {
           id: randomUUID(),
           raised: this.deps.clock(),
@@ -345,8 +365,8 @@ export class FhirService {
           auditEventId: event.id ?? '',
           clientId: principal.clientId,
           organisationCode: principal.organisationCode,
-          patients: j.patients,
-          reason: d.override,
+          patients: [...patients],
+          reason: details.override,
         });
       }
     }

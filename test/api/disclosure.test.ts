@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { countRows, decisionCode, decisionEventsFor } from '../support/audit.js';
 import { readFixture } from '../support/golden.js';
 import { loadedTestProtocols } from '../support/protocols.js';
-import { patient } from '../support/resources.js';
+import { nhsNumber, patient } from '../support/resources.js';
 import { startTestHub, type TestHub } from '../support/test-hub.js';
 
 // Disclosure through the API beyond the story: a protocol out of force,
@@ -171,5 +171,37 @@ describe('consent through the API, _include and $explain-disclosure', () => {
     expect(created.status).toBe(201);
     // It names the health visitors only: the refusal for children's centres still stands.
     expect((await t.http.get(`/fhir/Patient/${mother}`).set(bearer(ocean))).status).toBe(404);
+  });
+});
+
+describe('decisions alike share one AuditEvent', () => {
+  let t: TestHub;
+  beforeAll(async () => {
+    t = await startTestHub();
+  });
+  afterAll(async () => {
+    await t.close();
+  });
+
+  it('a search denying three refusals for one reason writes one deny event naming each record and child', async () => {
+    const gp = await t.token('limehouse-gp', 'direct-care');
+    const refusal = await readFixture('hl7v2/refusal-re.hl7');
+    for (const n of [51, 52, 53]) {
+      const message = refusal
+        .replace('9990091021', nhsNumber(n))
+        .replace('Y90001-TEST-0003', `Y90001-TEST-00${n}`)
+        .replace('Y90001-IMM-900003', `Y90001-IMM-9000${n}`);
+      const res = await t.http.post('/ingest/hl7v2').set(bearer(gp)).set('Content-Type', 'x-application/hl7-v2+er7').send(message);
+      expect(res.status).toBe(200);
+    }
+    const ocean = await t.token('ocean-cc', 'immunisation-follow-up');
+    const res = await t.http.get('/fhir/Immunization').set(bearer(ocean)).set('X-Request-Id', 'grouped-denials');
+    expect(entries(res.body)).toEqual([]);
+    const decisions = await decisionEventsFor(t.database.db, 'grouped-denials');
+    expect(decisions).toHaveLength(1);
+    expect(decisionCode(decisions[0])).toBe('where-not-met');
+    expect(decisions[0]?.outcome).toBe('8');
+    expect(decisions[0]?.entity?.filter((e) => e.role?.code === '4')).toHaveLength(3);
+    expect(decisions[0]?.entity?.filter((e) => e.role?.code === '1')).toHaveLength(3);
   });
 });

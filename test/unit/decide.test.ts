@@ -72,10 +72,12 @@ const CHILD_PATIENT = ['name', 'birthDate', 'gender', 'address'];
 const CHILD_RELATED_PERSON = ['patient', 'relationship', 'name'];
 const BIRTH_DETAILS_PATIENT = ['multipleBirth[x]', `extension('${BIRTH_PLACE}')`];
 const BIRTH_DETAILS_OBSERVATION = ['status', 'code', 'subject', 'effective[x]', 'value[x]'];
+const DUE_DATE = 'https://eastside.example/fhir/StructureDefinition/immunisation-due-date';
 const MISSED_IMMUNISATION = [
   'status',
   'vaccineCode',
   `extension('${VACCINATION_PROCEDURE}')`,
+  `extension('${DUE_DATE}')`,
   `extension('${CAUGHT_UP}')`,
   'protocolApplied.doseNumber[x]',
   'occurrence[x]',

@@ -172,7 +172,7 @@ describe('redact', () => {
     const centre = redact(missed.resource as Immunization, toCentre.elements, 'immunisation-follow-up');
     expect(centre.statusReason).toBeUndefined();
     expect(centre.identifier).toBeUndefined();
-    expect(centre.extension?.map((e) => e.url)).toEqual([VACCINATION_PROCEDURE]);
+    expect(centre.extension?.map((e) => e.url)).toEqual([VACCINATION_PROCEDURE, 'https://eastside.example/fhir/StructureDefinition/immunisation-due-date']);
     expect(centre).toMatchObject({ status: 'not-done', occurrenceDateTime: '2026-11-01', protocolApplied: [{ doseNumberPositiveInt: 3 }] });
     expect(redact(missed.resource as Immunization, toHv.elements, 'direct-care').statusReason).toEqual((missed.resource as Immunization).statusReason);
   });

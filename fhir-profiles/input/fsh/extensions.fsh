@@ -79,3 +79,13 @@ Context: RelatedPerson
 * extension 0..0
 * value[x] 1..1
 * value[x] only boolean
+
+Extension: MissedDoseCaughtUp
+Id: missed-dose-caught-up
+Title: "Missed dose caught up"
+Description: "On a missed dose (Immunization status not-done): when the same vaccination was later given. The hub adds it, as a new version, when a completed dose of the same vaccination procedure arrives for the same child; the missed record keeps its status and reason."
+Context: Immunization
+* ^purpose = "A children's centre's follow-up list of missed doses must see when one stops being outstanding, through an incremental pull."
+* extension 0..0
+* value[x] 1..1
+* value[x] only dateTime

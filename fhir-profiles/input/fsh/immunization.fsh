@@ -10,7 +10,8 @@ Description: "A vaccination given, or due and not given, to a child. Modelled on
 * obeys eyhub-imm-1
 * extension contains
     ExtensionUKCoreVaccinationProcedure named vaccinationProcedure 0..1 MS and
-    ImmunisationDueDate named dueDate 0..1 MS
+    ImmunisationDueDate named dueDate 0..1 MS and
+    MissedDoseCaughtUp named caughtUp 0..1 MS
 * status MS
 * statusReason MS
 * vaccineCode MS

@@ -10,7 +10,7 @@ import { withBenchDatabase, type BenchDatabase } from './support/bench-database.
 import type { Benchmark, BenchContext } from './support/benchmark.js';
 import { coresUsed, sampleCpu } from './support/cpu.js';
 import { preloadFamilies, type FamilyPreload } from './support/family-preload.js';
-import { describeSetting, drainAuditQueue, ourPids, queueLength } from './support/hub-db.js';
+import { auditTotals, describeSetting, drainAuditQueue, ourPids, queueLength } from './support/hub-db.js';
 import { startHubProcess, type HubProcess } from './support/hub-process.js';
 import { median, percentile, type LoadFigures } from './support/load.js';
 import { inPgTransaction, openPgClients } from './support/pg-load.js';
@@ -224,11 +224,7 @@ export async function benchDisclose(context: BenchContext): Promise<void> {
       log,
     });
 
-    await drainAuditQueue(control, signal);
-    const chain = await control.query<{ events: string; logged: string }>(
-      'select (select count(*) from audit_event) as events, (select count(*) from audit_log) as logged',
-    );
-    const totals = chain.rows[0];
+    const totals = await auditTotals(control, signal);
     const perPull = median(hubTotals.map((t) => t.decisions / t.pulls));
     const decisionsPerSecond = median(hubTotals.map((t) => t.decisions / t.seconds));
     const pullSeconds = median(hubTotals.map((t) => t.seconds / t.pulls));

@@ -7,7 +7,7 @@ import { upsertClient, upsertOrganisation } from '../src/db/registry-queries.js'
 import { SYSTEMS } from '../src/fhir/systems.js';
 import { withBenchDatabase, type BenchDatabase } from './support/bench-database.js';
 import type { Benchmark, BenchContext } from './support/benchmark.js';
-import { describeSetting, drainAuditQueue, ourPids, queueLength } from './support/hub-db.js';
+import { auditTotals, describeSetting, drainAuditQueue, ourPids, queueLength } from './support/hub-db.js';
 import { startHubProcess, type HubProcess } from './support/hub-process.js';
 import { runHttpLoad } from './support/http-load.js';
 import { drivePgClients, inPgTransaction, openPgClients } from './support/pg-load.js';
@@ -123,11 +123,7 @@ export async function benchFhirRead(context: BenchContext): Promise<void> {
       log,
     });
 
-    await drainAuditQueue(control, signal);
-    const chain = await control.query<{ events: string; logged: string }>(
-      'select (select count(*) from audit_event) as events, (select count(*) from audit_log) as logged',
-    );
-    const totals = chain.rows[0];
+    const totals = await auditTotals(control, signal);
     for (const line of formatPairReport({
       title: `read: one audited FHIR read over HTTP (GET /fhir/Patient/<random id>) against the raw limit`,
       setting: [

@@ -5,7 +5,7 @@ import { upsertClient, upsertOrganisation } from '../src/db/registry-queries.js'
 import { demoClients, demoOrganisations, type ClientRecord, type OrganisationRecord } from '../src/demo/world.js';
 import { withBenchDatabase, type BenchDatabase } from './support/bench-database.js';
 import type { Benchmark, BenchContext } from './support/benchmark.js';
-import { describeSetting, drainAuditQueue, ourPids } from './support/hub-db.js';
+import { auditTotals, describeSetting, drainAuditQueue, ourPids } from './support/hub-db.js';
 import { startHubProcess, type HubProcess } from './support/hub-process.js';
 import { runHttpLoad } from './support/http-load.js';
 import { createRawTables, describeRequest, FreshValues, rawReceiptCount, rawTableNames, readStoredRequest, replayRequest, rowsPerRequest, seedHubTables, type RawRequest } from './support/ingest-baseline.js';
@@ -122,11 +122,7 @@ export async function benchIngest(context: BenchContext): Promise<void> {
       for (const line of result.report) out(line);
     }
 
-    await drainAuditQueue(control, signal);
-    const chain = await control.query<{ events: string; logged: string }>(
-      'select (select count(*) from audit_event) as events, (select count(*) from audit_log) as logged',
-    );
-    for (const line of summary(results, setting, chain.rows[0])) out(line);
+    for (const line of summary(results, setting, await auditTotals(control, signal))) out(line);
   });
 }
 

@@ -41,6 +41,15 @@ export async function drainAuditQueue(control: pg.Client, signal: AbortSignal): 
   await withDeadline(wait(), 120_000, 'draining the audit queue');
 }
 
+/** After the last run: waits for the sequencer, then counts what the hub wrote to its audit log. */
+export async function auditTotals(control: pg.Client, signal: AbortSignal): Promise<{ events: string; logged: string } | undefined> {
+  await drainAuditQueue(control, signal);
+  const chain = await control.query<{ events: string; logged: string }>(
+    'select (select count(*) from audit_event) as events, (select count(*) from audit_log) as logged',
+  );
+  return chain.rows[0];
+}
+
 /**
  * The processes doing this benchmark's work: this one, the hub, and (when the
  * server is on this machine) the PostgreSQL processes serving the bench

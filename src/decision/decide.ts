@@ -37,7 +37,7 @@ export function decide(input: DecisionInput): Decision {
   };
   let permit: Permit | undefined;
   for (const protocol of input.protocols) {
-    const standing = standingOf(protocol, input.now);
+    let standing: ReturnType<typeof standingOf> | undefined;
     for (const flow of protocol.flows) {
       if (!flow.to.includes(requester.organisationType as never)) continue;
       if (!record.sourceTypes.some((t) => flow.from.includes(t as never))) continue;
@@ -52,6 +52,7 @@ export function decide(input: DecisionInput): Decision {
         continue;
       }
       // A candidate flow: from here on it either permits or denies, and any denial wins.
+      standing ??= standingOf(protocol, input.now);
       if (!standing.inForce) {
         return deny('protocol-not-in-force', `protocol ${protocol.id} v${protocol.version} is not in force: ${standing.reason}`, ref);
       }
@@ -68,6 +69,7 @@ function judgeFlow(flow: Flow, ref: FlowRef, items: readonly CompiledItem[], inp
   const { requester, record, subject } = input;
   const type = record.resource.resourceType;
   let override: string | undefined;
+  let loss: boolean | undefined;
   if (flow.override === 'safeguarding') {
     const reason = requester.overrideReason?.trim();
     if (requester.purpose !== 'safeguarding' || reason === undefined || reason === '') {
@@ -81,7 +83,8 @@ function judgeFlow(flow: Flow, ref: FlowRef, items: readonly CompiledItem[], inp
   for (const predicate of flow.exclude) {
     switch (predicate) {
       case 'pregnancy-loss':
-        if (pregnancyLoss(subject)) return deny('excluded:pregnancy-loss', `flow ${flow.id} excludes records after a pregnancy loss`, ref);
+        loss ??= pregnancyLoss(subject);
+        if (loss) return deny('excluded:pregnancy-loss', `flow ${flow.id} excludes records after a pregnancy loss`, ref);
         break;
       case 'restricted-record':
         if (isRestricted(subject.patient) || isRestricted(record.resource)) {

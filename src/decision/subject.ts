@@ -7,6 +7,8 @@ import type { SubjectFacts } from './decision-types.js';
 // Facts about a record's subject that the protocol's predicates read. Pure.
 
 const HUB_EXTENSIONS = 'https://eastside.example/fhir/StructureDefinition';
+const OUTCOME = `${HUB_EXTENSIONS}/pregnancy-outcome`;
+const BABY = `${HUB_EXTENSIONS}/pregnancy-baby`;
 const CONFIDENTIALITY = 'http://terminology.hl7.org/CodeSystem/v3-Confidentiality';
 /** Early years: a child until their sixth birthday. */
 const CHILD_YEARS = 6;
@@ -26,20 +28,24 @@ export function roleOf(patient: Patient, now: Date): SubjectRole | undefined {
  * that ended in a loss, or the mother whose latest pregnancy did.
  */
 export function pregnancyLoss(subject: SubjectFacts): boolean {
+  if (subject.pregnancies.length === 0) return false;
   const me = `Patient/${subject.patient.id ?? ''}`;
-  const outcomeOf = (e: SubjectFacts['pregnancies'][number]): string | undefined =>
-    e.extension?.find((x) => x.url === `${HUB_EXTENSIONS}/pregnancy-outcome`)?.valueCode;
-  const isLoss = (outcome: string | undefined): boolean => outcome !== undefined && outcome !== 'live-birth';
+  let latest: { start: string; loss: boolean } | undefined;
   for (const episode of subject.pregnancies) {
-    const babies = (episode.extension ?? []).filter((x) => x.url === `${HUB_EXTENSIONS}/pregnancy-baby`).map((x) => x.valueReference?.reference);
-    if (babies.includes(me) && isLoss(outcomeOf(episode))) return true;
+    let outcome: string | undefined;
+    let mine = false;
+    for (const x of episode.extension ?? []) {
+      if (x.url === OUTCOME) outcome ??= x.valueCode;
+      else if (x.url === BABY && x.valueReference?.reference === me) mine = true;
+    }
+    const loss = outcome !== undefined && outcome !== 'live-birth';
+    if (mine && loss) return true;
+    if (episode.patient.reference === me) {
+      const start = episode.period?.start ?? '';
+      if (latest === undefined || start >= latest.start) latest = { start, loss };
+    }
   }
-  const own = subject.pregnancies.filter((e) => e.patient.reference === me);
-  const latest = own.reduce<(typeof own)[number] | undefined>(
-    (a, b) => (a === undefined || (b.period?.start ?? '') >= (a.period?.start ?? '') ? b : a),
-    undefined,
-  );
-  return latest !== undefined && isLoss(outcomeOf(latest));
+  return latest?.loss ?? false;
 }
 
 /** Restricted (R) or very restricted (V) confidentiality: the record is kept from routine sharing. */

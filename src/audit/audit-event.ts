@@ -62,8 +62,8 @@ export interface DecisionAuditDetails {
   /** "Type/id/_history/n" of each record decided alike. */
   resources: readonly string[];
   flow?: { protocol: string; version: number; flow: string } | undefined;
-  /** "Consent/id/_history/n" the decision used. */
-  consent?: string | undefined;
+  /** "Consent/id/_history/n" each decision used. */
+  consents: readonly string[];
   /** The stated reason of a safeguarding override. */
   override?: string | undefined;
 }
@@ -113,9 +113,9 @@ export function restAuditEvent(ctx: AuditContext, details: RestAuditDetails): Au
  */
 export function decisionAuditEvent(ctx: AuditContext, d: DecisionAuditDetails): AuditEvent {
   const entities: AuditEventEntity[] = [...d.patients.map(patientEntity), ...d.resources.map(resourceEntity)];
-  if (d.consent !== undefined) {
+  for (const consent of d.consents) {
     entities.push({
-      what: { reference: d.consent },
+      what: { reference: consent },
       type: { system: SYSTEMS.resourceTypes, code: 'Consent', display: 'Consent' },
       role: { system: SYSTEMS.objectRole, code: '4', display: 'Domain Resource' },
     });

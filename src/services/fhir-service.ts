@@ -330,7 +330,7 @@ export class FhirService {
    * also raises an alert for the IG lead.
    */
   private async recordDecisions(tx: Tx, principal: Principal, meta: RequestMeta, judged: readonly Judged[]): Promise<void> {
-    const groups = new Map<string, { details: DecisionAuditDetails; resources: string[]; patients: Set<string>; notes: Set<string> }>();
+    const groups = new Map<string, { details: DecisionAuditDetails; resources: string[]; patients: Set<string>; consents: Set<string>; notes: Set<string> }>();
     for (const j of judged) {
       const d = j.decision;
       if (d.effect === 'permit' && d.basis === 'public') continue;
@@ -340,19 +340,23 @@ export class FhirService {
         patients: [],
         resources: [],
         flow: d.effect === 'deny' || d.basis === 'flow' ? d.flow : undefined,
-        consent: d.effect === 'deny' || d.basis === 'flow' ? d.consent : undefined,
+        consents: [],
         override: d.effect === 'permit' && d.basis === 'flow' ? d.override : undefined,
       };
-      const key = JSON.stringify([details.effect, details.code, details.flow, details.consent, details.override]);
-      const group = groups.get(key) ?? { details, resources: [], patients: new Set<string>(), notes: new Set<string>() };
+      // A permit is grouped with those resting on the same Consent; denials for one reason under one flow share an event naming every Consent involved.
+      const consent = d.effect === 'deny' || d.basis === 'flow' ? d.consent : undefined;
+      const key = JSON.stringify([details.effect, details.code, details.flow, details.effect === 'permit' ? consent : undefined, details.override]);
+      const group = groups.get(key) ?? { details, resources: [], patients: new Set<string>(), consents: new Set<string>(), notes: new Set<string>() };
       group.resources.push(versionedReference(j.row));
       for (const p of j.patients) group.patients.add(p);
+      if (consent !== undefined) group.consents.add(consent);
       if (d.effect === 'deny') group.notes.add(d.detail);
       groups.set(key, group);
     }
-    for (const { details, resources, patients, notes } of groups.values()) {
+    for (const { details, resources, patients, consents, notes } of groups.values()) {
       const event = await this.deps.audit.decision(tx, meta, requesterOf(principal), {
         ...details,
+        consents: [...consents],
         resources,
         patients: [...patients],
         detail: notes.size === 0 ? undefined : [...notes].join('; '),

@@ -1,8 +1,7 @@
-import type { Bundle, BundleEntry, Parameters, Resource } from 'fhir/r4.js';
+import type { Bundle, BundleEntry, Resource } from 'fhir/r4.js';
 import { randomUUID } from 'node:crypto';
-import type { DecisionAuditDetails, RestInteraction } from '../audit/audit-event.js';
+import type { RestInteraction } from '../audit/audit-event.js';
 import type { Principal } from '../auth/principal.js';
-import { allows } from '../auth/scopes.js';
 import type { Db, Tx } from '../db/database.js';
 import {
   lockCriteria,
@@ -13,21 +12,25 @@ import {
   writeVersion,
   type StoredResource,
 } from '../db/resource-queries.js';
-import { insertAlert } from '../db/alert-queries.js';
 import type { CursorCodec } from '../fhir/cursor-codec.js';
 import { capabilityStatement } from '../fhir/capability.js';
-import { DENY_REASON_SYSTEM, denialProblem, problem, type Problem } from '../fhir/operation-outcome.js';
+import { denialProblem, problem, type Problem } from '../fhir/operation-outcome.js';
 import { indexValues, isPublicType, isSupportedType, patientsOf } from '../fhir/resource-types.js';
 import { readCurrentMany } from '../db/disclosure-queries.js';
 import { ID_PATTERN, parseSearch, type ParamList, type SearchRequest } from '../fhir/search-request.js';
 import { validateAgainstProfile } from '../fhir/profiles.js';
 import { requesterOf, type AuditRecorder, type RequestMeta } from './audit-recorder.js';
-import type { DenyReason } from '../decision/decision-types.js';
+import { REASON_TEXT, recordDecisions, refuse, versionedReference } from './decision-audit.js';
+import { explainDisclosure } from './explain-service.js';
+import { toResult, type FhirResult } from './fhir-result.js';
 import type { DisclosureContext, DisclosureService, Judged } from './disclosure-service.js';
 
 // The imperative shell of the FHIR REST API: every interaction reads or writes
 // in one transaction together with its AuditEvent, and every row that leaves
 // passes the access decision. See: https://hl7.org/fhir/R4/http.html
+
+export type { FhirResult } from './fhir-result.js';
+export { toResult } from './fhir-result.js';
 
 export interface FhirServiceDeps {
   db: Db;
@@ -39,30 +42,8 @@ export interface FhirServiceDeps {
   version: string;
 }
 
-export interface FhirResult {
-  status: number;
-  body?: Resource;
-  headers?: Record<string, string>;
-}
 
 const MAX_HISTORY = 100;
-/** What a requester is told about a denial: the code's meaning, never facts about the subject. */
-const REASON_TEXT: Record<DenyReason, string> = {
-  'no-flow': 'no flow of an information-sharing protocol in force carries this kind of record to your organisation',
-  'protocol-not-in-force': 'the information-sharing protocol that would carry this record is not in force',
-  'purpose-not-permitted': 'the protocol carries this record to your organisation, but not for the purpose of use in your token',
-  'no-subject': 'the record names no patient the hub holds, so no flow can carry it',
-  'override-reason-required': 'a safeguarding override needs a stated reason (X-Override-Reason)',
-  'excluded:pregnancy-loss': 'the protocol excludes this record from sharing after a pregnancy loss',
-  'excluded:restricted-record': 'the record is restricted',
-  'outside-catchment': 'the subject lives outside your organisation\'s catchment',
-  'where-not-met': 'the record does not meet the condition of the flow that would carry it',
-  'no-consent': 'no consent covers this sharing',
-  'consent-refused': 'the family has refused this sharing',
-  'consent-withdrawn': 'the family has withdrawn consent',
-  objection: 'the family has objected to this sharing',
-};
-const PERMIT_BASIS_SYSTEM = 'https://eastside.example/fhir/CodeSystem/permit-basis';
 /** Candidates read per query while filtering a search, and the most one request examines. */
 const SEARCH_BATCH = 200;
 const MAX_SCAN = 5000;
@@ -86,7 +67,7 @@ export class FhirService {
   }
 
   async vread(principal: Principal, type: string, id: string, vid: string, meta: RequestMeta): Promise<FhirResult> {
-    if (!/^[1-9]\d{0,8}$/.test(vid)) return this.refuse(principal, meta, 'vread', type, problem(400, 'invalid', 'version id must be a positive integer', 'vid'));
+    if (!/^[1-9]\d{0,8}$/.test(vid)) return refuse(this.deps, principal, meta, 'vread', type, problem(400, 'invalid', 'version id must be a positive integer', 'vid'));
     return this.readOne(principal, meta, 'vread', type, id, (tx) => readVersion(tx, type, id, Number(vid)));
   }
 
@@ -98,7 +79,7 @@ export class FhirService {
     id: string,
     load: (tx: Tx) => Promise<StoredResource | undefined>,
   ): Promise<FhirResult> {
-    if (!ID_PATTERN.test(id)) return this.refuse(principal, meta, interaction, type, problem(400, 'invalid', 'id is not a valid resource id', 'id'));
+    if (!ID_PATTERN.test(id)) return refuse(this.deps, principal, meta, interaction, type, problem(400, 'invalid', 'id is not a valid resource id', 'id'));
     return this.deps.audit.transaction(this.deps.db, async (tx) => {
       const row = await load(tx);
       const current = row === undefined || interaction === 'read' ? row : await readCurrent(tx, type, id);
@@ -106,7 +87,7 @@ export class FhirService {
       const ctx = await this.deps.disclosure.context(tx, principal, meta.overrideReason);
       const [judged] = await this.deps.disclosure.judge(tx, ctx, [row], current.sourceOrgs);
       if (judged === undefined) throw new Error('no decision for a record');
-      await this.recordDecisions(tx, principal, meta, [judged]);
+      await recordDecisions(this.deps, tx, principal, meta, [judged]);
       if (judged.decision.effect === 'deny') return this.denied(tx, principal, meta, interaction, type, id, judged);
       await this.deps.audit.rest(tx, meta, requesterOf(principal), {
         interaction,
@@ -119,7 +100,7 @@ export class FhirService {
   }
 
   async history(principal: Principal, type: string, id: string, meta: RequestMeta): Promise<FhirResult> {
-    if (!ID_PATTERN.test(id)) return this.refuse(principal, meta, 'history-instance', type, problem(400, 'invalid', 'id is not a valid resource id', 'id'));
+    if (!ID_PATTERN.test(id)) return refuse(this.deps, principal, meta, 'history-instance', type, problem(400, 'invalid', 'id is not a valid resource id', 'id'));
     return this.deps.audit.transaction(this.deps.db, async (tx) => {
       const current = await readCurrent(tx, type, id);
       if (current === undefined) return this.notFound(tx, principal, meta, 'history-instance', type, id);
@@ -128,11 +109,11 @@ export class FhirService {
       const [now] = await this.deps.disclosure.judge(tx, ctx, [current]);
       if (now === undefined) throw new Error('no decision for a record');
       if (now.decision.effect === 'deny') {
-        await this.recordDecisions(tx, principal, meta, [now]);
+        await recordDecisions(this.deps, tx, principal, meta, [now]);
         return this.denied(tx, principal, meta, 'history-instance', type, id, now);
       }
       const judged = await this.deps.disclosure.judge(tx, ctx, await readHistory(tx, type, id, MAX_HISTORY), current.sourceOrgs);
-      await this.recordDecisions(tx, principal, meta, judged);
+      await recordDecisions(this.deps, tx, principal, meta, judged);
       const visible = judged.filter((j) => j.body !== undefined);
       await this.deps.audit.rest(tx, meta, requesterOf(principal), {
         interaction: 'history-instance',
@@ -166,7 +147,7 @@ export class FhirService {
   async search(principal: Principal, type: string, params: ParamList, lenient: boolean, meta: RequestMeta): Promise<FhirResult> {
     const query = new URLSearchParams(params.map(([k, v]): [string, string] => [k, v])).toString();
     const parsed = parseSearch(type, params, { lenient, cursor: this.deps.cursors });
-    if (!parsed.ok) return this.refuse(principal, meta, 'search-type', type, parsed.problem, query);
+    if (!parsed.ok) return refuse(this.deps, principal, meta, 'search-type', type, parsed.problem, query);
     const search = parsed.request;
     return this.deps.audit.transaction(this.deps.db, async (tx) => {
       const ctx = await this.deps.disclosure.context(tx, principal, meta.overrideReason);
@@ -202,7 +183,7 @@ export class FhirService {
             : undefined;
       // _include: each referenced record is decided like any other; a denied one is simply not there.
       const included = await this.included(tx, ctx, search, shown);
-      await this.recordDecisions(tx, principal, meta, [...considered, ...included]);
+      await recordDecisions(this.deps, tx, principal, meta, [...considered, ...included]);
       const disclosed = [...shown, ...included.filter((j) => j.body !== undefined)];
       await this.deps.audit.rest(tx, meta, requesterOf(principal), {
         interaction: 'search-type',
@@ -260,120 +241,8 @@ export class FhirService {
     return { resourceType: 'Bundle', type: 'searchset', ...total, link, entry };
   }
 
-  /**
-   * The IG lead's question: would organisation X, for purpose P, see this
-   * record now, and why? Answers with the decision alone (a Parameters
-   * resource): nothing of the record leaves, and nothing is disclosed to X.
-   */
   async explain(principal: Principal, type: string, id: string, params: ParamList, meta: RequestMeta): Promise<FhirResult> {
-    if (principal.organisationType !== 'hub-operator' || principal.purposeOfUse !== 'audit') {
-      return this.refuse(principal, meta, 'operation', type, problem(403, 'forbidden', '$explain-disclosure is for the information governance lead (a hub-operator client, purpose audit)', 'purpose_of_use'));
-    }
-    if (!allows(principal.scopes, 'AuditEvent', 'r')) {
-      return this.refuse(principal, meta, 'operation', type, problem(403, 'forbidden', 'the access token has no scope allowing r on AuditEvent (system/AuditEvent.r), which explaining a decision needs', 'scope'));
-    }
-    if (!ID_PATTERN.test(id)) return this.refuse(principal, meta, 'operation', type, problem(400, 'invalid', 'id is not a valid resource id', 'id'));
-    const one = (name: string): string | undefined => params.find(([k]) => k === name)?.[1].trim();
-    const organisation = one('organisation');
-    const purpose = one('purpose');
-    for (const [name, value] of [['organisation', organisation], ['purpose', purpose]] as const) {
-      if (value === undefined || !/^[A-Za-z0-9][A-Za-z0-9.-]{0,63}$/.test(value)) {
-        return this.refuse(principal, meta, 'operation', type, problem(400, 'required', `${name} is required (a code)`, name));
-      }
-    }
-    const unknown = params.find(([k]) => !['organisation', 'purpose', 'override-reason'].includes(k));
-    if (unknown !== undefined) return this.refuse(principal, meta, 'operation', type, problem(400, 'not-supported', `parameter ${unknown[0].replace(/[^\x20-\x7e]/g, '?')} is not supported`, unknown[0].replace(/[^\x20-\x7e]/g, '?')));
-    return this.deps.audit.transaction(this.deps.db, async (tx) => {
-      const ctx = await this.deps.disclosure.contextFor(tx, organisation ?? '', purpose ?? '', one('override-reason'));
-      if (ctx === undefined) {
-        await this.deps.audit.rest(tx, meta, requesterOf(principal), { interaction: 'operation', outcome: 'minor-failure', outcomeDesc: 'explain: unknown organisation', resourceType: type });
-        return toResult(problem(400, 'invalid', `organisation ${organisation ?? ''} is not a registered organisation`, 'organisation'));
-      }
-      const row = await readCurrent(tx, type, id);
-      if (row === undefined) return this.notFound(tx, principal, meta, 'operation', type, id);
-      const [judged] = await this.deps.disclosure.judge(tx, ctx, [row]);
-      if (judged === undefined) throw new Error('no decision for a record');
-      const d = judged.decision;
-      const code = d.effect === 'deny' ? d.reason : d.basis;
-      await this.deps.audit.rest(tx, meta, requesterOf(principal), {
-        interaction: 'operation',
-        outcome: 'success',
-        outcomeDesc: `explain: would ${ctx.requester.organisationCode} for ${ctx.requester.purpose} see it now? ${d.effect}: ${code}`,
-        resources: [versionedReference(row)],
-        patients: judged.patients,
-      });
-      const flow = d.effect === 'deny' || d.basis === 'flow' ? d.flow : undefined;
-      const consent = d.effect === 'deny' || d.basis === 'flow' ? d.consent : undefined;
-      const parameters: Parameters = {
-        resourceType: 'Parameters',
-        parameter: [
-          { name: 'decision', valueCode: d.effect },
-          { name: d.effect === 'deny' ? 'reason' : 'basis', valueCoding: { system: d.effect === 'deny' ? DENY_REASON_SYSTEM : PERMIT_BASIS_SYSTEM, code } },
-          ...(d.effect === 'deny' ? [{ name: 'detail', valueString: d.detail }] : []),
-          ...(flow === undefined ? [] : [{ name: 'flow', valueString: `${flow.protocol}|${flow.version}|${flow.flow}` }]),
-          ...(consent === undefined ? [] : [{ name: 'consent', valueReference: { reference: consent } }]),
-          ...(d.effect === 'permit' && d.basis === 'flow'
-            ? [...d.items.map((i) => ({ name: 'dataItem', valueString: i })), ...d.elements.map((e) => ({ name: 'element', valueString: `${type}.${e}` }))]
-            : []),
-          ...(d.effect === 'permit' && d.basis === 'flow' && d.override !== undefined ? [{ name: 'override', valueBoolean: true }] : []),
-        ],
-      };
-      return { status: 200, body: parameters };
-    });
-  }
-
-  /**
-   * The request's decisions as BALP AuthZ-Consent AuditEvents: decisions alike
-   * in effect, reason or basis, flow, Consent and override share one event,
-   * which names each record and each patient (a search of many records denied
-   * for one reason is one event, not thousands). Every safeguarding override
-   * also raises an alert for the IG lead.
-   */
-  private async recordDecisions(tx: Tx, principal: Principal, meta: RequestMeta, judged: readonly Judged[]): Promise<void> {
-    const groups = new Map<string, { details: DecisionAuditDetails; resources: string[]; patients: Set<string>; consents: Set<string>; notes: Set<string> }>();
-    for (const j of judged) {
-      const d = j.decision;
-      if (d.effect === 'permit' && d.basis === 'public') continue;
-      const details: DecisionAuditDetails = {
-        effect: d.effect,
-        code: d.effect === 'deny' ? d.reason : d.basis,
-        patients: [],
-        resources: [],
-        flow: d.effect === 'deny' || d.basis === 'flow' ? d.flow : undefined,
-        consents: [],
-        override: d.effect === 'permit' && d.basis === 'flow' ? d.override : undefined,
-      };
-      // A permit is grouped with those resting on the same Consent; denials for one reason under one flow share an event naming every Consent involved.
-      const consent = d.effect === 'deny' || d.basis === 'flow' ? d.consent : undefined;
-      const key = JSON.stringify([details.effect, details.code, details.flow, details.effect === 'permit' ? consent : undefined, details.override]);
-      const group = groups.get(key) ?? { details, resources: [], patients: new Set<string>(), consents: new Set<string>(), notes: new Set<string>() };
-      group.resources.push(versionedReference(j.row));
-      for (const p of j.patients) group.patients.add(p);
-      if (consent !== undefined) group.consents.add(consent);
-      if (d.effect === 'deny') group.notes.add(d.detail);
-      groups.set(key, group);
-    }
-    for (const { details, resources, patients, consents, notes } of groups.values()) {
-      const event = await this.deps.audit.decision(tx, meta, requesterOf(principal), {
-        ...details,
-        consents: [...consents],
-        resources,
-        patients: [...patients],
-        detail: notes.size === 0 ? undefined : [...notes].join('; '),
-      });
-      if (details.override !== undefined) {
-        await insertAlert(tx, {
-          id: randomUUID(),
-          raised: this.deps.clock(),
-          kind: 'safeguarding-override',
-          auditEventId: event.id ?? '',
-          clientId: principal.clientId,
-          organisationCode: principal.organisationCode,
-          patients: [...patients],
-          reason: details.override,
-        });
-      }
-    }
+    return explainDisclosure(this.deps, principal, type, id, params, meta);
   }
 
   private async notFound(tx: Tx, principal: Principal, meta: RequestMeta, interaction: RestInteraction, type: string, id: string): Promise<FhirResult> {
@@ -399,13 +268,13 @@ export class FhirService {
 
   async create(principal: Principal, type: string, body: unknown, ifNoneExist: string | undefined, meta: RequestMeta): Promise<FhirResult> {
     const checked = this.checkBody(type, body, undefined);
-    if (!checked.ok) return this.refuse(principal, meta, 'create', type, checked.problem);
+    if (!checked.ok) return refuse(this.deps, principal, meta, 'create', type, checked.problem);
     let criteria: SearchRequest | undefined;
     if (ifNoneExist !== undefined) {
       const parsed = parseSearch(type, [...new URLSearchParams(ifNoneExist.replace(/^\?/, ''))]);
-      if (!parsed.ok) return this.refuse(principal, meta, 'create', type, withExpression(parsed.problem, 'If-None-Exist'));
+      if (!parsed.ok) return refuse(this.deps, principal, meta, 'create', type, withExpression(parsed.problem, 'If-None-Exist'));
       if (parsed.request.cursor !== undefined || !hasCriteria(parsed.request)) {
-        return this.refuse(principal, meta, 'create', type, problem(400, 'invalid', 'If-None-Exist needs search criteria', 'If-None-Exist'));
+        return refuse(this.deps, principal, meta, 'create', type, problem(400, 'invalid', 'If-None-Exist needs search criteria', 'If-None-Exist'));
       }
       criteria = { ...parsed.request, count: 2 };
     }
@@ -455,13 +324,13 @@ export class FhirService {
     ifMatch: string | undefined,
     meta: RequestMeta,
   ): Promise<FhirResult> {
-    if (!ID_PATTERN.test(id)) return this.refuse(principal, meta, 'update', type, problem(400, 'invalid', 'id is not a valid resource id', 'id'));
+    if (!ID_PATTERN.test(id)) return refuse(this.deps, principal, meta, 'update', type, problem(400, 'invalid', 'id is not a valid resource id', 'id'));
     const checked = this.checkBody(type, body, id);
-    if (!checked.ok) return this.refuse(principal, meta, 'update', type, checked.problem);
+    if (!checked.ok) return refuse(this.deps, principal, meta, 'update', type, checked.problem);
     let expectedVersion: number | undefined;
     if (ifMatch !== undefined) {
       const m = /^W\/"(\d{1,9})"$/.exec(ifMatch.trim());
-      if (m === null) return this.refuse(principal, meta, 'update', type, problem(400, 'invalid', 'If-Match must be W/"<versionId>"', 'If-Match'));
+      if (m === null) return refuse(this.deps, principal, meta, 'update', type, problem(400, 'invalid', 'If-Match must be W/"<versionId>"', 'If-Match'));
       expectedVersion = Number(m[1]);
     }
     return this.deps.audit.transaction(this.deps.db, async (tx) => {
@@ -535,35 +404,8 @@ export class FhirService {
     return `${this.fhirBase}/${row.type}/${row.id}/_history/${row.versionId}`;
   }
 
-  /** A refusal before any data was touched: still audited, in its own transaction. */
-  private async refuse(
-    principal: Principal,
-    meta: RequestMeta,
-    interaction: RestInteraction,
-    type: string,
-    refusal: Problem,
-    query?: string,
-  ): Promise<FhirResult> {
-    await this.deps.audit.transaction(this.deps.db, async (tx) => {
-      await this.deps.audit.rest(tx, meta, requesterOf(principal), {
-        interaction,
-        outcome: 'minor-failure',
-        outcomeDesc: refusal.outcome.issue.map((i) => i.diagnostics ?? i.code).join('; '),
-        resourceType: type,
-        query,
-      });
-    });
-    return toResult(refusal);
-  }
 }
 
-export function toResult(p: Problem): FhirResult {
-  return { status: p.status, body: p.outcome };
-}
-
-function versionedReference(row: StoredResource): string {
-  return `${row.type}/${row.id}/_history/${row.versionId}`;
-}
 
 function versionHeaders(row: StoredResource): Record<string, string> {
   return { ETag: `W/"${row.versionId}"`, 'Last-Modified': row.lastUpdated.toUTCString() };

@@ -1,0 +1,116 @@
+import { randomUUID } from 'node:crypto';
+import type { DecisionAuditDetails, RestInteraction } from '../audit/audit-event.js';
+import type { Principal } from '../auth/principal.js';
+import { insertAlert } from '../db/alert-queries.js';
+import type { Db, Tx } from '../db/database.js';
+import type { StoredResource } from '../db/resource-queries.js';
+import type { DenyReason } from '../decision/decision-types.js';
+import type { Problem } from '../fhir/operation-outcome.js';
+import { requesterOf, type AuditRecorder, type RequestMeta } from './audit-recorder.js';
+import type { Judged } from './disclosure-service.js';
+import { toResult, type FhirResult } from './fhir-result.js';
+
+// How the FHIR services audit what they decide and what they refuse.
+
+export interface DecisionAuditDeps {
+  db: Db;
+  audit: AuditRecorder;
+  clock: () => Date;
+}
+
+/** What a requester is told about a denial: the code's meaning, never facts about the subject. */
+export const REASON_TEXT: Record<DenyReason, string> = {
+  'no-flow': 'no flow of an information-sharing protocol in force carries this kind of record to your organisation',
+  'protocol-not-in-force': 'the information-sharing protocol that would carry this record is not in force',
+  'purpose-not-permitted': 'the protocol carries this record to your organisation, but not for the purpose of use in your token',
+  'no-subject': 'the record names no patient the hub holds, so no flow can carry it',
+  'override-reason-required': 'a safeguarding override needs a stated reason (X-Override-Reason)',
+  'excluded:pregnancy-loss': 'the protocol excludes this record from sharing after a pregnancy loss',
+  'excluded:restricted-record': 'the record is restricted',
+  'outside-catchment': 'the subject lives outside your organisation\'s catchment',
+  'where-not-met': 'the record does not meet the condition of the flow that would carry it',
+  'no-consent': 'no consent covers this sharing',
+  'consent-refused': 'the family has refused this sharing',
+  'consent-withdrawn': 'the family has withdrawn consent',
+  objection: 'the family has objected to this sharing',
+};
+
+/**
+ * The request's decisions as BALP AuthZ-Consent AuditEvents: decisions alike
+ * in effect, reason or basis, flow, Consent and override share one event,
+ * which names each record and each patient (a search of many records denied
+ * for one reason is one event, not thousands). Every safeguarding override
+ * also raises an alert for the IG lead.
+ */
+export async function recordDecisions(deps: DecisionAuditDeps, tx: Tx, principal: Principal, meta: RequestMeta, judged: readonly Judged[]): Promise<void> {
+  const groups = new Map<string, { details: DecisionAuditDetails; resources: string[]; patients: Set<string>; consents: Set<string>; notes: Set<string> }>();
+  for (const j of judged) {
+    const d = j.decision;
+    if (d.effect === 'permit' && d.basis === 'public') continue;
+    const details: DecisionAuditDetails = {
+      effect: d.effect,
+      code: d.effect === 'deny' ? d.reason : d.basis,
+      patients: [],
+      resources: [],
+      flow: d.effect === 'deny' || d.basis === 'flow' ? d.flow : undefined,
+      consents: [],
+      override: d.effect === 'permit' && d.basis === 'flow' ? d.override : undefined,
+    };
+    // A permit is grouped with those resting on the same Consent; denials for one reason under one flow share an event naming every Consent involved.
+    const consent = d.effect === 'deny' || d.basis === 'flow' ? d.consent : undefined;
+    const key = JSON.stringify([details.effect, details.code, details.flow, details.effect === 'permit' ? consent : undefined, details.override]);
+    const group = groups.get(key) ?? { details, resources: [], patients: new Set<string>(), consents: new Set<string>(), notes: new Set<string>() };
+    group.resources.push(versionedReference(j.row));
+    for (const p of j.patients) group.patients.add(p);
+    if (consent !== undefined) group.consents.add(consent);
+    if (d.effect === 'deny') group.notes.add(d.detail);
+    groups.set(key, group);
+  }
+  for (const { details, resources, patients, consents, notes } of groups.values()) {
+    const event = await deps.audit.decision(tx, meta, requesterOf(principal), {
+      ...details,
+      consents: [...consents],
+      resources,
+      patients: [...patients],
+      detail: notes.size === 0 ? undefined : [...notes].join('; '),
+    });
+    if (details.override !== undefined) {
+      await insertAlert(tx, {
+        id: randomUUID(),
+        raised: deps.clock(),
+        kind: 'safeguarding-override',
+        auditEventId: event.id ?? '',
+        clientId: principal.clientId,
+        organisationCode: principal.organisationCode,
+        patients: [...patients],
+        reason: details.override,
+      });
+    }
+  }
+}
+
+/** A refusal before any data was touched: still audited, in its own transaction. */
+export async function refuse(
+  deps: Pick<DecisionAuditDeps, 'db' | 'audit'>,
+  principal: Principal,
+  meta: RequestMeta,
+  interaction: RestInteraction,
+  type: string,
+  refusal: Problem,
+  query?: string,
+): Promise<FhirResult> {
+  await deps.audit.transaction(deps.db, async (tx) => {
+    await deps.audit.rest(tx, meta, requesterOf(principal), {
+      interaction,
+      outcome: 'minor-failure',
+      outcomeDesc: refusal.outcome.issue.map((i) => i.diagnostics ?? i.code).join('; '),
+      resourceType: type,
+      query,
+    });
+  });
+  return toResult(refusal);
+}
+
+export function versionedReference(row: StoredResource): string {
+  return `${row.type}/${row.id}/_history/${row.versionId}`;
+}

@@ -1,4 +1,4 @@
-import type { Bundle, BundleEntry, Resource } from 'fhir/r4.js';
+import type { Bundle, Resource } from 'fhir/r4.js';
 import { randomUUID } from 'node:crypto';
 import type { RestInteraction } from '../audit/audit-event.js';
 import type { Principal } from '../auth/principal.js';
@@ -15,15 +15,15 @@ import {
 import type { CursorCodec } from '../fhir/cursor-codec.js';
 import { capabilityStatement } from '../fhir/capability.js';
 import { denialProblem, problem, type Problem } from '../fhir/operation-outcome.js';
-import { indexValues, isPublicType, isSupportedType, patientsOf } from '../fhir/resource-types.js';
-import { readCurrentMany } from '../db/disclosure-queries.js';
+import { isPublicType, patientsOf } from '../fhir/resource-types.js';
 import { ID_PATTERN, parseSearch, type ParamList, type SearchRequest } from '../fhir/search-request.js';
 import { validateAgainstProfile } from '../fhir/profiles.js';
 import { requesterOf, type AuditRecorder, type RequestMeta } from './audit-recorder.js';
 import { REASON_TEXT, recordDecisions, refuse, versionedReference } from './decision-audit.js';
 import { explainDisclosure } from './explain-service.js';
+import { searchDisclosed } from './search-service.js';
 import { toResult, type FhirResult } from './fhir-result.js';
-import type { DisclosureContext, DisclosureService, Judged } from './disclosure-service.js';
+import type { DisclosureService, Judged } from './disclosure-service.js';
 
 // The imperative shell of the FHIR REST API: every interaction reads or writes
 // in one transaction together with its AuditEvent, and every row that leaves
@@ -42,11 +42,7 @@ export interface FhirServiceDeps {
   version: string;
 }
 
-
 const MAX_HISTORY = 100;
-/** Candidates read per query while filtering a search, and the most one request examines. */
-const SEARCH_BATCH = 200;
-const MAX_SCAN = 5000;
 
 export class FhirService {
   constructor(private readonly deps: FhirServiceDeps) {}
@@ -137,108 +133,9 @@ export class FhirService {
     });
   }
 
-  /**
-   * A search is filtered record by record: candidates are read in keyset
-   * order and each is decided; a page holds only what is disclosed. Whether
-   * there is a next page is known only from a permitted record beyond the
-   * page (or an unfinished scan), and the cursor is sealed, so neither the
-   * links nor the total reveal a denied record.
-   */
+  /** A type-level search, filtered record by record (see search-service.ts). */
   async search(principal: Principal, type: string, params: ParamList, lenient: boolean, meta: RequestMeta): Promise<FhirResult> {
-    const query = new URLSearchParams(params.map(([k, v]): [string, string] => [k, v])).toString();
-    const parsed = parseSearch(type, params, { lenient, cursor: this.deps.cursors });
-    if (!parsed.ok) return refuse(this.deps, principal, meta, 'search-type', type, parsed.problem, query);
-    const search = parsed.request;
-    return this.deps.audit.transaction(this.deps.db, async (tx) => {
-      const ctx = await this.deps.disclosure.context(tx, principal, meta.overrideReason);
-      const prefilter = this.deps.disclosure.candidateSources(ctx, type);
-      const batchSize = Math.max(search.count + 1, SEARCH_BATCH);
-      const considered: Judged[] = [];
-      const page: Judged[] = [];
-      let cursor = search.cursor;
-      let exhausted = false;
-      let scanned = 0;
-      while (page.length <= search.count && !exhausted && scanned < MAX_SCAN) {
-        const rows = await searchResources(tx, { ...search, cursor, count: batchSize }, prefilter);
-        const batch = rows.slice(0, batchSize);
-        exhausted = rows.length <= batchSize;
-        for (const judged of await this.deps.disclosure.judge(tx, ctx, batch)) {
-          scanned += 1;
-          cursor = { lastUpdated: judged.row.lastUpdated, id: judged.row.id };
-          if (judged.body !== undefined) {
-            page.push(judged);
-            if (page.length > search.count) break;
-          }
-          considered.push(judged);
-        }
-        if (page.length > search.count) exhausted = false;
-      }
-      const shown = page.slice(0, search.count);
-      const last = shown.at(-1);
-      const next =
-        page.length > search.count && last !== undefined
-          ? { lastUpdated: last.row.lastUpdated, id: last.row.id }
-          : !exhausted && cursor !== undefined
-            ? cursor
-            : undefined;
-      // _include: each referenced record is decided like any other; a denied one is simply not there.
-      const included = await this.included(tx, ctx, search, shown);
-      await recordDecisions(this.deps, tx, principal, meta, [...considered, ...included]);
-      const disclosed = [...shown, ...included.filter((j) => j.body !== undefined)];
-      await this.deps.audit.rest(tx, meta, requesterOf(principal), {
-        interaction: 'search-type',
-        outcome: 'success',
-        query,
-        resourceType: type,
-        resources: disclosed.map((j) => versionedReference(j.row)),
-        patients: [...new Set(disclosed.flatMap((j) => j.patients))],
-      });
-      return { status: 200, body: this.searchBundle(type, params, search, shown, included, next) };
-    });
-  }
-
-  private async included(tx: Tx, ctx: DisclosureContext, search: SearchRequest, shown: readonly Judged[]): Promise<Judged[]> {
-    if (search.includes.length === 0) return [];
-    const have = new Set(shown.map((j) => `${j.row.type}/${j.row.id}`));
-    const targets = new Set(
-      shown.flatMap((j) => indexValues(j.row.content).references.filter((r) => (search.includes as string[]).includes(r.param)).map((r) => r.target)),
-    );
-    const byType = new Map<string, string[]>();
-    for (const target of targets) {
-      if (have.has(target)) continue;
-      const [targetType = '', id = ''] = target.split('/');
-      if (!isSupportedType(targetType)) continue;
-      byType.set(targetType, [...(byType.get(targetType) ?? []), id]);
-    }
-    const rows = (await Promise.all([...byType].map(([t, ids]) => readCurrentMany(tx, t, ids)))).flat();
-    return this.deps.disclosure.judge(tx, ctx, rows);
-  }
-
-  private searchBundle(
-    type: string,
-    params: ParamList,
-    search: SearchRequest,
-    shown: readonly Judged[],
-    included: readonly Judged[],
-    next: { lastUpdated: Date; id: string } | undefined,
-  ): Bundle {
-    const kept = params.filter(([k]) => k !== '_cursor');
-    const url = (extra: [string, string][]): string => {
-      const qs = new URLSearchParams([...kept, ...extra].map(([k, v]): [string, string] => [k, v])).toString();
-      return `${this.fhirBase}/${type}${qs.length > 0 ? `?${qs}` : ''}`;
-    };
-    const self = params.find(([k]) => k === '_cursor');
-    const link: NonNullable<Bundle['link']> = [{ relation: 'self', url: url(self === undefined ? [] : [['_cursor', self[1]]]) }];
-    if (next !== undefined) link.push({ relation: 'next', url: url([['_cursor', this.deps.cursors.encode(next)]]) });
-    const entry: BundleEntry[] = [
-      ...shown.map((j) => ({ fullUrl: `${this.fhirBase}/${j.row.type}/${j.row.id}`, resource: j.body, search: { mode: 'match' as const } })),
-      ...included
-        .filter((j) => j.body !== undefined)
-        .map((j) => ({ fullUrl: `${this.fhirBase}/${j.row.type}/${j.row.id}`, resource: j.body, search: { mode: 'include' as const } })),
-    ];
-    // The total is given only when it is known after filtering: a first page that is also the last.
-    const total = next === undefined && search.cursor === undefined ? { total: shown.length } : {};
-    return { resourceType: 'Bundle', type: 'searchset', ...total, link, entry };
+    return searchDisclosed(this.deps, principal, type, params, lenient, meta);
   }
 
   async explain(principal: Principal, type: string, id: string, params: ParamList, meta: RequestMeta): Promise<FhirResult> {
@@ -405,7 +302,6 @@ export class FhirService {
   }
 
 }
-
 
 function versionHeaders(row: StoredResource): Record<string, string> {
   return { ETag: `W/"${row.versionId}"`, 'Last-Modified': row.lastUpdated.toUTCString() };

@@ -1,0 +1,139 @@
+import type { Bundle, BundleEntry } from 'fhir/r4.js';
+import type { Principal } from '../auth/principal.js';
+import type { Db, Tx } from '../db/database.js';
+import { readCurrentMany } from '../db/disclosure-queries.js';
+import { searchResources } from '../db/resource-queries.js';
+import type { CursorCodec } from '../fhir/cursor-codec.js';
+import { indexValues, isSupportedType } from '../fhir/resource-types.js';
+import { parseSearch, type ParamList, type SearchRequest } from '../fhir/search-request.js';
+import { requesterOf, type AuditRecorder, type RequestMeta } from './audit-recorder.js';
+import { recordDecisions, refuse, versionedReference } from './decision-audit.js';
+import type { DisclosureContext, DisclosureService, Judged } from './disclosure-service.js';
+import type { FhirResult } from './fhir-result.js';
+
+// Type-level search through the disclosure decision. See: https://hl7.org/fhir/R4/search.html
+
+export interface SearchDeps {
+  db: Db;
+  audit: AuditRecorder;
+  clock: () => Date;
+  baseUrl: string;
+  disclosure: DisclosureService;
+  cursors: CursorCodec;
+}
+
+/** Candidates read per query while filtering a search, and the most one request examines. */
+const SEARCH_BATCH = 200;
+const MAX_SCAN = 5000;
+
+/**
+ * A search is filtered record by record: candidates are read in keyset
+ * order and each is decided; a page holds only what is disclosed. Whether
+ * there is a next page is known only from a permitted record beyond the
+ * page (or an unfinished scan), and the cursor is sealed, so neither the
+ * links nor the total reveal a denied record.
+ */
+export async function searchDisclosed(
+  deps: SearchDeps,
+  principal: Principal,
+  type: string,
+  params: ParamList,
+  lenient: boolean,
+  meta: RequestMeta,
+): Promise<FhirResult> {
+  const query = new URLSearchParams(params.map(([k, v]): [string, string] => [k, v])).toString();
+  const parsed = parseSearch(type, params, { lenient, cursor: deps.cursors });
+  if (!parsed.ok) return refuse(deps, principal, meta, 'search-type', type, parsed.problem, query);
+  const search = parsed.request;
+  return deps.audit.transaction(deps.db, async (tx) => {
+    const ctx = await deps.disclosure.context(tx, principal, meta.overrideReason);
+    const prefilter = deps.disclosure.candidateSources(ctx, type);
+    const batchSize = Math.max(search.count + 1, SEARCH_BATCH);
+    const considered: Judged[] = [];
+    const page: Judged[] = [];
+    let cursor = search.cursor;
+    let exhausted = false;
+    let scanned = 0;
+    while (page.length <= search.count && !exhausted && scanned < MAX_SCAN) {
+      const rows = await searchResources(tx, { ...search, cursor, count: batchSize }, prefilter);
+      const batch = rows.slice(0, batchSize);
+      exhausted = rows.length <= batchSize;
+      for (const judged of await deps.disclosure.judge(tx, ctx, batch)) {
+        scanned += 1;
+        cursor = { lastUpdated: judged.row.lastUpdated, id: judged.row.id };
+        if (judged.body !== undefined) {
+          page.push(judged);
+          if (page.length > search.count) break;
+        }
+        considered.push(judged);
+      }
+      if (page.length > search.count) exhausted = false;
+    }
+    const shown = page.slice(0, search.count);
+    const last = shown.at(-1);
+    const next =
+      page.length > search.count && last !== undefined
+        ? { lastUpdated: last.row.lastUpdated, id: last.row.id }
+        : !exhausted && cursor !== undefined
+          ? cursor
+          : undefined;
+    // _include: each referenced record is decided like any other; a denied one is simply not there.
+    const withIncluded = await included(deps, tx, ctx, search, shown);
+    await recordDecisions(deps, tx, principal, meta, [...considered, ...withIncluded]);
+    const disclosed = [...shown, ...withIncluded.filter((j) => j.body !== undefined)];
+    await deps.audit.rest(tx, meta, requesterOf(principal), {
+      interaction: 'search-type',
+      outcome: 'success',
+      query,
+      resourceType: type,
+      resources: disclosed.map((j) => versionedReference(j.row)),
+      patients: [...new Set(disclosed.flatMap((j) => j.patients))],
+    });
+    return { status: 200, body: searchBundle(deps, type, params, search, shown, withIncluded, next) };
+  });
+}
+
+async function included(deps: SearchDeps, tx: Tx, ctx: DisclosureContext, search: SearchRequest, shown: readonly Judged[]): Promise<Judged[]> {
+  if (search.includes.length === 0) return [];
+  const have = new Set(shown.map((j) => `${j.row.type}/${j.row.id}`));
+  const targets = new Set(
+    shown.flatMap((j) => indexValues(j.row.content).references.filter((r) => (search.includes as string[]).includes(r.param)).map((r) => r.target)),
+  );
+  const byType = new Map<string, string[]>();
+  for (const target of targets) {
+    if (have.has(target)) continue;
+    const [targetType = '', id = ''] = target.split('/');
+    if (!isSupportedType(targetType)) continue;
+    byType.set(targetType, [...(byType.get(targetType) ?? []), id]);
+  }
+  const rows = (await Promise.all([...byType].map(([t, ids]) => readCurrentMany(tx, t, ids)))).flat();
+  return deps.disclosure.judge(tx, ctx, rows);
+}
+
+function searchBundle(
+  deps: SearchDeps,
+  type: string,
+  params: ParamList,
+  search: SearchRequest,
+  shown: readonly Judged[],
+  included: readonly Judged[],
+  next: { lastUpdated: Date; id: string } | undefined,
+): Bundle {
+  const kept = params.filter(([k]) => k !== '_cursor');
+  const url = (extra: [string, string][]): string => {
+    const qs = new URLSearchParams([...kept, ...extra].map(([k, v]): [string, string] => [k, v])).toString();
+    return `${deps.baseUrl}/fhir/${type}${qs.length > 0 ? `?${qs}` : ''}`;
+  };
+  const self = params.find(([k]) => k === '_cursor');
+  const link: NonNullable<Bundle['link']> = [{ relation: 'self', url: url(self === undefined ? [] : [['_cursor', self[1]]]) }];
+  if (next !== undefined) link.push({ relation: 'next', url: url([['_cursor', deps.cursors.encode(next)]]) });
+  const entry: BundleEntry[] = [
+    ...shown.map((j) => ({ fullUrl: `${deps.baseUrl}/fhir/${j.row.type}/${j.row.id}`, resource: j.body, search: { mode: 'match' as const } })),
+    ...included
+      .filter((j) => j.body !== undefined)
+      .map((j) => ({ fullUrl: `${deps.baseUrl}/fhir/${j.row.type}/${j.row.id}`, resource: j.body, search: { mode: 'include' as const } })),
+  ];
+  // The total is given only when it is known after filtering: a first page that is also the last.
+  const total = next === undefined && search.cursor === undefined ? { total: shown.length } : {};
+  return { resourceType: 'Bundle', type: 'searchset', ...total, link, entry };
+}

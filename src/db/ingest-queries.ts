@@ -1,7 +1,8 @@
 import { and, eq, inArray, sql } from 'drizzle-orm';
 import type { Tx } from './database.js';
+import { findReferringMany } from './disclosure-queries.js';
 import type { StoredResource } from './resource-queries.js';
-import { messageReceipts, resourceHistory, resourceReferences, resources, resourceTokens } from './schema/index.js';
+import { messageReceipts, resourceHistory, resources, resourceTokens } from './schema/index.js';
 
 /**
  * Claims an exactly-once key in the current transaction. Returns the outcome
@@ -57,12 +58,7 @@ export async function findByIdentifier(tx: Tx, type: string, system: string, val
 
 /** Current resources of a type that refer to a target through a reference search parameter (index lookups only). */
 export async function findReferring(tx: Tx, type: string, param: 'patient' | 'subject', target: string): Promise<StoredResource[]> {
-  const refs = await tx
-    .select({ id: resourceReferences.id })
-    .from(resourceReferences)
-    .where(and(eq(resourceReferences.type, type), eq(resourceReferences.param, param), eq(resourceReferences.target, target)));
-  if (refs.length === 0) return [];
-  return tx.select().from(resources).where(and(eq(resources.type, type), inArray(resources.id, refs.map((r) => r.id))));
+  return (await findReferringMany(tx, type, param, [target])).map((r) => r.row);
 }
 
 /**

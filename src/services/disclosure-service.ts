@@ -81,7 +81,9 @@ export class DisclosureService {
     const subjectOf = (row: StoredResource): string | undefined => patientsOf(row.content)[0];
     const subjectRefs = [...new Set(rows.map(subjectOf).filter((s): s is string => s !== undefined))];
     const needRecords = rows.some((r) => r.type === 'Patient');
-    const subjects = await this.loadSubjects(db, subjectRefs, needRecords, typesOf);
+    // Current Patient rows already in hand (a Patient search) are not read again.
+    const known = rows.filter((r) => r.type === 'Patient' && r.sourceOrgs !== undefined);
+    const subjects = await this.loadSubjects(db, subjectRefs, known, needRecords, typesOf);
     return rows.map((row) => {
       const writers = sources ?? row.sourceOrgs ?? [row.sourceOrg];
       const record: RecordFacts = {
@@ -107,12 +109,15 @@ export class DisclosureService {
   private async loadSubjects(
     db: Db | Tx,
     refs: readonly string[],
+    known: readonly StoredResource[],
     needRecords: boolean,
     typesOf: (orgs: readonly string[]) => string[],
   ): Promise<Map<string, SubjectFacts>> {
     const subjects = new Map<string, SubjectFacts>();
     if (refs.length === 0) return subjects;
-    const patients = await readCurrentMany(db, 'Patient', refs.map((r) => r.slice('Patient/'.length)));
+    const have = new Set(known.map((p) => `Patient/${p.id}`));
+    const missing = refs.filter((r) => !have.has(r)).map((r) => r.slice('Patient/'.length));
+    const patients = [...known, ...(await readCurrentMany(db, 'Patient', missing))];
     if (patients.length === 0) return subjects;
     const found = patients.map((p) => `Patient/${p.id}`);
     const [asMother, asBaby] = await Promise.all([

@@ -2,7 +2,7 @@ import { index, jsonb, pgTable, text, timestamp } from 'drizzle-orm/pg-core';
 
 /**
  * What the information governance lead must review: every safeguarding
- * override (and, later, bursts of denials). Raised in the transaction of the
+ * override and every burst of denials for one requester. Raised in the transaction of the
  * disclosure it is about; reviewing one is recorded beside it, never by deleting.
  */
 export const igAlerts = pgTable(
@@ -20,6 +20,7 @@ export const igAlerts = pgTable(
     reason: text('reason').notNull(),
     reviewedAt: timestamp('reviewed_at', { withTimezone: true, mode: 'date' }),
     reviewedBy: text('reviewed_by'),
+    reviewNote: text('review_note'),
   },
   (t) => [index('ig_alert_open_idx').on(t.reviewedAt, t.raised)],
 );

@@ -1,19 +1,28 @@
 import type { AuditEvent } from 'fhir/r4.js';
-import { bigint, bigserial, char, jsonb, pgTable, text, timestamp } from 'drizzle-orm/pg-core';
+import { sql } from 'drizzle-orm';
+import { bigint, bigserial, char, index, jsonb, pgTable, text, timestamp } from 'drizzle-orm/pg-core';
 
 /**
  * Every AuditEvent, written in the transaction of the request it describes.
  * Append-only: triggers in the migrations refuse UPDATE, DELETE and TRUNCATE.
  * seq orders inserts but may have gaps (rolled-back transactions).
  */
-export const auditEvents = pgTable('audit_event', {
-  seq: bigserial('seq', { mode: 'number' }).primaryKey(),
-  eventId: text('event_id').notNull().unique(),
-  recorded: timestamp('recorded', { withTimezone: true, mode: 'date' }).notNull(),
-  event: jsonb('event').$type<AuditEvent>().notNull(),
-  /** RFC 6962 leaf hash: SHA-256(0x00 || RFC 8785 canonical JSON of event), hex. */
-  leafHash: char('leaf_hash', { length: 64 }).notNull(),
-});
+export const auditEvents = pgTable(
+  'audit_event',
+  {
+    seq: bigserial('seq', { mode: 'number' }).primaryKey(),
+    eventId: text('event_id').notNull().unique(),
+    recorded: timestamp('recorded', { withTimezone: true, mode: 'date' }).notNull(),
+    event: jsonb('event').$type<AuditEvent>().notNull(),
+    /** RFC 6962 leaf hash: SHA-256(0x00 || RFC 8785 canonical JSON of event), hex. */
+    leafHash: char('leaf_hash', { length: 64 }).notNull(),
+  },
+  (t) => [
+    // The IG lead's AuditEvent searches: containment (@>) on patients, agents, subtype, flow.
+    index('audit_event_event_gin').using('gin', sql`${t.event} jsonb_path_ops`),
+    index('audit_event_recorded_idx').on(t.recorded),
+  ],
+);
 
 /** Events committed but not yet given a place in the log. The sequencer drains it. */
 export const auditQueue = pgTable('audit_queue', {
@@ -35,4 +44,24 @@ export const auditLog = pgTable('audit_log', {
   prevHash: char('prev_hash', { length: 64 }).notNull(),
   chainHash: char('chain_hash', { length: 64 }).notNull(),
   sequencedAt: timestamp('sequenced_at', { withTimezone: true, mode: 'date' }).notNull(),
+  /**
+   * The hub's Ed25519 signature over (origin, idx, leaf hash): a per-entry
+   * receipt, like a Certificate Transparency SCT, made with the log key that
+   * never enters the database. Lets an offline verifier name the exact entry
+   * a superuser rewrote. Null for entries sequenced before receipts existed.
+   */
+  receipt: text('receipt'),
+});
+
+/**
+ * Signed checkpoints (C2SP tlog-checkpoint notes) of the Merkle tree over the
+ * log's leaf hashes. Append-only like the log.
+ */
+export const auditCheckpoints = pgTable('audit_checkpoint', {
+  treeSize: bigint('tree_size', { mode: 'number' }).primaryKey(),
+  /** RFC 6962 root hash at tree_size, hex. */
+  rootHash: char('root_hash', { length: 64 }).notNull(),
+  issued: timestamp('issued', { withTimezone: true, mode: 'date' }).notNull(),
+  /** The whole signed note, as served. */
+  note: text('note').notNull(),
 });

@@ -4,3 +4,4 @@ export * from './resources.js';
 export * from './audit.js';
 export * from './ingest.js';
 export * from './alerts.js';
+export * from './ig.js';

@@ -5,10 +5,14 @@ import { problem } from '../fhir/operation-outcome.js';
 import type { FhirService } from '../services/fhir-service.js';
 import type { IngestService } from '../services/ingest-service.js';
 import type { TokenServiceDeps } from '../services/token-service.js';
+import { alertRouter } from './alert-routes.js';
+import { auditRouter } from './audit-routes.js';
 import { tokenRouter, wellKnownRouter } from './auth-routes.js';
 import { errorHandler } from './error-handler.js';
 import { fhirRouter } from './fhir-routes.js';
+import { igRouter } from './ig-routes.js';
 import { ingestRouter } from './ingest-routes.js';
+import { reportRouter } from './report-routes.js';
 import type { GuardDeps } from './guard.js';
 import { requestContext } from './request-context.js';
 import { sendProblem } from './send.js';
@@ -39,6 +43,11 @@ export function createApp(deps: AppDeps): Express {
   // Ingest first: /fhir/$process-message is an operation, not a resource type.
   app.use(ingestRouter(deps));
   app.use('/fhir', fhirRouter(deps));
+  // The IG lead's: the verifiable log, reports, alerts, and the /ig page.
+  app.use(auditRouter(deps));
+  app.use(reportRouter(deps));
+  app.use(alertRouter(deps));
+  app.use(igRouter(deps));
   app.get('/', (_req, res) => {
     res.json({ name: 'Early Years Sharing Hub', fhir: `${deps.baseUrl}/fhir`, smart: `${deps.baseUrl}/.well-known/smart-configuration` });
   });

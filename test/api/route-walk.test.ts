@@ -41,6 +41,11 @@ const ROUTE_TABLE = {
       ],
       middleware: 2,
     },
+    // The IG lead's: the verifiable log, reports, alerts, the /ig page.
+    { mount: '/', routes: [], middleware: 0 },
+    { mount: '/', routes: [], middleware: 0 },
+    { mount: '/', routes: [], middleware: 0 },
+    { mount: '/', routes: [], middleware: 0 },
   ],
 } as const;
 

@@ -39,7 +39,34 @@ export function inclusionProof(leafHashes: readonly Uint8Array[], index: number)
     throw new RangeError(`inclusion proof: index ${index} is not a leaf of a tree of size ${size}`);
   }
   assertLeafHashes(leafHashes, size);
-  return siblingsUp(leafHashes, size, index, 1);
+  return auditPath(arrayRange(leafHashes), size, index);
+}
+
+/**
+ * MTH of the leaves [start, end) of some tree: how the proof builders reach
+ * subtree hashes, whether from an array of leaf hashes or a tree that keeps
+ * its complete subtrees (merkle-tree.ts).
+ */
+export type RangeHasher = (start: number, end: number) => Uint8Array;
+
+/** PATH(index, D[size]) over any range hasher; the caller has checked 0 <= index < size. */
+export function auditPath(hashRange: RangeHasher, size: number, index: number): Uint8Array[] {
+  return siblingsUp(hashRange, size, index, 1);
+}
+
+/** PROOF(from, D[to]) over any range hasher; the caller has checked 1 <= from <= to. */
+export function consistencyPath(hashRange: RangeHasher, fromSize: number, toSize: number): Uint8Array[] {
+  if (fromSize === toSize) return [];
+  // SUBPROOF descends until it meets the largest complete subtree that ends
+  // at leaf fromSize - 1: width w = the largest power of two dividing
+  // fromSize. If that subtree is the whole earlier tree (fromSize a power of
+  // two), the verifier already holds its hash, and the proof is that
+  // subtree's audit path; otherwise the subtree's hash comes first.
+  let width = 1;
+  while (fromSize % (width * 2) === 0) width *= 2;
+  const node = fromSize / width - 1;
+  const path = siblingsUp(hashRange, toSize, node, width);
+  return node === 0 ? path : [hashRange(fromSize - width, fromSize), ...path];
 }
 
 /**
@@ -103,17 +130,7 @@ export function consistencyProof(leafHashes: readonly Uint8Array[], fromSize: nu
     );
   }
   assertLeafHashes(leafHashes, toSize);
-  if (fromSize === toSize) return [];
-  // SUBPROOF descends until it meets the largest complete subtree that ends
-  // at leaf fromSize - 1: width w = the largest power of two dividing
-  // fromSize. If that subtree is the whole earlier tree (fromSize a power of
-  // two), the verifier already holds its hash, and the proof is that
-  // subtree's audit path; otherwise the subtree's hash comes first.
-  let width = 1;
-  while (fromSize % (width * 2) === 0) width *= 2;
-  const node = fromSize / width - 1;
-  const path = siblingsUp(leafHashes, toSize, node, width);
-  return node === 0 ? path : [rangeHash(leafHashes, fromSize - width, fromSize), ...path];
+  return consistencyPath(arrayRange(leafHashes), fromSize, toSize);
 }
 
 /**
@@ -189,9 +206,9 @@ function treeHash(leafHashes: readonly Uint8Array[]): Uint8Array {
   return nodeAt(level, 0);
 }
 
-/** MTH(D[start:end]). */
-function rangeHash(leafHashes: readonly Uint8Array[], start: number, end: number): Uint8Array {
-  return treeHash(leafHashes.slice(start, end));
+/** MTH(D[start:end]) over an array of leaf hashes. */
+function arrayRange(leafHashes: readonly Uint8Array[]): RangeHasher {
+  return (start, end) => treeHash(leafHashes.slice(start, end));
 }
 
 /**
@@ -202,11 +219,11 @@ function rangeHash(leafHashes: readonly Uint8Array[], start: number, end: number
  * carried up and adds nothing, as in the RFC's split. The siblings' subtrees
  * are disjoint, so this hashes fewer than `size` leaves in all.
  */
-function siblingsUp(leafHashes: readonly Uint8Array[], size: number, node: number, width: number): Uint8Array[] {
+function siblingsUp(hashRange: RangeHasher, size: number, node: number, width: number): Uint8Array[] {
   const path: Uint8Array[] = [];
   for (let w = width, j = node; w < size; w *= 2, j = half(j)) {
     const start = (isOdd(j) ? j - 1 : j + 1) * w;
-    if (start < size) path.push(rangeHash(leafHashes, start, Math.min(start + w, size)));
+    if (start < size) path.push(hashRange(start, Math.min(start + w, size)));
   }
   return path;
 }
@@ -250,7 +267,7 @@ function half(n: number): number {
   return Math.floor(n / 2);
 }
 
-function isPowerOfTwo(n: number): boolean {
+export function isPowerOfTwo(n: number): boolean {
   let x = n;
   while (x > 1 && !isOdd(x)) x = half(x);
   return x === 1;

@@ -18,3 +18,8 @@ export function auditLeafHash(event: unknown): string {
 export function chainHash(prevHex: string, leafHex: string): string {
   return createHash('sha256').update(Buffer.from(prevHex, 'hex')).update(Buffer.from(leafHex, 'hex')).digest('hex');
 }
+
+/** The leaf hash of an audit event as 32 raw bytes. */
+export function leafHashBytes(event: unknown): Uint8Array {
+  return createHash('sha256').update(Uint8Array.of(0)).update(Buffer.from(canonicalJson(event), 'utf8')).digest();
+}

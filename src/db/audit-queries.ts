@@ -1,9 +1,10 @@
 import type { AuditEvent } from 'fhir/r4.js';
-import { asc, eq, gt, sql } from 'drizzle-orm';
+import { and, asc, desc, eq, gt, gte, lt, lte, sql } from 'drizzle-orm';
 import { auditLeafHash, chainHash, EMPTY_CHAIN } from '../audit/log-hash.js';
+import { signReceipt, type LogKey } from '../audit/signed-note.js';
 import type { LogRow } from '../audit/verify-chain.js';
 import { inTransaction, rawRows, type Db, type Tx } from './database.js';
-import { auditEvents, auditLog, auditQueue } from './schema/index.js';
+import { auditCheckpoints, auditEvents, auditLog, auditQueue } from './schema/index.js';
 
 /** Appends one event inside the caller's transaction. If this fails, the request fails. */
 export async function appendAuditEvent(tx: Db | Tx, event: AuditEvent & { id: string; recorded: string }): Promise<void> {
@@ -21,9 +22,11 @@ const SEQUENCER_LOCK = sql`hashtext('eyhub:audit-sequencer')`;
 /**
  * Gives queued events their gap-free place in the log and extends the hash
  * chain. Safe to call from any instance at any time: one wins the lock, the
- * others return 0 at once. Returns how many entries were appended.
+ * others return 0 at once. Returns how many entries were appended. With the
+ * log key, each entry gets its receipt: the key's signature over its index
+ * and leaf hash.
  */
-export async function sequenceAuditEvents(db: Db, now: () => Date, batch = 500): Promise<number> {
+export async function sequenceAuditEvents(db: Db, now: () => Date, key?: LogKey, batch = 500): Promise<number> {
   return inTransaction(db, async (tx) => {
     const lock = await rawRows<{ locked: boolean }>(tx, sql`select pg_try_advisory_xact_lock(${SEQUENCER_LOCK}) as locked`);
     if (lock[0]?.locked !== true) return 0;
@@ -41,7 +44,8 @@ export async function sequenceAuditEvents(db: Db, now: () => Date, batch = 500):
     const sequencedAt = now();
     const entries = rows.map((r) => {
       const chained = chainHash(prev, r.leafHash);
-      const entry = { idx, eventSeq: r.seq, leafHash: r.leafHash, prevHash: prev, chainHash: chained, sequencedAt };
+      const receipt = key === undefined ? null : signReceipt(key, idx, Buffer.from(r.leafHash, 'hex'));
+      const entry = { idx, eventSeq: r.seq, leafHash: r.leafHash, prevHash: prev, chainHash: chained, sequencedAt, receipt };
       idx += 1;
       prev = chained;
       return entry;
@@ -55,11 +59,11 @@ export async function sequenceAuditEvents(db: Db, now: () => Date, batch = 500):
  * Sequences until the queue is empty (CLI, tests, shutdown), waiting at most
  * `patienceMs` for another instance that holds the sequencer lock.
  */
-export async function drainAuditQueue(db: Db, now: () => Date, patienceMs = 10_000): Promise<number> {
+export async function drainAuditQueue(db: Db, now: () => Date, key?: LogKey, patienceMs = 10_000): Promise<number> {
   let total = 0;
   const deadline = Date.now() + patienceMs;
   for (;;) {
-    const n = await sequenceAuditEvents(db, now);
+    const n = await sequenceAuditEvents(db, now, key);
     total += n;
     if (n === 0) {
       const waiting = await db.select({ n: sql<number>`count(*)::int` }).from(auditQueue);
@@ -102,4 +106,75 @@ export async function findOrphanEvents(db: Db): Promise<number[]> {
       and not exists (select 1 from audit_queue q where q.seq = e.seq)
     order by e.seq limit 100`);
   return rows.map((r) => Number(r.seq));
+}
+
+/** Leaf hashes of the log from index `from`, in order, at most `limit` (for the hub's Merkle tree). */
+export async function readLeafHashes(db: Db, from: number, limit = 10_000): Promise<{ idx: number; leafHash: string }[]> {
+  return db
+    .select({ idx: auditLog.idx, leafHash: auditLog.leafHash })
+    .from(auditLog)
+    .where(gte(auditLog.idx, from))
+    .orderBy(asc(auditLog.idx))
+    .limit(limit);
+}
+
+/** Log entries [from, to) with their events, leaf hashes and receipts, page by page (for bundles and verification). */
+export async function* readLogEntries(
+  db: Db,
+  from: number,
+  to: number,
+  pageSize = 2000,
+): AsyncGenerator<{ index: number; leafHash: string; receipt: string | null; event: unknown }> {
+  let next = from;
+  while (next < to) {
+    const page = await db
+      .select({ index: auditLog.idx, leafHash: auditLog.leafHash, receipt: auditLog.receipt, event: auditEvents.event })
+      .from(auditLog)
+      .leftJoin(auditEvents, eq(auditEvents.seq, auditLog.eventSeq))
+      .where(and(gte(auditLog.idx, next), lt(auditLog.idx, to)))
+      .orderBy(asc(auditLog.idx))
+      .limit(pageSize);
+    yield* page;
+    const last = page.at(-1);
+    if (last === undefined || page.length < pageSize) return;
+    next = last.index + 1;
+  }
+}
+
+/** How many entries the log holds (one past the highest index). */
+export async function logSize(db: Db): Promise<number> {
+  const rows = await db.select({ n: sql<string | number | null>`max(${auditLog.idx})` }).from(auditLog);
+  const max = rows[0]?.n;
+  return max === null || max === undefined ? 0 : Number(max) + 1;
+}
+
+export interface StoredCheckpoint {
+  treeSize: number;
+  rootHash: string;
+  issued: Date;
+  note: string;
+}
+
+/** Stores a signed checkpoint; one per tree size (another instance may have signed the same). */
+export async function insertCheckpoint(db: Db, cp: StoredCheckpoint): Promise<void> {
+  await db.insert(auditCheckpoints).values(cp).onConflictDoNothing();
+}
+
+export async function latestCheckpoint(db: Db): Promise<StoredCheckpoint | undefined> {
+  const [row] = await db.select().from(auditCheckpoints).orderBy(desc(auditCheckpoints.treeSize)).limit(1);
+  return row;
+}
+
+export async function checkpointOfSize(db: Db, size: number): Promise<StoredCheckpoint | undefined> {
+  const [row] = await db.select().from(auditCheckpoints).where(eq(auditCheckpoints.treeSize, size)).limit(1);
+  return row;
+}
+
+/** Checkpoints with from <= size (and size <= to when given), smallest first. */
+export async function checkpointsFrom(db: Db, from: number, to?: number): Promise<StoredCheckpoint[]> {
+  return db
+    .select()
+    .from(auditCheckpoints)
+    .where(to === undefined ? gte(auditCheckpoints.treeSize, from) : and(gte(auditCheckpoints.treeSize, from), lte(auditCheckpoints.treeSize, to)))
+    .orderBy(asc(auditCheckpoints.treeSize));
 }

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import type { LogKey } from '../audit/signed-note.js';
 import type { Db } from '../db/database.js';
 import { drainAuditQueue, sequenceAuditEvents } from '../db/audit-queries.js';
 
@@ -16,6 +17,10 @@ export class AuditSequencer {
     private readonly db: Db,
     private readonly clock: () => Date,
     private readonly logger: Logger,
+    /** Signs each entry's receipt. */
+    private readonly key?: LogKey,
+    /** Runs after each pass (e.g. signing a checkpoint when one is due). */
+    private readonly afterPass?: () => Promise<void>,
   ) {}
 
   start(intervalMs: number): void {
@@ -39,9 +44,12 @@ export class AuditSequencer {
     do {
       this.again = false;
       try {
-        while ((await sequenceAuditEvents(this.db, this.clock)) > 0) {
+        while ((await sequenceAuditEvents(this.db, this.clock, this.key)) > 0) {
           // keep going while there is a backlog
         }
+        await this.afterPass?.().catch((err: unknown) => {
+          this.logger.error({ err: { type: err instanceof Error ? err.name : typeof err } }, 'no checkpoint signed after sequencing');
+        });
       } catch (err) {
         this.logger.error({ err: { type: err instanceof Error ? err.name : typeof err } }, 'audit sequencing failed; will retry');
         return;
@@ -52,7 +60,7 @@ export class AuditSequencer {
   /** Waits for in-flight work, then sequences whatever is left. */
   async flush(): Promise<void> {
     await this.running;
-    await drainAuditQueue(this.db, this.clock);
+    await drainAuditQueue(this.db, this.clock, this.key);
   }
 
   async stop(): Promise<void> {

@@ -1,5 +1,6 @@
 import type { ChainVerdict } from '../audit/verify-chain.js';
 import { ChainVerifier } from '../audit/verify-chain.js';
+import type { LogKey } from '../audit/signed-note.js';
 import type { Db } from '../db/database.js';
 import { drainAuditQueue, findOrphanEvents, readLogRows } from '../db/audit-queries.js';
 
@@ -13,8 +14,8 @@ export type AuditVerifyReport =
  * is unbroken, indices have no gaps, and no event sits outside the log.
  * Names the first bad index.
  */
-export async function verifyAuditLog(db: Db, now: () => Date): Promise<AuditVerifyReport> {
-  const sequenced = await drainAuditQueue(db, now);
+export async function verifyAuditLog(db: Db, now: () => Date, key?: LogKey): Promise<AuditVerifyReport> {
+  const sequenced = await drainAuditQueue(db, now, key);
   const verifier = new ChainVerifier();
   for await (const row of readLogRows(db)) {
     if (!verifier.push(row)) break;

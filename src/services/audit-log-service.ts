@@ -1,0 +1,249 @@
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import { AuditLogVerifier, type LogVerdict } from '../audit/log-verifier.js';
+import { MerkleTree } from '../audit/merkle-tree.js';
+import { parseVerifierKey, signCheckpoint, verifierKeyOf, type LogKey } from '../audit/signed-note.js';
+import { checkpointOfSize, checkpointsFrom, insertCheckpoint, latestCheckpoint, logSize, readLeafHashes, readLogEntries, type StoredCheckpoint } from '../db/audit-queries.js';
+import { insertAlert } from '../db/alert-queries.js';
+import { inTransaction, type Db } from '../db/database.js';
+
+// The verifiable log: an RFC 6962 Merkle tree over the audit log's leaf
+// hashes, kept in memory and extended as the sequencer appends; signed
+// checkpoints every N entries or minutes and on demand; inclusion and
+// consistency proofs against them. Before signing, the hub checks the tree
+// still makes its last signed root: it never signs a checkpoint inconsistent
+// with one it signed before (tlog-checkpoint), and says so to the IG lead.
+
+export interface CheckpointPolicy {
+  /** Sign a checkpoint once this many entries have been added since the last. */
+  everyEntries: number;
+  /** ... or once this long has passed with entries added. */
+  everyMs: number;
+}
+
+export const DEFAULT_CHECKPOINT_POLICY: CheckpointPolicy = { everyEntries: 1000, everyMs: 5 * 60_000 };
+
+export class LogInconsistentError extends Error {
+  override readonly name = 'LogInconsistentError';
+}
+
+export interface InclusionAnswer {
+  index: number;
+  treeSize: number;
+  leafHash: string;
+  auditPath: string[];
+  receipt: string | null;
+  event: unknown;
+  checkpoint: string;
+}
+
+export interface ConsistencyAnswer {
+  from: number;
+  to: number;
+  proof: string[];
+  fromCheckpoint: string | null;
+  toCheckpoint: string;
+}
+
+export interface AuditLogServiceDeps {
+  db: Db;
+  key: LogKey;
+  clock: () => Date;
+  logger: Logger;
+  policy?: CheckpointPolicy;
+}
+
+export class AuditLogService {
+  private readonly tree = new MerkleTree();
+  private syncing: Promise<void> | undefined;
+  private issuing: Promise<StoredCheckpoint | undefined> | undefined;
+  private readonly policy: CheckpointPolicy;
+  private readonly started: Date;
+  private inconsistencyRaised = false;
+
+  constructor(private readonly deps: AuditLogServiceDeps) {
+    this.policy = deps.policy ?? DEFAULT_CHECKPOINT_POLICY;
+    this.started = deps.clock();
+  }
+
+  get verifierKey(): string {
+    return verifierKeyOf(this.deps.key);
+  }
+
+  get origin(): string {
+    return this.deps.key.name;
+  }
+
+  /** Brings the in-memory tree up to the log's end (one sync at a time). */
+  async sync(): Promise<number> {
+    this.syncing ??= this.pull().finally(() => {
+      this.syncing = undefined;
+    });
+    await this.syncing;
+    return this.tree.size;
+  }
+
+  private async pull(): Promise<void> {
+    for (;;) {
+      const rows = await readLeafHashes(this.deps.db, this.tree.size);
+      for (const row of rows) {
+        if (row.idx !== this.tree.size) {
+          throw new LogInconsistentError(`the audit log has no entry ${this.tree.size} (found ${row.idx})`);
+        }
+        this.tree.append(Buffer.from(row.leafHash, 'hex'));
+      }
+      if (rows.length < 10_000) return;
+    }
+  }
+
+  /** After the sequencer ran: catch up, and sign a checkpoint if one is due. */
+  async afterSequenced(): Promise<void> {
+    const size = await this.sync();
+    const latest = await latestCheckpoint(this.deps.db);
+    const since = latest?.treeSize ?? 0;
+    if (size <= since) return;
+    const age = this.deps.clock().getTime() - (latest?.issued ?? this.started).getTime();
+    if (size - since >= this.policy.everyEntries || age >= this.policy.everyMs) await this.issueCheckpoint();
+  }
+
+  /**
+   * Signs a checkpoint of the whole log now, unless the latest already covers
+   * it. Refuses (LogInconsistentError) when the log no longer makes the last
+   * signed root or is shorter than it, and raises an alert for the IG lead.
+   */
+  async issueCheckpoint(): Promise<StoredCheckpoint | undefined> {
+    this.issuing ??= this.issue().finally(() => {
+      this.issuing = undefined;
+    });
+    return this.issuing;
+  }
+
+  private async issue(): Promise<StoredCheckpoint | undefined> {
+    const size = await this.sync();
+    const latest = await latestCheckpoint(this.deps.db);
+    if (latest !== undefined) {
+      if (latest.treeSize > size) {
+        await this.inconsistent(`the log holds ${size} entries but a checkpoint was signed at ${latest.treeSize}: entries were removed`);
+      }
+      if (hex(this.tree.root(latest.treeSize)) !== latest.rootHash) {
+        await this.inconsistent(`the log no longer makes the root signed at tree size ${latest.treeSize}: entries before it were changed`);
+      }
+      if (latest.treeSize === size) return latest;
+    }
+    if (size === 0) return undefined;
+    const time = this.deps.clock();
+    const root = this.tree.root(size);
+    const note = signCheckpoint({ origin: this.deps.key.name, treeSize: size, rootHash: root, time }, this.deps.key);
+    await insertCheckpoint(this.deps.db, { treeSize: size, rootHash: hex(root), issued: time, note });
+    // Another instance may have signed this size first: theirs stands (same root, as both read one log).
+    const stored = await checkpointOfSize(this.deps.db, size);
+    if (stored !== undefined && stored.rootHash !== hex(root)) {
+      await this.inconsistent(`two checkpoints of tree size ${size} disagree`);
+    }
+    return stored;
+  }
+
+  private async inconsistent(detail: string): Promise<never> {
+    this.deps.logger.error({ problem: 'audit-log-inconsistent' }, detail);
+    if (!this.inconsistencyRaised) {
+      this.inconsistencyRaised = true;
+      await inTransaction(this.deps.db, async (tx) => {
+        await insertAlert(tx, {
+          id: randomUUID(),
+          raised: this.deps.clock(),
+          kind: 'log-integrity',
+          auditEventId: '',
+          clientId: 'hub',
+          organisationCode: '',
+          patients: [],
+          reason: `the hub refused to sign a checkpoint: ${detail}`,
+        });
+      }).catch(() => undefined);
+    }
+    throw new LogInconsistentError(detail);
+  }
+
+  /** The latest signed checkpoint, signing one first if none covers the log yet and none exists. */
+  async latest(): Promise<StoredCheckpoint | undefined> {
+    return (await latestCheckpoint(this.deps.db)) ?? this.issueCheckpoint();
+  }
+
+  /** The compact range of the first `size` entries (a bundle's start). */
+  frontier(size: number): Uint8Array[] {
+    return this.tree.frontier(size);
+  }
+
+  async checkpointOfSize(size: number): Promise<StoredCheckpoint | undefined> {
+    return checkpointOfSize(this.deps.db, size);
+  }
+
+  /**
+   * The audit path of entry `index` in the tree of a signed checkpoint: the
+   * one of `size`, or the latest (signed now if it does not cover the index).
+   * Undefined when no checkpoint of that size exists or the index is outside it.
+   */
+  async inclusion(index: number, size?: number): Promise<InclusionAnswer | undefined> {
+    await this.sync();
+    let cp = size === undefined ? await this.latest() : await checkpointOfSize(this.deps.db, size);
+    if (size === undefined && (cp === undefined || index >= cp.treeSize) && index < this.tree.size) cp = await this.issueCheckpoint();
+    if (cp === undefined || index >= cp.treeSize || cp.treeSize > this.tree.size) return undefined;
+    const [entry] = await collect(readLogEntries(this.deps.db, index, index + 1));
+    return {
+      index,
+      treeSize: cp.treeSize,
+      leafHash: b64(this.tree.leaf(index)),
+      auditPath: this.tree.inclusionProof(index, cp.treeSize).map(b64),
+      receipt: entry?.receipt ?? null,
+      event: entry?.event ?? null,
+      checkpoint: cp.note,
+    };
+  }
+
+  /** The consistency proof from tree size `from` to the checkpoint of size `to` (default: the latest). */
+  async consistency(from: number, to?: number): Promise<ConsistencyAnswer | { problem: string } | undefined> {
+    await this.sync();
+    const target = to === undefined ? await this.latest() : await checkpointOfSize(this.deps.db, to);
+    if (target === undefined || target.treeSize > this.tree.size) return undefined;
+    if (from > target.treeSize) return { problem: `from (${from}) is larger than the checkpoint's tree size ${target.treeSize}` };
+    const earlier = await checkpointOfSize(this.deps.db, from);
+    return {
+      from,
+      to: target.treeSize,
+      proof: this.tree.consistencyProof(from, target.treeSize).map(b64),
+      fromCheckpoint: earlier?.note ?? null,
+      toCheckpoint: target.note,
+    };
+  }
+
+  /**
+   * Verifies the stored log from the database, as `hub audit verify --bundle`
+   * does offline: every event against its leaf hash, the tree against every
+   * signed checkpoint, receipts where a root disagrees.
+   */
+  async verifyStored(): Promise<LogVerdict> {
+    const parsed = parseVerifierKey(this.verifierKey);
+    if (!parsed.ok) throw new Error(parsed.reason);
+    const verifier = new AuditLogVerifier(parsed.value);
+    const checkpoints = await checkpointsFrom(this.deps.db, 0);
+    for (const cp of checkpoints) verifier.addCheckpoint(cp.note, `the checkpoint of tree size ${cp.treeSize}`);
+    const end = Math.max(await logSize(this.deps.db), ...checkpoints.map((c) => c.treeSize));
+    for await (const entry of readLogEntries(this.deps.db, 0, end)) {
+      if (!verifier.push(entry)) break;
+    }
+    return verifier.finish();
+  }
+}
+
+async function collect<T>(source: AsyncIterable<T>): Promise<T[]> {
+  const out: T[] = [];
+  for await (const item of source) out.push(item);
+  return out;
+}
+
+function hex(bytes: Uint8Array): string {
+  return Buffer.from(bytes).toString('hex');
+}
+
+function b64(bytes: Uint8Array): string {
+  return Buffer.from(bytes).toString('base64');
+}

@@ -19,6 +19,15 @@ export const configSchema = z
     PUBLIC_BASE_URL: z.url({ protocol: /^https?$/ }).optional(),
     BODY_LIMIT: z.string().regex(/^\d+(kb|mb)$/i).default('1mb'),
     AUDIT_SEQUENCE_INTERVAL_MS: z.coerce.number().int().min(10).max(60_000).default(500),
+    // This many records denied to one client within one fixed window raise an alert for the IG lead.
+    // The Ed25519 key signing the audit log's checkpoints and receipts: a file, never the database.
+    AUDIT_LOG_KEY_FILE: z.string().min(1).optional(),
+    // The log's name in its checkpoints (a schema-less URL; default <host of PUBLIC_BASE_URL>/audit-log).
+    AUDIT_LOG_ORIGIN: z.string().regex(/^[^\s+]{1,200}$/).optional(),
+    CHECKPOINT_EVERY_ENTRIES: z.coerce.number().int().min(1).max(10_000_000).default(1000),
+    CHECKPOINT_EVERY_MINUTES: z.coerce.number().min(0.01).max(1440).default(5),
+    DENIAL_BURST_THRESHOLD: z.coerce.number().int().min(1).max(1_000_000).default(20),
+    DENIAL_BURST_WINDOW_MINUTES: z.coerce.number().int().min(1).max(1440).default(10),
   })
   .transform((env) => ({
     port: env.PORT,
@@ -32,6 +41,10 @@ export const configSchema = z
     publicBaseUrl: (env.PUBLIC_BASE_URL ?? `http://localhost:${env.PORT}`).replace(/\/+$/, ''),
     bodyLimit: env.BODY_LIMIT,
     auditSequenceIntervalMs: env.AUDIT_SEQUENCE_INTERVAL_MS,
+    auditLogKeyFile: env.AUDIT_LOG_KEY_FILE ?? `${env.DATA_DIR.replace(/\/+$/, '')}/keys/audit-log-ed25519.jwk`,
+    auditLogOrigin: env.AUDIT_LOG_ORIGIN,
+    checkpoints: { everyEntries: env.CHECKPOINT_EVERY_ENTRIES, everyMs: Math.round(env.CHECKPOINT_EVERY_MINUTES * 60_000) },
+    denialBurst: { threshold: env.DENIAL_BURST_THRESHOLD, windowMs: env.DENIAL_BURST_WINDOW_MINUTES * 60_000 },
   }));
 
 export type Config = z.infer<typeof configSchema>;

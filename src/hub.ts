@@ -1,5 +1,5 @@
 import type { Express } from 'express';
-import { hkdfSync } from 'node:crypto';
+import { generateKeyPairSync, hkdfSync } from 'node:crypto';
 import type { Logger } from 'pino';
 import { generateHubKey, loadHubKeys, type HubKeys } from './auth/hub-keys.js';
 import type { Database } from './db/database.js';
@@ -12,6 +12,11 @@ import { loadFhirDefinitions } from './fhir/validator.js';
 import { createApp } from './http/app.js';
 import { AuditRecorder } from './services/audit-recorder.js';
 import { AuditSequencer } from './services/audit-sequencer.js';
+import { drainAuditQueue } from './db/audit-queries.js';
+import { AuditLogService, type CheckpointPolicy } from './services/audit-log-service.js';
+import { defaultLogOrigin } from './services/log-key.js';
+import { logKeyFromJwk, type LogKey } from './audit/signed-note.js';
+import type { DenialBurst } from './services/decision-audit.js';
 import { FhirService } from './services/fhir-service.js';
 import { installDefinitions } from './services/definitions.js';
 import { IngestService } from './services/ingest-service.js';
@@ -28,12 +33,19 @@ export interface HubOptions {
   sequenceIntervalMs?: number;
   /** The information-sharing protocols, as loaded (in force or not). */
   protocols: readonly LoadedProtocol[];
+  /** The Ed25519 key that signs checkpoints and receipts (kept outside the database). Without one, an ephemeral key. */
+  logKey?: LogKey;
+  /** When checkpoints are signed. */
+  checkpoints?: CheckpointPolicy;
+  /** Records denied to one client within one window that raise an IG alert (default 20 in 10 minutes). */
+  denialBurst?: DenialBurst;
 }
 
 export interface Hub {
   app: Express;
   keys: HubKeys;
   sequencer: AuditSequencer;
+  auditLog: AuditLogService;
   tokenUrl: string;
   close(): Promise<void>;
 }
@@ -57,12 +69,14 @@ export async function createHub(options: HubOptions): Promise<Hub> {
   const cursors = cursorCodec(new Uint8Array(hkdfSync('sha256', Buffer.from(signing, 'base64url'), 'eyhub', 'search-cursor', 32)));
   const disclosure = new DisclosureService({ protocols: options.protocols, clock });
 
-  const sequencer = new AuditSequencer(db, clock, logger);
+  const logKey = options.logKey ?? ephemeralLogKey(baseUrl);
+  const auditLog = new AuditLogService({ db, key: logKey, clock, logger, drain: () => drainAuditQueue(db, clock, logKey), ...(options.checkpoints === undefined ? {} : { policy: options.checkpoints }) });
+  const sequencer = new AuditSequencer(db, clock, logger, logKey, () => auditLog.afterSequenced());
   const audit = new AuditRecorder({ hubBaseUrl: baseUrl, clock, onAppended: () => { sequencer.nudge(); } });
   await installDefinitions(db, audit, clock);
   const audience = { issuer: baseUrl, audience: `${baseUrl}/fhir` };
   const tokenUrl = `${baseUrl}/auth/token`;
-  const fhir = new FhirService({ db, audit, clock, baseUrl, version: HUB_VERSION, disclosure, cursors });
+  const fhir = new FhirService({ db, audit, clock, baseUrl, version: HUB_VERSION, disclosure, cursors, denialBurst: options.denialBurst });
   const app = createApp({
     db,
     keys,
@@ -73,8 +87,9 @@ export async function createHub(options: HubOptions): Promise<Hub> {
     bodyLimit: options.bodyLimit ?? '1mb',
     logger,
     fhir,
-    ingest: new IngestService({ db, audit, clock }),
+    ingest: new IngestService({ db, audit, clock, protocols: options.protocols }),
     token: { db, keys, audience, tokenUrl, clock, audit },
+    auditLog,
   });
 
   sequencer.start(options.sequenceIntervalMs ?? 500);
@@ -87,6 +102,7 @@ export async function createHub(options: HubOptions): Promise<Hub> {
     app,
     keys,
     sequencer,
+    auditLog,
     tokenUrl,
     close: async () => {
       clearInterval(maintenance);
@@ -94,4 +110,9 @@ export async function createHub(options: HubOptions): Promise<Hub> {
       await sequencer.flush();
     },
   };
+}
+
+/** A key for this process only (tests, throwaway hubs): its checkpoints cannot be checked after a restart. */
+function ephemeralLogKey(baseUrl: string): LogKey {
+  return logKeyFromJwk(defaultLogOrigin(baseUrl), generateKeyPairSync('ed25519').privateKey.export({ format: 'jwk' }));
 }

@@ -3,6 +3,7 @@ import { loadConfig } from './config.js';
 import { openDatabase } from './db/database.js';
 import { seedDemoWorld } from './demo/seed.js';
 import { createHub } from './hub.js';
+import { defaultLogOrigin, loadOrCreateLogKey } from './services/log-key.js';
 import { createLogger } from './logger.js';
 import { standingOf } from './protocol/in-force.js';
 import { loadProtocols, prepareDemoPolicies } from './services/protocol-store.js';
@@ -39,6 +40,9 @@ const hub = await createHub({
   logger,
   bodyLimit: config.bodyLimit,
   sequenceIntervalMs: config.auditSequenceIntervalMs,
+  denialBurst: config.denialBurst,
+  logKey: await loadOrCreateLogKey(config.auditLogKeyFile, config.auditLogOrigin ?? defaultLogOrigin(config.publicBaseUrl)),
+  checkpoints: config.checkpoints,
   protocols,
 });
 const server = hub.app.listen(config.port, config.host, () => {

@@ -174,7 +174,7 @@ function mapImmunization(rxa: Hl7Segment, n: number, orc: { segment: Hl7Segment;
   if (issues.length > before || status === undefined || procedure === undefined || when === undefined) return undefined;
   // RXA-18 Substance/Treatment Refusal Reason: why it was not given (only meaningful when not done).
   const reason = notDone ? snomed(rxa, 18) ?? (text(rxa, 18, 2) || text(rxa, 18)) : undefined;
-  const system = `${HUB_IDS}/hl7v2-order/${encodeURIComponent(namespace)}`;
+  const system = `${HUB_IDS}/hl7v2-order/${encodeURIComponent(namespace.toWellFormed())}`;
   const resource: Immunization = {
     resourceType: 'Immunization',
     extension: [{ url: VACCINATION_PROCEDURE_EXTENSION, valueCodeableConcept: { coding: [procedure] } }],

@@ -44,21 +44,11 @@ export async function auditExport(
     await database.migrate();
     const db = database.db;
     const clock = (): Date => new Date();
-    // Reading the log is itself audited: the export's own event is in the log it exports.
-    const recorder = new AuditRecorder({ hubBaseUrl: config.publicBaseUrl, clock });
-    await recorder.transaction(db, (tx) =>
-      recorder.rest(tx, { requestId: randomUUID() }, { clientId: 'hub-cli', purposeOfUse: 'audit' }, {
-        interaction: 'operation',
-        outcome: 'success',
-        outcomeDesc: `audit export from ${from}${parsed.data.to === undefined ? '' : ` to ${parsed.data.to}`}`,
-        resourceType: 'AuditEvent',
-      }),
-    );
     await drainAuditQueue(db, clock, key);
-    const log = new AuditLogService({ db, key, clock, logger: pino({ level: 'silent' }) });
+    const log = new AuditLogService({ db, key, clock, logger: pino({ level: 'silent' }), drain: () => drainAuditQueue(db, clock, key) });
     let signed;
     try {
-      signed = await log.issueCheckpoint();
+      signed = await log.issueCheckpoint({ drain: true });
     } catch (err) {
       if (!(err instanceof LogInconsistentError)) throw err;
       io.err(`warning: no checkpoint signed for this export: ${err.message}`);
@@ -106,6 +96,17 @@ export async function auditExport(
     } finally {
       await file.close();
     }
+    // Reading the log is itself audited: the export is recorded after it, naming the stretch.
+    const recorder = new AuditRecorder({ hubBaseUrl: config.publicBaseUrl, clock });
+    await recorder.transaction(db, (tx) =>
+      recorder.rest(tx, { requestId: randomUUID() }, { clientId: 'hub-cli', purposeOfUse: 'audit' }, {
+        interaction: 'operation',
+        outcome: 'success',
+        outcomeDesc: `audit export of entries ${from} to ${to - 1} to a bundle`,
+        resourceType: 'AuditEvent',
+      }),
+    );
+    await drainAuditQueue(db, clock, key);
     io.out(`exported entries ${from}..${to - 1} (${written}) and ${checkpoints.length} checkpoints to ${out}`);
     if (signed !== undefined) io.out(`latest checkpoint: tree size ${signed.treeSize}, signed ${signed.issued.toISOString()}`);
     io.out(`verifier key: ${log.verifierKey}`);

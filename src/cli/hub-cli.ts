@@ -10,7 +10,12 @@ import { demoClients } from '../demo/world.js';
 import { standingOf } from '../protocol/in-force.js';
 import { generatePartyKeyPair } from '../protocol/signatures.js';
 import { verifyAuditLog } from '../services/audit-verify.js';
+import { AuditLogService } from '../services/audit-log-service.js';
+import { defaultLogOrigin, readLogKey } from '../services/log-key.js';
+import { auditExport, auditVerifyBundle, printVerdict } from './audit-bundle.js';
+import { pino } from 'pino';
 import { loadProtocolFile, ProtocolFileError, publicKeyPath, readJwkFile, signProtocolFile } from '../services/protocol-store.js';
+import { igLink } from './ig-link.js';
 
 // The hub command: `npm run hub -- <command>`.
 
@@ -80,21 +85,66 @@ export async function runCli(argv: readonly string[], io: CliIo = defaultIo): Pr
       exitCode = await token(io, opts);
     });
 
+  program
+    .command('ig-link')
+    .description("print a one-time sign-in link to the IG lead's page (/ig); it works once and expires in 15 minutes")
+    .option('--user <label>', 'who signs in, as the audit log names them (ig-web:<label>); default ig-lead')
+    .action(async (opts: unknown) => {
+      exitCode = await igLink(io, opts, (work) => withDatabase(loadConfig(io.env), work));
+    });
+
   const audit = program.command('audit').description('the audit log');
   audit
     .command('verify')
-    .description('check every audit entry against its hash and the hash chain; names the first bad index')
-    .action(async () => {
+    .description('check the audit log and name the first bad index: with --bundle, a bundle offline (no database, no network); without, the stored log (hash chain, signed checkpoints, receipts)')
+    .option('--bundle <file>', 'a bundle written by `hub audit export`')
+    .option('--checkpoint <file>', 'a checkpoint note saved earlier (GET /audit/checkpoint): the log must have grown from it')
+    .option('--key <key>', 'the log\'s verifier key you pinned (GET /audit/key), or a file holding it')
+    .action(async (opts: { bundle?: string; checkpoint?: string; key?: string }) => {
+      if (opts.bundle !== undefined) {
+        exitCode = await auditVerifyBundle(io, opts);
+        return;
+      }
+      if (opts.checkpoint !== undefined || opts.key !== undefined) {
+        io.err('--checkpoint and --key go with --bundle: export a bundle first (hub audit export)');
+        exitCode = 2;
+        return;
+      }
       const config = loadConfig(io.env);
+      const key = await readLogKey(config.auditLogKeyFile, logOrigin(config));
       await withDatabase(config, async (database) => {
-        const report = await verifyAuditLog(database.db, () => new Date());
-        if (report.ok) {
-          io.out(`audit log verified: ${report.size} entries, head ${report.head}`);
-        } else {
+        const report = await verifyAuditLog(database.db, () => new Date(), key);
+        if (!report.ok) {
           io.out(`audit log FAILED at index ${report.index}: ${report.problem}: ${report.detail}`);
           exitCode = 1;
+          return;
         }
+        io.out(`audit log verified: ${report.size} entries (hash chain), head ${report.head}`);
+        if (key === undefined) {
+          io.out(`warning: no log key at ${config.auditLogKeyFile}: signed checkpoints and receipts not checked`);
+          return;
+        }
+        const log = new AuditLogService({ db: database.db, key, clock: () => new Date(), logger: pino({ level: 'silent' }) });
+        const verdict = await log.verifyStored();
+        printVerdict(io, verdict, 'stored log');
+        if (!verdict.ok) exitCode = 1;
       });
+    });
+  audit
+    .command('export')
+    .description('write a bundle of log entries [from, to) with the signed checkpoints and the public key, signing a checkpoint first')
+    .requiredOption('--out <file>', 'the bundle file to write (JSON Lines; not overwritten)')
+    .option('--from <index>', 'first entry (default 0)')
+    .option('--to <index>', 'one past the last entry (default: the end of the log)')
+    .action(async (opts: unknown) => {
+      const config = loadConfig(io.env);
+      const key = await readLogKey(config.auditLogKeyFile, logOrigin(config));
+      if (key === undefined) {
+        io.err(`no log key at ${config.auditLogKeyFile} (AUDIT_LOG_KEY_FILE): run export where the hub runs`);
+        exitCode = 1;
+        return;
+      }
+      exitCode = await auditExport(io, opts, config, key, (work) => withDatabase(config, work));
     });
 
   const protocol = program.command('protocol').description('information-sharing protocols: party keys, signatures, standing (policies/README.md)');
@@ -133,6 +183,10 @@ export async function runCli(argv: readonly string[], io: CliIo = defaultIo): Pr
     return 1;
   }
   return exitCode;
+}
+
+function logOrigin(config: Config): string {
+  return config.auditLogOrigin ?? defaultLogOrigin(config.publicBaseUrl);
 }
 
 const tokenResponse = z.object({ access_token: z.string(), scope: z.string(), expires_in: z.number() });

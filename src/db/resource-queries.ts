@@ -1,6 +1,6 @@
 import type { Resource } from 'fhir/r4.js';
 import { and, asc, desc, eq, gt, gte, inArray, lt, or, sql, type SQL } from 'drizzle-orm';
-import { DISTRICT_PARAM, indexValues, isPublicType } from '../fhir/resource-types.js';
+import { DISTRICT_PARAM, indexValues, isPublicType, RECIPIENT_PARAM } from '../fhir/resource-types.js';
 import type { SearchRequest } from '../fhir/search-request.js';
 import type { Db, Tx } from './database.js';
 import { resourceHistory, resourceReferences, resources, resourceTokens } from './schema/index.js';
@@ -79,6 +79,8 @@ export interface SearchCandidates {
   sourceOrgs: readonly string[];
   /** When every flow that could carry the records needs the subject in the requester's catchment: its postcode districts. */
   districts?: readonly string[] | undefined;
+  /** Records `writer` (the hub) addressed to the requester's organisation `recipient` (its notices). */
+  addressed?: { writer: string; recipient: string } | undefined;
 }
 
 /**
@@ -90,9 +92,13 @@ export async function searchResources(db: Db | Tx, search: SearchRequest, candid
     eq(resources.type, search.resourceType),
     isPublicType(search.resourceType)
       ? undefined
-      : candidates.sourceOrgs.length === 0
-        ? eq(resources.sourceOrg, candidates.own)
-        : or(eq(resources.sourceOrg, candidates.own), and(sql`${resources.sourceOrgs} && ${sql.param([...candidates.sourceOrgs])}::text[]`, inCatchment(search.resourceType, candidates.districts))),
+      : or(
+          eq(resources.sourceOrg, candidates.own),
+          candidates.sourceOrgs.length === 0
+            ? undefined
+            : and(sql`${resources.sourceOrgs} && ${sql.param([...candidates.sourceOrgs])}::text[]`, inCatchment(search.resourceType, candidates.districts)),
+          candidates.addressed === undefined ? undefined : addressedTo(candidates.addressed),
+        ),
   ];
   if (search.ids !== undefined) where.push(search.ids.length === 0 ? sql`false` : inArray(resources.id, search.ids));
   for (const alternatives of search.identifiers) {
@@ -153,6 +159,14 @@ export async function searchResources(db: Db | Tx, search: SearchRequest, candid
     .where(and(...where))
     .orderBy(...order)
     .limit(search.count + 1);
+}
+
+/** Written by `writer` and naming `recipient` among the organisations it is addressed to. */
+function addressedTo(addressed: { writer: string; recipient: string }): SQL | undefined {
+  return and(
+    eq(resources.sourceOrg, addressed.writer),
+    sql`exists (select 1 from ${resourceTokens} a where a.type = ${resources.type} and a.id = ${resources.id} and a.param = ${RECIPIENT_PARAM} and a.value = ${addressed.recipient})`,
+  );
 }
 
 /** The record's subject (itself, for a Patient) has an address in one of the districts. */

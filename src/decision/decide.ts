@@ -1,10 +1,10 @@
 import { evalFhirPath } from '@medplum/core';
 import type { Resource } from 'fhir/r4.js';
-import { isPublicType } from '../fhir/resource-types.js';
+import { addressees, isPublicType } from '../fhir/resource-types.js';
 import { dayOf, standingOf } from '../protocol/in-force.js';
 import type { CompiledItem, CompiledPath, Flow, LoadedProtocol, SubjectRole } from '../protocol/protocol-schema.js';
 import { answerConsents } from './consent-check.js';
-import type { Decision, Deny, DenyReason, FlowRef, Permit, RecordFacts, Requester, SubjectFacts } from './decision-types.js';
+import { HUB_ORGANISATION, type Decision, type Deny, type DenyReason, type FlowRef, type Permit, type RecordFacts, type Requester, type SubjectFacts } from './decision-types.js';
 import { isRestricted, pregnancyLoss, roleOf, subjectDistrict } from './subject.js';
 
 // The disclosure decision: one pure function of the requester, the record,
@@ -29,6 +29,11 @@ export function decide(input: DecisionInput): Decision {
   if (isPublicType(type)) return { effect: 'permit', basis: 'public' };
   // Reading back what one wrote is not a disclosure, unless another organisation has written to the record too.
   if (record.writer === requester.organisationCode && (record.alsoWrittenBy ?? []).length === 0) return { effect: 'permit', basis: 'originator' };
+  // A notice the hub itself addressed to the requester's organisation (a withdrawal notice) is delivered to it,
+  // whole; to anyone else it is a record no flow carries.
+  if (record.writer === HUB_ORGANISATION && (record.alsoWrittenBy ?? []).length === 0 && addressees(record.resource).some((a) => a.value === requester.organisationCode)) {
+    return { effect: 'permit', basis: 'addressed' };
+  }
 
   const role = input.subject === undefined ? undefined : roleOf(input.subject.patient, input.now);
   let miss: { reason: DenyReason; detail: string } = {

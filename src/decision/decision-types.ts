@@ -55,6 +55,9 @@ export interface FlowRef {
 
 export const EXCLUDED_PREFIX = 'excluded:';
 
+/** The organisation code the hub writes its own resources under (definitions, notices to partners). */
+export const HUB_ORGANISATION = 'EYHUB';
+
 export type DenyReason =
   | 'no-flow'
   | 'protocol-not-in-force'
@@ -91,6 +94,8 @@ export type Permit =
   | { effect: 'permit'; basis: 'public' }
   /** The organisation reads back what it wrote itself: not a disclosure. */
   | { effect: 'permit'; basis: 'originator' }
+  /** A notice the hub wrote to the requester's organisation (a Communication naming it as recipient): delivery, not a disclosure. */
+  | { effect: 'permit'; basis: 'addressed' }
   | {
       effect: 'permit';
       basis: 'flow';

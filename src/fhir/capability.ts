@@ -56,26 +56,66 @@ export function capabilityStatement(baseUrl: string, softwareVersion: string, re
               'Answers a Parameters resource (decision, reason or basis, flow, consent, data items, elements) and discloses nothing of the record. For the information governance client (hub-operator, purpose audit) only.',
           },
         ],
-        resource: supportedTypes.map((type) => ({
-          type: type as CapabilityStatementRestResource['type'],
-          interaction: [
-            { code: 'read' as const },
-            { code: 'vread' as const },
-            { code: 'history-instance' as const },
-            { code: 'search-type' as const },
-            // The hub's own definitions (Questionnaire) are read-only.
-            ...(isPublicType(type) ? [] : [{ code: 'create' as const }, { code: 'update' as const }]),
-          ],
-          versioning: 'versioned-update' as const,
-          readHistory: true,
-          updateCreate: false,
-          conditionalCreate: !isPublicType(type),
-          conditionalRead: 'not-supported' as const,
-          conditionalUpdate: false,
-          conditionalDelete: 'not-supported' as const,
-          searchParam: searchParams(type),
-        })),
+        resource: [
+          ...supportedTypes.map((type) => ({
+            type: type as CapabilityStatementRestResource['type'],
+            interaction: [
+              { code: 'read' as const },
+              { code: 'vread' as const },
+              { code: 'history-instance' as const },
+              { code: 'search-type' as const },
+              // The hub's own definitions (Questionnaire) are read-only.
+              ...(isPublicType(type) ? [] : [{ code: 'create' as const }, { code: 'update' as const }]),
+            ],
+            versioning: 'versioned-update' as const,
+            readHistory: true,
+            updateCreate: false,
+            conditionalCreate: !isPublicType(type),
+            conditionalRead: 'not-supported' as const,
+            conditionalUpdate: false,
+            conditionalDelete: 'not-supported' as const,
+            searchParam: searchParams(type),
+          })),
+          auditEventResource(baseUrl),
+        ],
       },
+    ],
+  };
+}
+
+/**
+ * The audit log, for the information governance lead only (a hub-operator
+ * client, purpose audit, system/AuditEvent.rs; or the /ig page's session).
+ * See: https://hl7.org/fhir/R4/auditevent.html#search
+ */
+function auditEventResource(baseUrl: string): CapabilityStatementRestResource {
+  const token = (name: string, documentation: string): CapabilityStatementRestResourceSearchParam => ({ name, definition: `${SP_BASE}/AuditEvent-${name}`, type: 'token', documentation });
+  const hub = (name: string, documentation: string): CapabilityStatementRestResourceSearchParam => ({ name, definition: `${baseUrl}/fhir/SearchParameter/AuditEvent-${name}`, type: 'token', documentation });
+  return {
+    type: 'AuditEvent',
+    documentation:
+      'For the information governance lead only. Events are returned as stored; every search and read is itself audited. ' +
+      'Comma = OR within a parameter; repeated parameters AND. _count default 50, at most 500 (0: total only); ' +
+      '_sort=date or -date (default -date, newest first); _total=accurate gives total; paging by sealed next links.',
+    interaction: [{ code: 'read' }, { code: 'search-type' }],
+    versioning: 'no-version',
+    readHistory: false,
+    updateCreate: false,
+    conditionalCreate: false,
+    conditionalRead: 'not-supported',
+    conditionalUpdate: false,
+    conditionalDelete: 'not-supported',
+    searchParam: [
+      { name: 'patient', definition: `${SP_BASE}/AuditEvent-patient`, type: 'reference', documentation: 'Patient/[id] named by an entity; patient:identifier=[system|]value for every Patient carrying that identifier' },
+      { name: 'agent', definition: `${SP_BASE}/AuditEvent-agent`, type: 'reference', documentation: 'a client id or organisation code (agent.who.identifier.value), or system|value' },
+      { name: 'entity', definition: `${SP_BASE}/AuditEvent-entity`, type: 'reference', documentation: '[type]/[id] (any version) or [type]/[id]/_history/[vid]' },
+      { name: 'date', definition: `${SP_BASE}/AuditEvent-date`, type: 'date', documentation: 'recorded; prefixes eq, ge, gt, le, lt' },
+      token('outcome', '0, 4, 8 or 12'),
+      token('subtype', '[system|]code, e.g. AuthZ-Consent or search-type'),
+      token('type', '[system|]code, e.g. 110113 or rest'),
+      token('action', 'C, R, U, D or E'),
+      hub('flow', 'the information-sharing protocol flow a decision rested on: a flow name or protocol|version|flow'),
+      hub('purpose', 'purposeOfEvent: [system|]code of the purpose of use'),
     ],
   };
 }

@@ -56,8 +56,14 @@ const PREGNANCY_BABY_EXTENSION = 'https://eastside.example/fhir/StructureDefinit
 /** Indexed but not a search parameter: every postcode district in a Patient's addresses (narrows catchment searches). */
 export const DISTRICT_PARAM = 'address-district';
 
+/** Indexed but not a search parameter: the organisations (by identifier) a Communication is addressed to (finds a partner's notices). */
+export const RECIPIENT_PARAM = 'recipient-organisation';
+
+/** Types whose records may be addressed to an organisation (see addressees). */
+export const ADDRESSED_TYPES: ReadonlySet<string> = new Set(['Communication']);
+
 export interface IndexValues {
-  tokens: { param: 'identifier' | typeof DISTRICT_PARAM; system: string; value: string }[];
+  tokens: { param: 'identifier' | typeof DISTRICT_PARAM | typeof RECIPIENT_PARAM; system: string; value: string }[];
   references: { param: ReferenceParam | typeof PREGNANCY_BABY_PARAM; target: string }[];
 }
 
@@ -82,6 +88,7 @@ export function indexValues(resource: Resource): IndexValues {
     const districts = new Set(asArray<{ postalCode?: unknown }>(record['address']).map((a) => (typeof a.postalCode === 'string' ? postcodeDistrict(a.postalCode) : undefined)));
     for (const value of districts) if (value !== undefined) tokens.push({ param: DISTRICT_PARAM, system: '', value });
   }
+  for (const a of addressees(resource)) tokens.push({ param: RECIPIENT_PARAM, system: a.system, value: a.value });
   if (resource.resourceType === 'EpisodeOfCare') {
     for (const ext of asArray<{ url?: string; valueReference?: Reference }>(record['extension'])) {
       const target = ext.url === PREGNANCY_BABY_EXTENSION ? localReference(ext.valueReference?.reference) : undefined;
@@ -89,6 +96,15 @@ export function indexValues(resource: Resource): IndexValues {
     }
   }
   return { tokens, references };
+}
+
+/** The organisations a Communication is addressed to, by identifier (Communication.recipient). See: https://hl7.org/fhir/R4/communication.html */
+export function addressees(resource: Resource): { system: string; value: string }[] {
+  if (!ADDRESSED_TYPES.has(resource.resourceType)) return [];
+  return asArray<Reference>((resource as unknown as Record<string, unknown>)['recipient'])
+    .map((r) => (typeof r === 'object' && r !== null ? r.identifier : undefined))
+    .filter((i): i is Identifier & { value: string } => typeof i?.value === 'string' && i.value.length > 0)
+    .map((i) => ({ system: i.system ?? '', value: i.value }));
 }
 
 /** UK postcode → outward code ("E1", "E1W", "E14"): the inward code is always the last three characters. */

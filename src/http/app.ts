@@ -2,6 +2,7 @@ import express, { type Express } from 'express';
 import helmet from 'helmet';
 import type { Logger } from 'pino';
 import { problem } from '../fhir/operation-outcome.js';
+import type { AuditLogService } from '../services/audit-log-service.js';
 import type { FhirService } from '../services/fhir-service.js';
 import type { IngestService } from '../services/ingest-service.js';
 import type { TokenServiceDeps } from '../services/token-service.js';
@@ -24,6 +25,7 @@ export interface AppDeps extends GuardDeps {
   fhir: FhirService;
   ingest: IngestService;
   token: TokenServiceDeps;
+  auditLog: AuditLogService;
 }
 
 export function createApp(deps: AppDeps): Express {

@@ -34,8 +34,7 @@ export function auditRouter(deps: IgGuardDeps & { auditLog: AuditLogService }): 
 
   // On demand: sign a checkpoint of the log as it stands now.
   router.post('/audit/checkpoint', igGuard(deps, 'create'), async (req, res) => {
-    await deps.auditLog.sync();
-    const cp = await settle(() => log.issueCheckpoint());
+    const cp = await settle(() => log.issueCheckpoint({ drain: true }));
     if (cp instanceof LogInconsistentError) return refused(req, res, 'create', problem(409, 'conflict', `no checkpoint can be signed: ${cp.message}`));
     if (cp === undefined) return refused(req, res, 'create', problem(404, 'not-found', 'the log is empty: no checkpoint yet'));
     await audited(req, res, 'create', `checkpoint of tree size ${cp.treeSize} on demand`);

@@ -1,8 +1,10 @@
 import { Router, type Request, type Response } from 'express';
 import { problem } from '../fhir/operation-outcome.js';
+import { AuditSearchService } from '../services/audit-search-service.js';
 import type { FhirService } from '../services/fhir-service.js';
 import { jsonBody } from './json-body.js';
-import { bodyErrors, guard, refuseAudited, type GuardDeps } from './guard.js';
+import { bodyErrors, guard, refuseAudited } from './guard.js';
+import { igGuard, type IgGuardDeps } from './ig-guard.js';
 import { metaOf, principalOf } from './request-context.js';
 import { sendFhir, sendProblem } from './send.js';
 
@@ -11,9 +13,10 @@ import { sendFhir, sendProblem } from './send.js';
 
 const FHIR_JSON_TYPES = ['application/fhir+json', 'application/json', 'application/json-patch+json'];
 
-export function fhirRouter(deps: GuardDeps & { fhir: FhirService; bodyLimit: string }): Router {
+export function fhirRouter(deps: IgGuardDeps & { fhir: FhirService; bodyLimit: string }): Router {
   const router = Router();
   const fhir = deps.fhir;
+  const auditEvents = new AuditSearchService(deps);
   const parseJson = jsonBody(FHIR_JSON_TYPES, deps.bodyLimit);
 
   /** The body must be FHIR JSON; anything else is refused with a 4xx naming it, and audited. */
@@ -29,9 +32,17 @@ export function fhirRouter(deps: GuardDeps & { fhir: FhirService; bodyLimit: str
     sendFhir(res, await fhir.capabilities(metaOf(req, res)));
   });
 
+  // The audit log, for the IG lead only (token or /ig session); before the generic routes.
+  router.get('/AuditEvent', igGuard(deps, 'search-type'), async (req, res) => {
+    sendFhir(res, await auditEvents.search(must(res), queryPairs(req), lenient(req), metaOf(req, res)));
+  });
+
+  router.get('/AuditEvent/:id', igGuard(deps, 'read'), async (req, res) => {
+    sendFhir(res, await auditEvents.read(must(res), param(req, 'id'), metaOf(req, res)));
+  });
+
   router.get('/:type', guard(deps, 'search-type', 's'), async (req, res) => {
-    const lenient = /\bhandling=lenient\b/.test(req.get('prefer') ?? '');
-    sendFhir(res, await fhir.search(must(res), type(req), queryPairs(req), lenient, metaOf(req, res)));
+    sendFhir(res, await fhir.search(must(res), type(req), queryPairs(req), lenient(req), metaOf(req, res)));
   });
 
   router.get('/:type/:id', guard(deps, 'read', 'r'), async (req, res) => {
@@ -73,7 +84,13 @@ function interactionOf(req: Request): 'create' | 'update' {
   return req.method === 'PUT' ? 'update' : 'create';
 }
 
-function must(res: Response): NonNullable<ReturnType<typeof principalOf>> {
+/** Prefer: handling=lenient: unknown search parameters are ignored. See: https://hl7.org/fhir/R4/search.html#errors */
+function lenient(req: Request): boolean {
+  return /\bhandling=lenient\b/.test(req.get('prefer') ?? '');
+}
+
+/** The principal a guard admitted. */
+export function must(res: Response): NonNullable<ReturnType<typeof principalOf>> {
   const principal = principalOf(res);
   if (principal === undefined) throw new Error('route reached without a principal');
   return principal;
@@ -88,7 +105,7 @@ function param(req: Request, name: string): string {
 }
 
 /** Query parameters in order, repeated ones kept (AND semantics). */
-function queryPairs(req: Request): [string, string][] {
+export function queryPairs(req: Request): [string, string][] {
   const q = req.originalUrl.indexOf('?');
   return q < 0 ? [] : [...new URLSearchParams(req.originalUrl.slice(q + 1))];
 }

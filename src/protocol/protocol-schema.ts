@@ -147,6 +147,8 @@ export interface LoadedProtocol {
   reviewDate: string;
   parties: readonly string[];
   flows: readonly Flow[];
+  /** ISO 8601 durations: how long shared records and the audit log are kept (absent on protocols built in tests). */
+  retention?: { sharedRecords: string; auditLog: string } | undefined;
   signatures: readonly SignatureCheck[];
   /** SHA-256 (hex) of the canonical bytes every party signed. */
   digest: string;

@@ -51,6 +51,8 @@ export interface AuditLogServiceDeps {
   clock: () => Date;
   logger: Logger;
   policy?: CheckpointPolicy;
+  /** Sequences every committed event first (on-demand checkpoints cover all that was committed before). */
+  drain?: () => Promise<unknown>;
 }
 
 export class AuditLogService {
@@ -111,7 +113,8 @@ export class AuditLogService {
    * it. Refuses (LogInconsistentError) when the log no longer makes the last
    * signed root or is shorter than it, and raises an alert for the IG lead.
    */
-  async issueCheckpoint(): Promise<StoredCheckpoint | undefined> {
+  async issueCheckpoint(options: { drain?: boolean } = {}): Promise<StoredCheckpoint | undefined> {
+    if (options.drain === true) await this.deps.drain?.();
     this.issuing ??= this.issue().finally(() => {
       this.issuing = undefined;
     });

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { DecisionAuditDetails, RestInteraction } from '../audit/audit-event.js';
 import type { Principal } from '../auth/principal.js';
-import { insertAlert } from '../db/alert-queries.js';
+import { addDenials, claimDenialBurst, insertAlert } from '../db/alert-queries.js';
 import type { Db, Tx } from '../db/database.js';
 import type { StoredResource } from '../db/resource-queries.js';
 import type { DenyReason } from '../decision/decision-types.js';
@@ -16,7 +16,17 @@ export interface DecisionAuditDeps {
   db: Db;
   audit: AuditRecorder;
   clock: () => Date;
+  /** When denials to one client become an alert; DEFAULT_DENIAL_BURST if not given. */
+  denialBurst?: DenialBurst | undefined;
 }
+
+/** `threshold` records denied to one client within one fixed window of `windowMs` raise one alert. */
+export interface DenialBurst {
+  threshold: number;
+  windowMs: number;
+}
+
+export const DEFAULT_DENIAL_BURST: DenialBurst = { threshold: 20, windowMs: 10 * 60_000 };
 
 /** What a requester is told about a denial: the code's meaning, never facts about the subject. */
 export const REASON_TEXT: Record<DenyReason, string> = {
@@ -40,10 +50,12 @@ export const REASON_TEXT: Record<DenyReason, string> = {
  * in effect, reason or basis, flow, Consent and override share one event,
  * which names each record and each patient (a search of many records denied
  * for one reason is one event, not thousands). Every safeguarding override
- * also raises an alert for the IG lead.
+ * also raises an alert for the IG lead, and so does a burst of denials (see
+ * countDenials).
  */
 export async function recordDecisions(deps: DecisionAuditDeps, tx: Tx, principal: Principal, meta: RequestMeta, judged: readonly Judged[]): Promise<void> {
   const groups = new Map<string, { details: DecisionAuditDetails; resources: string[]; patients: Set<string>; consents: Set<string>; notes: Set<string> }>();
+  const denied = { records: new Set<string>(), patients: new Set<string>(), eventId: undefined as string | undefined };
   for (const j of judged) {
     const d = j.decision;
     if (d.effect === 'permit' && d.basis === 'public') continue;
@@ -63,7 +75,11 @@ export async function recordDecisions(deps: DecisionAuditDeps, tx: Tx, principal
     group.resources.push(versionedReference(j.row));
     for (const p of j.patients) group.patients.add(p);
     if (consent !== undefined) group.consents.add(consent);
-    if (d.effect === 'deny') group.notes.add(d.detail);
+    if (d.effect === 'deny') {
+      group.notes.add(d.detail);
+      denied.records.add(`${j.row.type}/${j.row.id}`);
+      for (const p of j.patients) denied.patients.add(p);
+    }
     groups.set(key, group);
   }
   for (const { details, resources, patients, consents, notes } of groups.values()) {
@@ -74,6 +90,7 @@ export async function recordDecisions(deps: DecisionAuditDeps, tx: Tx, principal
       patients: [...patients],
       detail: notes.size === 0 ? undefined : [...notes].join('; '),
     });
+    if (details.effect === 'deny') denied.eventId ??= event.id;
     if (details.override !== undefined) {
       await insertAlert(tx, {
         id: randomUUID(),
@@ -87,6 +104,47 @@ export async function recordDecisions(deps: DecisionAuditDeps, tx: Tx, principal
       });
     }
   }
+  if (denied.eventId !== undefined) {
+    await countDenials(deps, tx, principal, { records: denied.records.size, patients: [...denied.patients], auditEventId: denied.eventId });
+  }
+}
+
+/**
+ * Counts a request's denials against its client in the fixed window holding
+ * now (window_start = floor(now / windowMs) * windowMs). What is counted is
+ * records denied: each record (Type/id) denied in the request counts once,
+ * whatever its versions and however many deny events name it. The request
+ * that brings the window to the threshold raises the window's one
+ * denial-burst alert, pointing at the request's first deny AuditEvent (the
+ * others carry the same X-Request-Id) and naming the patients it denied.
+ */
+async function countDenials(
+  deps: DecisionAuditDeps,
+  tx: Tx,
+  principal: Principal,
+  denied: { records: number; patients: string[]; auditEventId: string },
+): Promise<void> {
+  const { threshold, windowMs } = deps.denialBurst ?? DEFAULT_DENIAL_BURST;
+  const now = deps.clock();
+  const windowStart = new Date(Math.floor(now.getTime() / windowMs) * windowMs);
+  const window = await addDenials(tx, principal.clientId, windowStart, denied.records);
+  if (window.alerted || window.denials < threshold) return;
+  if (!(await claimDenialBurst(tx, principal.clientId, windowStart, threshold))) return;
+  await insertAlert(tx, {
+    id: randomUUID(),
+    raised: now,
+    kind: 'denial-burst',
+    auditEventId: denied.auditEventId,
+    clientId: principal.clientId,
+    organisationCode: principal.organisationCode,
+    patients: denied.patients,
+    reason: `${window.denials} records denied to ${principal.clientId} within ${minutes(windowMs)} (threshold ${threshold}; window from ${windowStart.toISOString()})`,
+  });
+}
+
+function minutes(ms: number): string {
+  const n = ms / 60_000;
+  return n === 1 ? '1 minute' : `${Number.isInteger(n) ? n : n.toFixed(2)} minutes`;
 }
 
 /** A refusal before any data was touched: still audited, in its own transaction. */

@@ -3,10 +3,11 @@ import { CAF_QUESTIONNAIRE } from '../adapters/caf-questionnaire.js';
 import type { Db } from '../db/database.js';
 import { lockCriteria, readCurrent, writeVersion } from '../db/resource-queries.js';
 import { sameContent } from '../fhir/resource-edits.js';
+import { HUB_ORGANISATION } from '../decision/decision-types.js';
 import type { AuditRecorder } from './audit-recorder.js';
 
-/** The organisation code the hub writes its own definitional resources under. */
-export const HUB_ORGANISATION = 'EYHUB';
+/** The organisation code the hub writes its own definitional resources under (the decision reads it too). */
+export { HUB_ORGANISATION };
 
 /** Resources the hub ships: the canonical CAF Questionnaire that assessments answer. */
 const DEFINITIONS: readonly FhirResource[] = [CAF_QUESTIONNAIRE];

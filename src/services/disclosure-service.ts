@@ -4,9 +4,9 @@ import { findReferringMany, listOrganisationFacts, readCurrentMany, type Organis
 import type { Db, Tx } from '../db/database.js';
 import type { SearchCandidates, StoredResource } from '../db/resource-queries.js';
 import { decide } from '../decision/decide.js';
-import type { ConsentFacts, Decision, RecordFacts, Requester, SubjectFacts } from '../decision/decision-types.js';
+import { HUB_ORGANISATION, type ConsentFacts, type Decision, type RecordFacts, type Requester, type SubjectFacts } from '../decision/decision-types.js';
 import { redact } from '../decision/redact.js';
-import { PREGNANCY_BABY_PARAM, patientsOf } from '../fhir/resource-types.js';
+import { ADDRESSED_TYPES, PREGNANCY_BABY_PARAM, patientsOf } from '../fhir/resource-types.js';
 import type { LoadedProtocol } from '../protocol/protocol-schema.js';
 
 // The shell around the decision: loads, for a batch of stored records, the
@@ -170,7 +170,8 @@ export class DisclosureService {
    * The organisations whose records some flow could carry to this requester,
    * for its purpose, as this type (in force or not: a flow out of force still
    * decides, and denies), and, when every such flow serves only the
-   * recipient's catchment, its postcode districts. Used to narrow a search
+   * recipient's catchment, its postcode districts; and, for a type the hub
+   * sends notices as, the hub's notices to it. Used to narrow a search
    * before each record is decided: it may only ever leave out records the
    * decision would deny for want of a flow, a purpose or the catchment.
    */
@@ -187,7 +188,13 @@ export class DisclosureService {
       }
     }
     const sourceOrgs = [...ctx.organisations].filter(([, o]) => fromTypes.has(o.type)).map(([code]) => code);
-    return { own: ctx.requester.organisationCode, sourceOrgs, ...(everyFlowByArea && sourceOrgs.length > 0 ? { districts: ctx.requester.catchment } : {}) };
+    return {
+      own: ctx.requester.organisationCode,
+      sourceOrgs,
+      ...(everyFlowByArea && sourceOrgs.length > 0 ? { districts: ctx.requester.catchment } : {}),
+      // The hub's notices to the requester (decided with basis addressed).
+      ...(ADDRESSED_TYPES.has(type) ? { addressed: { writer: HUB_ORGANISATION, recipient: ctx.requester.organisationCode } } : {}),
+    };
   }
 
   /** Resource types a flow's `where` condition reads (its leading type name). */

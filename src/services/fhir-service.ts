@@ -19,11 +19,12 @@ import { isPublicType, patientsOf } from '../fhir/resource-types.js';
 import { ID_PATTERN, parseSearch, type ParamList, type SearchRequest } from '../fhir/search-request.js';
 import { validateAgainstProfile } from '../fhir/profiles.js';
 import { requesterOf, type AuditRecorder, type RequestMeta } from './audit-recorder.js';
-import { REASON_TEXT, recordDecisions, refuse, versionedReference } from './decision-audit.js';
+import { REASON_TEXT, recordDecisions, refuse, versionedReference, type DenialBurst } from './decision-audit.js';
 import { explainDisclosure } from './explain-service.js';
 import { searchDisclosed } from './search-service.js';
 import { toResult, type FhirResult } from './fhir-result.js';
 import type { DisclosureService, Judged } from './disclosure-service.js';
+import { noticeWithdrawal } from './withdrawal-notices.js';
 
 // The imperative shell of the FHIR REST API: every interaction reads or writes
 // in one transaction together with its AuditEvent, and every row that leaves
@@ -40,6 +41,7 @@ export interface FhirServiceDeps {
   clock: () => Date;
   baseUrl: string;
   version: string;
+  denialBurst?: DenialBurst | undefined;
 }
 
 const MAX_HISTORY = 100;
@@ -255,6 +257,8 @@ export class FhirService {
       }
       const row = this.newVersion(principal, checked.resource, id, current.versionId + 1);
       await writeVersion(tx, row);
+      // A withdrawn Consent: its recipients are told in this transaction (fails with it, commits with it).
+      await noticeWithdrawal({ audit: this.deps.audit, clock: this.deps.clock, protocols: this.deps.disclosure.protocols }, tx, meta, current, row);
       await this.deps.audit.rest(tx, meta, requesterOf(principal), {
         interaction: 'update',
         outcome: 'success',

@@ -10,7 +10,9 @@ import { writeVersion, type StoredResource } from '../db/resource-queries.js';
 import { caughtUp, keepCaughtUp, keepPregnancyOutcome, markEnteredInError, mergePatient, rewriteReferences, sameContent, withIdentifier } from '../fhir/resource-edits.js';
 import { patientsOf } from '../fhir/resource-types.js';
 import { validateAgainstProfile } from '../fhir/profiles.js';
+import type { LoadedProtocol } from '../protocol/protocol-schema.js';
 import { requesterOf, type AuditRecorder, type RequestMeta } from './audit-recorder.js';
+import { noticeWithdrawal } from './withdrawal-notices.js';
 
 // The imperative shell of ingest: each unit (one message, or one CSV row) is
 // validated, matched to what is stored, written with its Provenance and its
@@ -20,6 +22,8 @@ export interface IngestDeps {
   db: Db;
   audit: AuditRecorder;
   clock: () => Date;
+  /** The protocols, for the retention terms a withdrawal notice quotes. */
+  protocols: readonly LoadedProtocol[];
 }
 
 export interface RawMessage {
@@ -104,7 +108,7 @@ export class IngestService {
         });
         return { label, messageKey: unit.messageKey, status: 'duplicate', resources: earlier.resources ?? [], shared: earlier.shared ?? 0, issues: [] };
       }
-      const written = await this.writeUnit(tx, principal, unit, raw);
+      const written = await this.writeUnit(tx, principal, unit, raw, meta);
       if ('issues' in written) {
         // Roll back the receipt too: a corrected copy with the same key may come.
         throw new RollbackUnit({ label, messageKey: unit.messageKey, status: 'refused', refusal: 422, resources: [], issues: written.issues });
@@ -145,6 +149,7 @@ export class IngestService {
     principal: Principal,
     unit: IngestUnit,
     raw: StoredResource,
+    meta: RequestMeta,
   ): Promise<{ rows: StoredResource[]; shared: Set<string> } | { issues: AdapterIssue[] }> {
     const now = this.deps.clock();
     // Lock identities in a fixed order so two messages about one child never deadlock or duplicate it.
@@ -188,6 +193,12 @@ export class IngestService {
     const shared = new Set<string>();
     for (const found of existing.values()) if (found !== undefined) noteShared(shared, found, principal.organisationCode);
     for (const row of rows) await writeVersion(tx, row);
+    // A Consent withdrawn (a CAF re-sent without consent, a booking update, a partner's delete): its recipients are told in this transaction.
+    const before = new Map([...existing.values()].flatMap((f) => (f === undefined ? [] : [[`${f.type}/${f.id}`, f] as const])));
+    for (const row of rows) {
+      const prior = before.get(`${row.type}/${row.id}`);
+      if (prior !== undefined) await noticeWithdrawal(this.deps, tx, meta, prior, row);
+    }
     for (const effect of unit.effects) rows.push(...(await this.applyEffect(tx, principal, effect, ids, now, shared)));
     rows.push(...(await this.closeMissedDoses(tx, principal, rows, now, shared)));
     if (rows.length > 0) {

@@ -7,7 +7,7 @@ import type { CursorCodec } from '../fhir/cursor-codec.js';
 import { indexValues, isSupportedType } from '../fhir/resource-types.js';
 import { parseSearch, type ParamList, type SearchRequest } from '../fhir/search-request.js';
 import { requesterOf, type AuditRecorder, type RequestMeta } from './audit-recorder.js';
-import { recordDecisions, refuse, versionedReference } from './decision-audit.js';
+import { recordDecisions, refuse, versionedReference, type DenialBurst } from './decision-audit.js';
 import type { DisclosureContext, DisclosureService, Judged } from './disclosure-service.js';
 import type { FhirResult } from './fhir-result.js';
 
@@ -20,6 +20,7 @@ export interface SearchDeps {
   baseUrl: string;
   disclosure: DisclosureService;
   cursors: CursorCodec;
+  denialBurst?: DenialBurst | undefined;
 }
 
 /** Candidates read per query while filtering a search, and the most one request examines. */

@@ -203,6 +203,12 @@ describe('properties', () => {
     fc.assert(fc.property(text, (t) => wellFormed(adaptHl7v2(t, OPTIONS))), { numRuns: 500 });
   });
 
+  // Found by a random seed: a split surrogate pair in the order namespace broke encodeURIComponent.
+  it('never throws on a lone surrogate in the filler order namespace', () => {
+    const segments = BASE.map((s) => (s.startsWith('ORC|') ? s.replace('^EMISWEB', '^EMIS\uD800WEB') : s));
+    expect(wellFormed(adaptHl7v2(segments.join('\r'), OPTIONS))).toBe(true);
+  });
+
   it('never throws on mutations of a valid message', () => {
     const mutation = fc.oneof(
       fc.record({ kind: fc.constant('drop' as const), at: fc.nat() }),

@@ -31,6 +31,8 @@ const ROUTE_TABLE = {
       mount: '/fhir',
       routes: [
         'GET /fhir/metadata',
+        'GET /fhir/AuditEvent',
+        'GET /fhir/AuditEvent/:id',
         'GET /fhir/:type',
         'GET /fhir/:type/:id',
         'GET /fhir/:type/:id/$explain-disclosure',
@@ -42,10 +44,14 @@ const ROUTE_TABLE = {
       middleware: 2,
     },
     // The IG lead's: the verifiable log, reports, alerts, the /ig page.
-    { mount: '/', routes: [], middleware: 0 },
-    { mount: '/', routes: [], middleware: 0 },
-    { mount: '/', routes: [], middleware: 0 },
-    { mount: '/', routes: [], middleware: 0 },
+    {
+      mount: '/',
+      routes: ['GET /audit/key', 'GET /audit/checkpoint', 'POST /audit/checkpoint', 'GET /audit/proof/inclusion', 'GET /audit/proof/consistency', 'POST /audit/verify'],
+      middleware: 0,
+    },
+    { mount: '/', routes: ['GET /audit/report/disclosures', 'GET /audit/report/denials'], middleware: 0 },
+    { mount: '/', routes: ['GET /audit/alerts', 'POST /audit/alerts/:id/review'], middleware: 1 },
+    { mount: '/', routes: ['GET /ig', 'GET /ig/app.js', 'GET /ig/app.css', 'GET /ig/login', 'POST /ig/logout'], middleware: 0 },
   ],
 } as const;
 
@@ -54,14 +60,19 @@ const TABLE_ROUTES: readonly RouteKey[] = [...ROUTE_TABLE.app.routes, ...ROUTE_T
 
 /**
  * How each route is reached. public: no token, no stored data, not audited;
- * metadata: no token, audited; token: the SMART token endpoint; protected: a token with a scope.
+ * metadata: no token, audited; token: the SMART token endpoint; protected: a token with a scope;
+ * sign-in: the /ig page's one-time link, which no walker holds (refused, audited).
  */
-const ACCESS: Record<RouteKey, 'public' | 'metadata' | 'token' | 'protected'> = {
+const ACCESS: Record<RouteKey, 'public' | 'metadata' | 'token' | 'protected' | 'sign-in'> = {
   'GET /': 'public',
   'GET /.well-known/smart-configuration': 'public',
   'GET /.well-known/jwks.json': 'public',
   'POST /auth/token': 'token',
   'GET /fhir/metadata': 'metadata',
+  'GET /fhir/AuditEvent': 'protected',
+  'GET /fhir/AuditEvent/:id': 'protected',
+  'GET /audit/report/disclosures': 'protected',
+  'GET /audit/report/denials': 'protected',
   'POST /fhir/$process-message': 'protected',
   'POST /ingest/hl7v2': 'protected',
   'POST /ingest/immunisations-csv': 'protected',
@@ -73,6 +84,19 @@ const ACCESS: Record<RouteKey, 'public' | 'metadata' | 'token' | 'protected'> = 
   'GET /fhir/:type/:id/_history/:vid': 'protected',
   'POST /fhir/:type': 'protected',
   'PUT /fhir/:type/:id': 'protected',
+  'GET /audit/key': 'public',
+  'GET /audit/checkpoint': 'protected',
+  'POST /audit/checkpoint': 'protected',
+  'GET /audit/proof/inclusion': 'protected',
+  'GET /audit/proof/consistency': 'protected',
+  'POST /audit/verify': 'protected',
+  'GET /audit/alerts': 'protected',
+  'POST /audit/alerts/:id/review': 'protected',
+  'GET /ig': 'public',
+  'GET /ig/app.js': 'public',
+  'GET /ig/app.css': 'public',
+  'GET /ig/login': 'sign-in',
+  'POST /ig/logout': 'public',
 };
 
 /** What a request must answer when the requester may see nothing of the seeded data. */
@@ -86,7 +110,9 @@ type Expectation =
   | 'forbidden' // 403
   | 'created' // 201: the requester's own new record
   | 'not-writer' // 404 to an update of someone else's record
-  | 'refused'; // some 4xx (unrouted methods and paths)
+  | 'refused' // some 4xx (unrouted methods and paths)
+  | 'link-refused' // 401, an HTML page: the /ig sign-in link is unknown, spent or expired
+  | 'see-other'; // 303 to /ig (signing out, with no session or an unknown one)
 
 interface Probe {
   route: RouteKey | 'unrouted';
@@ -240,6 +266,47 @@ async function probesFor(hub: TestHub, route: RouteKey, w: World, mode: Mode, cl
       return [{ route, method: 'POST', url: '/ingest/immunisations-csv', headers: { 'Content-Type': 'text/csv' }, body: await ownCsv(`TESTB-WALK-${seq}`), expect: 'ok', writes: true }];
     case 'POST /ingest/caf':
       return [{ route, method: 'POST', url: '/ingest/caf', headers: { 'Content-Type': 'application/json' }, body: await ownCaf(`TESTB-WALK-CAF-${seq}`), expect: 'ok', writes: true }];
+    // The IG lead's audit log and reports: refused to every other requester before anything is read.
+    case 'GET /fhir/AuditEvent':
+      return [
+        get('/fhir/AuditEvent', 'forbidden'),
+        get(`/fhir/AuditEvent?${new URLSearchParams([['patient', w.patients.map((p) => `Patient/${p.id}`).join(',')], ['_count', '500']]).toString()}`, 'forbidden'),
+        get('/fhir/AuditEvent?subtype=AuthZ-Consent&outcome=0', 'forbidden', { headers: { Prefer: 'handling=lenient' } }),
+      ];
+    case 'GET /fhir/AuditEvent/:id':
+      return [get('/fhir/AuditEvent/2f0c3a4e-0000-4000-8000-000000000000', 'forbidden')];
+    case 'GET /audit/report/disclosures':
+    case 'GET /audit/report/denials':
+      return [get(route.slice('GET '.length), 'forbidden'), get(`${route.slice('GET '.length)}?from=2000-01&_format=json`, 'forbidden')];
+    // The verifiable log: the public key for anyone; checkpoints, proofs and verification for the IG lead only.
+    case 'GET /audit/key':
+      return [get('/audit/key', 'ok')];
+    case 'GET /audit/checkpoint':
+      return [get('/audit/checkpoint', 'forbidden'), get('/audit/checkpoint?size=1', 'forbidden', { headers: { Accept: 'application/json' } })];
+    case 'POST /audit/checkpoint':
+      return [{ route, method: 'POST', url: '/audit/checkpoint', headers: {}, expect: 'forbidden' }];
+    case 'GET /audit/proof/inclusion':
+      return [get('/audit/proof/inclusion?index=0', 'forbidden'), get('/audit/proof/inclusion?index=3&size=5', 'forbidden')];
+    case 'GET /audit/proof/consistency':
+      return [get('/audit/proof/consistency?from=1', 'forbidden'), get('/audit/proof/consistency?from=1&to=2', 'forbidden')];
+    case 'POST /audit/verify':
+      return [{ route, method: 'POST', url: '/audit/verify', headers: {}, expect: 'forbidden' }];
+    // The IG lead's alerts: refused to every other requester before anything is read.
+    case 'GET /audit/alerts':
+      return [get('/audit/alerts', 'forbidden'), get('/audit/alerts?status=all&_count=500', 'forbidden')];
+    case 'POST /audit/alerts/:id/review':
+      return [{ route, method: 'POST', url: '/audit/alerts/7d1c1f52-0000-4000-8000-000000000000/review', headers: { 'Content-Type': 'application/json' }, body: json({ note: 'walk' }), expect: 'forbidden', writes: true }];
+    // The IG lead's page: static files, and a sign-in no walker holds a link for.
+    case 'GET /ig':
+    case 'GET /ig/app.js':
+    case 'GET /ig/app.css':
+      return [get(route.slice('GET '.length), 'ok')];
+    case 'GET /ig/login':
+      return [get('/ig/login', 'link-refused'), get(`/ig/login?token=${'A'.repeat(43)}`, 'link-refused'), get('/ig/login?token=a&token=b', 'link-refused')];
+    case 'POST /ig/logout': {
+      const logout = (headers: Record<string, string>): Probe => ({ route, method: 'POST', url: '/ig/logout', headers, expect: 'see-other' });
+      return [logout({}), logout({ Cookie: `eyhub_ig=${'A'.repeat(43)}` })];
+    }
   }
 }
 
@@ -254,7 +321,7 @@ function unroutedProbes(w: World): Probe[] {
     probe('GET', `/fhir/${r.type}/${r.id}/_history/1/x`),
     probe('GET', `/fhir/${r.type}/_history`),
     probe('POST', `/fhir/${r.type}/_search`),
-  ]).concat([probe('GET', '/fhir/_history'), probe('POST', '/fhir'), probe('GET', '/fhir/$export'), probe('GET', '/ingest/hl7v2'), probe('GET', '/auth/token')]);
+  ]).concat([probe('GET', '/fhir/_history'), probe('POST', '/fhir'), probe('GET', '/fhir/$export'), probe('GET', '/ingest/hl7v2'), probe('GET', '/auth/token'), probe('POST', '/ig/login'), probe('GET', '/ig/logout')]);
 }
 
 async function allProbes(w: World, mode: Mode, clientId: string, ownPatient: string): Promise<Probe[]> {
@@ -295,7 +362,7 @@ const issueOf = (res: Response) => (res.body as OperationOutcome).issue[0];
 function expected(probe: Probe, mode: Mode): Expectation | 401 | 403 {
   if (probe.route === 'unrouted') return 'refused';
   const access = ACCESS[probe.route];
-  if (access === 'public' || access === 'metadata') return probe.expect;
+  if (access === 'public' || access === 'metadata' || access === 'sign-in') return probe.expect;
   if (access === 'token') return mode === 'denied' || mode === 'owner' ? 'ok' : 'refused';
   switch (mode) {
     case 'anonymous':
@@ -398,6 +465,15 @@ async function expectNothingDisclosed(hub: TestHub, w: World, walked: Walked, mo
       return;
     case 'refused':
       expect(res.status, where).toBeGreaterThanOrEqual(400);
+      return;
+    case 'link-refused':
+      expect(res.status, where).toBe(401);
+      expect(res.type, where).toBe('text/html');
+      expect(res.headers['set-cookie'], where).toBeUndefined();
+      return;
+    case 'see-other':
+      expect(res.status, where).toBe(303);
+      expect(res.headers['location'], where).toBe('/ig');
       return;
   }
 }

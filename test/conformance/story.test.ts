@@ -3,6 +3,7 @@ import path from 'node:path';
 import { sql } from 'drizzle-orm';
 import type {
   CarePlan,
+  Communication,
   Consent,
   EpisodeOfCare,
   Extension,
@@ -18,6 +19,7 @@ import type {
 } from 'fhir/r4.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rawRows } from '../../src/db/database.js';
+import { restEventsFor } from '../support/audit.js';
 import { decisionOn, decisionsOf, Partner, storyClock, type DecisionSummary, type Refusal } from '../support/story.js';
 import { startTestHub, type TestHub } from '../support/test-hub.js';
 import { haveSharedFixtures, sharedFixtures } from './shared-fixtures.js';
@@ -551,7 +553,8 @@ describe.skipIf(!haveSharedFixtures)('conformance: the story, steps 1 to 7, thro
     expect(ids(await northgate.search<Consent>('Consent', { patient: amina }))).toEqual([id('aminaConsent')]);
     const consent = await northgate.read<Consent>('Consent', id('aminaConsent'));
     expect(consent.status).toBe('active');
-    const withdrawn = await northgate.update({ ...consent, id: id('aminaConsent'), status: 'inactive' as const });
+    const withdrawal = rid('northgate-withdraws');
+    const withdrawn = await northgate.update({ ...consent, id: id('aminaConsent'), status: 'inactive' as const }, { requestId: withdrawal });
     expect(withdrawn.meta?.versionId).toBe('2');
     expect(withdrawn.status).toBe('inactive');
     const version = `Consent/${id('aminaConsent')}/_history/2`;
@@ -583,6 +586,19 @@ describe.skipIf(!haveSharedFixtures)('conformance: the story, steps 1 to 7, thro
     }
     // Direct care does not rest on that consent.
     expect((await hvDirect.read<Patient>('Patient', id('yusuf'))).birthDate).toBe('2026-09-25');
+
+    // Ocean, the one organisation that received data under her consent (the health visitors' flows need none), gets a withdrawal notice; no one else does.
+    const notice = one(await ocean.search<Communication>('Communication', {}));
+    expect(notice).toMatchObject({ status: 'completed', subject: { reference: amina }, recipient: [{ identifier: { value: 'CC-OCEAN' } }] });
+    expect(notice.about?.[0]?.reference).toBe(version);
+    const about = (notice.about ?? []).map((a) => a.reference?.replace(/\/_history\/\d+$/, ''));
+    expect(about).toEqual(expect.arrayContaining([amina, yusuf, ref('EpisodeOfCare', id('aminaEpisode')), ref('Observation', id('aminaEdd'))]));
+    expect(notice.payload?.[0]?.contentString).toContain('flows booking-to-childrens-centre and birth-to-childrens-centre of');
+    const created = (await restEventsFor(t.database.db, withdrawal)).filter((e) => e.subtype?.some((s) => s.code === 'create'));
+    expect(created.flatMap((e) => (e.entity ?? []).filter((x) => x.role?.code === '4').map((x) => x.what?.reference))).toEqual([`Communication/${notice.id ?? ''}/_history/1`]);
+    for (const other of [hvDirect, hvEarlyHelp, iod, limehouse, bowcommon, earlyHelp]) {
+      expect(await other.search('Communication', {}), other.clientId).toEqual([]);
+    }
   });
 
   it('IG lead, after the withdrawal: $explain-disclosure says Ocean would be denied, consent-withdrawn', async () => {

@@ -1,3 +1,4 @@
+import { generateKeyPairSync } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { pino, type Logger } from 'pino';
@@ -6,8 +7,11 @@ import { generateClientKeyPair, signClientAssertion, type ClientKeyPair } from '
 import { inTransaction } from '../../src/db/database.js';
 import { upsertClient, upsertOrganisation } from '../../src/db/registry-queries.js';
 import { demoClients, demoOrganisations } from '../../src/demo/world.js';
-import { createHub, type Hub } from '../../src/hub.js';
+import { createHub, type Hub, type HubOptions } from '../../src/hub.js';
 import type { LoadedProtocol } from '../../src/protocol/protocol-schema.js';
+import { logKeyFromJwk, type LogKey } from '../../src/audit/signed-note.js';
+import type { CheckpointPolicy } from '../../src/services/audit-log-service.js';
+import { defaultLogOrigin } from '../../src/services/log-key.js';
 import { openTestDatabase, type TestDatabase } from './database.js';
 import { loadedTestProtocols } from './protocols.js';
 
@@ -30,6 +34,8 @@ const allClients = [...demoClients, ...testClients];
 
 export interface TestHub {
   hub: Hub;
+  /** The key signing the hub's checkpoints and receipts (a superuser who stole it can forge them). */
+  logKey: LogKey;
   database: TestDatabase;
   baseUrl: string;
   /** The listening server's address (for stock clients); only when listen was asked. */
@@ -46,7 +52,15 @@ export interface TestHub {
  * organisations and clients registered under freshly generated keys.
  */
 export async function startTestHub(
-  options: { listen?: boolean; clock?: () => Date; logger?: Logger; protocols?: readonly LoadedProtocol[] } = {},
+  options: {
+    listen?: boolean;
+    clock?: () => Date;
+    logger?: Logger;
+    protocols?: readonly LoadedProtocol[];
+    denialBurst?: HubOptions['denialBurst'];
+    logKey?: LogKey;
+    checkpoints?: CheckpointPolicy;
+  } = {},
 ): Promise<TestHub> {
   const database = await openTestDatabase();
   const keys = new Map<string, ClientKeyPair>();
@@ -71,6 +85,7 @@ export async function startTestHub(
     await new Promise<void>((resolve) => server?.listen(0, '127.0.0.1', resolve));
     baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   }
+  const logKey = options.logKey ?? testLogKey(baseUrl);
   const hub = await createHub({
     database,
     baseUrl,
@@ -78,6 +93,9 @@ export async function startTestHub(
     sequenceIntervalMs: 50,
     protocols: options.protocols ?? (await loadedTestProtocols()),
     ...(options.clock === undefined ? {} : { clock: options.clock }),
+    ...(options.denialBurst === undefined ? {} : { denialBurst: options.denialBurst }),
+    logKey,
+    ...(options.checkpoints === undefined ? {} : { checkpoints: options.checkpoints }),
   });
   server?.on('request', hub.app);
   const agent = request(hub.app);
@@ -108,6 +126,7 @@ export async function startTestHub(
     hub,
     database,
     baseUrl,
+    logKey,
     server,
     keys,
     http: agent,
@@ -122,4 +141,9 @@ export async function startTestHub(
       await database.close();
     },
   };
+}
+
+/** A fresh Ed25519 log key named after the hub's base URL. */
+export function testLogKey(baseUrl: string): LogKey {
+  return logKeyFromJwk(defaultLogOrigin(baseUrl), generateKeyPairSync('ed25519').privateKey.export({ format: 'jwk' }));
 }

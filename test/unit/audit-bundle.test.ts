@@ -45,8 +45,9 @@ function bundleOf(size: number, checkpointSizes: number[], options: { from?: num
   return { lines, notes };
 }
 
+/** The lines as a readline interface would give them, one at a time. */
 async function* asLines(lines: readonly string[]): AsyncGenerator<string> {
-  for (const line of lines) yield line;
+  for (const line of lines) yield await Promise.resolve(line);
 }
 
 const pinned = verifierKeyOf(key);

@@ -1,0 +1,47 @@
+import type { AuditEvent } from 'fhir/r4.js';
+import { asc, inArray, or, sql } from 'drizzle-orm';
+import { SYSTEMS } from '../fhir/systems.js';
+import type { Db, Tx } from './database.js';
+import { auditEvents, organisations } from './schema/index.js';
+
+// What withdrawal notices read: the permit decisions that rested on a consent,
+// and the organisations to address.
+
+/**
+ * Every permit decision (BALP AuthZ-Consent, outcome 0) that names one of
+ * the consent's versions 1..`versions` as an entity, oldest first. One
+ * containment test per version, so each is a lookup on the jsonb_path_ops
+ * GIN index (a reference carries its version; a prefix match could not use it).
+ */
+export async function permitsUnderConsent(db: Db | Tx, consentId: string, versions: number): Promise<AuditEvent[]> {
+  if (versions < 1) return [];
+  const patterns = Array.from({ length: versions }, (_, i) =>
+    JSON.stringify({
+      outcome: '0',
+      subtype: [{ system: SYSTEMS.balpAuthZSubType, code: 'AuthZ-Consent' }],
+      entity: [{ what: { reference: `Consent/${consentId}/_history/${i + 1}` } }],
+    }),
+  );
+  const rows = await db
+    .select({ event: auditEvents.event })
+    .from(auditEvents)
+    .where(or(...patterns.map((p) => sql`${auditEvents.event} @> ${p}::jsonb`)))
+    .orderBy(asc(auditEvents.seq));
+  return rows.map((r) => r.event);
+}
+
+export interface OrganisationEntry {
+  code: string;
+  system: string;
+  type: string;
+  name: string;
+}
+
+export async function organisationsByCode(db: Db | Tx, codes: readonly string[]): Promise<Map<string, OrganisationEntry>> {
+  if (codes.length === 0) return new Map();
+  const rows = await db
+    .select({ code: organisations.code, system: organisations.system, type: organisations.type, name: organisations.name })
+    .from(organisations)
+    .where(inArray(organisations.code, [...new Set(codes)]));
+  return new Map(rows.map((r) => [r.code, r]));
+}

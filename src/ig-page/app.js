@@ -1,0 +1,605 @@
+/* global document, fetch, URL, URLSearchParams */
+// The IG lead's page (/ig): plain browser JavaScript, no framework, no build.
+// It reads the IG lead's JSON APIs on the same origin with the HttpOnly
+// session cookie: /audit/checkpoint and /audit/verify (integrity),
+// /audit/report/* (disclosures and denials), /audit/alerts (awaiting review)
+// and /fhir/AuditEvent (one child's history). Everything from the hub is
+// written with textContent or as attributes, never as HTML.
+
+const NHS_NUMBER_SYSTEM = 'https://fhir.nhs.uk/Id/nhs-number';
+const SVG_NS = 'http://www.w3.org/2000/svg';
+const FLOW_COLOURS = 8;
+const HISTORY_PAGE_LIMIT = 20;
+
+const byId = (id) => {
+  const node = document.getElementById(id);
+  if (node === null) throw new Error(`the page has no #${id}`);
+  return node;
+};
+
+/** An element with attributes and children; strings become text nodes. */
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  setAttributes(node, attrs);
+  for (const child of children.flat(Infinity)) {
+    if (child === undefined || child === null || child === false) continue;
+    node.append(typeof child === 'string' || typeof child === 'number' ? String(child) : child);
+  }
+  return node;
+}
+
+function svg(tag, attrs = {}, ...children) {
+  const node = document.createElementNS(SVG_NS, tag);
+  setAttributes(node, attrs);
+  for (const child of children) node.append(child);
+  return node;
+}
+
+function setAttributes(node, attrs) {
+  for (const [name, value] of Object.entries(attrs)) {
+    if (value === undefined || value === null || value === false) continue;
+    node.setAttribute(name, value === true ? '' : String(value));
+  }
+}
+
+function unavailable(message) {
+  return el('p', { class: message === 'not available' ? 'unavailable' : 'problem' }, message === 'not available' ? 'Not available on this hub yet.' : message);
+}
+
+function when(iso) {
+  if (typeof iso !== 'string') return '';
+  const date = new Date(iso);
+  if (Number.isNaN(date.getTime())) return iso;
+  return date.toLocaleString('en-GB', { dateStyle: 'medium', timeStyle: 'medium', timeZone: 'Europe/London' });
+}
+
+function timeEl(iso) {
+  return el('time', { datetime: iso }, when(iso));
+}
+
+function table(caption, headings, rows, testid) {
+  return el(
+    'table',
+    { 'data-testid': testid },
+    el('caption', {}, caption),
+    el('thead', {}, el('tr', {}, headings.map((h) => el('th', { scope: 'col', class: h.num === true ? 'num' : undefined }, h.label)))),
+    el('tbody', {}, rows),
+  );
+}
+
+// ---------------------------------------------------------------------------
+// Talking to the hub.
+
+/** Signed out (401 anywhere): the data sections go, the sign-in notice shows. */
+function signedOut() {
+  byId('dashboard').hidden = true;
+  byId('signed-out').hidden = false;
+  const signOut = document.querySelector('form.sign-out');
+  if (signOut !== null) signOut.hidden = true;
+}
+
+function problemText(body) {
+  const issues = body !== null && typeof body === 'object' && Array.isArray(body.issue) ? body.issue : [];
+  const texts = issues.map((i) => (typeof i.diagnostics === 'string' ? i.diagnostics : String(i.code ?? ''))).filter((t) => t !== '');
+  return texts.length > 0 ? texts.join('; ') : undefined;
+}
+
+/** GET or POST on the hub; JSON either way. A 404 is "not available" (an API this hub does not have yet). */
+async function api(url, init = {}) {
+  let res;
+  try {
+    res = await fetch(url, { credentials: 'same-origin', ...init, headers: { Accept: 'application/json', ...(init.headers ?? {}) } });
+  } catch (err) {
+    return { ok: false, status: 0, message: `the hub did not answer (${err instanceof Error ? err.message : String(err)})` };
+  }
+  const text = await res.text();
+  let body;
+  try {
+    body = text === '' ? undefined : JSON.parse(text);
+  } catch {
+    body = undefined;
+  }
+  if (res.ok) return { ok: true, status: res.status, body };
+  if (res.status === 401) signedOut();
+  const message = res.status === 404 ? 'not available' : (problemText(body) ?? `the hub answered ${res.status}`);
+  return { ok: false, status: res.status, message };
+}
+
+// ---------------------------------------------------------------------------
+// (a) Integrity: the latest signed checkpoint, and verifying the log now.
+
+async function loadCheckpoint() {
+  const box = byId('checkpoint');
+  const r = await api('/audit/checkpoint');
+  if (!r.ok) {
+    box.replaceChildren(el('p', {}, 'Latest checkpoint: '), unavailable(r.message));
+    return;
+  }
+  const c = r.body ?? {};
+  box.replaceChildren(
+    el('h3', {}, 'Latest signed checkpoint'),
+    el(
+      'dl',
+      { class: 'facts' },
+      el('dt', {}, 'Entries'),
+      el('dd', { 'data-testid': 'checkpoint-size' }, String(c.treeSize ?? '')),
+      el('dt', {}, 'Signed at'),
+      el('dd', { 'data-testid': 'checkpoint-issued' }, timeEl(c.issued)),
+      el('dt', {}, 'Root hash'),
+      el('dd', {}, el('code', { 'data-testid': 'checkpoint-root' }, String(c.rootHash ?? ''))),
+      el('dt', {}, 'Log'),
+      el('dd', {}, String(c.origin ?? '')),
+    ),
+    typeof c.note === 'string'
+      ? el('details', {}, el('summary', {}, 'The signed note (keep a copy outside the hub)'), el('pre', { class: 'note', 'data-testid': 'checkpoint-note' }, c.note),
+        typeof c.verifierKey === 'string' ? el('p', {}, 'Verifier key: ', el('code', {}, c.verifierKey)) : null)
+      : null,
+  );
+}
+
+async function verifyNow() {
+  const button = byId('verify');
+  const out = byId('verify-result');
+  button.disabled = true;
+  out.className = '';
+  out.textContent = 'Verifying the whole log…';
+  try {
+    const r = await api('/audit/verify', { method: 'POST' });
+    if (!r.ok) {
+      out.className = r.message === 'not available' ? 'unavailable' : 'problem';
+      out.textContent = r.message === 'not available' ? 'Verification is not available on this hub yet.' : `Could not verify: ${r.message}`;
+      return;
+    }
+    const v = r.body ?? {};
+    if (v.ok === true) {
+      out.className = 'ok';
+      out.textContent = `Log verified: ${v.treeSize} entries, ${v.checkpointsChecked} checkpoint${v.checkpointsChecked === 1 ? '' : 's'}`;
+    } else {
+      out.className = 'problem';
+      const at = v.index === undefined ? '' : ` at index ${v.index}`;
+      out.textContent = `Log FAILED${at}: ${v.problem ?? 'unknown problem'}${v.detail === undefined ? '' : ` (${v.detail})`}`;
+    }
+    await loadCheckpoint();
+  } finally {
+    button.disabled = false;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// (b) Disclosures over time, (c) denials: the monthly reports.
+
+/** Organisation code → name, learnt from the reports, for the child's history. */
+const organisationNames = new Map();
+
+function monthOf(date) {
+  return `${date.getUTCFullYear()}-${String(date.getUTCMonth() + 1).padStart(2, '0')}`;
+}
+
+/** Every month from `from` to `to` (YYYY-MM), at most five years. */
+function monthsBetween(from, to) {
+  const months = [];
+  const [fy, fm] = from.split('-').map(Number);
+  const cursor = new Date(Date.UTC(fy, fm - 1, 1));
+  while (monthOf(cursor) <= to && months.length < 60) {
+    months.push(monthOf(cursor));
+    cursor.setUTCMonth(cursor.getUTCMonth() + 1);
+  }
+  return months;
+}
+
+const MONTH_NAMES = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+
+/** 2026-03 → "Mar 26", for the chart's axis. */
+function shortMonth(month) {
+  const [year, m] = month.split('-');
+  return `${MONTH_NAMES[Number(m) - 1] ?? m} ${year.slice(2)}`;
+}
+
+function partnerName(row) {
+  return row.organisationName ? `${row.organisationName} (${row.organisationCode})` : String(row.organisationCode ?? '');
+}
+
+async function loadReports() {
+  const from = byId('period-from').value;
+  const to = byId('period-to').value;
+  const query = new URLSearchParams({ from, to }).toString();
+  byId('disclosures-csv').setAttribute('href', `/audit/report/disclosures?${query}`);
+  const [disclosures, denials] = await Promise.all([api(`/audit/report/disclosures?${query}`), api(`/audit/report/denials?${query}`)]);
+  renderDisclosures(disclosures, monthsBetween(from, to));
+  renderDenials(denials);
+}
+
+function renderDisclosures(r, months) {
+  const chart = byId('disclosures-chart');
+  const box = byId('disclosures-table');
+  if (!r.ok) {
+    chart.replaceChildren();
+    box.replaceChildren(unavailable(r.message));
+    return;
+  }
+  const rows = Array.isArray(r.body?.rows) ? r.body.rows : [];
+  for (const row of rows) if (row.organisationName) organisationNames.set(row.organisationCode, row.organisationName);
+  chart.replaceChildren(...disclosureChart(rows, months));
+  if (rows.length === 0) {
+    box.replaceChildren(el('p', { class: 'muted' }, 'No disclosures in this period.'));
+    return;
+  }
+  const sorted = [...rows].sort((a, b) => String(b.month).localeCompare(String(a.month)) || partnerName(a).localeCompare(partnerName(b)) || String(a.flow).localeCompare(String(b.flow)));
+  box.replaceChildren(
+    table(
+      'Disclosures by partner and flow, per month',
+      [{ label: 'Month' }, { label: 'Partner' }, { label: 'Type' }, { label: 'Protocol' }, { label: 'Flow' }, { label: 'Disclosures', num: true }, { label: 'Records', num: true }, { label: 'People', num: true }],
+      sorted.map((row) =>
+        el(
+          'tr',
+          { 'data-testid': 'disclosure-row' },
+          el('td', { class: 'nowrap' }, String(row.month)),
+          el('td', {}, partnerName(row)),
+          el('td', {}, String(row.organisationType ?? '')),
+          el('td', {}, String(row.protocol ?? '')),
+          el('td', {}, String(row.flow ?? '')),
+          el('td', { class: 'num' }, String(row.disclosureEvents ?? 0)),
+          el('td', { class: 'num' }, String(row.records ?? 0)),
+          el('td', { class: 'num' }, String(row.people ?? 0)),
+        ),
+      ),
+      'disclosures-by-partner',
+    ),
+  );
+}
+
+/** An SVG bar per month, stacked by flow (the count of disclosure events); the table beside it has the numbers. */
+function disclosureChart(rows, months) {
+  const flows = [...new Set(rows.map((row) => String(row.flow ?? '')))].sort();
+  const totals = new Map(months.map((m) => [m, new Map()]));
+  for (const row of rows) {
+    const month = totals.get(String(row.month));
+    if (month === undefined) continue;
+    const flow = String(row.flow ?? '');
+    month.set(flow, (month.get(flow) ?? 0) + Number(row.disclosureEvents ?? 0));
+  }
+  const peak = Math.max(1, ...[...totals.values()].map((m) => [...m.values()].reduce((a, b) => a + b, 0)));
+  const left = 40;
+  const top = 10;
+  const plot = 160;
+  const slot = months.length <= 12 ? 48 : 24;
+  const width = left + slot * months.length + 10;
+  const height = top + plot + 40;
+  const y = (n) => top + plot - (plot * n) / peak;
+  const title = svg('title', { id: 'chart-title' }, `Disclosure events per month, ${months[0] ?? ''} to ${months.at(-1) ?? ''}, stacked by flow`);
+  const chart = svg('svg', { class: 'chart', viewBox: `0 0 ${width} ${height}`, width, height, role: 'img', 'aria-labelledby': 'chart-title', 'data-testid': 'chart' }, title);
+  for (const tick of [0, Math.round(peak / 2), peak]) {
+    chart.append(svg('line', { class: 'grid', x1: left, x2: width - 10, y1: y(tick), y2: y(tick) }));
+    chart.append(svg('text', { x: left - 4, y: y(tick) + 4, 'text-anchor': 'end' }, String(tick)));
+  }
+  chart.append(svg('line', { class: 'axis', x1: left, x2: width - 10, y1: top + plot, y2: top + plot }));
+  months.forEach((month, i) => {
+    const x = left + i * slot + 6;
+    let base = 0;
+    for (const [f, flow] of flows.entries()) {
+      const n = totals.get(month)?.get(flow) ?? 0;
+      if (n === 0) continue;
+      chart.append(
+        svg('rect', { class: `bar flow-${f % FLOW_COLOURS}`, x, y: y(base + n), width: slot - 12, height: y(base) - y(base + n), 'data-month': month, 'data-flow': flow },
+          svg('title', {}, `${month}, ${flow}: ${n}`)),
+      );
+      base += n;
+    }
+    // Every month labelled when few, else every third.
+    if (months.length <= 12 || i % 3 === 0) {
+      chart.append(svg('text', { x: x + (slot - 12) / 2, y: top + plot + 14, 'text-anchor': 'middle' }, shortMonth(month)));
+    }
+  });
+  const legend = el('ul', { class: 'legend', 'aria-label': 'Flows' },
+    flows.map((flow, f) => el('li', {}, el('span', { class: `swatch flow-${f % FLOW_COLOURS}`, 'aria-hidden': 'true' }), flow)));
+  return [chart, flows.length > 0 ? legend : el('p', { class: 'muted' }, 'No disclosures to chart.')];
+}
+
+function renderDenials(r) {
+  const box = byId('denials-table');
+  if (!r.ok) {
+    box.replaceChildren(unavailable(r.message));
+    return;
+  }
+  const rows = Array.isArray(r.body?.rows) ? r.body.rows : [];
+  for (const row of rows) if (row.organisationName) organisationNames.set(row.organisationCode, row.organisationName);
+  if (rows.length === 0) {
+    box.replaceChildren(el('p', { class: 'muted' }, 'No denials in this period.'));
+    return;
+  }
+  const sorted = [...rows].sort((a, b) => String(b.month).localeCompare(String(a.month)) || Number(b.denialEvents ?? 0) - Number(a.denialEvents ?? 0));
+  box.replaceChildren(
+    table(
+      'Denials by requester and reason, per month',
+      [{ label: 'Month' }, { label: 'Organisation' }, { label: 'Client' }, { label: 'Reason' }, { label: 'Denials', num: true }, { label: 'People', num: true }],
+      sorted.map((row) =>
+        el(
+          'tr',
+          { 'data-testid': 'denial-row' },
+          el('td', { class: 'nowrap' }, String(row.month)),
+          el('td', {}, partnerName(row)),
+          el('td', {}, String(row.clientId ?? '')),
+          el('td', {}, String(row.reason ?? '')),
+          el('td', { class: 'num' }, String(row.denialEvents ?? 0)),
+          el('td', { class: 'num' }, String(row.people ?? 0)),
+        ),
+      ),
+      'denials-by-reason',
+    ),
+  );
+}
+
+// ---------------------------------------------------------------------------
+// (d) Alerts awaiting review.
+
+const ALERT_KINDS = { 'safeguarding-override': 'Safeguarding override', 'denial-burst': 'Burst of denials' };
+
+function patientsOf(value) {
+  let list = value;
+  if (typeof list === 'string') {
+    try {
+      list = JSON.parse(list);
+    } catch {
+      list = [list];
+    }
+  }
+  return Array.isArray(list) ? list.map(String) : [];
+}
+
+async function loadAlerts() {
+  renderAlerts(await api('/audit/alerts?status=open'));
+}
+
+function renderAlerts(r) {
+  const box = byId('alerts-list');
+  if (!r.ok) {
+    box.replaceChildren(unavailable(r.message));
+    return;
+  }
+  const alerts = Array.isArray(r.body?.alerts) ? r.body.alerts : [];
+  byId('alerts-heading').textContent = `Awaiting review (${r.body?.open ?? alerts.length})`;
+  if (alerts.length === 0) {
+    box.replaceChildren(el('p', { class: 'muted', 'data-testid': 'alerts-none' }, 'Nothing awaiting review.'));
+    return;
+  }
+  box.replaceChildren(
+    table(
+      'Alerts awaiting review, oldest first',
+      [{ label: 'Raised' }, { label: 'Kind' }, { label: 'Organisation' }, { label: 'Client' }, { label: 'About' }, { label: 'Reason' }, { label: 'Review' }],
+      alerts.map((alert, i) => alertRow(alert, i)),
+      'alerts-table',
+    ),
+  );
+}
+
+function alertRow(alert, i) {
+  const noteId = `alert-note-${i}`;
+  const note = el('input', { type: 'text', id: noteId, name: 'note', maxlength: 500, 'data-testid': 'alert-note' });
+  const button = el('button', { type: 'button', 'data-testid': 'alert-review' }, 'Mark reviewed');
+  const row = el(
+    'tr',
+    { 'data-testid': 'alert-row', 'data-alert-id': String(alert.id) },
+    el('td', {}, timeEl(alert.raised)),
+    el('td', {}, ALERT_KINDS[alert.kind] ?? String(alert.kind ?? '')),
+    el('td', {}, organisationNames.has(alert.organisationCode) ? `${organisationNames.get(alert.organisationCode)} (${alert.organisationCode})` : String(alert.organisationCode ?? '')),
+    el('td', {}, String(alert.clientId ?? '')),
+    el('td', {}, el('ul', { class: 'plain' }, patientsOf(alert.patients).map((p) => el('li', {}, el('code', {}, p))))),
+    el('td', {}, String(alert.reason ?? '')),
+    el('td', {}, el('label', { for: noteId }, 'Note '), note, ' ', button),
+  );
+  button.addEventListener('click', () => {
+    void review(alert, note, button, row);
+  });
+  return row;
+}
+
+async function review(alert, note, button, row) {
+  const status = byId('alerts-status');
+  const text = note.value.trim();
+  if (text === '') {
+    note.setAttribute('aria-invalid', 'true');
+    status.className = 'error';
+    status.textContent = 'Write a note saying what you found before marking the alert reviewed.';
+    note.focus();
+    return;
+  }
+  note.removeAttribute('aria-invalid');
+  button.disabled = true;
+  const r = await api(`/audit/alerts/${encodeURIComponent(String(alert.id))}/review`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ note: text }),
+  });
+  if (!r.ok) {
+    button.disabled = false;
+    status.className = 'problem';
+    status.textContent = `Could not mark the alert reviewed: ${r.message}`;
+    return;
+  }
+  status.className = 'ok';
+  status.textContent = `Alert marked reviewed${r.body?.reviewedBy ? ` by ${r.body.reviewedBy}` : ''}.`;
+  row.remove();
+  await loadAlerts();
+}
+
+// ---------------------------------------------------------------------------
+// (e) One child's access history, by NHS number.
+
+/** Why this is not an NHS number (10 digits, modulus 11 check digit), or undefined. */
+function nhsNumberProblem(digits) {
+  if (!/^\d{10}$/.test(digits)) return 'An NHS number has 10 digits.';
+  let sum = 0;
+  for (let i = 0; i < 9; i += 1) sum += Number(digits[i]) * (10 - i);
+  const check = 11 - (sum % 11);
+  const expected = check === 11 ? 0 : check;
+  if (expected === 10 || expected !== Number(digits[9])) return 'That is not a valid NHS number (its check digit does not match).';
+  return undefined;
+}
+
+const codeOf = (codeable) => codeable?.coding?.[0]?.code ?? codeable?.code;
+const detailOf = (entity, type) => entity?.detail?.find((d) => d.type === type)?.valueString;
+
+/** What the history shows of one AuditEvent. */
+function summarise(event) {
+  const entities = Array.isArray(event.entity) ? event.entity : [];
+  const agents = Array.isArray(event.agent) ? event.agent : [];
+  const organisation = agents.find((a) => a.type?.coding?.some((c) => c.code === 'requesting-organisation'));
+  const client = agents.find((a) => a.requestor === true);
+  const decision = entities.find((e) => e.type?.code === 'decision');
+  const flow = entities.find((e) => e.type?.code === 'protocol-flow');
+  const override = (event.meta?.tag ?? []).some((t) => t.code === 'safeguarding-override');
+  return {
+    recorded: event.recorded,
+    organisationCode: organisation?.who?.identifier?.value,
+    organisationType: codeOf(organisation?.role?.[0]),
+    client: client?.who?.identifier?.value ?? client?.who?.display,
+    purpose: codeOf(event.purposeOfEvent?.[0]),
+    subtype: event.subtype?.[0]?.code,
+    effect: detailOf(decision, 'effect'),
+    reason: detailOf(decision, 'reason') ?? detailOf(decision, 'basis'),
+    overrideReason: detailOf(decision, 'override-reason'),
+    override,
+    flow: flow === undefined ? undefined : `${detailOf(flow, 'protocol') ?? ''} v${detailOf(flow, 'version') ?? ''}: ${detailOf(flow, 'flow') ?? ''}`,
+    consents: entities.filter((e) => e.type?.code === 'Consent').map((e) => e.what?.reference).filter(Boolean),
+    records: entities.filter((e) => e.type?.code === '2' && e.role?.code === '4').map((e) => e.what?.reference).filter(Boolean),
+    outcome: event.outcome,
+    outcomeDesc: event.outcomeDesc,
+  };
+}
+
+function whatCell(s) {
+  if (s.effect !== undefined) {
+    return el(
+      'td',
+      {},
+      el('span', { class: s.effect === 'permit' ? 'decision-permit' : 'decision-deny', 'data-testid': 'history-effect' }, s.effect === 'permit' ? 'Disclosed' : 'Denied'),
+      // A permit's basis is "flow" unless the requester wrote the record ("originator") or it is public.
+      s.reason === undefined || (s.effect === 'permit' && s.reason === 'flow') ? null : ` (${s.reason})`,
+      s.override ? [' ', el('span', { class: 'tag-override' }, 'safeguarding override')] : null,
+      s.flow === undefined ? null : el('div', {}, 'Flow: ', el('code', { 'data-testid': 'history-flow' }, s.flow)),
+      s.consents.length === 0 ? null : el('div', {}, 'Consent: ', s.consents.map((c, i) => [i > 0 ? ', ' : '', el('code', { 'data-testid': 'history-consent' }, c)])),
+      s.overrideReason === undefined ? null : el('div', {}, 'Override reason: ', el('q', { 'data-testid': 'history-override' }, s.overrideReason)),
+    );
+  }
+  const outcome = { 0: 'succeeded', 4: 'refused', 8: 'failed', 12: 'failed' }[s.outcome] ?? `outcome ${s.outcome ?? '?'}`;
+  return el('td', {}, `${s.subtype ?? 'request'} ${outcome}`, s.outcomeDesc ? el('div', { class: 'muted' }, s.outcomeDesc) : null);
+}
+
+function historyRow(event) {
+  const s = summarise(event);
+  const name = organisationNames.get(s.organisationCode);
+  return el(
+    'tr',
+    { 'data-testid': 'history-row', class: s.effect === undefined ? 'request' : `decision ${s.effect}` },
+    el('td', { class: 'nowrap' }, timeEl(s.recorded)),
+    el(
+      'td',
+      {},
+      el('div', { 'data-testid': 'history-organisation' }, s.organisationCode === undefined ? 'unknown organisation' : name === undefined ? s.organisationCode : `${name} (${s.organisationCode})`),
+      s.organisationType === undefined ? null : el('div', { class: 'muted' }, s.organisationType),
+      el('div', { class: 'muted' }, 'client ', el('code', {}, s.client ?? 'unidentified')),
+    ),
+    el('td', {}, s.purpose ?? ''),
+    whatCell(s),
+    el('td', {}, el('ul', { class: 'plain' }, s.records.map((r) => el('li', {}, el('code', {}, r))))),
+  );
+}
+
+/** The next page of a searchset, as a path on this hub. */
+function nextOf(bundle) {
+  const next = (bundle?.link ?? []).find((l) => l.relation === 'next')?.url;
+  if (typeof next !== 'string') return undefined;
+  const url = new URL(next, document.baseURI);
+  return `${url.pathname}${url.search}`;
+}
+
+async function lookUp(event) {
+  event.preventDefault();
+  const input = byId('nhs-number');
+  const error = byId('nhs-error');
+  const box = byId('child-history');
+  const digits = input.value.replace(/[\s-]/g, '');
+  const problem = nhsNumberProblem(digits);
+  if (problem !== undefined) {
+    input.setAttribute('aria-invalid', 'true');
+    error.textContent = problem;
+    box.replaceChildren();
+    input.focus();
+    return;
+  }
+  input.removeAttribute('aria-invalid');
+  error.textContent = '';
+  box.replaceChildren(el('p', {}, 'Searching the audit log…'));
+  const params = new URLSearchParams({ 'patient:identifier': `${NHS_NUMBER_SYSTEM}|${digits}`, _sort: '-date', _count: '100' });
+  let url = `/fhir/AuditEvent?${params.toString()}`;
+  const events = [];
+  let pages = 0;
+  let truncated = false;
+  while (url !== undefined) {
+    const r = await api(url, { headers: { Accept: 'application/fhir+json' } });
+    if (!r.ok) {
+      box.replaceChildren(unavailable(r.message === 'not available' ? r.message : `The audit log search failed: ${r.message}`));
+      return;
+    }
+    for (const entry of r.body?.entry ?? []) if (entry.resource?.resourceType === 'AuditEvent') events.push(entry.resource);
+    pages += 1;
+    url = nextOf(r.body);
+    if (url !== undefined && pages >= HISTORY_PAGE_LIMIT) {
+      truncated = true;
+      url = undefined;
+    }
+  }
+  events.sort((a, b) => String(b.recorded).localeCompare(String(a.recorded)));
+  const decisions = events.map(summarise).filter((s) => s.effect !== undefined);
+  const permits = decisions.filter((s) => s.effect === 'permit').length;
+  box.replaceChildren(
+    el(
+      'p',
+      { 'data-testid': 'history-summary' },
+      `NHS number ${digits}: ${events.length} audit events, ${permits} disclosures, ${decisions.length - permits} denials`,
+      truncated ? ` (the first ${events.length} only: narrow the search)` : '',
+      '.',
+    ),
+    events.length === 0
+      ? el('p', { class: 'muted' }, 'The audit log holds nothing about this NHS number.')
+      : table(
+        `Every access to the records of NHS number ${digits}, newest first`,
+        [{ label: 'When' }, { label: 'Who' }, { label: 'Purpose' }, { label: 'What' }, { label: 'Records' }],
+        events.map(historyRow),
+        'history-table',
+      ),
+  );
+}
+
+// ---------------------------------------------------------------------------
+
+function init() {
+  const now = new Date();
+  const yearAgo = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() - 11, 1));
+  byId('period-from').value = monthOf(yearAgo);
+  byId('period-to').value = monthOf(now);
+  byId('period').addEventListener('submit', (event) => {
+    event.preventDefault();
+    void loadReports();
+  });
+  byId('verify').addEventListener('click', () => {
+    void verifyNow();
+  });
+  byId('child-form').addEventListener('submit', (event) => {
+    void lookUp(event);
+  });
+  void firstLoad().finally(() => {
+    document.body.dataset['loaded'] = 'true';
+  });
+}
+
+/** Signed in? The alerts answer first (a 401 there shows the sign-in notice and asks nothing more). */
+async function firstLoad() {
+  const alerts = await api('/audit/alerts?status=open');
+  if (alerts.status === 401) return;
+  await Promise.all([loadCheckpoint(), loadReports()]);
+  // Organisation names come from the reports.
+  renderAlerts(alerts);
+}
+
+init();

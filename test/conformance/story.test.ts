@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { sql } from 'drizzle-orm';
 import type {
+  AuditEvent,
   CarePlan,
   Communication,
   Consent,
@@ -18,13 +19,15 @@ import type {
   Resource,
 } from 'fhir/r4.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { verifyConsistency } from '../../src/audit/merkle.js';
+import { openCheckpoint, parseVerifierKey, type LogVerifier } from '../../src/audit/signed-note.js';
 import { rawRows } from '../../src/db/database.js';
 import { restEventsFor } from '../support/audit.js';
 import { decisionOn, decisionsOf, Partner, storyClock, type DecisionSummary, type Refusal } from '../support/story.js';
 import { startTestHub, type TestHub } from '../support/test-hub.js';
 import { haveSharedFixtures, sharedFixtures } from './shared-fixtures.js';
 
-// Conformance: the story of ../shared/fixtures/README.md, steps 1 to 7, told
+// Conformance: the story of ../shared/fixtures/README.md, steps 1 to 8, told
 // through HTTP in one hub, in order. Partners send their fixtures to the
 // ingest endpoints; every read and search a partner makes goes through a stock
 // FHIR client (fhir-kit-client), with the demo clients and purposes of
@@ -86,7 +89,7 @@ function expectPermit(d: DecisionSummary | undefined, flowId: string): void {
   expect(d?.flow).toBe(flow(flowId));
 }
 
-describe.skipIf(!haveSharedFixtures)('conformance: the story, steps 1 to 7, through HTTP', () => {
+describe.skipIf(!haveSharedFixtures)('conformance: the story, steps 1 to 8, through HTTP', () => {
   let t: TestHub;
   // The partners, each a client system with one purpose of use (partners.yaml).
   let northgate: Partner;
@@ -113,6 +116,9 @@ describe.skipIf(!haveSharedFixtures)('conformance: the story, steps 1 to 7, thro
     return value;
   };
   let oceanLastPatientPull = '';
+  /** What the IG lead kept from her last look at the log: its key, and a signed checkpoint. */
+  let pinnedLog: LogVerifier | undefined;
+  let savedCheckpoint = '';
 
   beforeAll(async () => {
     t = await startTestHub({ listen: true, clock });
@@ -528,6 +534,18 @@ describe.skipIf(!haveSharedFixtures)('conformance: the story, steps 1 to 7, thro
     expect((await alerts()).length).toBe(before + 1);
   });
 
+  it('IG lead, before the withdrawal: pins the log key and saves the latest signed checkpoint (her "last look")', async () => {
+    const key = await t.http.get('/audit/key');
+    const parsed = parseVerifierKey(key.text);
+    if (!parsed.ok) throw new Error(parsed.reason);
+    pinnedLog = parsed.value;
+    const res = await t.http.post('/audit/checkpoint').set('Authorization', `Bearer ${await ig.bearer()}`);
+    expect(res.status).toBe(200);
+    savedCheckpoint = res.text;
+    const cp = openCheckpoint(savedCheckpoint, pinnedLog);
+    expect(cp.ok && cp.value.treeSize).toBeGreaterThan(0);
+  });
+
   it('IG lead, before the withdrawal: $explain-disclosure says Ocean would see Amina (booking-to-childrens-centre), Isle of Dogs would not, and shows none of her data', async () => {
     const question = { organisation: 'CC-OCEAN', purpose: 'early-years-registration' };
     const forOcean = (await ig.operation('Patient', id('amina'), '$explain-disclosure', question)) as Parameters;
@@ -607,5 +625,65 @@ describe.skipIf(!haveSharedFixtures)('conformance: the story, steps 1 to 7, thro
     expect(param(answer, 'reason')?.valueCoding).toMatchObject({ system: DENY_REASON, code: 'consent-withdrawn' });
     expect(param(answer, 'consent')?.valueReference?.reference).toBe(`Consent/${id('aminaConsent')}/_history/2`);
     for (const data of ['Rahman', 'Amina', 'E1 6AN', 'Cable Street', '07700', AMINA]) expect(JSON.stringify(answer)).not.toContain(data);
+  });
+
+  it('8. "Who has seen anything about Yusuf Rahman, and why?": every disclosure, with its organisation, protocol flow and consent, through the AuditEvent search', async () => {
+    await t.hub.sequencer.flush();
+    const yusuf = ref('Patient', id('yusuf'));
+    const question = rid('ig-who-saw-yusuf');
+    const seen = await ig.search<AuditEvent>('AuditEvent', { 'patient:identifier': `${NHS}|${YUSUF}`, subtype: 'AuthZ-Consent', outcome: '0', _sort: 'date' }, { requestId: question });
+
+    // Every disclosure about him in the log, and nothing else: the same set read straight from the table.
+    const stored = await rawRows<{ event_id: string }>(
+      t.database.db,
+      sql`select event_id from audit_event where event @> ${JSON.stringify({ entity: [{ what: { reference: yusuf } }], subtype: [{ code: 'AuthZ-Consent' }], outcome: '0' })}::jsonb`,
+    );
+    expect(seen.map((e) => e.id).sort()).toEqual(stored.map((r) => r.event_id).sort());
+    expect(seen.length).toBeGreaterThan(0);
+
+    const answer = seen.map((e) => {
+      const flowEntity = e.entity?.find((x) => x.type?.code === 'protocol-flow');
+      return {
+        organisation: e.agent.find((a) => a.who?.type === 'Organization')?.who?.identifier?.value,
+        flow: flowEntity?.detail?.find((d) => d.type === 'flow')?.valueString,
+        consent: e.entity?.find((x) => x.type?.code === 'Consent')?.what?.reference,
+        basis: e.entity?.find((x) => x.type?.code === 'decision')?.detail?.find((d) => d.type === 'basis')?.valueString,
+      };
+    });
+    // Why each saw him: the writer of a record sees it as its originator; everyone else under a protocol flow.
+    for (const a of answer) {
+      expect(a.organisation).toBeDefined();
+      if (a.basis !== 'originator') expect(a.flow, JSON.stringify(a)).toBeDefined();
+    }
+    const pairs = new Set(answer.filter((a) => a.flow !== undefined).map((a) => `${a.organisation ?? ''} ${a.flow ?? ''} ${a.consent ?? '-'}`));
+    // Ocean, under Amina's booking consent carried to him at birth; the health visitors for direct care, on no consent.
+    expect(pairs).toContain(`CC-OCEAN birth-to-childrens-centre Consent/${id('aminaConsent')}/_history/1`);
+    expect(pairs).toContain('R9H birth-to-health-visiting -');
+    expect(answer.filter((a) => a.organisation === 'CC-IOD')).toEqual([]);
+    // After the withdrawal Ocean was turned away, and the log says so, citing the withdrawn consent.
+    const refusedToOcean = await ig.search<AuditEvent>('AuditEvent', { 'patient:identifier': `${NHS}|${YUSUF}`, outcome: '8', agent: 'CC-OCEAN', flow: 'birth-to-childrens-centre' });
+    expect(refusedToOcean.length).toBeGreaterThan(0);
+    for (const e of refusedToOcean) {
+      expect(e.entity?.find((x) => x.type?.code === 'Consent')?.what?.reference).toBe(`Consent/${id('aminaConsent')}/_history/2`);
+    }
+    // Asking is itself in the log.
+    const asked = await restEventsFor(t.database.db, question);
+    expect(asked.map((e) => e.agent.find((a) => a.requestor)?.who?.identifier?.value)).toEqual(['ig-console']);
+  });
+
+  it('8. ...and she checks the log has not been altered since her saved checkpoint: a consistency proof to today\'s, verified with the key she pinned', async () => {
+    if (pinnedLog === undefined) throw new Error('the IG lead saved no checkpoint');
+    const bearer = `Bearer ${await ig.bearer()}`;
+    const saved = openCheckpoint(savedCheckpoint, pinnedLog);
+    const today = openCheckpoint((await t.http.post('/audit/checkpoint').set('Authorization', bearer)).text, pinnedLog);
+    if (!saved.ok || !today.ok) throw new Error('a checkpoint does not verify with the pinned key');
+    expect(today.value.treeSize).toBeGreaterThan(saved.value.treeSize);
+    const proof = await t.http.get(`/audit/proof/consistency?from=${saved.value.treeSize}&to=${today.value.treeSize}`).set('Authorization', bearer);
+    expect(proof.status).toBe(200);
+    const path = (proof.body.proof as string[]).map((p) => Buffer.from(p, 'base64'));
+    expect(verifyConsistency(saved.value.treeSize, today.value.treeSize, saved.value.rootHash, today.value.rootHash, path)).toBe(true);
+    // And the hub's own check of every entry against every checkpoint and receipt.
+    const verified = await t.http.post('/audit/verify').set('Authorization', bearer);
+    expect(verified.body).toMatchObject({ ok: true });
   });
 });

@@ -364,7 +364,7 @@ function renderAlerts(r) {
   }
   box.replaceChildren(
     table(
-      'Alerts awaiting review, oldest first',
+      'Alerts awaiting review, newest first',
       [{ label: 'Raised' }, { label: 'Kind' }, { label: 'Organisation' }, { label: 'Client' }, { label: 'About' }, { label: 'Reason' }, { label: 'Review' }],
       alerts.map((alert, i) => alertRow(alert, i)),
       'alerts-table',
@@ -374,7 +374,7 @@ function renderAlerts(r) {
 
 function alertRow(alert, i) {
   const noteId = `alert-note-${i}`;
-  const note = el('input', { type: 'text', id: noteId, name: 'note', maxlength: 500, 'data-testid': 'alert-note' });
+  const note = el('input', { type: 'text', id: noteId, name: 'note', maxlength: 1000, 'data-testid': 'alert-note' });
   const button = el('button', { type: 'button', 'data-testid': 'alert-review' }, 'Mark reviewed');
   const row = el(
     'tr',

@@ -483,7 +483,7 @@ describe('decide is total and deterministic', () => {
           expect(DENY_REASONS).toContain(decision.reason);
           expect(decision.detail).not.toBe('');
         } else {
-          expect(['public', 'originator', 'flow']).toContain(decision.basis);
+          expect(['public', 'originator', 'addressed', 'flow']).toContain(decision.basis);
         }
       }),
       { numRuns: 600 },

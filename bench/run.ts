@@ -1,4 +1,5 @@
 import type { Benchmark } from './support/benchmark.js';
+import { auditBenchmark } from './audit.js';
 import { decideBenchmark } from './decide.js';
 import { discloseBenchmark } from './disclose.js';
 import { fhirReadBenchmark } from './fhir-read.js';
@@ -15,6 +16,7 @@ const benchmarks: Readonly<Record<string, Benchmark>> = {
   ingest: ingestBenchmark,
   decide: decideBenchmark,
   disclose: discloseBenchmark,
+  audit: auditBenchmark,
 };
 
 function usage(): string {

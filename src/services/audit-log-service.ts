@@ -122,8 +122,10 @@ export class AuditLogService {
   }
 
   private async issue(): Promise<StoredCheckpoint | undefined> {
-    const size = await this.sync();
+    let size = await this.sync();
     const latest = await latestCheckpoint(this.deps.db);
+    // Another instance may have sequenced and signed since this one caught up.
+    if (latest !== undefined && latest.treeSize > size) size = await this.sync();
     if (latest !== undefined) {
       if (latest.treeSize > size) {
         await this.inconsistent(`the log holds ${size} entries but a checkpoint was signed at ${latest.treeSize}: entries were removed`);

@@ -200,6 +200,30 @@ describe('who may ask', () => {
   });
 });
 
+describe('two hub instances on one database', () => {
+  it('both sign checkpoints as the log grows, and every checkpoint either signed is consistent with the log', async () => {
+    const other = await createHub({ database: t.database, baseUrl: 'http://hub.test', logger: pino({ level: 'silent' }), protocols: await loadedTestProtocols(), logKey: t.logKey, sequenceIntervalMs: 50, checkpoints: { everyEntries: 3, everyMs: 3_600_000 } });
+    try {
+      const before = await rawRows<{ n: number }>(t.database.db, sql`select count(*)::int as n from audit_checkpoint`);
+      const a = request(other.app);
+      await Promise.all(Array.from({ length: 20 }, (_, i) => (i % 2 === 0 ? a.get('/fhir/metadata') : t.http.get('/fhir/metadata'))));
+      await Promise.all([
+        post('/audit/checkpoint'),
+        a.post('/audit/checkpoint').set('Authorization', `Bearer ${ig}`),
+      ]);
+      await other.sequencer.flush();
+      await t.hub.sequencer.flush();
+      const after = await rawRows<{ n: number }>(t.database.db, sql`select count(*)::int as n from audit_checkpoint`);
+      expect(Number(after[0]?.n)).toBeGreaterThan(Number(before[0]?.n));
+      const verdict = await post('/audit/verify');
+      expect(verdict.body).toMatchObject({ ok: true });
+      expect(verdict.body.checkpointsChecked).toBe(Number(after[0]?.n));
+    } finally {
+      await other.close();
+    }
+  }, 60_000);
+});
+
 describe('verify now, after a superuser rewrote the log', () => {
   it('the stored log verifies until an event is rewritten with its hashes; then the entry is named, and a restarted hub will not sign over it', async () => {
     const clean = await post('/audit/verify');

@@ -260,18 +260,7 @@ describe('denial bursts: one alert per client per window', () => {
 
   /** A token got from the hub's token endpoint at the hub's time. */
   async function token(clientId: string, purpose: string, scope = 'system/*.rs'): Promise<string> {
-    const res = await t.http
-      .post('/auth/token')
-      .type('form')
-      .send({
-        grant_type: 'client_credentials',
-        client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
-        client_assertion: await t.assertion(clientId, { now: clock() }),
-        scope,
-        purpose_of_use: purpose,
-      });
-    if (res.status !== 200) throw new Error(`token for ${clientId} refused: ${JSON.stringify(res.body)}`);
-    return (res.body as { access_token: string }).access_token;
+    return t.token(clientId, purpose, scope);
   }
 
   const alertsOf = async (clientId: string): Promise<AlertView[]> => {

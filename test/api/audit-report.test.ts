@@ -3,7 +3,7 @@ import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rawRows } from '../../src/db/database.js';
 import { upsertOrganisation } from '../../src/db/registry-queries.js';
-import { demoClients, demoOrganisations } from '../../src/demo/world.js';
+import { demoOrganisations } from '../../src/demo/world.js';
 import { SYSTEMS } from '../../src/fhir/systems.js';
 import { restEventsFor } from '../support/audit.js';
 import { readFixture } from '../support/golden.js';
@@ -33,18 +33,7 @@ const DISCLOSURE_HEADER = 'month,organisation_code,organisation_name,organisatio
 const DENIAL_HEADER = 'month,organisation_code,organisation_name,client_id,reason,denial_events,people';
 
 async function tokenAt(clientId: string, purpose: string): Promise<string> {
-  const res = await t.http
-    .post('/auth/token')
-    .type('form')
-    .send({
-      grant_type: 'client_credentials',
-      client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
-      client_assertion: await t.assertion(clientId, { now: clock() }),
-      scope: demoClients.find((c) => c.id === clientId)?.scopes.join(' ') ?? '',
-      purpose_of_use: purpose,
-    });
-  if (res.status !== 200) throw new Error(`token for ${clientId} refused: ${res.text}`);
-  return String(res.body.access_token);
+  return t.token(clientId, purpose);
 }
 
 async function storedDecisions(): Promise<{ seq: number; recorded: Date; event: AuditEvent }[]> {

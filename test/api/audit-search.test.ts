@@ -2,7 +2,6 @@ import type { AuditEvent, Bundle, CapabilityStatement, OperationOutcome } from '
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rawRows } from '../../src/db/database.js';
-import { demoClients } from '../../src/demo/world.js';
 import { SYSTEMS } from '../../src/fhir/systems.js';
 import { auditEventsFor, restEventsFor } from '../support/audit.js';
 import { readFixture } from '../support/golden.js';
@@ -40,18 +39,7 @@ const ids = (events: readonly AuditEvent[]): string[] => events.map((e) => e.id 
 
 /** A token from the real token endpoint, the assertion signed at the hub's time. */
 async function tokenAt(clientId: string, purpose: string, scope?: string): Promise<string> {
-  const res = await t.http
-    .post('/auth/token')
-    .type('form')
-    .send({
-      grant_type: 'client_credentials',
-      client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
-      client_assertion: await t.assertion(clientId, { now: clock() }),
-      scope: scope ?? demoClients.find((c) => c.id === clientId)?.scopes.join(' ') ?? '',
-      purpose_of_use: purpose,
-    });
-  if (res.status !== 200) throw new Error(`token for ${clientId} refused: ${res.text}`);
-  return String(res.body.access_token);
+  return t.token(clientId, purpose, scope);
 }
 
 /** Every stored event, in insertion order, as stored. */

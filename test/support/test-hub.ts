@@ -114,7 +114,8 @@ export async function startTestHub(
       .send({
         grant_type: 'client_credentials',
         client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
-        client_assertion: await assertion(clientId),
+        // Signed at the hub's time, so that a test clock far from today still gets tokens.
+        client_assertion: await assertion(clientId, options.clock === undefined ? undefined : { now: options.clock() }),
         scope: scope ?? client?.scopes.join(' ') ?? '',
         purpose_of_use: purpose,
       });

@@ -52,7 +52,7 @@ const LINK = /^(https?:\/\/[^/]+)\/ig\/login\?token=([A-Za-z0-9_-]{43})$/;
 
 describe('hub ig-link', () => {
   it('refuses a user label that is not one, before touching the database', async () => {
-    const bad = await hub(['ig-link', '--user', 'Jo Bloggs <script>']);
+    const bad = await hub(['ig-link', '--user', 'IG Lead <script>']);
     expect(bad.code).toBe(2);
     expect(bad.err.join('\n')).toMatch(/^--user: /);
   });

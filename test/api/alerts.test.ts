@@ -155,14 +155,14 @@ describe('safeguarding overrides: listed, reviewed once, audited', () => {
   it('the /ig session reviews as ig-web:<user>, from the hub\'s own origin only; no body means no note', async () => {
     const [target] = ((await list()).body as AlertList).alerts;
     if (target === undefined) throw new Error('no open alert');
-    const session = await createSession(t.database.db, 'alice', new Date());
+    const session = await createSession(t.database.db, 'ig-deputy', new Date());
     const cookie = { Cookie: `eyhub_ig=${session.id}` };
     const elsewhere = await t.http.post(`/audit/alerts/${target.id}/review`).set(cookie).set('Origin', 'https://elsewhere.example');
     expect(elsewhere.status).toBe(403);
     expect(issueOf(elsewhere.body)?.expression).toEqual(['Origin']);
     const res = await t.http.post(`/audit/alerts/${target.id}/review`).set(cookie).set('Origin', new URL(t.baseUrl).origin);
     expect(res.status).toBe(200);
-    expect(res.body).toMatchObject({ id: target.id, reviewedBy: 'ig-web:alice', reviewNote: null });
+    expect(res.body).toMatchObject({ id: target.id, reviewedBy: 'ig-web:ig-deputy', reviewNote: null });
     const listed = await t.http.get('/audit/alerts').set(cookie);
     expect(listed.status).toBe(200);
     expect((listed.body as AlertList).open).toBe(0);

@@ -36,6 +36,17 @@ describe('RFC 8785 canonical JSON', () => {
     expect(() => canonicalJson(value)).toThrow(/RFC 8785/);
   });
 
+  it('writes every well-formed string exactly as JSON.stringify does (section 3.2.2.2), controls, quotes and astral characters included (property)', () => {
+    const chars = fc.oneof(fc.constantFrom('"', '\\', '\u0000', '\u001f', '\u007f', '\u2028', '\ud83d\ude00', '/'), fc.string({ unit: 'grapheme', maxLength: 3 }));
+    fc.assert(
+      fc.property(fc.array(chars, { maxLength: 12 }), (parts) => {
+        const s = parts.join('');
+        expect(canonicalJson(s)).toBe(JSON.stringify(s));
+      }),
+      { numRuns: 500 },
+    );
+  });
+
   it('is stable under re-parsing and member order (property)', () => {
     fc.assert(
       fc.property(fc.jsonValue(), (value) => {

@@ -1,52 +1,28 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import { sql } from 'drizzle-orm';
 import { pino } from 'pino';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { inject } from 'vitest';
-import { runCli, type CliIo } from '../src/cli/hub-cli.js';
-import { openDatabase, rawRows, type Database } from '../src/db/database.js';
+import { rawRows, type Database } from '../src/db/database.js';
 import { secretHash } from '../src/db/ig-queries.js';
 import { createHub } from '../src/hub.js';
 import { IG_COOKIE } from '../src/http/ig-guard.js';
 import { auditEventsFor } from './support/audit.js';
-import { openTestDatabase } from './support/database.js';
+import { CliWorkspace, type CliRun } from './support/cli.js';
 
 // `hub ig-link`: a one-time link to the IG lead's page, made on the hub's
 // database, that a running hub turns into a session once, and never again.
 
-let dataDir: string;
-let env: Record<string, string | undefined>;
+let workspace: CliWorkspace;
 
 beforeAll(async () => {
-  dataDir = await mkdtemp(path.join(os.tmpdir(), 'hub-ig-link-'));
-  if (inject('databaseUrl') === '') {
-    env = { DATA_DIR: dataDir };
-  } else {
-    const database = await openTestDatabase();
-    env = { DATA_DIR: dataDir, DATABASE_URL: database.url };
-    await database.close();
-  }
+  workspace = await CliWorkspace.create('hub-ig-link-');
 });
 afterAll(async () => {
-  await rm(dataDir, { recursive: true, force: true });
+  await workspace.remove();
 });
 
-async function hub(args: string[], extraEnv: Record<string, string> = {}): Promise<{ code: number; out: string[]; err: string[] }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const io: CliIo = { out: (l) => out.push(l), err: (l) => err.push(l), env: { ...env, ...extraEnv }, fetch: (...a) => fetch(...a) };
-  const code = await runCli(['node', 'hub', ...args], io);
-  return { code, out, err };
-}
-
-function openSame(): Promise<Database> {
-  return env['DATABASE_URL'] === undefined
-    ? openDatabase({ kind: 'pglite', dataDir: path.join(dataDir, 'pglite') })
-    : openDatabase({ kind: 'postgres', url: env['DATABASE_URL'] });
-}
+const hub = (args: string[], extraEnv: Record<string, string> = {}): Promise<CliRun> => workspace.hub(args, extraEnv);
+const openSame = (): Promise<Database> => workspace.openSame();
 
 const LINK = /^(https?:\/\/[^/]+)\/ig\/login\?token=([A-Za-z0-9_-]{43})$/;
 

@@ -1,58 +1,36 @@
-import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import { sql } from 'drizzle-orm';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { inject } from 'vitest';
-import { runCli, type CliIo } from '../src/cli/hub-cli.js';
-import { openDatabase, type Database } from '../src/db/database.js';
+import type { Database } from '../src/db/database.js';
 import { createHub } from '../src/hub.js';
-import { openTestDatabase } from './support/database.js';
+import { CliWorkspace, type CliRun } from './support/cli.js';
 import { asSuperuser } from './support/tamper.js';
 
 // The hub command as a newcomer uses it: migrate, seed the demo, get a token
 // from a running hub, verify the audit log (and see it fail after tampering).
 
-let dataDir: string;
-let env: Record<string, string | undefined>;
+let workspace: CliWorkspace;
 
 beforeAll(async () => {
-  dataDir = await mkdtemp(path.join(os.tmpdir(), 'hub-cli-'));
-  if (inject('databaseUrl') === '') {
-    env = { DATA_DIR: dataDir };
-  } else {
-    const database = await openTestDatabase(); // a server database of this file's own
-    env = { DATA_DIR: dataDir, DATABASE_URL: database.url };
-    await database.close();
-  }
+  workspace = await CliWorkspace.create('hub-cli-');
 });
 afterAll(async () => {
-  await rm(dataDir, { recursive: true, force: true });
+  await workspace.remove();
 });
 
-async function hub(args: string[], extraEnv: Record<string, string> = {}): Promise<{ code: number; out: string[]; err: string[] }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const io: CliIo = { out: (l) => out.push(l), err: (l) => err.push(l), env: { ...env, ...extraEnv }, fetch: (...a) => fetch(...a) };
-  const code = await runCli(['node', 'hub', ...args], io);
-  return { code, out, err };
-}
-
-function openSame(): Promise<Database> {
-  return env['DATABASE_URL'] === undefined
-    ? openDatabase({ kind: 'pglite', dataDir: path.join(dataDir, 'pglite') })
-    : openDatabase({ kind: 'postgres', url: env['DATABASE_URL'] });
-}
+const hub = (args: string[], extraEnv: Record<string, string> = {}): Promise<CliRun> => workspace.hub(args, extraEnv);
+const openSame = (): Promise<Database> => workspace.openSame();
 
 describe('hub CLI', () => {
   it('migrates, seeds the demo world with keys kept out of the repo, issues a token and verifies the log', async () => {
     expect((await hub(['migrate'])).out.join('\n')).toMatch(/^migrated/);
     const seeded = await hub(['seed-demo']);
     expect(seeded.code).toBe(0);
-    const keyFile = path.join(dataDir, 'demo', 'ocean-cc.jwk.json');
+    const keyFile = path.join(workspace.dataDir, 'demo', 'ocean-cc.jwk.json');
     expect(((await stat(keyFile)).mode & 0o777).toString(8)).toBe('600');
 
     // A running hub on that database, as `npm start` would leave it.

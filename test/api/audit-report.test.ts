@@ -7,6 +7,7 @@ import { demoOrganisations } from '../../src/demo/world.js';
 import { SYSTEMS } from '../../src/fhir/systems.js';
 import { restEventsFor } from '../support/audit.js';
 import { readFixture } from '../support/golden.js';
+import { movableClock } from '../support/clock.js';
 import { startTestHub, type TestHub } from '../support/test-hub.js';
 
 // The IG lead's monthly reports, over decisions made by real requests in two
@@ -16,11 +17,7 @@ import { startTestHub, type TestHub } from '../support/test-hub.js';
 const OCTOBER = '2026-10-14T09:00:00.000Z';
 const NOVEMBER = '2026-11-20T09:00:00.000Z';
 
-let offset = Date.parse(OCTOBER) - Date.now();
-const clock = (): Date => new Date(Date.now() + offset);
-const moveTo = (iso: string): void => {
-  offset = Date.parse(iso) - Date.now();
-};
+const { clock, moveTo } = movableClock(OCTOBER);
 
 let t: TestHub;
 let ig: string;

@@ -6,6 +6,7 @@ import { SYSTEMS } from '../../src/fhir/systems.js';
 import { auditEventsFor, restEventsFor } from '../support/audit.js';
 import { readFixture } from '../support/golden.js';
 import { patient } from '../support/resources.js';
+import { movableClock } from '../support/clock.js';
 import { startTestHub, type TestHub } from '../support/test-hub.js';
 
 // The IG lead's AuditEvent search, over events made by real requests: a
@@ -20,11 +21,7 @@ const NHS_NUMBER = '9995100010'; // the booking fixture's mother
 const FLOW = 'eastside-early-years-isp|3|booking-to-childrens-centre';
 
 /** The hub's clock runs with real time from a moment the test moves. */
-let offset = Date.parse(OCTOBER) - Date.now();
-const clock = (): Date => new Date(Date.now() + offset);
-const moveTo = (iso: string): void => {
-  offset = Date.parse(iso) - Date.now();
-};
+const { clock, moveTo } = movableClock(OCTOBER);
 
 let t: TestHub;
 let ig: string;

@@ -57,10 +57,13 @@ export class AuditSequencer {
     } while (this.again);
   }
 
-  /** Waits for in-flight work, then sequences whatever is left. */
+  /** Waits for in-flight work, then sequences whatever is left (and signs a checkpoint if one is due). */
   async flush(): Promise<void> {
     await this.running;
     await drainAuditQueue(this.db, this.clock, this.key);
+    await this.afterPass?.().catch((err: unknown) => {
+      this.logger.error({ err: { type: err instanceof Error ? err.name : typeof err } }, 'no checkpoint signed after sequencing');
+    });
   }
 
   async stop(): Promise<void> {

@@ -11,7 +11,7 @@ export function leafHash(entry: Uint8Array): string {
 
 /** Leaf hash of an audit event: over its RFC 8785 canonical JSON, UTF-8. */
 export function auditLeafHash(event: unknown): string {
-  return leafHash(Buffer.from(canonicalJson(event), 'utf8'));
+  return Buffer.from(leafHashBytes(event)).toString('hex');
 }
 
 /** Hash chain link: SHA-256(prev || leaf), both as raw 32-byte values. */
@@ -21,5 +21,5 @@ export function chainHash(prevHex: string, leafHex: string): string {
 
 /** The leaf hash of an audit event as 32 raw bytes. */
 export function leafHashBytes(event: unknown): Uint8Array {
-  return createHash('sha256').update(Uint8Array.of(0)).update(Buffer.from(canonicalJson(event), 'utf8')).digest();
+  return createHash('sha256').update(Uint8Array.of(0)).update(canonicalJson(event), 'utf8').digest();
 }

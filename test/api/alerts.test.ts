@@ -6,8 +6,8 @@ import { rawRows } from '../../src/db/database.js';
 import { createSession } from '../../src/db/ig-queries.js';
 import type { AlertList, AlertView } from '../../src/services/alert-service.js';
 import { decisionEventsFor, restEventsFor } from '../support/audit.js';
-import { readFixture } from '../support/golden.js';
 import { patient } from '../support/resources.js';
+import { bookFixtureMother } from '../support/booking.js';
 import { startTestHub, type TestHub } from '../support/test-hub.js';
 
 // The alerts the IG lead must review: every safeguarding override and every
@@ -21,17 +21,6 @@ const bearer = (token: string) => ({ Authorization: `Bearer ${token}` });
 const issueOf = (body: unknown) => (body as OperationOutcome).issue[0];
 let seq = 0;
 const rid = (label: string): string => `alerts-${label}-${(seq += 1)}`;
-
-/** Books the fixture's mother through the maternity system; answers her Patient id. */
-async function book(t: TestHub, maternity: string): Promise<string> {
-  const res = await t.http
-    .post('/fhir/$process-message')
-    .set(bearer(maternity))
-    .set('Content-Type', 'application/fhir+json')
-    .send(await readFixture('fhir-message/pregnancy-notification.json'));
-  expect(res.status).toBe(200);
-  return /Patient\/([0-9a-f-]{36})/.exec(String(issueOf(res.body)?.diagnostics))?.[1] ?? '';
-}
 
 /** The message of a refused SQL statement and of its cause (drizzle wraps the driver's error). */
 async function sqlRefusal(t: TestHub, query: ReturnType<typeof sql>): Promise<string> {
@@ -52,7 +41,7 @@ describe('safeguarding overrides: listed, reviewed once, audited', () => {
   let reviewed: AlertView;
   beforeAll(async () => {
     t = await startTestHub();
-    mother = await book(t, await t.token('northgate-maternity', 'direct-care'));
+    ({ mother } = await bookFixtureMother(t));
     ig = await t.token('ig-console', 'audit');
     hv = await t.token('eastside-hv', 'safeguarding');
   });
@@ -279,7 +268,7 @@ describe('denial bursts: one alert per client per window', () => {
 
   beforeAll(async () => {
     t = await startTestHub({ clock, denialBurst: { threshold: THRESHOLD, windowMs: WINDOW_MS } });
-    mother = await book(t, await token('northgate-maternity', 'direct-care', 'system/*.c system/Consent.cruds'));
+    ({ mother } = await bookFixtureMother(t, await token('northgate-maternity', 'direct-care', 'system/*.c system/Consent.cruds')));
   });
   afterAll(async () => {
     await t.close();

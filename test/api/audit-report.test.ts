@@ -6,7 +6,7 @@ import { upsertOrganisation } from '../../src/db/registry-queries.js';
 import { demoOrganisations } from '../../src/demo/world.js';
 import { SYSTEMS } from '../../src/fhir/systems.js';
 import { restEventsFor } from '../support/audit.js';
-import { readFixture } from '../support/golden.js';
+import { bookFixtureMother } from '../support/booking.js';
 import { movableClock } from '../support/clock.js';
 import { startTestHub, type TestHub } from '../support/test-hub.js';
 
@@ -156,10 +156,7 @@ const report = (path: string, token = ig) => t.http.get(path).set(bearer(token))
 
 beforeAll(async () => {
   t = await startTestHub({ clock });
-  const maternity = await tokenAt('northgate-maternity', 'direct-care');
-  const booked = await t.http.post('/fhir/$process-message').set(bearer(maternity)).type('application/fhir+json').send(await readFixture('fhir-message/pregnancy-notification.json'));
-  expect(booked.status).toBe(200);
-  const mother = /Patient\/([0-9a-f-]{36})/.exec(String((booked.body as OperationOutcome).issue[0]?.diagnostics))?.[1] ?? '';
+  const { mother } = await bookFixtureMother(t, await tokenAt('northgate-maternity', 'direct-care'));
   const read = async (clientId: string, purpose: string, path: string, status: number): Promise<void> => {
     expect((await t.http.get(path).set(bearer(await tokenAt(clientId, purpose)))).status, `${clientId} ${path}`).toBe(status);
   };

@@ -4,8 +4,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rawRows } from '../../src/db/database.js';
 import { SYSTEMS } from '../../src/fhir/systems.js';
 import { auditEventsFor, restEventsFor } from '../support/audit.js';
-import { readFixture } from '../support/golden.js';
 import { patient } from '../support/resources.js';
+import { bookFixtureMother } from '../support/booking.js';
 import { movableClock } from '../support/clock.js';
 import { startTestHub, type TestHub } from '../support/test-hub.js';
 
@@ -72,14 +72,7 @@ async function searchAll(query: string): Promise<{ events: AuditEvent[]; pages: 
 beforeAll(async () => {
   t = await startTestHub({ clock });
   // October: the booking; Ocean is shown the mother, Isle of Dogs is refused her.
-  const maternity = await tokenAt('northgate-maternity', 'direct-care');
-  const booked = await t.http.post('/fhir/$process-message').set(bearer(maternity)).type('application/fhir+json').send(await readFixture('fhir-message/pregnancy-notification.json'));
-  expect(booked.status).toBe(200);
-  const stated = String((booked.body as OperationOutcome).issue[0]?.diagnostics);
-  mother = /Patient\/([0-9a-f-]{36})/.exec(stated)?.[1] ?? '';
-  consent = /Consent\/([0-9a-f-]{36})/.exec(stated)?.[1] ?? '';
-  expect(mother).not.toBe('');
-  expect(consent).not.toBe('');
+  ({ mother, consent } = await bookFixtureMother(t, await tokenAt('northgate-maternity', 'direct-care')));
   const ocean = await tokenAt('ocean-cc', 'early-years-registration');
   const iod = await tokenAt('iod-cc', 'early-years-registration');
   expect((await t.http.get(`/fhir/Patient/${mother}`).set(bearer(ocean))).status).toBe(200);

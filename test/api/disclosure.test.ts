@@ -4,6 +4,7 @@ import { countRows, decisionCode, decisionEventsFor } from '../support/audit.js'
 import { readFixture } from '../support/golden.js';
 import { loadedTestProtocols } from '../support/protocols.js';
 import { nhsNumber, patient } from '../support/resources.js';
+import { bookFixtureMother } from '../support/booking.js';
 import { startTestHub, type TestHub } from '../support/test-hub.js';
 
 // Disclosure through the API beyond the story: a protocol out of force,
@@ -15,26 +16,12 @@ const bearer = (token: string) => ({ Authorization: `Bearer ${token}` });
 const reasonOf = (body: unknown) => (body as OperationOutcome).issue[0]?.details?.coding?.[0]?.code;
 const entries = (body: unknown) => ((body as Bundle).entry ?? []).map((e) => e.resource);
 
-async function book(t: TestHub): Promise<{ mother: string; consent: string }> {
-  const maternity = await t.token('northgate-maternity', 'direct-care');
-  const res = await t.http
-    .post('/fhir/$process-message')
-    .set(bearer(maternity))
-    .set('Content-Type', 'application/fhir+json')
-    .send(await readFixture('fhir-message/pregnancy-notification.json'));
-  expect(res.status).toBe(200);
-  const stored = String((res.body as OperationOutcome).issue[0]?.diagnostics);
-  const mother = /Patient\/([0-9a-f-]{36})/.exec(stored)?.[1] ?? '';
-  const consent = /Consent\/([0-9a-f-]{36})/.exec(stored)?.[1] ?? '';
-  return { mother, consent };
-}
-
 describe('a protocol with one bad signature', () => {
   let t: TestHub;
   let mother: string;
   beforeAll(async () => {
     t = await startTestHub({ protocols: await loadedTestProtocols({ tamper: { party: 'CC-IOD' } }) });
-    ({ mother } = await book(t));
+    ({ mother } = await bookFixtureMother(t));
   });
   afterAll(async () => {
     await t.close();
@@ -73,7 +60,7 @@ describe('consent through the API, _include and $explain-disclosure', () => {
   let ig: string;
   beforeAll(async () => {
     t = await startTestHub();
-    ({ mother, consent } = await book(t));
+    ({ mother, consent } = await bookFixtureMother(t));
     maternity = await t.token('northgate-maternity', 'direct-care');
     ocean = await t.token('ocean-cc', 'early-years-registration');
     ig = await t.token('ig-console', 'audit');

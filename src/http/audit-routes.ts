@@ -26,7 +26,7 @@ export function auditRouter(deps: IgGuardDeps & { auditLog: AuditLogService }): 
     const size = optionalCount(req, 'size', 1);
     if (typeof size === 'object') return refused(req, res, 'read', size);
     const cp = await settle(() => (size === undefined ? log.latest() : log.checkpointOfSize(size)));
-    if (cp instanceof LogInconsistentError) return refused(req, res, 'read', problem(409, 'conflict', `no checkpoint can be signed: ${cp.message}`));
+    if (cp instanceof Conflict) return refused(req, res, 'read', cp.problem);
     if (cp === undefined) return refused(req, res, 'read', problem(404, 'not-found', size === undefined ? 'the log is empty: no checkpoint yet' : `no checkpoint was signed at tree size ${size}`, 'size'));
     await audited(req, res, 'read', `checkpoint of tree size ${cp.treeSize}`);
     sendCheckpoint(req, res, cp, log, 200);
@@ -35,7 +35,7 @@ export function auditRouter(deps: IgGuardDeps & { auditLog: AuditLogService }): 
   // On demand: sign a checkpoint of the log as it stands now.
   router.post('/audit/checkpoint', igGuard(deps, 'create'), async (req, res) => {
     const cp = await settle(() => log.issueCheckpoint({ drain: true }));
-    if (cp instanceof LogInconsistentError) return refused(req, res, 'create', problem(409, 'conflict', `no checkpoint can be signed: ${cp.message}`));
+    if (cp instanceof Conflict) return refused(req, res, 'create', cp.problem);
     if (cp === undefined) return refused(req, res, 'create', problem(404, 'not-found', 'the log is empty: no checkpoint yet'));
     await audited(req, res, 'create', `checkpoint of tree size ${cp.treeSize} on demand`);
     sendCheckpoint(req, res, cp, log, 200);
@@ -47,7 +47,7 @@ export function auditRouter(deps: IgGuardDeps & { auditLog: AuditLogService }): 
     const size = optionalCount(req, 'size', 1);
     if (typeof size === 'object') return refused(req, res, 'read', size);
     const answer = await settle(() => log.inclusion(index, size));
-    if (answer instanceof LogInconsistentError) return refused(req, res, 'read', problem(409, 'conflict', `no checkpoint can be signed: ${answer.message}`));
+    if (answer instanceof Conflict) return refused(req, res, 'read', answer.problem);
     if (answer === undefined) {
       return refused(req, res, 'read', problem(404, 'not-found', size === undefined ? `the log has no entry ${index}` : `no checkpoint of tree size ${size} holds entry ${index}`, size === undefined ? 'index' : 'size'));
     }
@@ -61,7 +61,7 @@ export function auditRouter(deps: IgGuardDeps & { auditLog: AuditLogService }): 
     const to = optionalCount(req, 'to', 1);
     if (typeof to === 'object') return refused(req, res, 'read', to);
     const answer = await settle(() => log.consistency(from, to));
-    if (answer instanceof LogInconsistentError) return refused(req, res, 'read', problem(409, 'conflict', `no checkpoint can be signed: ${answer.message}`));
+    if (answer instanceof Conflict) return refused(req, res, 'read', answer.problem);
     if (answer === undefined) return refused(req, res, 'read', problem(404, 'not-found', to === undefined ? 'the log is empty: no checkpoint yet' : `no checkpoint was signed at tree size ${to}`, 'to'));
     if ('problem' in answer) return refused(req, res, 'read', problem(400, 'invalid', answer.problem, 'from'));
     await audited(req, res, 'read', `consistency proof ${answer.from} -> ${answer.to}`);
@@ -117,11 +117,19 @@ function sendCheckpoint(req: Request, res: Response, cp: StoredCheckpoint, log: 
   res.type('text/plain; charset=utf-8').send(cp.note);
 }
 
-async function settle<T>(work: () => Promise<T>): Promise<T | LogInconsistentError> {
+/** A log the hub will not sign over: answered 409 with the reason. */
+class Conflict {
+  readonly problem: Problem;
+  constructor(err: LogInconsistentError) {
+    this.problem = problem(409, 'conflict', `no checkpoint can be signed: ${err.message}`);
+  }
+}
+
+async function settle<T>(work: () => Promise<T>): Promise<T | Conflict> {
   try {
     return await work();
   } catch (err) {
-    if (err instanceof LogInconsistentError) return err;
+    if (err instanceof LogInconsistentError) return new Conflict(err);
     throw err;
   }
 }

@@ -61,7 +61,7 @@ describe('hub protocol', () => {
 
     const verified = await hub(['protocol', 'verify', '--protocol', protocolFile, '--at', '2027-01-01']);
     expect(verified.code).toBe(0);
-    expect(verified.out[0]).toMatch(/^eastside-early-years-isp version 3 \(early-years-isp\.yaml\) sha256 [0-9a-f]{64}$/);
+    expect(verified.out[0]).toMatch(/^eastside-early-years-isp version 4 \(early-years-isp\.yaml\) sha256 [0-9a-f]{64}$/);
     expect(verified.out.slice(1)).toEqual([...PARTIES.map((p) => `${p.padEnd(12)}  valid`), 'in force']);
   });
 

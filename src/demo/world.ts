@@ -2,7 +2,9 @@
 // for them. Codes, client ids, scopes and purposes are the ones every example,
 // test and outside check relies on; change them only together with those.
 
-export type OrganisationType = 'maternity' | 'gp' | 'health-visiting' | 'childrens-centre' | 'early-help' | 'hub-operator';
+import type { OrganisationType } from '../protocol/protocol-schema.js';
+
+export type { OrganisationType } from '../protocol/protocol-schema.js';
 
 export interface OrganisationRecord {
   code: string;
@@ -31,6 +33,7 @@ export const demoOrganisations: readonly OrganisationRecord[] = [
   { code: 'CC-OCEAN', system: LOCAL, type: 'childrens-centre', name: "Ocean Children's Centre", catchment: ['E1', 'E1W'] },
   { code: 'CC-IOD', system: LOCAL, type: 'childrens-centre', name: "Isle of Dogs Children's Centre", catchment: ['E14'] },
   { code: 'EYHUB', system: LOCAL, type: 'hub-operator', name: 'Eastside Early Years Sharing Hub (information governance)', catchment: [] },
+  { code: 'E09000999-PH', system: LOCAL, type: 'commissioner', name: 'London Borough of Eastside Public Health (commissioning)', catchment: [] },
 ];
 
 const PULLER_SCOPES = ['system/*.rs', 'system/Task.u'];
@@ -39,13 +42,18 @@ const GP_SCOPES = ['system/Immunization.c', 'system/Patient.c', 'system/*.rs'];
 const GP_PURPOSES = ['direct-care', 'early-help'];
 
 export const demoClients: readonly ClientRecord[] = [
-  { id: 'northgate-maternity', organisation: 'R9M', scopes: ['system/*.c', 'system/Consent.cruds'], purposes: ['direct-care'] },
+  {
+    id: 'northgate-maternity',
+    organisation: 'R9M',
+    scopes: ['system/*.c', 'system/Consent.cruds', 'system/Task.rs', 'system/Task.u'],
+    purposes: ['direct-care'],
+  },
   { id: 'limehouse-gp', organisation: 'Y90001', scopes: GP_SCOPES, purposes: GP_PURPOSES },
   { id: 'bowcommon-gp', organisation: 'Y90002', scopes: GP_SCOPES, purposes: GP_PURPOSES },
   {
     id: 'eastside-hv',
     organisation: 'R9H',
-    scopes: ['system/*.rs'],
+    scopes: ['system/*.rs', 'system/QuestionnaireResponse.c', 'system/Consent.c', 'system/Task.u'],
     purposes: ['direct-care', 'immunisation-follow-up', 'early-help', 'safeguarding'],
   },
   {
@@ -56,5 +64,6 @@ export const demoClients: readonly ClientRecord[] = [
   },
   { id: 'ocean-cc', organisation: 'CC-OCEAN', scopes: PULLER_SCOPES, purposes: PULLER_PURPOSES },
   { id: 'iod-cc', organisation: 'CC-IOD', scopes: PULLER_SCOPES, purposes: PULLER_PURPOSES },
+  { id: 'eastside-public-health', organisation: 'E09000999-PH', scopes: ['system/MeasureReport.rs'], purposes: ['commissioning'] },
   { id: 'ig-console', organisation: 'EYHUB', scopes: ['system/AuditEvent.rs', 'system/Consent.rs'], purposes: ['audit'] },
 ];

@@ -6,14 +6,22 @@ import { z } from 'zod';
 // organisation types. The YAML in policies/ is parsed with this schema once,
 // at load; everything downstream trusts the types. See policies/README.md.
 
-export const ORGANISATION_TYPES = ['maternity', 'gp', 'health-visiting', 'childrens-centre', 'early-help', 'hub-operator'] as const;
+export const ORGANISATION_TYPES = ['maternity', 'gp', 'health-visiting', 'childrens-centre', 'early-help', 'hub-operator', 'commissioner'] as const;
 export type OrganisationType = (typeof ORGANISATION_TYPES)[number];
 
-export const PURPOSES = ['direct-care', 'early-years-registration', 'immunisation-follow-up', 'early-help', 'safeguarding', 'audit'] as const;
+export const PURPOSES = ['direct-care', 'early-years-registration', 'immunisation-follow-up', 'early-help', 'safeguarding', 'audit', 'commissioning'] as const;
 export type Purpose = (typeof PURPOSES)[number];
 
 export const EXCLUDE_PREDICATES = ['pregnancy-loss', 'restricted-record'] as const;
 export type ExcludePredicate = (typeof EXCLUDE_PREDICATES)[number];
+
+/** The kinds of message partners send into the hub; the protocol's `sources` says who may send each. */
+export const MESSAGE_KINDS = ['pregnancy-notification', 'birth-notification', 'immunisation-event', 'early-help-assessment'] as const;
+export type MessageKind = (typeof MESSAGE_KINDS)[number];
+
+/** The Patient elements whose sources the protocol's `demographics` ranks. */
+export const DEMOGRAPHIC_ELEMENTS = ['name', 'birthDate', 'gender', 'address', 'telecom', 'deceased'] as const;
+export type DemographicElement = (typeof DEMOGRAPHIC_ELEMENTS)[number];
 
 /** Whose record a data item is about: the subject's role, judged from the Patient's age. */
 export const SUBJECT_ROLES = ['mother', 'child', 'any'] as const;
@@ -48,6 +56,8 @@ export const flowSchema = z.strictObject({
   data: z.array(code).min(1),
   lawfulBasis,
   consent: z.enum(['required', 'objection-stops', 'not-required']),
+  /** Who may record a Consent that counts for this flow (default: the flow's `from`). Anyone may narrow. */
+  consentRecordedBy: z.array(z.enum(ORGANISATION_TYPES)).min(1).optional(),
   area: z.literal('recipient-catchment').optional(),
   exclude: z.array(z.enum(EXCLUDE_PREDICATES)).default([]),
   /** FHIRPath a record must satisfy (a Patient: some record about them from the flow's source). */
@@ -67,6 +77,10 @@ export const protocolSchema = z
     legalGateways: z.array(z.string().min(1)).default([]),
     dataItems: z.record(code, dataItemSchema),
     flows: z.array(flowSchema).min(1),
+    /** Who may send each kind of message (and so write what it carries). */
+    sources: z.partialRecord(z.enum(MESSAGE_KINDS), z.array(z.enum(ORGANISATION_TYPES)).min(1)).default({}),
+    /** Whose word counts for a shared Patient's demographics, element by element, first type first. */
+    demographics: z.partialRecord(z.enum(DEMOGRAPHIC_ELEMENTS), z.array(z.enum(ORGANISATION_TYPES)).min(1)).default({}),
     retention: z.strictObject({ sharedRecords: z.string().regex(/^P\d+[YMD]$/), auditLog: z.string().regex(/^P\d+[YMD]$/) }),
     signatories: z.array(z.strictObject({ party: code })).min(1),
   })
@@ -98,10 +112,15 @@ export const protocolSchema = z
           ctx.addIssue({ code: 'custom', path: ['flows', i, 'where'], message: `not a FHIRPath expression: ${(err as Error).message}` });
         }
       }
+      const ranked = flow.consentRecordedBy ?? [];
+      if (new Set(ranked).size !== ranked.length) ctx.addIssue({ code: 'custom', path: ['flows', i, 'consentRecordedBy'], message: 'each organisation type is listed once' });
       if (flow.override !== undefined && !flow.purposes.includes('safeguarding')) {
         ctx.addIssue({ code: 'custom', path: ['flows', i, 'override'], message: 'a safeguarding override needs the safeguarding purpose' });
       }
     });
+    for (const [element, types] of Object.entries(p.demographics)) {
+      if (new Set(types).size !== types.length) ctx.addIssue({ code: 'custom', path: ['demographics', element], message: 'each organisation type is ranked once' });
+    }
     const parties = [...p.parties].sort();
     const signers = p.signatories.map((s) => s.party).sort();
     if (parties.join() !== signers.join()) {
@@ -147,6 +166,10 @@ export interface LoadedProtocol {
   reviewDate: string;
   parties: readonly string[];
   flows: readonly Flow[];
+  /** Who may send each kind of message (absent kinds: nobody; absent on protocols built in tests before version 4). */
+  sources?: Partial<Readonly<Record<MessageKind, readonly OrganisationType[]>>> | undefined;
+  /** Precedence of sources for a shared Patient's demographics, element by element. */
+  demographics?: Partial<Readonly<Record<DemographicElement, readonly OrganisationType[]>>> | undefined;
   /** ISO 8601 durations: how long shared records and the audit log are kept (absent on protocols built in tests). */
   retention?: { sharedRecords: string; auditLog: string } | undefined;
   signatures: readonly SignatureCheck[];

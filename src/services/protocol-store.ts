@@ -80,6 +80,8 @@ export async function loadProtocolFile(file: string, keysDir = path.join(path.di
     reviewDate: document.reviewDate,
     parties: document.parties,
     flows: compileFlows(document),
+    sources: document.sources,
+    demographics: document.demographics,
     retention: { sharedRecords: document.retention.sharedRecords, auditLog: document.retention.auditLog },
     signatures,
     digest,

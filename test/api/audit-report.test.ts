@@ -192,7 +192,7 @@ describe('GET /audit/report/disclosures', () => {
     expect(res.headers['content-type']).toMatch(/^application\/json/);
     expect(JSON.parse(res.text)).toEqual({ rows: expected });
     // Ocean in October: three reads and searches, each disclosing one record of the mother.
-    expect(expected[0]).toMatchObject({ month: '2026-10', organisationCode: 'CC-OCEAN', organisationType: 'childrens-centre', protocol: 'eastside-early-years-isp|3', people: 1 });
+    expect(expected[0]).toMatchObject({ month: '2026-10', organisationCode: 'CC-OCEAN', organisationType: 'childrens-centre', protocol: 'eastside-early-years-isp|4', people: 1 });
     expect(expected[0]?.records).toBeGreaterThanOrEqual(2);
   });
 

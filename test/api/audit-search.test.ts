@@ -18,7 +18,7 @@ import { startTestHub, type TestHub } from '../support/test-hub.js';
 const OCTOBER = '2026-10-14T09:00:00.000Z';
 const NOVEMBER = '2026-11-20T09:00:00.000Z';
 const NHS_NUMBER = '9995100010'; // the booking fixture's mother
-const FLOW = 'eastside-early-years-isp|3|booking-to-childrens-centre';
+const FLOW = 'eastside-early-years-isp|4|booking-to-childrens-centre';
 
 /** The hub's clock runs with real time from a moment the test moves. */
 const { clock, moveTo } = movableClock(OCTOBER);
@@ -185,7 +185,7 @@ describe('GET /fhir/AuditEvent', () => {
     expect(await found(`flow=${encodeURIComponent(FLOW)}&outcome=0`)).toEqual(sorted(permitsUnderFlow));
     // The denials to Isle of Dogs were judged under the same flow.
     expect(await found('flow=booking-to-childrens-centre')).toEqual(sorted([...permitsUnderFlow, ...denials]));
-    expect(await found('flow=booking-to-health-visiting')).toEqual(sorted(all.filter((r) => (r.event.entity ?? []).some((x) => x.what?.identifier?.value === 'eastside-early-years-isp|3|booking-to-health-visiting'))));
+    expect(await found('flow=booking-to-health-visiting')).toEqual(sorted(all.filter((r) => (r.event.entity ?? []).some((x) => x.what?.identifier?.value === 'eastside-early-years-isp|4|booking-to-health-visiting'))));
     expect(await found('purpose=early-years-registration&subtype=read&outcome=4')).toEqual(
       sorted(all.filter((r) => r.event.outcome === '4' && r.event.subtype?.[0]?.code === 'read' && r.event.purposeOfEvent?.[0]?.coding?.[0]?.code === 'early-years-registration')),
     );

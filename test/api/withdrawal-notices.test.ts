@@ -74,7 +74,7 @@ describe('withdrawing a consent through the API', () => {
       expect(text).toContain(`Consent/${consent.id}/_history/2`);
       expect(text).toContain('was withdrawn on');
       expect(text).toContain('P6Y');
-      expect(text).toContain('Eastside Early Years Information Sharing Protocol version 3');
+      expect(text).toContain('Eastside Early Years Information Sharing Protocol version 4');
     }
     const byRecipient = new Map(sent.map((n) => [recipientOf(n), n]));
     expect(byRecipient.get('R9H')?.payload?.[0]?.contentString).toMatch(/flow caf-to-health of/);

@@ -41,7 +41,7 @@ const DENY_REASON = 'https://eastside.example/fhir/CodeSystem/deny-reason';
 const CAUGHT_UP = 'https://eastside.example/fhir/StructureDefinition/missed-dose-caught-up';
 const VACCINATION_PROCEDURE = 'https://fhir.hl7.org.uk/StructureDefinition/Extension-UKCore-VaccinationProcedure';
 const SNOMED = 'http://snomed.info/sct';
-const flow = (id: string): string => `eastside-early-years-isp|3|${id}`;
+const flow = (id: string): string => `eastside-early-years-isp|4|${id}`;
 
 /** NHS numbers of the fixtures' people (see the files named). */
 const AMINA = '9990007926'; // maternity/booking-consent-given.json, E1 6AN

@@ -11,6 +11,7 @@ import type {
   QuestionnaireResponseItem,
   RelatedPerson,
   Resource,
+  Task,
 } from 'fhir/r4.js';
 import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
@@ -393,6 +394,23 @@ export function cafConsentOf(
     { reference: `Patient/${patientId}` },
     undefined,
   );
+}
+
+/** Follow-up work the hub raises (R4 workflow Task), owned by an organisation, for a patient. */
+export function followUpTask(patientId: string, ownerCode: string): Task {
+  return {
+    resourceType: 'Task',
+    id: `task-${patientId}-${ownerCode.toLowerCase()}`,
+    status: 'requested',
+    intent: 'order',
+    code: { text: 'Follow up a missed immunisation' },
+    for: { reference: `Patient/${patientId}` },
+    owner: { identifier: { system: LOCAL_ORG_SYSTEM, value: ownerCode } },
+    requester: { identifier: { system: LOCAL_ORG_SYSTEM, value: 'EYHUB' } },
+    authoredOn: '2026-11-20',
+    executionPeriod: { start: '2026-11-20' },
+    note: [{ text: 'raised by the hub' }],
+  };
 }
 
 export function consentFacts(consent: Consent, id = 'booking-a', version = 1, carriedFrom?: string): ConsentFacts {

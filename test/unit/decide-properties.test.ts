@@ -5,6 +5,7 @@ import { CAF_QUESTIONNAIRE } from '../../src/adapters/caf-questionnaire.js';
 import { decide, type DecisionInput } from '../../src/decision/decide.js';
 import { DENY_REASONS, type ConsentFacts, type Decision, type RecordFacts, type Requester, type SubjectFacts } from '../../src/decision/decision-types.js';
 import { standingOf } from '../../src/protocol/in-force.js';
+import { ORGANISATION_TYPES as CAF_RECIPIENT_TYPES } from '../../src/adapters/caf-schema.js';
 import { ORGANISATION_TYPES, PURPOSES, type LoadedProtocol } from '../../src/protocol/protocol-schema.js';
 import {
   BABY_ID,
@@ -122,7 +123,7 @@ const consentArb: fc.Arbitrary<Consent> = fc.oneof(
     })
     .map((o) => bookingConsent({ ...o, nested: o.nested.length === 0 ? undefined : o.nested })),
   fc
-    .tuple(fc.boolean(), fc.subarray([...ORGANISATION_TYPES]), fc.subarray([...ORGANISATION_TYPES]), statusArb)
+    .tuple(fc.boolean(), fc.subarray([...CAF_RECIPIENT_TYPES]), fc.subarray([...CAF_RECIPIENT_TYPES]), statusArb)
     .map(([given, share, doNot, status]) => ({ ...cafConsentOf(given, given ? share : [], doNot), ...(status === 'active' ? {} : { status }) })),
   fc.record({ status: statusArb, provision: fc.option(provisionArb, { nil: undefined }) }).map(
     ({ status, provision }): Consent => ({

@@ -22,6 +22,7 @@ import {
   demoDocument,
   demoProtocol,
   eddObservation,
+  followUpTask,
   immunization,
   input,
   loadedProtocol,
@@ -87,6 +88,7 @@ const CAF_SUMMARY_RESPONSE = ['questionnaire', 'status', 'subject', 'authored', 
 const CAF_FULL_RESPONSE = ['identifier', 'questionnaire', 'status', 'subject', 'authored', 'author', 'item'];
 const CAF_SUMMARY_PLAN = ['status', 'intent', 'title', 'subject', 'period', 'author', 'activity'];
 const CAF_FULL_PLAN = ['identifier', 'status', 'intent', 'title', 'subject', 'period', 'author', 'supportingInfo', 'activity'];
+const FOLLOW_UP_TASK = ['status', 'businessStatus', 'intent', 'code', 'for', 'focus', 'owner', 'executionPeriod', 'authoredOn', 'lastModified', 'note'];
 const CAF_FULL_RELATED_PERSON = [`extension('${PARENTAL_RESPONSIBILITY}')`, 'patient', 'relationship', 'name', 'telecom', 'address'];
 
 // The people of the story, synthetic.
@@ -135,6 +137,11 @@ const leoFacts = subject(leo, { consents: [leoConsent] });
 const leoCaf = record(cafResponse('child-l'), 'E09000999-EH');
 const leoPlan = record(cafCarePlan('child-l'), 'E09000999-EH');
 const leoParent = record(parent('child-l'), 'E09000999-EH');
+
+// Noor's CAF-compliant review from the health visitors' own system: consent to share with early help only.
+const NOOR_CAF = 'Consent/caf-n/_history/1';
+const noorFacts = subject(child({ id: 'child-n', birthDate: '2024-10-01' }), { consents: [consentFacts(cafConsentOf(true, ['early-help'], [], 'child-n'), 'caf-n')] });
+const noorCaf = record(cafResponse('child-n'), 'R9H');
 
 // A CAF consent to every agency with a nested deny for children's centres (a permit with an exception).
 const chloeLike = subject(child({ id: 'child-c' }), {
@@ -291,6 +298,14 @@ const rows: Row[] = [
   { name: 'a children’s centre cannot invoke the override', input: input(requester('CC-OCEAN', 'safeguarding', 'Worried'), missed, mayaFacts), expected: denied('purpose-not-permitted') },
   { name: 'early help asking for early help gets nothing from maternity', input: input(requester('E09000999-EH', 'early-help'), record(amina), aminaFacts), expected: denied('purpose-not-permitted') },
 
+  // Protocol version 4: a health visitor's CAF for early help, and the hub's follow-up work.
+  { name: 'a health visitor’s CAF reaches early help in full', input: input(requester('E09000999-EH', 'early-help'), noorCaf, noorFacts), expected: permitted('caf-from-health-visiting', ['caf-full'], CAF_FULL_RESPONSE, { consent: NOOR_CAF }) },
+  { name: 'a health visitor’s CAF does not reach a children’s centre', input: input(ocean('early-help'), noorCaf, noorFacts), expected: denied('no-flow') },
+  { name: 'a follow-up Task reaches Ocean for a child in its catchment', input: input(ocean('immunisation-follow-up'), record(followUpTask('child-m', 'CC-OCEAN'), 'EYHUB'), mayaFacts), expected: permitted('follow-up-to-childrens-centre', ['follow-up'], FOLLOW_UP_TASK) },
+  { name: 'a follow-up Task does not reach Isle of Dogs for an E1 child', input: input(iod('immunisation-follow-up'), record(followUpTask('child-m', 'CC-OCEAN'), 'EYHUB'), mayaFacts), expected: denied('outside-catchment', { flow: 'follow-up-to-childrens-centre' }) },
+  { name: 'a follow-up Task reaches the health visitors', input: input(hv('immunisation-follow-up'), record(followUpTask('child-m', 'R9H'), 'EYHUB'), mayaFacts), expected: permitted('follow-up-to-health-visiting', ['follow-up'], FOLLOW_UP_TASK) },
+  { name: 'an exception report reaches maternity', input: input(requester('R9M', 'direct-care'), record(followUpTask('mother-z', 'R9M'), 'EYHUB'), zofiaFacts), expected: permitted('exception-to-maternity', ['follow-up'], FOLLOW_UP_TASK) },
+
   // Restricted records.
   { name: 'a restricted mother is kept from children’s centres', input: input(ocean(), record(mother({ restricted: true })), subject(mother({ restricted: true }), { consents: [aminaConsent] })), expected: denied('excluded:restricted-record', { flow: 'booking-to-childrens-centre' }) },
   { name: 'her due date too', input: input(ocean(), record(eddObservation()), subject(mother({ restricted: true }), { consents: [aminaConsent] })), expected: denied('excluded:restricted-record') },
@@ -346,7 +361,7 @@ function check(decision: Decision, expected: Expected): void {
   if (decision.effect !== 'permit') return;
   expect(decision.basis).toBe(expected.basis);
   if (expected.basis !== 'flow' || decision.basis !== 'flow') return;
-  expect(decision.flow).toEqual({ protocol: expected.protocol ?? ISP_ID, version: 3, flow: expected.flow });
+  expect(decision.flow).toEqual({ protocol: expected.protocol ?? ISP_ID, version: 4, flow: expected.flow });
   expect(decision.consent).toBe(expected.consent);
   expect(decision.override).toBe(expected.override);
   expect(decision.items).toEqual(expected.items);

@@ -50,7 +50,7 @@ describe('signProtocol / verifyProtocolSignature', () => {
   });
 
   it.each<[string, () => Inputs | Promise<Inputs>, string]>([
-    ['a changed document', () => [canonicalOf(text.replace('version: 3', 'version: 4')), jws, r9m.publicJwk], 'does not verify'],
+    ['a changed document', () => [canonicalOf(text.replace('version: 4', 'version: 5')), jws, r9m.publicJwk], 'does not verify'],
     ['the wrong key', () => [canonical, jws, other.publicJwk], 'does not verify'],
     ['a signature by another party', async () => [canonical, await signProtocol(canonical, 'Y90001', r9m.privateJwk), r9m.publicJwk], 'signed by Y90001, not R9M'],
     ['a truncated signature', () => [canonical, jws.slice(0, -12), r9m.publicJwk], 'does not verify'],

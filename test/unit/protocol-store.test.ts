@@ -36,7 +36,7 @@ describe('loadProtocols', () => {
     const parsed = parseProtocolText(await readFile(repoProtocolFile, 'utf8'), 'x');
     expect(loaded).toMatchObject({
       id: 'eastside-early-years-isp',
-      version: 3,
+      version: 4,
       title: 'Eastside Early Years Information Sharing Protocol',
       period: { start: '2026-01-01', end: '2028-12-31' },
       reviewDate: '2027-06-30',
@@ -131,7 +131,7 @@ describe('prepareDemoPolicies', () => {
     for (const [file, text] of Object.entries(before)) if (!file.endsWith('.yaml')) expect(commented[file]).toBe(text);
 
     // A new version: new signatures by the same keys.
-    await writeFile(source, original.replace('version: 3', 'version: 4'));
+    await writeFile(source, original.replace('version: 4', 'version: 5'));
     await prepareDemoPolicies(sourceDir, dataDir);
     const after = await snapshot(dataDir);
     for (const [file, text] of Object.entries(before)) {
@@ -139,7 +139,7 @@ describe('prepareDemoPolicies', () => {
       if (file.includes('.jwk.json')) expect(after[file]).toBe(text);
     }
     const [changed] = await loadProtocols(policiesDir);
-    expect(changed?.version).toBe(4);
+    expect(changed?.version).toBe(5);
     expect(standingOf(changed!, during)).toEqual({ inForce: true });
 
     // Gone from the source, gone from the demo.
@@ -151,7 +151,7 @@ describe('prepareDemoPolicies', () => {
   it('refuses an unreadable source protocol, naming it', async () => {
     const sourceDir = await tmpDir('hub-policies-src-');
     const dataDir = await tmpDir('hub-data-');
-    await writeFile(path.join(sourceDir, 'broken.yaml'), (await readFile(repoProtocolFile, 'utf8')).replace('version: 3', 'version: three'));
+    await writeFile(path.join(sourceDir, 'broken.yaml'), (await readFile(repoProtocolFile, 'utf8')).replace('version: 4', 'version: four'));
     await expect(prepareDemoPolicies(sourceDir, dataDir)).rejects.toThrow(/^broken\.yaml: version: /);
   });
 });

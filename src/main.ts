@@ -3,7 +3,7 @@ import { loadConfig } from './config.js';
 import { openDatabase } from './db/database.js';
 import { seedDemoWorld } from './demo/seed.js';
 import { createHub } from './hub.js';
-import { defaultLogOrigin, loadOrCreateLogKey } from './services/log-key.js';
+import { loadOrCreateLogKey } from './services/log-key.js';
 import { createLogger } from './logger.js';
 import { standingOf } from './protocol/in-force.js';
 import { loadProtocols, prepareDemoPolicies } from './services/protocol-store.js';
@@ -34,6 +34,11 @@ for (const protocol of protocols) {
   else logger.warn({ ...about, reason: standing.reason }, 'protocol NOT in force: every flow in it denies');
 }
 if (protocols.length === 0) logger.warn({ policiesDir }, 'no protocols: nothing crosses organisations');
+// The log's origin was fixed when its key was made; a different AUDIT_LOG_ORIGIN now cannot rename it.
+const logKey = await loadOrCreateLogKey(config);
+if (config.auditLogOrigin !== undefined && config.auditLogOrigin !== logKey.name) {
+  logger.warn({ origin: logKey.name, configured: config.auditLogOrigin }, 'AUDIT_LOG_ORIGIN ignored: the log keeps the origin it was created with');
+}
 const hub = await createHub({
   database,
   baseUrl: config.publicBaseUrl,
@@ -41,7 +46,7 @@ const hub = await createHub({
   bodyLimit: config.bodyLimit,
   sequenceIntervalMs: config.auditSequenceIntervalMs,
   denialBurst: config.denialBurst,
-  logKey: await loadOrCreateLogKey(config.auditLogKeyFile, config.auditLogOrigin ?? defaultLogOrigin(config.publicBaseUrl)),
+  logKey,
   checkpoints: config.checkpoints,
   protocols,
 });

@@ -11,7 +11,7 @@ import { standingOf } from '../protocol/in-force.js';
 import { generatePartyKeyPair } from '../protocol/signatures.js';
 import { verifyAuditLog } from '../services/audit-verify.js';
 import { AuditLogService } from '../services/audit-log-service.js';
-import { defaultLogOrigin, readLogKey } from '../services/log-key.js';
+import { readLogKey } from '../services/log-key.js';
 import { auditExport, auditVerifyBundle, printVerdict } from './audit-bundle.js';
 import { pino } from 'pino';
 import { loadProtocolFile, ProtocolFileError, publicKeyPath, readJwkFile, signProtocolFile } from '../services/protocol-store.js';
@@ -111,7 +111,7 @@ export async function runCli(argv: readonly string[], io: CliIo = defaultIo): Pr
         return;
       }
       const config = loadConfig(io.env);
-      const key = await readLogKey(config.auditLogKeyFile, logOrigin(config));
+      const key = await readLogKey(config);
       await withDatabase(config, async (database) => {
         const report = await verifyAuditLog(database.db, () => new Date(), key);
         if (!report.ok) {
@@ -120,6 +120,7 @@ export async function runCli(argv: readonly string[], io: CliIo = defaultIo): Pr
           return;
         }
         io.out(`audit log verified: ${report.size} entries (hash chain), head ${report.head}`);
+        if (key !== undefined) io.out(`log origin: ${key.name} (kept with the log key in ${config.auditLogKeyFile})`);
         if (key === undefined) {
           io.out(`warning: no log key at ${config.auditLogKeyFile}: signed checkpoints and receipts not checked`);
           return;
@@ -138,7 +139,7 @@ export async function runCli(argv: readonly string[], io: CliIo = defaultIo): Pr
     .option('--to <index>', 'one past the last entry (default: the end of the log)')
     .action(async (opts: unknown) => {
       const config = loadConfig(io.env);
-      const key = await readLogKey(config.auditLogKeyFile, logOrigin(config));
+      const key = await readLogKey(config);
       if (key === undefined) {
         io.err(`no log key at ${config.auditLogKeyFile} (AUDIT_LOG_KEY_FILE): run export where the hub runs`);
         exitCode = 1;
@@ -183,10 +184,6 @@ export async function runCli(argv: readonly string[], io: CliIo = defaultIo): Pr
     return 1;
   }
   return exitCode;
-}
-
-function logOrigin(config: Config): string {
-  return config.auditLogOrigin ?? defaultLogOrigin(config.publicBaseUrl);
 }
 
 const tokenResponse = z.object({ access_token: z.string(), scope: z.string(), expires_in: z.number() });

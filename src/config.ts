@@ -22,7 +22,10 @@ export const configSchema = z
     // This many records denied to one client within one fixed window raise an alert for the IG lead.
     // The Ed25519 key signing the audit log's checkpoints and receipts: a file, never the database.
     AUDIT_LOG_KEY_FILE: z.string().min(1).optional(),
-    // The log's name in its checkpoints (a schema-less URL; default <host of PUBLIC_BASE_URL>/audit-log).
+    // The access-token signing keys, one file each (<kid>.jwk): never the database. Share it between instances.
+    SIGNING_KEYS_DIR: z.string().min(1).optional(),
+    // The name of a log created from now on, in its checkpoints (a schema-less URL; default <host of PUBLIC_BASE_URL>/audit-log).
+    // Kept with the log key when the key is made; changing it later renames nothing.
     AUDIT_LOG_ORIGIN: z.string().regex(/^[^\s+]{1,200}$/).optional(),
     CHECKPOINT_EVERY_ENTRIES: z.coerce.number().int().min(1).max(10_000_000).default(1000),
     CHECKPOINT_EVERY_MINUTES: z.coerce.number().min(0.01).max(1440).default(5),
@@ -43,6 +46,7 @@ export const configSchema = z
     auditSequenceIntervalMs: env.AUDIT_SEQUENCE_INTERVAL_MS,
     auditLogKeyFile: env.AUDIT_LOG_KEY_FILE ?? `${env.DATA_DIR.replace(/\/+$/, '')}/keys/audit-log-ed25519.jwk`,
     auditLogOrigin: env.AUDIT_LOG_ORIGIN,
+    signingKeysDir: env.SIGNING_KEYS_DIR ?? `${env.DATA_DIR.replace(/\/+$/, '')}/keys/access-token`,
     checkpoints: { everyEntries: env.CHECKPOINT_EVERY_ENTRIES, everyMs: Math.round(env.CHECKPOINT_EVERY_MINUTES * 60_000) },
     denialBurst: { threshold: env.DENIAL_BURST_THRESHOLD, windowMs: env.DENIAL_BURST_WINDOW_MINUTES * 60_000 },
   }));

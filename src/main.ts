@@ -4,6 +4,7 @@ import { openDatabase } from './db/database.js';
 import { seedDemoWorld } from './demo/seed.js';
 import { createHub } from './hub.js';
 import { loadOrCreateLogKey } from './services/log-key.js';
+import { openSigningKeys } from './services/signing-keys.js';
 import { createLogger } from './logger.js';
 import { standingOf } from './protocol/in-force.js';
 import { loadProtocols, prepareDemoPolicies } from './services/protocol-store.js';
@@ -47,6 +48,7 @@ const hub = await createHub({
   sequenceIntervalMs: config.auditSequenceIntervalMs,
   denialBurst: config.denialBurst,
   logKey,
+  signingKeys: await openSigningKeys(config.signingKeysDir, () => new Date()),
   checkpoints: config.checkpoints,
   protocols,
 });

@@ -12,6 +12,7 @@ import { generatePartyKeyPair } from '../protocol/signatures.js';
 import { verifyAuditLog } from '../services/audit-verify.js';
 import { AuditLogService } from '../services/audit-log-service.js';
 import { readLogKey } from '../services/log-key.js';
+import { rotateSigningKey } from '../services/signing-keys.js';
 import { auditExport, auditVerifyBundle, printVerdict } from './audit-bundle.js';
 import { pino } from 'pino';
 import { loadProtocolFile, ProtocolFileError, publicKeyPath, readJwkFile, signProtocolFile } from '../services/protocol-store.js';
@@ -146,6 +147,19 @@ export async function runCli(argv: readonly string[], io: CliIo = defaultIo): Pr
         return;
       }
       exitCode = await auditExport(io, opts, config, key, (work) => withDatabase(config, work));
+    });
+
+  program
+    .command('keys')
+    .description('the access-token signing keys in SIGNING_KEYS_DIR (default DATA_DIR/keys/access-token)')
+    .command('rotate')
+    .description('make a new current signing key; the old one stays in the JWKS, and verifies, until its tokens expire; running hubs take it up within a minute')
+    .action(async () => {
+      const config = loadConfig(io.env);
+      const rotated = await rotateSigningKey(config.signingKeysDir, new Date());
+      io.out(`new signing key ${rotated.kid} in ${config.signingKeysDir}`);
+      for (const kid of rotated.kept) io.out(`kept until its tokens expire: ${kid}`);
+      for (const kid of rotated.removed) io.out(`removed (its tokens have expired): ${kid}`);
     });
 
   const protocol = program.command('protocol').description('information-sharing protocols: party keys, signatures, standing (policies/README.md)');

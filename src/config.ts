@@ -10,6 +10,8 @@ export const configSchema = z
     PORT: z.coerce.number().int().min(0).max(65535).default(8080),
     HOST: z.string().min(1).default('0.0.0.0'),
     DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).optional(),
+    // The owner role's URL (README "Two database roles"): migrations run as it; DATABASE_URL is then the application role.
+    MIGRATION_DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).optional(),
     DATA_DIR: z.string().min(1).default('./data'),
     // Signed information-sharing protocols (policies/README.md). With DEMO the
     // hub signs a copy in DATA_DIR/policies instead.
@@ -36,6 +38,7 @@ export const configSchema = z
     port: env.PORT,
     host: env.HOST,
     databaseUrl: env.DATABASE_URL,
+    migrationDatabaseUrl: env.MIGRATION_DATABASE_URL,
     dataDir: env.DATA_DIR,
     policiesDir: env.POLICIES_DIR,
     demo: env.DEMO,
@@ -49,7 +52,11 @@ export const configSchema = z
     signingKeysDir: env.SIGNING_KEYS_DIR ?? `${env.DATA_DIR.replace(/\/+$/, '')}/keys/access-token`,
     checkpoints: { everyEntries: env.CHECKPOINT_EVERY_ENTRIES, everyMs: Math.round(env.CHECKPOINT_EVERY_MINUTES * 60_000) },
     denialBurst: { threshold: env.DENIAL_BURST_THRESHOLD, windowMs: env.DENIAL_BURST_WINDOW_MINUTES * 60_000 },
-  }));
+  }))
+  .refine((c) => c.migrationDatabaseUrl === undefined || c.databaseUrl !== undefined, {
+    message: 'MIGRATION_DATABASE_URL goes with DATABASE_URL (the application role on the same database)',
+    path: ['MIGRATION_DATABASE_URL'],
+  });
 
 export type Config = z.infer<typeof configSchema>;
 

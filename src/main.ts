@@ -17,7 +17,7 @@ const logger = createLogger(config.logLevel);
 const database = await openDatabase(
   config.databaseUrl === undefined
     ? { kind: 'pglite', dataDir: path.join(config.dataDir, 'pglite') }
-    : { kind: 'postgres', url: config.databaseUrl },
+    : { kind: 'postgres', url: config.databaseUrl, migrationUrl: config.migrationDatabaseUrl },
 );
 await database.migrate();
 if (config.demo) {

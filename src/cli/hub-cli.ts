@@ -17,6 +17,7 @@ import { auditExport, auditVerifyBundle, printVerdict } from './audit-bundle.js'
 import { pino } from 'pino';
 import { loadProtocolFile, ProtocolFileError, publicKeyPath, readJwkFile, signProtocolFile } from '../services/protocol-store.js';
 import { igLink } from './ig-link.js';
+import { dbRoles } from './db-roles.js';
 
 // The hub command: `npm run hub -- <command>`.
 
@@ -38,7 +39,7 @@ async function withDatabase<T>(config: Config, work: (database: Database) => Pro
   const database = await openDatabase(
     config.databaseUrl === undefined
       ? { kind: 'pglite', dataDir: path.join(config.dataDir, 'pglite') }
-      : { kind: 'postgres', url: config.databaseUrl },
+      : { kind: 'postgres', url: config.databaseUrl, migrationUrl: config.migrationDatabaseUrl },
   );
   try {
     return await work(database);
@@ -147,6 +148,20 @@ export async function runCli(argv: readonly string[], io: CliIo = defaultIo): Pr
         return;
       }
       exitCode = await auditExport(io, opts, config, key, (work) => withDatabase(config, work));
+    });
+
+  program
+    .command('db')
+    .description('the PostgreSQL database')
+    .command('roles')
+    .description('create or update the owner role (migrations) and the application role (the hub), and their grants on this database; run as a superuser (DATABASE_ADMIN_URL, else DATABASE_URL)')
+    .option('--owner <role>', 'the owner role (DATABASE_OWNER_ROLE, default hub_owner)')
+    .option('--app <role>', 'the application role (DATABASE_APP_ROLE, default hub_app)')
+    .option('--owner-password <password>', "the owner's password (DATABASE_OWNER_PASSWORD; prefer the environment)")
+    .option('--app-password <password>', "the application role's password (DATABASE_APP_PASSWORD; prefer the environment)")
+    .option('--admin-url <url>', 'a superuser URL to the hub database (DATABASE_ADMIN_URL, default DATABASE_URL)')
+    .action(async (opts: Record<string, unknown>) => {
+      exitCode = await dbRoles(io, opts);
     });
 
   program

@@ -236,7 +236,7 @@ describe('verify now, after a superuser rewrote the log', () => {
     const [row] = await rawRows<{ seq: string | number; event: unknown }>(t.database.db, sql`select e.seq, e.event from audit_event e join audit_log l on l.event_seq = e.seq where l.idx = 3`);
     const forged = { ...(typeof row?.event === 'string' ? JSON.parse(row.event) : row?.event), outcomeDesc: 'nothing happened' } as Record<string, unknown>;
     const leaf = Buffer.from(leafHashBytes(forged)).toString('hex');
-    await asSuperuser(t.database.db, [
+    await asSuperuser(t.database, [
       sql`update audit_event set event = ${JSON.stringify(forged)}::jsonb, leaf_hash = ${leaf} where seq = ${Number(row?.seq)}`,
       sql`update audit_log set leaf_hash = ${leaf} where idx = 3`,
     ]);

@@ -5,8 +5,9 @@ import path from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { runCli, type CliIo } from '../../src/cli/hub-cli.js';
-import { openDatabase } from '../../src/db/database.js';
-import { onDatabase } from '../support/database.js';
+import { sql } from 'drizzle-orm';
+import { openDatabase, rawRows } from '../../src/db/database.js';
+import { onDatabase, openTestDatabase } from '../support/database.js';
 
 // Finding 9: the hub's own database role cannot rewrite the audit log. After
 // `hub db roles` and a migration as the owner, the application role gets
@@ -149,6 +150,26 @@ describe.skipIf(inject('databaseUrl') === '')('least-privilege roles on PostgreS
       await app.end();
     }
   }, 60_000);
+});
+
+describe.skipIf(inject('databaseRoles') === undefined)('the suite on PostgreSQL with two roles (skipped unless MIGRATION_DATABASE_URL is set, as .ci/run sets it)', () => {
+  it('connects every test hub as the application role, which is no superuser and owns no table', async () => {
+    const database = await openTestDatabase();
+    try {
+      const [me] = await rawRows<{ rolsuper: boolean; owns: number; tables: number }>(
+        database.db,
+        sql`select rolsuper, (select count(*)::int from pg_class where relowner = r.oid) as owns, (select count(*)::int from pg_tables where schemaname = 'public') as tables from pg_roles r where rolname = current_user`,
+      );
+      expect(me).toEqual({ rolsuper: false, owns: 0, tables: expect.any(Number) as number });
+      expect(me?.tables).toBeGreaterThan(10);
+      const err = await errorOf(async (statement) => {
+        await database.db.execute(sql.raw(statement));
+      }, 'set session_replication_role = replica');
+      expect((err as { cause?: { code?: string } } | undefined)?.cause?.code).toBe('42501');
+    } finally {
+      await database.close();
+    }
+  });
 });
 
 describe('least-privilege roles on PGlite', () => {

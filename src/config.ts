@@ -10,6 +10,8 @@ export const configSchema = z
     PORT: z.coerce.number().int().min(0).max(65535).default(8080),
     HOST: z.string().min(1).default('0.0.0.0'),
     DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).optional(),
+    // The owner role's URL (README "Two database roles"): migrations run as it; DATABASE_URL is then the application role.
+    MIGRATION_DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).optional(),
     DATA_DIR: z.string().min(1).default('./data'),
     // Signed information-sharing protocols (policies/README.md). With DEMO the
     // hub signs a copy in DATA_DIR/policies instead.
@@ -22,7 +24,10 @@ export const configSchema = z
     // This many records denied to one client within one fixed window raise an alert for the IG lead.
     // The Ed25519 key signing the audit log's checkpoints and receipts: a file, never the database.
     AUDIT_LOG_KEY_FILE: z.string().min(1).optional(),
-    // The log's name in its checkpoints (a schema-less URL; default <host of PUBLIC_BASE_URL>/audit-log).
+    // The access-token signing keys, one file each (<kid>.jwk): never the database. Share it between instances.
+    SIGNING_KEYS_DIR: z.string().min(1).optional(),
+    // The name of a log created from now on, in its checkpoints (a schema-less URL; default <host of PUBLIC_BASE_URL>/audit-log).
+    // Kept with the log key when the key is made; changing it later renames nothing.
     AUDIT_LOG_ORIGIN: z.string().regex(/^[^\s+]{1,200}$/).optional(),
     CHECKPOINT_EVERY_ENTRIES: z.coerce.number().int().min(1).max(10_000_000).default(1000),
     CHECKPOINT_EVERY_MINUTES: z.coerce.number().min(0.01).max(1440).default(5),
@@ -33,6 +38,7 @@ export const configSchema = z
     port: env.PORT,
     host: env.HOST,
     databaseUrl: env.DATABASE_URL,
+    migrationDatabaseUrl: env.MIGRATION_DATABASE_URL,
     dataDir: env.DATA_DIR,
     policiesDir: env.POLICIES_DIR,
     demo: env.DEMO,
@@ -43,9 +49,14 @@ export const configSchema = z
     auditSequenceIntervalMs: env.AUDIT_SEQUENCE_INTERVAL_MS,
     auditLogKeyFile: env.AUDIT_LOG_KEY_FILE ?? `${env.DATA_DIR.replace(/\/+$/, '')}/keys/audit-log-ed25519.jwk`,
     auditLogOrigin: env.AUDIT_LOG_ORIGIN,
+    signingKeysDir: env.SIGNING_KEYS_DIR ?? `${env.DATA_DIR.replace(/\/+$/, '')}/keys/access-token`,
     checkpoints: { everyEntries: env.CHECKPOINT_EVERY_ENTRIES, everyMs: Math.round(env.CHECKPOINT_EVERY_MINUTES * 60_000) },
     denialBurst: { threshold: env.DENIAL_BURST_THRESHOLD, windowMs: env.DENIAL_BURST_WINDOW_MINUTES * 60_000 },
-  }));
+  }))
+  .refine((c) => c.migrationDatabaseUrl === undefined || c.databaseUrl !== undefined, {
+    message: 'MIGRATION_DATABASE_URL goes with DATABASE_URL (the application role on the same database)',
+    path: ['MIGRATION_DATABASE_URL'],
+  });
 
 export type Config = z.infer<typeof configSchema>;
 

@@ -1,9 +1,9 @@
 import type { Express } from 'express';
-import { generateKeyPairSync, hkdfSync } from 'node:crypto';
+import { generateKeyPairSync } from 'node:crypto';
 import type { Logger } from 'pino';
-import { generateHubKey, loadHubKeys, type HubKeys } from './auth/hub-keys.js';
+import type { HubKeys } from './auth/hub-keys.js';
 import type { Database } from './db/database.js';
-import { forgetExpiredAssertions, insertHubKeyIfNone, listHubKeys } from './db/registry-queries.js';
+import { forgetExpiredAssertions } from './db/registry-queries.js';
 import { cursorCodec } from './fhir/cursor-codec.js';
 import { loadHubProfiles } from './fhir/profiles.js';
 import type { LoadedProtocol } from './protocol/protocol-schema.js';
@@ -20,6 +20,7 @@ import type { DenialBurst } from './services/decision-audit.js';
 import { FhirService } from './services/fhir-service.js';
 import { installDefinitions } from './services/definitions.js';
 import { IngestService } from './services/ingest-service.js';
+import { ephemeralSigningKeys } from './services/signing-keys.js';
 
 export const HUB_VERSION = '0.1.0';
 
@@ -35,6 +36,8 @@ export interface HubOptions {
   protocols: readonly LoadedProtocol[];
   /** The Ed25519 key that signs checkpoints and receipts (kept outside the database). Without one, an ephemeral key. */
   logKey?: LogKey;
+  /** The access-token signing keys (kept outside the database: services/signing-keys.ts). Without them, ephemeral keys. */
+  signingKeys?: HubKeys;
   /** When checkpoints are signed. */
   checkpoints?: CheckpointPolicy;
   /** Records denied to one client within one window that raise an IG alert (default 20 in 10 minutes). */
@@ -58,15 +61,9 @@ export async function createHub(options: HubOptions): Promise<Hub> {
   loadFhirDefinitions();
   loadHubProfiles();
 
-  if ((await listHubKeys(db)).length === 0) {
-    await insertHubKeyIfNone(db, await generateHubKey(), clock());
-  }
-  const stored = await listHubKeys(db);
-  const keys = await loadHubKeys(stored);
-  // Search cursors are sealed with a key every instance derives from the shared signing key.
-  const signing = (stored[0]?.privateJwk as { d?: string } | undefined)?.d;
-  if (signing === undefined) throw new Error('the hub signing key has no private part');
-  const cursors = cursorCodec(new Uint8Array(hkdfSync('sha256', Buffer.from(signing, 'base64url'), 'eyhub', 'search-cursor', 32)));
+  const keys = options.signingKeys ?? (await ephemeralSigningKeys(clock));
+  // Search cursors are sealed with keys every instance derives from the shared signing keys.
+  const cursors = cursorCodec(() => keys.cursorSecrets('search-cursor'));
   const disclosure = new DisclosureService({ protocols: options.protocols, clock });
 
   const logKey = options.logKey ?? ephemeralLogKey(baseUrl);
@@ -95,6 +92,10 @@ export async function createHub(options: HubOptions): Promise<Hub> {
   sequencer.start(options.sequenceIntervalMs ?? 500);
   const maintenance = setInterval(() => {
     forgetExpiredAssertions(db, new Date(clock().getTime() - 3_600_000)).catch(() => undefined);
+    // A key rotated by `hub keys rotate` (or another instance) is taken up within a minute.
+    keys.reload().catch((err: unknown) => {
+      logger.error({ err }, 'could not read the signing keys again: signing with the ones held');
+    });
   }, 60_000);
   maintenance.unref();
 

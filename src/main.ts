@@ -3,7 +3,8 @@ import { loadConfig } from './config.js';
 import { openDatabase } from './db/database.js';
 import { seedDemoWorld } from './demo/seed.js';
 import { createHub } from './hub.js';
-import { defaultLogOrigin, loadOrCreateLogKey } from './services/log-key.js';
+import { loadOrCreateLogKey } from './services/log-key.js';
+import { openSigningKeys } from './services/signing-keys.js';
 import { createLogger } from './logger.js';
 import { standingOf } from './protocol/in-force.js';
 import { loadProtocols, prepareDemoPolicies } from './services/protocol-store.js';
@@ -16,7 +17,7 @@ const logger = createLogger(config.logLevel);
 const database = await openDatabase(
   config.databaseUrl === undefined
     ? { kind: 'pglite', dataDir: path.join(config.dataDir, 'pglite') }
-    : { kind: 'postgres', url: config.databaseUrl },
+    : { kind: 'postgres', url: config.databaseUrl, migrationUrl: config.migrationDatabaseUrl },
 );
 await database.migrate();
 if (config.demo) {
@@ -34,6 +35,11 @@ for (const protocol of protocols) {
   else logger.warn({ ...about, reason: standing.reason }, 'protocol NOT in force: every flow in it denies');
 }
 if (protocols.length === 0) logger.warn({ policiesDir }, 'no protocols: nothing crosses organisations');
+// The log's origin was fixed when its key was made; a different AUDIT_LOG_ORIGIN now cannot rename it.
+const logKey = await loadOrCreateLogKey(config);
+if (config.auditLogOrigin !== undefined && config.auditLogOrigin !== logKey.name) {
+  logger.warn({ origin: logKey.name, configured: config.auditLogOrigin }, 'AUDIT_LOG_ORIGIN ignored: the log keeps the origin it was created with');
+}
 const hub = await createHub({
   database,
   baseUrl: config.publicBaseUrl,
@@ -41,7 +47,8 @@ const hub = await createHub({
   bodyLimit: config.bodyLimit,
   sequenceIntervalMs: config.auditSequenceIntervalMs,
   denialBurst: config.denialBurst,
-  logKey: await loadOrCreateLogKey(config.auditLogKeyFile, config.auditLogOrigin ?? defaultLogOrigin(config.publicBaseUrl)),
+  logKey,
+  signingKeys: await openSigningKeys(config.signingKeysDir, () => new Date()),
   checkpoints: config.checkpoints,
   protocols,
 });

@@ -14,7 +14,7 @@ import { drainAuditQueue } from '../src/db/audit-queries.js';
 import { openDatabase, rawRows, type Database } from '../src/db/database.js';
 import { AuditLogService } from '../src/services/audit-log-service.js';
 import { AuditRecorder } from '../src/services/audit-recorder.js';
-import { openTestDatabase } from './support/database.js';
+import { onDatabase, openTestDatabase, prepareForRoles } from './support/database.js';
 import { asSuperuser } from './support/tamper.js';
 import { testLogKey } from './support/test-hub.js';
 
@@ -44,7 +44,7 @@ interface Log {
 }
 
 let logs = 0;
-let template: { dataDir?: string; url?: string; saved: string } | undefined;
+let template: { dataDir?: string; url?: string; ownerUrl?: string; adminUrl?: string; saved: string } | undefined;
 
 /**
  * A log of SIZE events with checkpoints every 10, in a fresh database of the
@@ -60,23 +60,27 @@ async function freshLog(): Promise<Log> {
     await cp(template.dataDir, path.join(dataDir, 'pglite'), { recursive: true });
     return { env, open: () => openDatabase({ kind: 'pglite', dataDir: path.join(dataDir, 'pglite') }), saved: template.saved };
   }
-  const server = new URL(template.url ?? '');
-  const name = `${server.pathname.slice(1)}_copy${logs}`;
-  const admin = new pg.Client({ connectionString: template.url });
+  // A copy made by the superuser; the hub command connects as the run's roles (the application role, migrating as the owner).
+  const adminServer = template.adminUrl ?? '';
+  const name = `${new URL(adminServer).pathname.slice(1)}_copy${logs}`;
+  const admin = new pg.Client({ connectionString: adminServer });
   await admin.connect();
   try {
-    await admin.query(`create database "${name}" template "${server.pathname.slice(1)}"`);
+    await admin.query(`create database "${name}" template "${new URL(adminServer).pathname.slice(1)}"`);
   } finally {
     await admin.end();
   }
-  server.pathname = `/${name}`;
-  env['DATABASE_URL'] = server.toString();
-  return { env, open: () => openDatabase({ kind: 'postgres', url: server.toString() }), saved: template.saved };
+  const adminCopy = onDatabase(adminServer, name);
+  await prepareForRoles(adminCopy);
+  env['DATABASE_URL'] = onDatabase(template.url ?? adminServer, name);
+  if (template.ownerUrl !== undefined) env['MIGRATION_DATABASE_URL'] = onDatabase(template.ownerUrl, name);
+  // Tampering needs the superuser: the application role may not touch the audit tables.
+  return { env, open: () => openDatabase({ kind: 'postgres', url: adminCopy }), saved: template.saved };
 }
 
-async function buildTemplate(): Promise<{ dataDir?: string; url?: string; saved: string }> {
+async function buildTemplate(): Promise<{ dataDir?: string; url?: string; ownerUrl?: string; adminUrl?: string; saved: string }> {
   let database: Database;
-  let where: { dataDir?: string; url?: string };
+  let where: { dataDir?: string; url?: string; ownerUrl?: string; adminUrl?: string };
   if (inject('databaseUrl') === '') {
     const dataDir = path.join(dir, 'template');
     database = await openDatabase({ kind: 'pglite', dataDir });
@@ -85,7 +89,7 @@ async function buildTemplate(): Promise<{ dataDir?: string; url?: string; saved:
   } else {
     const made = await openTestDatabase();
     database = made;
-    where = { url: made.url ?? '' };
+    where = { url: made.url ?? '', adminUrl: made.adminUrl ?? '', ...(made.ownerUrl === undefined ? {} : { ownerUrl: made.ownerUrl }) };
   }
   try {
     const clock = (): Date => new Date('2026-09-25T09:00:00Z');

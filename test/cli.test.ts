@@ -65,7 +65,7 @@ describe('hub CLI', () => {
     expect(clean.code).toBe(0);
     expect(clean.out.join('\n')).toMatch(/audit log verified: [1-9]\d* entries/);
 
-    const tampered = await openSame();
+    const tampered = await workspace.openAdmin();
     try {
       await asSuperuser(tampered.db, [
         sql`update audit_event set event = event || '{"outcomeDesc":"rewritten"}'::jsonb where seq = (select event_seq from audit_log where idx = 2)`,

@@ -7,6 +7,7 @@ import { openDatabase, type Database } from '../../src/db/database.js';
 import { createHub, type Hub } from '../../src/hub.js';
 import { createLogger } from '../../src/logger.js';
 import { loadProtocols, prepareDemoPolicies } from '../../src/services/protocol-store.js';
+import { openSigningKeys } from '../../src/services/signing-keys.js';
 import { toHubSchema, type FromHub } from './hub-messages.js';
 
 // The hub under test, in a process of its own as in production, so that the
@@ -38,7 +39,10 @@ async function start(databaseUrl: string): Promise<void> {
   const dataDir = await mkdtemp(path.join(tmpdir(), 'eyhub-bench-'));
   const protocols = await loadProtocols(await prepareDemoPolicies(path.resolve(import.meta.dirname, '..', '..', 'policies'), dataDir));
   await rm(dataDir, { recursive: true, force: true });
-  const hub = await createHub({ database, baseUrl: `http://127.0.0.1:${port}`, logger: createLogger('info'), protocols });
+  // Every hub process on one database shares its signing keys, as instances sharing a key directory do.
+  const keysDir = path.join(tmpdir(), 'eyhub-bench-keys', new URL(databaseUrl).pathname.slice(1));
+  const signingKeys = await openSigningKeys(keysDir, () => new Date());
+  const hub = await createHub({ database, baseUrl: `http://127.0.0.1:${port}`, logger: createLogger('info'), protocols, signingKeys });
   server.on('request', hub.app);
   running = { server, hub, database };
   tell({ type: 'listening', port });

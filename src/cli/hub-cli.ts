@@ -11,11 +11,13 @@ import { standingOf } from '../protocol/in-force.js';
 import { generatePartyKeyPair } from '../protocol/signatures.js';
 import { verifyAuditLog } from '../services/audit-verify.js';
 import { AuditLogService } from '../services/audit-log-service.js';
-import { defaultLogOrigin, readLogKey } from '../services/log-key.js';
+import { readLogKey } from '../services/log-key.js';
+import { rotateSigningKey } from '../services/signing-keys.js';
 import { auditExport, auditVerifyBundle, printVerdict } from './audit-bundle.js';
 import { pino } from 'pino';
 import { loadProtocolFile, ProtocolFileError, publicKeyPath, readJwkFile, signProtocolFile } from '../services/protocol-store.js';
 import { igLink } from './ig-link.js';
+import { dbRoles } from './db-roles.js';
 
 // The hub command: `npm run hub -- <command>`.
 
@@ -37,7 +39,7 @@ async function withDatabase<T>(config: Config, work: (database: Database) => Pro
   const database = await openDatabase(
     config.databaseUrl === undefined
       ? { kind: 'pglite', dataDir: path.join(config.dataDir, 'pglite') }
-      : { kind: 'postgres', url: config.databaseUrl },
+      : { kind: 'postgres', url: config.databaseUrl, migrationUrl: config.migrationDatabaseUrl },
   );
   try {
     return await work(database);
@@ -111,7 +113,7 @@ export async function runCli(argv: readonly string[], io: CliIo = defaultIo): Pr
         return;
       }
       const config = loadConfig(io.env);
-      const key = await readLogKey(config.auditLogKeyFile, logOrigin(config));
+      const key = await readLogKey(config);
       await withDatabase(config, async (database) => {
         const report = await verifyAuditLog(database.db, () => new Date(), key);
         if (!report.ok) {
@@ -120,6 +122,7 @@ export async function runCli(argv: readonly string[], io: CliIo = defaultIo): Pr
           return;
         }
         io.out(`audit log verified: ${report.size} entries (hash chain), head ${report.head}`);
+        if (key !== undefined) io.out(`log origin: ${key.name} (kept with the log key in ${config.auditLogKeyFile})`);
         if (key === undefined) {
           io.out(`warning: no log key at ${config.auditLogKeyFile}: signed checkpoints and receipts not checked`);
           return;
@@ -138,13 +141,40 @@ export async function runCli(argv: readonly string[], io: CliIo = defaultIo): Pr
     .option('--to <index>', 'one past the last entry (default: the end of the log)')
     .action(async (opts: unknown) => {
       const config = loadConfig(io.env);
-      const key = await readLogKey(config.auditLogKeyFile, logOrigin(config));
+      const key = await readLogKey(config);
       if (key === undefined) {
         io.err(`no log key at ${config.auditLogKeyFile} (AUDIT_LOG_KEY_FILE): run export where the hub runs`);
         exitCode = 1;
         return;
       }
       exitCode = await auditExport(io, opts, config, key, (work) => withDatabase(config, work));
+    });
+
+  program
+    .command('db')
+    .description('the PostgreSQL database')
+    .command('roles')
+    .description('create or update the owner role (migrations) and the application role (the hub), and their grants on this database; run as a superuser (DATABASE_ADMIN_URL, else DATABASE_URL)')
+    .option('--owner <role>', 'the owner role (DATABASE_OWNER_ROLE, default hub_owner)')
+    .option('--app <role>', 'the application role (DATABASE_APP_ROLE, default hub_app)')
+    .option('--owner-password <password>', "the owner's password (DATABASE_OWNER_PASSWORD; prefer the environment)")
+    .option('--app-password <password>', "the application role's password (DATABASE_APP_PASSWORD; prefer the environment)")
+    .option('--admin-url <url>', 'a superuser URL to the hub database (DATABASE_ADMIN_URL, default DATABASE_URL)')
+    .action(async (opts: Record<string, unknown>) => {
+      exitCode = await dbRoles(io, opts);
+    });
+
+  program
+    .command('keys')
+    .description('the access-token signing keys in SIGNING_KEYS_DIR (default DATA_DIR/keys/access-token)')
+    .command('rotate')
+    .description('make a new current signing key; the old one stays in the JWKS, and verifies, until its tokens expire; running hubs take it up within a minute')
+    .action(async () => {
+      const config = loadConfig(io.env);
+      const rotated = await rotateSigningKey(config.signingKeysDir, new Date());
+      io.out(`new signing key ${rotated.kid} in ${config.signingKeysDir}`);
+      for (const kid of rotated.kept) io.out(`kept until its tokens expire: ${kid}`);
+      for (const kid of rotated.removed) io.out(`removed (its tokens have expired): ${kid}`);
     });
 
   const protocol = program.command('protocol').description('information-sharing protocols: party keys, signatures, standing (policies/README.md)');
@@ -183,10 +213,6 @@ export async function runCli(argv: readonly string[], io: CliIo = defaultIo): Pr
     return 1;
   }
   return exitCode;
-}
-
-function logOrigin(config: Config): string {
-  return config.auditLogOrigin ?? defaultLogOrigin(config.publicBaseUrl);
 }
 
 const tokenResponse = z.object({ access_token: z.string(), scope: z.string(), expires_in: z.number() });

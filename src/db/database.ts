@@ -10,6 +10,7 @@ import { migrate as migratePg } from 'drizzle-orm/node-postgres/migrator';
 import type { PgDatabase, PgQueryResultHKT, PgTransaction } from 'drizzle-orm/pg-core';
 import type { ExtractTablesWithRelations } from 'drizzle-orm';
 import pg from 'pg';
+import { grantApplication, roleOfUrl } from './roles.js';
 import * as schema from './schema/index.js';
 
 export type Schema = typeof schema;
@@ -27,11 +28,17 @@ export interface Database {
 }
 
 export type DatabaseOptions =
-  | { kind: 'postgres'; url: string; poolSize?: number }
+  | {
+      kind: 'postgres';
+      url: string;
+      poolSize?: number;
+      /** The owner role's URL: migrations run as the owner, then the application role (url's) gets its grants again. */
+      migrationUrl?: string | undefined;
+    }
   | { kind: 'pglite'; dataDir?: string; loadDataDir?: Blob };
 
 export async function openDatabase(options: DatabaseOptions): Promise<Database> {
-  if (options.kind === 'postgres') return openPostgres(options.url, options.poolSize ?? 10);
+  if (options.kind === 'postgres') return openPostgres(options.url, options.poolSize ?? 10, options.migrationUrl);
   return openPglite(options);
 }
 
@@ -60,7 +67,7 @@ async function openPglite(options: { dataDir?: string; loadDataDir?: Blob }): Pr
   };
 }
 
-async function openPostgres(url: string, poolSize: number): Promise<Database> {
+async function openPostgres(url: string, poolSize: number, migrationUrl: string | undefined): Promise<Database> {
   const pool = new pg.Pool({ connectionString: url, max: poolSize });
   // A dropped idle connection must not crash the process; the next query reconnects.
   pool.on('error', () => undefined);
@@ -70,20 +77,37 @@ async function openPostgres(url: string, poolSize: number): Promise<Database> {
     db,
     engine: 'postgres',
     migrate: async () => {
-      // Several instances may start at once: one migrates, the others wait on the lock.
-      const client = await pool.connect();
+      if (migrationUrl === undefined) {
+        await migratePostgres(pool);
+        return;
+      }
+      // With two roles the application role cannot create tables: the owner migrates.
+      const owner = new pg.Pool({ connectionString: migrationUrl, max: 1 });
+      owner.on('error', () => undefined);
       try {
-        await client.query('select pg_advisory_lock(hashtext($1))', ['eyhub:migrate']);
-        await migratePg(drizzlePg(client, { schema }), { migrationsFolder });
+        await migratePostgres(owner);
+        const roles = { owner: roleOfUrl(migrationUrl), app: roleOfUrl(url) };
+        if (roles.owner !== roles.app) await grantApplication(drizzlePg(owner, { schema }), roles);
       } finally {
-        await client.query('select pg_advisory_unlock(hashtext($1))', ['eyhub:migrate']).catch(() => undefined);
-        client.release();
+        await owner.end();
       }
     },
     close: async () => {
       await pool.end();
     },
   };
+}
+
+async function migratePostgres(pool: pg.Pool): Promise<void> {
+  // Several instances may start at once: one migrates, the others wait on the lock.
+  const client = await pool.connect();
+  try {
+    await client.query('select pg_advisory_lock(hashtext($1))', ['eyhub:migrate']);
+    await migratePg(drizzlePg(client, { schema }), { migrationsFolder });
+  } finally {
+    await client.query('select pg_advisory_unlock(hashtext($1))', ['eyhub:migrate']).catch(() => undefined);
+    client.release();
+  }
 }
 
 /** Runs raw SQL and returns its rows, on either driver. */

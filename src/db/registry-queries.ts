@@ -1,7 +1,7 @@
 import type { JSONWebKeySet } from 'jose';
-import { eq, lt, sql } from 'drizzle-orm';
-import { inTransaction, type Db, type Tx } from './database.js';
-import { clients, hubKeys, organisations, usedAssertions } from './schema/index.js';
+import { eq, lt } from 'drizzle-orm';
+import type { Db, Tx } from './database.js';
+import { clients, organisations, usedAssertions } from './schema/index.js';
 
 export interface RegisteredClient {
   id: string;
@@ -57,29 +57,4 @@ export async function recordAssertion(tx: Db | Tx, clientId: string, jti: string
 /** Forgets assertion ids whose assertions expired long ago (they can no longer be replayed). */
 export async function forgetExpiredAssertions(db: Db, before: Date): Promise<void> {
   await db.delete(usedAssertions).where(lt(usedAssertions.expiresAt, before));
-}
-
-export interface StoredHubKey {
-  kid: string;
-  alg: string;
-  privateJwk: Record<string, unknown>;
-  publicJwk: Record<string, unknown>;
-}
-
-export async function listHubKeys(db: Db): Promise<StoredHubKey[]> {
-  return db
-    .select({ kid: hubKeys.kid, alg: hubKeys.alg, privateJwk: hubKeys.privateJwk, publicJwk: hubKeys.publicJwk })
-    .from(hubKeys)
-    .where(eq(hubKeys.use, 'sig'))
-    .orderBy(sql`${hubKeys.createdAt} desc`);
-}
-
-export async function insertHubKeyIfNone(db: Db, key: StoredHubKey, createdAt: Date): Promise<void> {
-  // Two instances starting together may both generate a key; the first insert wins.
-  await inTransaction(db, async (tx) => {
-    await tx.execute(sql`select pg_advisory_xact_lock(hashtext('eyhub:hub-key'))`);
-    const existing = await tx.select({ kid: hubKeys.kid }).from(hubKeys).limit(1);
-    if (existing.length > 0) return;
-    await tx.insert(hubKeys).values({ ...key, use: 'sig', createdAt });
-  });
 }

@@ -1,5 +1,5 @@
 import type { Bundle } from 'fhir/r4.js';
-import { hkdfSync } from 'node:crypto';
+import type { HubKeys } from '../auth/hub-keys.js';
 import type { Principal } from '../auth/principal.js';
 import {
   countAuditEvents,
@@ -12,7 +12,6 @@ import {
   type Containment,
 } from '../db/audit-search-queries.js';
 import type { Db, Tx } from '../db/database.js';
-import { listHubKeys } from '../db/registry-queries.js';
 import { cursorCodec, type CursorCodec } from '../fhir/cursor-codec.js';
 import { problem, type Problem } from '../fhir/operation-outcome.js';
 import { ID_PATTERN, parseDateBound, type ParamList } from '../fhir/search-request.js';
@@ -30,6 +29,7 @@ export const AUDIT_MAX_COUNT = 500;
 
 export interface AuditSearchDeps {
   db: Db;
+  keys: HubKeys;
   audit: AuditRecorder;
   baseUrl: string;
 }
@@ -256,31 +256,18 @@ async function filterOf(tx: Db | Tx, request: AuditSearchRequest): Promise<Audit
   return { contains, recorded: request.recorded };
 }
 
-/** Audit-search cursors are sealed with a key derived, like the hub's search cursors, from its shared signing key (a label of their own). */
-async function auditCursorCodec(db: Db): Promise<CursorCodec> {
-  const [stored] = await listHubKeys(db);
-  const signing = (stored?.privateJwk as { d?: string } | undefined)?.d;
-  if (signing === undefined) throw new Error('the hub signing key has no private part');
-  return cursorCodec(new Uint8Array(hkdfSync('sha256', Buffer.from(signing, 'base64url'), 'eyhub', 'audit-cursor', 32)));
-}
-
 export class AuditSearchService {
-  private cursors: Promise<CursorCodec> | undefined;
+  /** Audit-search cursors: sealed like the hub's search cursors, with keys of their own derived from the signing keys. */
+  private readonly cursors: CursorCodec;
 
-  constructor(private readonly deps: AuditSearchDeps) {}
-
-  private codec(): Promise<CursorCodec> {
-    this.cursors ??= auditCursorCodec(this.deps.db).catch((err: unknown) => {
-      this.cursors = undefined;
-      throw err;
-    });
-    return this.cursors;
+  constructor(private readonly deps: AuditSearchDeps) {
+    this.cursors = cursorCodec(() => deps.keys.cursorSecrets('audit-cursor'));
   }
 
   /** GET /fhir/AuditEvent: a searchset of the stored events, newest first unless asked otherwise. */
   async search(principal: Principal, params: ParamList, lenient: boolean, meta: RequestMeta): Promise<FhirResult> {
     const query = new URLSearchParams(params.map(([k, v]): [string, string] => [k, v])).toString();
-    const cursors = await this.codec();
+    const cursors = this.cursors;
     const parsed = parseAuditSearch(params, { lenient, cursors });
     if (!parsed.ok) return refuse(this.deps, principal, meta, 'search-type', 'AuditEvent', parsed.problem, query);
     const search = parsed.request;

@@ -8,6 +8,7 @@ import type { AlertList, AlertView } from '../../src/services/alert-service.js';
 import { decisionEventsFor, restEventsFor } from '../support/audit.js';
 import { patient } from '../support/resources.js';
 import { bookFixtureMother } from '../support/booking.js';
+import { withSuperuser } from '../support/tamper.js';
 import { startTestHub, type TestHub } from '../support/test-hub.js';
 
 // The alerts the IG lead must review: every safeguarding override and every
@@ -23,9 +24,10 @@ let seq = 0;
 const rid = (label: string): string => `alerts-${label}-${(seq += 1)}`;
 
 /** The message of a refused SQL statement and of its cause (drizzle wraps the driver's error). */
+/** The triggers' refusal, seen by a superuser (the hub's own role is refused earlier, by privileges: test/db/roles.test.ts). */
 async function sqlRefusal(t: TestHub, query: ReturnType<typeof sql>): Promise<string> {
   try {
-    await rawRows(t.database.db, query);
+    await withSuperuser(t.database, (db) => rawRows(db, query));
   } catch (err) {
     const cause = (err as { cause?: unknown }).cause;
     return `${(err as Error).message} ${cause instanceof Error ? cause.message : ''}`;

@@ -133,7 +133,7 @@ describe('POST /auth/token', () => {
 
     // A second instance sharing the database knows the jti too.
     const form2 = await goodForm('eastside-hv', 'direct-care', 'system/*.rs');
-    const other = await createHub({ database: t.database, baseUrl: t.baseUrl, logger: pino({ level: 'silent' }), protocols: [] });
+    const other = await createHub({ database: t.database, baseUrl: t.baseUrl, logger: pino({ level: 'silent' }), protocols: [], signingKeys: t.hub.keys });
     try {
       expect((await request(other.app).post('/auth/token').type('form').send(form2)).status).toBe(200);
       expect((await t.http.post('/auth/token').type('form').send(form2)).status).toBe(401);

@@ -4,6 +4,7 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { countRows } from '../support/audit.js';
 import { nhsNumber, patient } from '../support/resources.js';
+import { withSuperuser } from '../support/tamper.js';
 import { startTestHub, type TestHub } from '../support/test-hub.js';
 
 let t: TestHub;
@@ -42,8 +43,8 @@ describe('when the audit row cannot be written, the request fails and nothing is
   it('answers a generic 500 OperationOutcome with no stack and no SQL, and rolls the data back', async () => {
     const token = await t.token('test-a', 'direct-care');
     const before = await countRows(t.database.db, 'resource');
-    // Break the audit write path (the queue table the audit insert also writes to).
-    await t.database.db.execute(sql`alter table audit_queue rename to audit_queue_broken`);
+    // Break the audit write path (the queue table the audit insert also writes to), as the table's owner could.
+    await withSuperuser(t.database, (db) => db.execute(sql`alter table audit_queue rename to audit_queue_broken`));
     try {
       const res = await t.http.post('/fhir/Patient').set('Authorization', `Bearer ${token}`).type('application/fhir+json').send(JSON.stringify(patient(4243)));
       expect(res.status).toBe(500);
@@ -59,7 +60,7 @@ describe('when the audit row cannot be written, the request fails and nothing is
       const read = await t.http.get('/fhir/Patient').set('Authorization', `Bearer ${token}`);
       expect(read.status).toBe(500);
     } finally {
-      await t.database.db.execute(sql`alter table audit_queue_broken rename to audit_queue`);
+      await withSuperuser(t.database, (db) => db.execute(sql`alter table audit_queue_broken rename to audit_queue`));
     }
     const after = await t.http.get('/fhir/Patient').set('Authorization', `Bearer ${token}`);
     expect(after.status).toBe(200);

@@ -203,7 +203,7 @@ describe('who may ask', () => {
 
 describe('two hub instances on one database', () => {
   it('both sign checkpoints as the log grows, and every checkpoint either signed is consistent with the log', async () => {
-    const other = await createHub({ database: t.database, baseUrl: 'http://hub.test', logger: pino({ level: 'silent' }), protocols: await loadedTestProtocols(), logKey: t.logKey, sequenceIntervalMs: 50, checkpoints: { everyEntries: 3, everyMs: 3_600_000 } });
+    const other = await createHub({ database: t.database, baseUrl: 'http://hub.test', logger: pino({ level: 'silent' }), protocols: await loadedTestProtocols(), logKey: t.logKey, signingKeys: t.hub.keys, sequenceIntervalMs: 50, checkpoints: { everyEntries: 3, everyMs: 3_600_000 } });
     try {
       const before = await rawRows<{ n: number }>(t.database.db, sql`select count(*)::int as n from audit_checkpoint`);
       const a = request(other.app);
@@ -236,7 +236,7 @@ describe('verify now, after a superuser rewrote the log', () => {
     const [row] = await rawRows<{ seq: string | number; event: unknown }>(t.database.db, sql`select e.seq, e.event from audit_event e join audit_log l on l.event_seq = e.seq where l.idx = 3`);
     const forged = { ...(typeof row?.event === 'string' ? JSON.parse(row.event) : row?.event), outcomeDesc: 'nothing happened' } as Record<string, unknown>;
     const leaf = Buffer.from(leafHashBytes(forged)).toString('hex');
-    await asSuperuser(t.database.db, [
+    await asSuperuser(t.database, [
       sql`update audit_event set event = ${JSON.stringify(forged)}::jsonb, leaf_hash = ${leaf} where seq = ${Number(row?.seq)}`,
       sql`update audit_log set leaf_hash = ${leaf} where idx = 3`,
     ]);
@@ -244,7 +244,7 @@ describe('verify now, after a superuser rewrote the log', () => {
     expect(caught.body).toMatchObject({ ok: false, finding: { problem: 'receipt-mismatch', index: 3 } });
 
     // A hub started on the rewritten database (same key) refuses to sign a checkpoint over it, and tells the IG lead.
-    const second = await createHub({ database: t.database, baseUrl: 'http://hub.test', logger: pino({ level: 'silent' }), protocols: await loadedTestProtocols(), logKey: t.logKey });
+    const second = await createHub({ database: t.database, baseUrl: 'http://hub.test', logger: pino({ level: 'silent' }), protocols: await loadedTestProtocols(), logKey: t.logKey, signingKeys: t.hub.keys });
     try {
       const refused = await request(second.app).post('/audit/checkpoint').set('Authorization', `Bearer ${ig}`);
       expect(refused.status).toBe(409);

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rawRows } from '../../src/db/database.js';
 import { decisionCode, decisionEventsFor, restEventsFor, storedResources } from '../support/audit.js';
 import { readFixture } from '../support/golden.js';
+import { withSuperuser } from '../support/tamper.js';
 import { startTestHub, type TestHub } from '../support/test-hub.js';
 
 // Withdrawal notices (issue 5): withdrawing a consent sends one Communication
@@ -174,13 +175,16 @@ describe('withdrawal through ingest, with nothing disclosed, and when a notice c
     expect(entries(ocean.body)).toHaveLength(1);
     const before = (await notices(t)).length;
 
-    await rawRows(t.database.db, sql.raw(`create function refuse_notice() returns trigger language plpgsql as $$
-      begin if new.type = 'Communication' then raise exception 'notice store refused'; end if; return new; end $$`));
-    await rawRows(t.database.db, sql.raw('create trigger refuse_notice before insert on resource for each row execute function refuse_notice()'));
+    // A store that refuses notices, made as the tables' owner could (the hub's own role may not add triggers).
+    await withSuperuser(t.database, async (db) => {
+      await rawRows(db, sql.raw(`create function refuse_notice() returns trigger language plpgsql as $$
+        begin if new.type = 'Communication' then raise exception 'notice store refused'; end if; return new; end $$`));
+      await rawRows(db, sql.raw('create trigger refuse_notice before insert on resource for each row execute function refuse_notice()'));
+    });
     try {
       expect(await setStatus(t, 'northgate-maternity', 'direct-care', consentId, 'inactive', 'withdraw-refused')).toBe(500);
     } finally {
-      await rawRows(t.database.db, sql.raw('drop trigger refuse_notice on resource'));
+      await withSuperuser(t.database, (db) => rawRows(db, sql.raw('drop trigger refuse_notice on resource')));
     }
     const kept = (await storedResources<Consent>(t.database.db, 'Consent')).find((c) => c.id === consentId);
     expect(kept).toMatchObject({ status: 'active', meta: { versionId: '3' } });

@@ -29,8 +29,13 @@ export class CliWorkspace {
     if (inject('databaseUrl') === '') return new CliWorkspace(dataDir, { DATA_DIR: dataDir });
     const database = await openTestDatabase();
     await database.close();
-    return new CliWorkspace(dataDir, { DATA_DIR: dataDir, DATABASE_URL: database.url });
+    const workspace = new CliWorkspace(dataDir, { DATA_DIR: dataDir, DATABASE_URL: database.url, MIGRATION_DATABASE_URL: database.ownerUrl });
+    workspace.adminUrl = database.adminUrl;
+    return workspace;
   }
+
+  /** A superuser's connection string to the database (PostgreSQL only). */
+  private adminUrl: string | undefined;
 
   /** Runs `hub <args>` in-process with this workspace's environment (plus `extraEnv`). */
   async hub(args: string[], extraEnv: Record<string, string> = {}): Promise<CliRun> {
@@ -45,6 +50,11 @@ export class CliWorkspace {
   openSame(): Promise<Database> {
     const url = this.env['DATABASE_URL'];
     return url === undefined ? openDatabase({ kind: 'pglite', dataDir: path.join(this.dataDir, 'pglite') }) : openDatabase({ kind: 'postgres', url });
+  }
+
+  /** Opens the database as a superuser, to tamper with it (the hub command's own role may not). */
+  openAdmin(): Promise<Database> {
+    return this.adminUrl === undefined ? this.openSame() : openDatabase({ kind: 'postgres', url: this.adminUrl });
   }
 
   async remove(): Promise<void> {

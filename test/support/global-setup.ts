@@ -10,6 +10,8 @@ declare module 'vitest' {
     pgliteSnapshot: string;
     databaseUrl: string;
     runId: string;
+    /** The two roles' server URLs when the run has them (MIGRATION_DATABASE_URL set beside DATABASE_URL). */
+    databaseRoles: { appUrl: string; ownerUrl: string } | undefined;
   }
 }
 
@@ -18,10 +20,16 @@ const SNAPSHOT_DIR = path.resolve('test-results');
 /**
  * PGlite: migrate one in-memory database and snapshot it, so each test file
  * loads a ready database in about a second instead of running initdb.
- * PostgreSQL: nothing to prepare; files create (and teardown drops) their own databases.
+ * PostgreSQL: nothing to prepare; files create (and teardown drops) their own databases,
+ * as DATABASE_ADMIN_URL (default DATABASE_URL). With MIGRATION_DATABASE_URL set
+ * too, the hubs under test connect as DATABASE_URL's role and migrate as the
+ * owner's (.ci/run makes both roles with `hub db roles`).
  */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
-  const databaseUrl = process.env['DATABASE_URL'] ?? '';
+  const serving = process.env['DATABASE_URL'] ?? '';
+  const owner = process.env['MIGRATION_DATABASE_URL'];
+  const databaseUrl = serving === '' ? '' : (process.env['DATABASE_ADMIN_URL'] ?? serving);
+  project.provide('databaseRoles', serving !== '' && owner !== undefined && owner !== '' ? { appUrl: serving, ownerUrl: owner } : undefined);
   const runId = `${Date.now().toString(36)}${Math.floor(Math.random() * 1e6).toString(36)}`;
   project.provide('databaseUrl', databaseUrl);
   project.provide('runId', runId);

@@ -12,6 +12,7 @@ import type { LoadedProtocol } from '../../src/protocol/protocol-schema.js';
 import { logKeyFromJwk, type LogKey } from '../../src/audit/signed-note.js';
 import type { CheckpointPolicy } from '../../src/services/audit-log-service.js';
 import { defaultLogOrigin } from '../../src/services/log-key.js';
+import { openSigningKeys } from '../../src/services/signing-keys.js';
 import { openTestDatabase, type TestDatabase } from './database.js';
 import { loadedTestProtocols } from './protocols.js';
 
@@ -60,6 +61,8 @@ export async function startTestHub(
     denialBurst?: HubOptions['denialBurst'];
     logKey?: LogKey;
     checkpoints?: CheckpointPolicy;
+    /** A directory of signing-key files, as a deployment has (default: keys of this hub's own, in memory). */
+    signingKeysDir?: string;
   } = {},
 ): Promise<TestHub> {
   const database = await openTestDatabase();
@@ -95,6 +98,7 @@ export async function startTestHub(
     ...(options.clock === undefined ? {} : { clock: options.clock }),
     ...(options.denialBurst === undefined ? {} : { denialBurst: options.denialBurst }),
     logKey,
+    ...(options.signingKeysDir === undefined ? {} : { signingKeys: await openSigningKeys(options.signingKeysDir, options.clock ?? (() => new Date())) }),
     ...(options.checkpoints === undefined ? {} : { checkpoints: options.checkpoints }),
   });
   server?.on('request', hub.app);

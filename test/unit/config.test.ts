@@ -32,8 +32,23 @@ describe('configuration from the environment', () => {
     ['DEMO', 'perhaps'],
     ['LOG_LEVEL', 'loud'],
     ['PUBLIC_BASE_URL', 'ftp://hub'],
+    ['MIGRATION_DATABASE_URL', 'postgres://hub_owner@127.0.0.1:5432/hub'],
   ])('refuses %s=%s, naming it', (name, value) => {
     expect(() => loadConfig({ [name]: value })).toThrow(new RegExp(`Invalid environment: ${name}`));
+  });
+
+  it('takes the owner role for migrations beside the application role, and keeps keys under DATA_DIR/keys', () => {
+    const config = loadConfig({
+      DATABASE_URL: 'postgres://hub_app@127.0.0.1:5432/hub',
+      MIGRATION_DATABASE_URL: 'postgres://hub_owner@127.0.0.1:5432/hub',
+      DATA_DIR: '/srv/hub',
+    });
+    expect(config).toMatchObject({
+      databaseUrl: 'postgres://hub_app@127.0.0.1:5432/hub',
+      migrationDatabaseUrl: 'postgres://hub_owner@127.0.0.1:5432/hub',
+      signingKeysDir: '/srv/hub/keys/access-token',
+      auditLogKeyFile: '/srv/hub/keys/audit-log-ed25519.jwk',
+    });
   });
 
   it('finds the hub for the CLI from HUB_URL or PORT', () => {

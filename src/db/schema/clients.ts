@@ -29,13 +29,3 @@ export const usedAssertions = pgTable(
   },
   (t) => [primaryKey({ columns: [t.clientId, t.jti] }), index('used_assertion_expires_idx').on(t.expiresAt)],
 );
-
-/** The hub's own signing keys (access tokens). One active key; kept so instances agree. */
-export const hubKeys = pgTable('hub_key', {
-  kid: text('kid').primaryKey(),
-  use: text('use').notNull(),
-  alg: text('alg').notNull(),
-  privateJwk: jsonb('private_jwk').$type<Record<string, unknown>>().notNull(),
-  publicJwk: jsonb('public_jwk').$type<Record<string, unknown>>().notNull(),
-  createdAt: timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull(),
-});

@@ -38,7 +38,9 @@ async function start(databaseUrl: string): Promise<void> {
   const dataDir = await mkdtemp(path.join(tmpdir(), 'eyhub-bench-'));
   const protocols = await loadProtocols(await prepareDemoPolicies(path.resolve(import.meta.dirname, '..', '..', 'policies'), dataDir));
   await rm(dataDir, { recursive: true, force: true });
-  const hub = await createHub({ database, baseUrl: `http://127.0.0.1:${port}`, logger: createLogger('info'), protocols });
+  // The benchmark drives thousands of requests per second from one client and address: limits far above that.
+  const unbounded = { perClient: 1e9, perAddress: 1e9, windowSeconds: 60 };
+  const hub = await createHub({ database, baseUrl: `http://127.0.0.1:${port}`, logger: createLogger('info'), protocols, rateLimits: { token: unbounded, api: unbounded } });
   server.on('request', hub.app);
   running = { server, hub, database };
   tell({ type: 'listening', port });

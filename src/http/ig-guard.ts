@@ -5,7 +5,9 @@ import type { Principal } from '../auth/principal.js';
 import { allows, parseScopeList } from '../auth/scopes.js';
 import { findHubOperator, findSession } from '../db/ig-queries.js';
 import { problem } from '../fhir/operation-outcome.js';
+import { requesterOf } from '../services/audit-recorder.js';
 import { refuseAudited, type GuardDeps } from './guard.js';
+import { withinLimit } from './rate-limit.js';
 import { metaOf } from './request-context.js';
 import { sendProblem } from './send.js';
 
@@ -40,6 +42,13 @@ export interface IgGuardDeps extends GuardDeps {
 export function igGuard(deps: IgGuardDeps, interaction: RestInteraction, resourceType = 'AuditEvent') {
   return async (req: Request, res: Response, next: NextFunction): Promise<void> => {
     const principal = await igPrincipal(deps, req);
+    const meta = metaOf(req, res);
+    // Counted per client once known (a valid token or session), else per source address.
+    const who = principal.principal;
+    const limited = who === undefined
+      ? await withinLimit(deps.rateLimits, res, 'api-address', meta.clientAddress ?? 'unknown', meta, {}, interaction)
+      : await withinLimit(deps.rateLimits, res, 'api-client', who.clientId, meta, requesterOf(who), interaction);
+    if (!limited) return;
     if (!principal.ok) {
       if (principal.status === 401) {
         await deps.audit.transaction(deps.db, (tx) =>

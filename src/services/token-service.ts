@@ -177,3 +177,19 @@ function describeAssertionError(err: unknown): string {
   if (err instanceof errors.JOSEError) return `client_assertion rejected (${err.code})`;
   throw err;
 }
+
+/**
+ * The client a token request's assertion names (its `iss`), read without
+ * checking the signature: only for counting requests against that client's
+ * rate limit. Undefined when the body holds no readable assertion.
+ */
+export function claimedClientId(form: unknown): string | undefined {
+  const assertion = typeof form === 'object' && form !== null ? (form as { client_assertion?: unknown }).client_assertion : undefined;
+  if (typeof assertion !== 'string' || assertion.length > 16_384) return undefined;
+  try {
+    const iss = decodeJwt(assertion).iss;
+    return typeof iss === 'string' && CLIENT_ID.test(iss) ? iss : undefined;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import pg from 'pg';
 import { inject } from 'vitest';
-import { openDatabase, type Database } from '../../src/db/database.js';
+import { openDatabase, type Database, type PoolBounds } from '../../src/db/database.js';
 
 export interface TestDatabase extends Database {
   /** A connection string for this database (PostgreSQL only). */
@@ -10,11 +10,15 @@ export interface TestDatabase extends Database {
 
 let counter = 0;
 
+export interface PoolOptions extends PoolBounds {
+  poolSize?: number;
+}
+
 /**
  * A fresh, migrated database of this test file's own: a PGlite loaded from the
  * run's snapshot, or a new database on the PostgreSQL server in DATABASE_URL.
  */
-export async function openTestDatabase(): Promise<TestDatabase> {
+export async function openTestDatabase(pool: PoolOptions = {}): Promise<TestDatabase> {
   const serverUrl = inject('databaseUrl');
   if (serverUrl === '') {
     const snapshot = await readFile(inject('pgliteSnapshot'));
@@ -32,7 +36,7 @@ export async function openTestDatabase(): Promise<TestDatabase> {
   }
   const url = new URL(serverUrl);
   url.pathname = `/${name}`;
-  const database = await openDatabase({ kind: 'postgres', url: url.toString(), poolSize: 8 });
+  const database = await openDatabase({ kind: 'postgres', url: url.toString(), poolSize: pool.poolSize ?? 8, bounds: pool });
   await database.migrate();
   return { ...database, url: url.toString() };
 }

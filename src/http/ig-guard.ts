@@ -106,10 +106,23 @@ async function igPrincipal(deps: IgGuardDeps, req: Request): Promise<IgCheck> {
     scopes: IG_WEB_SCOPES,
     tokenId: session.idHash.slice(0, 16),
   };
-  if (!['GET', 'HEAD'].includes(req.method) && req.get('origin') !== new URL(deps.baseUrl).origin) {
+  if (!['GET', 'HEAD'].includes(req.method) && !fromOwnOrigin(req, deps.baseUrl)) {
     return { ok: false, status: 403, reason: 'a change made with the /ig session must come from the hub\'s own page (Origin)', field: 'Origin', principal };
   }
   return { ok: true, principal, user: session.userLabel };
+}
+
+/**
+ * The CSRF defence of every cookie-borne change on the /ig page: the request
+ * must come from the hub's own origin. Browsers send Origin with every POST
+ * (Fetch standard, "origin" header) and Sec-Fetch-Site with every request
+ * (W3C Fetch Metadata); neither can be set by a page's script.
+ * See: https://owasp.org/www-community/attacks/csrf (verifying origin with standard headers)
+ */
+export function fromOwnOrigin(req: Request, baseUrl: string): boolean {
+  const origin = req.get('origin');
+  if (origin !== undefined) return origin === new URL(baseUrl).origin;
+  return req.get('sec-fetch-site') === 'same-origin';
 }
 
 /** One cookie's value from a Cookie header, or undefined. */

@@ -41,7 +41,7 @@ export function tokenRouter(deps: TokenServiceDeps, rateLimits: RateLimitService
     // assertions in a client's name are bounded as well).
     if (!(await withinLimit(rateLimits, res, 'token-address', meta.clientAddress ?? 'unknown', meta, {}))) return;
     const claimed = claimedClientId(body);
-    if (claimed !== undefined && !(await withinLimit(rateLimits, res, 'token-client', claimed, meta, { clientId: claimed }))) return;
+    if (claimed !== undefined && !(await withinLimit(rateLimits, res, 'token-client', claimed, meta, { clientId: claimed }, { advertise: false }))) return;
     const result = await requestToken(deps, body, meta);
     // RFC 6749 section 5.1: token responses are never cached.
     res.setHeader('Pragma', 'no-cache');

@@ -40,7 +40,7 @@ export function guard(deps: GuardDeps, interaction: RestInteraction, permission:
       : await verifyAccessToken(deps.keys, deps.audience, deps.clock(), bearer);
     if (!checked.ok) {
       // Requests without a valid token count per source address: each is audited, so they are bounded too.
-      if (!(await withinLimit(deps.rateLimits, res, 'api-address', meta.clientAddress ?? 'unknown', meta, {}, interaction))) return;
+      if (!(await withinLimit(deps.rateLimits, res, 'api-address', meta.clientAddress ?? 'unknown', meta, {}, { interaction }))) return;
       await deps.audit.transaction(deps.db, (tx) =>
         deps.audit.rest(tx, meta, {}, { interaction, outcome: 'minor-failure', outcomeDesc: `unauthenticated: ${checked.reason}`, resourceType: type }),
       );
@@ -50,7 +50,7 @@ export function guard(deps: GuardDeps, interaction: RestInteraction, permission:
     }
     const principal = checked.principal;
     res.locals['principal'] = principal;
-    if (!(await withinLimit(deps.rateLimits, res, 'api-client', principal.clientId, meta, requesterOf(principal), interaction))) return;
+    if (!(await withinLimit(deps.rateLimits, res, 'api-client', principal.clientId, meta, requesterOf(principal), { interaction }))) return;
     let refusal: Problem | undefined;
     if (type === undefined) {
       refusal = undefined;

@@ -46,8 +46,8 @@ export function igGuard(deps: IgGuardDeps, interaction: RestInteraction, resourc
     // Counted per client once known (a valid token or session), else per source address.
     const who = principal.principal;
     const limited = who === undefined
-      ? await withinLimit(deps.rateLimits, res, 'api-address', meta.clientAddress ?? 'unknown', meta, {}, interaction)
-      : await withinLimit(deps.rateLimits, res, 'api-client', who.clientId, meta, requesterOf(who), interaction);
+      ? await withinLimit(deps.rateLimits, res, 'api-address', meta.clientAddress ?? 'unknown', meta, {}, { interaction })
+      : await withinLimit(deps.rateLimits, res, 'api-client', who.clientId, meta, requesterOf(who), { interaction });
     if (!limited) return;
     if (!principal.ok) {
       if (principal.status === 401) {

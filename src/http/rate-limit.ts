@@ -5,7 +5,7 @@ import type { RequestMeta } from '../services/audit-recorder.js';
 import type { LimitName, LimitState, RateCheck, RateLimitService } from '../services/rate-limit-service.js';
 import { sendProblem } from './send.js';
 
-// The rate-limit fields of draft-ietf-httpapi-ratelimit-headers (-09):
+// The rate-limit fields of draft-ietf-httpapi-ratelimit-headers (-10; each item a Structured Field):
 //   RateLimit-Policy: "<name>";q=<quota>;w=<window seconds>
 //   RateLimit: "<name>";r=<remaining>;t=<seconds until the quota resets>
 // See: https://datatracker.ietf.org/doc/draft-ietf-httpapi-ratelimit-headers/
@@ -31,7 +31,11 @@ export function sendThrottled(res: Response, refused: Extract<RateCheck, { ok: f
 
 /**
  * Counts a request against one limit: within it, the RateLimit fields are set
- * and true returned; over it, the 429 is sent and false returned.
+ * (unless `advertise` is false) and true returned; over it, the 429 is sent and
+ * false returned. A limit keyed by something the caller merely claims (the
+ * client an unverified assertion names) is not advertised while within it:
+ * its remaining count would tell anyone how busy that client is (the draft's
+ * "Information disclosure" consideration).
  */
 export async function withinLimit(
   limits: RateLimitService,
@@ -40,13 +44,13 @@ export async function withinLimit(
   key: string,
   meta: RequestMeta,
   requester: AuditRequester,
-  interaction?: RestInteraction,
+  options: { interaction?: RestInteraction; advertise?: boolean } = {},
 ): Promise<boolean> {
-  const check = await limits.consume(name, key, meta, requester, interaction);
+  const check = await limits.consume(name, key, meta, requester, options.interaction);
   if (!check.ok) {
     sendThrottled(res, check, [check.state]);
     return false;
   }
-  setRateLimitHeaders(res, [check.state]);
+  if (options.advertise !== false) setRateLimitHeaders(res, [check.state]);
   return true;
 }

@@ -87,7 +87,10 @@ describe('with low limits', () => {
   });
 
   it('limits token requests per client, whatever the address, and not other clients', async () => {
-    await t.token('test-b', 'direct-care');
+    const granted = await t.http.post('/auth/token').type('form').send(tokenForm(await t.assertion('test-b')));
+    expect(granted.status).toBe(200);
+    // Only the caller's own (address) limit is advertised: the client's count is anyone's to claim, so not shown.
+    expect(granted.headers['ratelimit-policy']).toBe('"token-address";q=1000;w=60');
     await t.token('test-b', 'direct-care');
     const res = await t.http.post('/auth/token').type('form').send(tokenForm(await t.assertion('test-b')));
     expect(res.status).toBe(429);

@@ -42,7 +42,24 @@ export function summariseError(err: unknown): ErrorSummary {
     type: err instanceof Error ? err.name : typeof err,
     code,
     queryFingerprint: query === undefined ? undefined : createHash('sha256').update(query).digest('hex').slice(0, 16),
-    frames: err instanceof Error ? err.stack?.split('\n').filter((line) => /^\s+at /.test(line)).join('\n') : undefined,
+    frames: err instanceof Error ? framesOf(err) : undefined,
     trouble,
   };
+}
+
+/**
+ * The stack's frames without its header, which repeats the message (and, for a
+ * multi-line message, could hold lines that look like frames). A stack whose
+ * header is not the message as it stands now (the message was edited after the
+ * error was made) gives no frames rather than a guess.
+ */
+function framesOf(err: Error): string | undefined {
+  const stack = err.stack;
+  const header = String(err);
+  if (stack === undefined || !stack.startsWith(header)) return undefined;
+  return stack
+    .slice(header.length)
+    .split('\n')
+    .filter((line) => /^\s+at /.test(line))
+    .join('\n');
 }

@@ -145,6 +145,7 @@ describe('error logs never carry SQL parameters', () => {
     const logged = lines.join('\n');
     expect(logged).toMatch(/"code":"22\d\d\d"/);
     expect(logged).toMatch(/"query":"[0-9a-f]{16}"/);
+    expect(logged).toMatch(/"stack":" +at /);
     expect(logged).not.toContain('9434765919');
     expect(logged).not.toMatch(/select/i);
   });

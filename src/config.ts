@@ -33,6 +33,25 @@ export const configSchema = z
     CHECKPOINT_EVERY_MINUTES: z.coerce.number().min(0.01).max(1440).default(5),
     DENIAL_BURST_THRESHOLD: z.coerce.number().int().min(1).max(1_000_000).default(20),
     DENIAL_BURST_WINDOW_MINUTES: z.coerce.number().int().min(1).max(1440).default(10),
+    // Request bounds (README "Request limits and rate limits").
+    // PostgreSQL only: the longest one statement may run (statement_timeout); 0 turns it off.
+    // Below the 30 s request timeout, so the caller gets a 503 it can retry rather than a dropped connection.
+    DB_STATEMENT_TIMEOUT_MS: z.coerce.number().int().min(0).max(3_600_000).default(20_000),
+    // PostgreSQL only: connections in the pool, and how long a request waits for one before a 503.
+    DB_POOL_SIZE: z.coerce.number().int().min(1).max(1000).default(10),
+    DB_CONNECTION_TIMEOUT_MS: z.coerce.number().int().min(1).max(600_000).default(5_000),
+    // Node's default keep-alive (5 s) is shorter than load balancers' idle timeouts (60 s on AWS ALB,
+    // GCP, nginx's 75 s upstream keepalive): the hub would close sockets the balancer still reuses (502s).
+    HTTP_KEEP_ALIVE_TIMEOUT_MS: z.coerce.number().int().min(1000).max(600_000).default(65_000),
+    // Must exceed the keep-alive timeout (Node's rule) so an idle socket is not cut mid-request.
+    HTTP_HEADERS_TIMEOUT_MS: z.coerce.number().int().min(1000).max(600_000).default(66_000),
+    // Rate limits: requests per window; see src/http/rate-limit.ts.
+    RATE_LIMIT_TOKEN_PER_CLIENT: z.coerce.number().int().min(1).default(60),
+    RATE_LIMIT_TOKEN_PER_ADDRESS: z.coerce.number().int().min(1).default(120),
+    RATE_LIMIT_TOKEN_WINDOW_SECONDS: z.coerce.number().int().min(1).max(86_400).default(60),
+    RATE_LIMIT_API_PER_CLIENT: z.coerce.number().int().min(1).default(6000),
+    RATE_LIMIT_API_PER_ADDRESS: z.coerce.number().int().min(1).default(600),
+    RATE_LIMIT_API_WINDOW_SECONDS: z.coerce.number().int().min(1).max(86_400).default(60),
   })
   .transform((env) => ({
     port: env.PORT,
@@ -52,6 +71,12 @@ export const configSchema = z
     signingKeysDir: env.SIGNING_KEYS_DIR ?? `${env.DATA_DIR.replace(/\/+$/, '')}/keys/access-token`,
     checkpoints: { everyEntries: env.CHECKPOINT_EVERY_ENTRIES, everyMs: Math.round(env.CHECKPOINT_EVERY_MINUTES * 60_000) },
     denialBurst: { threshold: env.DENIAL_BURST_THRESHOLD, windowMs: env.DENIAL_BURST_WINDOW_MINUTES * 60_000 },
+    database: { statementTimeoutMs: env.DB_STATEMENT_TIMEOUT_MS, poolSize: env.DB_POOL_SIZE, connectionTimeoutMs: env.DB_CONNECTION_TIMEOUT_MS },
+    http: { keepAliveTimeoutMs: env.HTTP_KEEP_ALIVE_TIMEOUT_MS, headersTimeoutMs: Math.max(env.HTTP_HEADERS_TIMEOUT_MS, env.HTTP_KEEP_ALIVE_TIMEOUT_MS + 1000) },
+    rateLimits: {
+      token: { perClient: env.RATE_LIMIT_TOKEN_PER_CLIENT, perAddress: env.RATE_LIMIT_TOKEN_PER_ADDRESS, windowSeconds: env.RATE_LIMIT_TOKEN_WINDOW_SECONDS },
+      api: { perClient: env.RATE_LIMIT_API_PER_CLIENT, perAddress: env.RATE_LIMIT_API_PER_ADDRESS, windowSeconds: env.RATE_LIMIT_API_WINDOW_SECONDS },
+    },
   }))
   .refine((c) => c.migrationDatabaseUrl === undefined || c.databaseUrl !== undefined, {
     message: 'MIGRATION_DATABASE_URL goes with DATABASE_URL (the application role on the same database)',

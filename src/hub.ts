@@ -21,6 +21,7 @@ import { FhirService } from './services/fhir-service.js';
 import { installDefinitions } from './services/definitions.js';
 import { IngestService } from './services/ingest-service.js';
 import { ephemeralSigningKeys } from './services/signing-keys.js';
+import { DEFAULT_RATE_LIMITS, RateLimitService, type RateLimits } from './services/rate-limit-service.js';
 
 export const HUB_VERSION = '0.1.0';
 
@@ -42,6 +43,8 @@ export interface HubOptions {
   checkpoints?: CheckpointPolicy;
   /** Records denied to one client within one window that raise an IG alert (default 20 in 10 minutes). */
   denialBurst?: DenialBurst;
+  /** Requests allowed per client and per source address (default DEFAULT_RATE_LIMITS). */
+  rateLimits?: RateLimits;
 }
 
 export interface Hub {
@@ -74,8 +77,11 @@ export async function createHub(options: HubOptions): Promise<Hub> {
   const audience = { issuer: baseUrl, audience: `${baseUrl}/fhir` };
   const tokenUrl = `${baseUrl}/auth/token`;
   const fhir = new FhirService({ db, audit, clock, baseUrl, version: HUB_VERSION, disclosure, cursors, denialBurst: options.denialBurst });
+  // On PostgreSQL the counters live in the shared database, so every instance enforces one limit.
+  const rateLimits = new RateLimitService({ db, audit, logger, limits: options.rateLimits ?? DEFAULT_RATE_LIMITS, pool: database.pool });
   const app = createApp({
     db,
+    rateLimits,
     keys,
     audience,
     clock,

@@ -3,6 +3,7 @@ import { loadConfig } from './config.js';
 import { openDatabase } from './db/database.js';
 import { seedDemoWorld } from './demo/seed.js';
 import { createHub } from './hub.js';
+import { configureServer } from './http/http-server.js';
 import { loadOrCreateLogKey } from './services/log-key.js';
 import { openSigningKeys } from './services/signing-keys.js';
 import { createLogger } from './logger.js';
@@ -17,7 +18,7 @@ const logger = createLogger(config.logLevel);
 const database = await openDatabase(
   config.databaseUrl === undefined
     ? { kind: 'pglite', dataDir: path.join(config.dataDir, 'pglite') }
-    : { kind: 'postgres', url: config.databaseUrl, migrationUrl: config.migrationDatabaseUrl },
+    : { kind: 'postgres', url: config.databaseUrl, poolSize: config.database.poolSize, bounds: config.database, migrationUrl: config.migrationDatabaseUrl },
 );
 await database.migrate();
 if (config.demo) {
@@ -50,12 +51,13 @@ const hub = await createHub({
   logKey,
   signingKeys: await openSigningKeys(config.signingKeysDir, () => new Date()),
   checkpoints: config.checkpoints,
+  rateLimits: config.rateLimits,
   protocols,
 });
 const server = hub.app.listen(config.port, config.host, () => {
   logger.info({ url: config.publicBaseUrl, engine: database.engine, demo: config.demo }, 'hub listening');
 });
-server.requestTimeout = 30_000;
+configureServer(server, { ...config.http, requestTimeoutMs: 30_000 });
 
 let stopping = false;
 async function stop(signal: string): Promise<void> {

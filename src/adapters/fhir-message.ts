@@ -86,7 +86,17 @@ function adaptR4Message(bundle: Bundle<FhirResource>): AdapterResult<IngestUnit>
       issues.push({ code: 'not-supported', diagnostics: `${type ?? 'an entry without a resource'} is not part of ${event.code}`, location: `${path}.resource` });
     }
   }
+  // The sender is who the hub holds to account for the message (and whom the protocol's sources
+  // are checked against): a message that names no sending Organization is refused, not guessed at.
+  // See: https://hl7.org/fhir/R4/messageheader-definitions.html#MessageHeader.sender
   const sender = findOrganisationCode(entries, header.sender?.reference);
+  if (sender === undefined) {
+    issues.push({
+      code: 'required',
+      diagnostics: 'MessageHeader.sender must reference the sending Organization, an entry of the message with its ODS code',
+      location: 'Bundle.entry[0].resource.sender',
+    });
+  }
   const patients = resources.filter(({ entry }) => entry.resource?.resourceType === 'Patient');
   if (patients.length !== 1) {
     issues.push({ code: 'required', diagnostics: `${event.code} carries exactly one Patient (the mother)`, location: 'Bundle.entry' });

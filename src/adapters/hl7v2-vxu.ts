@@ -46,11 +46,24 @@ function adaptMessage({ header, segments, problems }: Hl7Message, ackControlId: 
   };
 }
 
+/** HL7 v2 versions (MSH-12 VID.1, HL7 table 0104) whose VXU^V04 the hub reads. */
+const SUPPORTED_VERSIONS = /^2\.(3|3\.1|4|5|5\.1|6|7|7\.1|8|8\.[12])$/;
+
 function adaptVxu(msh: Hl7Segment, segments: Hl7Segment[]): AdapterResult<IngestUnit> {
   // MSH-9 Message Type: MSG.1 message code, MSG.2 trigger event.
   const type = `${text(msh, 9, 1)}^${text(msh, 9, 2)}`;
   if (type !== 'VXU^V04') {
     return invalid({ code: 'not-supported', location: 'MSH-9', diagnostics: `message type ${type} is not supported: the hub takes VXU^V04 (unsolicited vaccination record update)` });
+  }
+  // MSH-12 Version ID (VID.1): the hub reads VXU^V04 as versions 2.3 to 2.8.x define it. Another
+  // version (2.2's segments differ, 2.9 and later are not yet read here) is refused with AR, not guessed at.
+  const version = text(msh, 12, 1);
+  if (!SUPPORTED_VERSIONS.test(version)) {
+    return unparsable({
+      code: 'not-supported',
+      location: 'MSH-12',
+      diagnostics: `HL7 version ${version === '' ? '(none)' : version.slice(0, 16)} in MSH-12 is not supported: the hub takes v2.3 to v2.8.x (e.g. 2.5.1)`,
+    });
   }
   const issues: AdapterIssue[] = [];
   const sender = text(msh, 4);

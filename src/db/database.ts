@@ -23,6 +23,8 @@ export const migrationsFolder = fileURLToPath(new URL('../../migrations', import
 export interface Database {
   readonly db: Db;
   readonly engine: 'pglite' | 'postgres';
+  /** The node-postgres pool (PostgreSQL only), for stores that share it such as the rate limiter's. */
+  readonly pool?: pg.Pool;
   migrate(): Promise<void>;
   close(): Promise<void>;
 }
@@ -32,13 +34,26 @@ export type DatabaseOptions =
       kind: 'postgres';
       url: string;
       poolSize?: number;
+      bounds?: PoolBounds;
       /** The owner role's URL: migrations run as the owner, then the application role (url's) gets its grants again. */
       migrationUrl?: string | undefined;
     }
   | { kind: 'pglite'; dataDir?: string; loadDataDir?: Blob };
 
+/**
+ * PostgreSQL's bounds on one request's use of the database. PGlite has
+ * neither: it is one connection, and its WebAssembly build has no timer
+ * signal, so `statement_timeout` never fires there.
+ */
+export interface PoolBounds {
+  /** statement_timeout of every connection (0: none). A cancelled statement is SQLSTATE 57014. */
+  statementTimeoutMs?: number;
+  /** How long a query waits for a free pool connection before it fails (pg-pool's connectionTimeoutMillis). */
+  connectionTimeoutMs?: number;
+}
+
 export async function openDatabase(options: DatabaseOptions): Promise<Database> {
-  if (options.kind === 'postgres') return openPostgres(options.url, options.poolSize ?? 10, options.migrationUrl);
+  if (options.kind === 'postgres') return openPostgres(options.url, options.poolSize ?? 10, options.bounds ?? {}, options.migrationUrl);
   return openPglite(options);
 }
 
@@ -67,8 +82,14 @@ async function openPglite(options: { dataDir?: string; loadDataDir?: Blob }): Pr
   };
 }
 
-async function openPostgres(url: string, poolSize: number, migrationUrl: string | undefined): Promise<Database> {
-  const pool = new pg.Pool({ connectionString: url, max: poolSize });
+async function openPostgres(url: string, poolSize: number, bounds: PoolBounds, migrationUrl: string | undefined): Promise<Database> {
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: poolSize,
+    // Sent at connection start, so it bounds every statement, inside a transaction or not.
+    ...(bounds.statementTimeoutMs === undefined || bounds.statementTimeoutMs === 0 ? {} : { statement_timeout: bounds.statementTimeoutMs }),
+    ...(bounds.connectionTimeoutMs === undefined ? {} : { connectionTimeoutMillis: bounds.connectionTimeoutMs }),
+  });
   // A dropped idle connection must not crash the process; the next query reconnects.
   pool.on('error', () => undefined);
   const db = drizzlePg(pool, { schema }) as unknown as Db;
@@ -76,6 +97,7 @@ async function openPostgres(url: string, poolSize: number, migrationUrl: string 
   return {
     db,
     engine: 'postgres',
+    pool,
     migrate: async () => {
       if (migrationUrl === undefined) {
         await migratePostgres(pool);
@@ -102,10 +124,13 @@ async function migratePostgres(pool: pg.Pool): Promise<void> {
   // Several instances may start at once: one migrates, the others wait on the lock.
   const client = await pool.connect();
   try {
+    // A migration (or the wait for another instance's) is not a request: no statement timeout.
+    await client.query('set statement_timeout = 0');
     await client.query('select pg_advisory_lock(hashtext($1))', ['eyhub:migrate']);
     await migratePg(drizzlePg(client, { schema }), { migrationsFolder });
   } finally {
     await client.query('select pg_advisory_unlock(hashtext($1))', ['eyhub:migrate']).catch(() => undefined);
+    await client.query('reset statement_timeout').catch(() => undefined);
     client.release();
   }
 }

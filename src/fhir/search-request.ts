@@ -1,6 +1,7 @@
 import type { CursorCodec } from './cursor-codec.js';
 import type { Problem } from './operation-outcome.js';
 import { problem } from './operation-outcome.js';
+import { checkParameterBounds } from './search-bounds.js';
 import { searchParamsOf, type ReferenceParam } from './resource-types.js';
 
 // Parses a type-level search into a typed request, naming the parameter at fault.
@@ -56,6 +57,8 @@ export function parseSearch(
     includes: [],
   };
   const fail = (diagnostics: string, param: string) => ({ ok: false as const, problem: problem(400, 'invalid', diagnostics, param) });
+  const tooCostly = checkParameterBounds(params);
+  if (tooCostly !== undefined) return { ok: false, problem: tooCostly };
   const seen = new Set<string>();
 
   for (const [name, raw] of params) {

@@ -15,6 +15,7 @@ import { igRouter } from './ig-routes.js';
 import { ingestRouter } from './ingest-routes.js';
 import { reportRouter } from './report-routes.js';
 import type { GuardDeps } from './guard.js';
+import { requestBounds } from './request-bounds.js';
 import { requestContext } from './request-context.js';
 import { sendProblem } from './send.js';
 
@@ -40,8 +41,9 @@ export function createApp(deps: AppDeps): Express {
     res.setHeader('Cache-Control', 'no-store');
     next();
   });
+  app.use(requestBounds());
   app.use(wellKnownRouter(deps.baseUrl, deps.keys));
-  app.use(tokenRouter(deps.token));
+  app.use(tokenRouter(deps.token, deps.rateLimits));
   // Ingest first: /fhir/$process-message is an operation, not a resource type.
   app.use(ingestRouter(deps));
   app.use('/fhir', fhirRouter(deps));

@@ -1,6 +1,8 @@
 import express, { Router } from 'express';
 import type { HubKeys } from '../auth/hub-keys.js';
-import { ASSERTION_ALGORITHMS, requestToken, type TokenServiceDeps } from '../services/token-service.js';
+import type { RateLimitService } from '../services/rate-limit-service.js';
+import { ASSERTION_ALGORITHMS, claimedClientId, requestToken, type TokenServiceDeps } from '../services/token-service.js';
+import { withinLimit } from './rate-limit.js';
 import { metaOf } from './request-context.js';
 
 // SMART Backend Services discovery and token endpoint.
@@ -28,12 +30,19 @@ export function wellKnownRouter(baseUrl: string, keys: HubKeys): Router {
   return router;
 }
 
-export function tokenRouter(deps: TokenServiceDeps): Router {
+export function tokenRouter(deps: TokenServiceDeps, rateLimits: RateLimitService): Router {
   const router = Router();
   const form = express.urlencoded({ extended: false, limit: '32kb', parameterLimit: 20 });
   router.post('/auth/token', form, async (req, res) => {
     const body: unknown = req.is('application/x-www-form-urlencoded') === false ? undefined : req.body;
-    const result = await requestToken(deps, body, metaOf(req, res));
+    const meta = metaOf(req, res);
+    // Every request counts, failed assertions too: per source address, and per
+    // the client the assertion names (before its signature is checked, so forged
+    // assertions in a client's name are bounded as well).
+    if (!(await withinLimit(rateLimits, res, 'token-address', meta.clientAddress ?? 'unknown', meta, {}))) return;
+    const claimed = claimedClientId(body);
+    if (claimed !== undefined && !(await withinLimit(rateLimits, res, 'token-client', claimed, meta, { clientId: claimed }, { advertise: false }))) return;
+    const result = await requestToken(deps, body, meta);
     // RFC 6749 section 5.1: token responses are never cached.
     res.setHeader('Pragma', 'no-cache');
     if (result.ok) {

@@ -1,5 +1,6 @@
 import type { NextFunction, Request, Response } from 'express';
 import type { Logger } from 'pino';
+import { summariseError } from '../db/database-errors.js';
 import { problem } from '../fhir/operation-outcome.js';
 import { sendProblem } from './send.js';
 
@@ -8,11 +9,16 @@ interface BodyParserError {
   status?: number;
 }
 
+/** Seconds a client is asked to wait before retrying when the database is busy (RFC 9110 section 10.2.3). */
+export const BUSY_RETRY_AFTER_SECONDS = 5;
+
 /**
  * The one place exceptions become HTTP: body-parser faults are the caller's
- * (4xx, naming what was wrong); anything else is a generic 500 with no stack
- * and no SQL. The log gets the error's type and stack frames, not its message,
- * which can quote data.
+ * (4xx, naming what was wrong); a database too busy to answer (statement
+ * timeout, no pool connection free in time) is a 503 `transient` with
+ * Retry-After; anything else is a generic 500 with no stack and no SQL. The
+ * log gets the error's class, code, stack frames and a fingerprint of the
+ * query, never its message or parameters, which can quote personal data.
  */
 export function errorHandler(logger: Logger) {
   return (err: unknown, req: Request, res: Response, next: NextFunction): void => {
@@ -38,18 +44,25 @@ export function errorHandler(logger: Logger) {
       default:
         break;
     }
-    logger.error(
-      {
-        requestId: res.locals['requestId'],
-        path: req.path,
-        err: {
-          type: err instanceof Error ? err.name : typeof err,
-          code: (err as { code?: unknown }).code,
-          stack: err instanceof Error ? err.stack?.split('\n').slice(1).join('\n') : undefined,
-        },
-      },
-      'request failed',
-    );
+    if (err instanceof URIError) {
+      // A route parameter that cannot be percent-decoded (RFC 3986 section 2.1).
+      sendProblem(res, problem(400, 'invalid', 'the request path has a malformed percent-escape (RFC 3986 section 2.1)', 'path'));
+      return;
+    }
+    const summary = summariseError(err);
+    const log = {
+      requestId: String(res.locals['requestId']),
+      path: req.path,
+      err: { type: summary.type, code: summary.code, query: summary.queryFingerprint, trouble: summary.trouble, stack: summary.frames },
+    };
+    if (summary.trouble !== undefined) {
+      logger.warn(log, 'database busy: request answered 503');
+      res.setHeader('Retry-After', String(BUSY_RETRY_AFTER_SECONDS));
+      const why = summary.trouble === 'statement-timeout' ? 'a database statement took longer than the hub allows' : 'no database connection was free in time';
+      sendProblem(res, problem(503, 'transient', `the hub is busy (${why}); retry after ${BUSY_RETRY_AFTER_SECONDS} s`));
+      return;
+    }
+    logger.error(log, 'request failed');
     sendProblem(res, problem(500, 'exception', 'the server could not complete the request'));
   };
 }

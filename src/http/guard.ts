@@ -8,6 +8,8 @@ import type { Db } from '../db/database.js';
 import { problem, type Problem } from '../fhir/operation-outcome.js';
 import { isSupportedType } from '../fhir/resource-types.js';
 import { requesterOf, type AuditRecorder } from '../services/audit-recorder.js';
+import type { RateLimitService } from '../services/rate-limit-service.js';
+import { withinLimit } from './rate-limit.js';
 import { ShadowingMemberError } from './json-body.js';
 import { metaOf } from './request-context.js';
 import { sendProblem } from './send.js';
@@ -18,6 +20,7 @@ export interface GuardDeps {
   audience: TokenAudience;
   clock: () => Date;
   audit: AuditRecorder;
+  rateLimits: RateLimitService;
 }
 
 /**
@@ -36,6 +39,8 @@ export function guard(deps: GuardDeps, interaction: RestInteraction, permission:
       ? { ok: false as const, reason: header === undefined ? 'no access token' : 'Authorization is not a Bearer token' }
       : await verifyAccessToken(deps.keys, deps.audience, deps.clock(), bearer);
     if (!checked.ok) {
+      // Requests without a valid token count per source address: each is audited, so they are bounded too.
+      if (!(await withinLimit(deps.rateLimits, res, 'api-address', meta.clientAddress ?? 'unknown', meta, {}, { interaction }))) return;
       await deps.audit.transaction(deps.db, (tx) =>
         deps.audit.rest(tx, meta, {}, { interaction, outcome: 'minor-failure', outcomeDesc: `unauthenticated: ${checked.reason}`, resourceType: type }),
       );
@@ -45,6 +50,7 @@ export function guard(deps: GuardDeps, interaction: RestInteraction, permission:
     }
     const principal = checked.principal;
     res.locals['principal'] = principal;
+    if (!(await withinLimit(deps.rateLimits, res, 'api-client', principal.clientId, meta, requesterOf(principal), { interaction }))) return;
     let refusal: Problem | undefined;
     if (type === undefined) {
       refusal = undefined;

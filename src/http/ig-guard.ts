@@ -5,7 +5,9 @@ import type { Principal } from '../auth/principal.js';
 import { allows, parseScopeList } from '../auth/scopes.js';
 import { findHubOperator, findSession } from '../db/ig-queries.js';
 import { problem } from '../fhir/operation-outcome.js';
+import { requesterOf } from '../services/audit-recorder.js';
 import { refuseAudited, type GuardDeps } from './guard.js';
+import { withinLimit } from './rate-limit.js';
 import { metaOf } from './request-context.js';
 import { sendProblem } from './send.js';
 
@@ -40,6 +42,13 @@ export interface IgGuardDeps extends GuardDeps {
 export function igGuard(deps: IgGuardDeps, interaction: RestInteraction, resourceType = 'AuditEvent') {
   return async (req: Request, res: Response, next: NextFunction): Promise<void> => {
     const principal = await igPrincipal(deps, req);
+    const meta = metaOf(req, res);
+    // Counted per client once known (a valid token or session), else per source address.
+    const who = principal.principal;
+    const limited = who === undefined
+      ? await withinLimit(deps.rateLimits, res, 'api-address', meta.clientAddress ?? 'unknown', meta, {}, { interaction })
+      : await withinLimit(deps.rateLimits, res, 'api-client', who.clientId, meta, requesterOf(who), { interaction });
+    if (!limited) return;
     if (!principal.ok) {
       if (principal.status === 401) {
         await deps.audit.transaction(deps.db, (tx) =>
@@ -97,10 +106,23 @@ async function igPrincipal(deps: IgGuardDeps, req: Request): Promise<IgCheck> {
     scopes: IG_WEB_SCOPES,
     tokenId: session.idHash.slice(0, 16),
   };
-  if (!['GET', 'HEAD'].includes(req.method) && req.get('origin') !== new URL(deps.baseUrl).origin) {
+  if (!['GET', 'HEAD'].includes(req.method) && !fromOwnOrigin(req, deps.baseUrl)) {
     return { ok: false, status: 403, reason: 'a change made with the /ig session must come from the hub\'s own page (Origin)', field: 'Origin', principal };
   }
   return { ok: true, principal, user: session.userLabel };
+}
+
+/**
+ * The CSRF defence of every cookie-borne change on the /ig page: the request
+ * must come from the hub's own origin. Browsers send Origin with every POST
+ * (Fetch standard, "origin" header) and Sec-Fetch-Site with every request
+ * (W3C Fetch Metadata); neither can be set by a page's script.
+ * See: https://owasp.org/www-community/attacks/csrf (verifying origin with standard headers)
+ */
+export function fromOwnOrigin(req: Request, baseUrl: string): boolean {
+  const origin = req.get('origin');
+  if (origin !== undefined) return origin === new URL(baseUrl).origin;
+  return req.get('sec-fetch-site') === 'same-origin';
 }
 
 /** One cookie's value from a Cookie header, or undefined. */

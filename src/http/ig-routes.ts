@@ -2,7 +2,9 @@ import { Router, type Response } from 'express';
 import { readFile } from 'node:fs/promises';
 import { SESSION_MS } from '../db/ig-queries.js';
 import { signIn, signOut } from '../services/ig-session-service.js';
-import { cookieValue, IG_COOKIE, type IgGuardDeps } from './ig-guard.js';
+import { problem } from '../fhir/operation-outcome.js';
+import { cookieValue, fromOwnOrigin, IG_COOKIE, type IgGuardDeps } from './ig-guard.js';
+import { sendProblem } from './send.js';
 import { metaOf } from './request-context.js';
 
 // The IG lead's web page (/ig) and its sign-in. The page is static: plain
@@ -60,9 +62,13 @@ export function igRouter(deps: IgGuardDeps): Router {
     res.redirect(303, '/ig');
   });
 
-  // Signing out changes nothing but the caller's own session, and the
-  // SameSite=Strict cookie is not sent with another site's form: no Origin check.
+  // Signing out changes the caller's session: another site must not be able to
+  // end it (login CSRF's mirror), so the same origin check as every /ig change.
   router.post('/ig/logout', async (req, res) => {
+    if (!fromOwnOrigin(req, deps.baseUrl)) {
+      sendProblem(res, problem(403, 'forbidden', 'signing out of the /ig page must come from the hub\'s own page (Origin)', 'Origin'));
+      return;
+    }
     await signOut(deps, cookieValue(req.get('cookie'), IG_COOKIE));
     res.clearCookie(IG_COOKIE, cookieOptions);
     res.redirect(303, '/ig');

@@ -14,6 +14,7 @@ import {
 import type { Db, Tx } from '../db/database.js';
 import { cursorCodec, type CursorCodec } from '../fhir/cursor-codec.js';
 import { problem, type Problem } from '../fhir/operation-outcome.js';
+import { checkParameterBounds } from '../fhir/search-bounds.js';
 import { ID_PATTERN, parseDateBound, type ParamList } from '../fhir/search-request.js';
 import { SYSTEMS } from '../fhir/systems.js';
 import { requesterOf, type AuditRecorder, type RequestMeta } from './audit-recorder.js';
@@ -65,6 +66,8 @@ const ACTIONS = new Set(['C', 'R', 'U', 'D', 'E']);
 export function parseAuditSearch(params: ParamList, options: { lenient: boolean; cursors: CursorCodec }): Parsed {
   const request: AuditSearchRequest = { criteria: [], recorded: [], count: AUDIT_DEFAULT_COUNT, descending: true, total: false, cursor: undefined };
   const fail = (diagnostics: string, param: string): Parsed => ({ ok: false, problem: problem(400, 'invalid', diagnostics, param) });
+  const tooCostly = checkParameterBounds(params);
+  if (tooCostly !== undefined) return { ok: false, problem: tooCostly };
   const seen = new Set<string>();
   const contains = (alternatives: (Containment | undefined)[], param: string, expected: string): Parsed | undefined => {
     if (alternatives.some((a) => a === undefined)) return fail(`${param} must be ${expected} (comma = OR)`, param);

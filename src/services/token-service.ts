@@ -17,6 +17,13 @@ export const ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-b
 /** The algorithms SMART Backend Services requires servers to support. */
 export const ASSERTION_ALGORITHMS = ['ES384', 'RS384'] as const;
 const MAX_ASSERTION_LIFETIME_S = 300;
+/**
+ * How far ahead of the hub's clock an assertion's iat may be: clocks drift, but
+ * an assertion "issued" later than now plus this was made to outlive its window.
+ * See: RFC 7523 section 3 (the server may reject iat unreasonably far in the future)
+ * and SMART Backend Services (exp at most five minutes ahead).
+ */
+const MAX_CLOCK_SKEW_S = 60;
 const CLIENT_ID = /^[A-Za-z0-9._-]{1,64}$/;
 
 export const tokenRequestSchema = z.object({
@@ -150,8 +157,12 @@ async function checkRequest(deps: TokenServiceDeps, form: unknown): Promise<Chec
     return fail(401, 'invalid_client', describeAssertionError(err));
   }
   const exp = payload.exp ?? 0;
-  if (exp - Math.floor(now.getTime() / 1000) > MAX_ASSERTION_LIFETIME_S) {
+  const nowS = Math.floor(now.getTime() / 1000);
+  if (exp - nowS > MAX_ASSERTION_LIFETIME_S) {
     return fail(401, 'invalid_client', 'client_assertion exp is more than five minutes in the future');
+  }
+  if (payload.iat !== undefined && payload.iat - nowS > MAX_CLOCK_SKEW_S) {
+    return fail(401, 'invalid_client', `client_assertion iat is more than ${MAX_CLOCK_SKEW_S} s in the future`);
   }
   const jti = payload.jti ?? '';
   if (jti.length === 0 || jti.length > 255) return fail(401, 'invalid_client', 'client_assertion jti is missing or too long');
@@ -176,4 +187,20 @@ function describeAssertionError(err: unknown): string {
   if (err instanceof errors.JOSEAlgNotAllowed) return 'client_assertion alg is not allowed (ES384 or RS384)';
   if (err instanceof errors.JOSEError) return `client_assertion rejected (${err.code})`;
   throw err;
+}
+
+/**
+ * The client a token request's assertion names (its `iss`), read without
+ * checking the signature: only for counting requests against that client's
+ * rate limit. Undefined when the body holds no readable assertion.
+ */
+export function claimedClientId(form: unknown): string | undefined {
+  const assertion = typeof form === 'object' && form !== null ? (form as { client_assertion?: unknown }).client_assertion : undefined;
+  if (typeof assertion !== 'string' || assertion.length > 16_384) return undefined;
+  try {
+    const iss = decodeJwt(assertion).iss;
+    return typeof iss === 'string' && CLIENT_ID.test(iss) ? iss : undefined;
+  } catch {
+    return undefined;
+  }
 }

@@ -159,6 +159,21 @@ describe('safeguarding overrides: listed, reviewed once, audited', () => {
     expect((listed.body as AlertList).open).toBe(0);
   });
 
+  it('signing out of /ig must come from the hub\'s own page: another site cannot end the session', async () => {
+    const session = await createSession(t.database.db, 'ig-deputy', new Date());
+    const cookie = { Cookie: `eyhub_ig=${session.id}` };
+    for (const headers of [{ Origin: 'https://elsewhere.example' }, { 'Sec-Fetch-Site': 'cross-site' }, {}]) {
+      const refused = await t.http.post('/ig/logout').set(cookie).set(headers);
+      expect(refused.status).toBe(403);
+      expect(issueOf(refused.body)?.expression).toEqual(['Origin']);
+      expect(refused.headers['set-cookie']).toBeUndefined();
+    }
+    expect((await t.http.get('/audit/alerts').set(cookie)).status).toBe(200);
+    const own = await t.http.post('/ig/logout').set(cookie).set('Origin', new URL(t.baseUrl).origin);
+    expect(own.status).toBe(303);
+    expect((await t.http.get('/audit/alerts').set(cookie)).status).toBe(401);
+  });
+
   it('an unknown alert is 404; a bad body is 400 naming the field; a body that is not JSON is 415', async () => {
     expect((await review('7d1c1f52-0000-4000-8000-000000000000', {})).status).toBe(404);
     expect((await review('not an id!', {})).status).toBe(404);

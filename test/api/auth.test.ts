@@ -1,4 +1,4 @@
-import { decodeJwt, generateKeyPair, SignJWT, base64url } from 'jose';
+import { decodeJwt, generateKeyPair, importJWK, SignJWT, base64url } from 'jose';
 import { pino } from 'pino';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -94,6 +94,8 @@ describe('POST /auth/token', () => {
     ['a wrong audience', async () => goodForm('ocean-cc', 'early-help', 'system/*.rs', await signClientAssertion(t.keys.get('ocean-cc')!.privateJwk, 'ocean-cc', 'http://elsewhere.test/token')), 401, 'invalid_client', /aud/],
     ['an expired assertion', async () => goodForm('ocean-cc', 'early-help', 'system/*.rs', await t.assertion('ocean-cc', { now: new Date(Date.now() - 10 * 60_000) })), 401, 'invalid_client', /expired/],
     ['an assertion living longer than five minutes', async () => goodForm('ocean-cc', 'early-help', 'system/*.rs', await t.assertion('ocean-cc', { lifetimeSeconds: 3600 })), 401, 'invalid_client', /five minutes/],
+    ['an assertion issued an hour in the future', async () => goodForm('ocean-cc', 'early-help', 'system/*.rs', await futureAssertion('ocean-cc', 3600)), 401, 'invalid_client', /iat/],
+    ['an assertion issued two minutes in the future', async () => goodForm('ocean-cc', 'early-help', 'system/*.rs', await futureAssertion('ocean-cc', 120)), 401, 'invalid_client', /iat/],
     ['a client id no client could have', async () => goodForm('ocean-cc', 'early-help', 'system/*.rs', await signClientAssertion(t.keys.get('ocean-cc')!.privateJwk, 'ocean-cc\u0000', t.hub.tokenUrl)), 401, 'invalid_client', /unknown/],
     ['an unknown client', async () => goodForm('ocean-cc', 'early-help', 'system/*.rs', await signClientAssertion(t.keys.get('ocean-cc')!.privateJwk, 'nobody-cc', t.hub.tokenUrl)), 401, 'invalid_client', /unknown/],
     ['a signature by another key', async () => goodForm('ocean-cc', 'early-help', 'system/*.rs', await signClientAssertion({ ...t.keys.get('iod-cc')!.privateJwk, kid: t.keys.get('ocean-cc')!.privateJwk.kid }, 'ocean-cc', t.hub.tokenUrl)), 401, 'invalid_client', /signature/],
@@ -160,6 +162,14 @@ function unsignedAssertion(clientId: string, aud: string): string {
 async function hmacAssertion(clientId: string, aud: string): Promise<string> {
   return new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setIssuer(clientId).setSubject(clientId).setAudience(aud)
     .setExpirationTime('1m').setJti(`hs-${Date.now()}`).sign(new TextEncoder().encode('a-secret-anyone-could-guess-0123456789'));
+}
+
+/** Signed by the client's own key, with iat ahead of the hub's clock and exp within five minutes of it. */
+async function futureAssertion(clientId: string, aheadSeconds: number): Promise<string> {
+  const jwk = t.keys.get(clientId)!.privateJwk;
+  const now = Math.floor(Date.now() / 1000);
+  return new SignJWT({}).setProtectedHeader({ alg: jwk.alg ?? 'ES384', kid: jwk.kid }).setIssuer(clientId).setSubject(clientId).setAudience(t.hub.tokenUrl)
+    .setIssuedAt(now + aheadSeconds).setExpirationTime(now + 240).setJti(`future-${aheadSeconds}-${Date.now()}`).sign(await importJWK(jwk, jwk.alg ?? 'ES384'));
 }
 
 async function es256Assertion(clientId: string, aud: string): Promise<string> {

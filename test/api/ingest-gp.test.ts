@@ -82,6 +82,23 @@ describe('POST /ingest/hl7v2', () => {
     expect(String(ack.body)).toMatch(/MSA\|AR\|/);
   });
 
+  it.each(['2.9', '3.0', '2.2', '', '2.5.1.9'])('refuses HL7 version "%s" in MSH-12 (400, or AR naming MSH-12), and stores nothing', async (version) => {
+    const before = await countRows(t.database.db, 'resource_history');
+    const body = (await readFixture('hl7v2/missed-dose-na.hl7')).replace('|P|2.5.1', `|P|${version}`).replace('Y90001-TEST-0001', `Y90001-TEST-V${version}`);
+    const res = await hl7(limehouse, body);
+    expect(res.status).toBe(400);
+    expect(outcome(res.body).issue[0]?.expression).toEqual(['MSH-12']);
+    const ack = await hl7(limehouse, body, HL7);
+    expect(String(ack.body)).toMatch(/MSA\|AR\|Y90001-TEST-V[^\r]*\rERR\|\|MSH\^1\^12\|/);
+    expect(await countRows(t.database.db, 'resource_history')).toBe(before);
+  });
+
+  it.each(['2.3', '2.4', '2.7.1', '2.8.2'])('accepts HL7 version %s in MSH-12', async (version) => {
+    const body = (await readFixture('hl7v2/missed-dose-na.hl7')).replace('|P|2.5.1', `|P|${version}`).replace('Y90001-TEST-0001', `Y90001-TEST-V${version}`);
+    const res = await hl7(limehouse, body);
+    expect(res.status).toBe(200);
+  });
+
   it('refuses a message without PID naming the segment, and stores nothing', async () => {
     const before = await countRows(t.database.db, 'resource_history');
     const noPid = (await readFixture('hl7v2/missed-dose-na.hl7')).replace(/PID\|[^\r\n]*[\r\n]+/, '').replace('Y90001-TEST-0001', 'Y90001-TEST-NOPID');

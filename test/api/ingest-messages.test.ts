@@ -159,6 +159,22 @@ describe('$process-message refusals store nothing', () => {
     expect(issues(res.body)[0]?.expression).toEqual(['sender']);
   });
 
+  it.each([
+    ['no sender', (header: Record<string, unknown>) => { delete header['sender']; }],
+    ['a sender that is no entry of the message', (header: Record<string, unknown>) => { header['sender'] = { reference: 'urn:uuid:00000000-0000-4000-8000-000000000000' }; }],
+  ])('refuses a booking with %s (422 naming MessageHeader.sender), storing nothing', async (_name, edit) => {
+    const bundle = JSON.parse((await message('pregnancy-notification')).replaceAll('11111111-1111-4111-8111-111111111101', '11111111-1111-4111-8111-1111111111ee')) as { entry: { resource: Record<string, unknown> }[] };
+    const header = bundle.entry[0]?.resource;
+    if (header === undefined) throw new Error('the fixture has no MessageHeader');
+    edit(header);
+    const before = await countRows(t.database.db, 'resource_history');
+    const res = await post(maternity, JSON.stringify(bundle));
+    expect(res.status).toBe(422);
+    expect(issues(res.body).map((i) => i.expression?.[0])).toContain('Bundle.entry[0].resource.sender');
+    expect(issues(res.body).map((i) => i.diagnostics).join(' ')).toContain('MessageHeader.sender');
+    expect(await countRows(t.database.db, 'resource_history')).toBe(before);
+  });
+
   it('needs the create scope of the event\'s focus type', async () => {
     const ocean = await t.token('ocean-cc', 'early-years-registration');
     const res = await post(ocean, await message('pregnancy-notification'));

@@ -22,7 +22,8 @@ import { startTestHub, type TestHub } from '../support/test-hub.js';
  */
 const MOUNT_PREFIXES = ['/', '/fhir'] as const;
 const ROUTE_TABLE = {
-  app: { routes: ['GET /'], middleware: 5 },
+  // App-level layers, the request bounds (path escapes, parameter counts) among them.
+  app: { routes: ['GET /'], middleware: 6 },
   routers: [
     { mount: '/', routes: ['GET /.well-known/smart-configuration', 'GET /.well-known/jwks.json'], middleware: 0 },
     { mount: '/', routes: ['POST /auth/token'], middleware: 0 },
@@ -304,8 +305,15 @@ async function probesFor(hub: TestHub, route: RouteKey, w: World, mode: Mode, cl
     case 'GET /ig/login':
       return [get('/ig/login', 'link-refused'), get(`/ig/login?token=${'A'.repeat(43)}`, 'link-refused'), get('/ig/login?token=a&token=b', 'link-refused')];
     case 'POST /ig/logout': {
-      const logout = (headers: Record<string, string>): Probe => ({ route, method: 'POST', url: '/ig/logout', headers, expect: 'see-other' });
-      return [logout({}), logout({ Cookie: `eyhub_ig=${'A'.repeat(43)}` })];
+      // Signing out must come from the hub's own page (Origin), like every /ig change.
+      const logout = (headers: Record<string, string>, want: Expectation = 'see-other'): Probe => ({ route, method: 'POST', url: '/ig/logout', headers, expect: want });
+      const own = new URL(hub.baseUrl).origin;
+      return [
+        logout({ Origin: own }),
+        logout({ Origin: own, Cookie: `eyhub_ig=${'A'.repeat(43)}` }),
+        logout({}, 'forbidden'),
+        logout({ Origin: 'https://elsewhere.example', Cookie: `eyhub_ig=${'A'.repeat(43)}` }, 'forbidden'),
+      ];
     }
   }
 }

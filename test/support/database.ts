@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import pg from 'pg';
 import { inject } from 'vitest';
-import { openDatabase, type Database } from '../../src/db/database.js';
+import { openDatabase, type Database, type PoolBounds } from '../../src/db/database.js';
 import { grantDatabase, roleOfUrl } from '../../src/db/roles.js';
 
 export interface TestDatabase extends Database {
@@ -14,6 +14,10 @@ export interface TestDatabase extends Database {
 }
 
 let counter = 0;
+
+export interface PoolOptions extends PoolBounds {
+  poolSize?: number;
+}
 
 /** The server URL with another database name. */
 export function onDatabase(serverUrl: string, name: string): string {
@@ -30,7 +34,7 @@ export function onDatabase(serverUrl: string, name: string): string {
  * connection is the application role's (DATABASE_URL); a superuser
  * (DATABASE_ADMIN_URL) creates and drops it.
  */
-export async function openTestDatabase(): Promise<TestDatabase> {
+export async function openTestDatabase(pool: PoolOptions = {}): Promise<TestDatabase> {
   const adminServer = inject('databaseUrl');
   if (adminServer === '') {
     const snapshot = await readFile(inject('pgliteSnapshot'));
@@ -48,15 +52,16 @@ export async function openTestDatabase(): Promise<TestDatabase> {
   }
   const adminUrl = onDatabase(adminServer, name);
   const roles = inject('databaseRoles');
+  const poolOptions = { poolSize: pool.poolSize ?? 8, bounds: pool };
   if (roles === undefined) {
-    const database = await openDatabase({ kind: 'postgres', url: adminUrl, poolSize: 8 });
+    const database = await openDatabase({ kind: 'postgres', url: adminUrl, ...poolOptions });
     await database.migrate();
     return { ...database, url: adminUrl, ownerUrl: undefined, adminUrl };
   }
   await prepareForRoles(adminUrl);
   const url = onDatabase(roles.appUrl, name);
   const ownerUrl = onDatabase(roles.ownerUrl, name);
-  const database = await openDatabase({ kind: 'postgres', url, migrationUrl: ownerUrl, poolSize: 8 });
+  const database = await openDatabase({ kind: 'postgres', url, migrationUrl: ownerUrl, ...poolOptions });
   await database.migrate();
   return { ...database, url, ownerUrl, adminUrl };
 }

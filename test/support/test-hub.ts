@@ -12,8 +12,9 @@ import type { LoadedProtocol } from '../../src/protocol/protocol-schema.js';
 import { logKeyFromJwk, type LogKey } from '../../src/audit/signed-note.js';
 import type { CheckpointPolicy } from '../../src/services/audit-log-service.js';
 import { defaultLogOrigin } from '../../src/services/log-key.js';
+import { configureServer } from '../../src/http/http-server.js';
 import { openSigningKeys } from '../../src/services/signing-keys.js';
-import { openTestDatabase, type TestDatabase } from './database.js';
+import { openTestDatabase, type PoolOptions, type TestDatabase } from './database.js';
 import { loadedTestProtocols } from './protocols.js';
 
 /**
@@ -63,9 +64,12 @@ export async function startTestHub(
     checkpoints?: CheckpointPolicy;
     /** A directory of signing-key files, as a deployment has (default: keys of this hub's own, in memory). */
     signingKeysDir?: string;
+    rateLimits?: HubOptions['rateLimits'];
+    /** PostgreSQL pool bounds (size, statement and connection timeouts); ignored on PGlite. */
+    pool?: PoolOptions;
   } = {},
 ): Promise<TestHub> {
-  const database = await openTestDatabase();
+  const database = await openTestDatabase(options.pool);
   const keys = new Map<string, ClientKeyPair>();
   for (const client of allClients) keys.set(client.id, await generateClientKeyPair(client.id === 'limehouse-gp' ? 'RS384' : 'ES384'));
   await inTransaction(database.db, async (tx) => {
@@ -85,6 +89,7 @@ export async function startTestHub(
   let baseUrl = 'http://hub.test';
   if (options.listen === true) {
     server = http.createServer();
+    configureServer(server, { keepAliveTimeoutMs: 65_000, headersTimeoutMs: 66_000, requestTimeoutMs: 30_000 });
     await new Promise<void>((resolve) => server?.listen(0, '127.0.0.1', resolve));
     baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   }
@@ -100,6 +105,7 @@ export async function startTestHub(
     logKey,
     ...(options.signingKeysDir === undefined ? {} : { signingKeys: await openSigningKeys(options.signingKeysDir, options.clock ?? (() => new Date())) }),
     ...(options.checkpoints === undefined ? {} : { checkpoints: options.checkpoints }),
+    ...(options.rateLimits === undefined ? {} : { rateLimits: options.rateLimits }),
   });
   server?.on('request', hub.app);
   const agent = request(hub.app);

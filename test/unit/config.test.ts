@@ -25,6 +25,23 @@ describe('configuration from the environment', () => {
     expect(config).toMatchObject({ port: 9000, databaseUrl: 'postgres://postgres@127.0.0.1:5432/hub', demo: true, logLevel: 'warn', publicBaseUrl: 'https://hub.example' });
   });
 
+  it('bounds requests by default: keep-alive above load balancers\' idle timeouts, a statement timeout, rate limits', () => {
+    const config = loadConfig({});
+    expect(config.http).toEqual({ keepAliveTimeoutMs: 65_000, headersTimeoutMs: 66_000 });
+    expect(config.database).toEqual({ statementTimeoutMs: 20_000, poolSize: 10, connectionTimeoutMs: 5_000 });
+    expect(config.rateLimits).toEqual({
+      token: { perClient: 60, perAddress: 120, windowSeconds: 60 },
+      api: { perClient: 6000, perAddress: 600, windowSeconds: 60 },
+    });
+  });
+
+  it('keeps the headers timeout above the keep-alive timeout, whatever is set', () => {
+    const config = loadConfig({ HTTP_KEEP_ALIVE_TIMEOUT_MS: '120000', HTTP_HEADERS_TIMEOUT_MS: '30000', RATE_LIMIT_API_PER_CLIENT: '50', DB_STATEMENT_TIMEOUT_MS: '0' });
+    expect(config.http).toEqual({ keepAliveTimeoutMs: 120_000, headersTimeoutMs: 121_000 });
+    expect(config.rateLimits.api.perClient).toBe(50);
+    expect(config.database.statementTimeoutMs).toBe(0);
+  });
+
   it.each([
     ['PORT', 'eighty'],
     ['PORT', '70000'],
@@ -33,6 +50,8 @@ describe('configuration from the environment', () => {
     ['LOG_LEVEL', 'loud'],
     ['PUBLIC_BASE_URL', 'ftp://hub'],
     ['MIGRATION_DATABASE_URL', 'postgres://hub_owner@127.0.0.1:5432/hub'],
+    ['RATE_LIMIT_TOKEN_PER_CLIENT', '0'],
+    ['HTTP_KEEP_ALIVE_TIMEOUT_MS', 'forever'],
   ])('refuses %s=%s, naming it', (name, value) => {
     expect(() => loadConfig({ [name]: value })).toThrow(new RegExp(`Invalid environment: ${name}`));
   });

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { checkParameterBounds, MAX_OR_VALUES, MAX_PARAMETERS, MAX_REPEATS } from '../../src/fhir/search-bounds.js';
 import { parseDateBound, parseSearch } from '../../src/fhir/search-request.js';
 
 describe('_lastUpdated values', () => {
@@ -60,5 +61,24 @@ describe('search parameters', () => {
     const parsed = parseSearch(type, params);
     expect(parsed.ok).toBe(false);
     if (!parsed.ok) expect(parsed.problem.outcome.issue[0]?.expression).toEqual([name]);
+  });
+});
+
+describe('parameter bounds', () => {
+  const repeat = (n: number, pair: [string, string]): [string, string][] => Array.from({ length: n }, () => pair);
+  it.each([
+    ['repetitions at the bound', repeat(MAX_REPEATS, ['patient', 'p1']), undefined],
+    ['one repetition more', repeat(MAX_REPEATS + 1, ['patient', 'p1']), 'patient'],
+    ['an OR-list at the bound', [['_id', Array.from({ length: MAX_OR_VALUES }, (_, i) => `i${i}`).join(',')]], undefined],
+    ['an OR-list one longer', [['_id', Array.from({ length: MAX_OR_VALUES + 1 }, (_, i) => `i${i}`).join(',')]], '_id'],
+    ['a million commas', [['identifier', ','.repeat(1_000_000)]], 'identifier'],
+    ['parameters at the bound', Array.from({ length: MAX_PARAMETERS }, (_, i): [string, string] => [`p${i % 40}`, 'x']), undefined],
+    ['one parameter more', Array.from({ length: MAX_PARAMETERS + 1 }, (_, i): [string, string] => [`p${i}`, 'x']), `p${MAX_PARAMETERS}`],
+  ] as [string, [string, string][], string | undefined][])('%s', (_name, params, refused) => {
+    const p = checkParameterBounds(params);
+    expect(p?.outcome.issue[0]?.expression?.[0]).toBe(refused);
+    if (refused !== undefined) expect(p?.status).toBe(400);
+    const parsed = parseSearch('Observation', params, { lenient: true });
+    if (refused !== undefined) expect(parsed.ok).toBe(false);
   });
 });

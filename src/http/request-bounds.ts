@@ -1,0 +1,32 @@
+import type { NextFunction, Request, Response } from 'express';
+import { problem } from '../fhir/operation-outcome.js';
+import { checkParameterBounds } from '../fhir/search-bounds.js';
+import { sendProblem } from './send.js';
+
+/**
+ * Refuses, before any route or database work, a request whose path cannot be
+ * decoded (a malformed `%`-escape: RFC 3986 section 2.1) or whose query string
+ * asks for more than a search may (too many parameters, repetitions or
+ * OR-alternatives). Each answer is a 400 OperationOutcome naming what was wrong.
+ */
+export function requestBounds() {
+  return (req: Request, res: Response, next: NextFunction): void => {
+    const url = req.originalUrl;
+    const q = url.indexOf('?');
+    const path = q < 0 ? url : url.slice(0, q);
+    try {
+      decodeURIComponent(path);
+    } catch {
+      sendProblem(res, problem(400, 'invalid', 'the request path has a malformed percent-escape (RFC 3986 section 2.1)', 'path'));
+      return;
+    }
+    if (q >= 0) {
+      const tooCostly = checkParameterBounds([...new URLSearchParams(url.slice(q + 1))]);
+      if (tooCostly !== undefined) {
+        sendProblem(res, tooCostly);
+        return;
+      }
+    }
+    next();
+  };
+}

@@ -14,12 +14,12 @@ import {
 } from '../db/resource-queries.js';
 import type { CursorCodec } from '../fhir/cursor-codec.js';
 import { capabilityStatement } from '../fhir/capability.js';
-import { denialProblem, problem, type Problem } from '../fhir/operation-outcome.js';
+import { problem, type Problem } from '../fhir/operation-outcome.js';
 import { isPublicType, patientsOf } from '../fhir/resource-types.js';
 import { ID_PATTERN, parseSearch, type ParamList, type SearchRequest } from '../fhir/search-request.js';
 import { validateAgainstProfile } from '../fhir/profiles.js';
 import { requesterOf, type AuditRecorder, type RequestMeta } from './audit-recorder.js';
-import { REASON_TEXT, recordDecisions, refuse, versionedReference, type DenialBurst } from './decision-audit.js';
+import { recordDecisions, refuse, versionedReference, type DenialBurst } from './decision-audit.js';
 import { explainDisclosure } from './explain-service.js';
 import { searchDisclosed } from './search-service.js';
 import { toResult, type FhirResult } from './fhir-result.js';
@@ -61,48 +61,67 @@ export class FhirService {
   }
 
   async read(principal: Principal, type: string, id: string, meta: RequestMeta): Promise<FhirResult> {
-    return this.readOne(principal, meta, 'read', type, id, (tx) => readCurrent(tx, type, id));
+    return this.readOne(principal, meta, 'read', type, id, undefined);
   }
 
   async vread(principal: Principal, type: string, id: string, vid: string, meta: RequestMeta): Promise<FhirResult> {
     if (!/^[1-9]\d{0,8}$/.test(vid)) return refuse(this.deps, principal, meta, 'vread', type, problem(400, 'invalid', 'version id must be a positive integer', 'vid'));
-    return this.readOne(principal, meta, 'vread', type, id, (tx) => readVersion(tx, type, id, Number(vid)));
+    return this.readOne(principal, meta, 'vread', type, id, Number(vid));
   }
 
+  /**
+   * read and vread. The current version decides whether the record is
+   * disclosed at all, as for history: a denied record answers like an unknown
+   * id whatever version is asked for, so vread cannot count its versions.
+   */
   private async readOne(
     principal: Principal,
     meta: RequestMeta,
     interaction: RestInteraction,
     type: string,
     id: string,
-    load: (tx: Tx) => Promise<StoredResource | undefined>,
+    versionId: number | undefined,
   ): Promise<FhirResult> {
     if (!ID_PATTERN.test(id)) return refuse(this.deps, principal, meta, interaction, type, problem(400, 'invalid', 'id is not a valid resource id', 'id'));
     return this.deps.audit.transaction(this.deps.db, async (tx) => {
-      const row = await load(tx);
-      const current = row === undefined || interaction === 'read' ? row : await readCurrent(tx, type, id);
-      if (row === undefined || current === undefined) return this.notFound(tx, principal, meta, interaction, type, id);
+      // The context is loaded first either way: an unknown id and a denied one do comparable work.
       const ctx = await this.deps.disclosure.context(tx, principal, meta.overrideReason);
+      const current = await readCurrent(tx, type, id);
+      if (current === undefined) return this.notFound(tx, principal, meta, interaction, type, id);
+      const [now] = await this.deps.disclosure.judge(tx, ctx, [current]);
+      if (now === undefined) throw new Error('no decision for a record');
+      if (now.decision.effect === 'deny' || versionId === undefined || versionId === current.versionId) {
+        await recordDecisions(this.deps, tx, principal, meta, [now]);
+        if (now.decision.effect === 'deny') return this.denied(tx, principal, meta, interaction, type, id, now);
+        return this.disclosed(tx, principal, meta, interaction, now);
+      }
+      // An older version of a record the requester may see: decided on its own content.
+      const row = await readVersion(tx, type, id, versionId);
+      if (row === undefined) return this.notFound(tx, principal, meta, interaction, type, id);
       const [judged] = await this.deps.disclosure.judge(tx, ctx, [row], current.sourceOrgs);
       if (judged === undefined) throw new Error('no decision for a record');
       await recordDecisions(this.deps, tx, principal, meta, [judged]);
       if (judged.decision.effect === 'deny') return this.denied(tx, principal, meta, interaction, type, id, judged);
-      await this.deps.audit.rest(tx, meta, requesterOf(principal), {
-        interaction,
-        outcome: 'success',
-        resources: [versionedReference(row)],
-        patients: judged.patients,
-      });
-      return { status: 200, body: judged.body, headers: versionHeaders(row) };
+      return this.disclosed(tx, principal, meta, interaction, judged);
     });
+  }
+
+  private async disclosed(tx: Tx, principal: Principal, meta: RequestMeta, interaction: RestInteraction, judged: Judged): Promise<FhirResult> {
+    await this.deps.audit.rest(tx, meta, requesterOf(principal), {
+      interaction,
+      outcome: 'success',
+      resources: [versionedReference(judged.row)],
+      patients: judged.patients,
+    });
+    return { status: 200, body: judged.body, headers: versionHeaders(judged.row) };
   }
 
   async history(principal: Principal, type: string, id: string, meta: RequestMeta): Promise<FhirResult> {
     if (!ID_PATTERN.test(id)) return refuse(this.deps, principal, meta, 'history-instance', type, problem(400, 'invalid', 'id is not a valid resource id', 'id'));
     return this.deps.audit.transaction(this.deps.db, async (tx) => {
+      const ctx = await this.deps.disclosure.context(tx, principal, meta.overrideReason);
       const current = await readCurrent(tx, type, id);
       if (current === undefined) return this.notFound(tx, principal, meta, 'history-instance', type, id);
-      const ctx = await this.deps.disclosure.context(tx, principal, meta.overrideReason);
       // The current version decides whether the record is disclosed at all; each older version is then judged on its own content.
       const [now] = await this.deps.disclosure.judge(tx, ctx, [current]);
       if (now === undefined) throw new Error('no decision for a record');
@@ -146,10 +165,15 @@ export class FhirService {
 
   private async notFound(tx: Tx, principal: Principal, meta: RequestMeta, interaction: RestInteraction, type: string, id: string): Promise<FhirResult> {
     await this.deps.audit.rest(tx, meta, requesterOf(principal), { interaction, outcome: 'minor-failure', outcomeDesc: 'not found', resourceType: type });
-    return toResult(problem(404, 'not-found', `${type}/${id} is not known`));
+    return notKnown(type, id);
   }
 
-  /** A denial answers 404, like absence, with the reason code for the requester to act on. */
+  /**
+   * A denial answers exactly as an unknown id does (status, body, headers):
+   * to the requester, a record it may not see does not exist (DESIGN.md §10).
+   * The reason goes only to the audit log (here and in the decision event)
+   * and to the IG lead's $explain-disclosure.
+   */
   private async denied(tx: Tx, principal: Principal, meta: RequestMeta, interaction: RestInteraction, type: string, id: string, judged: Judged): Promise<FhirResult> {
     const d = judged.decision;
     if (d.effect !== 'deny') throw new Error('denied() needs a denial');
@@ -161,8 +185,7 @@ export class FhirService {
       resources: [versionedReference(judged.row)],
       patients: judged.patients,
     });
-    // The detail (which may name a postcode district or a source) stays in the audit trail; the requester gets the code.
-    return toResult(denialProblem(404, `${type}/${id} is not known or not disclosed to you`, d.reason, REASON_TEXT[d.reason]));
+    return notKnown(type, id);
   }
 
   async create(principal: Principal, type: string, body: unknown, ifNoneExist: string | undefined, meta: RequestMeta): Promise<FhirResult> {
@@ -305,6 +328,11 @@ export class FhirService {
     return `${this.fhirBase}/${row.type}/${row.id}/_history/${row.versionId}`;
   }
 
+}
+
+/** The one answer for a record the requester cannot have: unknown, or not disclosed to it. */
+export function notKnown(type: string, id: string): FhirResult {
+  return toResult(problem(404, 'not-found', `${type}/${id} is not known`));
 }
 
 function versionHeaders(row: StoredResource): Record<string, string> {

@@ -36,6 +36,16 @@ export default tseslint.config(
     },
   },
   {
+    // Disclosure by construction: stored content reaches an answer only through the decision
+    // (src/db/undisclosed.ts). The raw accessor is for rules in the shell, never at the edges.
+    files: ['src/http/**', 'src/cli/**', 'src/main.ts', 'src/hub.ts'],
+    rules: {
+      'no-restricted-imports': ['error', {
+        patterns: [{ group: ['**/db/undisclosed.js'], importNames: ['contentForRules'], message: 'Stored content leaves only through DisclosureService.judge.' }],
+      }],
+    },
+  },
+  {
     // Tests read HTTP JSON (supertest's body is untyped) and assert on it directly.
     files: ['test/**/*.ts'],
     rules: {

@@ -2,6 +2,7 @@ import type { Resource } from 'fhir/r4.js';
 import { randomUUID } from 'node:crypto';
 import { inTransaction, type Db } from '../../src/db/database.js';
 import type { StoredResource } from '../../src/db/resource-queries.js';
+import { contentForRules, seal } from '../../src/db/undisclosed.js';
 import { resourceHistory, resourceReferences, resources, resourceTokens } from '../../src/db/schema/index.js';
 import { indexValues } from '../../src/fhir/resource-types.js';
 import { nhsNumbers, seededRandom, syntheticChild } from './synthetic.js';
@@ -42,7 +43,7 @@ export async function preloadChildren(db: Db, plan: PreloadPlan): Promise<string
         id,
         meta: { versionId: '1', lastUpdated: lastUpdated.toISOString() },
       } as Resource;
-      rows.push({ type: 'Patient', id, versionId: 1, lastUpdated, sourceOrg: plan.sourceOrg, content });
+      rows.push({ type: 'Patient', id, versionId: 1, lastUpdated, sourceOrg: plan.sourceOrg, content: seal(content) });
       ids.push(id);
     }
     await insertFirstVersions(db, rows);
@@ -52,7 +53,7 @@ export async function preloadChildren(db: Db, plan: PreloadPlan): Promise<string
 }
 
 async function insertFirstVersions(db: Db, rows: StoredResource[]): Promise<void> {
-  const index = rows.map((row) => ({ row, values: indexValues(row.content) }));
+  const index = rows.map((row) => ({ row, values: indexValues(contentForRules(row.content)) }));
   const tokens = index.flatMap(({ row, values }) => values.tokens.map((t) => ({ type: row.type, id: row.id, ...t })));
   const references = index.flatMap(({ row, values }) => values.references.map((r) => ({ type: row.type, id: row.id, ...r })));
   await inTransaction(db, async (tx) => {

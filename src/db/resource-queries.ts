@@ -1,8 +1,8 @@
-import type { Resource } from 'fhir/r4.js';
 import { and, asc, desc, eq, gt, gte, inArray, lt, or, sql, type SQL } from 'drizzle-orm';
 import { DISTRICT_PARAM, indexValues, isPublicType, RECIPIENT_PARAM } from '../fhir/resource-types.js';
 import type { SearchRequest } from '../fhir/search-request.js';
 import type { Db, Tx } from './database.js';
+import { contentForRules, type Undisclosed } from './undisclosed.js';
 import { resourceHistory, resourceReferences, resources, resourceTokens } from './schema/index.js';
 
 export interface StoredResource {
@@ -13,7 +13,8 @@ export interface StoredResource {
   sourceOrg: string;
   /** Every organisation that has stored a version (absent on history rows). */
   sourceOrgs?: string[];
-  content: Resource;
+  /** Leaves the hub only through the disclosure decision (see undisclosed.ts). */
+  content: Undisclosed;
 }
 
 export async function readCurrent(db: Db | Tx, type: string, id: string, forUpdate = false): Promise<StoredResource | undefined> {
@@ -60,7 +61,8 @@ export async function writeVersion(tx: Tx, row: StoredResource): Promise<void> {
     await tx.delete(resourceReferences).where(and(eq(resourceReferences.type, row.type), eq(resourceReferences.id, row.id)));
   }
   await tx.insert(resourceHistory).values(version);
-  const index = indexValues(row.content);
+  // The search index is built from what is stored.
+  const index = indexValues(contentForRules(row.content));
   if (index.tokens.length > 0) {
     await tx.insert(resourceTokens).values(index.tokens.map((t) => ({ type: row.type, id: row.id, ...t })));
   }

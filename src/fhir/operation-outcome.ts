@@ -41,22 +41,5 @@ export function information(diagnostics: string): OperationOutcome {
   return outcome([{ severity: 'information', code: 'informational', diagnostics }]);
 }
 
+/** Deny reasons, as the IG lead's $explain-disclosure names them (never told to the requester). */
 export const DENY_REASON_SYSTEM = 'https://eastside.example/fhir/CodeSystem/deny-reason';
-
-/** A refused disclosure: the reason code (e.g. consent-withdrawn) in details, for the requester to act on. */
-export function denialProblem(status: number, diagnostics: string, reason: string, detail: string): Problem {
-  return {
-    status,
-    outcome: {
-      resourceType: 'OperationOutcome',
-      issue: [
-        {
-          severity: 'error',
-          code: status === 404 ? 'not-found' : 'forbidden',
-          details: { coding: [{ system: DENY_REASON_SYSTEM, code: reason }], text: detail },
-          diagnostics: `${diagnostics}: ${reason}`,
-        },
-      ],
-    },
-  };
-}

@@ -4,7 +4,6 @@ import type { Principal } from '../auth/principal.js';
 import { addDenials, claimDenialBurst, insertAlert } from '../db/alert-queries.js';
 import type { Db, Tx } from '../db/database.js';
 import type { StoredResource } from '../db/resource-queries.js';
-import type { DenyReason } from '../decision/decision-types.js';
 import type { Problem } from '../fhir/operation-outcome.js';
 import { requesterOf, type AuditRecorder, type RequestMeta } from './audit-recorder.js';
 import type { Judged } from './disclosure-service.js';
@@ -27,23 +26,6 @@ export interface DenialBurst {
 }
 
 export const DEFAULT_DENIAL_BURST: DenialBurst = { threshold: 20, windowMs: 10 * 60_000 };
-
-/** What a requester is told about a denial: the code's meaning, never facts about the subject. */
-export const REASON_TEXT: Record<DenyReason, string> = {
-  'no-flow': 'no flow of an information-sharing protocol in force carries this kind of record to your organisation',
-  'protocol-not-in-force': 'the information-sharing protocol that would carry this record is not in force',
-  'purpose-not-permitted': 'the protocol carries this record to your organisation, but not for the purpose of use in your token',
-  'no-subject': 'the record names no patient the hub holds, so no flow can carry it',
-  'override-reason-required': 'a safeguarding override needs a stated reason (X-Override-Reason)',
-  'excluded:pregnancy-loss': 'the protocol excludes this record from sharing after a pregnancy loss',
-  'excluded:restricted-record': 'the record is restricted',
-  'outside-catchment': 'the subject lives outside your organisation\'s catchment',
-  'where-not-met': 'the record does not meet the condition of the flow that would carry it',
-  'no-consent': 'no consent covers this sharing',
-  'consent-refused': 'the family has refused this sharing',
-  'consent-withdrawn': 'the family has withdrawn consent',
-  objection: 'the family has objected to this sharing',
-};
 
 /**
  * The request's decisions as BALP AuthZ-Consent AuditEvents: decisions alike

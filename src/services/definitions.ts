@@ -2,6 +2,7 @@ import type { FhirResource } from 'fhir/r4.js';
 import { CAF_QUESTIONNAIRE } from '../adapters/caf-questionnaire.js';
 import type { Db } from '../db/database.js';
 import { lockCriteria, readCurrent, writeVersion } from '../db/resource-queries.js';
+import { contentForRules, seal } from '../db/undisclosed.js';
 import { sameContent } from '../fhir/resource-edits.js';
 import { HUB_ORGANISATION } from '../decision/decision-types.js';
 import type { AuditRecorder } from './audit-recorder.js';
@@ -23,11 +24,12 @@ export async function installDefinitions(db: Db, audit: AuditRecorder, clock: ()
       // Instances starting together install once: the first holds the lock, the others then find it stored.
       await lockCriteria(tx, `definition:${definition.resourceType}/${id}`);
       const current = await readCurrent(tx, definition.resourceType, id, true);
-      if (current !== undefined && sameContent(current.content as FhirResource, definition)) return;
+      // Compared with what ships, to store a new version only when it changed.
+      if (current !== undefined && sameContent(contentForRules(current.content) as FhirResource, definition)) return;
       const now = clock();
       const versionId = (current?.versionId ?? 0) + 1;
       const content = { ...definition, meta: { versionId: String(versionId), lastUpdated: now.toISOString() } } as FhirResource;
-      await writeVersion(tx, { type: definition.resourceType, id, versionId, lastUpdated: now, sourceOrg: HUB_ORGANISATION, content });
+      await writeVersion(tx, { type: definition.resourceType, id, versionId, lastUpdated: now, sourceOrg: HUB_ORGANISATION, content: seal(content) });
       await audit.rest(tx, { requestId: `install-${definition.resourceType}-${id}` }, { organisationCode: HUB_ORGANISATION }, {
         interaction: versionId === 1 ? 'create' : 'update',
         outcome: 'success',

@@ -3,6 +3,7 @@ import type { Principal } from '../auth/principal.js';
 import { findReferringMany, listOrganisationFacts, readCurrentMany, type OrganisationFacts } from '../db/disclosure-queries.js';
 import type { Db, Tx } from '../db/database.js';
 import type { SearchCandidates, StoredResource } from '../db/resource-queries.js';
+import { contentForRules, patientsOfStored } from '../db/undisclosed.js';
 import { decide } from '../decision/decide.js';
 import { HUB_ORGANISATION, type ConsentFacts, type Decision, type RecordFacts, type Requester, type SubjectFacts } from '../decision/decision-types.js';
 import { redact } from '../decision/redact.js';
@@ -24,7 +25,10 @@ export interface Judged {
   decision: Decision;
   /** "Patient/id" of each patient the record is about. */
   patients: string[];
-  /** What may leave the hub: the record, or its projection; undefined when denied. */
+  /**
+   * What may leave the hub: the record, or its projection; undefined when
+   * denied. The one place stored content becomes response content.
+   */
   body: Resource | undefined;
 }
 
@@ -78,7 +82,7 @@ export class DisclosureService {
    */
   async judge(db: Db | Tx, ctx: DisclosureContext, rows: readonly StoredResource[], sources?: readonly string[]): Promise<Judged[]> {
     const typesOf = (orgs: readonly string[]): string[] => [...new Set(orgs.map((o) => ctx.organisations.get(o)?.type ?? 'unknown'))];
-    const subjectOf = (row: StoredResource): string | undefined => patientsOf(row.content)[0];
+    const subjectOf = (row: StoredResource): string | undefined => patientsOfStored(row)[0];
     const subjectRefs = [...new Set(rows.map(subjectOf).filter((s): s is string => s !== undefined))];
     const needRecords = rows.some((r) => r.type === 'Patient');
     // Current Patient rows already in hand (a Patient search) are not read again.
@@ -86,8 +90,10 @@ export class DisclosureService {
     const subjects = await this.loadSubjects(db, subjectRefs, known, needRecords, typesOf);
     return rows.map((row) => {
       const writers = sources ?? row.sourceOrgs ?? [row.sourceOrg];
+      // The disclosure path: the decision reads the record, and only what it permits is turned into an answer.
+      const content = contentForRules(row.content);
       const record: RecordFacts = {
-        resource: row.content,
+        resource: content,
         writer: row.sourceOrg,
         alsoWrittenBy: writers.filter((o) => o !== row.sourceOrg),
         sourceTypes: typesOf(writers),
@@ -100,9 +106,8 @@ export class DisclosureService {
         protocols: this.deps.protocols,
         now: ctx.now,
       });
-      const body =
-        decision.effect === 'deny' ? undefined : decision.basis === 'flow' ? redact(row.content, decision.elements, ctx.requester.purpose) : row.content;
-      return { row, decision, patients: patientsOf(row.content), body };
+      const body = decision.effect === 'deny' ? undefined : decision.basis === 'flow' ? redact(content, decision.elements, ctx.requester.purpose) : content;
+      return { row, decision, patients: patientsOf(content), body };
     });
   }
 
@@ -127,14 +132,14 @@ export class DisclosureService {
     // A baby's mother, through the pregnancy episode the birth notification ended.
     const motherOf = new Map<string, string>();
     for (const { target, row } of asBaby) {
-      const mother = (row.content as EpisodeOfCare).patient.reference;
+      const mother = (facts(row) as EpisodeOfCare).patient.reference;
       if (mother !== undefined) motherOf.set(target, mother);
     }
     const consents = await findReferringMany(db, 'Consent', 'patient', [...found, ...motherOf.values()]);
     const consentsOf = new Map<string, ConsentFacts[]>();
     for (const { target, row } of consents) {
       const list = consentsOf.get(target) ?? [];
-      list.push({ reference: `Consent/${row.id}/_history/${row.versionId}`, consent: row.content as Consent });
+      list.push({ reference: `Consent/${row.id}/_history/${row.versionId}`, consent: facts(row) as Consent });
       consentsOf.set(target, list);
     }
     const records = new Map<string, RecordFacts[]>();
@@ -142,7 +147,7 @@ export class DisclosureService {
       for (const type of this.whereTypes()) {
         for (const { target, row } of await findReferringMany(db, type, 'patient', found)) {
           const list = records.get(target) ?? [];
-          list.push({ resource: row.content, writer: row.sourceOrg, sourceTypes: typesOf(row.sourceOrgs ?? [row.sourceOrg]) });
+          list.push({ resource: facts(row), writer: row.sourceOrg, sourceTypes: typesOf(row.sourceOrgs ?? [row.sourceOrg]) });
           records.set(target, list);
         }
       }
@@ -151,10 +156,10 @@ export class DisclosureService {
       const ref = `Patient/${p.id}`;
       const mother = motherOf.get(ref);
       subjects.set(ref, {
-        patient: p.content as Patient,
+        patient: facts(p) as Patient,
         pregnancies: [
-          ...asMother.filter((e) => e.target === ref).map((e) => e.row.content as EpisodeOfCare),
-          ...asBaby.filter((e) => e.target === ref).map((e) => e.row.content as EpisodeOfCare),
+          ...asMother.filter((e) => e.target === ref).map((e) => facts(e.row) as EpisodeOfCare),
+          ...asBaby.filter((e) => e.target === ref).map((e) => facts(e.row) as EpisodeOfCare),
         ],
         consents: [
           ...(consentsOf.get(ref) ?? []),
@@ -208,4 +213,9 @@ export class DisclosureService {
     }
     return [...types];
   }
+}
+
+/** A subject's records, consents and episodes: facts the decision reads, never an answer. */
+function facts(row: StoredResource): Resource {
+  return contentForRules(row.content);
 }

@@ -3,27 +3,28 @@ import { randomUUID } from 'node:crypto';
 import type { RestInteraction } from '../audit/audit-event.js';
 import type { Principal } from '../auth/principal.js';
 import type { Db, Tx } from '../db/database.js';
+import { patientsOfStored, seal } from '../db/undisclosed.js';
+import { allows } from '../auth/scopes.js';
 import {
   lockCriteria,
   readCurrent,
   readHistory,
   readVersion,
-  searchResources,
   writeVersion,
   type StoredResource,
 } from '../db/resource-queries.js';
 import type { CursorCodec } from '../fhir/cursor-codec.js';
 import { capabilityStatement } from '../fhir/capability.js';
-import { denialProblem, problem, type Problem } from '../fhir/operation-outcome.js';
-import { isPublicType, patientsOf } from '../fhir/resource-types.js';
+import { problem, type Problem } from '../fhir/operation-outcome.js';
+import { isPublicType } from '../fhir/resource-types.js';
 import { ID_PATTERN, parseSearch, type ParamList, type SearchRequest } from '../fhir/search-request.js';
 import { validateAgainstProfile } from '../fhir/profiles.js';
 import { requesterOf, type AuditRecorder, type RequestMeta } from './audit-recorder.js';
-import { REASON_TEXT, recordDecisions, refuse, versionedReference, type DenialBurst } from './decision-audit.js';
+import { recordDecisions, refuse, versionedReference, type DenialBurst } from './decision-audit.js';
 import { explainDisclosure } from './explain-service.js';
-import { searchDisclosed } from './search-service.js';
+import { scanDisclosed, searchDisclosed } from './search-service.js';
 import { toResult, type FhirResult } from './fhir-result.js';
-import type { DisclosureService, Judged } from './disclosure-service.js';
+import type { DisclosureContext, DisclosureService, Judged } from './disclosure-service.js';
 import { noticeWithdrawal } from './withdrawal-notices.js';
 
 // The imperative shell of the FHIR REST API: every interaction reads or writes
@@ -61,48 +62,67 @@ export class FhirService {
   }
 
   async read(principal: Principal, type: string, id: string, meta: RequestMeta): Promise<FhirResult> {
-    return this.readOne(principal, meta, 'read', type, id, (tx) => readCurrent(tx, type, id));
+    return this.readOne(principal, meta, 'read', type, id, undefined);
   }
 
   async vread(principal: Principal, type: string, id: string, vid: string, meta: RequestMeta): Promise<FhirResult> {
     if (!/^[1-9]\d{0,8}$/.test(vid)) return refuse(this.deps, principal, meta, 'vread', type, problem(400, 'invalid', 'version id must be a positive integer', 'vid'));
-    return this.readOne(principal, meta, 'vread', type, id, (tx) => readVersion(tx, type, id, Number(vid)));
+    return this.readOne(principal, meta, 'vread', type, id, Number(vid));
   }
 
+  /**
+   * read and vread. The current version decides whether the record is
+   * disclosed at all, as for history: a denied record answers like an unknown
+   * id whatever version is asked for, so vread cannot count its versions.
+   */
   private async readOne(
     principal: Principal,
     meta: RequestMeta,
     interaction: RestInteraction,
     type: string,
     id: string,
-    load: (tx: Tx) => Promise<StoredResource | undefined>,
+    versionId: number | undefined,
   ): Promise<FhirResult> {
     if (!ID_PATTERN.test(id)) return refuse(this.deps, principal, meta, interaction, type, problem(400, 'invalid', 'id is not a valid resource id', 'id'));
     return this.deps.audit.transaction(this.deps.db, async (tx) => {
-      const row = await load(tx);
-      const current = row === undefined || interaction === 'read' ? row : await readCurrent(tx, type, id);
-      if (row === undefined || current === undefined) return this.notFound(tx, principal, meta, interaction, type, id);
+      // The context is loaded first either way: an unknown id and a denied one do comparable work.
       const ctx = await this.deps.disclosure.context(tx, principal, meta.overrideReason);
+      const current = await readCurrent(tx, type, id);
+      if (current === undefined) return this.notFound(tx, principal, meta, interaction, type, id);
+      const [now] = await this.deps.disclosure.judge(tx, ctx, [current]);
+      if (now === undefined) throw new Error('no decision for a record');
+      if (now.decision.effect === 'deny' || versionId === undefined || versionId === current.versionId) {
+        await recordDecisions(this.deps, tx, principal, meta, [now]);
+        if (now.decision.effect === 'deny') return this.denied(tx, principal, meta, interaction, type, id, now);
+        return this.disclosed(tx, principal, meta, interaction, now);
+      }
+      // An older version of a record the requester may see: decided on its own content.
+      const row = await readVersion(tx, type, id, versionId);
+      if (row === undefined) return this.notFound(tx, principal, meta, interaction, type, id);
       const [judged] = await this.deps.disclosure.judge(tx, ctx, [row], current.sourceOrgs);
       if (judged === undefined) throw new Error('no decision for a record');
       await recordDecisions(this.deps, tx, principal, meta, [judged]);
       if (judged.decision.effect === 'deny') return this.denied(tx, principal, meta, interaction, type, id, judged);
-      await this.deps.audit.rest(tx, meta, requesterOf(principal), {
-        interaction,
-        outcome: 'success',
-        resources: [versionedReference(row)],
-        patients: judged.patients,
-      });
-      return { status: 200, body: judged.body, headers: versionHeaders(row) };
+      return this.disclosed(tx, principal, meta, interaction, judged);
     });
+  }
+
+  private async disclosed(tx: Tx, principal: Principal, meta: RequestMeta, interaction: RestInteraction, judged: Judged): Promise<FhirResult> {
+    await this.deps.audit.rest(tx, meta, requesterOf(principal), {
+      interaction,
+      outcome: 'success',
+      resources: [versionedReference(judged.row)],
+      patients: judged.patients,
+    });
+    return { status: 200, body: judged.body, headers: versionHeaders(judged.row) };
   }
 
   async history(principal: Principal, type: string, id: string, meta: RequestMeta): Promise<FhirResult> {
     if (!ID_PATTERN.test(id)) return refuse(this.deps, principal, meta, 'history-instance', type, problem(400, 'invalid', 'id is not a valid resource id', 'id'));
     return this.deps.audit.transaction(this.deps.db, async (tx) => {
+      const ctx = await this.deps.disclosure.context(tx, principal, meta.overrideReason);
       const current = await readCurrent(tx, type, id);
       if (current === undefined) return this.notFound(tx, principal, meta, 'history-instance', type, id);
-      const ctx = await this.deps.disclosure.context(tx, principal, meta.overrideReason);
       // The current version decides whether the record is disclosed at all; each older version is then judged on its own content.
       const [now] = await this.deps.disclosure.judge(tx, ctx, [current]);
       if (now === undefined) throw new Error('no decision for a record');
@@ -146,10 +166,15 @@ export class FhirService {
 
   private async notFound(tx: Tx, principal: Principal, meta: RequestMeta, interaction: RestInteraction, type: string, id: string): Promise<FhirResult> {
     await this.deps.audit.rest(tx, meta, requesterOf(principal), { interaction, outcome: 'minor-failure', outcomeDesc: 'not found', resourceType: type });
-    return toResult(problem(404, 'not-found', `${type}/${id} is not known`));
+    return notKnown(type, id);
   }
 
-  /** A denial answers 404, like absence, with the reason code for the requester to act on. */
+  /**
+   * A denial answers exactly as an unknown id does (status, body, headers):
+   * to the requester, a record it may not see does not exist (DESIGN.md §10).
+   * The reason goes only to the audit log (here and in the decision event)
+   * and to the IG lead's $explain-disclosure.
+   */
   private async denied(tx: Tx, principal: Principal, meta: RequestMeta, interaction: RestInteraction, type: string, id: string, judged: Judged): Promise<FhirResult> {
     const d = judged.decision;
     if (d.effect !== 'deny') throw new Error('denied() needs a denial');
@@ -161,8 +186,7 @@ export class FhirService {
       resources: [versionedReference(judged.row)],
       patients: judged.patients,
     });
-    // The detail (which may name a postcode district or a source) stays in the audit trail; the requester gets the code.
-    return toResult(denialProblem(404, `${type}/${id} is not known or not disclosed to you`, d.reason, REASON_TEXT[d.reason]));
+    return notKnown(type, id);
   }
 
   async create(principal: Principal, type: string, body: unknown, ifNoneExist: string | undefined, meta: RequestMeta): Promise<FhirResult> {
@@ -178,11 +202,20 @@ export class FhirService {
       criteria = { ...parsed.request, count: 2 };
     }
     return this.deps.audit.transaction(this.deps.db, async (tx) => {
+      const ctx = await this.deps.disclosure.context(tx, principal, meta.overrideReason);
       if (criteria !== undefined) {
         await lockCriteria(tx, `${type}?${principal.organisationCode}?${ifNoneExist ?? ''}`);
-        // Conditional create matches only the organisation's own records: it must not reveal anyone else's.
-        const matches = await searchResources(tx, criteria, { sourceOrgs: [], own: principal.organisationCode });
-        if (matches.length > 1) {
+        // Conditional create. See: https://hl7.org/fhir/R4/http.html#ccreate
+        // The criteria are matched like a search, record by record through the
+        // decision: only a match the caller may read counts. A match it may not
+        // see is treated as no match at all: the record is created (201), as
+        // if the hub held nothing. Answering 200 with nothing, or 412, would
+        // tell the caller that a record it may not see matches its criteria
+        // (an NHS number, an identifier): the oracle DESIGN.md §10 forbids.
+        // The hidden match's decision is audited like any other.
+        const { shown: visible, considered, more } = await scanDisclosed(this.deps, tx, ctx, { ...criteria, count: 1 });
+        await recordDecisions(this.deps, tx, principal, meta, considered);
+        if (more) {
           await this.deps.audit.rest(tx, meta, requesterOf(principal), {
             interaction: 'create',
             outcome: 'minor-failure',
@@ -191,28 +224,67 @@ export class FhirService {
           });
           return toResult(problem(412, 'duplicate', 'If-None-Exist matched more than one resource', 'If-None-Exist'));
         }
-        const existing = matches[0];
+        const existing = visible[0];
         if (existing !== undefined) {
           await this.deps.audit.rest(tx, meta, requesterOf(principal), {
             interaction: 'create',
             outcome: 'success',
             outcomeDesc: 'If-None-Exist matched an existing resource; nothing created',
-            resources: [versionedReference(existing)],
-            patients: patientsOf(existing.content),
+            resources: [versionedReference(existing.row)],
+            patients: existing.patients,
           });
-          return { status: 200, body: existing.content, headers: { ...versionHeaders(existing), Location: this.location(existing) } };
+          // 200 with the record as the decision discloses it; without a body to a token that may not read the type.
+          const body = allows(principal.scopes, type, 'r') ? existing.body : undefined;
+          return { status: 200, ...(body === undefined ? {} : { body }), headers: { ...versionHeaders(existing.row), Location: this.location(existing.row) } };
         }
       }
-      const row = this.newVersion(principal, checked.resource, randomUUID(), 1);
-      await writeVersion(tx, row);
+      const row = await this.storeCreated(tx, principal, checked.resource);
       await this.deps.audit.rest(tx, meta, requesterOf(principal), {
         interaction: 'create',
         outcome: 'success',
         resources: [versionedReference(row)],
-        patients: patientsOf(row.content),
+        patients: patientsOfStored(row),
       });
-      return { status: 201, body: row.content, headers: { ...versionHeaders(row), Location: this.location(row) } };
+      return this.answerWritten(tx, principal, meta, ctx, 201, row, [row.sourceOrg], { Location: this.location(row) });
     });
+  }
+
+  /**
+   * Stores a created resource as version 1 under a new id.
+   * The seam for the identity rule of issue 10: a Patient created through
+   * REST for an NHS number the hub already holds must join that Patient
+   * (one Patient per NHS number, whoever can see it), as ingest does, not
+   * make a second one. That rule belongs to the Patient path and hooks in
+   * here, returning the row it wrote; the answer still passes the decision.
+   */
+  private async storeCreated(tx: Tx, principal: Principal, resource: Resource): Promise<StoredResource> {
+    const row = this.newVersion(principal, resource, randomUUID(), 1);
+    await writeVersion(tx, row);
+    return row;
+  }
+
+  /**
+   * The answer to a create or update: what was stored, through the decision
+   * like any read (the stored version may be composed from several sources).
+   * The caller's own record is its own (basis originator); a version others
+   * have written too is disclosed only as a flow permits, and otherwise
+   * answered without a body. See: https://hl7.org/fhir/R4/http.html#ops (Prefer return=minimal)
+   */
+  private async answerWritten(
+    tx: Tx,
+    principal: Principal,
+    meta: RequestMeta,
+    ctx: DisclosureContext,
+    status: 200 | 201,
+    row: StoredResource,
+    writers: readonly string[],
+    location: Record<string, string>,
+  ): Promise<FhirResult> {
+    const [judged] = await this.deps.disclosure.judge(tx, ctx, [row], writers);
+    if (judged === undefined) throw new Error('no decision for a record');
+    // Reading back one's own write is not a disclosure (as for a read, only other bases are audited as decisions).
+    if (judged.decision.effect === 'deny' || judged.decision.basis !== 'originator') await recordDecisions(this.deps, tx, principal, meta, [judged]);
+    return { status, ...(judged.body === undefined ? {} : { body: judged.body }), headers: { ...versionHeaders(row), ...location } };
   }
 
   async update(
@@ -251,10 +323,11 @@ export class FhirService {
           outcome: 'minor-failure',
           outcomeDesc: `version conflict: If-Match ${expectedVersion}, current ${current.versionId}`,
           resources: [versionedReference(current)],
-          patients: patientsOf(current.content),
+          patients: patientsOfStored(current),
         });
         return toResult(problem(412, 'conflict', `If-Match names version ${expectedVersion} but the current version is ${current.versionId}`, 'If-Match'));
       }
+      const ctx = await this.deps.disclosure.context(tx, principal, meta.overrideReason);
       const row = this.newVersion(principal, checked.resource, id, current.versionId + 1);
       await writeVersion(tx, row);
       // A withdrawn Consent: its recipients are told in this transaction (fails with it, commits with it).
@@ -263,9 +336,10 @@ export class FhirService {
         interaction: 'update',
         outcome: 'success',
         resources: [versionedReference(row)],
-        patients: [...new Set([...patientsOf(current.content), ...patientsOf(row.content)])],
+        patients: [...new Set([...patientsOfStored(current), ...patientsOfStored(row)])],
       });
-      return { status: 200, body: row.content, headers: { ...versionHeaders(row), 'Content-Location': this.location(row) } };
+      const writers = [...new Set([...(current.sourceOrgs ?? [current.sourceOrg]), row.sourceOrg])];
+      return this.answerWritten(tx, principal, meta, ctx, 200, row, writers, { 'Content-Location': this.location(row) });
     });
   }
 
@@ -298,13 +372,18 @@ export class FhirService {
       id,
       meta: { ...(resource.meta ?? {}), versionId: String(versionId), lastUpdated: lastUpdated.toISOString() },
     } as Resource;
-    return { type: resource.resourceType, id, versionId, lastUpdated, sourceOrg: principal.organisationCode, content };
+    return { type: resource.resourceType, id, versionId, lastUpdated, sourceOrg: principal.organisationCode, content: seal(content) };
   }
 
   private location(row: StoredResource): string {
     return `${this.fhirBase}/${row.type}/${row.id}/_history/${row.versionId}`;
   }
 
+}
+
+/** The one answer for a record the requester cannot have: unknown, or not disclosed to it. */
+export function notKnown(type: string, id: string): FhirResult {
+  return toResult(problem(404, 'not-found', `${type}/${id} is not known`));
 }
 
 function versionHeaders(row: StoredResource): Record<string, string> {

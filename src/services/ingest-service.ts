@@ -7,6 +7,7 @@ import type { Principal } from '../auth/principal.js';
 import type { Db, Tx } from '../db/database.js';
 import { claimReceipt, findByIdentifier, findReferring, lockIdentity, recordReceiptOutcome, storeRawMessage } from '../db/ingest-queries.js';
 import { writeVersion, type StoredResource } from '../db/resource-queries.js';
+import { contentForRules, seal } from '../db/undisclosed.js';
 import { caughtUp, keepCaughtUp, keepPregnancyOutcome, markEnteredInError, mergePatient, rewriteReferences, sameContent, withIdentifier } from '../fhir/resource-edits.js';
 import { patientsOf } from '../fhir/resource-types.js';
 import { validateAgainstProfile } from '../fhir/profiles.js';
@@ -130,7 +131,7 @@ export class IngestService {
         outcome: 'success',
         outcomeDesc: `${label}: ${unit.event} ${unit.messageKey}`,
         resources: written.rows.map(versioned),
-        patients: [...new Set(written.rows.flatMap((r) => patientsOf(r.content)))],
+        patients: [...new Set(written.rows.flatMap((r) => patientsOf(storedContent(r))))],
       });
       return outcome;
     }).catch((err: unknown) => {
@@ -174,9 +175,9 @@ export class IngestService {
       let content = withIdentifier(rewriteReferences(entry.resource, ids), entry.match);
       if (entry.action === 'delete') {
         if (found === undefined) continue; // nothing to withdraw: the delete is a no-op
-        content = markEnteredInError(found.content as FhirResource);
+        content = markEnteredInError(storedContent(found));
       } else if (found !== undefined) {
-        content = keepCaughtUp(found.content as FhirResource, keepPregnancyOutcome(found.content as FhirResource, mergePatient(found.content as FhirResource, content)));
+        content = keepCaughtUp(storedContent(found), keepPregnancyOutcome(storedContent(found), mergePatient(storedContent(found), content)));
       }
       content = { ...content, id };
       const valid = validateAgainstProfile(content);
@@ -186,7 +187,7 @@ export class IngestService {
         }
         continue;
       }
-      if (found !== undefined && sameContent(found.content as FhirResource, content)) continue;
+      if (found !== undefined && sameContent(storedContent(found), content)) continue;
       rows.push(this.version(principal, content, found, now));
     }
     if (issues.length > 0) return { issues };
@@ -226,7 +227,7 @@ export class IngestService {
         const episodes = await findReferring(tx, 'EpisodeOfCare', 'patient', `Patient/${mother.id}`);
         const rows: StoredResource[] = [];
         for (const stored of episodes) {
-          const episode = stored.content as EpisodeOfCare;
+          const episode = storedContent(stored) as EpisodeOfCare;
           const isPregnancy = episode.type?.some((t) => t.coding?.some((c) => c.system === SNOMED && c.code === PREGNANCY)) ?? false;
           const open = episode.status === 'active' || episode.status === 'waitlist' || episode.status === 'planned';
           // A second baby of the same delivery (twins) joins the pregnancy the first one ended.
@@ -264,11 +265,11 @@ export class IngestService {
   private async closeMissedDoses(tx: Tx, principal: Principal, written: readonly StoredResource[], now: Date, shared: Set<string>): Promise<StoredResource[]> {
     const rows: StoredResource[] = [];
     for (const given of written) {
-      if (given.type !== 'Immunization' || (given.content as Immunization).status !== 'completed') continue;
-      const patient = (given.content as Immunization).patient.reference;
+      if (given.type !== 'Immunization' || (storedContent(given) as Immunization).status !== 'completed') continue;
+      const patient = (storedContent(given) as Immunization).patient.reference;
       if (patient === undefined) continue;
       for (const stored of await findReferring(tx, 'Immunization', 'patient', patient)) {
-        const closed = caughtUp(stored.content as Immunization, given.content as Immunization);
+        const closed = caughtUp(storedContent(stored) as Immunization, storedContent(given) as Immunization);
         if (closed === undefined) continue;
         const row = assertValid(this.version(principal, closed, stored, now));
         await writeVersion(tx, row);
@@ -288,7 +289,7 @@ export class IngestService {
       versionId,
       lastUpdated: now,
       sourceOrg: principal.organisationCode,
-      content: { ...content, id, meta: { ...(content.meta ?? {}), versionId: String(versionId), lastUpdated: now.toISOString() } },
+      content: seal({ ...content, id, meta: { ...(content.meta ?? {}), versionId: String(versionId), lastUpdated: now.toISOString() } }),
     };
   }
 
@@ -302,7 +303,7 @@ export class IngestService {
       contentType: raw.contentType,
       data: Buffer.from(raw.text, 'utf8').toString('base64'),
     };
-    return { type: 'Binary', id, versionId: 1, lastUpdated: now, sourceOrg: principal.organisationCode, content: binary };
+    return { type: 'Binary', id, versionId: 1, lastUpdated: now, sourceOrg: principal.organisationCode, content: seal(binary) };
   }
 
   /** What was made from which raw message, by whom. See: https://hl7.org/fhir/R4/provenance.html */
@@ -326,7 +327,7 @@ export class IngestService {
       ],
       entity: [{ role: 'source', what: { reference: `Binary/${raw.id}`, identifier: { system: 'urn:eastside:message-key', value: unit.messageKey } } }],
     };
-    return { type: 'Provenance', id, versionId: 1, lastUpdated: now, sourceOrg: principal.organisationCode, content: { ...content, meta: { versionId: '1', lastUpdated: now.toISOString() } } };
+    return { type: 'Provenance', id, versionId: 1, lastUpdated: now, sourceOrg: principal.organisationCode, content: seal({ ...content, meta: { versionId: '1', lastUpdated: now.toISOString() } }) };
   }
 }
 
@@ -343,7 +344,7 @@ class RollbackUnit extends Error {
 
 /** What the hub writes itself must meet its profiles too: a failure here is a bug, not the sender's fault. */
 function assertValid(row: StoredResource): StoredResource {
-  const valid = validateAgainstProfile(row.content);
+  const valid = validateAgainstProfile(storedContent(row));
   if (!valid.ok) throw new Error(`hub-built ${row.type} fails its profile: ${valid.problem.outcome.issue.map((i) => (i.expression ?? []).join(',')).join('; ')}`);
   return row;
 }
@@ -363,4 +364,9 @@ function adapterCode(code: string): AdapterIssue['code'] {
 
 function versioned(r: StoredResource): string {
   return `${r.type}/${r.id}/_history/${r.versionId}`;
+}
+
+/** What is stored, for the merge and matching rules of ingest (never an answer: the answer names versions only). */
+function storedContent(row: StoredResource): FhirResource {
+  return contentForRules(row.content) as FhirResource;
 }

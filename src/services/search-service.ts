@@ -3,6 +3,7 @@ import type { Principal } from '../auth/principal.js';
 import type { Db, Tx } from '../db/database.js';
 import { readCurrentMany } from '../db/disclosure-queries.js';
 import { searchResources } from '../db/resource-queries.js';
+import { contentForRules } from '../db/undisclosed.js';
 import type { CursorCodec } from '../fhir/cursor-codec.js';
 import { indexValues, isSupportedType } from '../fhir/resource-types.js';
 import { parseSearch, type ParamList, type SearchRequest } from '../fhir/search-request.js';
@@ -48,36 +49,7 @@ export async function searchDisclosed(
   const search = parsed.request;
   return deps.audit.transaction(deps.db, async (tx) => {
     const ctx = await deps.disclosure.context(tx, principal, meta.overrideReason);
-    const prefilter = deps.disclosure.candidateSources(ctx, type);
-    const batchSize = Math.max(search.count + 1, SEARCH_BATCH);
-    const considered: Judged[] = [];
-    const page: Judged[] = [];
-    let cursor = search.cursor;
-    let exhausted = false;
-    let scanned = 0;
-    while (page.length <= search.count && !exhausted && scanned < MAX_SCAN) {
-      const rows = await searchResources(tx, { ...search, cursor, count: batchSize }, prefilter);
-      const batch = rows.slice(0, batchSize);
-      exhausted = rows.length <= batchSize;
-      for (const judged of await deps.disclosure.judge(tx, ctx, batch)) {
-        scanned += 1;
-        cursor = { lastUpdated: judged.row.lastUpdated, id: judged.row.id };
-        if (judged.body !== undefined) {
-          page.push(judged);
-          if (page.length > search.count) break;
-        }
-        considered.push(judged);
-      }
-      if (page.length > search.count) exhausted = false;
-    }
-    const shown = page.slice(0, search.count);
-    const last = shown.at(-1);
-    const next =
-      page.length > search.count && last !== undefined
-        ? { lastUpdated: last.row.lastUpdated, id: last.row.id }
-        : !exhausted && cursor !== undefined
-          ? cursor
-          : undefined;
+    const { shown, considered, next } = await scanDisclosed(deps, tx, ctx, search);
     // _include: each referenced record is decided like any other; a denied one is simply not there.
     const withIncluded = await included(deps, tx, ctx, search, shown);
     await recordDecisions(deps, tx, principal, meta, [...considered, ...withIncluded]);
@@ -94,11 +66,58 @@ export async function searchDisclosed(
   });
 }
 
+/**
+ * Reads candidates in keyset order and decides each, until a page of
+ * `search.count` disclosed records (and one more, to know there is a next
+ * page: `more`), the end, or MAX_SCAN. Denied records are only in `considered` (for
+ * the audit); `next` is known only from a permitted record beyond the page
+ * or an unfinished scan, never from a denied one.
+ */
+export async function scanDisclosed(
+  deps: Pick<SearchDeps, 'disclosure'>,
+  tx: Tx,
+  ctx: DisclosureContext,
+  search: SearchRequest,
+): Promise<{ shown: Judged[]; considered: Judged[]; next: { lastUpdated: Date; id: string } | undefined; more: boolean }> {
+  const prefilter = deps.disclosure.candidateSources(ctx, search.resourceType);
+  const batchSize = Math.max(search.count + 1, SEARCH_BATCH);
+  const considered: Judged[] = [];
+  const page: Judged[] = [];
+  let cursor = search.cursor;
+  let exhausted = false;
+  let scanned = 0;
+  while (page.length <= search.count && !exhausted && scanned < MAX_SCAN) {
+    const rows = await searchResources(tx, { ...search, cursor, count: batchSize }, prefilter);
+    const batch = rows.slice(0, batchSize);
+    exhausted = rows.length <= batchSize;
+    for (const judged of await deps.disclosure.judge(tx, ctx, batch)) {
+      scanned += 1;
+      cursor = { lastUpdated: judged.row.lastUpdated, id: judged.row.id };
+      if (judged.body !== undefined) {
+        page.push(judged);
+        if (page.length > search.count) break;
+      }
+      considered.push(judged);
+    }
+    if (page.length > search.count) exhausted = false;
+  }
+  const shown = page.slice(0, search.count);
+  const last = shown.at(-1);
+  const next =
+    page.length > search.count && last !== undefined
+      ? { lastUpdated: last.row.lastUpdated, id: last.row.id }
+      : !exhausted && cursor !== undefined
+        ? cursor
+        : undefined;
+  return { shown, considered, next, more: page.length > search.count };
+}
+
 async function included(deps: SearchDeps, tx: Tx, ctx: DisclosureContext, search: SearchRequest, shown: readonly Judged[]): Promise<Judged[]> {
   if (search.includes.length === 0) return [];
+  // The references to follow are read from the stored matches; what they lead to is decided like any record.
   const have = new Set(shown.map((j) => `${j.row.type}/${j.row.id}`));
   const targets = new Set(
-    shown.flatMap((j) => indexValues(j.row.content).references.filter((r) => (search.includes as string[]).includes(r.param)).map((r) => r.target)),
+    shown.flatMap((j) => indexValues(contentForRules(j.row.content)).references.filter((r) => (search.includes as string[]).includes(r.param)).map((r) => r.target)),
   );
   const byType = new Map<string, string[]>();
   for (const target of targets) {

@@ -3,9 +3,9 @@ import { randomUUID } from 'node:crypto';
 import type { Tx } from '../db/database.js';
 import { organisationsByCode, permitsUnderConsent } from '../db/notice-queries.js';
 import { writeVersion, type StoredResource } from '../db/resource-queries.js';
+import { contentForRules, patientsOfStored, seal } from '../db/undisclosed.js';
 import { HUB_ORGANISATION } from '../decision/decision-types.js';
 import { validateAgainstProfile } from '../fhir/profiles.js';
-import { patientsOf } from '../fhir/resource-types.js';
 import { isWithdrawal, receiptsOf, withdrawalNotice, type NoticeParty } from '../fhir/withdrawal-notice.js';
 import type { LoadedProtocol } from '../protocol/protocol-schema.js';
 import type { AuditRecorder, RequestMeta } from './audit-recorder.js';
@@ -38,7 +38,8 @@ export async function noticeWithdrawal(
   before: StoredResource,
   after: StoredResource,
 ): Promise<StoredResource[]> {
-  if (!isWithdrawal(before.content, after.content)) return [];
+  // The notice rules read the consent as stored; the notices leave only through the decision (basis addressed).
+  if (!isWithdrawal(contentForRules(before.content), contentForRules(after.content))) return [];
   const receipts = receiptsOf(await permitsUnderConsent(tx, after.id, before.versionId));
   if (receipts.length === 0) return [];
   const writers = new Set([...(before.sourceOrgs ?? [before.sourceOrg]), after.sourceOrg]);
@@ -58,24 +59,17 @@ export async function noticeWithdrawal(
     const content = withdrawalNotice({
       id,
       sent: now,
-      consent: { id: after.id, versionId: after.versionId, content: after.content as Consent },
+      consent: { id: after.id, versionId: after.versionId, content: contentForRules(after.content) as Consent },
       recipient: { system: org?.system ?? receipt.organisation.system, code: receipt.organisation.code, name: org?.name },
       hub,
       receipt,
       protocols: deps.protocols,
     });
-    const row: StoredResource = {
-      type: 'Communication',
-      id,
-      versionId: 1,
-      lastUpdated: now,
-      sourceOrg: HUB_ORGANISATION,
-      content: { ...content, meta: { versionId: '1', lastUpdated: now.toISOString() } },
-    };
+    const stored = { ...content, meta: { versionId: '1', lastUpdated: now.toISOString() } };
     // What the hub writes itself must meet the profiles too: a failure here is a bug, and fails the withdrawal.
-    const valid = validateAgainstProfile(row.content);
+    const valid = validateAgainstProfile(stored);
     if (!valid.ok) throw new Error(`withdrawal notice fails validation: ${valid.problem.outcome.issue.map((i) => i.diagnostics ?? i.code).join('; ')}`);
-    return row;
+    return { type: 'Communication', id, versionId: 1, lastUpdated: now, sourceOrg: HUB_ORGANISATION, content: seal(stored) };
   });
   for (const row of notices) await writeVersion(tx, row);
   await deps.audit.rest(tx, { requestId: meta.requestId }, { organisationCode: HUB_ORGANISATION, organisationSystem: hubOrg?.system, organisationType: hubOrg?.type }, {
@@ -84,7 +78,7 @@ export async function noticeWithdrawal(
     outcomeDesc: `withdrawal notices for Consent/${after.id}/_history/${after.versionId} to ${recipients.map((r) => r.organisation.code).join(', ')}`,
     resourceType: 'Communication',
     resources: notices.map((r) => `Communication/${r.id}/_history/1`),
-    patients: patientsOf(after.content),
+    patients: patientsOfStored(after),
   });
   return notices;
 }

@@ -1,11 +1,13 @@
 import type { AuditEvent, Bundle, OperationOutcome } from 'fhir/r4.js';
 import type { Response } from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DENY_REASONS } from '../../src/decision/decision-types.js';
 import { DENY_REASON_SYSTEM } from '../../src/fhir/operation-outcome.js';
 import { isPublicType, isSupportedType, searchParamsOf, supportedTypes } from '../../src/fhir/resource-types.js';
 import { auditEventsFor, decisionEventsFor } from '../support/audit.js';
 import { nhsNumber, patient } from '../support/resources.js';
 import { appShape, ownBody, ownBooking, ownCaf, ownCsv, ownVxu, seededCafInOwnName, seededRecords, seedWorld, type SeededRecord } from '../support/route-walk.js';
+import { masked, standIn, substituted } from '../support/oracle.js';
 import { startTestHub, type TestHub } from '../support/test-hub.js';
 
 // Every route the app registers reaches stored data only through a decision.
@@ -242,7 +244,7 @@ async function probesFor(hub: TestHub, route: RouteKey, w: World, mode: Mode, cl
       return w.types.flatMap((type): Probe[] => {
         const body = json(ownBody(type, ownPatient));
         const post = (headers: Record<string, string>): Probe => ({ route, method: 'POST', url: `/fhir/${type}`, headers: { 'Content-Type': FHIR_JSON, ...headers }, body, expect: 'created', writes: true });
-        // A conditional create matches only the requester's own records: it must never answer with someone else's.
+        // A conditional create matches only what the requester may read: a hidden match is no match.
         return [
           post({}),
           ...ofType(w, type).slice(0, 3).map((r) => post({ 'If-None-Exist': `_id=${r.id}` })),
@@ -332,9 +334,9 @@ function unroutedProbes(w: World): Probe[] {
   ]).concat([probe('GET', '/fhir/_history'), probe('POST', '/fhir'), probe('GET', '/fhir/$export'), probe('GET', '/ingest/hl7v2'), probe('GET', '/auth/token'), probe('POST', '/ig/login'), probe('GET', '/ig/logout')]);
 }
 
-async function allProbes(w: World, mode: Mode, clientId: string, ownPatient: string): Promise<Probe[]> {
+async function allProbes(w: World, mode: Mode, clientId: string, ownPatient: string, hub: TestHub = t): Promise<Probe[]> {
   const probes: Probe[] = [];
-  for (const route of TABLE_ROUTES) probes.push(...(await probesFor(t, route, w, mode, clientId, ownPatient)));
+  for (const route of TABLE_ROUTES) probes.push(...(await probesFor(hub, route, w, mode, clientId, ownPatient)));
   return [...probes, ...unroutedProbes(w)];
 }
 
@@ -404,7 +406,7 @@ async function walk(hub: TestHub, w: World, probes: readonly Probe[], token: str
 const describeProbe = (p: Probe, res: Response): string => `${p.method} ${p.url} (${p.route}) answered ${res.status}: ${textOf(res).slice(0, 300)}`;
 
 /** The checks every answer to a requester who may see nothing must pass. */
-async function expectNothingDisclosed(hub: TestHub, w: World, walked: Walked, mode: Mode): Promise<void> {
+async function expectNothingDisclosed(hub: TestHub, w: World, walked: Walked, mode: Mode, own: ReadonlySet<string> = new Set()): Promise<void> {
   const { probe, res, requestId, leaks } = walked;
   const where = describeProbe(probe, res);
   expect(res.status, where).toBeLessThan(500);
@@ -430,10 +432,13 @@ async function expectNothingDisclosed(hub: TestHub, w: World, walked: Walked, mo
       expect(res.status, where).toBe(200);
       const bundle = res.body as Bundle;
       expect(bundle.type, where).toBe('searchset');
-      if (want === 'search-empty') expect(bundle.entry, where).toEqual([]);
-      else expect((bundle.entry ?? []).every((e) => isPublicType(e.resource?.resourceType ?? '')), where).toBe(true);
-      if (want === 'search-empty') expect([undefined, 0], where).toContain(bundle.total);
-      expect(bundle.link?.some((l) => l.relation === 'next'), where).toBe(false);
+      // The requester's own records (a co-writer's) may come back; nothing else may, nor be counted.
+      const entries = (bundle.entry ?? []).filter((e) => !own.has(`${e.resource?.resourceType ?? ''}/${e.resource?.id ?? ''}`));
+      const owned = (bundle.entry ?? []).length - entries.length;
+      if (want === 'search-empty') expect(entries, where).toEqual([]);
+      else expect(entries.every((e) => isPublicType(e.resource?.resourceType ?? '')), where).toBe(true);
+      if (want === 'search-empty') expect([undefined, owned], where).toContain(bundle.total);
+      if (owned === 0) expect(bundle.link?.some((l) => l.relation === 'next'), where).toBe(false);
       return;
     }
     case 'hidden': {
@@ -443,8 +448,10 @@ async function expectNothingDisclosed(hub: TestHub, w: World, walked: Walked, mo
       if (probe.method !== 'HEAD') {
         const issue = issueOf(res);
         expect(issue?.code, where).toBe('not-found');
-        const reason = issue?.details?.coding?.find((c) => c.system === DENY_REASON_SYSTEM)?.code;
-        expect(reason !== undefined || issue?.details === undefined, where).toBe(true);
+        // A denial says nothing: no reason code (that is for the audit log and the IG lead), as for an unknown id.
+        expect(issue?.details, where).toBeUndefined();
+        expect(textOf(res), where).not.toContain(DENY_REASON_SYSTEM);
+        expect(DENY_REASONS.filter((code) => (issue?.diagnostics ?? '').includes(code)), where).toEqual([]);
       }
       if (probe.about !== undefined) {
         const { type, id } = probe.about;
@@ -566,6 +573,166 @@ describe('walk as a GP asking for early help, a flow that reaches it but whose f
     );
     expect(searchDenials.reduce((sum, n) => sum + n, 0)).toBeGreaterThan(0);
   }, 300_000);
+});
+
+// ---------------------------------------------------------------------------
+// The oracle check: to a requester, a record it may not see answers exactly
+// as an id the hub never held. Every probe that names a seeded record (its id
+// or an identifier value) is sent twice, once as it is and once with each
+// named value replaced by a stand-in of the same length that the hub never
+// held; the answers must be identical apart from the values themselves, the
+// request id and the date (headers included, content length included).
+
+/** The seeded ids and identifier values a probe names, each with its stand-in. */
+function namedIn(probe: Probe, w: World): [string, string][] {
+  const text = requestText(probe);
+  const values = [...new Set(w.records.flatMap((r) => [r.id, ...r.identifiers]))].filter((v) => text.includes(v));
+  return values.map((v, i): [string, string] => [v, standIn(v, i + 1)]);
+}
+
+/** Probes the oracle compares: reads, searches and operations, updates, and conditional creates. */
+const oracleProbes = (probes: readonly Probe[]): Probe[] =>
+  probes.filter((p) => p.writes !== true || p.route === 'PUT /fhir/:type/:id' || (p.route === 'POST /fhir/:type' && p.headers['If-None-Exist'] !== undefined));
+
+/** Sends each probe naming a seeded record beside its twin naming stand-ins; answers how many pairs it compared, per route. */
+async function oracle(hub: TestHub, w: World, probes: readonly Probe[], token: string, label: string): Promise<Map<string, number>> {
+  const compared = new Map<string, number>();
+  for (const probe of oracleProbes(probes)) {
+    const pairs = namedIn(probe, w);
+    if (pairs.length === 0) continue;
+    const swap = (text: string): string => substituted(text, pairs);
+    const twin: Probe = { ...probe, url: swap(probe.url), headers: Object.fromEntries(Object.entries(probe.headers).map(([k, v]) => [k, swap(v)])), ...(probe.body === undefined ? {} : { body: swap(probe.body) }) };
+    const denied = await send(hub, probe, token, rid(`${label}-denied`));
+    const absent = await send(hub, twin, token, rid(`${label}-absent`));
+    const where = `${probe.method} ${probe.url} against ${twin.method} ${twin.url}`;
+    if (probe.expect === 'created') {
+      // Both create the requester's own record (a hidden match is no match): alike but for the new id and time.
+      const shape = (res: Response) => ({
+        status: res.status,
+        headers: Object.keys(res.headers).filter((h) => !['date', 'x-request-id'].includes(h)).sort(),
+        body: json({ ...(res.body as object), id: undefined, meta: undefined }),
+      });
+      expect(shape(denied), where).toEqual(shape(absent));
+    } else {
+      expect(masked(denied, pairs.map(([v]) => v)), where).toEqual(masked(absent, pairs.map(([, v]) => v)));
+    }
+    compared.set(probe.route, (compared.get(probe.route) ?? 0) + 1);
+  }
+  return compared;
+}
+
+/** Routes that take an id, or search: each must have been compared at least once. */
+const ORACLE_ROUTES: readonly RouteKey[] = [
+  'GET /fhir/:type',
+  'GET /fhir/:type/:id',
+  'GET /fhir/:type/:id/$explain-disclosure',
+  'GET /fhir/:type/:id/_history',
+  'GET /fhir/:type/:id/_history/:vid',
+  'PUT /fhir/:type/:id',
+];
+
+describe('the oracle: a record the requester may not see answers as an id the hub never held', () => {
+  it('as TEST-B, which no flow reaches: every route that takes an id or searches', async () => {
+    const token = await t.token('test-b', 'direct-care');
+    const own = await t.http.post('/fhir/Patient').set('Authorization', `Bearer ${token}`).type(FHIR_JSON).send(json(patient(8300)));
+    expect(own.status).toBe(201);
+    const compared = await oracle(t, world, await allProbes(world, 'denied', 'test-b', String(own.body.id)), token, 'oracle-b');
+    for (const route of [...ORACLE_ROUTES, 'POST /fhir/:type' as const]) expect(compared.get(route) ?? 0, route).toBeGreaterThan(0);
+    expect(compared.get('unrouted') ?? 0).toBeGreaterThan(0);
+  }, 600_000);
+
+  it('as a GP for early help, whose family refused: the decision denies, and the answer still says nothing', async () => {
+    const gp = await t.token('bowcommon-gp', 'early-help');
+    const compared = await oracle(t, world, await allProbes(world, 'denied', 'bowcommon-gp', 'walk-no-patient'), gp, 'oracle-eh');
+    for (const route of ORACLE_ROUTES) expect(compared.get(route) ?? 0, route).toBeGreaterThan(0);
+  }, 600_000);
+});
+
+// ---------------------------------------------------------------------------
+// The co-writer: TEST-B, a practice, sends a VXU naming the mother maternity
+// booked, so it has written part of her Patient (it is even the last to have
+// written it). No flow carries maternity's records to it: on every route it
+// gets only what it sent itself, and the shared record answers as absent.
+
+/** The world as a walker that already knows some ids sees it: those ids are not leaks (their records' other values still are). */
+function knowing(w: World, ids: readonly string[]): World {
+  return { ...w, records: w.records.map((r) => (ids.includes(r.id) ? { ...r, id: `(known) ${r.id}` } : r)) };
+}
+
+describe('walk as a co-writer: an organisation that wrote part of a shared record may not see the rest', () => {
+  let hub: TestHub;
+  let w: World;
+  let token: string;
+  let shared: SeededRecord;
+  let sent: string;
+  /** Ids of others' records that TEST-B's own records name (the shared Patient): known to it, so not a leak. */
+  let knownIds: string[] = [];
+  /** "Type/id" of the records TEST-B alone wrote: its own, which it may read. */
+  let ownRecords: Set<string>;
+  beforeAll(async () => {
+    hub = await startTestHub();
+    const seeded = await seedWorld(hub);
+    token = await hub.token('test-b', 'direct-care');
+    sent = await ownVxu('TESTB-COWRITER-1', '9995100010');
+    const vxu = await hub.http.post('/ingest/hl7v2').set('Authorization', `Bearer ${token}`).set('Content-Type', HL7).set('Accept', FHIR_JSON).send(sent);
+    if (vxu.status !== 200) throw new Error(`the co-writer's VXU was refused: ${vxu.text}`);
+    const all = await seededRecords(hub.database.db);
+    const ownOnly = (r: SeededRecord): boolean => r.writers.length === 1 && r.writers[0] === 'TEST-B';
+    // What TEST-B knows already: what it sent, and its own records (which refer to the shared Patient by id).
+    const own = await Promise.all(all.filter(ownOnly).filter((r) => isSupportedType(r.type)).map((r) => hub.http.get(`/fhir/${r.type}/${r.id}`).set('Authorization', `Bearer ${token}`)));
+    const lower = [sent, ...own.map((r) => r.text)].join('\n').toLowerCase();
+    // Everything others wrote (shared records included), less what TEST-B knows already, is what it must not get.
+    const records = all
+      .filter((r) => !ownOnly(r))
+      .map((r) => ({ ...r, strings: r.strings.filter((x) => !lower.includes(x.toLowerCase())) }));
+    ownRecords = new Set(all.filter(ownOnly).map((r) => `${r.type}/${r.id}`));
+    knownIds = all.filter((r) => !ownOnly(r) && lower.includes(r.id)).map((r) => r.id);
+    w = worldOf(records, seeded.testAPatient, seeded.testAObservation);
+    const found = records.find((r) => r.type === 'Patient' && r.identifiers.includes('9995100010'));
+    if (found === undefined) throw new Error('the mother is not stored');
+    shared = found;
+  }, 180_000);
+  afterAll(async () => {
+    await hub.close();
+  });
+
+  it('is a writer of the mother\'s Patient, with maternity', () => {
+    expect(shared.writers).toEqual(expect.arrayContaining(['TEST-B']));
+    expect(shared.writers.length).toBeGreaterThan(1);
+  });
+
+  it('reads, searches, operations and conditional creates: nothing of anyone else\'s, the shared record denied like any other', async () => {
+    // Searches are walked before the conditional creates, so they see only what TEST-B wrote before the walk.
+    const probes = (await allProbes(w, 'denied', 'test-b', 'walk-no-patient', hub)).filter(
+      (p) => p.writes !== true || (p.route === 'POST /fhir/:type' && p.headers['If-None-Exist'] !== undefined),
+    );
+    const walked = await walk(hub, knowing(w, knownIds), probes, token, 'cowriter');
+    for (const one of walked) await expectNothingDisclosed(hub, w, one, 'denied', ownRecords);
+    expect(walked.some((x) => x.probe.about?.id === shared.id && x.probe.route === 'GET /fhir/:type/:id')).toBe(true);
+  }, 600_000);
+
+  it('updating the shared record it wrote: the answer passes the decision and carries nothing of maternity\'s', async () => {
+    const body = json({ ...patient(8401, { identifier: [{ system: 'https://fhir.nhs.uk/Id/nhs-number', value: '9995100010' }] }), id: shared.id });
+    const probe: Probe = { route: 'PUT /fhir/:type/:id', method: 'PUT', url: `/fhir/Patient/${shared.id}`, headers: { 'Content-Type': FHIR_JSON }, body, expect: 'ok', writes: true };
+    const [put] = await walk(hub, knowing(w, knownIds), [probe], token, 'cowriter-put');
+    if (put === undefined) throw new Error('not sent');
+    expect(put.leaks, describeProbe(probe, put.res)).toEqual([]);
+    // The version stored is now written by maternity and TEST-B: no flow discloses it to TEST-B, so the
+    // update is answered without a body (ETag and Content-Location only), whatever the stored version holds.
+    expect(put.res.status, describeProbe(probe, put.res)).toBe(200);
+    expect(put.res.text ?? '', describeProbe(probe, put.res)).toBe('');
+    expect(put.res.headers['content-location'], describeProbe(probe, put.res)).toContain(`/Patient/${shared.id}/_history/`);
+  });
+
+  it('the oracle as the co-writer: the shared record answers as an id the hub never held', async () => {
+    // Left out: an update of the shared record (TEST-B is one of its writers), and searches by the shared
+    // Patient, which rightly find TEST-B's own records about her.
+    const probes = (await allProbes(w, 'denied', 'test-b', 'walk-no-patient', hub)).filter(
+      (p) => !((p.route === 'PUT /fhir/:type/:id' || p.route === 'GET /fhir/:type') && p.url.includes(shared.id)),
+    );
+    const compared = await oracle(hub, w, probes, token, 'oracle-cowriter');
+    for (const route of ORACLE_ROUTES) expect(compared.get(route) ?? 0, route).toBeGreaterThan(0);
+  }, 600_000);
 });
 
 describe('positive control: TEST-A walks the same table', () => {

@@ -23,7 +23,7 @@ import { verifyConsistency } from '../../src/audit/merkle.js';
 import { openCheckpoint, parseVerifierKey, type LogVerifier } from '../../src/audit/signed-note.js';
 import { rawRows } from '../../src/db/database.js';
 import { restEventsFor } from '../support/audit.js';
-import { decisionOn, decisionsOf, Partner, storyClock, type DecisionSummary, type Refusal } from '../support/story.js';
+import { decisionOn, decisionsOf, Partner, storyClock, type DecisionSummary, type ReadRefusal, type Refusal } from '../support/story.js';
 import { startTestHub, type TestHub } from '../support/test-hub.js';
 import { haveSharedFixtures, sharedFixtures } from './shared-fixtures.js';
 
@@ -72,8 +72,16 @@ const leaves = (items: readonly QuestionnaireResponseItem[] | undefined): Questi
   (items ?? []).flatMap((i) => (i.item === undefined ? [i] : leaves(i.item)));
 const param = (p: Parameters, name: string) => p.parameter?.find((x) => x.name === name);
 
-function expectDenied(refusal: Refusal, reason: string): void {
-  expect({ status: refusal.status, reason: refusal.reason, system: refusal.reasonSystem }).toEqual({ status: 404, reason, system: DENY_REASON });
+/**
+ * A denial says nothing: the requester is answered exactly as for an id the
+ * hub never held (no reason code), and the reason is in the audit log.
+ */
+async function expectDenied(t: TestHub, refusal: ReadRefusal, reason: string): Promise<void> {
+  expect({ status: refusal.status, reason: refusal.reason, system: refusal.reasonSystem }).toEqual({ status: 404, reason: undefined, system: undefined });
+  const masked = (r: Refusal, id: string): string => JSON.stringify(r.outcome).split(id).join('{id}');
+  expect({ status: refusal.status, outcome: masked(refusal, refusal.id) }).toEqual({ status: refusal.absent.status, outcome: masked(refusal.absent, refusal.absentId) });
+  const denials = (await decisionsOf(t, refusal.requestId)).filter((d) => d.effect === 'deny');
+  expect(denials.map((d) => d.code)).toContain(reason);
 }
 
 function expectDenial(d: DecisionSummary | undefined, reason: string, patient: string): void {
@@ -226,14 +234,14 @@ describe.skipIf(!haveSharedFixtures)('conformance: the story, steps 1 to 8, thro
     }
 
     const read = rid('iod-read');
-    expectDenied(await iod.readRefused('Patient', id('amina'), { requestId: read }), 'outside-catchment');
+    await expectDenied(t, await iod.readRefused('Patient', id('amina'), { requestId: read }), 'outside-catchment');
     const decisions = await decisionsOf(t, read);
     expect(decisions).toHaveLength(1);
     expectDenial(decisions[0], 'outside-catchment', amina);
     expect(decisions[0]?.record).toMatch(new RegExp(`^${amina}/_history/\\d+$`));
     expect(decisions[0]?.flow).toBe(flow('booking-to-childrens-centre'));
     for (const [type, key] of [['EpisodeOfCare', 'aminaEpisode'], ['Observation', 'aminaEdd']] as const) {
-      expectDenied(await iod.readRefused(type, id(key)), 'outside-catchment');
+      await expectDenied(t, await iod.readRefused(type, id(key)), 'outside-catchment');
     }
   });
 
@@ -264,9 +272,9 @@ describe.skipIf(!haveSharedFixtures)('conformance: the story, steps 1 to 8, thro
 
     for (const [type, recordId] of [['Patient', zofia.id ?? ''], ['EpisodeOfCare', episode.id ?? ''], ['Observation', edd.id ?? '']] as const) {
       // Ocean's catchment (E1, E1W) does not hold E14: that is checked before any consent.
-      expectDenied(await ocean.readRefused(type, recordId), 'outside-catchment');
+      await expectDenied(t, await ocean.readRefused(type, recordId), 'outside-catchment');
       const read = rid('iod-read-zofia');
-      expectDenied(await iod.readRefused(type, recordId, { requestId: read }), 'consent-refused');
+      await expectDenied(t, await iod.readRefused(type, recordId, { requestId: read }), 'consent-refused');
       const [decision] = await decisionsOf(t, read);
       expectDenial(decision, 'consent-refused', patient);
       expect(decision?.consent).toBe(`Consent/${refusal.id ?? ''}/_history/1`);
@@ -302,7 +310,7 @@ describe.skipIf(!haveSharedFixtures)('conformance: the story, steps 1 to 8, thro
     for (const centre of [ocean, iod]) {
       for (const [type, recordId, subject] of records) {
         const read = rid('cc-read-sarah');
-        expectDenied(await centre.readRefused(type, recordId, { requestId: read }), 'excluded:pregnancy-loss');
+        await expectDenied(t, await centre.readRefused(type, recordId, { requestId: read }), 'excluded:pregnancy-loss');
         expectDenial((await decisionsOf(t, read))[0], 'excluded:pregnancy-loss', ref('Patient', subject));
       }
     }
@@ -404,13 +412,13 @@ describe.skipIf(!haveSharedFixtures)('conformance: the story, steps 1 to 8, thro
     expect(refusal.status).toBe('not-done');
     expect(refusal.statusReason?.coding?.[0]).toMatchObject({ system: SNOMED, code: '310376006' });
 
-    expectDenied(await oceanImms.readRefused('Immunization', refusal.id ?? ''), 'outside-catchment');
+    await expectDenied(t, await oceanImms.readRefused('Immunization', refusal.id ?? ''), 'outside-catchment');
     const read = rid('iod-read-refusal');
-    expectDenied(await iodImms.readRefused('Immunization', refusal.id ?? '', { requestId: read }), 'where-not-met');
+    await expectDenied(t, await iodImms.readRefused('Immunization', refusal.id ?? '', { requestId: read }), 'where-not-met');
     const [decision] = await decisionsOf(t, read);
     expectDenial(decision, 'where-not-met', ref('Patient', ibrahim.id ?? ''));
     expect(decision?.flow).toBe(flow('missed-imms-to-childrens-centre'));
-    expectDenied(await iodImms.readRefused('Patient', ibrahim.id ?? ''), 'where-not-met');
+    await expectDenied(t, await iodImms.readRefused('Patient', ibrahim.id ?? ''), 'where-not-met');
     expect(ids(await iodImms.search('Immunization', { _lastUpdated: `gt${since}` }))).not.toContain(refusal.id);
     expect(ids(await iodImms.search('Patient', { _lastUpdated: `gt${since}` }))).not.toContain(ibrahim.id);
   });
@@ -474,7 +482,7 @@ describe.skipIf(!haveSharedFixtures)('conformance: the story, steps 1 to 8, thro
     for (const centre of [oceanEarlyHelp, iodEarlyHelp]) {
       for (const [type, key] of [['QuestionnaireResponse', 'chloeQr'], ['CarePlan', 'chloePlan']] as const) {
         const read = rid('cc-read-chloe');
-        expectDenied(await centre.readRefused(type, id(key), { requestId: read }), 'consent-refused');
+        await expectDenied(t, await centre.readRefused(type, id(key), { requestId: read }), 'consent-refused');
         const [decision] = await decisionsOf(t, read);
         expectDenial(decision, 'consent-refused', ref('Patient', id('chloe')));
         expect(decision?.consent).toMatch(/^Consent\/[A-Za-z0-9.-]+\/_history\/1$/);
@@ -504,14 +512,14 @@ describe.skipIf(!haveSharedFixtures)('conformance: the story, steps 1 to 8, thro
 
     const before = (await alerts()).length;
     const refused = rid('hv-ruby-early-help');
-    expectDenied(await hvEarlyHelp.readRefused('QuestionnaireResponse', rubyQr, { requestId: refused }), 'consent-refused');
+    await expectDenied(t, await hvEarlyHelp.readRefused('QuestionnaireResponse', rubyQr, { requestId: refused }), 'consent-refused');
     expectDenial((await decisionsOf(t, refused))[0], 'consent-refused', ruby);
     for (const [who, partner] of [['GP', bowcommonEarlyHelp], ['Ocean', oceanEarlyHelp], ['Isle of Dogs', iodEarlyHelp]] as const) {
-      expectDenied(await partner.readRefused('QuestionnaireResponse', rubyQr), 'consent-refused');
+      await expectDenied(t, await partner.readRefused('QuestionnaireResponse', rubyQr), 'consent-refused');
       expect(await partner.search('QuestionnaireResponse', byReference), who).toEqual([]);
     }
     const noReason = rid('hv-ruby-no-reason');
-    expectDenied(await hvSafeguarding.readRefused('QuestionnaireResponse', rubyQr, { requestId: noReason }), 'override-reason-required');
+    await expectDenied(t, await hvSafeguarding.readRefused('QuestionnaireResponse', rubyQr, { requestId: noReason }), 'override-reason-required');
     expectDenial((await decisionsOf(t, noReason))[0], 'override-reason-required', ruby);
     expect((await alerts()).length).toBe(before);
 
@@ -594,13 +602,13 @@ describe.skipIf(!haveSharedFixtures)('conformance: the story, steps 1 to 8, thro
 
     for (const [who, patientId] of [[amina, id('amina')], [yusuf, id('yusuf')]] as const) {
       const read = rid('ocean-read-withdrawn');
-      expectDenied(await ocean.readRefused('Patient', patientId, { requestId: read }), 'consent-withdrawn');
+      await expectDenied(t, await ocean.readRefused('Patient', patientId, { requestId: read }), 'consent-withdrawn');
       const [d] = await decisionsOf(t, read);
       expectDenial(d, 'consent-withdrawn', who);
       expect(d?.consent).toBe(version);
     }
     for (const [type, key] of [['EpisodeOfCare', 'aminaEpisode'], ['Observation', 'aminaEdd']] as const) {
-      expectDenied(await ocean.readRefused(type, id(key)), 'consent-withdrawn');
+      await expectDenied(t, await ocean.readRefused(type, id(key)), 'consent-withdrawn');
     }
     // Direct care does not rest on that consent.
     expect((await hvDirect.read<Patient>('Patient', id('yusuf'))).birthDate).toBe('2026-09-25');

@@ -95,6 +95,8 @@ export interface SeededRecord {
   id: string;
   versionId: number;
   writer: string;
+  /** Every organisation that has written a version of it. */
+  writers: string[];
   /** Its identifier values (NHS numbers, message and record keys). */
   identifiers: string[];
   /** Its identifier values, family names, postcodes and telecom values: what would betray it in a response. */
@@ -103,16 +105,16 @@ export interface SeededRecord {
 
 /** Every current record in the store except the hub's public definitions. */
 export async function seededRecords(db: Db): Promise<SeededRecord[]> {
-  const rows = await rawRows<{ type: string; id: string; version_id: number; source_org: string; content: Resource | string }>(
+  const rows = await rawRows<{ type: string; id: string; version_id: number; source_org: string; source_orgs: string[]; content: Resource | string }>(
     db,
-    sql`select type, id, version_id, source_org, content from resource order by type, id`,
+    sql`select type, id, version_id, source_org, source_orgs, content from resource order by type, id`,
   );
   return rows
     .filter((r) => !isPublicType(r.type))
     .map((r) => {
       const content = (typeof r.content === 'string' ? JSON.parse(r.content) : r.content) as Record<string, unknown>;
       const identifiers = list(content['identifier']).flatMap((i) => text(i['value']));
-      return { type: r.type, id: r.id, versionId: r.version_id, writer: r.source_org, identifiers, strings: distinctiveStrings(content) };
+      return { type: r.type, id: r.id, versionId: r.version_id, writer: r.source_org, writers: [...r.source_orgs].sort(), identifiers, strings: distinctiveStrings(content) };
     });
 }
 

@@ -24,11 +24,22 @@ export interface CallOptions {
 /** What a refused call answered. */
 export interface Refusal {
   status: number;
-  /** issue[0].details.coding[0].code: the deny reason, for a denial. */
+  /** issue[0].details.coding[0].code: a reason code, if the answer carried one (a denial must not). */
   reason: string | undefined;
   reasonSystem: string | undefined;
   outcome: OperationOutcome | undefined;
 }
+
+/** A refused read, beside what the same client was answered for an id the hub never held. */
+export interface ReadRefusal extends Refusal {
+  id: string;
+  /** X-Request-Id of the refused read, to find its decisions in the audit log. */
+  requestId: string;
+  absentId: string;
+  absent: Refusal;
+}
+
+let refusedReads = 0;
 
 const TOKEN_REUSE_MS = 4 * 60_000;
 
@@ -76,10 +87,18 @@ export class Partner {
     return (await client.read({ resourceType: type, id, options: { headers: headers(o) } })) as unknown as T;
   }
 
-  /** A read the hub must refuse: what it answered (throws if it answered 2xx). */
-  async readRefused(type: string, id: string, o: CallOptions = {}): Promise<Refusal> {
+  /**
+   * A read the hub must refuse: what it answered (throws if it answered 2xx),
+   * and what it answered the same client, for the same type, about an id it never held.
+   */
+  async readRefused(type: string, id: string, o: CallOptions = {}): Promise<ReadRefusal> {
     const client = await this.client();
-    return refusalOf(client.read({ resourceType: type, id, options: { headers: headers(o) } }));
+    refusedReads += 1;
+    const requestId = o.requestId ?? `story-refused-read-${refusedReads}`;
+    const refusal = await refusalOf(client.read({ resourceType: type, id, options: { headers: headers({ ...o, requestId }) } }));
+    const absentId = `00000000-0000-4000-8000-${String(refusedReads).padStart(12, '0')}`;
+    const absent = await refusalOf(client.read({ resourceType: type, id: absentId, options: { headers: headers({ ...o, requestId: `${requestId}-absent` }) } }));
+    return { ...refusal, id, requestId, absentId, absent };
   }
 
   /** The matches of a search, every page followed. */

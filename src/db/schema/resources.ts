@@ -1,5 +1,5 @@
-import type { Resource } from 'fhir/r4.js';
 import { sql } from 'drizzle-orm';
+import type { Undisclosed } from '../undisclosed.js';
 import { index, integer, jsonb, pgTable, primaryKey, text, timestamp } from 'drizzle-orm/pg-core';
 
 const lastUpdated = () => timestamp('last_updated', { withTimezone: true, mode: 'date' }).notNull();
@@ -16,7 +16,7 @@ export const resources = pgTable(
     sourceOrg: text('source_org').notNull(),
     /** Every organisation that has stored a version: a protocol flow's `from` is judged on their types. */
     sourceOrgs: text('source_orgs').array().notNull().default(sql`'{}'::text[]`),
-    content: jsonb('content').$type<Resource>().notNull(),
+    content: jsonb('content').$type<Undisclosed>().notNull(),
   },
   (t) => [
     primaryKey({ columns: [t.type, t.id] }),
@@ -33,7 +33,7 @@ export const resourceHistory = pgTable(
     versionId: integer('version_id').notNull(),
     lastUpdated: lastUpdated(),
     sourceOrg: text('source_org').notNull(),
-    content: jsonb('content').$type<Resource>().notNull(),
+    content: jsonb('content').$type<Undisclosed>().notNull(),
   },
   (t) => [primaryKey({ columns: [t.type, t.id, t.versionId] })],
 );

@@ -1,0 +1,112 @@
+import type { OperationOutcome, Patient } from 'fhir/r4.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { decisionCode, decisionEventsFor, restEventsFor } from '../support/audit.js';
+import { bookFixtureMother } from '../support/booking.js';
+import { nhsNumber, patient } from '../support/resources.js';
+import { ownVxu } from '../support/route-walk.js';
+import { startTestHub, type TestHub } from '../support/test-hub.js';
+
+// Conditional create (If-None-Exist) goes through the decision like a read
+// (issue 10, finding 7): it never returns or reveals a record the caller may
+// not read, and answers without a body to a token that may not read the type.
+// See: https://hl7.org/fhir/R4/http.html#ccreate
+
+const NHS = 'https://fhir.nhs.uk/Id/nhs-number';
+/** The fixture mother maternity books: her NHS number, and what maternity recorded that a GP never sent. */
+const MOTHER_NHS = '9995100010';
+const MATERNITY_ONLY = ['Testmother', '07700 900000', 'E1 0AA'];
+
+let t: TestHub;
+let mother: string;
+let testB: string;
+let seq = 0;
+const rid = (label: string): string => `ccreate-${label}-${(seq += 1)}`;
+const bearer = (token: string): Record<string, string> => ({ Authorization: `Bearer ${token}` });
+
+beforeAll(async () => {
+  t = await startTestHub();
+  ({ mother } = await bookFixtureMother(t));
+  testB = await t.token('test-b', 'direct-care');
+  // TEST-B, a practice, sends a VXU about the mother maternity booked: it is now a co-writer of her
+  // Patient (the last to write it) but no flow lets it read what maternity recorded.
+  const vxu = await t.http.post('/ingest/hl7v2').set(bearer(testB)).set('Content-Type', 'x-application/hl7-v2+er7').set('Accept', 'application/fhir+json').send(await ownVxu('CCREATE-1', MOTHER_NHS));
+  expect(vxu.status).toBe(200);
+});
+afterAll(async () => {
+  await t.close();
+});
+
+function conditional(token: string, body: object, criteria: string, requestId: string) {
+  return t.http.post('/fhir/Patient').set(bearer(token)).set('If-None-Exist', criteria).set('X-Request-Id', requestId).type('application/fhir+json').send(JSON.stringify(body));
+}
+
+const carried = (res: { text: string; headers: Record<string, string> }, sent: string): string[] =>
+  [mother, ...MATERNITY_ONLY].filter((s) => !sent.includes(s) && `${res.text}\n${JSON.stringify(res.headers)}`.includes(s));
+
+describe('conditional create by a co-writer that may not read the record', () => {
+  it('answers a hidden match exactly as criteria that match nothing (apart from the new id and time)', async () => {
+    const hidden = await conditional(testB, patient(9102), `identifier=${NHS}|${MOTHER_NHS}`, rid('oracle-hidden'));
+    const none = await conditional(testB, patient(9102), `identifier=${NHS}|${nhsNumber(9103)}`, rid('oracle-none'));
+    const shape = (res: typeof hidden) => {
+      const created = res.body as Patient;
+      return {
+        status: res.status,
+        headers: Object.keys(res.headers).filter((h) => !['date', 'x-request-id'].includes(h)).sort(),
+        body: JSON.stringify({ ...created, id: '{id}', meta: { ...created.meta, lastUpdated: '{t}' } }),
+      };
+    };
+    expect(shape(hidden)).toEqual(shape(none));
+  });
+
+  // After this one, TEST-B's own Patient carries her NHS number too: it runs last.
+  it('neither returns nor names the matching Patient, and audits the hidden match\'s denial', async () => {
+    const body = patient(9101, { identifier: [{ system: NHS, value: MOTHER_NHS }] });
+    const requestId = rid('cowriter');
+    const res = await conditional(testB, body, `identifier=${NHS}|${MOTHER_NHS}`, requestId);
+    expect(carried(res, JSON.stringify(body)), res.text).toEqual([]);
+    // A hidden match is no match: answered as if the hub held nothing (see FhirService.create).
+    expect(res.status).toBe(201);
+    const denied = (await decisionEventsFor(t.database.db, requestId)).filter((d) => d.outcome === '8');
+    expect(denied.some((d) => d.entity?.some((e) => e.what?.reference?.startsWith(`Patient/${mother}/`) === true))).toBe(true);
+    expect(denied.map(decisionCode)).not.toContain(undefined);
+  });
+});
+
+describe('conditional create matching the caller\'s own record', () => {
+  let own: Patient;
+  const identifier = `${NHS}|${nhsNumber(9201)}`;
+  beforeAll(async () => {
+    const created = await t.http.post('/fhir/Patient').set(bearer(testB)).type('application/fhir+json').send(JSON.stringify(patient(9201)));
+    expect(created.status).toBe(201);
+    own = created.body as Patient;
+  });
+
+  it('answers 200 with the record, decided and audited, to a token that may read Patients', async () => {
+    const requestId = rid('own');
+    const res = await conditional(testB, patient(9201), `identifier=${identifier}`, requestId);
+    expect(res.status).toBe(200);
+    expect((res.body as Patient).id).toBe(own.id);
+    expect(res.headers['location']).toContain(`/Patient/${own.id ?? ''}/_history/1`);
+    const [rest] = await restEventsFor(t.database.db, requestId);
+    expect(rest?.outcomeDesc).toMatch(/matched an existing resource/);
+  });
+
+  it('answers 200 without a body (Location and ETag only) to a token that may create but not read Patients', async () => {
+    const createOnly = await t.token('test-b', 'direct-care', 'system/Patient.c');
+    const res = await conditional(createOnly, patient(9201), `identifier=${identifier}`, rid('create-only'));
+    expect(res.status).toBe(200);
+    expect(res.text ?? '').toBe('');
+    expect(res.headers['location']).toContain(`/Patient/${own.id ?? ''}/_history/1`);
+    expect(res.headers['etag']).toBe('W/"1"');
+  });
+
+  it('still refuses criteria that match two records the caller may read, with 412', async () => {
+    const twin = patient(9202, { identifier: [...(patient(9202).identifier ?? []), { system: 'urn:test:ccreate', value: 'twin' }] });
+    for (let i = 0; i < 2; i += 1) {
+      expect((await t.http.post('/fhir/Patient').set(bearer(testB)).type('application/fhir+json').send(JSON.stringify(twin))).status).toBe(201);
+    }
+    const res = await conditional(testB, twin, 'identifier=urn:test:ccreate|twin', rid('twins'));
+    expect(res.status).toBe(412);
+    expect((res.body as OperationOutcome).issue[0]?.expression).toEqual(['If-None-Exist']);
+  });
+});

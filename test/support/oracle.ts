@@ -9,6 +9,15 @@ import { nhsNumber } from './resources.js';
 /** Headers that differ between any two requests (their time, their request id), or follow the body. */
 const PER_REQUEST_HEADERS = new Set(['date', 'x-request-id', 'content-length']);
 
+/**
+ * The caller's own rate-limit counter (draft-ietf-httpapi-ratelimit-headers):
+ * its remaining quota `r` and reset `t` move with every request the caller
+ * makes, whatever it asks about, so they are compared as placeholders.
+ */
+function counterMasked(name: string, value: string): string {
+  return name === 'ratelimit' ? value.replace(/;r=\d+/g, ';r={n}').replace(/;t=\d+/g, ';t={n}') : value;
+}
+
 /** An id the hub has never held, shaped like the ids it hands out. */
 export function unknownId(seed: number): string {
   return `00000000-0000-4000-8000-${String(seed).padStart(12, '0')}`;
@@ -29,7 +38,7 @@ export function masked(res: Response, values: readonly string[]): MaskedAnswer {
   const headers = Object.fromEntries(
     Object.entries(res.headers as Record<string, string>)
       .filter(([name]) => !PER_REQUEST_HEADERS.has(name.toLowerCase()))
-      .map(([name, value]): [string, string] => [name.toLowerCase(), mask(value)]),
+      .map(([name, value]): [string, string] => [name.toLowerCase(), counterMasked(name.toLowerCase(), mask(value))]),
   );
   return { status: res.status, headers, body };
 }

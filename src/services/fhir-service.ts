@@ -24,6 +24,7 @@ import { explainDisclosure } from './explain-service.js';
 import { searchDisclosed } from './search-service.js';
 import { toResult, type FhirResult } from './fhir-result.js';
 import type { DisclosureService, Judged } from './disclosure-service.js';
+import { noticeNarrowing } from './narrowing-notices.js';
 import { noticeWithdrawal } from './withdrawal-notices.js';
 
 // The imperative shell of the FHIR REST API: every interaction reads or writes
@@ -205,6 +206,8 @@ export class FhirService {
       }
       const row = this.newVersion(principal, checked.resource, randomUUID(), 1);
       await writeVersion(tx, row);
+      // A refusal or deny any party records: those whose consent it overrides are told in this transaction.
+      await noticeNarrowing(this.deps, tx, meta, undefined, row);
       await this.deps.audit.rest(tx, meta, requesterOf(principal), {
         interaction: 'create',
         outcome: 'success',
@@ -259,6 +262,7 @@ export class FhirService {
       await writeVersion(tx, row);
       // A withdrawn Consent: its recipients are told in this transaction (fails with it, commits with it).
       await noticeWithdrawal({ audit: this.deps.audit, clock: this.deps.clock, protocols: this.deps.disclosure.protocols }, tx, meta, current, row);
+      await noticeNarrowing(this.deps, tx, meta, current, row);
       await this.deps.audit.rest(tx, meta, requesterOf(principal), {
         interaction: 'update',
         outcome: 'success',

@@ -14,6 +14,7 @@ import { organisationsByCode } from '../db/notice-queries.js';
 import { checkSender, mayCause, type Sender } from '../protocol/message-sources.js';
 import type { LoadedProtocol, MessageKind } from '../protocol/protocol-schema.js';
 import { requesterOf, type AuditRecorder, type RequestMeta } from './audit-recorder.js';
+import { noticeNarrowing } from './narrowing-notices.js';
 import { noticeWithdrawal } from './withdrawal-notices.js';
 
 // The imperative shell of ingest: each unit (one message, or one CSV row) is
@@ -218,6 +219,8 @@ export class IngestService {
     for (const row of rows) {
       const prior = before.get(`${row.type}/${row.id}`);
       if (prior !== undefined) await noticeWithdrawal(this.deps, tx, meta, prior, row);
+      // A refusal or deny the sender records narrows at once; those whose consent it overrides are told.
+      await noticeNarrowing(this.deps, tx, meta, prior, row);
     }
     // Effects on records others wrote happen only from a source the protocol allows for them (message-sources.ts).
     for (const effect of unit.effects) {

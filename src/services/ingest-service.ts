@@ -64,9 +64,11 @@ export class IngestService {
     meta: RequestMeta,
   ): Promise<UnitOutcome[]> {
     const rawRow = this.rawMessage(principal, raw);
+    // The sender's organisation type, from the registry (not the token): what `sources` is judged on.
+    const senderType = (await organisationsByCode(this.deps.db, [principal.organisationCode])).get(principal.organisationCode)?.type;
     const outcomes: UnitOutcome[] = [];
     for (const { label, result } of units) {
-      outcomes.push(result.ok ? await this.storeUnit(principal, result.value, label, rawRow, meta) : await this.refuse(principal, label, result, meta));
+      outcomes.push(result.ok ? await this.storeUnit(principal, senderType, result.value, label, rawRow, meta) : await this.refuse(principal, label, result, meta));
     }
     return outcomes;
   }
@@ -87,7 +89,14 @@ export class IngestService {
     return { label, messageKey: undefined, status: 'refused', refusal: result.kind === 'unparsable' ? 400 : 422, resources: [], issues: result.issues };
   }
 
-  private async storeUnit(principal: Principal, unit: IngestUnit, label: string, raw: StoredResource, meta: RequestMeta): Promise<UnitOutcome> {
+  private async storeUnit(
+    principal: Principal,
+    senderType: string | undefined,
+    unit: IngestUnit,
+    label: string,
+    raw: StoredResource,
+    meta: RequestMeta,
+  ): Promise<UnitOutcome> {
     if (unit.senderCode !== undefined && unit.senderCode !== principal.organisationCode) {
       const issue: AdapterIssue = {
         code: 'business-rule',
@@ -97,9 +106,7 @@ export class IngestService {
       const refused = await this.refuse(principal, label, { ok: false, kind: 'invalid', issues: [issue] }, meta);
       return { ...refused, messageKey: unit.messageKey, refusal: 403 };
     }
-    // Who may send what (protocol `sources`): the sender's type comes from the registry, not the token. A message
-    // from anyone else is refused before anything is claimed or stored.
-    const senderType = (await organisationsByCode(this.deps.db, [principal.organisationCode])).get(principal.organisationCode)?.type;
+    // Who may send what (protocol `sources`): a message from anyone else is refused before anything is claimed or stored.
     const allowed = checkSender(this.deps.protocols, unit.event, senderType);
     if (!allowed.ok) {
       const issue: AdapterIssue = { code: 'forbidden', diagnostics: allowed.reason, location: 'event' };

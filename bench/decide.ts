@@ -126,7 +126,7 @@ function buildWorld(protocols: readonly LoadedProtocol[]): { world: World; pools
     const family = buildFamily(plan, nhs, random, NOW);
     pools.families.push(family);
     const motherRef = `Patient/${family.mother.id}`;
-    const consent: ConsentFacts = { reference: `Consent/${family.consent.id}/_history/1`, consent: family.consent };
+    const consent: ConsentFacts = { reference: `Consent/${family.consent.id}/_history/1`, consent: family.consent, recorder: { organisationCode: 'R9M', organisationType: 'maternity' } };
     consentsByPatient.set(motherRef, [consent]);
     people.set(motherRef, { patient: family.mother, pregnancies: [family.episode], records: [] });
     pools.mothers.push({ record: maternity(family.mother), subject: motherRef });

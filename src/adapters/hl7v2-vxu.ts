@@ -318,6 +318,8 @@ const ERROR_CODES: Record<AdapterIssue['code'], [string, string]> = {
   required: ['101', 'Required field missing'], structure: ['100', 'Segment sequence error'], value: ['102', 'Data type error'],
   'code-invalid': ['103', 'Table value not found'], 'not-supported': ['200', 'Unsupported message type'],
   invalid: ['207', 'Application internal error'], 'business-rule': ['207', 'Application internal error'],
+  // Table 0357 has no authorisation code; ERR-8 says which organisation types may send the message.
+  forbidden: ['207', 'Application internal error'],
 };
 
 function errorCode(issue: AdapterIssue): [string, string] {

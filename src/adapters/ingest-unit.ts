@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 
 /** Where a fault is: a FHIRPath ("Bundle.entry[1].resource.birthDate"), an HL7 field ("PID-3", "RXA-20"), or a CSV cell ("row 3 column PERSON_DOB"). */
 export interface AdapterIssue {
-  code: 'structure' | 'invalid' | 'required' | 'value' | 'code-invalid' | 'not-supported' | 'business-rule';
+  code: 'structure' | 'invalid' | 'required' | 'value' | 'code-invalid' | 'not-supported' | 'business-rule' | 'forbidden';
   diagnostics: string;
   location: string;
 }

@@ -6,6 +6,11 @@ import type { ConsentFacts } from './decision-types.js';
 // nested provisions are exceptions to it. A refusal (status rejected) or an
 // active deny is a "no"; a consent made inactive is a withdrawal.
 // See: https://hl7.org/fhir/R4/consent.html#provision
+//
+// Who recorded a consent matters only for a "yes": a permit counts only when
+// an organisation the flow takes consent from (its `consentRecordedBy`, by
+// default its `from`) recorded it; anyone may narrow, so a refusal, a deny or
+// a withdrawal counts whoever recorded it (DESIGN.md section 10).
 
 const ORGANISATION_TYPE_SYSTEM = 'urn:eastside:organisation-type';
 const ORGANISATION_SYSTEMS = new Set(['https://fhir.nhs.uk/Id/ods-organization-code', 'urn:eastside:org']);
@@ -22,18 +27,28 @@ export interface ConsentQuestion {
   day: string;
   /** The protocol the flow belongs to: a consent naming another ISP as its policy does not apply. */
   protocolId: string;
+  /** Organisation types whose recorded permit counts for the flow. */
+  recordedBy: readonly string[];
+}
+
+/** A permit that would have applied, recorded by an organisation the flow does not take consent from. */
+export interface IgnoredConsent {
+  consent: string;
+  recorderType: string;
 }
 
 export type ConsentAnswer =
   | { kind: 'deny'; consent: string }
   | { kind: 'permit'; consent: string }
-  | { kind: 'withdrawn'; consent: string }
-  | { kind: 'none' };
+  | { kind: 'withdrawn'; consent: string; ignored?: readonly IgnoredConsent[] }
+  | { kind: 'none'; ignored?: readonly IgnoredConsent[] };
 
-/** Deny overrides permit; a standing permit outweighs an older withdrawn one. */
+/** Deny overrides permit; a standing permit outweighs an older withdrawn one; a permit from the wrong recorder is ignored. */
 export function answerConsents(consents: readonly ConsentFacts[], q: ConsentQuestion): ConsentAnswer {
   let permit: ConsentAnswer | undefined;
-  let withdrawn: ConsentAnswer | undefined;
+  let withdrawn: { kind: 'withdrawn'; consent: string } | undefined;
+  // Allocated only when a permit is ignored (rare), to keep the common decision allocation-free.
+  let ignored: IgnoredConsent[] | undefined;
   for (const facts of consents) {
     const c = facts.consent;
     if (!isPrivacyConsent(c.scope?.coding) || !appliesToProtocol(c.policy, q.protocolId)) continue;
@@ -41,7 +56,10 @@ export function answerConsents(consents: readonly ConsentFacts[], q: ConsentQues
     switch (c.status) {
       case 'active':
         if (effect === 'deny') return { kind: 'deny', consent: facts.reference };
-        if (effect === 'permit') permit ??= { kind: 'permit', consent: facts.reference };
+        if (effect === 'permit' && permit === undefined) {
+          if (q.recordedBy.includes(facts.recorder.organisationType)) permit = { kind: 'permit', consent: facts.reference };
+          else (ignored ??= []).push({ consent: facts.reference, recorderType: facts.recorder.organisationType });
+        }
         break;
       case 'rejected':
         // A refusal: whatever it would have allowed is refused; with no provision it refuses everything.
@@ -56,7 +74,9 @@ export function answerConsents(consents: readonly ConsentFacts[], q: ConsentQues
         break;
     }
   }
-  return permit ?? withdrawn ?? { kind: 'none' };
+  if (permit !== undefined) return permit;
+  if (ignored === undefined) return withdrawn ?? { kind: 'none' };
+  return withdrawn === undefined ? { kind: 'none', ignored } : { ...withdrawn, ignored };
 }
 
 function isPrivacyConsent(scope: readonly Coding[] | undefined): boolean {

@@ -3,7 +3,7 @@ import type { Resource } from 'fhir/r4.js';
 import { addressees, isPublicType } from '../fhir/resource-types.js';
 import { dayOf, standingOf } from '../protocol/in-force.js';
 import type { CompiledItem, CompiledPath, Flow, LoadedProtocol, SubjectRole } from '../protocol/protocol-schema.js';
-import { answerConsents } from './consent-check.js';
+import { answerConsents, type IgnoredConsent } from './consent-check.js';
 import { HUB_ORGANISATION, type Decision, type Deny, type DenyReason, type FlowRef, type Permit, type RecordFacts, type Requester, type SubjectFacts } from './decision-types.js';
 import { isRestricted, pregnancyLoss, roleOf, subjectDistrict } from './subject.js';
 
@@ -116,6 +116,7 @@ function judgeFlow(flow: Flow, ref: FlowRef, items: readonly CompiledItem[], inp
       resourceType: type,
       day: dayOf(input.now),
       protocolId: ref.protocol,
+      recordedBy: flow.consentRecordedBy ?? flow.from,
     });
     switch (answer.kind) {
       case 'deny':
@@ -123,10 +124,10 @@ function judgeFlow(flow: Flow, ref: FlowRef, items: readonly CompiledItem[], inp
           ? deny('consent-refused', 'the family has refused this sharing', ref, answer.consent)
           : deny('objection', 'the family has objected to this sharing', ref, answer.consent);
       case 'withdrawn':
-        if (flow.consent === 'required') return deny('consent-withdrawn', 'the family has withdrawn consent', ref, answer.consent);
+        if (flow.consent === 'required') return withIgnored(deny('consent-withdrawn', 'the family has withdrawn consent', ref, answer.consent), flow, answer.ignored);
         break;
       case 'none':
-        if (flow.consent === 'required') return deny('no-consent', 'no consent covers this recipient, purpose and date', ref);
+        if (flow.consent === 'required') return withIgnored(deny('no-consent', 'no consent covers this recipient, purpose and date', ref), flow, answer.ignored);
         break;
       case 'permit':
         consent = answer.consent;
@@ -170,6 +171,18 @@ function holds(path: CompiledPath, resource: Resource): boolean {
 
 function deny(reason: DenyReason, detail: string, flow?: FlowRef, consent?: string): Deny {
   return { effect: 'deny', reason, detail, ...(flow === undefined ? {} : { flow }), ...(consent === undefined ? {} : { consent }) };
+}
+
+/**
+ * Names the permits the decision did not count and why, for the audit trail
+ * and the IG lead's $explain-disclosure: "Consent/x/_history/1 ignored:
+ * recorded by early-help, flow booking-to-childrens-centre takes consent recorded by maternity".
+ */
+function withIgnored(d: Deny, flow: Flow, ignored: readonly IgnoredConsent[] | undefined): Deny {
+  if (ignored === undefined) return d;
+  const takes = (flow.consentRecordedBy ?? flow.from).join(', ');
+  const notes = ignored.map((i) => `${i.consent} ignored: recorded by ${i.recorderType}, flow ${flow.id} takes consent recorded by ${takes}`);
+  return { ...d, detail: `${d.detail}; ${notes.join('; ')}`, ignored: notes };
 }
 
 function list(values: readonly string[]): string {

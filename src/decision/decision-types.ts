@@ -33,6 +33,12 @@ export interface ConsentFacts {
   consent: Consent;
   /** "Patient/id" of the mother when this is her consent carried to her baby after the birth link. */
   carriedFrom?: string | undefined;
+  /**
+   * The organisation that recorded this version (the stored row's writer, its type from the registry),
+   * never the Consent's own performer or organization, which the sender writes. A permit counts for a
+   * flow only when this organisation's type may record consent for it (DESIGN.md section 10).
+   */
+  recorder: { organisationCode: string; organisationType: string };
 }
 
 /** What the hub knows about the person a record is about. */
@@ -116,6 +122,8 @@ export interface Deny {
   detail: string;
   flow?: FlowRef | undefined;
   consent?: string | undefined;
+  /** Consents that would have permitted but were recorded by an organisation the flow does not take consent from. */
+  ignored?: readonly string[] | undefined;
 }
 
 export type Decision = Permit | Deny;

@@ -19,6 +19,6 @@ export const SYSTEMS = {
   protocolFlow: 'https://eastside.example/fhir/Id/isp-flow',
   auditEntityKind: 'https://eastside.example/fhir/CodeSystem/audit-entity',
   denyReason: 'https://eastside.example/fhir/CodeSystem/deny-reason',
-  /** Kinds of notice the hub sends partners as Communications (consent-withdrawn). */
+  /** Kinds of notice the hub sends partners as Communications (consent-withdrawn, consent-narrowed). */
   noticeType: 'https://eastside.example/fhir/CodeSystem/notice-type',
 } as const;

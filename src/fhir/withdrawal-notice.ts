@@ -114,7 +114,7 @@ export function withdrawalNotice(input: WithdrawalNoticeInput): Communication {
   };
 }
 
-function organisationReference(party: NoticeParty | undefined): Reference {
+export function organisationReference(party: NoticeParty | undefined): Reference {
   if (party === undefined) return { type: 'Organization' };
   return { type: 'Organization', identifier: { system: party.system, value: party.code }, display: party.name ?? party.code };
 }

@@ -8,6 +8,7 @@ import { decide } from '../decision/decide.js';
 import { HUB_ORGANISATION, type ConsentFacts, type Decision, type RecordFacts, type Requester, type SubjectFacts } from '../decision/decision-types.js';
 import { redact } from '../decision/redact.js';
 import { ADDRESSED_TYPES, PREGNANCY_BABY_PARAM, patientsOf } from '../fhir/resource-types.js';
+import { countsAsPregnancyRecord } from '../protocol/message-sources.js';
 import type { LoadedProtocol } from '../protocol/protocol-schema.js';
 
 // The shell around the decision: loads, for a batch of stored records, the
@@ -125,10 +126,14 @@ export class DisclosureService {
     const patients = [...known, ...(await readCurrentMany(db, 'Patient', missing))];
     if (patients.length === 0) return subjects;
     const found = patients.map((p) => `Patient/${p.id}`);
-    const [asMother, asBaby] = await Promise.all([
+    // Only a pregnancy episode written by pregnancy or birth notification sources counts (message-sources.ts).
+    const pregnancyRecord = ({ row }: { row: StoredResource }): boolean => countsAsPregnancyRecord(this.deps.protocols, typesOf(row.sourceOrgs ?? [row.sourceOrg]));
+    const [motherRows, babyRows] = await Promise.all([
       findReferringMany(db, 'EpisodeOfCare', 'patient', found),
       findReferringMany(db, 'EpisodeOfCare', PREGNANCY_BABY_PARAM, found),
     ]);
+    const asMother = motherRows.filter(pregnancyRecord);
+    const asBaby = babyRows.filter(pregnancyRecord);
     // A baby's mother, through the pregnancy episode the birth notification ended.
     const motherOf = new Map<string, string>();
     for (const { target, row } of asBaby) {
@@ -139,7 +144,9 @@ export class DisclosureService {
     const consentsOf = new Map<string, ConsentFacts[]>();
     for (const { target, row } of consents) {
       const list = consentsOf.get(target) ?? [];
-      list.push({ reference: `Consent/${row.id}/_history/${row.versionId}`, consent: facts(row) as Consent });
+      // The recorder is the organisation that stored this version (from the registry), never the Consent's own fields.
+      const recorder = { organisationCode: row.sourceOrg, organisationType: typesOf([row.sourceOrg])[0] ?? 'unknown' };
+      list.push({ reference: `Consent/${row.id}/_history/${row.versionId}`, consent: facts(row) as Consent, recorder });
       consentsOf.set(target, list);
     }
     const records = new Map<string, RecordFacts[]>();

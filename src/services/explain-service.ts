@@ -77,6 +77,8 @@ export async function explainDisclosure(
         { name: 'decision', valueCode: d.effect },
         { name: d.effect === 'deny' ? 'reason' : 'basis', valueCoding: { system: d.effect === 'deny' ? DENY_REASON_SYSTEM : PERMIT_BASIS_SYSTEM, code } },
         ...(d.effect === 'deny' ? [{ name: 'detail', valueString: d.detail }] : []),
+        // A consent the decision did not count, and why (recorded by an organisation the flow does not take consent from).
+        ...(d.effect === 'deny' ? (d.ignored ?? []).map((note) => ({ name: 'ignoredConsent', valueString: note })) : []),
         ...(flow === undefined ? [] : [{ name: 'flow', valueString: `${flow.protocol}|${flow.version}|${flow.flow}` }]),
         ...(consent === undefined ? [] : [{ name: 'consent', valueReference: { reference: consent } }]),
         ...(d.effect === 'permit' && d.basis === 'flow'

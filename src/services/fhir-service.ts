@@ -25,6 +25,7 @@ import { explainDisclosure } from './explain-service.js';
 import { scanDisclosed, searchDisclosed } from './search-service.js';
 import { toResult, type FhirResult } from './fhir-result.js';
 import type { DisclosureContext, DisclosureService, Judged } from './disclosure-service.js';
+import { noticeNarrowing } from './narrowing-notices.js';
 import { noticeWithdrawal } from './withdrawal-notices.js';
 
 // The imperative shell of the FHIR REST API: every interaction reads or writes
@@ -239,6 +240,8 @@ export class FhirService {
         }
       }
       const row = await this.storeCreated(tx, principal, checked.resource);
+      // A refusal or deny any party records: those whose consent it overrides are told in this transaction.
+      await noticeNarrowing(this.deps, tx, meta, undefined, row);
       await this.deps.audit.rest(tx, meta, requesterOf(principal), {
         interaction: 'create',
         outcome: 'success',
@@ -332,6 +335,7 @@ export class FhirService {
       await writeVersion(tx, row);
       // A withdrawn Consent: its recipients are told in this transaction (fails with it, commits with it).
       await noticeWithdrawal({ audit: this.deps.audit, clock: this.deps.clock, protocols: this.deps.disclosure.protocols }, tx, meta, current, row);
+      await noticeNarrowing(this.deps, tx, meta, current, row);
       await this.deps.audit.rest(tx, meta, requesterOf(principal), {
         interaction: 'update',
         outcome: 'success',

@@ -11,8 +11,11 @@ import { contentForRules, seal } from '../db/undisclosed.js';
 import { caughtUp, keepCaughtUp, keepPregnancyOutcome, markEnteredInError, mergePatient, rewriteReferences, sameContent, withIdentifier } from '../fhir/resource-edits.js';
 import { patientsOf } from '../fhir/resource-types.js';
 import { validateAgainstProfile } from '../fhir/profiles.js';
-import type { LoadedProtocol } from '../protocol/protocol-schema.js';
+import { organisationsByCode } from '../db/notice-queries.js';
+import { checkSender, mayCause, type Sender } from '../protocol/message-sources.js';
+import type { LoadedProtocol, MessageKind } from '../protocol/protocol-schema.js';
 import { requesterOf, type AuditRecorder, type RequestMeta } from './audit-recorder.js';
+import { noticeNarrowing } from './narrowing-notices.js';
 import { noticeWithdrawal } from './withdrawal-notices.js';
 
 // The imperative shell of ingest: each unit (one message, or one CSV row) is
@@ -23,7 +26,7 @@ export interface IngestDeps {
   db: Db;
   audit: AuditRecorder;
   clock: () => Date;
-  /** The protocols, for the retention terms a withdrawal notice quotes. */
+  /** The protocols: who may send what (`sources`), and the retention terms a withdrawal notice quotes. */
   protocols: readonly LoadedProtocol[];
 }
 
@@ -62,9 +65,11 @@ export class IngestService {
     meta: RequestMeta,
   ): Promise<UnitOutcome[]> {
     const rawRow = this.rawMessage(principal, raw);
+    // The sender's organisation type, from the registry (not the token): what `sources` is judged on.
+    const senderType = (await organisationsByCode(this.deps.db, [principal.organisationCode])).get(principal.organisationCode)?.type;
     const outcomes: UnitOutcome[] = [];
     for (const { label, result } of units) {
-      outcomes.push(result.ok ? await this.storeUnit(principal, result.value, label, rawRow, meta) : await this.refuse(principal, label, result, meta));
+      outcomes.push(result.ok ? await this.storeUnit(principal, senderType, result.value, label, rawRow, meta) : await this.refuse(principal, label, result, meta));
     }
     return outcomes;
   }
@@ -85,7 +90,14 @@ export class IngestService {
     return { label, messageKey: undefined, status: 'refused', refusal: result.kind === 'unparsable' ? 400 : 422, resources: [], issues: result.issues };
   }
 
-  private async storeUnit(principal: Principal, unit: IngestUnit, label: string, raw: StoredResource, meta: RequestMeta): Promise<UnitOutcome> {
+  private async storeUnit(
+    principal: Principal,
+    senderType: string | undefined,
+    unit: IngestUnit,
+    label: string,
+    raw: StoredResource,
+    meta: RequestMeta,
+  ): Promise<UnitOutcome> {
     if (unit.senderCode !== undefined && unit.senderCode !== principal.organisationCode) {
       const issue: AdapterIssue = {
         code: 'business-rule',
@@ -95,6 +107,14 @@ export class IngestService {
       const refused = await this.refuse(principal, label, { ok: false, kind: 'invalid', issues: [issue] }, meta);
       return { ...refused, messageKey: unit.messageKey, refusal: 403 };
     }
+    // Who may send what (protocol `sources`): a message from anyone else is refused before anything is claimed or stored.
+    const allowed = checkSender(this.deps.protocols, unit.event, senderType);
+    if (!allowed.ok) {
+      const issue: AdapterIssue = { code: 'forbidden', diagnostics: allowed.reason, location: 'event' };
+      const refused = await this.refuse(principal, label, { ok: false, kind: 'invalid', issues: [issue] }, meta);
+      return { ...refused, messageKey: unit.messageKey, refusal: 403 };
+    }
+    const sender: Sender = { organisationCode: principal.organisationCode, organisationType: senderType ?? '' };
     // The exactly-once key is the sender's: another organisation re-using a message id neither learns what it
     // stored nor stops the real message.
     const receiptKey = `${principal.organisationCode}|${unit.messageKey}`;
@@ -109,10 +129,10 @@ export class IngestService {
         });
         return { label, messageKey: unit.messageKey, status: 'duplicate', resources: earlier.resources ?? [], shared: earlier.shared ?? 0, issues: [] };
       }
-      const written = await this.writeUnit(tx, principal, unit, raw, meta);
+      const written = await this.writeUnit(tx, principal, sender, allowed.kind, unit, raw, meta);
       if ('issues' in written) {
         // Roll back the receipt too: a corrected copy with the same key may come.
-        throw new RollbackUnit({ label, messageKey: unit.messageKey, status: 'refused', refusal: 422, resources: [], issues: written.issues });
+        throw new RollbackUnit({ label, messageKey: unit.messageKey, status: 'refused', refusal: written.refusal ?? 422, resources: [], issues: written.issues });
       }
       // The answer names only what the sender alone has written: a record it shares with other
       // organisations (one Patient per NHS number) is counted, never named, so its id and version stay unknown.
@@ -139,7 +159,8 @@ export class IngestService {
       throw err;
     });
     if ('rollback' in attempt) {
-      return this.refuse(principal, label, { ok: false, kind: 'invalid', issues: attempt.rollback.issues }, meta).then((r) => ({ ...r, messageKey: unit.messageKey }));
+      const { refusal } = attempt.rollback;
+      return this.refuse(principal, label, { ok: false, kind: 'invalid', issues: attempt.rollback.issues }, meta).then((r) => ({ ...r, messageKey: unit.messageKey, ...(refusal === undefined ? {} : { refusal }) }));
     }
     return attempt;
   }
@@ -148,10 +169,12 @@ export class IngestService {
   private async writeUnit(
     tx: Tx,
     principal: Principal,
+    sender: Sender,
+    kind: MessageKind,
     unit: IngestUnit,
     raw: StoredResource,
     meta: RequestMeta,
-  ): Promise<{ rows: StoredResource[]; shared: Set<string> } | { issues: AdapterIssue[] }> {
+  ): Promise<{ rows: StoredResource[]; shared: Set<string> } | { issues: AdapterIssue[]; refusal?: 403 }> {
     const now = this.deps.clock();
     // Lock identities in a fixed order so two messages about one child never deadlock or duplicate it.
     const identities = unit.entries.flatMap((e) => (e.match === undefined ? [] : [`${e.resource.resourceType}|${e.match.system}|${e.match.value}`]));
@@ -175,6 +198,11 @@ export class IngestService {
       let content = withIdentifier(rewriteReferences(entry.resource, ids), entry.match);
       if (entry.action === 'delete') {
         if (found === undefined) continue; // nothing to withdraw: the delete is a no-op
+        const writers = found.sourceOrgs ?? [found.sourceOrg];
+        if (!mayCause(this.deps.protocols, sender, { kind: 'entered-in-error', recordType: found.type, writers, messageKind: kind })) {
+          const diagnostics = `${found.type} records other organisations have written are not marked entered-in-error by a ${sender.organisationType} message`;
+          return { issues: [{ code: 'forbidden', diagnostics, location: `entry[${index}]` }], refusal: 403 };
+        }
         content = markEnteredInError(storedContent(found));
       } else if (found !== undefined) {
         content = keepCaughtUp(storedContent(found), keepPregnancyOutcome(storedContent(found), mergePatient(storedContent(found), content)));
@@ -199,9 +227,15 @@ export class IngestService {
     for (const row of rows) {
       const prior = before.get(`${row.type}/${row.id}`);
       if (prior !== undefined) await noticeWithdrawal(this.deps, tx, meta, prior, row);
+      // A refusal or deny the sender records narrows at once; those whose consent it overrides are told.
+      await noticeNarrowing(this.deps, tx, meta, prior, row);
     }
-    for (const effect of unit.effects) rows.push(...(await this.applyEffect(tx, principal, effect, ids, now, shared)));
-    rows.push(...(await this.closeMissedDoses(tx, principal, rows, now, shared)));
+    // Effects on records others wrote happen only from a source the protocol allows for them (message-sources.ts).
+    for (const effect of unit.effects) {
+      if (effect.kind === 'birth' && !mayCause(this.deps.protocols, sender, { kind: 'end-pregnancy' })) continue;
+      rows.push(...(await this.applyEffect(tx, principal, effect, ids, now, shared)));
+    }
+    if (mayCause(this.deps.protocols, sender, { kind: 'close-missed-dose' })) rows.push(...(await this.closeMissedDoses(tx, principal, rows, now, shared)));
     if (rows.length > 0) {
       await storeRawMessage(tx, raw);
       const provenance = assertValid(this.provenance(principal, unit, rows, raw, now));

@@ -8,6 +8,7 @@ import { auditEventsFor, decisionEventsFor } from '../support/audit.js';
 import { nhsNumber, patient } from '../support/resources.js';
 import { appShape, ownBody, ownBooking, ownCaf, ownCsv, ownVxu, seededCafInOwnName, seededRecords, seedWorld, type SeededRecord } from '../support/route-walk.js';
 import { masked, standIn, substituted } from '../support/oracle.js';
+import { loadedTestProtocols } from '../support/protocols.js';
 import { startTestHub, type TestHub } from '../support/test-hub.js';
 
 // Every route the app registers reaches stored data only through a decision.
@@ -152,8 +153,17 @@ let world: World;
 let seq = 0;
 const rid = (label: string): string => `walk-${label}-${(seq += 1)}`;
 
+/**
+ * The repo's protocol with gp (TEST-A's and TEST-B's type) also a source of every kind of message, so that the
+ * walk goes on sending bookings and assessments in their own names to test reads and matching; who may send
+ * what has its own tests (trust-sources.test.ts, message-sources.test.ts).
+ */
+const gpSendsEverything = (yaml: string): string =>
+  yaml.replace(/^sources:\n(?: {2}[a-z-]+: +\[[^\]]*\]\n)+/m, (block) => block.replace(/\[([^\]]*)\]/g, (all, list: string) => (list.includes('gp') ? all : `[${list}, gp]`)));
+const walkProtocols = () => loadedTestProtocols({ yamlEdit: gpSendsEverything });
+
 beforeAll(async () => {
-  t = await startTestHub();
+  t = await startTestHub({ protocols: await walkProtocols() });
   const seeded = await seedWorld(t);
   world = worldOf(seeded.records, seeded.testAPatient, seeded.testAObservation);
 }, 120_000);
@@ -936,7 +946,7 @@ describe('ingest in TEST-B\'s own name reaches no one else\'s record', () => {
   });
 
   it.each(CROSS_ORG_PROBES.map((p) => [p.label, p] as const))('%s', async (_label, { label, probe: make }) => {
-    const hub = await startTestHub();
+    const hub = await startTestHub({ protocols: await walkProtocols() });
     try {
       const seeded = await seedWorld(hub);
       const w = worldOf(seeded.records, seeded.testAPatient, seeded.testAObservation);

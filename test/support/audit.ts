@@ -27,7 +27,7 @@ export function decisionCode(event: AuditEvent | undefined): string | undefined 
   return detail.find((d) => d.type === 'reason' || d.type === 'basis')?.valueString;
 }
 
-export async function countRows(db: Db, table: 'resource' | 'resource_history' | 'audit_event' | 'resource_token'): Promise<number> {
+export async function countRows(db: Db, table: 'resource' | 'resource_history' | 'audit_event' | 'resource_token' | 'message_receipt'): Promise<number> {
   const rows = await rawRows<{ n: number }>(db, sql`select count(*)::int as n from ${sql.identifier(table)}`);
   return rows[0]?.n ?? 0;
 }

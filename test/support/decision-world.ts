@@ -68,6 +68,7 @@ export function loadedProtocol(doc: ProtocolDocument, overrides: Partial<LoadedP
     reviewDate: doc.reviewDate,
     parties: [...doc.parties],
     flows: compileFlows(doc),
+    sources: doc.sources,
     signatures: doc.parties.map((party) => ({ party, valid: true })),
     digest: '0'.repeat(64),
     source: 'early-years-isp.yaml',
@@ -413,8 +414,30 @@ export function followUpTask(patientId: string, ownerCode: string): Task {
   };
 }
 
-export function consentFacts(consent: Consent, id = 'booking-a', version = 1, carriedFrom?: string): ConsentFacts {
-  return { reference: `Consent/${id}/_history/${version}`, consent, ...(carriedFrom === undefined ? {} : { carriedFrom }) };
+/** The organisation that recorded a Consent, as the hub's registry knows it. */
+export type Recorder = ConsentFacts['recorder'];
+
+/**
+ * A stored Consent. Its recorder defaults to the organisation that records
+ * consents of its kind in the demo: maternity for a booking consent (which
+ * names R9M), early help for a CAF consent (which names the council), the
+ * organisation the Consent names otherwise. The decision never reads those
+ * fields itself: only the recorder counts.
+ */
+export function consentFacts(consent: Consent, id = 'booking-a', version = 1, carriedFrom?: string, recorder?: Recorder): ConsentFacts {
+  return { reference: `Consent/${id}/_history/${version}`, consent, ...(carriedFrom === undefined ? {} : { carriedFrom }), recorder: recorder ?? defaultRecorder(consent) };
+}
+
+export function recorderOf(code: OrgCode): Recorder {
+  const org = demoOrganisations.find((o) => o.code === code);
+  if (org === undefined) throw new Error(`no demo organisation ${code}`);
+  return { organisationCode: org.code, organisationType: org.type };
+}
+
+function defaultRecorder(consent: Consent): Recorder {
+  const named = consent.organization?.[0]?.identifier?.value;
+  const org = demoOrganisations.find((o) => o.code === named);
+  return org === undefined ? recorderOf('R9M') : { organisationCode: org.code, organisationType: org.type };
 }
 
 // ---------------------------------------------------------------- subjects and inputs

@@ -2,7 +2,7 @@ import type { Consent, ConsentProvision } from 'fhir/r4.js';
 import { describe, expect, it } from 'vitest';
 import { answerConsents, type ConsentAnswer, type ConsentQuestion } from '../../src/decision/consent-check.js';
 import type { ConsentFacts } from '../../src/decision/decision-types.js';
-import { ISP_ID, ODS_SYSTEM, PURPOSE_SYSTEM, actor, bookingConsent, cafConsentOf, consentFacts, type BookingConsentOptions } from '../support/decision-world.js';
+import { ISP_ID, ODS_SYSTEM, PURPOSE_SYSTEM, actor, bookingConsent, cafConsentOf, consentFacts, recorderOf, type BookingConsentOptions } from '../support/decision-world.js';
 
 // How the family's Consents answer one prospective disclosure.
 // See: https://hl7.org/fhir/R4/consent.html#provision
@@ -15,8 +15,13 @@ const OCEAN: ConsentQuestion = {
   resourceType: 'Patient',
   day: '2026-11-22',
   protocolId: ISP_ID,
+  // Here the question's flow takes consent from both recorders of this file's consents (maternity's bookings,
+  // early help's CAFs), so the rows below test the provisions; who recorded a consent has rows of its own.
+  recordedBy: ['maternity', 'early-help'],
 };
 const IOD: ConsentQuestion = { ...OCEAN, recipientCode: 'CC-IOD' };
+/** Ocean under a booking flow, which takes consent recorded by maternity only. */
+const MATERNITY_ONLY: ConsentQuestion = { ...OCEAN, recordedBy: ['maternity'] };
 const HV: ConsentQuestion = { ...OCEAN, recipientType: 'health-visiting', recipientCode: 'R9H', purpose: 'early-help' };
 const GP: ConsentQuestion = { ...HV, recipientType: 'gp', recipientCode: 'Y90001' };
 const CC_EARLY_HELP: ConsentQuestion = { ...OCEAN, purpose: 'early-help' };
@@ -154,6 +159,14 @@ const rows: Row[] = [
   ['a withdrawal beside a consent that does not apply', [consentFacts(bookingConsent({ status: 'inactive' }), 'a'), consentFacts(bookingConsent({ actors: [{ type: 'gp' }] }), 'b')], OCEAN, { kind: 'withdrawn', consent: 'Consent/a/_history/1' }],
   ['a refusal that does not apply does not override a permit', [consentFacts(bookingConsent(), 'a'), consentFacts(bookingConsent({ type: 'deny', actors: [{ type: 'gp' }] }), 'b')], OCEAN, { kind: 'permit', consent: 'Consent/a/_history/1' }],
   ['a carried consent counts as the mother’s', [consentFacts(bookingConsent(), 'a', 3, 'Patient/mother-a')], OCEAN, { kind: 'permit', consent: 'Consent/a/_history/3' }],
+
+  // Who recorded it (DESIGN.md section 10): a permit counts only from an organisation the flow takes consent from; a "no" from anyone.
+  ['a permit from a recorder the flow does not take consent from is ignored, whatever organization the Consent names', [consentFacts(bookingConsent(), 'c', 1, undefined, recorderOf('E09000999-EH'))], MATERNITY_ONLY, { kind: 'none', ignored: [{ consent: REF, recorderType: 'early-help' }] }],
+  ['a permit from an entitled recorder counts', [consentFacts(bookingConsent(), 'c', 1, undefined, recorderOf('R9M'))], MATERNITY_ONLY, permit],
+  ['an ignored permit beside a withdrawal is named with it', [consentFacts(bookingConsent({ status: 'inactive' }), 'a'), consentFacts(bookingConsent(), 'c', 1, undefined, recorderOf('Y90001'))], MATERNITY_ONLY, { kind: 'withdrawn', consent: 'Consent/a/_history/1', ignored: [{ consent: REF, recorderType: 'gp' }] }],
+  ['a deny from any recorder counts', [consentFacts(bookingConsent(), 'a'), consentFacts(bookingConsent({ type: 'deny' }), 'c', 1, undefined, recorderOf('E09000999-EH'))], MATERNITY_ONLY, deny],
+  ['a refusal (rejected) from any recorder counts', [consentFacts(bookingConsent(), 'a'), consentFacts(cafConsentOf(false, [], [], 'mother-a'), 'c', 1, undefined, recorderOf('CC-OCEAN'))], MATERNITY_ONLY, deny],
+  ['a withdrawal from any recorder counts when nothing permits', [consentFacts(bookingConsent({ status: 'inactive' }), 'c', 1, undefined, recorderOf('Y90002'))], MATERNITY_ONLY, withdrawn],
 ];
 
 describe('answerConsents', () => {

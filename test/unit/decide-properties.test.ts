@@ -31,7 +31,9 @@ import {
   parent,
   pregnancy,
   record,
+  recorderOf,
   requester,
+  input,
   strangerRequester,
   type Actor,
   type OrgCode,
@@ -504,6 +506,88 @@ describe('decide is total and deterministic', () => {
         expect(decide(world)).toEqual(first);
         expect(decide(copy)).toEqual(first);
         expect(JSON.stringify([world.requester, world.record, world.subject, world.now])).toBe(facts);
+      }),
+      { numRuns: RUNS },
+    );
+  });
+});
+
+describe('decide: consents from organisations other than the source never open what the source keeps closed', () => {
+  // DESIGN.md section 10: a Consent counts for a flow only if an organisation the flow takes consent from
+  // (`consentRecordedBy`, default `from`) recorded it. So for a record only A wrote, no Consent recorded by
+  // anyone else (of any shape, status, policy or provision, carried to a baby or not, in any order) turns
+  // one of A's denials into a permit: not its refusal, not the absence of its consent, not an objection.
+
+  /** Organisation types whose recorded consent counts for some flow carrying records from these types. */
+  function entitledRecorders(protocols: readonly LoadedProtocol[], sourceTypes: readonly string[]): Set<string> {
+    const types = new Set<string>();
+    for (const p of protocols) {
+      for (const f of p.flows) if (f.from.some((t) => sourceTypes.includes(t))) for (const t of f.consentRecordedBy ?? f.from) types.add(t);
+    }
+    return types;
+  }
+
+  const organisationType = (code: OrgCode): string => requester(code, 'direct-care').organisationType;
+
+  const othersArb = fc.array(fc.tuple(consentArb, fc.nat(), fc.boolean(), fc.nat()), { minLength: 1, maxLength: 5 });
+
+  /** A = maternity with no consent, a refusal, or a withdrawal; the record and subject are maternity's booking. */
+  const maternityDenialArb: fc.Arbitrary<DecisionInput> = fc
+    .record({
+      who: fc.constantFrom<OrgCode>('CC-OCEAN', 'CC-IOD', 'R9H', 'Y90001', 'E09000999-EH'),
+      purpose: purposeArb,
+      kind: fc.constantFrom<RecordKind>('patient', 'episode', 'edd', 'consent'),
+      isChild: fc.boolean(),
+      postcode: fc.constantFrom('E1 6AN', 'E1W 2AB', 'E14 3BD'),
+      own: fc.constantFrom<'none' | 'refused' | 'withdrawn' | 'deny'>('none', 'refused', 'withdrawn', 'deny'),
+    })
+    .map(({ who, purpose, kind, isChild, postcode, own }) => {
+      const patient = isChild ? child({ postcode }) : mother({ postcode });
+      const natural = recordOf(kind, patient);
+      const consents =
+        own === 'none'
+          ? []
+          : [consentFacts(bookingConsent(own === 'refused' ? { status: 'rejected' } : own === 'withdrawn' ? { status: 'inactive' } : { type: 'deny' }, patient.id), 'maternity-own')];
+      return { requester: requester(who, purpose), record: record(natural.resource, 'R9M'), subject: { patient, pregnancies: [], consents, records: [] }, protocols: [ISP], now: NOW };
+    });
+
+  it('adding Consents recorded by organisations the flows do not take consent from keeps a deny a deny', () => {
+    let consentDenials = 0;
+    fc.assert(
+      fc.property(fc.oneof(maternityDenialArb, consentWorldArb, worldArb), othersArb, (world, extra) => {
+        const about = world.subject;
+        if (about === undefined) return;
+        const before = decide(world);
+        if (before.effect !== 'deny') return;
+        const entitled = entitledRecorders(world.protocols, world.record.sourceTypes);
+        const others = ORG_CODES.filter((code) => !entitled.has(organisationType(code)));
+        if (others.length === 0) return;
+        if (['no-consent', 'consent-refused', 'consent-withdrawn', 'objection'].includes(before.reason)) consentDenials += 1;
+        let consents = [...about.consents];
+        extra.forEach(([consent, pick, carried, at], i) => {
+          const recorder = others[pick % others.length] ?? 'CC-OCEAN';
+          const facts = consentFacts(consent, `other-${i}`, 1, carried ? `Patient/${MOTHER_ID}` : undefined, recorderOf(recorder));
+          const position = at % (consents.length + 1);
+          consents = [...consents.slice(0, position), facts, ...consents.slice(position)];
+        });
+        const after = decide({ ...world, subject: { ...about, consents } });
+        expect(after, `was ${before.reason}: ${before.detail}`).toMatchObject({ effect: 'deny' });
+      }),
+      { numRuns: 1200 },
+    );
+    // The generator reaches denials that consent decides, so the property says something.
+    expect(consentDenials).toBeGreaterThan(100);
+  });
+
+  it('a permit the flow’s own recorder gave still permits beside anything others recorded that permits', () => {
+    // The other side: others' permits are ignored, not held against the family (only a "no" narrows).
+    fc.assert(
+      fc.property(othersArb.map((list) => list.map(([c]) => c).filter((c) => c.status === 'active' && !refusesAnything(c.provision))), (permits) => {
+        const amina = mother();
+        const own = consentFacts(bookingConsent());
+        const others = permits.map((c, i) => consentFacts(c, `other-${i}`, 1, undefined, recorderOf('E09000999-EH')));
+        const world = input(requester('CC-OCEAN', 'early-years-registration'), record(amina), { patient: amina, pregnancies: [], consents: [...others, own], records: [] });
+        expect(decide(world)).toMatchObject({ effect: 'permit', basis: 'flow', consent: 'Consent/booking-a/_history/1' });
       }),
       { numRuns: RUNS },
     );

@@ -30,6 +30,7 @@ import {
   parent,
   pregnancy,
   record,
+  recorderOf,
   requester,
   strangerRequester,
   subject,
@@ -140,7 +141,8 @@ const leoParent = record(parent('child-l'), 'E09000999-EH');
 
 // Noor's CAF-compliant review from the health visitors' own system: consent to share with early help only.
 const NOOR_CAF = 'Consent/caf-n/_history/1';
-const noorFacts = subject(child({ id: 'child-n', birthDate: '2024-10-01' }), { consents: [consentFacts(cafConsentOf(true, ['early-help'], [], 'child-n'), 'caf-n')] });
+// The health visitor recorded the consent in its own CAF (caf-from-health-visiting takes consent recorded by health visiting).
+const noorFacts = subject(child({ id: 'child-n', birthDate: '2024-10-01' }), { consents: [consentFacts(cafConsentOf(true, ['early-help'], [], 'child-n'), 'caf-n', 1, undefined, recorderOf('R9H'))] });
 const noorCaf = record(cafResponse('child-n'), 'R9H');
 
 // A CAF consent to every agency with a nested deny for children's centres (a permit with an exception).
@@ -271,7 +273,8 @@ const rows: Row[] = [
   },
   {
     name: 'an explicit consent on an objection-stops flow is cited',
-    input: input(ocean('immunisation-follow-up'), missed, subject(maya, { consents: [consentFacts(bookingConsent({ purposes: ['immunisation-follow-up'] }, 'child-m'), 'imms-m')] })),
+    // Recorded by the GP, the flow's source.
+    input: input(ocean('immunisation-follow-up'), missed, subject(maya, { consents: [consentFacts(bookingConsent({ purposes: ['immunisation-follow-up'] }, 'child-m'), 'imms-m', 1, undefined, recorderOf('Y90001'))] })),
     expected: permitted('missed-imms-to-childrens-centre', ['missed-immunisation'], MISSED_IMMUNISATION, { consent: 'Consent/imms-m/_history/1' }),
   },
 
@@ -339,6 +342,15 @@ const rows: Row[] = [
   { name: 'a second protocol in force permits under the first that does', input: input(hv(), record(amina), aminaFacts, [otherProtocol, demoProtocol()]), expected: permitted('booking-to-health-visiting', ['mother-contact'], MOTHER_CONTACT, { protocol: 'another-isp' }) },
   { name: 'no protocol at all', input: input(hv(), record(amina), aminaFacts, []), expected: denied('no-flow') },
   { name: 'out of force, but no flow would carry the record anyway', input: input(ocean(), record(birthWeight()), yusufFacts, [withBadSignature(demoProtocol(), 'R9H')]), expected: denied('no-flow') },
+
+  // Consent only from those entitled to record it (DESIGN.md section 10): anyone may narrow, only the flow's recorders may permit.
+  { name: 'a permit early help recorded does not open a maternity flow', input: input(ocean(), record(amina), subject(amina, { consents: [consentFacts(bookingConsent(), 'forged', 1, undefined, recorderOf('E09000999-EH'))] })), expected: denied('no-consent', { flow: 'booking-to-childrens-centre', detail: 'Consent/forged/_history/1 ignored: recorded by early-help, flow booking-to-childrens-centre takes consent recorded by maternity' }) },
+  { name: 'a permit a GP recorded does not outweigh maternity’s withdrawal', input: input(ocean(), record(amina), subject(amina, { consents: [consentFacts(bookingConsent({ status: 'inactive' })), consentFacts(bookingConsent(), 'gp-permit', 1, undefined, recorderOf('Y90001'))] })), expected: denied('consent-withdrawn', { flow: 'booking-to-childrens-centre', consent: 'Consent/booking-a/_history/1', detail: 'Consent/gp-permit/_history/1 ignored: recorded by gp' }) },
+  { name: 'a permit the children’s centre recorded itself is ignored', input: input(ocean(), record(amina), subject(amina, { consents: [consentFacts(bookingConsent(), 'self', 1, undefined, recorderOf('CC-OCEAN'))] })), expected: denied('no-consent', { flow: 'booking-to-childrens-centre', detail: 'recorded by childrens-centre' }) },
+  { name: 'a refusal early help recorded stops a maternity flow at once', input: input(ocean(), record(amina), subject(amina, { consents: [aminaConsent, consentFacts(bookingConsent({ type: 'deny' }), 'eh-refusal', 1, undefined, recorderOf('E09000999-EH'))] })), expected: denied('consent-refused', { flow: 'booking-to-childrens-centre', consent: 'Consent/eh-refusal/_history/1' }) },
+  { name: 'a rejected consent any party recorded stops a maternity flow', input: input(ocean(), record(amina), subject(amina, { consents: [aminaConsent, consentFacts(bookingConsent({ status: 'rejected' }), 'gp-rejected', 1, undefined, recorderOf('Y90001'))] })), expected: denied('consent-refused', { flow: 'booking-to-childrens-centre', consent: 'Consent/gp-rejected/_history/1' }) },
+  { name: 'an objection the health visitor recorded stops a GP flow', input: input(ocean('immunisation-follow-up'), missed, subject(maya, { consents: [consentFacts(bookingConsent({ type: 'deny', purposes: ['immunisation-follow-up'] }, 'child-m'), 'hv-objection', 1, undefined, recorderOf('R9H'))] })), expected: denied('objection', { flow: 'missed-imms-to-childrens-centre', consent: 'Consent/hv-objection/_history/1' }) },
+  { name: 'a permit maternity recorded beside one early help recorded still permits', input: input(ocean(), record(amina), subject(amina, { consents: [consentFacts(bookingConsent(), 'forged', 1, undefined, recorderOf('E09000999-EH')), aminaConsent] })), expected: permitted('booking-to-childrens-centre', ['mother-contact'], MOTHER_CONTACT, { consent: 'Consent/booking-a/_history/1' }) },
 
   // Not disclosures.
   { name: 'an organisation reads back what it wrote', input: input(requester('R9M', 'direct-care'), record(amina), aminaFacts), expected: { effect: 'permit', basis: 'originator' } },

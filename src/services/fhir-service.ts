@@ -1,4 +1,4 @@
-import type { Bundle, Resource } from 'fhir/r4.js';
+import type { Bundle, Patient, Resource } from 'fhir/r4.js';
 import { randomUUID } from 'node:crypto';
 import type { RestInteraction } from '../audit/audit-event.js';
 import type { Principal } from '../auth/principal.js';
@@ -25,6 +25,7 @@ import { searchDisclosed } from './search-service.js';
 import { toResult, type FhirResult } from './fhir-result.js';
 import type { DisclosureService, Judged } from './disclosure-service.js';
 import { noticeWithdrawal } from './withdrawal-notices.js';
+import { createPatient, hasStatement, updatePatient, type PatientRestDeps } from './patient-rest.js';
 
 // The imperative shell of the FHIR REST API: every interaction reads or writes
 // in one transaction together with its AuditEvent, and every row that leaves
@@ -51,6 +52,10 @@ export class FhirService {
 
   private get fhirBase(): string {
     return `${this.deps.baseUrl}/fhir`;
+  }
+
+  private get patients(): PatientRestDeps {
+    return { audit: this.deps.audit, clock: this.deps.clock, protocols: this.deps.disclosure.protocols, fhirBase: this.fhirBase };
   }
 
   async capabilities(meta: RequestMeta): Promise<FhirResult> {
@@ -203,6 +208,8 @@ export class FhirService {
           return { status: 200, body: existing.content, headers: { ...versionHeaders(existing), Location: this.location(existing) } };
         }
       }
+      // One Patient per NHS number, whoever can see it: a Patient is the caller's statement (see patient-rest.ts).
+      if (checked.resource.resourceType === 'Patient') return createPatient(this.patients, tx, principal, meta, checked.resource as Patient);
       const row = this.newVersion(principal, checked.resource, randomUUID(), 1);
       await writeVersion(tx, row);
       await this.deps.audit.rest(tx, meta, requesterOf(principal), {
@@ -234,8 +241,13 @@ export class FhirService {
     }
     return this.deps.audit.transaction(this.deps.db, async (tx) => {
       const current = await readCurrent(tx, type, id, true);
-      // Only an organisation that has written a record may change it; to anyone else it does not exist.
-      if (current === undefined || !(current.sourceOrgs ?? [current.sourceOrg]).includes(principal.organisationCode)) {
+      // Only an organisation that has written a record (for a Patient: said something about them) may change it;
+      // to anyone else it does not exist.
+      const writer =
+        current !== undefined &&
+        ((current.sourceOrgs ?? [current.sourceOrg]).includes(principal.organisationCode) ||
+          (type === 'Patient' && (await hasStatement(tx, current.id, principal.organisationCode))));
+      if (current === undefined || !writer) {
         await this.deps.audit.rest(tx, meta, requesterOf(principal), {
           interaction: 'update',
           outcome: 'minor-failure',
@@ -255,6 +267,7 @@ export class FhirService {
         });
         return toResult(problem(412, 'conflict', `If-Match names version ${expectedVersion} but the current version is ${current.versionId}`, 'If-Match'));
       }
+      if (checked.resource.resourceType === 'Patient') return updatePatient(this.patients, tx, principal, meta, current, checked.resource as Patient);
       const row = this.newVersion(principal, checked.resource, id, current.versionId + 1);
       await writeVersion(tx, row);
       // A withdrawn Consent: its recipients are told in this transaction (fails with it, commits with it).

@@ -7,11 +7,12 @@ import type { Principal } from '../auth/principal.js';
 import type { Db, Tx } from '../db/database.js';
 import { claimReceipt, findByIdentifier, findReferring, lockIdentity, recordReceiptOutcome, storeRawMessage } from '../db/ingest-queries.js';
 import { writeVersion, type StoredResource } from '../db/resource-queries.js';
-import { caughtUp, keepCaughtUp, keepPregnancyOutcome, markEnteredInError, mergePatient, rewriteReferences, sameContent, withIdentifier } from '../fhir/resource-edits.js';
+import { caughtUp, keepCaughtUp, keepPregnancyOutcome, markEnteredInError, rewriteReferences, sameContent, withIdentifier } from '../fhir/resource-edits.js';
 import { patientsOf } from '../fhir/resource-types.js';
 import { validateAgainstProfile } from '../fhir/profiles.js';
 import type { LoadedProtocol } from '../protocol/protocol-schema.js';
 import { requesterOf, type AuditRecorder, type RequestMeta } from './audit-recorder.js';
+import { statePatient } from './patient-statements.js';
 import { noticeWithdrawal } from './withdrawal-notices.js';
 
 // The imperative shell of ingest: each unit (one message, or one CSV row) is
@@ -175,8 +176,11 @@ export class IngestService {
       if (entry.action === 'delete') {
         if (found === undefined) continue; // nothing to withdraw: the delete is a no-op
         content = markEnteredInError(found.content as FhirResource);
+      } else if (content.resourceType === 'Patient') {
+        // One Patient per NHS number, composed from what each source said: no source overwrites another's word.
+        content = (await statePatient(this.deps, tx, principal, meta, { id, found }, content, 'merge')).composed;
       } else if (found !== undefined) {
-        content = keepCaughtUp(found.content as FhirResource, keepPregnancyOutcome(found.content as FhirResource, mergePatient(found.content as FhirResource, content)));
+        content = keepCaughtUp(found.content as FhirResource, keepPregnancyOutcome(found.content as FhirResource, content));
       }
       content = { ...content, id };
       const valid = validateAgainstProfile(content);

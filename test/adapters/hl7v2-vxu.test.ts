@@ -48,7 +48,7 @@ function single(text: string): Hl7MessageResult {
 }
 
 describe('golden files', () => {
-  const names = ['missed-dose-na', 'catch-up-cp', 'refusal-re', 'entered-in-error', 'batch-fhs-bhs', 'lf-separated', 'mllp-crlf', 'escapes', 'custom-encoding'];
+  const names = ['missed-dose-na', 'catch-up-cp', 'refusal-re', 'entered-in-error', 'batch-fhs-bhs', 'lf-separated', 'mllp-crlf', 'escapes', 'custom-encoding', 'protected-pd1-12'];
   test.each(names)('%s', async (name) => {
     await expectGolden(`hl7v2/${name}`, adaptHl7v2(await readFixture(`hl7v2/${name}.hl7`), OPTIONS));
   });

@@ -5,3 +5,4 @@ export * from './audit.js';
 export * from './ingest.js';
 export * from './alerts.js';
 export * from './ig.js';
+export * from './patient-sources.js';

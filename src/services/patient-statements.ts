@@ -69,7 +69,7 @@ export async function statePatient(
  * kept (or by a path that keeps none) stands as the word of its last writer,
  * and is recorded as such so that it keeps its place.
  */
-async function statementsOf(tx: Tx, id: string, found: StoredResource): Promise<PatientStatement[]> {
+export async function statementsOf(tx: Tx, id: string, found: StoredResource): Promise<PatientStatement[]> {
   const stored = await readStatements(tx, id);
   if (stored.length > 0) return stored;
   const { id: _id, ...content } = found.content as Patient;

@@ -51,6 +51,7 @@ const ROUTE_TABLE = {
     },
     { mount: '/', routes: ['GET /audit/report/disclosures', 'GET /audit/report/denials'], middleware: 0 },
     { mount: '/', routes: ['GET /audit/alerts', 'POST /audit/alerts/:id/review'], middleware: 1 },
+    { mount: '/', routes: ['POST /audit/patients/:id/lift-label'], middleware: 1 },
     { mount: '/', routes: ['GET /ig', 'GET /ig/app.js', 'GET /ig/app.css', 'GET /ig/login', 'POST /ig/logout'], middleware: 0 },
   ],
 } as const;
@@ -92,6 +93,7 @@ const ACCESS: Record<RouteKey, 'public' | 'metadata' | 'token' | 'protected' | '
   'POST /audit/verify': 'protected',
   'GET /audit/alerts': 'protected',
   'POST /audit/alerts/:id/review': 'protected',
+  'POST /audit/patients/:id/lift-label': 'protected',
   'GET /ig': 'public',
   'GET /ig/app.js': 'public',
   'GET /ig/app.css': 'public',
@@ -296,6 +298,9 @@ async function probesFor(hub: TestHub, route: RouteKey, w: World, mode: Mode, cl
       return [get('/audit/alerts', 'forbidden'), get('/audit/alerts?status=all&_count=500', 'forbidden')];
     case 'POST /audit/alerts/:id/review':
       return [{ route, method: 'POST', url: '/audit/alerts/7d1c1f52-0000-4000-8000-000000000000/review', headers: { 'Content-Type': 'application/json' }, body: json({ note: 'walk' }), expect: 'forbidden', writes: true }];
+    // The IG lead's lifting of a confidentiality label: refused to every other requester before anything is read.
+    case 'POST /audit/patients/:id/lift-label':
+      return [{ route, method: 'POST', url: '/audit/patients/7d1c1f52-0000-4000-8000-000000000000/lift-label', headers: { 'Content-Type': 'application/json' }, body: json({ code: 'R', reason: 'walk' }), expect: 'forbidden', writes: true }];
     // The IG lead's page: static files, and a sign-in no walker holds a link for.
     case 'GET /ig':
     case 'GET /ig/app.js':

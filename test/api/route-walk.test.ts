@@ -601,7 +601,8 @@ describe('searches reveal no denied record through total, paging or _cursor', ()
     b = await t.token('test-b', 'direct-care');
     const [system = '', value = ''] = PAGE_IDENTIFIER.split('|');
     for (let i = 0; i < 30; i += 1) {
-      const body = patient(5000 + i, { identifier: [...(patient(5000 + i).identifier ?? []), { system, value }] });
+      // Thirty people, thirty NHS numbers (one Patient per NHS number: a repeated number would be one Patient).
+      const body = patient(50000 + i * 10, { identifier: [...(patient(50000 + i * 10).identifier ?? []), { system, value }] });
       const res = await t.http.post('/fhir/Patient').set('Authorization', `Bearer ${a}`).type(FHIR_JSON).send(json(body));
       if (res.status !== 201) throw new Error(`could not create page patient: ${res.text}`);
       made.push(String(res.body.id));

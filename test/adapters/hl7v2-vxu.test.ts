@@ -74,6 +74,19 @@ describe('golden files', () => {
   });
 });
 
+describe('PD1-12 protection indicator', () => {
+  it('Y restricts the Patient (v3-Confidentiality R); N adds no label; anything else is refused at PD1-12', async () => {
+    const text = await readFixture('hl7v2/protected-pd1-12.hl7');
+    const patientOf = (hl7: string) => {
+      const { result } = single(hl7);
+      return result.ok ? result.value.entries[0]?.resource : undefined;
+    };
+    expect(patientOf(text)?.meta?.security).toEqual([{ system: 'http://terminology.hl7.org/CodeSystem/v3-Confidentiality', code: 'R', display: 'restricted' }]);
+    expect(patientOf(text.replace('|||||||||Y', '|||||||||N'))?.meta).toBeUndefined();
+    expect(single(text.replace('|||||||||Y', '|||||||||X')).result).toMatchObject({ ok: false, issues: [{ location: 'PD1-12' }] });
+  });
+});
+
 describe('refusals', () => {
   it('refuses what is not HL7 at all as unparsable', () => {
     const adapted = adaptHl7v2('Dear Health Visitor,\nPlease find attached the list of children.\n', OPTIONS);

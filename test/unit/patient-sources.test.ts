@@ -21,8 +21,8 @@ import '../support/fast-check-seed.js';
 
 const DEMOGRAPHICS: Demographics = demographicsOf([{ demographics: demoDocument().demographics }]);
 const NHS = { system: 'https://fhir.nhs.uk/Id/nhs-number', value: '9995100010' };
-const R: Coding = { system: 'http://terminology.hl7.org/CodeSystem/v3-Confidentiality', code: 'R' };
-const V: Coding = { system: 'http://terminology.hl7.org/CodeSystem/v3-Confidentiality', code: 'V' };
+const R = { system: 'http://terminology.hl7.org/CodeSystem/v3-Confidentiality', code: 'R' };
+const V = { system: 'http://terminology.hl7.org/CodeSystem/v3-Confidentiality', code: 'V' };
 
 const said = (organisation: string, organisationType: string, order: number, content: Omit<Patient, 'resourceType'>): PatientStatement => ({
   organisation,

@@ -25,7 +25,7 @@ import { searchDisclosed } from './search-service.js';
 import { toResult, type FhirResult } from './fhir-result.js';
 import type { DisclosureService, Judged } from './disclosure-service.js';
 import { noticeWithdrawal } from './withdrawal-notices.js';
-import { createPatient, hasStatement, updatePatient, type PatientRestDeps } from './patient-rest.js';
+import { createPatient, hasStatement, lockPatientIdentity, updatePatient, type PatientRestDeps } from './patient-rest.js';
 
 // The imperative shell of the FHIR REST API: every interaction reads or writes
 // in one transaction together with its AuditEvent, and every row that leaves
@@ -240,6 +240,7 @@ export class FhirService {
       expectedVersion = Number(m[1]);
     }
     return this.deps.audit.transaction(this.deps.db, async (tx) => {
+      if (type === 'Patient') await lockPatientIdentity(tx, id);
       const current = await readCurrent(tx, type, id, true);
       // Only an organisation that has written a record (for a Patient: said something about them) may change it;
       // to anyone else it does not exist.

@@ -5,7 +5,7 @@ import type { Principal } from '../auth/principal.js';
 import type { Tx } from '../db/database.js';
 import { findByIdentifier, lockIdentity } from '../db/ingest-queries.js';
 import { readStatements } from '../db/patient-source-queries.js';
-import { writeVersion, type StoredResource } from '../db/resource-queries.js';
+import { readCurrent, writeVersion, type StoredResource } from '../db/resource-queries.js';
 import { problem } from '../fhir/operation-outcome.js';
 import { sameContent } from '../fhir/resource-edits.js';
 import { requesterOf, type RequestMeta } from './audit-recorder.js';
@@ -43,12 +43,23 @@ export async function createPatient(deps: PatientRestDeps, tx: Tx, principal: Pr
   return { status: 201, body: answer(stated.statement, row), headers: { ...versionHeaders(row), Location: `${deps.fhirBase}/Patient/${id}/_history/${row.versionId}` } };
 }
 
+/**
+ * Takes the identity lock of a stored Patient's NHS number before its row is locked for update: every writer of a
+ * Patient takes the two in this order (identity, then row), so a PUT and a message about one person neither
+ * deadlock nor compose from statements the other is changing.
+ */
+export async function lockPatientIdentity(tx: Tx, id: string): Promise<void> {
+  const stored = await readCurrent(tx, 'Patient', id);
+  const nhs = stored === undefined ? undefined : nhsNumberOf(stored.content as Patient);
+  if (typeof nhs === 'string') await lockIdentity(tx, `Patient|${NHS_NUMBER_SYSTEM}|${nhs}`);
+}
+
 /** Has this organisation said anything about the Patient (it may then restate it with PUT)? */
 export async function hasStatement(tx: Tx, patientId: string, organisation: string): Promise<boolean> {
   return (await readStatements(tx, patientId)).some((s) => s.organisation === organisation);
 }
 
-/** PUT /fhir/Patient/{id} by an organisation that has written it: replaces the caller's own statement, and only that. */
+/** PUT /fhir/Patient/{id} by an organisation that has written it (identity locked first): replaces the caller's own statement, and only that. */
 export async function updatePatient(deps: PatientRestDeps, tx: Tx, principal: Principal, meta: RequestMeta, current: StoredResource, body: Patient): Promise<FhirResult> {
   const held = nhsNumberOf(current.content as Patient);
   const sent = nhsNumberOf(body);
@@ -56,7 +67,6 @@ export async function updatePatient(deps: PatientRestDeps, tx: Tx, principal: Pr
   if (sent !== undefined && held !== undefined && sent !== held) {
     return refuse(deps, tx, principal, meta, 'update', "a Patient's NHS number cannot change: the hub keeps one Patient per NHS number");
   }
-  if (held !== undefined) await lockIdentity(tx, `Patient|${NHS_NUMBER_SYSTEM}|${held}`);
   const stated = await statePatient(deps, tx, principal, meta, { id: current.id, found: current }, body, 'replace');
   const row = await store(deps, tx, principal, current, stated.composed);
   await deps.audit.rest(tx, meta, requesterOf(principal), {

@@ -93,6 +93,7 @@ export async function createHub(options: HubOptions): Promise<Hub> {
     ingest: new IngestService({ db, audit, clock, protocols: options.protocols }),
     token: { db, keys, audience, tokenUrl, clock, audit },
     auditLog,
+    protocols: options.protocols,
   });
 
   sequencer.start(options.sequenceIntervalMs ?? 500);

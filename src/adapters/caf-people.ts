@@ -1,6 +1,6 @@
 import type { Address, ContactPoint, Patient, Practitioner, RelatedPerson } from 'fhir/r4.js';
 import type { CafAddress, CafParentCarer, CafProfessional, Relationship } from './caf-schema.js';
-import { HUB_EXTENSIONS, HUB_IDS } from './codes.js';
+import { HUB_EXTENSIONS, HUB_IDS, RESTRICTED_LABEL } from './codes.js';
 import { entryReference, entryUrl, type UnitEntry } from './ingest-unit.js';
 import { NHS_NUMBER_SYSTEM } from './nhs-number.js';
 
@@ -59,6 +59,11 @@ function telecom(phone: string | undefined, email: string | undefined): ContactP
   return points.length > 0 ? points : undefined;
 }
 
+/** A CAF's restriction flag as the v3-Confidentiality label R; false or absent adds none (and lifts none: labels are sticky). */
+function restriction(restricted: boolean | undefined): Patient['meta'] {
+  return restricted === true ? { security: [{ ...RESTRICTED_LABEL }] } : undefined;
+}
+
 export function nonEmpty(text: string | undefined): string | undefined {
   const t = text?.trim();
   return t === undefined || t === '' ? undefined : t;
@@ -67,10 +72,11 @@ export function nonEmpty(text: string | undefined): string | undefined {
 /** A born child: one Patient per NHS number, so matched on it. */
 export function childPatientEntry(
   messageKey: string,
-  child: { nhsNumber: string; givenName: string; familyName: string; dateOfBirth: string; gender?: Patient['gender']; address?: CafAddress; firstLanguage?: string },
+  child: { nhsNumber: string; givenName: string; familyName: string; dateOfBirth: string; gender?: Patient['gender']; address?: CafAddress; firstLanguage?: string; restricted?: boolean },
 ): UnitEntry {
   const resource: Patient = {
     resourceType: 'Patient',
+    meta: restriction(child.restricted),
     identifier: [{ system: NHS_NUMBER_SYSTEM, value: child.nhsNumber }],
     name: [{ use: 'official', family: child.familyName, given: [child.givenName] }],
     gender: child.gender,
@@ -101,6 +107,7 @@ export function parentEntries(messageKey: string, parent: CafParentCarer, index:
   if (parent.nhsNumber !== undefined) {
     const patient: Patient = {
       resourceType: 'Patient',
+      meta: restriction(parent.restricted),
       identifier: [{ system: NHS_NUMBER_SYSTEM, value: parent.nhsNumber }],
       name,
       telecom: telecom(parent.telephone, parent.email),

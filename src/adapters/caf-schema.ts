@@ -92,6 +92,8 @@ const child = z
     gender: optional(enumOf(['male', 'female', 'other', 'unknown'], 'administrative gender')),
     address: address.optional(),
     firstLanguage: optional(languageTag),
+    /** The case system marks the child's record restricted (e.g. a protected address): carried as v3-Confidentiality R. */
+    restricted: z.boolean({ error: 'must be true or false' }).optional(),
   })
   .transform((c, ctx) => {
     const fault = (path: string, message: string, code: RuleParams['code']): void => {
@@ -121,6 +123,7 @@ const child = z
       gender: c.gender,
       address: c.address,
       firstLanguage: c.firstLanguage,
+      restricted: c.restricted,
     };
   });
 export type CafChild = z.infer<typeof child>;
@@ -134,6 +137,8 @@ const parentCarer = z.object({
   telephone: text().optional(),
   email: text().optional(),
   address: address.optional(),
+  /** The case system marks this person's record restricted: carried as v3-Confidentiality R on their Patient. */
+  restricted: z.boolean({ error: 'must be true or false' }).optional(),
 });
 export type CafParentCarer = z.infer<typeof parentCarer>;
 

@@ -19,3 +19,6 @@ export const DUE_DATE_EXTENSION = `${HUB_EXTENSIONS}/immunisation-due-date`;
 export const DID_NOT_ATTEND_IMMUNISATION = '201741000000102';
 /** vaccineCode when the source names no product (Immunization.vaccineCode is 1..1 in R4). */
 export const VACCINE_NOT_RECORDED = { system: 'http://terminology.hl7.org/CodeSystem/v3-NullFlavor', code: 'UNK', display: 'unknown' } as const;
+
+/** v3-Confidentiality R (restricted): kept from routine sharing. See: https://terminology.hl7.org/CodeSystem-v3-Confidentiality.html */
+export const RESTRICTED_LABEL = { system: 'http://terminology.hl7.org/CodeSystem/v3-Confidentiality', code: 'R', display: 'restricted' } as const;

@@ -32,6 +32,8 @@ export const stu3Resources: Record<string, z.ZodType> = {
     birthDate: z.string().optional(),
     generalPractitioner: z.array(reference).optional(),
     name: z.array(z.looseObject({})).optional(),
+    // Security labels (v3-Confidentiality R, V…) are carried over: a restriction must survive the conversion.
+    meta: z.looseObject({ security: z.array(coding).optional() }).optional(),
   }),
   RelatedPerson: resource.extend({ patient: reference.optional(), relationship: concept.optional() }),
   Observation: resource.extend({ code: concept, subject: reference.optional(), valueCodeableConcept: concept.optional(), category: z.array(concept).optional() }),

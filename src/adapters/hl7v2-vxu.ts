@@ -1,5 +1,5 @@
 import type { Address, ContactPoint, HumanName, Immunization, Patient, RelatedPerson } from 'fhir/r4.js';
-import { HUB_IDS, ODS_SYSTEM, SNOMED, VACCINATION_PROCEDURE_EXTENSION, VACCINE_NOT_RECORDED } from './codes.js';
+import { HUB_IDS, ODS_SYSTEM, RESTRICTED_LABEL, SNOMED, VACCINATION_PROCEDURE_EXTENSION, VACCINE_NOT_RECORDED } from './codes.js';
 import { DEFAULT_ENCODING, encodeText, parseHl7, parseHl7Timestamp, rawField, repetitions, splitMessages, value, type Hl7Malformed, type Hl7Message, type Hl7Segment } from './hl7v2-parse.js';
 import { entryReference, entryUrl, invalid, ok, unparsable, type AdapterIssue, type AdapterResult, type IngestUnit, type UnitEntry } from './ingest-unit.js';
 import { NHS_NUMBER_SYSTEM, validNhsNumber } from './nhs-number.js';
@@ -139,8 +139,13 @@ function mapPatient(pid: Hl7Segment, pd1: Hl7Segment | undefined, issues: Adapte
   if (nhsNumber === undefined) return undefined;
   // PD1-3 Patient Primary Facility (XON): the registered GP practice's ODS code (XON.10, or XON.3 as these senders use it).
   const gp = pd1 === undefined ? '' : text(pd1, 3, 10) || text(pd1, 3, 3);
+  // PD1-12 Protection Indicator (table 0136): Y means the patient's information is to be protected, which the hub
+  // carries as the v3-Confidentiality label R (restricted). N or nothing adds no label (and lifts none: labels are sticky).
+  const protection = pd1 === undefined ? '' : text(pd1, 12);
+  if (protection !== '' && protection !== 'Y' && protection !== 'N') issues.push({ code: 'code-invalid', location: 'PD1-12', diagnostics: 'PD1-12 (protection indicator) must be Y or N' });
   const resource: Patient = {
     resourceType: 'Patient',
+    ...(protection === 'Y' ? { meta: { security: [{ ...RESTRICTED_LABEL }] } } : {}),
     identifier: [{ system: NHS_NUMBER_SYSTEM, value: nhsNumber }],
     ...list('name', names(pid, 5)),
     ...list('telecom', contactPoints(pid, 13)),

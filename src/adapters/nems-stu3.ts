@@ -157,7 +157,10 @@ function nhsNumberOf(l: Located, issues: AdapterIssue[]): string | undefined {
 /** CareConnect Patient (STU3) → R4 Patient with UK Core NHS number verification status. */
 function convertPatient(l: Located, nhs: string): Patient {
   const source: Patient = stripServerFields(l.resource as unknown as Patient) ?? { resourceType: 'Patient' };
-  const { meta: _meta, link: _link, ...rest } = source;
+  // Of meta only the security labels are kept (the STU3 profiles and versions are not the hub's); a
+  // restricted baby or mother stays restricted. See: https://hl7.org/fhir/R4/security-labels.html
+  const { meta, link: _link, ...rest } = source;
+  const security = (meta?.security ?? []).filter((c) => c.system !== undefined && c.code !== undefined).map((c) => ({ system: c.system, code: c.code, ...(c.display === undefined ? {} : { display: c.display }) }));
   const verification = (l.resource['identifier'] as Identifier[] | undefined)
     ?.find((i) => i.system === NHS_NUMBER_SYSTEM)
     ?.extension?.find((e) => e.url === CC_VERIFICATION)?.valueCodeableConcept?.coding?.[0];
@@ -170,6 +173,7 @@ function convertPatient(l: Located, nhs: string): Patient {
   };
   return {
     ...rest,
+    ...(security.length === 0 ? {} : { meta: { security } }),
     identifier: [identifier],
     ...(source.generalPractitioner === undefined ? {} : { generalPractitioner: source.generalPractitioner.map(odsReference) }),
   };

@@ -14,21 +14,6 @@ export function rewriteReferences<T>(value: T, map: ReadonlyMap<string, string>)
   return out as T;
 }
 
-/**
- * A Patient is shared by every source (one per NHS number): a message updates
- * the elements it carries and keeps the ones it does not; identifiers are
- * merged by system.
- */
-export function mergePatient(existing: FhirResource, incoming: FhirResource): FhirResource {
-  if (existing.resourceType !== 'Patient' || incoming.resourceType !== 'Patient') return incoming;
-  const identifiers = new Map<string, Identifier>();
-  for (const i of [...(existing.identifier ?? []), ...(incoming.identifier ?? [])]) identifiers.set(`${i.system ?? ''}|${i.value ?? ''}`, i);
-  const bySystem = new Map<string, Identifier>();
-  for (const i of identifiers.values()) bySystem.set(i.system ?? i.value ?? '', i);
-  const { meta: _meta, id: _id, ...kept } = existing;
-  return { ...kept, ...incoming, identifier: [...bySystem.values()] };
-}
-
 const STATUS_TYPES = new Set(['Immunization', 'Observation', 'Consent', 'EpisodeOfCare', 'QuestionnaireResponse', 'CarePlan', 'Task', 'Communication']);
 
 /** What a delete from a partner means here: the record stays, marked entered-in-error (or inactive). */
@@ -37,11 +22,14 @@ export function markEnteredInError(resource: FhirResource): FhirResource {
   return { ...resource, active: false } as FhirResource;
 }
 
-/** Same content, ignoring id and meta (a re-sent fact is not a new version). */
+/**
+ * Same content, ignoring id and the store's meta (a re-sent fact is not a new
+ * version); a change of security labels is a change.
+ */
 export function sameContent(a: FhirResource, b: FhirResource): boolean {
   const strip = (r: FhirResource): unknown => {
-    const { id: _id, meta: _meta, ...rest } = r;
-    return rest;
+    const { id: _id, meta, ...rest } = r;
+    return { ...rest, security: meta?.security ?? [] };
   };
   return canonicalJson(strip(a)) === canonicalJson(strip(b));
 }

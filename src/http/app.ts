@@ -5,6 +5,7 @@ import { problem } from '../fhir/operation-outcome.js';
 import type { AuditLogService } from '../services/audit-log-service.js';
 import type { FhirService } from '../services/fhir-service.js';
 import type { IngestService } from '../services/ingest-service.js';
+import type { LoadedProtocol } from '../protocol/protocol-schema.js';
 import type { TokenServiceDeps } from '../services/token-service.js';
 import { alertRouter } from './alert-routes.js';
 import { auditRouter } from './audit-routes.js';
@@ -13,6 +14,7 @@ import { errorHandler } from './error-handler.js';
 import { fhirRouter } from './fhir-routes.js';
 import { igRouter } from './ig-routes.js';
 import { ingestRouter } from './ingest-routes.js';
+import { patientLabelRouter } from './patient-label-routes.js';
 import { reportRouter } from './report-routes.js';
 import type { GuardDeps } from './guard.js';
 import { requestBounds } from './request-bounds.js';
@@ -27,6 +29,8 @@ export interface AppDeps extends GuardDeps {
   ingest: IngestService;
   token: TokenServiceDeps;
   auditLog: AuditLogService;
+  /** The protocols, for the demographics precedence a lifted label recomposes a Patient by. */
+  protocols: readonly LoadedProtocol[];
 }
 
 export function createApp(deps: AppDeps): Express {
@@ -51,6 +55,7 @@ export function createApp(deps: AppDeps): Express {
   app.use(auditRouter(deps));
   app.use(reportRouter(deps));
   app.use(alertRouter(deps));
+  app.use(patientLabelRouter(deps));
   app.use(igRouter(deps));
   app.get('/', (_req, res) => {
     res.json({ name: 'Early Years Sharing Hub', fhir: `${deps.baseUrl}/fhir`, smart: `${deps.baseUrl}/.well-known/smart-configuration` });

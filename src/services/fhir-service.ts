@@ -1,4 +1,4 @@
-import type { Bundle, Resource } from 'fhir/r4.js';
+import type { Bundle, Patient, Resource } from 'fhir/r4.js';
 import { randomUUID } from 'node:crypto';
 import type { RestInteraction } from '../audit/audit-event.js';
 import type { Principal } from '../auth/principal.js';
@@ -27,6 +27,7 @@ import { toResult, type FhirResult } from './fhir-result.js';
 import type { DisclosureContext, DisclosureService, Judged } from './disclosure-service.js';
 import { noticeNarrowing } from './narrowing-notices.js';
 import { noticeWithdrawal } from './withdrawal-notices.js';
+import { createPatient, hasStatement, lockPatientIdentity, updatePatient, type PatientRestDeps } from './patient-rest.js';
 
 // The imperative shell of the FHIR REST API: every interaction reads or writes
 // in one transaction together with its AuditEvent, and every row that leaves
@@ -53,6 +54,10 @@ export class FhirService {
 
   private get fhirBase(): string {
     return `${this.deps.baseUrl}/fhir`;
+  }
+
+  private get patients(): PatientRestDeps {
+    return { audit: this.deps.audit, clock: this.deps.clock, protocols: this.deps.disclosure.protocols, fhirBase: this.fhirBase };
   }
 
   async capabilities(meta: RequestMeta): Promise<FhirResult> {
@@ -239,6 +244,8 @@ export class FhirService {
           return { status: 200, ...(body === undefined ? {} : { body }), headers: { ...versionHeaders(existing.row), Location: this.location(existing.row) } };
         }
       }
+      // One Patient per NHS number, whoever can see it: a Patient is the caller's statement (see patient-rest.ts).
+      if (checked.resource.resourceType === 'Patient') return createPatient(this.patients, tx, principal, meta, checked.resource as Patient);
       const row = await this.storeCreated(tx, principal, checked.resource);
       // A refusal or deny any party records: those whose consent it overrides are told in this transaction.
       await noticeNarrowing(this.deps, tx, meta, undefined, row);
@@ -308,9 +315,15 @@ export class FhirService {
       expectedVersion = Number(m[1]);
     }
     return this.deps.audit.transaction(this.deps.db, async (tx) => {
+      if (type === 'Patient') await lockPatientIdentity(tx, id);
       const current = await readCurrent(tx, type, id, true);
-      // Only an organisation that has written a record may change it; to anyone else it does not exist.
-      if (current === undefined || !(current.sourceOrgs ?? [current.sourceOrg]).includes(principal.organisationCode)) {
+      // Only an organisation that has written a record (for a Patient: said something about them) may change it;
+      // to anyone else it does not exist.
+      const writer =
+        current !== undefined &&
+        ((current.sourceOrgs ?? [current.sourceOrg]).includes(principal.organisationCode) ||
+          (type === 'Patient' && (await hasStatement(tx, current.id, principal.organisationCode))));
+      if (current === undefined || !writer) {
         await this.deps.audit.rest(tx, meta, requesterOf(principal), {
           interaction: 'update',
           outcome: 'minor-failure',
@@ -330,6 +343,7 @@ export class FhirService {
         });
         return toResult(problem(412, 'conflict', `If-Match names version ${expectedVersion} but the current version is ${current.versionId}`, 'If-Match'));
       }
+      if (checked.resource.resourceType === 'Patient') return updatePatient(this.patients, tx, principal, meta, current, checked.resource as Patient);
       const ctx = await this.deps.disclosure.context(tx, principal, meta.overrideReason);
       const row = this.newVersion(principal, checked.resource, id, current.versionId + 1);
       await writeVersion(tx, row);

@@ -8,7 +8,7 @@ import type { Db, Tx } from '../db/database.js';
 import { claimReceipt, findByIdentifier, findReferring, lockIdentity, recordReceiptOutcome, storeRawMessage } from '../db/ingest-queries.js';
 import { writeVersion, type StoredResource } from '../db/resource-queries.js';
 import { contentForRules, seal } from '../db/undisclosed.js';
-import { caughtUp, keepCaughtUp, keepPregnancyOutcome, markEnteredInError, mergePatient, rewriteReferences, sameContent, withIdentifier } from '../fhir/resource-edits.js';
+import { caughtUp, keepCaughtUp, keepPregnancyOutcome, markEnteredInError, rewriteReferences, sameContent, withIdentifier } from '../fhir/resource-edits.js';
 import { patientsOf } from '../fhir/resource-types.js';
 import { validateAgainstProfile } from '../fhir/profiles.js';
 import { organisationsByCode } from '../db/notice-queries.js';
@@ -16,6 +16,7 @@ import { checkSender, mayCause, type Sender } from '../protocol/message-sources.
 import type { LoadedProtocol, MessageKind } from '../protocol/protocol-schema.js';
 import { requesterOf, type AuditRecorder, type RequestMeta } from './audit-recorder.js';
 import { noticeNarrowing } from './narrowing-notices.js';
+import { statePatient } from './patient-statements.js';
 import { noticeWithdrawal } from './withdrawal-notices.js';
 
 // The imperative shell of ingest: each unit (one message, or one CSV row) is
@@ -204,8 +205,11 @@ export class IngestService {
           return { issues: [{ code: 'forbidden', diagnostics, location: `entry[${index}]` }], refusal: 403 };
         }
         content = markEnteredInError(storedContent(found));
+      } else if (content.resourceType === 'Patient') {
+        // One Patient per NHS number, composed from what each source said: no source overwrites another's word.
+        content = (await statePatient(this.deps, tx, principal, meta, { id, found }, content, 'merge')).composed;
       } else if (found !== undefined) {
-        content = keepCaughtUp(storedContent(found), keepPregnancyOutcome(storedContent(found), mergePatient(storedContent(found), content)));
+        content = keepCaughtUp(storedContent(found), keepPregnancyOutcome(storedContent(found), content));
       }
       content = { ...content, id };
       const valid = validateAgainstProfile(content);

@@ -112,6 +112,19 @@ describe('CAF adapter: what each export yields', () => {
 
 type Edit = (x: CafInput) => void;
 
+describe('CAF adapter: restriction', () => {
+  test("restricted: true on the child or a parent becomes v3-Confidentiality R on that person's Patient; absent adds none", async () => {
+    const x = await load('born-three-agencies');
+    loose(x.assessment.child)['restricted'] = true;
+    loose(x.assessment.parentsCarers![0]!)['restricted'] = false;
+    const [child, mother] = all(unitOf(adaptCaf(x)), 'Patient') as [Patient, Patient];
+    expect(child.meta?.security).toEqual([{ system: 'http://terminology.hl7.org/CodeSystem/v3-Confidentiality', code: 'R', display: 'restricted' }]);
+    expect(mother.meta).toBeUndefined();
+    loose(x.assessment.parentsCarers![0]!)['restricted'] = 'yes';
+    expect(adaptCaf(x)).toMatchObject({ ok: false, issues: [{ code: 'value', location: 'assessment.parentsCarers[0].restricted' }] });
+  });
+});
+
 describe('CAF adapter: refusals name the field', () => {
   const cases: [string, string, Edit, { code: string; location: string }[]][] = [
     ['child without a date of birth', 'born-three-agencies', (x) => delete x.assessment.child.dateOfBirth, [{ code: 'required', location: 'assessment.child.dateOfBirth' }]],

@@ -18,6 +18,7 @@ describe('FHIR message adapter: golden files', () => {
     'pregnancy-notification',
     'pregnancy-notification-consent-refused',
     'birth-notification-stu3',
+    'birth-notification-restricted-stu3',
     'stillbirth-notification-stu3',
     'vaccinations-not-given-stu3',
     'vaccinations-delete-stu3',

@@ -48,7 +48,7 @@ function single(text: string): Hl7MessageResult {
 }
 
 describe('golden files', () => {
-  const names = ['missed-dose-na', 'catch-up-cp', 'refusal-re', 'entered-in-error', 'batch-fhs-bhs', 'lf-separated', 'mllp-crlf', 'escapes', 'custom-encoding'];
+  const names = ['missed-dose-na', 'catch-up-cp', 'refusal-re', 'entered-in-error', 'batch-fhs-bhs', 'lf-separated', 'mllp-crlf', 'escapes', 'custom-encoding', 'protected-pd1-12'];
   test.each(names)('%s', async (name) => {
     await expectGolden(`hl7v2/${name}`, adaptHl7v2(await readFixture(`hl7v2/${name}.hl7`), OPTIONS));
   });
@@ -71,6 +71,19 @@ describe('golden files', () => {
   it('is deterministic: same input, same units and full URLs', async () => {
     const text = await readFixture('hl7v2/batch-fhs-bhs.hl7');
     expect(adaptHl7v2(text, OPTIONS)).toEqual(adaptHl7v2(text, OPTIONS));
+  });
+});
+
+describe('PD1-12 protection indicator', () => {
+  it('Y restricts the Patient (v3-Confidentiality R); N adds no label; anything else is refused at PD1-12', async () => {
+    const text = await readFixture('hl7v2/protected-pd1-12.hl7');
+    const patientOf = (hl7: string) => {
+      const { result } = single(hl7);
+      return result.ok ? result.value.entries[0]?.resource : undefined;
+    };
+    expect(patientOf(text)?.meta?.security).toEqual([{ system: 'http://terminology.hl7.org/CodeSystem/v3-Confidentiality', code: 'R', display: 'restricted' }]);
+    expect(patientOf(text.replace('|||||||||Y', '|||||||||N'))?.meta).toBeUndefined();
+    expect(single(text.replace('|||||||||Y', '|||||||||X')).result).toMatchObject({ ok: false, issues: [{ location: 'PD1-12' }] });
   });
 });
 

@@ -55,6 +55,7 @@ const ROUTE_TABLE = {
     },
     { mount: '/', routes: ['GET /audit/report/disclosures', 'GET /audit/report/denials'], middleware: 0 },
     { mount: '/', routes: ['GET /audit/alerts', 'POST /audit/alerts/:id/review'], middleware: 1 },
+    { mount: '/', routes: ['POST /audit/patients/:id/lift-label'], middleware: 1 },
     { mount: '/', routes: ['GET /ig', 'GET /ig/app.js', 'GET /ig/app.css', 'GET /ig/login', 'POST /ig/logout'], middleware: 0 },
   ],
 } as const;
@@ -96,6 +97,7 @@ const ACCESS: Record<RouteKey, 'public' | 'metadata' | 'token' | 'protected' | '
   'POST /audit/verify': 'protected',
   'GET /audit/alerts': 'protected',
   'POST /audit/alerts/:id/review': 'protected',
+  'POST /audit/patients/:id/lift-label': 'protected',
   'GET /ig': 'public',
   'GET /ig/app.js': 'public',
   'GET /ig/app.css': 'public',
@@ -309,6 +311,9 @@ async function probesFor(hub: TestHub, route: RouteKey, w: World, mode: Mode, cl
       return [get('/audit/alerts', 'forbidden'), get('/audit/alerts?status=all&_count=500', 'forbidden')];
     case 'POST /audit/alerts/:id/review':
       return [{ route, method: 'POST', url: '/audit/alerts/7d1c1f52-0000-4000-8000-000000000000/review', headers: { 'Content-Type': 'application/json' }, body: json({ note: 'walk' }), expect: 'forbidden', writes: true }];
+    // The IG lead's lifting of a confidentiality label: refused to every other requester before anything is read.
+    case 'POST /audit/patients/:id/lift-label':
+      return [{ route, method: 'POST', url: '/audit/patients/7d1c1f52-0000-4000-8000-000000000000/lift-label', headers: { 'Content-Type': 'application/json' }, body: json({ code: 'R', reason: 'walk' }), expect: 'forbidden', writes: true }];
     // The IG lead's page: static files, and a sign-in no walker holds a link for.
     case 'GET /ig':
     case 'GET /ig/app.js':
@@ -781,7 +786,8 @@ describe('searches reveal no denied record through total, paging or _cursor', ()
     b = await t.token('test-b', 'direct-care');
     const [system = '', value = ''] = PAGE_IDENTIFIER.split('|');
     for (let i = 0; i < 30; i += 1) {
-      const body = patient(5000 + i, { identifier: [...(patient(5000 + i).identifier ?? []), { system, value }] });
+      // Thirty people, thirty NHS numbers (one Patient per NHS number: a repeated number would be one Patient).
+      const body = patient(50000 + i * 10, { identifier: [...(patient(50000 + i * 10).identifier ?? []), { system, value }] });
       const res = await t.http.post('/fhir/Patient').set('Authorization', `Bearer ${a}`).type(FHIR_JSON).send(json(body));
       if (res.status !== 201) throw new Error(`could not create page patient: ${res.text}`);
       made.push(String(res.body.id));

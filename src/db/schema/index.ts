@@ -6,3 +6,4 @@ export * from './ingest.js';
 export * from './alerts.js';
 export * from './ig.js';
 export * from './rate-limits.js';
+export * from './patient-sources.js';

@@ -1,0 +1,22 @@
+import { asc, eq } from 'drizzle-orm';
+import type { PatientStatement } from '../fhir/patient-sources.js';
+import type { Db, Tx } from './database.js';
+import { patientSources } from './schema/index.js';
+
+/** Every organisation's statement about one Patient, in the order they first spoke. */
+export async function readStatements(db: Db | Tx, patientId: string): Promise<PatientStatement[]> {
+  const rows = await db.select().from(patientSources).where(eq(patientSources.patientId, patientId)).orderBy(asc(patientSources.firstSaid), asc(patientSources.organisation));
+  return rows.map((r) => ({ organisation: r.organisation, organisationType: r.organisationType, content: r.content, firstSaid: r.firstSaid, lastSaid: r.lastSaid }));
+}
+
+/** Stores one organisation's statement (its only row for the Patient: a new statement replaces its old one). */
+export async function writeStatement(tx: Tx, patientId: string, statement: PatientStatement, receivedAt: Date): Promise<void> {
+  const row = { patientId, ...statement, receivedAt };
+  await tx
+    .insert(patientSources)
+    .values(row)
+    .onConflictDoUpdate({
+      target: [patientSources.patientId, patientSources.organisation],
+      set: { organisationType: row.organisationType, content: row.content, lastSaid: row.lastSaid, receivedAt },
+    });
+}

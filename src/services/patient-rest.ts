@@ -11,7 +11,7 @@ import { sameContent } from '../fhir/resource-edits.js';
 import { requesterOf, type RequestMeta } from './audit-recorder.js';
 import { versionedReference } from './decision-audit.js';
 import { toResult, type FhirResult } from './fhir-result.js';
-import { statePatient, type PatientStatementDeps } from './patient-statements.js';
+import { statePatient, type PatientStatementDeps, type StatedPatient } from './patient-statements.js';
 import { contentForRules, seal } from '../db/undisclosed.js';
 
 // A Patient written through the REST API follows the identity rule of ingest:
@@ -41,7 +41,7 @@ export async function createPatient(deps: PatientRestDeps, tx: Tx, principal: Pr
     resources: [versionedReference(row)],
     patients: [`Patient/${id}`],
   });
-  return { status: 201, body: answer(stated.statement, row), headers: { ...versionHeaders(row), Location: `${deps.fhirBase}/Patient/${id}/_history/${row.versionId}` } };
+  return statementAnswer(201, stated, row, deps, 'Location');
 }
 
 /**
@@ -77,7 +77,7 @@ export async function updatePatient(deps: PatientRestDeps, tx: Tx, principal: Pr
     resources: [versionedReference(row)],
     patients: [`Patient/${current.id}`],
   });
-  return { status: 200, body: answer(stated.statement, row), headers: { ...versionHeaders(row), 'Content-Location': `${deps.fhirBase}/Patient/${current.id}/_history/${row.versionId}` } };
+  return statementAnswer(200, stated, row, deps, 'Content-Location');
 }
 
 /** Stores the composed Patient as a new version when it changed; answers the version that stands. */
@@ -97,9 +97,34 @@ async function store(deps: PatientRestDeps, tx: Tx, principal: Principal, found:
   return row;
 }
 
-/** The caller's own statement, dressed as the version that stands. */
-function answer(statement: Patient, row: StoredResource): Patient {
-  return { ...statement, id: row.id, meta: { ...(statement.meta ?? {}), versionId: String(row.versionId), lastUpdated: row.lastUpdated.toISOString() } };
+/**
+ * The caller's own statement under the Patient's id. A Patient only the caller
+ * has spoken of carries its version, as any created or updated record does. A
+ * shared Patient's version counts every source's statements and would show how
+ * often others wrote, so its answer carries none (and no ETag); its time is the
+ * statement's.
+ */
+function statementAnswer(
+  status: 200 | 201,
+  stated: StatedPatient,
+  row: StoredResource,
+  deps: PatientRestDeps,
+  location: 'Location' | 'Content-Location',
+): FhirResult {
+  const { versionId: _versionId, ...meta } = stated.statement.meta ?? {};
+  const now = stated.shared ? deps.clock() : row.lastUpdated;
+  const version = stated.shared ? {} : { versionId: String(row.versionId) };
+  // Keys in one order, whether the statement was just sent or merged with one read back from jsonb.
+  const { resourceType, ...rest } = inKeyOrder({ ...stated.statement, id: row.id, meta: { ...meta, ...version, lastUpdated: now.toISOString() } }) as Patient;
+  const url = `${deps.fhirBase}/Patient/${row.id}${stated.shared ? '' : `/_history/${row.versionId}`}`;
+  const headers: Record<string, string> = { 'Last-Modified': now.toUTCString(), [location]: url, ...(stated.shared ? {} : { ETag: `W/"${row.versionId}"` }) };
+  return { status, body: { resourceType, ...rest }, headers };
+}
+
+function inKeyOrder(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(inKeyOrder);
+  if (typeof value !== 'object' || value === null) return value;
+  return Object.fromEntries(Object.keys(value).sort().map((k) => [k, inKeyOrder((value as Record<string, unknown>)[k])]));
 }
 
 /** The Patient's NHS number; false when one is given but invalid. */
@@ -114,6 +139,3 @@ async function refuse(deps: PatientRestDeps, tx: Tx, principal: Principal, meta:
   return toResult(problem(422, 'business-rule', diagnostics, 'Patient.identifier'));
 }
 
-function versionHeaders(row: StoredResource): Record<string, string> {
-  return { ETag: `W/"${row.versionId}"`, 'Last-Modified': row.lastUpdated.toUTCString() };
-}

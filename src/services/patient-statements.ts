@@ -31,6 +31,8 @@ export interface StatedPatient {
   composed: Patient;
   /** The sender's own statement, as it stands now. */
   statement: Patient;
+  /** Whether any other organisation has said something about this Patient. */
+  shared: boolean;
 }
 
 /**
@@ -62,7 +64,11 @@ export async function statePatient(
   const demographics = demographicsOf(deps.protocols);
   const disagreements = visibilityDisagreements(before, after, principal.organisationCode, demographics);
   if (disagreements.length > 0) await raiseDataQualityAlert(deps, tx, principal, meta, patient.id, disagreements);
-  return { composed: { ...composePatient(after, demographics), id: patient.id }, statement: { ...mine.content, id: patient.id } };
+  return {
+    composed: { ...composePatient(after, demographics), id: patient.id },
+    statement: { ...mine.content, id: patient.id },
+    shared: after.some((s) => s.organisation !== principal.organisationCode),
+  };
 }
 
 /**

@@ -121,7 +121,9 @@ async function igPrincipal(deps: IgGuardDeps, req: Request): Promise<IgCheck> {
  */
 export function fromOwnOrigin(req: Request, baseUrl: string): boolean {
   const origin = req.get('origin');
-  if (origin !== undefined) return origin === new URL(baseUrl).origin;
+  // A form POST from a page whose Referrer-Policy is no-referrer (helmet's, so the /ig page's own sign-out
+  // form) carries `Origin: null` (Fetch, "serializing a request origin"): then Sec-Fetch-Site decides.
+  if (origin !== undefined && origin !== 'null') return origin === new URL(baseUrl).origin;
   return req.get('sec-fetch-site') === 'same-origin';
 }
 

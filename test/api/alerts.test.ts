@@ -162,7 +162,13 @@ describe('safeguarding overrides: listed, reviewed once, audited', () => {
   it('signing out of /ig must come from the hub\'s own page: another site cannot end the session', async () => {
     const session = await createSession(t.database.db, 'ig-deputy', new Date());
     const cookie = { Cookie: `eyhub_ig=${session.id}` };
-    for (const headers of [{ Origin: 'https://elsewhere.example' }, { 'Sec-Fetch-Site': 'cross-site' }, {}]) {
+    for (const headers of [
+      { Origin: 'https://elsewhere.example' },
+      { 'Sec-Fetch-Site': 'cross-site' },
+      { Origin: 'null', 'Sec-Fetch-Site': 'cross-site' },
+      { Origin: 'null' },
+      {},
+    ]) {
       const refused = await t.http.post('/ig/logout').set(cookie).set(headers);
       expect(refused.status).toBe(403);
       expect(issueOf(refused.body)?.expression).toEqual(['Origin']);
@@ -172,6 +178,11 @@ describe('safeguarding overrides: listed, reviewed once, audited', () => {
     const own = await t.http.post('/ig/logout').set(cookie).set('Origin', new URL(t.baseUrl).origin);
     expect(own.status).toBe(303);
     expect((await t.http.get('/audit/alerts').set(cookie)).status).toBe(401);
+    // The page's own sign-out form: a no-referrer page's form POST says `Origin: null`, and the browser says same-origin.
+    const again = await createSession(t.database.db, 'ig-deputy', new Date());
+    const form = await t.http.post('/ig/logout').set({ Cookie: `eyhub_ig=${again.id}`, Origin: 'null', 'Sec-Fetch-Site': 'same-origin' });
+    expect(form.status).toBe(303);
+    expect((await t.http.get('/audit/alerts').set({ Cookie: `eyhub_ig=${again.id}` })).status).toBe(401);
   });
 
   it('an unknown alert is 404; a bad body is 400 naming the field; a body that is not JSON is 415', async () => {

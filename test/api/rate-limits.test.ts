@@ -147,7 +147,8 @@ describe.skipIf(inject('databaseUrl') === '')('on PostgreSQL the limits are shar
     const limits = { token: { perClient: 100, perAddress: 1000, windowSeconds: 60 }, api: { perClient: 6, perAddress: 100, windowSeconds: 60 } };
     const t = await startTestHub({ rateLimits: limits });
     const second = await openDatabase({ kind: 'postgres', url: t.database.url ?? '' });
-    const other = await createHub({ database: second, baseUrl: t.baseUrl, logger: pino({ level: 'silent' }), protocols: await loadedTestProtocols(), rateLimits: limits });
+    // Instances share their signing keys (a mounted key directory), so each accepts the other's tokens.
+    const other = await createHub({ database: second, baseUrl: t.baseUrl, logger: pino({ level: 'silent' }), protocols: await loadedTestProtocols(), rateLimits: limits, signingKeys: t.hub.keys });
     try {
       const token = await t.token('test-a', 'direct-care');
       const statuses: number[] = [];

@@ -84,6 +84,20 @@ describe('follow-up work from a missed dose', () => {
     }
   });
 
+  it('lets an owner find its own open work: Task?owner:identifier=&status=, and by focus and code', async () => {
+    const mine = await get(ocean, 'Task?owner:identifier=CC-OCEAN&status=requested,in-progress');
+    expect(mine.status).toBe(200);
+    expect(((mine.body as Bundle).entry ?? []).map((e) => e.resource?.id)).toEqual([oceanTask.id]);
+    const byFocus = await get(hv, `Task?focus=${oceanTask.focus?.reference ?? ''}&code=${FOLLOW_UP}|missed-dose`);
+    expect(((byFocus.body as Bundle).entry ?? []).map((e) => e.resource?.id).sort()).toEqual([hvTask.id, oceanTask.id].sort());
+    expect(((await get(ocean, 'Task?status=completed')).body as Bundle).entry ?? []).toEqual([]);
+    // Isle of Dogs searching for Ocean's work finds nothing, as for work nobody has.
+    expect(((await get(iod, 'Task?owner:identifier=CC-OCEAN')).body as Bundle).entry ?? []).toEqual([]);
+    const bad = await get(ocean, 'Task?status=a|b|c');
+    expect(bad.status).toBe(400);
+    expect((bad.body as OperationOutcome).issue[0]?.expression).toEqual(['status']);
+  });
+
   it('lets Ocean move its Task in progress with a note; only status, business status words and notes change', async () => {
     const seen = (await get(ocean, `Task/${oceanTask.id ?? ''}`)).body as Task;
     const res = await put(ocean, { ...seen, status: 'in-progress', note: [{ text: 'family contacted, appointment booked' }] });

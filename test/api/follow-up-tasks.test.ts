@@ -155,6 +155,26 @@ describe('follow-up work from a missed dose', () => {
     expect((await put(ocean, { ...seen, status: 'in-progress' })).status).toBe(409);
   });
 
+  it("gives the IG lead counts of the follow-up work per kind, owner and status (JSON and CSV), no child in them, and nobody else", async () => {
+    const ig = await t.token('ig-console', 'audit');
+    const res = await t.http.get('/audit/report/follow-ups?_format=json').set('Authorization', `Bearer ${ig}`);
+    expect(res.status).toBe(200);
+    const rows = (JSON.parse(res.text) as { rows: { kind: string; organisationCode: string; organisationName: string; status: string; tasks: number; completedWithin28Days: number }[] }).rows;
+    expect(rows.filter((r) => r.kind === 'missed-dose').map((r) => [r.organisationCode, r.status, r.tasks, r.completedWithin28Days])).toEqual([
+      ['CC-OCEAN', 'completed', 1, 1],
+      ['R9H', 'completed', 1, 1],
+    ]);
+    expect(rows.find((r) => r.organisationCode === 'CC-OCEAN')?.organisationName).toBe("Ocean Children's Centre");
+    expect(res.text).not.toMatch(/Patient\/|Immunization\/|999009/);
+    const csv = await t.http.get('/audit/report/follow-ups').set('Authorization', `Bearer ${ig}`);
+    expect(csv.headers['content-type']).toMatch(/^text\/csv/);
+    expect(csv.text.split('\r\n')[0]).toBe('month,kind,organisation_code,organisation_name,status,business_status,tasks,stalled,completed_within_28_days');
+    expect((await t.http.get('/audit/report/follow-ups').set('Authorization', `Bearer ${ocean}`)).status).toBe(403);
+    const bad = await t.http.get('/audit/report/follow-ups?from=2026-13').set('Authorization', `Bearer ${ig}`);
+    expect(bad.status).toBe(400);
+    expect((bad.body as OperationOutcome).issue[0]?.expression).toEqual(['from']);
+  });
+
   it('makes a refused dose work for the health visitors only: no centre Task, and the HV Task stays hidden from centres', async () => {
     expect((await vxu(await readFixture('hl7v2/refusal-re.hl7'))).status).toBe(200);
     const refusalTasks = (await tasks()).filter((x) => x.status === 'requested');

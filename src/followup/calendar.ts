@@ -4,7 +4,6 @@ import type { Age } from './schedule-schema.js';
 // adding days is arithmetic. A day is the date as written: the date part of a
 // FHIR dateTime is the day the dose was given where it was given.
 
-const MS_PER_DAY = 86_400_000;
 const DATE_PREFIX = /^(\d{4})-(\d{2})-(\d{2})(?:$|T)/;
 
 export interface CalendarDay {
@@ -24,16 +23,49 @@ export function parseDay(value: unknown): CalendarDay | undefined {
   const month = Number(m[2]);
   const day = Number(m[3]);
   if (year < 1000 || month < 1 || month > 12 || day < 1 || day > daysInMonth(year, month)) return undefined;
-  return { year, month, day, n: Date.UTC(year, month - 1, day) / MS_PER_DAY };
+  return { year, month, day, n: daysFromCivil(year, month, day) };
 }
 
+/** `YYYY-MM-DD` of a day number (arithmetic, not Date: the assessment formats a few dozen per child). */
 export function dayString(n: number): string {
-  const iso = new Date(n * MS_PER_DAY).toISOString();
-  return iso.slice(0, iso.indexOf('T'));
+  const { year, month, day } = civilFromDays(n);
+  return `${year < 1000 ? String(year).padStart(4, '0') : String(year)}-${month < 10 ? '0' : ''}${String(month)}-${day < 10 ? '0' : ''}${String(day)}`;
+}
+
+function isLeapYear(year: number): boolean {
+  return (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0;
 }
 
 function daysInMonth(year: number, month: number): number {
-  return new Date(Date.UTC(year, month, 0)).getUTCDate();
+  if (month === 2) return isLeapYear(year) ? 29 : 28;
+  return month === 4 || month === 6 || month === 9 || month === 11 ? 30 : 31;
+}
+
+// Proleptic Gregorian day numbers by 400-year eras counted from 1 March, as in
+// Howard Hinnant's "chrono-Compatible Low-Level Date Algorithms".
+// See: https://howardhinnant.github.io/date_algorithms.html
+const DAYS_PER_ERA = 146_097;
+const EPOCH_SHIFT = 719_468; // days from 0000-03-01 to 1970-01-01
+
+function daysFromCivil(year: number, month: number, day: number): number {
+  const y = month <= 2 ? year - 1 : year;
+  const era = Math.floor(y / 400);
+  const yearOfEra = y - era * 400;
+  const dayOfYear = Math.floor((153 * ((month + 9) % 12) + 2) / 5) + day - 1;
+  const dayOfEra = yearOfEra * 365 + Math.floor(yearOfEra / 4) - Math.floor(yearOfEra / 100) + dayOfYear;
+  return era * DAYS_PER_ERA + dayOfEra - EPOCH_SHIFT;
+}
+
+function civilFromDays(n: number): { year: number; month: number; day: number } {
+  const z = n + EPOCH_SHIFT;
+  const era = Math.floor(z / DAYS_PER_ERA);
+  const dayOfEra = z - era * DAYS_PER_ERA;
+  const yearOfEra = Math.floor((dayOfEra - Math.floor(dayOfEra / 1460) + Math.floor(dayOfEra / 36_524) - Math.floor(dayOfEra / 146_096)) / 365);
+  const dayOfYear = dayOfEra - (365 * yearOfEra + Math.floor(yearOfEra / 4) - Math.floor(yearOfEra / 100));
+  const shiftedMonth = Math.floor((5 * dayOfYear + 2) / 153);
+  const day = dayOfYear - Math.floor((153 * shiftedMonth + 2) / 5) + 1;
+  const month = shiftedMonth < 10 ? shiftedMonth + 3 : shiftedMonth - 9;
+  return { year: yearOfEra + era * 400 + (month <= 2 ? 1 : 0), month, day };
 }
 
 /**
@@ -47,5 +79,5 @@ export function ageReachedOn(birth: CalendarDay, age: Age): number {
   const year = birth.year + Math.floor(monthIndex / 12);
   const month = (monthIndex % 12) + 1;
   const day = Math.min(birth.day, daysInMonth(year, month));
-  return Date.UTC(year, month - 1, day) / MS_PER_DAY + (age.weeks ?? 0) * 7 + (age.days ?? 0);
+  return daysFromCivil(year, month, day) + (age.weeks ?? 0) * 7 + (age.days ?? 0);
 }

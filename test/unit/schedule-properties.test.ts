@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { ageReachedOn, dayString, parseDay } from '../../src/followup/calendar.js';
 import { buildImmunizationRecommendation } from '../../src/followup/immunization-recommendation.js';
 import { assessSchedule, type Assessment, type DoseRecord, type DoseStatus } from '../../src/followup/schedule.js';
 import { validateFhir } from '../../src/fhir/validator.js';
@@ -111,6 +112,34 @@ describe('schedule assessment properties', () => {
         if (resource.recommendation.length > 0) expect(validateFhir(resource)).toEqual({ ok: true });
       }),
       { numRuns: 40 },
+    );
+  });
+});
+
+describe('calendar arithmetic', () => {
+  it('agrees with Date for every day from year 1000 to 9999, both ways', () => {
+    const MS_PER_DAY = 86_400_000;
+    fc.assert(
+      fc.property(fc.integer({ min: Date.UTC(1000, 0, 1) / MS_PER_DAY, max: Date.UTC(9999, 11, 31) / MS_PER_DAY }), (n) => {
+        const iso = new Date(n * MS_PER_DAY).toISOString().slice(0, 10);
+        expect(dayString(n)).toBe(iso);
+        expect(parseDay(iso)?.n).toBe(n);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('reaches calendar months as Date does, clamped to the end of a shorter month', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 3 * 365 }), fc.integer({ min: 0, max: 60 }), fc.integer({ min: 0, max: 20 }), (offset, months, weeks) => {
+        const birth = parseDay(plusDays('2020-01-01', offset));
+        if (birth === undefined) throw new Error('unreachable');
+        const target = new Date(Date.UTC(birth.year, birth.month - 1 + months, 1));
+        const lastDay = new Date(Date.UTC(target.getUTCFullYear(), target.getUTCMonth() + 1, 0)).getUTCDate();
+        target.setUTCDate(Math.min(birth.day, lastDay) + weeks * 7);
+        expect(dayString(ageReachedOn(birth, { months, weeks }))).toBe(target.toISOString().slice(0, 10));
+      }),
+      { numRuns: 500 },
     );
   });
 });

@@ -99,7 +99,24 @@ interface Indexed {
   codes: Map<string, { group: string; dose: number | undefined }>;
   groups: Set<string>;
   appliesTo: Map<ScheduledDose, (birth: CalendarDay) => boolean>;
+  /** Plans by birth date: a child's doses depend only on it (bounded: see planFor). */
+  plans: Map<string, PlannedDose[]>;
 }
+
+/** A dose that applies to a child, with its days worked out from the birth date. */
+interface PlannedDose {
+  dose: ScheduledDose;
+  key: string;
+  due: number;
+  overdueFrom: number;
+  limit: number | undefined;
+  dueDate: string;
+  overdueFromDate: string;
+  limitDate: string | undefined;
+}
+
+/** Plans kept per schedule; past this many birth dates the cache starts afresh (six years of births is ~2,200). */
+const MAX_PLANS = 10_000;
 
 const indexes = new WeakMap<Schedule, Indexed>();
 
@@ -110,7 +127,7 @@ function indexOf(schedule: Schedule): Indexed {
   for (const g of schedule.groups) for (const c of g.codes) codes.set(c.code, { group: g.id, dose: c.dose });
   const appliesTo = new Map<ScheduledDose, (birth: CalendarDay) => boolean>();
   for (const d of schedule.doses) appliesTo.set(d, compileAppliesTo(d.appliesTo));
-  const built = { codes, groups: new Set(schedule.groups.map((g) => g.id)), appliesTo };
+  const built = { codes, groups: new Set(schedule.groups.map((g) => g.id)), appliesTo, plans: new Map<string, PlannedDose[]>() };
   indexes.set(schedule, built);
   return built;
 }
@@ -160,19 +177,7 @@ export function assessSchedule(schedule: Schedule, birthDate: string, records: r
     }
   });
 
-  // The doses that apply to this child; one per group and dose number (the earliest due, if the data held two).
-  const applicable: { dose: ScheduledDose; due: number }[] = [];
-  const seen = new Set<string>();
-  const candidates = applying(schedule, index, birth)
-    .map((dose) => ({ dose, due: ageReachedOn(birth, dose.age) }))
-    .sort((a, b) => a.due - b.due);
-  for (const c of candidates) {
-    const key = `${c.dose.group}|${String(c.dose.doseNumber)}`;
-    if (seen.has(key)) continue;
-    seen.add(key);
-    applicable.push(c);
-  }
-
+  const applicable = planFor(schedule, index, birth, birthDate);
   const given = new Map<string, NormalRecord>();
   const notDone = new Map<string, NormalRecord>();
   for (const [group, list] of byGroup) {
@@ -187,10 +192,7 @@ export function assessSchedule(schedule: Schedule, birthDate: string, records: r
     }
   }
 
-  const doses = applicable.map(({ dose, due }): DoseAssessment => {
-    const key = `${dose.group}|${String(dose.doseNumber)}`;
-    const overdueFrom = due + schedule.overdueAfterDays;
-    const limit = dose.noLongerDueFrom === undefined ? undefined : ageReachedOn(birth, dose.noLongerDueFrom);
+  const doses = applicable.map(({ dose, key, due, overdueFrom, limit, dueDate, overdueFromDate, limitDate }): DoseAssessment => {
     const satisfied = given.get(key);
     const missed = notDone.get(key);
     const status: DoseStatus =
@@ -212,9 +214,9 @@ export function assessSchedule(schedule: Schedule, birthDate: string, records: r
       label: dose.label,
       vaccineCode: dose.vaccineCode,
       status,
-      dueDate: dayString(due),
-      overdueFrom: dayString(overdueFrom),
-      ...(limit === undefined ? {} : { noLongerDueFrom: dayString(limit) }),
+      dueDate,
+      overdueFrom: overdueFromDate,
+      ...(limitDate === undefined ? {} : { noLongerDueFrom: limitDate }),
       ...(satisfied === undefined ? {} : { satisfiedBy: refOf(satisfied) }),
       ...(missed === undefined ? {} : { notDone: refOf(missed) }),
     };
@@ -231,6 +233,28 @@ export function assessSchedule(schedule: Schedule, birthDate: string, records: r
     next: nextAppointment(doses, today.n, asOf),
     ignored,
   };
+}
+
+/** The doses that apply to a child born on `birth`, by due date; one per group and dose number (the earliest due, if the data held two). */
+function planFor(schedule: Schedule, index: Indexed, birth: CalendarDay, birthDate: string): PlannedDose[] {
+  const cached = index.plans.get(birthDate);
+  if (cached !== undefined) return cached;
+  const plan: PlannedDose[] = [];
+  const seen = new Set<string>();
+  const candidates = applying(schedule, index, birth)
+    .map((dose) => ({ dose, due: ageReachedOn(birth, dose.age) }))
+    .sort((a, b) => a.due - b.due);
+  for (const { dose, due } of candidates) {
+    const key = `${dose.group}|${String(dose.doseNumber)}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    const overdueFrom = due + schedule.overdueAfterDays;
+    const limit = dose.noLongerDueFrom === undefined ? undefined : ageReachedOn(birth, dose.noLongerDueFrom);
+    plan.push({ dose, key, due, overdueFrom, limit, dueDate: dayString(due), overdueFromDate: dayString(overdueFrom), limitDate: limit === undefined ? undefined : dayString(limit) });
+  }
+  if (index.plans.size >= MAX_PLANS) index.plans.clear();
+  index.plans.set(birthDate, plan);
+  return plan;
 }
 
 function applying(schedule: Schedule, index: Indexed, birth: CalendarDay): ScheduledDose[] {
@@ -302,7 +326,7 @@ function countGiven(group: string, completed: readonly NormalRecord[], given: Ma
 }
 
 /** An unnumbered not-done record: the group's dose due most recently on or before its day, else the group's first. */
-function attachNotDone(groupDoses: readonly { dose: ScheduledDose; due: number }[], day: number): number | undefined {
+function attachNotDone(groupDoses: readonly PlannedDose[], day: number): number | undefined {
   let chosen = groupDoses[0];
   for (const d of groupDoses) if (d.due <= day) chosen = d;
   return chosen?.dose.doseNumber;

@@ -16,7 +16,7 @@ export const configSchema = z
     // Signed information-sharing protocols (policies/README.md). With DEMO the
     // hub signs a copy in DATA_DIR/policies instead.
     POLICIES_DIR: z.string().min(1).default('policies'),
-    // Immunisation schedules as reviewed data (policies/schedules/README.md): not protocols, so not in POLICIES_DIR itself.
+    // Immunisation schedules as reviewed data (policies/schedules/README.md): a folder of their own, never read as protocols.
     SCHEDULES_DIR: z.string().min(1).default('policies/schedules'),
     DEMO: booleanFlag.default(false),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

@@ -79,8 +79,9 @@ export function ingestRouter(deps: GuardDeps & { ingest: IngestService }): Route
   });
 
   router.post('/ingest/caf', guard(deps, 'operation', 'c', 'QuestionnaireResponse'), json, async (req, res) => {
-    const result = adaptCaf(req.body as unknown);
-    answer(res, await deps.ingest.ingest(must(res), rawOf(req, 'application/json'), [{ label: 'assessment', result }], metaOf(req, res)));
+    const principal = must(res);
+    const result = adaptCaf(req.body as unknown, { senderSystem: principal.organisationSystem });
+    answer(res, await deps.ingest.ingest(principal, rawOf(req, 'application/json'), [{ label: 'assessment', result }], metaOf(req, res)));
   });
 
   router.use(bodyErrors(deps, INGEST_LIMIT, () => 'operation'));
@@ -90,7 +91,8 @@ export function ingestRouter(deps: GuardDeps & { ingest: IngestService }): Route
 /**
  * One OperationOutcome for the whole request: an information issue per unit
  * stored (or recognised as already received), error issues per fault of each
- * refused unit. 200 if any unit was accepted; else the refusal's own status.
+ * refused unit. 200 if any unit was accepted; else the refusal's own status
+ * (409 for a revision older than the one held).
  */
 function answer(res: Response, outcomes: readonly UnitOutcome[]): void {
   const issues: OperationOutcomeIssue[] = outcomes.flatMap((o): OperationOutcomeIssue[] => {
@@ -112,7 +114,7 @@ function answer(res: Response, outcomes: readonly UnitOutcome[]): void {
   });
   const accepted = outcomes.some((o) => o.status !== 'refused');
   const refusals = outcomes.flatMap((o) => (o.refusal === undefined ? [] : [o.refusal]));
-  const status = accepted ? 200 : refusals.includes(400) ? 400 : refusals.includes(403) ? 403 : 422;
+  const status = accepted ? 200 : refusals.includes(400) ? 400 : refusals.includes(403) ? 403 : refusals.includes(409) ? 409 : 422;
   sendFhir(res, { status, body: outcome(issues.map((i) => ({ severity: i.severity, code: i.code, diagnostics: i.diagnostics ?? '', expression: i.expression }))) });
 }
 

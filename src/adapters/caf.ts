@@ -32,7 +32,7 @@ export function adaptCaf(json: unknown, options: CafOptions = DEFAULT_OPTIONS): 
     return unparsable({ code: 'structure', diagnostics: 'this is not a CAF export: it has no "assessment" object', location: 'assessment' });
   }
   const parsed = cafExportSchema.safeParse(json, { reportInput: true });
-  if (!parsed.success) return invalid(...parsed.error.issues.flatMap(toAdapterIssues));
+  if (!parsed.success) return invalid(...parsed.error.issues.flatMap(cafIssues));
   return ok(cafUnit(parsed.data, { ...options, revisionLocation: 'assessment.revision' }));
 }
 
@@ -147,7 +147,8 @@ export function locationOf(path: readonly PropertyKey[]): string {
     .join('');
 }
 
-function toAdapterIssues(issue: ZodIssue): AdapterIssue[] {
+/** A schema issue as the adapter reports it, located in the CAF JSON shape (caf-response.ts relocates it). */
+export function cafIssues(issue: ZodIssue): AdapterIssue[] {
   const location = locationOf(issue.path);
   // Name the field as a reader would: "givenName", "peoplePresent[0]".
   const lastKey = issue.path.findLastIndex((s) => typeof s === 'string');

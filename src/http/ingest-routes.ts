@@ -1,6 +1,7 @@
 import express, { Router, type Request, type Response } from 'express';
 import type { OperationOutcomeIssue } from 'fhir/r4.js';
 import { adaptCaf } from '../adapters/caf.js';
+import { adaptCafResponse } from '../adapters/caf-response.js';
 import { adaptFhirMessage } from '../adapters/fhir-message.js';
 import { adaptHl7v2 } from '../adapters/hl7v2-vxu.js';
 import { adaptImmunisationCsv } from '../adapters/immunisation-csv.js';
@@ -80,7 +81,10 @@ export function ingestRouter(deps: GuardDeps & { ingest: IngestService }): Route
 
   router.post('/ingest/caf', guard(deps, 'operation', 'c', 'QuestionnaireResponse'), json, async (req, res) => {
     const principal = must(res);
-    const result = adaptCaf(req.body as unknown, { senderSystem: principal.organisationSystem });
+    // Two shapes of one assessment: the CAF JSON export, or a QuestionnaireResponse answering the hub's CAF Questionnaire.
+    const options = { senderSystem: principal.organisationSystem };
+    const body = req.body as unknown;
+    const result = isQuestionnaireResponse(body) ? adaptCafResponse(body, options) : adaptCaf(body, options);
     answer(res, await deps.ingest.ingest(principal, rawOf(req, 'application/json'), [{ label: 'assessment', result }], metaOf(req, res)));
   });
 
@@ -135,6 +139,10 @@ function describe(o: UnitOutcome): string {
 function named(o: UnitOutcome): string {
   const shared = o.shared ?? 0;
   return [...o.resources, ...(shared === 0 ? [] : [`${shared} record${shared === 1 ? '' : 's'} also held by other organisations (not named)`])].join(', ');
+}
+
+function isQuestionnaireResponse(body: unknown): boolean {
+  return typeof body === 'object' && body !== null && (body as { resourceType?: unknown }).resourceType === 'QuestionnaireResponse';
 }
 
 function must(res: Response): Principal {

@@ -273,6 +273,67 @@ describe('the health visitors\' consent counts only for the flow that takes cons
   });
 });
 
+describe('the same kind of review as a QuestionnaireResponse answering the hub\'s CAF Questionnaire', () => {
+  type Obj = Record<string, unknown>;
+  const response = async (reference: string): Promise<Obj & { item: Obj[]; contained: Obj[] }> => {
+    const qr = JSON.parse(await readFixture('caf/hv-two-year-review-response.json')) as Obj & { item: Obj[]; contained: Obj[] };
+    qr['identifier'] = { system: CAF_ASSESSMENT, value: reference };
+    return qr;
+  };
+  const postResponse = (who: string, body: unknown, requestId?: string) =>
+    t.http
+      .post('/ingest/caf')
+      .set(bearer(tokens[who] ?? ''))
+      .set('Content-Type', 'application/fhir+json')
+      .set(requestId === undefined ? {} : { 'X-Request-Id': requestId })
+      .send(JSON.stringify(body));
+
+  it('is stored like the JSON shape and reaches early help in full, and no children\'s centre', async () => {
+    const res = await postResponse('hv', await response('HV-TEST-0010'));
+    expect(res.status, JSON.stringify(res.body)).toBe(200);
+    const qrId = /QuestionnaireResponse\/([0-9a-f-]+)\/_history\/1/.exec(issues(res.body)[0]?.diagnostics ?? '')?.[1] ?? '';
+    const consentId = /Consent\/([0-9a-f-]+)\/_history\/1/.exec(issues(res.body)[0]?.diagnostics ?? '')?.[1] ?? '';
+    const [consent] = (await storedResources<Consent>(t.database.db, 'Consent')).filter((c) => c.id === consentId);
+    expect(consent).toMatchObject({ identifier: [{ value: 'HV-TEST-0010' }], status: 'active', organization: [{ identifier: { value: 'R9H' } }] });
+
+    const [qr] = await search<QuestionnaireResponse>('earlyHelp', 'QuestionnaireResponse', { identifier: `${CAF_ASSESSMENT}|HV-TEST-0010` }, 'eh-search-response');
+    expect(qr?.id).toBe(qrId);
+    expect(JSON.stringify(qr?.item)).toContain('Bright and curious.');
+    expect(decisionOn(await decisionsOf(t, 'eh-search-response'), `QuestionnaireResponse/${qrId}`)).toMatchObject({ effect: 'permit', flow: flow('caf-from-health-visiting') });
+    const centre = await read('ocean', `QuestionnaireResponse/${qrId}`, 'ocean-reads-response');
+    expect({ status: centre.status, body: JSON.stringify(centre.body).replaceAll(qrId, '<id>') }).toEqual(await unknownAnswer('ocean', 'QuestionnaireResponse'));
+  });
+
+  it('the revision already received in the JSON shape is the same message: nothing changes', async () => {
+    const rows = await countRows(t.database.db, 'resource_history');
+    const res = await postResponse('hv', await response('HV-TEST-0001'));
+    expect(res.status).toBe(200);
+    expect(issues(res.body)[0]?.code).toBe('duplicate');
+    expect(await countRows(t.database.db, 'resource_history')).toBe(rows);
+  });
+
+  it.each<[string, (qr: Obj & { item: Obj[]; contained: Obj[] }) => void, string]>([
+    ['an unknown linkId', (qr) => qr.item.push({ linkId: 'favourite-colour', answer: [{ valueString: 'blue' }] }), 'QuestionnaireResponse.item[8].linkId'],
+    ['a child without a date of birth', (qr) => delete qr.contained[0]!['birthDate'], 'QuestionnaireResponse.contained[0].birthDate'],
+  ])('with %s is refused 422 naming the item, storing nothing', async (_name, edit, expression) => {
+    const qr = await response('HV-TEST-0011');
+    edit(qr);
+    const before = { rows: await countRows(t.database.db, 'resource_history'), receipts: await countRows(t.database.db, 'message_receipt') };
+    const res = await postResponse('hv', qr);
+    expect(res.status).toBe(422);
+    expect(issues(res.body)).toContainEqual(expect.objectContaining({ severity: 'error', expression: [expression] }));
+    expect({ rows: await countRows(t.database.db, 'resource_history'), receipts: await countRows(t.database.db, 'message_receipt') }).toEqual(before);
+  });
+
+  it('early help cannot send one whose assessor\'s organisation is the health visitors\'', async () => {
+    const rows = await countRows(t.database.db, 'resource_history');
+    const res = await postResponse('earlyHelp', await response('HV-TEST-0012'));
+    expect(res.status).toBe(403);
+    expect(issues(res.body)[0]?.diagnostics).toMatch(/says it was sent by R9H/);
+    expect(await countRows(t.database.db, 'resource_history')).toBe(rows);
+  });
+});
+
 describe('bad input from the health visitors', () => {
   it('a CAF whose child has no date of birth is refused 422 naming the field, storing nothing', async () => {
     const doc = await fixture('hv-two-year-review');

@@ -1,6 +1,7 @@
 import type { Principal } from '../auth/principal.js';
 import { denialReport, disclosureReport, type DenialReportRow, type DisclosureReportRow, type RecordedRange } from '../db/audit-search-queries.js';
 import type { Db, Tx } from '../db/database.js';
+import { listOrganisations, type RegisteredOrganisation } from '../db/registry-queries.js';
 import { problem } from '../fhir/operation-outcome.js';
 import type { ParamList } from '../fhir/search-request.js';
 import { requesterOf, type AuditRecorder, type RequestMeta } from './audit-recorder.js';
@@ -113,6 +114,24 @@ export class ReportService {
   /** GET /audit/report/denials: denials per month, organisation, client and reason. */
   async denials(principal: Principal, params: ParamList, accept: string | undefined, meta: RequestMeta): Promise<ReportAnswer> {
     return this.report(principal, params, accept, meta, 'denials', DENIAL_COLUMNS, denialReport);
+  }
+
+  /**
+   * GET /audit/organisations: the registry's names for the codes the audit log
+   * holds (partners, and the hub operator whose own events, such as notices,
+   * carry no client), so the IG lead reads names rather than codes.
+   */
+  async organisations(principal: Principal, meta: RequestMeta): Promise<RegisteredOrganisation[]> {
+    return this.deps.audit.transaction(this.deps.db, async (tx) => {
+      const found = await listOrganisations(tx);
+      await this.deps.audit.rest(tx, meta, requesterOf(principal), {
+        interaction: 'operation',
+        outcome: 'success',
+        outcomeDesc: `organisations listed: ${found.length}`,
+        resourceType: 'AuditEvent',
+      });
+      return found;
+    });
   }
 
   private async report<Row extends object>(

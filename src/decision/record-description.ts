@@ -19,6 +19,9 @@ const OBSERVATIONS: readonly { system: string; code: string; what: string }[] = 
   { system: SNOMED, code: '382341000000101', what: 'number of births' },
 ];
 
+/** Records about someone rather than theirs, and the word that joins them ("a follow-up for a child"). */
+const ABOUT: Readonly<Record<string, string>> = { Communication: 'about', Task: 'for' };
+
 /** The pregnancy episode's type (SNOMED CT 77386006 Pregnancy). */
 const PREGNANCY = '77386006';
 
@@ -64,6 +67,10 @@ export function describeRecord(resource: Resource, subject: Patient | undefined,
   const kind = recordKind(resource);
   const role = subject === undefined ? undefined : roleOf(subject, now);
   const district = subject === undefined ? undefined : subjectDistrict(subject);
-  const whose = role === undefined ? (/^[aeiou]/i.test(kind) ? 'an' : 'a') : `a ${role}'s`;
-  return `${whose} ${kind}${district === undefined ? '' : `, ${district}`}`;
+  const where = district === undefined ? '' : `, ${district}`;
+  const article = /^[aeiou]/i.test(kind) ? 'an' : 'a';
+  // The hub's notices and follow-ups are about someone rather than theirs.
+  const about = ABOUT[resource.resourceType];
+  if (about !== undefined) return `${article} ${kind}${role === undefined ? '' : ` ${about} a ${role}`}${where}`;
+  return `${role === undefined ? article : `a ${role}'s`} ${kind}${where}`;
 }

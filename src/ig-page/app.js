@@ -504,6 +504,26 @@ function recordKind(reference) {
   return history === '_history' && version !== undefined && version !== '1' ? `${kind} (version ${version})` : kind;
 }
 
+const REFERENCE_IN_TEXT = /[A-Z][A-Za-z]+\/[A-Za-z0-9\-.]{1,64}(?:\/_history\/[A-Za-z0-9\-.]{1,64})?/g;
+
+/**
+ * The hub's free text (an event's outcomeDesc) as the IG lead reads it: each record reference
+ * as what it is (the reference in its title), each registered organisation code standing as a word by its name.
+ */
+function readable(text) {
+  const codes = [...organisations.keys()].sort((a, b) => b.length - a.length).map((c) => c.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
+  const pattern = new RegExp(`${REFERENCE_IN_TEXT.source}${codes.length === 0 ? '' : `|(?<=^|[\\s,])(?:${codes.join('|')})(?=$|[\\s,.;])`}`, 'g');
+  const nodes = [];
+  let last = 0;
+  for (const m of String(text).matchAll(pattern)) {
+    nodes.push(text.slice(last, m.index));
+    nodes.push(organisations.has(m[0]) ? organisationLabel(m[0]) : el('span', { title: m[0], 'data-reference': m[0] }, recordKind(m[0])));
+    last = m.index + m[0].length;
+  }
+  nodes.push(text.slice(last));
+  return nodes;
+}
+
 /** How the IG lead reads one decision: what the disclosure report counts as a disclosure, and what it does not. */
 const DECISION_KINDS = {
   disclosure: { label: 'Disclosed', className: 'decision-permit' },
@@ -623,7 +643,9 @@ function decisionBlock(d) {
     kind.note === undefined ? null : el('span', { class: 'muted' }, `: ${kind.note}`),
     d.override ? [' ', el('span', { class: 'tag-override' }, 'safeguarding override')] : null,
     d.flow === undefined ? null : el('div', {}, 'Flow: ', el('code', { 'data-testid': 'history-flow' }, d.flow)),
-    d.consents.length === 0 ? null : el('div', {}, 'Consent: ', d.consents.map((c, i) => [i > 0 ? ', ' : '', el('code', { 'data-testid': 'history-consent' }, c)])),
+    d.consents.length === 0
+      ? null
+      : el('div', {}, 'Resting on ', d.consents.map((c, i) => [i > 0 ? ', ' : '', el('span', { title: c, 'data-testid': 'history-consent', 'data-reference': c }, recordKind(c))])),
     d.overrideReason === undefined ? null : el('div', {}, 'Override reason: ', el('q', { 'data-testid': 'history-override' }, d.overrideReason)),
     d.records.length > 1 ? el('div', { class: 'muted' }, `${d.records.length} records`) : null,
   );
@@ -636,7 +658,7 @@ function whatCell(a) {
       { 'data-testid': 'history-request' },
       `${INTERACTIONS[r.subtype] ?? r.subtype ?? 'Request'} ${OUTCOMES[r.outcome] ?? `(outcome ${r.outcome ?? '?'})`}`,
       // The decisions below say why; the request's own description only when there are none.
-      a.decisions.length === 0 && r.outcomeDesc ? el('div', { class: 'muted' }, r.outcomeDesc) : null,
+      a.decisions.length === 0 && r.outcomeDesc ? el('div', { class: 'muted', 'data-testid': 'history-detail' }, readable(r.outcomeDesc)) : null,
     ),
   );
   return el('td', {}, requests, a.decisions.map(decisionBlock));
@@ -648,17 +670,18 @@ function whatCell(a) {
  * else (the history holds the events naming this person): counted, not listed as theirs.
  */
 function recordsCell(a) {
-  if (a.records.length === 0) return el('td', {});
+  if (a.records.length === 0 && a.decisions.length === 0) return el('td', {});
   const decided = new Set(a.decisions.flatMap((d) => d.records.map((r) => r.reference)));
   const mine = a.decisions.length === 0 ? a.records : a.records.filter((r) => decided.has(r.reference));
   const others = a.records.length - mine.length;
+  const consents = [...new Set(a.decisions.flatMap((d) => d.consents))];
   return el(
     'td',
     {},
     el('ul', { class: 'plain' }, mine.map((r) => el('li', { title: r.reference, 'data-testid': 'history-record', 'data-reference': r.reference }, r.description ?? recordKind(r.reference)))),
     others === 0 ? null : el('div', { class: 'muted' }, `and ${plural(others, 'record')} about someone else in the same request`),
-    el('details', { class: 'references' }, el('summary', {}, mine.length === 1 ? 'Reference' : 'References'),
-      el('ul', { class: 'plain' }, mine.map((r) => el('li', {}, el('code', {}, r.reference))))),
+    el('details', { class: 'references', 'data-testid': 'history-references' }, el('summary', {}, mine.length + consents.length === 1 ? 'Reference' : 'References'),
+      el('ul', { class: 'plain' }, [...mine.map((r) => r.reference), ...consents].map((reference) => el('li', {}, el('code', {}, reference))))),
   );
 }
 
@@ -666,7 +689,7 @@ function historyRow(a) {
   const kinds = new Set(a.decisions.map((d) => d.kind));
   return el(
     'tr',
-    { 'data-testid': 'history-row', 'data-request-id': a.requestId, 'data-events': a.events, class: [...kinds].join(' ') || 'request' },
+    { 'data-testid': 'history-row', 'data-request-id': a.requestId, 'data-events': a.events, class: [...kinds].map((k) => `access-${k}`).join(' ') || 'access-request' },
     el('td', { class: 'nowrap' }, timeEl(a.recorded)),
     whoCell(a),
     el('td', {}, a.purpose ?? ''),

@@ -176,7 +176,10 @@ async function verifyNow() {
     if (v.ok === true) {
       out.className = 'ok';
       out.textContent = `Log verified: ${v.treeSize} entries, ${plural(v.checkpointsChecked, 'checkpoint')}`;
-      renderCheckpoint(await api('/audit/checkpoint', { method: 'POST' }));
+      // Signing can be refused (a log the hub will not sign over answers 409): the latest checkpoint then.
+      const signed = await api('/audit/checkpoint', { method: 'POST' });
+      if (signed.ok) renderCheckpoint(signed);
+      else await loadCheckpoint();
     } else {
       out.className = 'problem';
       const at = v.index === undefined ? '' : ` at index ${v.index}`;

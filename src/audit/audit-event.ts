@@ -61,6 +61,8 @@ export interface DecisionAuditDetails {
   patients: readonly string[];
   /** "Type/id/_history/n" of each record decided alike. */
   resources: readonly string[];
+  /** What each of those records is ("a mother's registration, E1"), by its reference: the entity's description. */
+  descriptions?: Readonly<Record<string, string>> | undefined;
   flow?: { protocol: string; version: number; flow: string } | undefined;
   /** "Consent/id/_history/n" each decision used. */
   consents: readonly string[];
@@ -93,7 +95,7 @@ const OUTCOME_CODE: Record<AuditOutcome, NonNullable<AuditEvent['outcome']>> = {
 export function restAuditEvent(ctx: AuditContext, details: RestAuditDetails): AuditEvent {
   const entities: AuditEventEntity[] = [
     ...(details.patients ?? []).map(patientEntity),
-    ...(details.resources ?? []).map(resourceEntity),
+    ...(details.resources ?? []).map((r) => resourceEntity(r)),
   ];
   if (details.query !== undefined) entities.push(queryEntity(details.query, details.resourceType));
   return auditEvent(ctx, details, {
@@ -112,7 +114,7 @@ export function restAuditEvent(ctx: AuditContext, details: RestAuditDetails): Au
  * See: https://profiles.ihe.net/ITI/BALP/StructureDefinition-IHE.BasicAudit.AuthZconsent.html
  */
 export function decisionAuditEvent(ctx: AuditContext, d: DecisionAuditDetails): AuditEvent {
-  const entities: AuditEventEntity[] = [...d.patients.map(patientEntity), ...d.resources.map(resourceEntity)];
+  const entities: AuditEventEntity[] = [...d.patients.map(patientEntity), ...d.resources.map((r) => resourceEntity(r, d.descriptions?.[r]))];
   for (const consent of d.consents) {
     entities.push({
       what: { reference: consent },
@@ -249,11 +251,12 @@ function patientEntity(reference: string): AuditEventEntity {
   };
 }
 
-function resourceEntity(reference: string): AuditEventEntity {
+function resourceEntity(reference: string, description?: string): AuditEventEntity {
   return {
     what: { reference },
     type: { system: SYSTEMS.auditEntityType, code: '2', display: 'System Object' },
     role: { system: SYSTEMS.objectRole, code: '4', display: 'Domain Resource' },
+    ...(description === undefined ? {} : { description: clean(description) }),
   };
 }
 

@@ -1,5 +1,5 @@
 import type { JSONWebKeySet } from 'jose';
-import { eq, lt } from 'drizzle-orm';
+import { asc, eq, lt } from 'drizzle-orm';
 import type { Db, Tx } from './database.js';
 import { clients, organisations, usedAssertions } from './schema/index.js';
 
@@ -10,6 +10,22 @@ export interface RegisteredClient {
   jwks: JSONWebKeySet;
   active: boolean;
   organisation: { code: string; system: string; type: string; name: string };
+}
+
+/** An organisation as the registry names it (for the IG lead's page). */
+export interface RegisteredOrganisation {
+  code: string;
+  name: string;
+  type: string;
+  catchment: string[];
+}
+
+/** Every registered organisation, by code: partners and the hub operator. */
+export async function listOrganisations(db: Db | Tx): Promise<RegisteredOrganisation[]> {
+  return db
+    .select({ code: organisations.code, name: organisations.name, type: organisations.type, catchment: organisations.catchment })
+    .from(organisations)
+    .orderBy(asc(organisations.code));
 }
 
 export async function upsertOrganisation(

@@ -12,6 +12,7 @@ import { auditRouter } from './audit-routes.js';
 import { tokenRouter, wellKnownRouter } from './auth-routes.js';
 import { errorHandler } from './error-handler.js';
 import { fhirRouter } from './fhir-routes.js';
+import { sendIgProblem } from './ig-error-page.js';
 import { igRouter } from './ig-routes.js';
 import { ingestRouter } from './ingest-routes.js';
 import { patientLabelRouter } from './patient-label-routes.js';
@@ -19,7 +20,6 @@ import { reportRouter } from './report-routes.js';
 import type { GuardDeps } from './guard.js';
 import { requestBounds } from './request-bounds.js';
 import { requestContext } from './request-context.js';
-import { sendProblem } from './send.js';
 
 export interface AppDeps extends GuardDeps {
   baseUrl: string;
@@ -61,7 +61,11 @@ export function createApp(deps: AppDeps): Express {
     res.json({ name: 'Early Years Sharing Hub', fhir: `${deps.baseUrl}/fhir`, smart: `${deps.baseUrl}/.well-known/smart-configuration` });
   });
   app.use((req, res) => {
-    sendProblem(res, problem(404, 'not-found', `${req.method} ${req.path} is not a route of this hub`));
+    sendIgProblem(req, res, problem(404, 'not-found', `${req.method} ${req.path} is not a route of this hub`), {
+      title: 'Page not found',
+      message: `There is no page at ${req.path} on this hub.`,
+      next: 'Check the address, or start again from the information governance page.',
+    });
   });
   app.use(errorHandler(deps.logger));
   return app;

@@ -2,6 +2,7 @@ import type { NextFunction, Request, Response } from 'express';
 import type { Logger } from 'pino';
 import { summariseError } from '../db/database-errors.js';
 import { problem } from '../fhir/operation-outcome.js';
+import { sendIgProblem } from './ig-error-page.js';
 import { sendProblem } from './send.js';
 
 interface BodyParserError {
@@ -46,7 +47,10 @@ export function errorHandler(logger: Logger) {
     }
     if (err instanceof URIError) {
       // A route parameter that cannot be percent-decoded (RFC 3986 section 2.1).
-      sendProblem(res, problem(400, 'invalid', 'the request path has a malformed percent-escape (RFC 3986 section 2.1)', 'path'));
+      sendIgProblem(req, res, problem(400, 'invalid', 'the request path has a malformed percent-escape (RFC 3986 section 2.1)', 'path'), {
+        title: 'This address is not valid',
+        message: 'The address has a malformed percent-escape, so the hub cannot read it.',
+      });
       return;
     }
     const summary = summariseError(err);
@@ -59,10 +63,18 @@ export function errorHandler(logger: Logger) {
       logger.warn(log, 'database busy: request answered 503');
       res.setHeader('Retry-After', String(BUSY_RETRY_AFTER_SECONDS));
       const why = summary.trouble === 'statement-timeout' ? 'a database statement took longer than the hub allows' : 'no database connection was free in time';
-      sendProblem(res, problem(503, 'transient', `the hub is busy (${why}); retry after ${BUSY_RETRY_AFTER_SECONDS} s`));
+      sendIgProblem(req, res, problem(503, 'transient', `the hub is busy (${why}); retry after ${BUSY_RETRY_AFTER_SECONDS} s`), {
+        title: 'The hub is busy',
+        message: `The hub could not answer in time. Try again in ${BUSY_RETRY_AFTER_SECONDS} seconds.`,
+      });
       return;
     }
     logger.error(log, 'request failed');
-    sendProblem(res, problem(500, 'exception', 'the server could not complete the request'));
+    // A browser on the /ig page gets the page's own error page; everyone else the OperationOutcome. Neither holds the error.
+    sendIgProblem(req, res, problem(500, 'exception', 'the server could not complete the request'), {
+      title: 'Something went wrong',
+      message: 'The hub could not complete the request.',
+      next: 'Try again. If it happens again, give the reference below to whoever runs the hub: the hub\'s log has the details.',
+    });
   };
 }

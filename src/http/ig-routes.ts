@@ -4,7 +4,7 @@ import { SESSION_MS } from '../db/ig-queries.js';
 import { signIn, signOut } from '../services/ig-session-service.js';
 import { problem } from '../fhir/operation-outcome.js';
 import { cookieValue, fromOwnOrigin, IG_COOKIE, type IgGuardDeps } from './ig-guard.js';
-import { sendProblem } from './send.js';
+import { igPageCsp, sendIgErrorPage, sendIgProblem } from './ig-error-page.js';
 import { metaOf } from './request-context.js';
 
 // The IG lead's web page (/ig) and its sign-in. The page is static: plain
@@ -24,19 +24,8 @@ export function igRouter(deps: IgGuardDeps): Router {
   const router = Router();
   const secure = new URL(deps.baseUrl).protocol === 'https:';
   const cookieOptions = { httpOnly: true, sameSite: 'strict', path: '/', secure } as const;
-  // Stricter than helmet's default for a page that shows who saw which child:
-  // only its own script, styles and APIs; no inline script or style; not framed.
-  const csp = [
-    "default-src 'none'",
-    "script-src 'self'",
-    "style-src 'self'",
-    "img-src 'self'",
-    "connect-src 'self'",
-    "form-action 'self'",
-    "base-uri 'none'",
-    "frame-ancestors 'none'",
-    ...(secure ? ['upgrade-insecure-requests'] : []),
-  ].join('; ');
+  // Stricter than helmet's default (ig-error-page.ts): the page's own script, styles and APIs only.
+  const csp = igPageCsp(secure);
   const pageHeaders = (res: Response): void => {
     res.setHeader('Content-Security-Policy', csp);
   };
@@ -54,8 +43,13 @@ export function igRouter(deps: IgGuardDeps): Router {
   router.get('/ig/login', async (req, res) => {
     const result = await signIn(deps, metaOf(req, res), req.query['token']);
     if (!result.ok) {
-      pageHeaders(res);
-      res.status(401).type('text/html; charset=utf-8').send(refusedPage(result.reason));
+      sendIgErrorPage(res, {
+        status: 401,
+        title: 'This sign-in link cannot be used',
+        message: sentence(result.reason),
+        next: 'A link works once and for 15 minutes. Ask for a new one: npm run hub -- ig-link',
+        link: { href: '/ig', text: 'Go to the information governance page' },
+      });
       return;
     }
     res.cookie(IG_COOKIE, result.sessionId, { ...cookieOptions, maxAge: SESSION_MS });
@@ -66,7 +60,10 @@ export function igRouter(deps: IgGuardDeps): Router {
   // end it (login CSRF's mirror), so the same origin check as every /ig change.
   router.post('/ig/logout', async (req, res) => {
     if (!fromOwnOrigin(req, deps.baseUrl)) {
-      sendProblem(res, problem(403, 'forbidden', 'signing out of the /ig page must come from the hub\'s own page (Origin)', 'Origin'));
+      sendIgProblem(req, res, problem(403, 'forbidden', 'signing out of the /ig page must come from the hub\'s own page (Origin)', 'Origin'), {
+        title: 'Sign out from the page itself',
+        message: 'Signing out must come from the information governance page on this hub; this request came from elsewhere, so nothing was changed.',
+      });
       return;
     }
     await signOut(deps, cookieValue(req.get('cookie'), IG_COOKIE));
@@ -77,26 +74,8 @@ export function igRouter(deps: IgGuardDeps): Router {
   return router;
 }
 
-function escapeHtml(text: string): string {
-  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
-}
-
-function refusedPage(reason: string): string {
-  return `<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Sign-in link refused: Early Years Sharing Hub</title>
-<link rel="stylesheet" href="/ig/app.css">
-</head>
-<body>
-<main class="refused">
-<h1>This sign-in link cannot be used</h1>
-<p data-testid="login-refused">${escapeHtml(reason)}.</p>
-<p>A link works once and for 15 minutes. Ask for a new one: <code>npm run hub -- ig-link</code>.</p>
-</main>
-</body>
-</html>
-`;
+/** "the link is spent" → "The link is spent." */
+function sentence(reason: string): string {
+  const text = reason.trim();
+  return `${text.charAt(0).toUpperCase()}${text.slice(1)}${/[.!?]$/.test(text) ? '' : '.'}`;
 }

@@ -1,11 +1,13 @@
 import { Router, type Response } from 'express';
+import { HUB_ORGANISATION } from '../decision/decision-types.js';
 import { ReportService, type ReportAnswer } from '../services/report-service.js';
 import { must, queryPairs } from './fhir-routes.js';
 import { igGuard, type IgGuardDeps } from './ig-guard.js';
 import { metaOf } from './request-context.js';
 import { sendFhir } from './send.js';
 
-// The IG lead's reports over the audit log (CSV and JSON).
+// The IG lead's reports over the audit log (CSV and JSON), and the registry's
+// names for the organisation codes in it.
 
 export function reportRouter(deps: IgGuardDeps): Router {
   const router = Router();
@@ -21,6 +23,11 @@ export function reportRouter(deps: IgGuardDeps): Router {
 
   router.get('/audit/report/follow-ups', igGuard(deps, 'operation', 'Task'), async (req, res) => {
     send(res, await reports.followUps(must(res), queryPairs(req), req.get('accept'), metaOf(req, res)));
+  });
+
+  router.get('/audit/organisations', igGuard(deps, 'operation'), async (req, res) => {
+    const organisations = await reports.organisations(must(res), metaOf(req, res));
+    res.status(200).json({ organisations, hub: HUB_ORGANISATION });
   });
 
   return router;

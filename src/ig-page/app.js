@@ -108,9 +108,16 @@ async function api(url, init = {}) {
 // ---------------------------------------------------------------------------
 // (a) Integrity: the latest signed checkpoint, and verifying the log now.
 
+/** The last verification this page ran: { at, treeSize, checkpointsChecked, ok }. */
+let lastVerified;
+
 async function loadCheckpoint() {
+  renderCheckpoint(await api('/audit/checkpoint'));
+}
+
+/** The integrity panel: the checkpoint answered (GET, or POST after a verification), and the last verification. */
+function renderCheckpoint(r) {
   const box = byId('checkpoint');
-  const r = await api('/audit/checkpoint');
   if (!r.ok) {
     box.replaceChildren(el('p', {}, 'Latest checkpoint: '), unavailable(r.message));
     return;
@@ -129,6 +136,14 @@ async function loadCheckpoint() {
       el('dd', {}, el('code', { 'data-testid': 'checkpoint-root' }, String(c.rootHash ?? ''))),
       el('dt', {}, 'Log'),
       el('dd', {}, String(c.origin ?? '')),
+      el('dt', {}, 'Last verified'),
+      el(
+        'dd',
+        { 'data-testid': 'checkpoint-verified', class: lastVerified === undefined ? 'muted' : lastVerified.ok ? 'ok' : 'problem' },
+        lastVerified === undefined
+          ? 'Not yet from this page: use Verify now.'
+          : [timeEl(lastVerified.at), lastVerified.ok ? `: ${lastVerified.treeSize} entries intact, ${plural(lastVerified.checkpointsChecked, 'checkpoint')} matched` : ': FAILED'],
+      ),
     ),
     typeof c.note === 'string'
       ? el('details', {}, el('summary', {}, 'The signed note (keep a copy outside the hub)'), el('pre', { class: 'note', 'data-testid': 'checkpoint-note' }, c.note),
@@ -137,6 +152,11 @@ async function loadCheckpoint() {
   );
 }
 
+/**
+ * Verify now: the whole stored log against every signed checkpoint; then, if it
+ * is intact, a checkpoint of the log as it stands is signed (the one to keep)
+ * and the panel shows it, so what the panel says and what was verified agree.
+ */
 async function verifyNow() {
   const button = byId('verify');
   const out = byId('verify-result');
@@ -148,28 +168,54 @@ async function verifyNow() {
     if (!r.ok) {
       out.className = r.message === 'not available' ? 'unavailable' : 'problem';
       out.textContent = r.message === 'not available' ? 'Verification is not available on this hub yet.' : `Could not verify: ${r.message}`;
+      await loadCheckpoint();
       return;
     }
     const v = r.body ?? {};
+    lastVerified = { at: new Date().toISOString(), ok: v.ok === true, treeSize: v.treeSize, checkpointsChecked: v.checkpointsChecked };
     if (v.ok === true) {
       out.className = 'ok';
-      out.textContent = `Log verified: ${v.treeSize} entries, ${v.checkpointsChecked} checkpoint${v.checkpointsChecked === 1 ? '' : 's'}`;
+      out.textContent = `Log verified: ${v.treeSize} entries, ${plural(v.checkpointsChecked, 'checkpoint')}`;
+      // Signing can be refused (a log the hub will not sign over answers 409): the latest checkpoint then.
+      const signed = await api('/audit/checkpoint', { method: 'POST' });
+      if (signed.ok) renderCheckpoint(signed);
+      else await loadCheckpoint();
     } else {
       out.className = 'problem';
       const at = v.index === undefined ? '' : ` at index ${v.index}`;
       out.textContent = `Log FAILED${at}: ${v.problem ?? 'unknown problem'}${v.detail === undefined ? '' : ` (${v.detail})`}`;
+      await loadCheckpoint();
     }
-    await loadCheckpoint();
   } finally {
     button.disabled = false;
   }
 }
 
+/** "1 checkpoint", "3 checkpoints". */
+function plural(n, noun, nouns = `${noun}s`) {
+  return `${n} ${Number(n) === 1 ? noun : nouns}`;
+}
+
 // ---------------------------------------------------------------------------
 // (b) Disclosures over time, (c) denials: the monthly reports.
 
-/** Organisation code → name, learnt from the reports, for the child's history. */
-const organisationNames = new Map();
+/** Organisation code → { name, type } from the hub's registry (/audit/organisations), and the hub's own code. */
+const organisations = new Map();
+let hubCode = 'EYHUB';
+
+async function loadOrganisations() {
+  const r = await api('/audit/organisations');
+  if (!r.ok) return;
+  for (const o of Array.isArray(r.body?.organisations) ? r.body.organisations : []) organisations.set(String(o.code), { name: String(o.name ?? ''), type: String(o.type ?? '') });
+  if (typeof r.body?.hub === 'string') hubCode = r.body.hub;
+}
+
+/** "Ocean Children's Centre (CC-OCEAN)": the registry's name and the code; the code alone if the registry has no name. */
+function organisationLabel(code, nameFromRow) {
+  if (code === undefined || code === null || code === '') return 'unknown organisation';
+  const name = organisations.get(String(code))?.name || nameFromRow;
+  return name ? `${name} (${code})` : String(code);
+}
 
 function monthOf(date) {
   return `${date.getUTCFullYear()}-${String(date.getUTCMonth() + 1).padStart(2, '0')}`;
@@ -196,7 +242,7 @@ function shortMonth(month) {
 }
 
 function partnerName(row) {
-  return row.organisationName ? `${row.organisationName} (${row.organisationCode})` : String(row.organisationCode ?? '');
+  return organisationLabel(row.organisationCode, row.organisationName);
 }
 
 async function loadReports() {
@@ -218,7 +264,6 @@ function renderDisclosures(r, months) {
     return;
   }
   const rows = Array.isArray(r.body?.rows) ? r.body.rows : [];
-  for (const row of rows) if (row.organisationName) organisationNames.set(row.organisationCode, row.organisationName);
   chart.replaceChildren(...disclosureChart(rows, months));
   if (rows.length === 0) {
     box.replaceChildren(el('p', { class: 'muted' }, 'No disclosures in this period.'));
@@ -302,7 +347,6 @@ function renderDenials(r) {
     return;
   }
   const rows = Array.isArray(r.body?.rows) ? r.body.rows : [];
-  for (const row of rows) if (row.organisationName) organisationNames.set(row.organisationCode, row.organisationName);
   if (rows.length === 0) {
     box.replaceChildren(el('p', { class: 'muted' }, 'No denials in this period.'));
     return;
@@ -381,7 +425,7 @@ function alertRow(alert, i) {
     { 'data-testid': 'alert-row', 'data-alert-id': String(alert.id) },
     el('td', {}, timeEl(alert.raised)),
     el('td', {}, ALERT_KINDS[alert.kind] ?? String(alert.kind ?? '')),
-    el('td', {}, organisationNames.has(alert.organisationCode) ? `${organisationNames.get(alert.organisationCode)} (${alert.organisationCode})` : String(alert.organisationCode ?? '')),
+    el('td', { 'data-testid': 'alert-organisation' }, organisationLabel(alert.organisationCode)),
     el('td', {}, String(alert.clientId ?? '')),
     el('td', {}, el('ul', { class: 'plain' }, patientsOf(alert.patients).map((p) => el('li', {}, el('code', {}, p))))),
     el('td', {}, String(alert.reason ?? '')),
@@ -439,7 +483,73 @@ function nhsNumberProblem(digits) {
 const codeOf = (codeable) => codeable?.coding?.[0]?.code ?? codeable?.code;
 const detailOf = (entity, type) => entity?.detail?.find((d) => d.type === type)?.valueString;
 
-/** What the history shows of one AuditEvent. */
+/** What a record is when the audit event does not say (requests, writes, events before descriptions were kept). */
+const RECORD_KINDS = {
+  Patient: 'a registration',
+  EpisodeOfCare: 'an episode of care',
+  Observation: 'an observation',
+  Immunization: 'an immunisation',
+  QuestionnaireResponse: 'an early help assessment (CAF)',
+  CarePlan: 'an early help action plan',
+  RelatedPerson: 'a family member',
+  Consent: 'a consent',
+  Communication: 'a notice from the hub',
+  Task: 'a follow-up',
+  ImmunizationRecommendation: 'an immunisation schedule',
+  Practitioner: 'a practitioner',
+  AuditEvent: 'an audit event',
+};
+
+/** "Patient/123/_history/2" → "a registration (version 2)", when the event has no description of it. */
+function recordKind(reference) {
+  const [type, , history, version] = String(reference).split('/');
+  const kind = RECORD_KINDS[type] ?? `a ${type} record`;
+  return history === '_history' && version !== undefined && version !== '1' ? `${kind} (version ${version})` : kind;
+}
+
+const REFERENCE_IN_TEXT = /[A-Z][A-Za-z]+\/[A-Za-z0-9\-.]{1,64}(?:\/_history\/[A-Za-z0-9\-.]{1,64})?/g;
+
+/**
+ * The hub's free text (an event's outcomeDesc) as the IG lead reads it: each record reference
+ * as what it is (the reference in its title), each registered organisation code standing as a word by its name.
+ */
+function readable(text) {
+  const codes = [...organisations.keys()].sort((a, b) => b.length - a.length).map((c) => c.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
+  const pattern = new RegExp(`${REFERENCE_IN_TEXT.source}${codes.length === 0 ? '' : `|(?<=^|[\\s,])(?:${codes.join('|')})(?=$|[\\s,.;])`}`, 'g');
+  const nodes = [];
+  let last = 0;
+  for (const m of String(text).matchAll(pattern)) {
+    nodes.push(text.slice(last, m.index));
+    nodes.push(organisations.has(m[0]) ? organisationLabel(m[0]) : el('span', { title: m[0], 'data-reference': m[0] }, recordKind(m[0])));
+    last = m.index + m[0].length;
+  }
+  nodes.push(text.slice(last));
+  return nodes;
+}
+
+/** How the IG lead reads one decision: what the disclosure report counts as a disclosure, and what it does not. */
+const DECISION_KINDS = {
+  disclosure: { label: 'Disclosed', className: 'decision-permit' },
+  denial: { label: 'Denied', className: 'decision-deny' },
+  'read-back': { label: 'Read back', className: 'decision-other', note: 'the organisation reading what it wrote: not a disclosure' },
+  notice: { label: 'Notice delivered', className: 'decision-other', note: 'a notice the hub addressed to this organisation: not a disclosure' },
+  permit: { label: 'Permitted', className: 'decision-other' },
+};
+
+const INTERACTIONS = {
+  read: 'Read',
+  vread: 'Read a version',
+  'history-instance': 'History',
+  'search-type': 'Search',
+  create: 'Create',
+  update: 'Update',
+  capabilities: 'Capabilities',
+  operation: 'Operation',
+  110122: 'Sign-in',
+};
+const OUTCOMES = { 0: 'succeeded', 4: 'refused', 8: 'failed', 12: 'failed' };
+
+/** What the history reads of one AuditEvent. */
 function summarise(event) {
   const entities = Array.isArray(event.entity) ? event.entity : [];
   const agents = Array.isArray(event.agent) ? event.agent : [];
@@ -447,61 +557,172 @@ function summarise(event) {
   const client = agents.find((a) => a.requestor === true);
   const decision = entities.find((e) => e.type?.code === 'decision');
   const flow = entities.find((e) => e.type?.code === 'protocol-flow');
-  const override = (event.meta?.tag ?? []).some((t) => t.code === 'safeguarding-override');
+  const effect = detailOf(decision, 'effect');
+  const basis = detailOf(decision, 'basis');
+  // The disclosure report counts permits resting on a protocol flow; a read-back (originator) or a delivered notice (addressed) is not one.
+  const kind = decision === undefined ? undefined : effect === 'deny' ? 'denial' : flow !== undefined ? 'disclosure' : basis === 'originator' ? 'read-back' : basis === 'addressed' ? 'notice' : 'permit';
   return {
     recorded: event.recorded,
+    requestId: entities.find((e) => e.type?.code === 'XrequestId')?.what?.identifier?.value,
     organisationCode: organisation?.who?.identifier?.value,
     organisationType: codeOf(organisation?.role?.[0]),
-    client: client?.who?.identifier?.value ?? client?.who?.display,
+    client: client?.who?.identifier?.value,
     purpose: codeOf(event.purposeOfEvent?.[0]),
     subtype: event.subtype?.[0]?.code,
-    effect: detailOf(decision, 'effect'),
-    reason: detailOf(decision, 'reason') ?? detailOf(decision, 'basis'),
+    kind,
+    reason: detailOf(decision, 'reason'),
     overrideReason: detailOf(decision, 'override-reason'),
-    override,
+    override: (event.meta?.tag ?? []).some((t) => t.code === 'safeguarding-override'),
     flow: flow === undefined ? undefined : `${detailOf(flow, 'protocol') ?? ''} v${detailOf(flow, 'version') ?? ''}: ${detailOf(flow, 'flow') ?? ''}`,
     consents: entities.filter((e) => e.type?.code === 'Consent').map((e) => e.what?.reference).filter(Boolean),
-    records: entities.filter((e) => e.type?.code === '2' && e.role?.code === '4').map((e) => e.what?.reference).filter(Boolean),
+    records: entities
+      .filter((e) => e.type?.code === '2' && e.role?.code === '4' && typeof e.what?.reference === 'string')
+      .map((e) => ({ reference: e.what.reference, description: typeof e.description === 'string' ? e.description : undefined })),
     outcome: event.outcome,
     outcomeDesc: event.outcomeDesc,
   };
 }
 
-function whatCell(s) {
-  if (s.effect !== undefined) {
-    return el(
-      'td',
-      {},
-      el('span', { class: s.effect === 'permit' ? 'decision-permit' : 'decision-deny', 'data-testid': 'history-effect' }, s.effect === 'permit' ? 'Disclosed' : 'Denied'),
-      // A permit's basis is "flow" unless the requester wrote the record ("originator") or it is public.
-      s.reason === undefined || (s.effect === 'permit' && s.reason === 'flow') ? null : ` (${s.reason})`,
-      s.override ? [' ', el('span', { class: 'tag-override' }, 'safeguarding override')] : null,
-      s.flow === undefined ? null : el('div', {}, 'Flow: ', el('code', { 'data-testid': 'history-flow' }, s.flow)),
-      s.consents.length === 0 ? null : el('div', {}, 'Consent: ', s.consents.map((c, i) => [i > 0 ? ', ' : '', el('code', { 'data-testid': 'history-consent' }, c)])),
-      s.overrideReason === undefined ? null : el('div', {}, 'Override reason: ', el('q', { 'data-testid': 'history-override' }, s.overrideReason)),
-    );
+/**
+ * One access: the audit log writes a request event and a decision event (or
+ * several) for one request of one client; they share the request id. The hub's
+ * own work in the same request (a withdrawal notice) is its own access.
+ */
+function accessesOf(summaries) {
+  const accesses = new Map();
+  for (const s of summaries) {
+    const key = s.requestId === undefined ? `event:${accesses.size}` : `${s.requestId}|${s.organisationCode ?? ''}|${s.client ?? ''}`;
+    const access = accesses.get(key) ?? { requestId: s.requestId, events: [] };
+    access.events.push(s);
+    accesses.set(key, access);
   }
-  const outcome = { 0: 'succeeded', 4: 'refused', 8: 'failed', 12: 'failed' }[s.outcome] ?? `outcome ${s.outcome ?? '?'}`;
-  return el('td', {}, `${s.subtype ?? 'request'} ${outcome}`, s.outcomeDesc ? el('div', { class: 'muted' }, s.outcomeDesc) : null);
+  return [...accesses.values()].map((a) => {
+    const events = [...a.events].sort((x, y) => String(x.recorded).localeCompare(String(y.recorded)));
+    const first = events[0];
+    const records = new Map();
+    for (const e of events) {
+      for (const r of e.records) {
+        const known = records.get(r.reference);
+        if (known === undefined || (known.description === undefined && r.description !== undefined)) records.set(r.reference, r);
+      }
+    }
+    return {
+      requestId: a.requestId,
+      recorded: first.recorded,
+      organisationCode: events.find((e) => e.organisationCode !== undefined)?.organisationCode,
+      organisationType: events.find((e) => e.organisationType !== undefined)?.organisationType,
+      client: events.find((e) => e.client !== undefined)?.client,
+      purpose: events.find((e) => e.purpose !== undefined)?.purpose,
+      requests: events.filter((e) => e.kind === undefined),
+      decisions: events.filter((e) => e.kind !== undefined),
+      records: [...records.values()],
+      events: events.length,
+    };
+  });
 }
 
-function historyRow(event) {
-  const s = summarise(event);
-  const name = organisationNames.get(s.organisationCode);
+function whoCell(a) {
+  const isHub = a.organisationCode === hubCode;
+  return el(
+    'td',
+    {},
+    el('div', { 'data-testid': 'history-organisation' }, a.organisationCode === undefined ? 'Not signed in' : organisationLabel(a.organisationCode)),
+    a.organisationType === undefined ? null : el('div', { class: 'muted' }, a.organisationType === 'hub-operator' ? 'the hub' : a.organisationType),
+    el(
+      'div',
+      { class: 'muted', 'data-testid': 'history-client' },
+      a.client !== undefined ? ['client ', el('code', {}, a.client)] : isHub ? 'the hub itself, on its own account' : 'no client (no valid token)',
+    ),
+  );
+}
+
+function decisionBlock(d) {
+  const kind = DECISION_KINDS[d.kind];
+  return el(
+    'div',
+    { class: 'decision', 'data-testid': 'history-decision', 'data-kind': d.kind },
+    el('span', { class: kind.className, 'data-testid': 'history-effect' }, kind.label),
+    d.reason === undefined ? null : [' (', el('span', { 'data-testid': 'history-reason' }, d.reason), ')'],
+    kind.note === undefined ? null : el('span', { class: 'muted' }, `: ${kind.note}`),
+    d.override ? [' ', el('span', { class: 'tag-override' }, 'safeguarding override')] : null,
+    d.flow === undefined ? null : el('div', {}, 'Flow: ', el('code', { 'data-testid': 'history-flow' }, d.flow)),
+    d.consents.length === 0
+      ? null
+      : el('div', {}, 'Resting on ', d.consents.map((c, i) => [i > 0 ? ', ' : '', el('span', { title: c, 'data-testid': 'history-consent', 'data-reference': c }, recordKind(c))])),
+    d.overrideReason === undefined ? null : el('div', {}, 'Override reason: ', el('q', { 'data-testid': 'history-override' }, d.overrideReason)),
+    d.records.length > 1 ? el('div', { class: 'muted' }, `${d.records.length} records`) : null,
+  );
+}
+
+function whatCell(a) {
+  const requests = a.requests.map((r) =>
+    el(
+      'div',
+      { 'data-testid': 'history-request' },
+      `${INTERACTIONS[r.subtype] ?? r.subtype ?? 'Request'} ${OUTCOMES[r.outcome] ?? `(outcome ${r.outcome ?? '?'})`}`,
+      // The decisions below say why; the request's own description only when there are none.
+      a.decisions.length === 0 && r.outcomeDesc ? el('div', { class: 'muted', 'data-testid': 'history-detail' }, readable(r.outcomeDesc)) : null,
+    ),
+  );
+  return el('td', {}, requests, a.decisions.map(decisionBlock));
+}
+
+/**
+ * The records, as what they are (the reference in the title and under "References"). Where the access
+ * has decisions, a record the request named but none of them did was decided in an event about someone
+ * else (the history holds the events naming this person): counted, not listed as theirs.
+ */
+function recordsCell(a) {
+  if (a.records.length === 0 && a.decisions.length === 0) return el('td', {});
+  const decided = new Set(a.decisions.flatMap((d) => d.records.map((r) => r.reference)));
+  const mine = a.decisions.length === 0 ? a.records : a.records.filter((r) => decided.has(r.reference));
+  const others = a.records.length - mine.length;
+  const consents = [...new Set(a.decisions.flatMap((d) => d.consents))];
+  return el(
+    'td',
+    {},
+    el('ul', { class: 'plain' }, mine.map((r) => el('li', { title: r.reference, 'data-testid': 'history-record', 'data-reference': r.reference }, r.description ?? recordKind(r.reference)))),
+    others === 0 ? null : el('div', { class: 'muted' }, `and ${plural(others, 'record')} about someone else in the same request`),
+    el('details', { class: 'references', 'data-testid': 'history-references' }, el('summary', {}, mine.length + consents.length === 1 ? 'Reference' : 'References'),
+      el('ul', { class: 'plain' }, [...mine.map((r) => r.reference), ...consents].map((reference) => el('li', {}, el('code', {}, reference))))),
+  );
+}
+
+function historyRow(a) {
+  const kinds = new Set(a.decisions.map((d) => d.kind));
   return el(
     'tr',
-    { 'data-testid': 'history-row', class: s.effect === undefined ? 'request' : `decision ${s.effect}` },
-    el('td', { class: 'nowrap' }, timeEl(s.recorded)),
-    el(
-      'td',
-      {},
-      el('div', { 'data-testid': 'history-organisation' }, s.organisationCode === undefined ? 'unknown organisation' : name === undefined ? s.organisationCode : `${name} (${s.organisationCode})`),
-      s.organisationType === undefined ? null : el('div', { class: 'muted' }, s.organisationType),
-      el('div', { class: 'muted' }, 'client ', el('code', {}, s.client ?? 'unidentified')),
-    ),
-    el('td', {}, s.purpose ?? ''),
-    whatCell(s),
-    el('td', {}, el('ul', { class: 'plain' }, s.records.map((r) => el('li', {}, el('code', {}, r))))),
+    { 'data-testid': 'history-row', 'data-request-id': a.requestId, 'data-events': a.events, class: [...kinds].map((k) => `access-${k}`).join(' ') || 'access-request' },
+    el('td', { class: 'nowrap' }, timeEl(a.recorded)),
+    whoCell(a),
+    el('td', {}, a.purpose ?? ''),
+    whatCell(a),
+    recordsCell(a),
+  );
+}
+
+/** The counts above the history: disclosures and denials as the reports count them (decision events), the rest apart. */
+function historySummary(digits, events, accesses, truncated) {
+  const decisions = accesses.flatMap((a) => a.decisions);
+  const count = (kind) => decisions.filter((d) => d.kind === kind).length;
+  const n = (kind, noun, nouns) => el('span', { 'data-testid': `history-${kind}` }, plural(count(kind), noun, nouns));
+  const others = [
+    count('read-back') > 0 ? n('read-back', 'read-back by the organisation that wrote the record', 'read-backs by the organisation that wrote the record') : null,
+    count('notice') > 0 ? n('notice', 'notice delivered', 'notices delivered') : null,
+  ].filter(Boolean);
+  return el(
+    'p',
+    { 'data-testid': 'history-summary' },
+    `NHS number ${digits}: `,
+    el('span', { 'data-testid': 'history-accesses' }, plural(accesses.length, 'access', 'accesses')),
+    ` (${plural(events.length, 'audit event')})`,
+    truncated ? ` (the first ${events.length} only: narrow the search)` : '',
+    '. ',
+    n('disclosure', 'disclosure'),
+    ' and ',
+    n('denial', 'denial'),
+    ', counted as the disclosure and denial reports count them',
+    others.length === 0 ? '.' : ['; not disclosures: ', others.map((o, i) => [i > 0 ? ', ' : '', o]), '.'],
   );
 }
 
@@ -549,23 +770,15 @@ async function lookUp(event) {
       url = undefined;
     }
   }
-  events.sort((a, b) => String(b.recorded).localeCompare(String(a.recorded)));
-  const decisions = events.map(summarise).filter((s) => s.effect !== undefined);
-  const permits = decisions.filter((s) => s.effect === 'permit').length;
+  const accesses = accessesOf(events.map(summarise)).sort((a, b) => String(b.recorded).localeCompare(String(a.recorded)));
   box.replaceChildren(
-    el(
-      'p',
-      { 'data-testid': 'history-summary' },
-      `NHS number ${digits}: ${events.length} audit events, ${permits} disclosures, ${decisions.length - permits} denials`,
-      truncated ? ` (the first ${events.length} only: narrow the search)` : '',
-      '.',
-    ),
-    events.length === 0
+    historySummary(digits, events, accesses, truncated),
+    accesses.length === 0
       ? el('p', { class: 'muted' }, 'The audit log holds nothing about this NHS number.')
       : table(
         `Every access to the records of NHS number ${digits}, newest first`,
-        [{ label: 'When' }, { label: 'Who' }, { label: 'Purpose' }, { label: 'What' }, { label: 'Records' }],
-        events.map(historyRow),
+        [{ label: 'When' }, { label: 'Who' }, { label: 'Purpose' }, { label: 'What happened' }, { label: 'Records' }],
+        accesses.map(historyRow),
         'history-table',
       ),
   );
@@ -593,12 +806,20 @@ function init() {
   });
 }
 
+/**
+ * The panels that load once signed in, after the organisations' names are known: each fills its own
+ * <section> of index.html. A new panel (follow-ups, exceptions, the commissioners' figures) adds its
+ * section there and its loader here.
+ */
+const PANEL_LOADERS = [loadReports];
+
 /** Signed in? The alerts answer first (a 401 there shows the sign-in notice and asks nothing more). */
 async function firstLoad() {
   const alerts = await api('/audit/alerts?status=open');
   if (alerts.status === 401) return;
-  await Promise.all([loadCheckpoint(), loadReports()]);
-  // Organisation names come from the reports.
+  // Every organisation is shown by its registry name: the names first.
+  await loadOrganisations();
+  await Promise.all([loadCheckpoint(), ...PANEL_LOADERS.map((load) => load())]);
   renderAlerts(alerts);
 }
 

@@ -36,7 +36,10 @@ export const DEFAULT_DENIAL_BURST: DenialBurst = { threshold: 20, windowMs: 10 *
  * countDenials).
  */
 export async function recordDecisions(deps: DecisionAuditDeps, tx: Tx, principal: Principal, meta: RequestMeta, judged: readonly Judged[]): Promise<void> {
-  const groups = new Map<string, { details: DecisionAuditDetails; resources: string[]; patients: Set<string>; consents: Set<string>; notes: Set<string> }>();
+  const groups = new Map<
+    string,
+    { details: DecisionAuditDetails; resources: string[]; descriptions: Record<string, string>; patients: Set<string>; consents: Set<string>; notes: Set<string> }
+  >();
   const denied = { records: new Set<string>(), patients: new Set<string>(), eventId: undefined as string | undefined };
   for (const j of judged) {
     const d = j.decision;
@@ -53,8 +56,10 @@ export async function recordDecisions(deps: DecisionAuditDeps, tx: Tx, principal
     // A permit is grouped with those resting on the same Consent; denials for one reason under one flow share an event naming every Consent involved.
     const consent = d.effect === 'deny' || d.basis === 'flow' ? d.consent : undefined;
     const key = JSON.stringify([details.effect, details.code, details.flow, details.effect === 'permit' ? consent : undefined, details.override]);
-    const group = groups.get(key) ?? { details, resources: [], patients: new Set<string>(), consents: new Set<string>(), notes: new Set<string>() };
-    group.resources.push(versionedReference(j.row));
+    const group = groups.get(key) ?? { details, resources: [], descriptions: {}, patients: new Set<string>(), consents: new Set<string>(), notes: new Set<string>() };
+    const reference = versionedReference(j.row);
+    group.resources.push(reference);
+    group.descriptions[reference] = j.description;
     for (const p of j.patients) group.patients.add(p);
     if (consent !== undefined) group.consents.add(consent);
     if (d.effect === 'deny') {
@@ -64,11 +69,12 @@ export async function recordDecisions(deps: DecisionAuditDeps, tx: Tx, principal
     }
     groups.set(key, group);
   }
-  for (const { details, resources, patients, consents, notes } of groups.values()) {
+  for (const { details, resources, descriptions, patients, consents, notes } of groups.values()) {
     const event = await deps.audit.decision(tx, meta, requesterOf(principal), {
       ...details,
       consents: [...consents],
       resources,
+      descriptions,
       patients: [...patients],
       detail: notes.size === 0 ? undefined : [...notes].join('; '),
     });

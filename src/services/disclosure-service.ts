@@ -6,6 +6,7 @@ import type { SearchCandidates, StoredResource } from '../db/resource-queries.js
 import { contentForRules, patientsOfStored } from '../db/undisclosed.js';
 import { decide, focusOf } from '../decision/decide.js';
 import { HUB_ORGANISATION, type ConsentFacts, type Decision, type RecordFacts, type Requester, type SubjectFacts } from '../decision/decision-types.js';
+import { describeRecord } from '../decision/record-description.js';
 import { redact } from '../decision/redact.js';
 import { ADDRESSED_TYPES, PREGNANCY_BABY_PARAM, localReference, patientsOf } from '../fhir/resource-types.js';
 import { countsAsPregnancyRecord } from '../protocol/message-sources.js';
@@ -31,6 +32,8 @@ export interface Judged {
    * denied. The one place stored content becomes response content.
    */
   body: Resource | undefined;
+  /** What the record is, for the audit log ("a mother's registration, E1"): never an answer. */
+  description: string;
 }
 
 /** The requester of one request, with the organisation facts the decision reads. */
@@ -102,15 +105,12 @@ export class DisclosureService {
         focusDisclosed: focusDisclosed.get(`${row.type}/${row.id}`),
       };
       const subjectRef = subjectOf(row);
-      const decision = decide({
-        requester: ctx.requester,
-        record,
-        subject: subjectRef === undefined ? undefined : subjects.get(subjectRef),
-        protocols: this.deps.protocols,
-        now: ctx.now,
-      });
+      const subject = subjectRef === undefined ? undefined : subjects.get(subjectRef);
+      const decision = decide({ requester: ctx.requester, record, subject, protocols: this.deps.protocols, now: ctx.now });
       const body = decision.effect === 'deny' ? undefined : decision.basis === 'flow' ? redact(content, decision.elements, ctx.requester.purpose) : content;
-      return { row, decision, patients: patientsOf(content), body };
+      // For the audit trail only: what the record is, from the facts the decision read.
+      const described = content.resourceType === 'Patient' ? (content as Patient) : subject?.patient;
+      return { row, decision, patients: patientsOf(content), body, description: describeRecord(content, described, ctx.now) };
     });
   }
 

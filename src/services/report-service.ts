@@ -2,6 +2,7 @@ import type { Principal } from '../auth/principal.js';
 import { denialReport, disclosureReport, type DenialReportRow, type DisclosureReportRow, type RecordedRange } from '../db/audit-search-queries.js';
 import type { Db, Tx } from '../db/database.js';
 import { followUpReport, type FollowUpReportRow } from '../db/follow-up-report-queries.js';
+import { listOrganisations, type RegisteredOrganisation } from '../db/registry-queries.js';
 import { problem } from '../fhir/operation-outcome.js';
 import type { ParamList } from '../fhir/search-request.js';
 import { requesterOf, type AuditRecorder, type RequestMeta } from './audit-recorder.js';
@@ -136,6 +137,24 @@ export class ReportService {
   async followUps(principal: Principal, params: ParamList, accept: string | undefined, meta: RequestMeta): Promise<ReportAnswer> {
     const stalledBefore = new Date(this.deps.clock().getTime() - STALLED_AFTER_DAYS * 86_400_000);
     return this.report(principal, params, accept, meta, 'follow-ups', FOLLOW_UP_COLUMNS, (db, range) => followUpReport(db, range, stalledBefore), 'Task');
+  }
+
+  /**
+   * GET /audit/organisations: the registry's names for the codes the audit log
+   * holds (partners, and the hub operator whose own events, such as notices,
+   * carry no client), so the IG lead reads names rather than codes.
+   */
+  async organisations(principal: Principal, meta: RequestMeta): Promise<RegisteredOrganisation[]> {
+    return this.deps.audit.transaction(this.deps.db, async (tx) => {
+      const found = await listOrganisations(tx);
+      await this.deps.audit.rest(tx, meta, requesterOf(principal), {
+        interaction: 'operation',
+        outcome: 'success',
+        outcomeDesc: `organisations listed: ${found.length}`,
+        resourceType: 'AuditEvent',
+      });
+      return found;
+    });
   }
 
   private async report<Row extends object>(

@@ -76,7 +76,8 @@ const OWNER_MOVES: Record<string, readonly Task['status'][]> = {
 };
 
 export function followUpKey(spec: Pick<FollowUpSpec, 'kind' | 'focus' | 'owner'>): string {
-  return `${spec.kind}|${spec.focus}|${spec.owner.code}`;
+  // No "|": the key must be searchable as an identifier token value (system|value).
+  return `${spec.kind}:${spec.focus}:${spec.owner.code}`;
 }
 
 export function buildFollowUpTask(id: string, spec: FollowUpSpec, hub: Party): Task {

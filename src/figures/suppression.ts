@@ -25,8 +25,9 @@
 // 4 must not be derivable either.
 //
 // Secondary suppression withholds the smallest shown non-zero count of the
-// offending line (a cell before its total), so the fewest people's worth of
-// information is lost. Each round withholds one more entry, so it ends.
+// offending line (a cell before its total); for a derivable count, the
+// smallest count whose withholding makes it underivable, if one alone does.
+// Each round withholds one more entry, so it ends.
 // See: ONS, "Statistical disclosure control" (cell suppression, complementary
 // suppression); NHS Digital, "Small number suppression" (counts 1 to 7 in some
 // publications; here 1 to 4 as the issue asks).
@@ -77,6 +78,16 @@ function nextWithheld(table: CountTable, shown: readonly boolean[]): number | un
   }
   const determined = determinedEntries(table, shown).find((i) => isSmall(entries[i]?.value ?? 0));
   if (determined === undefined) return undefined;
+  // The cheapest single entry whose withholding frees it; else the cheapest in a line it is in (and go round again).
+  const candidates = entries
+    .map((e, i) => ({ value: e.value, i }))
+    .filter(({ value, i }) => shown[i] === true && value > 0)
+    .sort((a, b) => a.value - b.value || a.i - b.i);
+  for (const { i } of candidates) {
+    const trial = [...shown];
+    trial[i] = false;
+    if (!determinedEntries(table, trial).includes(determined)) return i;
+  }
   const touching = lines.filter((l) => l.total === determined || l.members.includes(determined));
   return cheapest(entries, shown, touching) ?? cheapestAnywhere(entries, shown);
 }

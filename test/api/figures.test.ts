@@ -1,4 +1,4 @@
-import type { AuditEvent, Bundle, MeasureReport, MeasureReportGroupPopulation, OperationOutcome, Patient, Task } from 'fhir/r4.js';
+import type { AuditEvent, Bundle, MeasureReport, MeasureReportGroupPopulation, OperationOutcome, Patient, Resource, Task } from 'fhir/r4.js';
 import { Client } from 'fhir-kit-client';
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -6,6 +6,7 @@ import { IMMUNISATION_CSV_COLUMNS } from '../../src/adapters/immunisation-csv.js
 import { inTransaction } from '../../src/db/database.js';
 import { writeVersion } from '../../src/db/resource-queries.js';
 import { seal } from '../../src/db/undisclosed.js';
+import { validateFhir } from '../../src/fhir/validator.js';
 import { createSession } from '../../src/db/ig-queries.js';
 import { countRows, restEventsFor, storedResources } from '../support/audit.js';
 import { readFixture } from '../support/golden.js';
@@ -265,11 +266,17 @@ describe('story step 13: missed doses for commissioners', () => {
     expect(strata(found, 'postcode-district')).toEqual(strata(report, 'postcode-district'));
   });
 
-  it('serves the Measures as read-only definitions', async () => {
+  it('serves the Measures as read-only definitions, valid R4 like the reports, and lists them in the CapabilityStatement', async () => {
     const cc = await t.token('ocean-cc', 'early-years-registration');
     const res = await t.http.get('/fhir/Measure/missed-doses').set('Authorization', `Bearer ${cc}`);
     expect(res.status).toBe(200);
     expect(res.body).toMatchObject({ resourceType: 'Measure', url: `${MEASURE}/missed-doses`, status: 'active' });
+    expect(validateFhir(res.body as Resource)).toEqual({ ok: true });
+    const report = await evaluate(commissioner, 'follow-ups', 'periodStart=2025-01-01&periodEnd=2025-03-31');
+    expect(validateFhir(report.body as Resource)).toEqual({ ok: true });
+    const caps = await t.http.get('/fhir/metadata');
+    expect(caps.body.rest[0].operation.map((o: { name: string }) => o.name)).toContain('evaluate-measure');
+    expect(caps.body.rest[0].resource.map((r: { type: string }) => r.type)).toEqual(expect.arrayContaining(['Measure', 'MeasureReport']));
     const put = await t.http.put('/fhir/Measure/missed-doses').set('Authorization', `Bearer ${await t.token('test-a', 'direct-care')}`).set('Content-Type', 'application/fhir+json').send(res.body);
     expect(put.status).toBe(405);
   });

@@ -92,7 +92,7 @@ export async function createHub(options: HubOptions): Promise<Hub> {
     logger,
     fhir,
     figures: new FiguresService({ db, audit, clock }),
-    ingest: new IngestService({ db, audit, clock, protocols: options.protocols }),
+    ingest: new IngestService({ db, audit, clock, protocols: options.protocols, disclosure }),
     token: { db, keys, audience, tokenUrl, clock, audit },
     auditLog,
     protocols: options.protocols,

@@ -1,7 +1,7 @@
 import { sql } from 'drizzle-orm';
 import { SNOMED, VACCINATION_PROCEDURE_EXTENSION } from '../adapters/codes.js';
 import { HUB_ORGANISATION } from '../decision/decision-types.js';
-import { FOLLOW_UP_SYSTEM } from '../figures/follow-up-contract.js';
+import { FOLLOW_UP_SYSTEM } from '../followup/follow-up-task.js';
 import { DISTRICT_PARAM } from '../fhir/resource-types.js';
 import { rawRows, type Db, type Tx } from './database.js';
 

@@ -1,6 +1,7 @@
 import type { CodeableConcept, MeasureReport, MeasureReportGroupPopulation } from 'fhir/r4.js';
 import { ANTIGEN_GROUP_NAMES, ANTIGEN_GROUP_SYSTEM, ANTIGEN_GROUPS, REASON_CATEGORIES, REASON_CATEGORY_NAMES, REASON_CATEGORY_SYSTEM, type AntigenGroup, type ReasonCategory } from './figure-codes.js';
 import { FIGURES, measureCanonical, POPULATION_SYSTEM, STRATIFIER_SYSTEM, stratifierDisplay, type MeasureId, type StratifierCode } from './measures.js';
+import type { FollowUpKind } from '../followup/follow-up-task.js';
 import { suppress, type CountEntry, type CountLine } from './suppression.js';
 
 // From aggregate counts to a published figure: totals, strata, small-number
@@ -33,7 +34,7 @@ export interface FigureTable {
 export const DATA_ABSENT_REASON = 'http://hl7.org/fhir/StructureDefinition/data-absent-reason';
 
 /** The kinds of follow-up each Task-based figure counts. */
-export const FOLLOW_UP_KINDS_OF: Readonly<Partial<Record<MeasureId, readonly string[]>>> = {
+export const FOLLOW_UP_KINDS_OF: Readonly<Partial<Record<MeasureId, readonly FollowUpKind[]>>> = {
   'follow-ups': ['missed-dose', 'overdue-dose', 'birth-without-booking', 'pregnancy-overdue'],
   exceptions: ['birth-without-booking', 'pregnancy-overdue'],
 };

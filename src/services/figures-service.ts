@@ -206,7 +206,7 @@ async function factsOf(tx: Parameters<typeof missedDoseCounts>[0], measure: Meas
     case 'exceptions': {
       const kinds = FOLLOW_UP_KINDS_OF[measure] ?? [];
       return (await followUpCounts(tx, range))
-        .filter((r) => kinds.includes(r.kind))
+        .filter((r) => (kinds as readonly string[]).includes(r.kind))
         .map((r) => ({
           strata: { month: r.month, 'postcode-district': r.district, 'follow-up-kind': r.kind },
           counts: measure === 'follow-ups' ? [r.opened, r.completedWithin28Days] : [r.opened],

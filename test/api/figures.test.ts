@@ -8,6 +8,8 @@ import { writeVersion } from '../../src/db/resource-queries.js';
 import { seal } from '../../src/db/undisclosed.js';
 import { validateFhir } from '../../src/fhir/validator.js';
 import { createSession } from '../../src/db/ig-queries.js';
+import { HUB_ORGANISATION } from '../../src/decision/decision-types.js';
+import { buildFollowUpTask, closeTask, FOLLOW_UP_SYSTEM, type FollowUpKind } from '../../src/followup/follow-up-task.js';
 import { countRows, restEventsFor, storedResources } from '../support/audit.js';
 import { readFixture } from '../support/golden.js';
 import { nhsNumber } from '../support/resources.js';
@@ -17,9 +19,10 @@ import { startTestHub, type TestHub } from '../support/test-hub.js';
 // postcode district, vaccine and reason as a MeasureReport (and CSV), with no
 // person in it and small numbers withheld. The missed doses come in through
 // the GP ingest paths (CSV with not-done rows, HL7 v2 VXU with RXA-20 NA).
-// Follow-up and exception Tasks are written straight to the store as the hub
-// (organisation EYHUB), in the shape of the follow-up Task contract, until
-// the hub raises them itself.
+// Follow-up and exception Tasks for past months are built with the hub's own
+// builders (src/followup) and written straight to the store as the hub
+// (organisation EYHUB): the hub raises them on the day of ingest, and the
+// overdue and exception job is not here yet.
 
 const HL7 = 'x-application/hl7-v2+er7';
 const MEASURE = 'https://eastside.example/fhir/Measure';
@@ -76,28 +79,14 @@ const MENB_1 = '720539004';
 const DNA = '201741000000102';
 const NO_CONSENT = '310376006';
 
-/** A Task of the follow-up contract's shape, stored as the hub stores its own. */
-async function hubTask(kind: string, subject: string, start: string, end?: string): Promise<void> {
+/** A follow-up Task as the hub builds it (and closes it), stored as the hub stores its own. */
+async function hubTask(kind: FollowUpKind, subject: string, start: string, end?: string): Promise<void> {
   const id = randomUUID();
-  const task: Task = {
-    resourceType: 'Task',
-    id,
-    identifier: [{ system: 'https://eastside.example/fhir/Id/follow-up', value: `${kind}|Patient/${subject}|R9H|${id}` }],
-    status: end === undefined ? 'requested' : 'completed',
-    businessStatus: { coding: [{ system: 'https://eastside.example/fhir/CodeSystem/follow-up-status', code: end === undefined ? 'open' : 'dose-given' }] },
-    intent: 'order',
-    code: { coding: [{ system: 'https://eastside.example/fhir/CodeSystem/follow-up', code: kind }] },
-    for: { reference: `Patient/${subject}` },
-    focus: { reference: `Patient/${subject}` },
-    requester: { identifier: { system: 'urn:eastside:org', value: 'EYHUB' } },
-    owner: { identifier: { system: 'https://fhir.nhs.uk/Id/ods-organization-code', value: 'R9H' } },
-    authoredOn: start,
-    lastModified: end ?? start,
-    executionPeriod: { start, ...(end === undefined ? {} : { end }) },
-    meta: { versionId: '1', lastUpdated: start },
-  };
+  const spec = { kind, owner: { system: 'https://fhir.nhs.uk/Id/ods-organization-code', code: 'R9H' }, subject: `Patient/${subject}`, focus: `Patient/${subject}`, raisedOn: new Date(start) };
+  const raised = buildFollowUpTask(id, spec, { system: 'urn:eastside:org', code: HUB_ORGANISATION });
+  const task = end === undefined ? raised : closeTask(raised, { status: 'completed', businessStatus: 'dose-given' }, new Date(end), 'test');
   await inTransaction(t.database.db, (tx) =>
-    writeVersion(tx, { type: 'Task', id, versionId: 1, lastUpdated: new Date(start), sourceOrg: 'EYHUB', content: seal(task) }),
+    writeVersion(tx, { type: 'Task', id, versionId: 1, lastUpdated: new Date(start), sourceOrg: HUB_ORGANISATION, content: seal({ ...task, meta: { versionId: '1', lastUpdated: start } }) }),
   );
 }
 
@@ -105,7 +94,8 @@ const evaluate = (token: string, id: string, query: string, extra: Record<string
   t.http.get(`/fhir/Measure/${id}/$evaluate-measure?${query}`).set('Authorization', `Bearer ${token}`).set(extra);
 
 beforeAll(async () => {
-  t = await startTestHub({ listen: true });
+  // The hub's day: after the missed appointments, so the Tasks it raises at ingest are dated in August 2026.
+  t = await startTestHub({ listen: true, clock: () => new Date('2026-08-20T09:00:00Z') });
   commissioner = await t.token('eastside-public-health', 'commissioning');
   const gp = await t.token('test-gp', 'direct-care');
   const limehouse = await t.token('limehouse-gp', 'direct-care');
@@ -306,13 +296,25 @@ describe('follow-ups and exceptions', () => {
     if (d !== null && n !== null) expect(d - n === 0 || d - n > 4).toBe(true);
   });
 
+  it('counts the follow-up Tasks the hub raised itself when the missed doses came in', async () => {
+    const raised = (await storedResources<Task>(t.database.db, 'Task')).filter(
+      (task) => task.code?.coding?.some((c) => c.system === FOLLOW_UP_SYSTEM && c.code === 'missed-dose') === true && task.executionPeriod?.start?.startsWith('2026-08') === true,
+    );
+    expect(raised.length).toBeGreaterThan(4);
+    const report = (await evaluate(commissioner, 'follow-ups', 'periodStart=2026-08-01&periodEnd=2026-08-31')).body as MeasureReport;
+    expect(total(report, 'denominator')).toBe(raised.length);
+    expect(total(report, 'numerator')).toBe(0);
+    expect(strata(report, 'follow-up-kind', 'denominator')).toMatchObject({ 'missed-dose': raised.length, 'overdue-dose': 0 });
+    expectSuppressed(report);
+  });
+
   it('counts exceptions by month and kind, and never a Task a partner wrote', async () => {
     // A partner's own Task claiming to be the hub's exception report is not counted.
     const forged = await t.http.post('/fhir/Task').set('Authorization', `Bearer ${await t.token('test-a', 'direct-care')}`).set('Content-Type', 'application/fhir+json').send({
       resourceType: 'Task',
       status: 'requested',
       intent: 'order',
-      code: { coding: [{ system: 'https://eastside.example/fhir/CodeSystem/follow-up', code: 'birth-without-booking' }] },
+      code: { coding: [{ system: FOLLOW_UP_SYSTEM, code: 'birth-without-booking' }] },
       requester: { identifier: { system: 'urn:eastside:org', value: 'EYHUB' } },
       executionPeriod: { start: '2025-03-06T10:00:00Z' },
     });

@@ -18,6 +18,7 @@ import { defaultLogOrigin } from './services/log-key.js';
 import { logKeyFromJwk, type LogKey } from './audit/signed-note.js';
 import type { DenialBurst } from './services/decision-audit.js';
 import { FhirService } from './services/fhir-service.js';
+import { FiguresService } from './services/figures-service.js';
 import { installDefinitions } from './services/definitions.js';
 import { IngestService } from './services/ingest-service.js';
 import { ephemeralSigningKeys } from './services/signing-keys.js';
@@ -90,6 +91,7 @@ export async function createHub(options: HubOptions): Promise<Hub> {
     bodyLimit: options.bodyLimit ?? '1mb',
     logger,
     fhir,
+    figures: new FiguresService({ db, audit, clock }),
     ingest: new IngestService({ db, audit, clock, protocols: options.protocols, disclosure }),
     token: { db, keys, audience, tokenUrl, clock, audit },
     auditLog,

@@ -55,6 +55,14 @@ export function capabilityStatement(baseUrl: string, softwareVersion: string, re
               'GET [type]/[id]/$explain-disclosure?organisation=CODE&purpose=CODE[&override-reason=TEXT]: would that organisation, for that purpose, see this record now, and why? ' +
               'Answers a Parameters resource (decision, reason or basis, flow, consent, data items, elements) and discloses nothing of the record. For the information governance client (hub-operator, purpose audit) only.',
           },
+          {
+            name: 'evaluate-measure',
+            definition: 'http://hl7.org/fhir/OperationDefinition/Measure-evaluate-measure',
+            documentation:
+              'GET Measure/[id]/$evaluate-measure?periodStart=YYYY-MM-DD&periodEnd=YYYY-MM-DD[&_format=csv]: a commissioners\' figure (missed-doses, follow-ups, exceptions) ' +
+              'as a summary MeasureReport, or CSV. Aggregate counts only; counts from 1 to 4, and counts that would reveal them, are withheld (no count, ' +
+              'data-absent-reason masked). For purpose commissioning with scope system/MeasureReport.rs, or the information governance lead.',
+          },
         ],
         resource: [
           ...supportedTypes.map((type) => ({
@@ -77,6 +85,7 @@ export function capabilityStatement(baseUrl: string, softwareVersion: string, re
             searchParam: searchParams(type),
           })),
           auditEventResource(baseUrl),
+          measureReportResource(),
         ],
       },
     ],
@@ -141,4 +150,17 @@ function searchParams(type: string): CapabilityStatementRestResourceSearchParam[
   }
   for (const name of Object.keys(moreReferences)) params.push({ name, definition: `${SP_BASE}/${type}-${name}`, type: 'reference' });
   return params;
+}
+
+/** The commissioners' figures: computed on request, never stored; searched by measure and period only. */
+function measureReportResource(): CapabilityStatementRestResource {
+  return {
+    type: 'MeasureReport',
+    documentation: 'A searchset Bundle holding the one summary report of the measure over the period (see $evaluate-measure). _format=csv or Accept: text/csv for CSV.',
+    interaction: [{ code: 'search-type' }],
+    searchParam: [
+      { name: 'measure', definition: `${SP_BASE}/MeasureReport-measure`, type: 'reference', documentation: 'the Measure\'s canonical URL (required)' },
+      { name: 'period', definition: `${SP_BASE}/MeasureReport-period`, type: 'date', documentation: 'geYYYY-MM-DD and leYYYY-MM-DD, one of each (required)' },
+    ],
+  };
 }

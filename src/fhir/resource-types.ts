@@ -38,10 +38,11 @@ const typeDefinitions: Record<string, TypeDefinition> = {
   Organization: { identifier: 'identifier', references: {} },
   Practitioner: { identifier: 'identifier', references: {} },
   Questionnaire: { identifier: 'identifier', references: {} },
+  Measure: { identifier: 'identifier', references: {} },
 };
 
 /** Definitional resources the hub ships (no personal data): readable by every authenticated client. */
-const PUBLIC_TYPES = new Set(['Questionnaire']);
+const PUBLIC_TYPES = new Set(['Questionnaire', 'Measure']);
 
 export function isPublicType(type: string): boolean {
   return PUBLIC_TYPES.has(type);

@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import { problem } from '../fhir/operation-outcome.js';
 import type { AuditLogService } from '../services/audit-log-service.js';
 import type { FhirService } from '../services/fhir-service.js';
+import type { FiguresService } from '../services/figures-service.js';
 import type { IngestService } from '../services/ingest-service.js';
 import type { LoadedProtocol } from '../protocol/protocol-schema.js';
 import type { TokenServiceDeps } from '../services/token-service.js';
@@ -12,6 +13,7 @@ import { auditRouter } from './audit-routes.js';
 import { tokenRouter, wellKnownRouter } from './auth-routes.js';
 import { errorHandler } from './error-handler.js';
 import { fhirRouter } from './fhir-routes.js';
+import { figuresRouter } from './figures-routes.js';
 import { sendIgProblem } from './ig-error-page.js';
 import { igRouter } from './ig-routes.js';
 import { ingestRouter } from './ingest-routes.js';
@@ -26,6 +28,8 @@ export interface AppDeps extends GuardDeps {
   bodyLimit: string;
   logger: Logger;
   fhir: FhirService;
+  /** The commissioners' figures (MeasureReport). */
+  figures: FiguresService;
   ingest: IngestService;
   token: TokenServiceDeps;
   auditLog: AuditLogService;
@@ -50,6 +54,7 @@ export function createApp(deps: AppDeps): Express {
   app.use(tokenRouter(deps.token, deps.rateLimits));
   // Ingest first: /fhir/$process-message is an operation, not a resource type.
   app.use(ingestRouter(deps));
+  app.use('/fhir', figuresRouter(deps));
   app.use('/fhir', fhirRouter(deps));
   // The IG lead's: the verifiable log, reports, alerts, and the /ig page.
   app.use(auditRouter(deps));

@@ -1,5 +1,6 @@
 import type { FhirResource } from 'fhir/r4.js';
 import { CAF_QUESTIONNAIRE } from '../adapters/caf-questionnaire.js';
+import { MEASURES } from '../figures/measures.js';
 import type { Db } from '../db/database.js';
 import { lockCriteria, readCurrent, writeVersion } from '../db/resource-queries.js';
 import { contentForRules, seal } from '../db/undisclosed.js';
@@ -10,8 +11,8 @@ import type { AuditRecorder } from './audit-recorder.js';
 /** The organisation code the hub writes its own definitional resources under (the decision reads it too). */
 export { HUB_ORGANISATION };
 
-/** Resources the hub ships: the canonical CAF Questionnaire that assessments answer. */
-const DEFINITIONS: readonly FhirResource[] = [CAF_QUESTIONNAIRE];
+/** Resources the hub ships: the canonical CAF Questionnaire that assessments answer, and the commissioners' Measures. */
+const DEFINITIONS: readonly FhirResource[] = [CAF_QUESTIONNAIRE, ...MEASURES];
 
 /**
  * Stores the hub's definitional resources, as a new version only when the

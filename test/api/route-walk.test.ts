@@ -33,6 +33,8 @@ const ROUTE_TABLE = {
     { mount: '/', routes: ['GET /.well-known/smart-configuration', 'GET /.well-known/jwks.json'], middleware: 0 },
     { mount: '/', routes: ['POST /auth/token'], middleware: 0 },
     { mount: '/', routes: ['POST /fhir/$process-message', 'POST /ingest/hl7v2', 'POST /ingest/immunisations-csv', 'POST /ingest/caf'], middleware: 1 },
+    // The commissioners' figures, before the generic FHIR routes.
+    { mount: '/fhir', routes: ['GET /fhir/Measure/:id/$evaluate-measure', 'GET /fhir/MeasureReport'], middleware: 0 },
     {
       mount: '/fhir',
       routes: [
@@ -77,6 +79,8 @@ const ACCESS: Record<RouteKey, 'public' | 'metadata' | 'token' | 'protected' | '
   'POST /auth/token': 'token',
   'GET /fhir/metadata': 'metadata',
   'GET /fhir/AuditEvent': 'protected',
+  'GET /fhir/Measure/:id/$evaluate-measure': 'protected',
+  'GET /fhir/MeasureReport': 'protected',
   'GET /fhir/AuditEvent/:id': 'protected',
   'GET /audit/report/disclosures': 'protected',
   'GET /audit/report/denials': 'protected',
@@ -298,6 +302,17 @@ async function probesFor(hub: TestHub, route: RouteKey, w: World, mode: Mode, cl
       return [get(route.slice('GET '.length), 'forbidden'), get(`${route.slice('GET '.length)}?from=2000-01&_format=json`, 'forbidden')];
     case 'GET /audit/organisations':
       return [get('/audit/organisations', 'forbidden')];
+    // The commissioners' figures: for purpose commissioning (or the IG lead) only, refused before anything is counted.
+    case 'GET /fhir/Measure/:id/$evaluate-measure':
+      return ['missed-doses', 'follow-ups', 'exceptions'].flatMap((id) => [
+        get(`/fhir/Measure/${id}/$evaluate-measure?periodStart=2000-01-01&periodEnd=2002-12-31`, 'forbidden'),
+        get(`/fhir/Measure/${id}/$evaluate-measure?periodStart=2025-01-01&periodEnd=2027-12-31&_format=csv`, 'forbidden', { headers: { Accept: 'text/csv' } }),
+      ]);
+    case 'GET /fhir/MeasureReport':
+      return [
+        get('/fhir/MeasureReport', 'forbidden'),
+        get(`/fhir/MeasureReport?${new URLSearchParams([['measure', 'https://eastside.example/fhir/Measure/missed-doses'], ['period', 'ge2025-01-01'], ['period', 'le2027-12-31']]).toString()}`, 'forbidden'),
+      ];
     // The verifiable log: the public key for anyone; checkpoints, proofs and verification for the IG lead only.
     case 'GET /audit/key':
       return [get('/audit/key', 'ok')];
@@ -458,7 +473,8 @@ async function expectNothingDisclosed(hub: TestHub, w: World, walked: Walked, mo
       if (want === 'search-empty') expect(entries, where).toEqual([]);
       else expect(entries.every((e) => isPublicType(e.resource?.resourceType ?? '')), where).toBe(true);
       if (want === 'search-empty') expect([undefined, owned], where).toContain(bundle.total);
-      if (owned === 0) expect(bundle.link?.some((l) => l.relation === 'next'), where).toBe(false);
+      // The hub's public definitions (a Questionnaire, three Measures) may fill more than one page.
+      if (owned === 0 && want === 'search-empty') expect(bundle.link?.some((l) => l.relation === 'next'), where).toBe(false);
       return;
     }
     case 'hidden': {

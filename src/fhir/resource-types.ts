@@ -24,6 +24,8 @@ const typeDefinitions: Record<string, TypeDefinition> = {
   CarePlan: { identifier: 'identifier', references: { patient: 'subject', subject: 'subject' } },
   Task: { identifier: 'identifier', references: { patient: 'for', subject: 'for' } },
   Communication: { identifier: 'identifier', references: { patient: 'subject', subject: 'subject' } },
+  // A practice's complete immunisation history of a child (snapshot). See: https://hl7.org/fhir/R4/list.html#search
+  List: { identifier: 'identifier', references: { patient: 'subject', subject: 'subject' } },
   Provenance: { references: { patient: 'target' } },
   Organization: { identifier: 'identifier', references: {} },
   Practitioner: { identifier: 'identifier', references: {} },

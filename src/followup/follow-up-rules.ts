@@ -71,9 +71,18 @@ export function expectedDelivery(episode: EpisodeOfCare, observations: readonly 
   return latest(own) ?? latest(edds);
 }
 
-/** Four weeks past the due date on `asOf`, still open: no birth has been notified. */
-export function isPregnancyOverdue(episode: EpisodeOfCare, edd: string | undefined, asOf: string): boolean {
-  return isOngoingPregnancy(episode) && edd !== undefined && addDays(edd, PREGNANCY_OVERDUE_DAYS) <= asOf;
+/**
+ * A birth notified for the mother since the pregnancy was booked (a birth that
+ * came before its booking leaves the episode open; it is still notified).
+ */
+export function birthNotifiedSince(episode: EpisodeOfCare, birthDates: readonly string[]): boolean {
+  const start = episode.period?.start;
+  return birthDates.some((b) => start === undefined || b >= dayOf(start));
+}
+
+/** Four weeks past the due date on `asOf`, still open, and no birth notified for the mother since the booking. */
+export function isPregnancyOverdue(episode: EpisodeOfCare, edd: string | undefined, asOf: string, birthDates: readonly string[] = []): boolean {
+  return isOngoingPregnancy(episode) && edd !== undefined && addDays(edd, PREGNANCY_OVERDUE_DAYS) <= asOf && !birthNotifiedSince(episode, birthDates);
 }
 
 /** The exception Tasks for a pregnancy past its due date: the booking unit and the health visitors. */

@@ -11,6 +11,7 @@ import { HUB_ORGANISATION } from '../decision/decision-types.js';
 import { postcodeDistrict } from '../fhir/resource-types.js';
 import { HISTORY_ID_SYSTEM, isCompleteHistory } from '../followup/complete-history.js';
 import {
+  birthNotifiedSince,
   birthWithoutBookingSpecs,
   escalated,
   expectedDelivery,
@@ -92,6 +93,8 @@ class Job {
   private healthVisitors: Organisation[] = [];
   private centres: Organisation[] = [];
   private maternity: Organisation[] = [];
+  /** Birth dates of the babies notified for each mother (by NHS number). */
+  private readonly birthsByMother = new Map<string, string[]>();
   readonly touchedPatients: string[] = [];
 
   constructor(
@@ -137,6 +140,8 @@ class Job {
       const motherNhs = relation.identifier?.find((i) => i.system === NHS_NUMBER_SYSTEM)?.value;
       const isMother = relation.identifier?.some((i) => i.system === RELATED_PERSON_KEY_SYSTEM && (i.value ?? '').endsWith(':MTH')) ?? false;
       if (baby === undefined || motherNhs === undefined || !isMother || notifiedBy.length === 0) continue;
+      const born = (await this.patient(baby))?.birthDate;
+      if (born !== undefined) this.birthsByMother.set(motherNhs, [...(this.birthsByMother.get(motherNhs) ?? []), born]);
       const mother = await findByIdentifier(this.tx, 'Patient', NHS_NUMBER_SYSTEM, motherNhs);
       const episodes = mother === undefined ? [] : await findReferring(this.tx, 'EpisodeOfCare', 'patient', `Patient/${mother.id}`);
       if (episodes.some((e) => isPregnancyEpisode((content(e) as EpisodeOfCare)))) {
@@ -154,8 +159,10 @@ class Job {
       const mother = episode.patient.reference;
       if (!isPregnancyEpisode(episode) || mother === undefined) continue;
       const focus = `EpisodeOfCare/${row.id}`;
-      if (!isOngoingPregnancy(episode)) {
-        if (episode.status === 'finished') await this.close({ focus, kinds: ['pregnancy-overdue'] }, 'completed', 'birth-notified', 'The birth has been notified');
+      const motherNhs = (await this.patient(mother))?.identifier?.find((i) => i.system === NHS_NUMBER_SYSTEM)?.value;
+      const births = motherNhs === undefined ? [] : (this.birthsByMother.get(motherNhs) ?? []);
+      if (!isOngoingPregnancy(episode) || birthNotifiedSince(episode, births)) {
+        if (episode.status === 'finished' || births.length > 0) await this.close({ focus, kinds: ['pregnancy-overdue'] }, 'completed', 'birth-notified', 'The birth has been notified');
         continue;
       }
       const observations = (await findReferring(this.tx, 'Observation', 'subject', mother)).map((r) => (content(r) as Observation));

@@ -95,7 +95,7 @@ export async function createHub(options: HubOptions): Promise<Hub> {
     bodyLimit: options.bodyLimit ?? '1mb',
     logger,
     fhir,
-    ingest: new IngestService({ db, audit, clock, protocols: options.protocols }),
+    ingest: new IngestService({ db, audit, clock, protocols: options.protocols, disclosure }),
     token: { db, keys, audience, tokenUrl, clock, audit },
     auditLog,
     protocols: options.protocols,

@@ -66,7 +66,20 @@ export function decide(input: DecisionInput): Decision {
       permit ??= outcome;
     }
   }
-  return permit ?? deny(miss.reason, miss.detail);
+  if (permit === undefined) return deny(miss.reason, miss.detail);
+  // A Task says what it is about: work on a record the requester may not see (a refused dose, the hub's own forecast)
+  // would disclose that record. It goes only with its focus.
+  if (permit.basis === 'flow' && focusOf(record.resource) !== undefined && record.focusDisclosed !== true) {
+    return deny('focus-not-disclosed', `the ${type} is about ${focusOf(record.resource) ?? ''}, which is not disclosed to this requester`, permit.flow);
+  }
+  return permit;
+}
+
+/** The record a Task is about (R4 Task.focus), if it names one. */
+export function focusOf(resource: Resource): string | undefined {
+  if (resource.resourceType !== 'Task') return undefined;
+  const ref = (resource as { focus?: { reference?: unknown } }).focus?.reference;
+  return typeof ref === 'string' && ref.length > 0 ? ref : undefined;
 }
 
 /** The checks of one applicable flow, in the order DESIGN.md gives them. */

@@ -24,6 +24,11 @@ export interface RecordFacts {
   alsoWrittenBy?: readonly string[] | undefined;
   /** The types of every organisation that has written a version of it. */
   sourceTypes: readonly string[];
+  /**
+   * For a record that names another as its focus (a Task): whether that record is disclosed to this
+   * requester, for this purpose, today (the shell decides it first). A Task tells what it is about.
+   */
+  focusDisclosed?: boolean | undefined;
 }
 
 /** A Consent as stored, with its versioned reference for the audit trail. */
@@ -77,7 +82,8 @@ export type DenyReason =
   | 'no-consent'
   | 'consent-refused'
   | 'consent-withdrawn'
-  | 'objection';
+  | 'objection'
+  | 'focus-not-disclosed';
 
 export const DENY_REASONS: readonly DenyReason[] = [
   'no-flow',
@@ -93,6 +99,7 @@ export const DENY_REASONS: readonly DenyReason[] = [
   'consent-refused',
   'consent-withdrawn',
   'objection',
+  'focus-not-disclosed',
 ];
 
 export type Permit =

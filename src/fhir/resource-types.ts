@@ -63,12 +63,18 @@ export const DISTRICT_PARAM = 'address-district';
 /** Indexed but not a search parameter: the organisations (by identifier) a Communication is addressed to (finds a partner's notices). */
 export const RECIPIENT_PARAM = 'recipient-organisation';
 
+/** Indexed but not a search parameter: the record a Task is about (finds the follow-up work on a record). */
+export const FOCUS_PARAM = 'focus';
+
+/** Indexed but not a search parameter: the organisation (by identifier) that owns a Task. */
+export const OWNER_PARAM = 'owner-organisation';
+
 /** Types whose records may be addressed to an organisation (see addressees). */
 export const ADDRESSED_TYPES: ReadonlySet<string> = new Set(['Communication']);
 
 export interface IndexValues {
-  tokens: { param: 'identifier' | typeof DISTRICT_PARAM | typeof RECIPIENT_PARAM; system: string; value: string }[];
-  references: { param: ReferenceParam | typeof PREGNANCY_BABY_PARAM; target: string }[];
+  tokens: { param: 'identifier' | typeof DISTRICT_PARAM | typeof RECIPIENT_PARAM | typeof OWNER_PARAM; system: string; value: string }[];
+  references: { param: ReferenceParam | typeof PREGNANCY_BABY_PARAM | typeof FOCUS_PARAM; target: string }[];
 }
 
 /** Extracts the values the hub indexes for search from one resource. */
@@ -93,6 +99,12 @@ export function indexValues(resource: Resource): IndexValues {
     for (const value of districts) if (value !== undefined) tokens.push({ param: DISTRICT_PARAM, system: '', value });
   }
   for (const a of addressees(resource)) tokens.push({ param: RECIPIENT_PARAM, system: a.system, value: a.value });
+  if (resource.resourceType === 'Task') {
+    const focus = localReference((record['focus'] as Reference | undefined)?.reference);
+    if (focus !== undefined) references.push({ param: FOCUS_PARAM, target: focus });
+    const owner = (record['owner'] as Reference | undefined)?.identifier;
+    if (typeof owner?.value === 'string' && owner.value.length > 0) tokens.push({ param: OWNER_PARAM, system: owner.system ?? '', value: owner.value });
+  }
   if (resource.resourceType === 'EpisodeOfCare') {
     for (const ext of asArray<{ url?: string; valueReference?: Reference }>(record['extension'])) {
       const target = ext.url === PREGNANCY_BABY_EXTENSION ? localReference(ext.valueReference?.reference) : undefined;

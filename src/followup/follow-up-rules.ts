@@ -1,5 +1,5 @@
 import type { EpisodeOfCare, Observation, Task } from 'fhir/r4.js';
-import { FOLLOW_UP_STATUS_SYSTEM, FOLLOW_UP_SYSTEM, type FollowUpBusinessStatus, type FollowUpKind, type FollowUpSpec, type Party } from './follow-up-task.js';
+import { escalateTask, kindOf, type FollowUpKind, type FollowUpSpec, type Party } from './follow-up-task.js';
 import type { ScheduledDose } from './overdue-doses.js';
 
 // The follow-up job's rules, pure: the shell (services/follow-up-job.ts) loads
@@ -40,8 +40,7 @@ export function overdueDoseSpecs(dose: ScheduledDose, child: string, recommendat
     subject: child,
     focus: recommendation,
     raisedOn,
-    dueDate: dose.dueDate,
-    description: `${dose.label} overdue (due ${dose.dueDate}); contact the family to offer the dose`,
+    what: `${dose.label} overdue (due ${dose.dueDate}): offer the dose`,
   }));
 }
 
@@ -101,8 +100,7 @@ export function pregnancyOverdueSpecs(
     subject: mother,
     focus: episode,
     raisedOn,
-    dueDate: edd,
-    description: `No birth notified four weeks after the due date (${edd}): confirm the outcome of the pregnancy`,
+    what: `No birth notified four weeks after the due date (${edd}): confirm the outcome of the pregnancy`,
   }));
 }
 
@@ -114,35 +112,20 @@ export function birthWithoutBookingSpecs(baby: string, notifiedBy: readonly Orga
     subject: baby,
     focus: baby,
     raisedOn,
-    description: 'A birth was notified for a mother with no booking from a partner maternity unit: check her antenatal care was recorded',
+    what: 'A birth was notified for a mother with no booking from a partner maternity unit: check her antenatal care was recorded',
   }));
-}
-
-export const OPEN_STATUSES: ReadonlySet<string> = new Set(['requested', 'accepted', 'in-progress', 'on-hold']);
-
-export function kindOf(task: Task): FollowUpKind | undefined {
-  return (task.code?.coding ?? []).find((c) => c.system === FOLLOW_UP_SYSTEM)?.code as FollowUpKind | undefined;
-}
-
-export function businessStatusOf(task: Task): FollowUpBusinessStatus | undefined {
-  return (task.businessStatus?.coding ?? []).find((c) => c.system === FOLLOW_UP_STATUS_SYSTEM)?.code as FollowUpBusinessStatus | undefined;
 }
 
 /** Not progressed: still `requested` (no owner accepted it) `days` days after it was raised, and not escalated yet. */
 export function needsEscalation(task: Task, asOf: string, days: number): boolean {
-  if (task.status !== 'requested' || businessStatusOf(task) === 'escalated') return false;
+  if (task.status !== 'requested' || task.businessStatus?.coding?.some((c) => c.code === 'escalated') === true) return false;
   const raised = task.executionPeriod?.start ?? task.authoredOn;
   return raised !== undefined && addDays(dayOf(raised), days) <= asOf;
 }
 
-/** The Task escalated: businessStatus `escalated` and a note saying why; everything else as it was. */
-export function escalated(task: Task, days: number, now: Date): Task {
-  return {
-    ...task,
-    businessStatus: { coding: [{ system: FOLLOW_UP_STATUS_SYSTEM, code: 'escalated' }] },
-    lastModified: now.toISOString(),
-    note: [...(task.note ?? []), { time: now.toISOString(), text: `Escalated to the health visitors: not accepted within ${days} days` }],
-  };
+/** The Task escalated: businessStatus `escalated` and a note its owner can read; everything else as it was. */
+export function escalated(task: Task, days: number, now: Date, author: string): Task {
+  return escalateTask(task, `Escalated to the health visitors: not accepted within ${days} days`, now, author);
 }
 
 /** Children's follow-up (a dose) moves with the child; exceptions about a notification do not. */
@@ -157,7 +140,8 @@ export interface SubjectWhereabouts {
 export type MoveAction =
   | { action: 'stay' }
   | { action: 'transfer'; to: Organisation }
-  | { action: 'close'; businessStatus: 'moved-away' | 'died' };
+  /** A death closes the work as no longer needed: partners who may not know of it are not told. */
+  | { action: 'close'; businessStatus: 'moved-away' | 'no-longer-needed' };
 
 /**
  * What happens to an open Task when its subject moves or dies. A death closes
@@ -166,7 +150,7 @@ export type MoveAction =
  * catchment, it closes (moved-away) whoever owns it.
  */
 export function moveAction(task: Task, where: SubjectWhereabouts, centres: readonly Organisation[]): MoveAction {
-  if (where.deceased) return { action: 'close', businessStatus: 'died' };
+  if (where.deceased) return { action: 'close', businessStatus: 'no-longer-needed' };
   const kind = kindOf(task);
   if (kind === undefined || !CHILD_KINDS.includes(kind) || where.districts.length === 0) return { action: 'stay' };
   const holding = centres.filter((c) => c.catchment.some((d) => where.districts.includes(d)));
@@ -184,5 +168,5 @@ export function specFor(task: Task, owner: Organisation, raisedOn: Date): Follow
   const subject = task.for?.reference;
   const focus = task.focus?.reference;
   if (kind === undefined || subject === undefined || focus === undefined) return undefined;
-  return { kind, owner: party(owner), subject, focus, raisedOn, ...(task.description === undefined ? {} : { description: task.description }) };
+  return { kind, owner: party(owner), subject, focus, raisedOn, ...(task.code?.text === undefined ? {} : { what: task.code.text }) };
 }

@@ -1,11 +1,17 @@
-import type { Task } from 'fhir/r4.js';
+import type { Annotation, Task } from 'fhir/r4.js';
 
-// TEMPORARY stub of the lead's contract (notes: task contract); replaced by merging main.
+// Follow-up work the hub raises (R4 workflow Task): who must act (owner), for
+// which child (for), about which record (focus). Pure: the shell stores these
+// as records the hub itself writes, decided and redacted like every record.
+// See: https://hl7.org/fhir/R4/task.html and https://hl7.org/fhir/R4/workflow-management.html
 
 export const FOLLOW_UP_SYSTEM = 'https://eastside.example/fhir/CodeSystem/follow-up';
 export const FOLLOW_UP_STATUS_SYSTEM = 'https://eastside.example/fhir/CodeSystem/follow-up-status';
+/** The idempotence key: one Task per kind, focus and owner, whoever raises it and however often. */
 export const FOLLOW_UP_KEY_SYSTEM = 'https://eastside.example/fhir/Id/follow-up';
+
 export type FollowUpKind = 'missed-dose' | 'overdue-dose' | 'birth-without-booking' | 'pregnancy-overdue';
+
 export type FollowUpBusinessStatus =
   | 'open'
   | 'escalated'
@@ -14,24 +20,62 @@ export type FollowUpBusinessStatus =
   | 'birth-notified'
   | 'moved-away'
   | 'moved-to-another-centre'
-  | 'died'
+  | 'no-longer-needed'
   | 'progressed-by-owner';
+
 export interface Party {
   system: string;
   code: string;
-  name?: string;
-}
-export interface FollowUpSpec {
-  kind: FollowUpKind;
-  owner: Party;
-  subject: string;
-  focus: string;
-  raisedOn: Date;
-  dueDate?: string;
-  description?: string;
+  name?: string | undefined;
 }
 
-export function followUpKey(spec: FollowUpSpec): string {
+export interface FollowUpSpec {
+  kind: FollowUpKind;
+  /** The organisation that must act. */
+  owner: Party;
+  /** "Patient/<id>": the child, or the mother for a pregnancy exception. */
+  subject: string;
+  /** The record the work is about: "Immunization/<id>", "ImmunizationRecommendation/<id>", "EpisodeOfCare/<id>", "Patient/<id>". */
+  focus: string;
+  raisedOn: Date;
+  /** What the owner is asked to do, in words a partner may read: never a reason code ("6-in-1 dose 3 missed"). */
+  what?: string | undefined;
+}
+
+const KIND_DISPLAY: Record<FollowUpKind, string> = {
+  'missed-dose': 'Missed immunisation: contact the family',
+  'overdue-dose': 'Overdue immunisation: contact the family',
+  'birth-without-booking': 'Birth notified with no booking: check antenatal care was recorded',
+  'pregnancy-overdue': 'Pregnancy past its due date with no birth notified: confirm the outcome',
+};
+
+const STATUS_DISPLAY: Record<FollowUpBusinessStatus, string> = {
+  open: 'Open',
+  escalated: 'Escalated to the health visitors',
+  'dose-given': 'Closed: the dose has been given',
+  'booking-received': 'Closed: the booking has been received',
+  'birth-notified': 'Closed: the birth has been notified',
+  'moved-away': "Closed: the family has moved out of every partner's area",
+  'moved-to-another-centre': "Closed: the family has moved to another centre's area",
+  // A death is not told to partners who may not know of it: the Task just closes.
+  'no-longer-needed': 'Closed: no longer needed',
+  'progressed-by-owner': 'Progressed by its owner',
+};
+
+/** Task statuses in which the work is still to be done. */
+export const OPEN_STATUSES: ReadonlySet<string> = new Set(['requested', 'received', 'accepted', 'ready', 'in-progress', 'on-hold']);
+
+/** What an owner may move its Task to (R4 Task.status). The hub alone marks entered-in-error. */
+const OWNER_MOVES: Record<string, readonly Task['status'][]> = {
+  requested: ['accepted', 'in-progress', 'on-hold', 'completed', 'cancelled'],
+  received: ['accepted', 'in-progress', 'on-hold', 'completed', 'cancelled'],
+  ready: ['accepted', 'in-progress', 'on-hold', 'completed', 'cancelled'],
+  accepted: ['in-progress', 'on-hold', 'completed', 'cancelled'],
+  'in-progress': ['on-hold', 'completed', 'cancelled'],
+  'on-hold': ['in-progress', 'completed', 'cancelled'],
+};
+
+export function followUpKey(spec: Pick<FollowUpSpec, 'kind' | 'focus' | 'owner'>): string {
   return `${spec.kind}|${spec.focus}|${spec.owner.code}`;
 }
 
@@ -42,16 +86,123 @@ export function buildFollowUpTask(id: string, spec: FollowUpSpec, hub: Party): T
     id,
     identifier: [{ system: FOLLOW_UP_KEY_SYSTEM, value: followUpKey(spec) }],
     status: 'requested',
+    businessStatus: businessStatus('open'),
     intent: 'order',
-    businessStatus: { coding: [{ system: FOLLOW_UP_STATUS_SYSTEM, code: 'open' }] },
-    code: { coding: [{ system: FOLLOW_UP_SYSTEM, code: spec.kind }] },
-    ...(spec.description === undefined ? {} : { description: spec.description }),
-    focus: { reference: spec.focus },
+    code: { coding: [{ system: FOLLOW_UP_SYSTEM, code: spec.kind, display: KIND_DISPLAY[spec.kind] }], ...(spec.what === undefined ? {} : { text: spec.what }) },
     for: { reference: spec.subject },
-    executionPeriod: { start: at },
+    focus: { reference: spec.focus },
+    requester: { identifier: { system: hub.system, value: hub.code }, ...(hub.name === undefined ? {} : { display: hub.name }) },
+    owner: { identifier: { system: spec.owner.system, value: spec.owner.code }, ...(spec.owner.name === undefined ? {} : { display: spec.owner.name }) },
     authoredOn: at,
     lastModified: at,
-    requester: { identifier: { system: hub.system, value: hub.code } },
-    owner: { identifier: { system: spec.owner.system, value: spec.owner.code }, ...(spec.owner.name === undefined ? {} : { display: spec.owner.name }) },
+    executionPeriod: { start: at },
   };
+}
+
+export function businessStatus(code: FollowUpBusinessStatus, text?: string): NonNullable<Task['businessStatus']> {
+  return { coding: [{ system: FOLLOW_UP_STATUS_SYSTEM, code, display: STATUS_DISPLAY[code] }], ...(text === undefined ? {} : { text }) };
+}
+
+export function isOpen(task: Task): boolean {
+  return OPEN_STATUSES.has(task.status);
+}
+
+export function kindOf(task: Task): FollowUpKind | undefined {
+  const code = task.code?.coding?.find((c) => c.system === FOLLOW_UP_SYSTEM)?.code;
+  return code !== undefined && Object.hasOwn(KIND_DISPLAY, code) ? (code as FollowUpKind) : undefined;
+}
+
+export function ownerCodeOf(task: Task): string | undefined {
+  return task.owner?.identifier?.value;
+}
+
+/** The hub closes (or escalates) a Task: the work is done, moot, or passed on. */
+export function closeTask(task: Task, close: { status: 'completed' | 'cancelled'; businessStatus: FollowUpBusinessStatus; note?: string | undefined }, now: Date, author: string): Task {
+  const at = now.toISOString();
+  return {
+    ...task,
+    status: close.status,
+    businessStatus: businessStatus(close.businessStatus),
+    lastModified: at,
+    executionPeriod: { ...task.executionPeriod, end: at },
+    ...(close.note === undefined ? {} : { note: [...(task.note ?? []), { text: close.note, time: at, authorString: author }] }),
+  };
+}
+
+/** Marks an open Task escalated (the health visitors are asked too), with a note its owner can read. */
+export function escalateTask(task: Task, note: string, now: Date, author: string): Task {
+  const at = now.toISOString();
+  return { ...task, businessStatus: businessStatus('escalated'), lastModified: at, note: [...(task.note ?? []), { text: note, time: at, authorString: author }] };
+}
+
+/** Elements an owner's PUT may change; every other element it sends must be what it was given. */
+const OWNER_ELEMENTS = new Set(['resourceType', 'id', 'meta', 'status', 'businessStatus', 'note', 'lastModified', 'text']);
+const MAX_NOTE = 2000;
+const MAX_NEW_NOTES = 5;
+
+export type OwnerChange = { ok: true; task: Task; changed: boolean } | { ok: false; status: 409 | 422; element: string; message: string };
+
+/**
+ * An owner's update (PUT of the Task as it was given to them): it may move
+ * the status along OWNER_MOVES, set the business status's words (the hub
+ * keeps its code), and add notes. Any other element sent must equal what the
+ * owner was given (`seen`, the Task as disclosed to it); elements it was not
+ * given may be left out. Notes are appended, stamped with the time of the
+ * change and the owner's name; earlier notes are kept whatever is sent.
+ */
+export function ownerChange(stored: Task, seen: Task, submitted: Task, now: Date, author: string): OwnerChange {
+  const seenRecord = seen as unknown as Record<string, unknown>;
+  const submittedRecord = submitted as unknown as Record<string, unknown>;
+  for (const key of Object.keys(submittedRecord).sort()) {
+    if (OWNER_ELEMENTS.has(key)) continue;
+    if (!(key in seenRecord) || canonical(submittedRecord[key]) !== canonical(seenRecord[key])) {
+      return { ok: false, status: 422, element: `Task.${key}`, message: `Task.${key} is the hub's to set: an owner may change only status, businessStatus.text and note` };
+    }
+  }
+  let status = stored.status;
+  if (submitted.status !== stored.status) {
+    const allowed = OWNER_MOVES[stored.status] ?? [];
+    if (!allowed.includes(submitted.status)) {
+      return isOpen(stored)
+        ? { ok: false, status: 422, element: 'Task.status', message: `a Task ${stored.status} may move to ${allowed.join(', ')}, not ${submitted.status}` }
+        : { ok: false, status: 409, element: 'Task.status', message: `the Task is ${stored.status}: it can no longer change` };
+    }
+    status = submitted.status;
+  }
+  const words = submitted.businessStatus?.text?.trim();
+  if (words !== undefined && words.length > MAX_NOTE) return { ok: false, status: 422, element: 'Task.businessStatus.text', message: `at most ${MAX_NOTE} characters` };
+  const known = new Set((stored.note ?? []).map((n) => n.text));
+  const added = (submitted.note ?? []).filter((n) => !known.has(n.text));
+  if (added.length > MAX_NEW_NOTES) return { ok: false, status: 422, element: 'Task.note', message: `at most ${MAX_NEW_NOTES} new notes at once` };
+  for (const n of added) {
+    if (typeof n.text !== 'string' || n.text.trim() === '' || n.text.length > MAX_NOTE) {
+      return { ok: false, status: 422, element: 'Task.note.text', message: `a note needs text of 1 to ${MAX_NOTE} characters` };
+    }
+  }
+  const at = now.toISOString();
+  const notes: Annotation[] = [...(stored.note ?? []), ...added.map((n) => ({ text: n.text.trim(), time: at, authorString: author }))];
+  const currentWords = stored.businessStatus?.text;
+  const changed = status !== stored.status || added.length > 0 || (words !== undefined && words !== currentWords);
+  if (!changed) return { ok: true, task: stored, changed: false };
+  const code = stored.businessStatus?.coding?.[0]?.code;
+  const keep = code === 'escalated' ? 'escalated' : 'progressed-by-owner';
+  const closed = status === 'completed' || status === 'cancelled';
+  return {
+    ok: true,
+    changed: true,
+    task: {
+      ...stored,
+      status,
+      businessStatus: businessStatus(keep, words ?? currentWords),
+      lastModified: at,
+      ...(notes.length === 0 ? {} : { note: notes }),
+      ...(closed ? { executionPeriod: { ...stored.executionPeriod, end: at } } : {}),
+    },
+  };
+}
+
+function canonical(value: unknown): string {
+  return JSON.stringify(value, (_k, v: unknown) =>
+    v !== null && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => a.localeCompare(b))) : v,
+  );
 }

@@ -4,10 +4,10 @@ import { findReferringMany, listOrganisationFacts, readCurrentMany, type Organis
 import type { Db, Tx } from '../db/database.js';
 import type { SearchCandidates, StoredResource } from '../db/resource-queries.js';
 import { contentForRules, patientsOfStored } from '../db/undisclosed.js';
-import { decide } from '../decision/decide.js';
+import { decide, focusOf } from '../decision/decide.js';
 import { HUB_ORGANISATION, type ConsentFacts, type Decision, type RecordFacts, type Requester, type SubjectFacts } from '../decision/decision-types.js';
 import { redact } from '../decision/redact.js';
-import { ADDRESSED_TYPES, PREGNANCY_BABY_PARAM, patientsOf } from '../fhir/resource-types.js';
+import { ADDRESSED_TYPES, PREGNANCY_BABY_PARAM, localReference, patientsOf } from '../fhir/resource-types.js';
 import { countsAsPregnancyRecord } from '../protocol/message-sources.js';
 import type { LoadedProtocol } from '../protocol/protocol-schema.js';
 
@@ -81,7 +81,8 @@ export class DisclosureService {
    * Decides every row for the requester. `sources` gives the organisations
    * behind rows read from history (which do not carry them).
    */
-  async judge(db: Db | Tx, ctx: DisclosureContext, rows: readonly StoredResource[], sources?: readonly string[]): Promise<Judged[]> {
+  async judge(db: Db | Tx, ctx: DisclosureContext, rows: readonly StoredResource[], sources?: readonly string[], depth = 0): Promise<Judged[]> {
+    const focusDisclosed = await this.focusesDisclosed(db, ctx, rows, depth);
     const typesOf = (orgs: readonly string[]): string[] => [...new Set(orgs.map((o) => ctx.organisations.get(o)?.type ?? 'unknown'))];
     const subjectOf = (row: StoredResource): string | undefined => patientsOfStored(row)[0];
     const subjectRefs = [...new Set(rows.map(subjectOf).filter((s): s is string => s !== undefined))];
@@ -98,6 +99,7 @@ export class DisclosureService {
         writer: row.sourceOrg,
         alsoWrittenBy: writers.filter((o) => o !== row.sourceOrg),
         sourceTypes: typesOf(writers),
+        focusDisclosed: focusDisclosed.get(`${row.type}/${row.id}`),
       };
       const subjectRef = subjectOf(row);
       const decision = decide({
@@ -110,6 +112,32 @@ export class DisclosureService {
       const body = decision.effect === 'deny' ? undefined : decision.basis === 'flow' ? redact(content, decision.elements, ctx.requester.purpose) : content;
       return { row, decision, patients: patientsOf(content), body };
     });
+  }
+
+  /**
+   * For each row that names a focus (a Task), whether that record is disclosed to the same requester now: decided
+   * first, like any record. A focus that is itself a Task, or that the hub does not hold, is not disclosed.
+   */
+  private async focusesDisclosed(db: Db | Tx, ctx: DisclosureContext, rows: readonly StoredResource[], depth: number): Promise<Map<string, boolean>> {
+    const answers = new Map<string, boolean>();
+    const wanted = new Map<string, string>();
+    for (const row of rows) {
+      const target = localReference(focusOf(contentForRules(row.content)));
+      if (target !== undefined) wanted.set(`${row.type}/${row.id}`, target);
+      else if (focusOf(contentForRules(row.content)) !== undefined) answers.set(`${row.type}/${row.id}`, false);
+    }
+    if (wanted.size === 0) return answers;
+    const byType = new Map<string, string[]>();
+    for (const target of new Set(wanted.values())) {
+      const [type = '', id = ''] = target.split('/');
+      if (depth > 0 || type === 'Task') continue;
+      byType.set(type, [...(byType.get(type) ?? []), id]);
+    }
+    const focusRows = (await Promise.all([...byType].map(([type, ids]) => readCurrentMany(db, type, ids)))).flat();
+    const judged = focusRows.length === 0 ? [] : await this.judge(db, ctx, focusRows, undefined, depth + 1);
+    const permitted = new Set(judged.filter((j) => j.decision.effect === 'permit').map((j) => `${j.row.type}/${j.row.id}`));
+    for (const [row, target] of wanted) answers.set(row, permitted.has(target));
+    return answers;
   }
 
   private async loadSubjects(

@@ -1,4 +1,4 @@
-import type { Bundle, Patient, Resource } from 'fhir/r4.js';
+import type { Bundle, Patient, Resource, Task } from 'fhir/r4.js';
 import { randomUUID } from 'node:crypto';
 import type { RestInteraction } from '../audit/audit-event.js';
 import type { Principal } from '../auth/principal.js';
@@ -27,6 +27,7 @@ import { toResult, type FhirResult } from './fhir-result.js';
 import type { DisclosureContext, DisclosureService, Judged } from './disclosure-service.js';
 import { noticeNarrowing } from './narrowing-notices.js';
 import { noticeWithdrawal } from './withdrawal-notices.js';
+import { isHubTask, updateFollowUp, type TaskRestDeps } from './task-rest.js';
 import { createPatient, hasStatement, lockPatientIdentity, updatePatient, type PatientRestDeps } from './patient-rest.js';
 
 // The imperative shell of the FHIR REST API: every interaction reads or writes
@@ -54,6 +55,10 @@ export class FhirService {
 
   private get fhirBase(): string {
     return `${this.deps.baseUrl}/fhir`;
+  }
+
+  private get tasks(): TaskRestDeps {
+    return { db: this.deps.db, audit: this.deps.audit, clock: this.deps.clock, denialBurst: this.deps.denialBurst, disclosure: this.deps.disclosure, fhirBase: this.fhirBase };
   }
 
   private get patients(): PatientRestDeps {
@@ -317,6 +322,8 @@ export class FhirService {
     return this.deps.audit.transaction(this.deps.db, async (tx) => {
       if (type === 'Patient') await lockPatientIdentity(tx, id);
       const current = await readCurrent(tx, type, id, true);
+      // The hub's follow-up work: its owner moves it on (task-rest.ts); to anyone else it is not there to update.
+      if (current !== undefined && isHubTask(current)) return updateFollowUp(this.tasks, tx, principal, meta, current, checked.resource as Task, expectedVersion);
       // Only an organisation that has written a record (for a Patient: said something about them) may change it;
       // to anyone else it does not exist.
       const writer =

@@ -5,6 +5,7 @@ import { NHS_NUMBER_SYSTEM } from '../adapters/nhs-number.js';
 import type { Db, Tx } from '../db/database.js';
 import { currentOfType, currentWithIdentifierSystem, organisationsOfTypes, tryFollowUpRunLock, type OwnerOrganisation } from '../db/follow-up-queries.js';
 import { findByIdentifier, findReferring } from '../db/ingest-queries.js';
+import { organisationsByCode } from '../db/notice-queries.js';
 import { readCurrent, writeVersion, type StoredResource } from '../db/resource-queries.js';
 import { contentForRules, seal } from '../db/undisclosed.js';
 import { HUB_ORGANISATION } from '../decision/decision-types.js';
@@ -18,7 +19,6 @@ import {
   isOngoingPregnancy,
   isPregnancyEpisode,
   isPregnancyOverdue,
-  kindOf,
   moveAction,
   needsEscalation,
   overdueDoseSpecs,
@@ -27,10 +27,10 @@ import {
   type Organisation,
   type SubjectWhereabouts,
 } from '../followup/follow-up-rules.js';
-import type { FollowUpBusinessStatus, FollowUpKind, FollowUpSpec } from '../followup/follow-up-task.js';
+import { isOpen, kindOf, type FollowUpBusinessStatus, type FollowUpKind, type FollowUpSpec } from '../followup/follow-up-task.js';
 import { assessDoses, buildOverdueRecommendation, doseKey, RECOMMENDATION_ID_SYSTEM, type DoseAssessment } from '../followup/overdue-doses.js';
 import type { RequestMeta } from './audit-recorder.js';
-import { closeFollowUps, openFollowUps, ownerMaySee, raiseFollowUps, type FollowUpDeps } from './follow-up-service.js';
+import { closeFollowUps, openFollowUps, ownerMaySee, raiseFollowUps, rewriteFollowUps, type FollowUpDeps } from './follow-up-service.js';
 
 // The follow-up job, the imperative shell around followup/follow-up-rules.ts.
 // For one as-of day it raises overdue-dose Tasks for children covered by a
@@ -93,6 +93,8 @@ class Job {
   private healthVisitors: Organisation[] = [];
   private centres: Organisation[] = [];
   private maternity: Organisation[] = [];
+  /** Who the hub's notes on a Task are by (its registry name, as the follow-up service signs them). */
+  private hubName: string = HUB_ORGANISATION;
   /** Birth dates of the babies notified for each mother (by NHS number). */
   private readonly birthsByMother = new Map<string, string[]>();
   readonly touchedPatients: string[] = [];
@@ -110,6 +112,7 @@ class Job {
     this.healthVisitors = orgs.filter((o) => o.type === 'health-visiting');
     this.centres = orgs.filter((o) => o.type === 'childrens-centre');
     this.maternity = orgs.filter((o) => o.type === 'maternity');
+    this.hubName = (await organisationsByCode(this.tx, [HUB_ORGANISATION])).get(HUB_ORGANISATION)?.name ?? HUB_ORGANISATION;
   }
 
   /** Every child a practice has sent a complete history of: overdue doses raised, doses since given closed. */
@@ -180,7 +183,7 @@ class Job {
 
   /** A child who moved: centre Tasks follow to the new centre's catchment (if its flow permits); out of every catchment, or died: closed. */
   async movesAndDeaths(): Promise<void> {
-    const open = await openFollowUps(this.tx, {});
+    const open = await this.allOpen();
     const subjects = new Map<string, SubjectWhereabouts | undefined>();
     for (const row of open) {
       const task = (content(row) as Task);
@@ -207,7 +210,7 @@ class Job {
             { ...(focus === undefined ? {} : { focus }), subject, owner, kinds: [kind] },
             'cancelled',
             action.businessStatus,
-            action.businessStatus === 'died' ? 'Closed by the hub: the person has died' : "Closed by the hub: the child has moved out of every partner's area",
+            action.businessStatus === 'moved-away' ? "Closed by the hub: the child has moved out of every partner's area" : 'Closed by the hub: no longer needed',
           );
           break;
       }
@@ -217,22 +220,13 @@ class Job {
   /** Tasks nobody accepted in time: marked escalated, and the health visitors get their own if they have none for that focus. */
   async escalations(): Promise<void> {
     const days = this.deps.escalateAfterDays;
-    for (const row of await openFollowUps(this.tx, {})) {
-      const task = (content(row) as Task);
+    for (const row of await this.allOpen()) {
+      const task = content(row) as Task;
       if (!needsEscalation(task, this.asOf, days)) continue;
       const now = this.deps.clock();
-      const versionId = row.versionId + 1;
-      const next = { ...escalated(task, days, now), meta: { ...(task.meta ?? {}), versionId: String(versionId), lastUpdated: now.toISOString() } };
-      const updated: StoredResource = { type: 'Task', id: row.id, versionId, lastUpdated: now, sourceOrg: HUB_ORGANISATION, content: seal(next) };
-      await writeVersion(this.tx, updated);
-      const version = `Task/${row.id}/_history/${versionId}`;
-      await this.deps.audit.rest(this.tx, this.meta, HUB_REQUESTER, {
-        interaction: 'update',
-        outcome: 'success',
-        outcomeDesc: `follow-up escalated: not accepted within ${days} days`,
-        resources: [version],
-        patients: task.for?.reference === undefined ? [] : [task.for.reference],
-      });
+      const [updated] = await rewriteFollowUps(this.deps, this.tx, this.meta, [{ row, task: escalated(task, days, now, this.hubName) }], `follow-up escalated: not accepted within ${days} days`);
+      if (updated === undefined) continue;
+      const version = `Task/${updated.id}/_history/${updated.versionId}`;
       this.note('escalated', version, task);
       this.run.escalated.push(version);
       const focus = task.focus?.reference;
@@ -310,6 +304,11 @@ class Job {
     const subject = task.for?.reference;
     if (subject !== undefined) this.touchedPatients.push(subject);
     this.run.lines.push(`${what} ${kindOf(task) ?? 'task'} ${version} owner ${task.owner?.identifier?.value ?? '?'} for ${subject ?? '?'}`);
+  }
+
+  /** Every open Task the hub has raised (the rules decide which move or escalate). */
+  private async allOpen(): Promise<StoredResource[]> {
+    return (await currentOfType(this.tx, 'Task')).filter((row) => row.sourceOrg === HUB_ORGANISATION && isOpen(content(row) as Task));
   }
 
   private async patient(reference: string): Promise<Patient | undefined> {

@@ -1,17 +1,33 @@
 import type { Task } from 'fhir/r4.js';
 import { randomUUID } from 'node:crypto';
 import type { Tx } from '../db/database.js';
-import { currentOfType } from '../db/follow-up-queries.js';
+import { findTasks, type TaskFilter } from '../db/follow-up-queries.js';
 import { findByIdentifier } from '../db/ingest-queries.js';
+import { organisationsByCode } from '../db/notice-queries.js';
 import { writeVersion, type StoredResource } from '../db/resource-queries.js';
 import { contentForRules, seal } from '../db/undisclosed.js';
 import { HUB_ORGANISATION } from '../decision/decision-types.js';
-import { buildFollowUpTask, FOLLOW_UP_KEY_SYSTEM, FOLLOW_UP_STATUS_SYSTEM, FOLLOW_UP_SYSTEM, followUpKey, type FollowUpBusinessStatus, type FollowUpKind, type FollowUpSpec } from '../followup/follow-up-task.js';
+import { validateAgainstProfile } from '../fhir/profiles.js';
+import {
+  buildFollowUpTask,
+  closeTask,
+  FOLLOW_UP_KEY_SYSTEM,
+  followUpKey,
+  isOpen,
+  kindOf,
+  type FollowUpBusinessStatus,
+  type FollowUpKind,
+  type FollowUpSpec,
+  type Party,
+} from '../followup/follow-up-task.js';
 import type { LoadedProtocol } from '../protocol/protocol-schema.js';
 import type { AuditRecorder, RequestMeta } from './audit-recorder.js';
 import type { DisclosureService } from './disclosure-service.js';
 
-// TEMPORARY stub of the lead's contract (notes: task contract); replaced by merging main.
+// The shell of follow-up work: the hub raises, closes and escalates its Tasks
+// in the transaction of whatever caused them, and audits each change as its
+// own (organisation EYHUB). Tasks leave the hub only through the decision,
+// like every record: src/decision/decide.ts sends a Task only with its focus.
 
 export interface FollowUpDeps {
   audit: AuditRecorder;
@@ -20,71 +36,118 @@ export interface FollowUpDeps {
   disclosure: DisclosureService;
 }
 
-interface Where {
-  focus?: string;
-  subject?: string;
-  kinds?: readonly FollowUpKind[];
-  owner?: string;
+export interface FollowUpFilter extends TaskFilter {
+  kinds?: readonly FollowUpKind[] | undefined;
 }
 
-const HUB = { system: 'urn:eastside:org', code: HUB_ORGANISATION };
+export interface FollowUpClose {
+  status: 'completed' | 'cancelled';
+  businessStatus: FollowUpBusinessStatus;
+  /** Words the owner may read (never a reason code). */
+  note?: string | undefined;
+}
 
+/** Idempotent: a Task with the same key (any status) is left alone. Returns the Tasks written. */
 export async function raiseFollowUps(deps: FollowUpDeps, tx: Tx, meta: RequestMeta, specs: readonly FollowUpSpec[]): Promise<StoredResource[]> {
+  if (specs.length === 0) return [];
+  const hub = await hubParty(tx);
+  const now = deps.clock();
   const rows: StoredResource[] = [];
+  const seen = new Set<string>();
   for (const spec of specs) {
-    if ((await findByIdentifier(tx, 'Task', FOLLOW_UP_KEY_SYSTEM, followUpKey(spec))) !== undefined) continue;
-    const now = deps.clock();
+    const key = followUpKey(spec);
+    if (seen.has(key)) continue;
+    seen.add(key);
+    if ((await findByIdentifier(tx, 'Task', FOLLOW_UP_KEY_SYSTEM, key, HUB_ORGANISATION)) !== undefined) continue;
     const id = randomUUID();
-    const task = { ...buildFollowUpTask(id, spec, HUB), meta: { versionId: '1', lastUpdated: now.toISOString() } };
-    const row: StoredResource = { type: 'Task', id, versionId: 1, lastUpdated: now, sourceOrg: HUB_ORGANISATION, content: seal(task) };
+    const row = hubVersion(buildFollowUpTask(id, spec, hub.party), undefined, now);
     await writeVersion(tx, row);
-    await deps.audit.rest(tx, meta, { organisationCode: HUB_ORGANISATION }, { interaction: 'create', outcome: 'success', resources: [`Task/${id}/_history/1`], patients: [spec.subject] });
     rows.push(row);
   }
+  await auditHub(deps, tx, meta, hub, 'create', rows, 'follow-up raised');
   return rows;
 }
 
-export async function openFollowUps(tx: Tx, where: Where): Promise<StoredResource[]> {
-  return (await currentOfType(tx, 'Task')).filter((r) => {
-    const t = contentForRules(r.content) as Task;
-    if (!['requested', 'accepted', 'in-progress', 'on-hold'].includes(t.status)) return false;
-    if (where.focus !== undefined && t.focus?.reference !== where.focus) return false;
-    if (where.subject !== undefined && t.for?.reference !== where.subject) return false;
-    if (where.owner !== undefined && t.owner?.identifier?.value !== where.owner) return false;
-    const kind = t.code?.coding?.find((c) => c.system === FOLLOW_UP_SYSTEM)?.code as FollowUpKind | undefined;
-    return where.kinds === undefined || (kind !== undefined && where.kinds.includes(kind));
+/** Closes the open Tasks matching `where`. Returns the new versions. */
+export async function closeFollowUps(deps: FollowUpDeps, tx: Tx, meta: RequestMeta, where: FollowUpFilter, close: FollowUpClose): Promise<StoredResource[]> {
+  const open = await openFollowUps(tx, where);
+  if (open.length === 0) return [];
+  const hub = await hubParty(tx);
+  const now = deps.clock();
+  const rows = open.map((row) => hubVersion(closeTask(taskOf(row), close, now, hub.party.name ?? HUB_ORGANISATION), row, now));
+  for (const row of rows) await writeVersion(tx, row);
+  await auditHub(deps, tx, meta, hub, 'update', rows, `follow-up ${close.status}: ${close.businessStatus}`);
+  return rows;
+}
+
+/** Writes a new version of a Task the hub changed itself (an escalation, a move), audited as the hub's update. */
+export async function rewriteFollowUps(deps: FollowUpDeps, tx: Tx, meta: RequestMeta, changes: readonly { row: StoredResource; task: Task }[], what: string): Promise<StoredResource[]> {
+  if (changes.length === 0) return [];
+  const hub = await hubParty(tx);
+  const now = deps.clock();
+  const rows = changes.map(({ row, task }) => hubVersion(task, row, now));
+  for (const row of rows) await writeVersion(tx, row);
+  await auditHub(deps, tx, meta, hub, 'update', rows, what);
+  return rows;
+}
+
+/** The hub's open Tasks matching every filter given. */
+export async function openFollowUps(tx: Tx, where: FollowUpFilter): Promise<StoredResource[]> {
+  const rows = await findTasks(tx, where);
+  return rows.filter((row) => {
+    if (row.sourceOrg !== HUB_ORGANISATION) return false;
+    const task = taskOf(row);
+    const kind = kindOf(task);
+    return isOpen(task) && kind !== undefined && (where.kinds === undefined || where.kinds.includes(kind));
   });
 }
 
-export async function closeFollowUps(
-  deps: FollowUpDeps,
-  tx: Tx,
-  meta: RequestMeta,
-  where: Where,
-  close: { status: 'completed' | 'cancelled'; businessStatus: FollowUpBusinessStatus; note?: string },
-): Promise<StoredResource[]> {
-  const rows: StoredResource[] = [];
-  for (const open of await openFollowUps(tx, where)) {
-    const now = deps.clock();
-    const t = contentForRules(open.content) as Task;
-    const versionId = open.versionId + 1;
-    const next: Task = {
-      ...t,
-      status: close.status,
-      businessStatus: { coding: [{ system: FOLLOW_UP_STATUS_SYSTEM, code: close.businessStatus }] },
-      lastModified: now.toISOString(),
-      executionPeriod: { ...t.executionPeriod, end: now.toISOString() },
-      ...(close.note === undefined ? {} : { note: [...(t.note ?? []), { text: close.note, time: now.toISOString() }] }),
-      meta: { versionId: String(versionId), lastUpdated: now.toISOString() },
-    };
-    const row: StoredResource = { type: 'Task', id: open.id, versionId, lastUpdated: now, sourceOrg: HUB_ORGANISATION, content: seal(next) };
-    await writeVersion(tx, row);
-    await deps.audit.rest(tx, meta, { organisationCode: HUB_ORGANISATION }, { interaction: 'update', outcome: 'success', resources: [`Task/${open.id}/_history/${versionId}`] });
-    rows.push(row);
-  }
-  return rows;
+/**
+ * Would the owner be permitted to see a Task built from this spec, for this purpose, now? The hub raises work
+ * only for an organisation its flow carries the work to (a children's centre in catchment, no objection, a
+ * focus it may see): work it could not read would be a record nobody acts on.
+ */
+export async function ownerMaySee(deps: FollowUpDeps, tx: Tx, spec: FollowUpSpec, purpose: string): Promise<boolean> {
+  const ctx = await deps.disclosure.contextFor(tx, spec.owner.code, purpose, undefined);
+  if (ctx === undefined) return false;
+  const hub = await hubParty(tx);
+  const candidate = hubVersion(buildFollowUpTask(randomUUID(), spec, hub.party), undefined, deps.clock());
+  const [judged] = await deps.disclosure.judge(tx, ctx, [candidate]);
+  return judged?.decision.effect === 'permit';
 }
 
-export async function ownerMaySee(_deps: FollowUpDeps, _tx: Tx, _spec: FollowUpSpec, _purpose: string): Promise<boolean> {
-  return Promise.resolve(true);
+export function taskOf(row: StoredResource): Task {
+  return contentForRules(row.content) as Task;
+}
+
+interface HubParty {
+  party: Party;
+  type: string | undefined;
+}
+
+async function hubParty(tx: Tx): Promise<HubParty> {
+  const hub = (await organisationsByCode(tx, [HUB_ORGANISATION])).get(HUB_ORGANISATION);
+  return { party: { system: hub?.system ?? 'urn:eastside:organisation', code: HUB_ORGANISATION, name: hub?.name }, type: hub?.type };
+}
+
+function hubVersion(task: Task, found: StoredResource | undefined, now: Date): StoredResource {
+  const versionId = (found?.versionId ?? 0) + 1;
+  const id = task.id ?? found?.id ?? randomUUID();
+  const content: Task = { ...task, id, meta: { versionId: String(versionId), lastUpdated: now.toISOString() } };
+  // What the hub writes itself must meet the profiles too: a failure here is a bug, and fails the transaction.
+  const valid = validateAgainstProfile(content);
+  if (!valid.ok) throw new Error(`follow-up Task fails validation: ${valid.problem.outcome.issue.map((i) => i.diagnostics ?? i.code).join('; ')}`);
+  return { type: 'Task', id, versionId, lastUpdated: now, sourceOrg: HUB_ORGANISATION, content: seal(content) };
+}
+
+async function auditHub(deps: FollowUpDeps, tx: Tx, meta: RequestMeta, hub: HubParty, interaction: 'create' | 'update', rows: readonly StoredResource[], what: string): Promise<void> {
+  if (rows.length === 0) return;
+  await deps.audit.rest(tx, { requestId: meta.requestId }, { organisationCode: HUB_ORGANISATION, organisationSystem: hub.party.system, organisationType: hub.type }, {
+    interaction,
+    outcome: 'success',
+    outcomeDesc: `${what}: ${rows.map((r) => `Task/${r.id} for ${taskOf(r).owner?.identifier?.value ?? 'nobody'}`).join(', ')}`,
+    resourceType: 'Task',
+    resources: rows.map((r) => `Task/${r.id}/_history/${r.versionId}`),
+    patients: [...new Set(rows.flatMap((r) => (taskOf(r).for?.reference === undefined ? [] : [taskOf(r).for?.reference ?? ''])))],
+  });
 }

@@ -19,6 +19,8 @@ import { requesterOf, type AuditRecorder, type RequestMeta } from './audit-recor
 import { noticeNarrowing } from './narrowing-notices.js';
 import { statePatient } from './patient-statements.js';
 import { noticeWithdrawal } from './withdrawal-notices.js';
+import type { DisclosureService } from './disclosure-service.js';
+import { followUpMissedDoses } from './missed-dose-follow-ups.js';
 
 // The imperative shell of ingest: each unit (one message, or one CSV row) is
 // validated, matched to what is stored, written with its Provenance and its
@@ -30,6 +32,8 @@ export interface IngestDeps {
   clock: () => Date;
   /** The protocols: who may send what (`sources`), and the retention terms a withdrawal notice quotes. */
   protocols: readonly LoadedProtocol[];
+  /** Decides, for follow-up work, which owners its flows carry a Task to. */
+  disclosure: DisclosureService;
 }
 
 export interface RawMessage {
@@ -241,6 +245,8 @@ export class IngestService {
       rows.push(...(await this.applyEffect(tx, principal, effect, ids, now, shared)));
     }
     if (mayCause(this.deps.protocols, sender, { kind: 'close-missed-dose' })) rows.push(...(await this.closeMissedDoses(tx, principal, rows, now, shared)));
+    // A missed dose becomes follow-up work, and a dose given completes it (the hub's own Tasks, audited as its own).
+    await followUpMissedDoses(this.deps, tx, meta, rows);
     if (rows.length > 0) {
       await storeRawMessage(tx, raw);
       const provenance = assertValid(this.provenance(principal, unit, rows, raw, now));

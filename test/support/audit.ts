@@ -11,6 +11,15 @@ export async function auditEventsFor(db: Db, requestId: string): Promise<AuditEv
   return rows.map((r) => (typeof r.event === 'string' ? (JSON.parse(r.event) as AuditEvent) : r.event));
 }
 
+/** The AuditEvents that name a record ("Type/id/_history/n") among their entities. */
+export async function auditEventsNaming(db: Db, reference: string): Promise<AuditEvent[]> {
+  const rows = await rawRows<{ event: AuditEvent | string }>(
+    db,
+    sql`select event from audit_event where event @> ${JSON.stringify({ entity: [{ what: { reference } }] })}::jsonb order by seq`,
+  );
+  return rows.map((r) => (typeof r.event === 'string' ? (JSON.parse(r.event) as AuditEvent) : r.event));
+}
+
 /** The request's own event (a FHIR RESTful interaction), without its disclosure decisions. */
 export async function restEventsFor(db: Db, requestId: string): Promise<AuditEvent[]> {
   return (await auditEventsFor(db, requestId)).filter((e) => e.type.code === 'rest');

@@ -56,6 +56,7 @@ type Expected =
       override?: string;
     };
 
+const withFocus = (task: ReturnType<typeof followUpTask>, focus: string): ReturnType<typeof followUpTask> => ({ ...task, focus: { reference: focus } });
 const denied = (reason: DenyReason, more: { consent?: string; flow?: string; detail?: string } = {}): Expected => ({ effect: 'deny', reason, ...more });
 const permitted = (flow: string, items: readonly string[], elements: readonly string[], more: { consent?: string; override?: string; protocol?: string } = {}): Expected => ({
   effect: 'permit',
@@ -307,6 +308,16 @@ const rows: Row[] = [
   { name: 'a follow-up Task reaches Ocean for a child in its catchment', input: input(ocean('immunisation-follow-up'), record(followUpTask('child-m', 'CC-OCEAN'), 'EYHUB'), mayaFacts), expected: permitted('follow-up-to-childrens-centre', ['follow-up'], FOLLOW_UP_TASK) },
   { name: 'a follow-up Task does not reach Isle of Dogs for an E1 child', input: input(iod('immunisation-follow-up'), record(followUpTask('child-m', 'CC-OCEAN'), 'EYHUB'), mayaFacts), expected: denied('outside-catchment', { flow: 'follow-up-to-childrens-centre' }) },
   { name: 'a follow-up Task reaches the health visitors', input: input(hv('immunisation-follow-up'), record(followUpTask('child-m', 'R9H'), 'EYHUB'), mayaFacts), expected: permitted('follow-up-to-health-visiting', ['follow-up'], FOLLOW_UP_TASK) },
+  {
+    name: 'a follow-up Task about a record Ocean may not see (a refusal) does not reach Ocean',
+    input: input(ocean('immunisation-follow-up'), { ...record(withFocus(followUpTask('child-m', 'R9H'), 'Immunization/refused-m'), 'EYHUB'), focusDisclosed: false }, mayaFacts),
+    expected: denied('focus-not-disclosed', { flow: 'follow-up-to-childrens-centre' }),
+  },
+  {
+    name: 'a follow-up Task about a missed appointment Ocean may see reaches Ocean',
+    input: input(ocean('immunisation-follow-up'), { ...record(withFocus(followUpTask('child-m', 'CC-OCEAN'), 'Immunization/dna-m'), 'EYHUB'), focusDisclosed: true }, mayaFacts),
+    expected: permitted('follow-up-to-childrens-centre', ['follow-up'], FOLLOW_UP_TASK),
+  },
   { name: 'an exception report reaches maternity', input: input(requester('R9M', 'direct-care'), record(followUpTask('mother-z', 'R9M'), 'EYHUB'), zofiaFacts), expected: permitted('exception-to-maternity', ['follow-up'], FOLLOW_UP_TASK) },
 
   // Restricted records.

@@ -91,7 +91,7 @@ describe('escalation', () => {
 
   it('marks the Task escalated with a note and keeps everything else, earlier notes included', () => {
     const before = task({ note: [{ text: 'left a message' }] });
-    const after = escalated(before, 14, new Date('2026-12-06T02:00:00Z'));
+    const after = escalated(before, 14, new Date('2026-12-06T02:00:00Z'), 'the hub');
     expect(after.businessStatus?.coding?.[0]?.code).toBe('escalated');
     expect(after.status).toBe('requested');
     expect(after.note?.map((n) => n.text)).toEqual(['left a message', 'Escalated to the health visitors: not accepted within 14 days']);
@@ -105,11 +105,11 @@ describe('moves and deaths', () => {
     { name: 'moved to another centre\'s catchment', t: {}, districts: ['E14'], deceased: false, expected: { action: 'transfer', to: iod } },
     { name: 'moved out of every catchment', t: {}, districts: ['N1'], deceased: false, expected: { action: 'close', businessStatus: 'moved-away' } },
     { name: 'no address known', t: {}, districts: [], deceased: false, expected: { action: 'stay' } },
-    { name: 'died', t: {}, districts: ['E1'], deceased: true, expected: { action: 'close', businessStatus: 'died' } },
+    { name: 'died (closed as no longer needed: partners are not told of a death)', t: {}, districts: ['E1'], deceased: true, expected: { action: 'close', businessStatus: 'no-longer-needed' } },
     { name: 'the health visitors\' Task, child moved to another centre', t: { owner: { identifier: { value: 'R9H' } } }, districts: ['E14'], deceased: false, expected: { action: 'stay' } },
     { name: 'the health visitors\' Task, child moved out of area', t: { owner: { identifier: { value: 'R9H' } } }, districts: ['N1'], deceased: false, expected: { action: 'close', businessStatus: 'moved-away' } },
     { name: 'a pregnancy exception does not move with an address', t: { kind: 'pregnancy-overdue' }, districts: ['N1'], deceased: false, expected: { action: 'stay' } },
-    { name: 'a pregnancy exception closes on death', t: { kind: 'pregnancy-overdue' }, districts: [], deceased: true, expected: { action: 'close', businessStatus: 'died' } },
+    { name: 'a pregnancy exception closes on death', t: { kind: 'pregnancy-overdue' }, districts: [], deceased: true, expected: { action: 'close', businessStatus: 'no-longer-needed' } },
   ])('$name', ({ t, districts, deceased, expected }) => {
     expect(moveAction(task(t), { districts, deceased }, [ocean, iod])).toEqual(expected);
   });

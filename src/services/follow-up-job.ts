@@ -11,6 +11,7 @@ import { contentForRules, seal } from '../db/undisclosed.js';
 import { HUB_ORGANISATION } from '../decision/decision-types.js';
 import { postcodeDistrict } from '../fhir/resource-types.js';
 import { HISTORY_ID_SYSTEM, isCompleteHistory } from '../followup/complete-history.js';
+import { followUpClosedNotice } from '../followup/follow-up-notice.js';
 import {
   birthNotifiedSince,
   birthWithoutBookingSpecs,
@@ -95,6 +96,7 @@ class Job {
   private maternity: Organisation[] = [];
   /** Who the hub's notes on a Task are by (its registry name, as the follow-up service signs them). */
   private hubName: string = HUB_ORGANISATION;
+  private hubSystem = 'urn:eastside:org';
   /** Birth dates of the babies notified for each mother (by NHS number). */
   private readonly birthsByMother = new Map<string, string[]>();
   readonly touchedPatients: string[] = [];
@@ -112,7 +114,9 @@ class Job {
     this.healthVisitors = orgs.filter((o) => o.type === 'health-visiting');
     this.centres = orgs.filter((o) => o.type === 'childrens-centre');
     this.maternity = orgs.filter((o) => o.type === 'maternity');
-    this.hubName = (await organisationsByCode(this.tx, [HUB_ORGANISATION])).get(HUB_ORGANISATION)?.name ?? HUB_ORGANISATION;
+    const hub = (await organisationsByCode(this.tx, [HUB_ORGANISATION])).get(HUB_ORGANISATION);
+    this.hubName = hub?.name ?? HUB_ORGANISATION;
+    this.hubSystem = hub?.system ?? 'urn:eastside:org';
   }
 
   /** Every child a practice has sent a complete history of: overdue doses raised, doses since given closed. */
@@ -203,6 +207,7 @@ class Job {
           const spec = specFor(task, action.to, this.deps.clock());
           if (spec !== undefined && (await ownerMaySee(this.deps, this.tx, spec, 'immunisation-follow-up'))) await this.raise([spec]);
           await this.close({ ...(focus === undefined ? {} : { focus }), subject, owner, kinds: [kind] }, 'cancelled', 'moved-to-another-centre', "The child has moved to another children's centre's area");
+          await this.noticeClosed(row, owner, 'moved-to-another-centre');
           break;
         }
         case 'close':
@@ -212,6 +217,7 @@ class Job {
             action.businessStatus,
             action.businessStatus === 'moved-away' ? "Closed by the hub: the child has moved out of every partner's area" : 'Closed by the hub: no longer needed',
           );
+          if (action.businessStatus === 'moved-away') await this.noticeClosed(row, owner, 'moved-away');
           break;
       }
     }
@@ -304,6 +310,34 @@ class Job {
     const subject = task.for?.reference;
     if (subject !== undefined) this.touchedPatients.push(subject);
     this.run.lines.push(`${what} ${kindOf(task) ?? 'task'} ${version} owner ${task.owner?.identifier?.value ?? '?'} for ${subject ?? '?'}`);
+  }
+
+  /**
+   * A centre whose Task closed because the child left its catchment can no
+   * longer see the child's records, nor so its Task: it gets a notice of its own.
+   */
+  private async noticeClosed(before: StoredResource, owner: string, why: 'moved-to-another-centre' | 'moved-away'): Promise<void> {
+    const centre = this.centres.find((c) => c.code === owner);
+    if (centre === undefined) return;
+    const id = randomUUID();
+    const now = this.deps.clock();
+    const notice = followUpClosedNotice({
+      id,
+      sent: now,
+      task: `Task/${before.id}/_history/${before.versionId + 1}`,
+      why,
+      recipient: centre,
+      hub: { system: this.hubSystem, code: HUB_ORGANISATION, name: this.hubName },
+    });
+    const row: StoredResource = { type: 'Communication', id, versionId: 1, lastUpdated: now, sourceOrg: HUB_ORGANISATION, content: seal({ ...notice, meta: { versionId: '1', lastUpdated: now.toISOString() } }) };
+    await writeVersion(this.tx, row);
+    await this.deps.audit.rest(this.tx, this.meta, HUB_REQUESTER, {
+      interaction: 'create',
+      outcome: 'success',
+      outcomeDesc: `follow-up closed notice to ${owner}: ${why}`,
+      resources: [`Communication/${id}/_history/1`],
+    });
+    this.run.lines.push(`notice Communication/${id} to ${owner}: ${why}`);
   }
 
   /** Every open Task the hub has raised (the rules decide which move or escalate). */

@@ -1,4 +1,4 @@
-import type { AuditEvent, Bundle, ImmunizationRecommendation, List, OperationOutcome, Patient, Task } from 'fhir/r4.js';
+import type { AuditEvent, Bundle, Communication, ImmunizationRecommendation, List, OperationOutcome, Patient, Task } from 'fhir/r4.js';
 import { sql } from 'drizzle-orm';
 import { pino } from 'pino';
 import request from 'supertest';
@@ -54,6 +54,7 @@ beforeAll(async () => {
   tokens['hv'] = await t.token('eastside-hv', 'immunisation-follow-up');
   tokens['hv-direct'] = await t.token('eastside-hv', 'direct-care');
   tokens['ocean'] = await t.token('ocean-cc', 'immunisation-follow-up');
+  tokens['iod'] = await t.token('iod-cc', 'immunisation-follow-up');
   tokens['maternity'] = await t.token('northgate-maternity', 'direct-care');
 });
 afterAll(async () => {
@@ -84,10 +85,10 @@ const runSummaries = async (asOf: string): Promise<AuditEvent[]> => {
   return rows.map((r) => (typeof r.event === 'string' ? (JSON.parse(r.event) as AuditEvent) : r.event));
 };
 
-/** A CSV row of the history fixture's shape: one completed dose (or an address change carried by it). */
-function doseRow(nhs: string, dob: string, postcode: string, id: string, code: string, dose: number, given = '20261120T100000+00'): string {
+/** A CSV row of the history fixture's shape: one completed dose (or an address change carried by it), or a missed appointment. */
+function doseRow(nhs: string, dob: string, postcode: string, id: string, code: string, dose: number, given = '20261120T100000+00', missed = false): string {
   const header = 'NHS_NUMBER|PERSON_FORENAME|PERSON_SURNAME|PERSON_DOB|PERSON_GENDER_CODE|PERSON_POSTCODE|DATE_AND_TIME|SITE_CODE|SITE_CODE_TYPE_URI|UNIQUE_ID|UNIQUE_ID_URI|ACTION_FLAG|PERFORMING_PROFESSIONAL_FORENAME|PERFORMING_PROFESSIONAL_SURNAME|RECORDED_DATE|PRIMARY_SOURCE|VACCINATION_PROCEDURE_CODE|VACCINATION_PROCEDURE_TERM|DOSE_SEQUENCE|VACCINE_PRODUCT_CODE|VACCINE_PRODUCT_TERM|VACCINE_MANUFACTURER|BATCH_NUMBER|EXPIRY_DATE|SITE_OF_VACCINATION_CODE|SITE_OF_VACCINATION_TERM|ROUTE_OF_VACCINATION_CODE|ROUTE_OF_VACCINATION_TERM|DOSE_AMOUNT|DOSE_UNIT_CODE|DOSE_UNIT_TERM|INDICATION_CODE|LOCATION_CODE|LOCATION_CODE_TYPE_URI|STATUS|STATUS_REASON_CODE|STATUS_REASON_TERM|DUE_DATE';
-  const cells = [nhs, 'Test', 'Testhistory', dob, '2', postcode, given, 'Y90001', 'https://fhir.nhs.uk/Id/ods-organization-code', id, 'https://eastside.example/fhir/Id/emis-imms', 'new', '', '', given.slice(0, 8), 'TRUE', code, '', String(dose), '', '', '', '', '', '', '', '', '', '', '', '', '', '', '', 'completed', '', '', ''];
+  const cells = [nhs, 'Test', 'Testhistory', dob, '2', postcode, given, 'Y90001', 'https://fhir.nhs.uk/Id/ods-organization-code', id, 'https://eastside.example/fhir/Id/emis-imms', 'new', '', '', given.slice(0, 8), 'TRUE', code, '', String(dose), '', '', '', '', '', '', '', '', '', '', '', '', '', '', '', ...(missed ? ['not-done', '201741000000102', 'Did not attend child immunisation', given.slice(0, 8)] : ['completed', '', '', ''])];
   return `${header}\n${cells.map((c) => `"${c}"`).join('|')}\n`;
 }
 
@@ -197,11 +198,22 @@ describe('story step 10: overdue doses of children with a complete history', () 
     const refused = await get('ocean', `Task/${task?.id ?? ''}`);
     const absent = await get('ocean', 'Task/00000000-0000-4000-8000-000000000099');
     expect(refused.status).toBe(404);
-    expect(refused.body).toEqual(absent.body);
+    expect(JSON.stringify(refused.body).replaceAll(task?.id ?? '', 'ID')).toBe(JSON.stringify(absent.body).replaceAll('00000000-0000-4000-8000-000000000099', 'ID'));
     const focus = await get('ocean', String(task?.focus?.reference));
     expect(focus.status).toBe(404);
     const search = await get('ocean', `Task?patient=${alpha}`);
     expect((search.body as Bundle).entry ?? []).toEqual([]);
+  });
+
+  it('a children\'s centre cannot update a Task it does not own: the answer an unknown Task gets', async () => {
+    const [task] = await tasksFor(await patientId(CHARLIE));
+    const seen = (await get('hv', `Task/${task?.id ?? ''}`)).body as Task;
+    const put = (body: Task) => t.http.put(`/fhir/Task/${body.id ?? ''}`).set('Authorization', bearer('ocean')).set('Content-Type', 'application/fhir+json').send(body);
+    const forged = await put({ ...seen, status: 'cancelled' });
+    const unknown = await put({ ...seen, id: '00000000-0000-4000-8000-000000000098', status: 'cancelled' });
+    expect(forged.status).toBe(404);
+    expect(unknown.status).toBe(404);
+    expect((await tasksFor(await patientId(CHARLIE))).map((x) => x.status)).toEqual(['requested', 'requested']);
   });
 
   it('is idempotent: a second run writes no Task and audits no Task, only its own summary', async () => {
@@ -302,6 +314,37 @@ describe('escalation, moves and deaths', () => {
     expect(tasks.map((task) => [task.status, business(task)])).toEqual([['cancelled', 'moved-away'], ['cancelled', 'moved-away']]);
     // Nothing new is raised for a child out of area, and nothing changes on a re-run.
     expect((await t.hub.followUps.run('2026-12-07')).raised).toEqual([]);
+  });
+});
+
+describe('item 5: a child who moves to another centre\'s catchment', () => {
+  const MOVER = '9997300076';
+
+  it('cancels the old centre\'s Task with a reason it can read and raises it for the new centre', async () => {
+    // A missed appointment in Ocean's catchment: follow-up for Ocean and the health visitors, raised at ingest.
+    expect((await csv('gp', doseRow(MOVER, '20260115', 'E1 6AN', 'Y90001-MOVER-0001', '770618004', 3, '20261101T100000+00', true), '')).status).toBe(200);
+    const child = await patientId(MOVER);
+    const owned = async (code: string) => (await tasksFor(child)).filter((task) => task.owner?.identifier?.value === code);
+    expect(await owned('CC-OCEAN')).toHaveLength(1);
+    // The practice's next message carries the family's new address, in the Isle of Dogs.
+    expect((await csv('gp', doseRow(MOVER, '20260115', 'E14 9ZZ', 'Y90001-MOVER-0002', '720540002', 2, '20261121T100000+00'), '')).status).toBe(200);
+    const run = await t.hub.followUps.run('2026-11-22');
+    const [old] = await owned('CC-OCEAN');
+    expect([old?.status, business(old as Task)]).toEqual(['cancelled', 'moved-to-another-centre']);
+    const [moved] = await owned('CC-IOD');
+    expect(moved).toMatchObject({ status: 'requested', focus: old?.focus, for: { reference: child } });
+    expect(run.raised).toContain(`Task/${moved?.id ?? ''}/_history/1`);
+    // The new centre sees its Task; the health visitors' Task stays where it was.
+    expect((await get('iod', `Task/${moved?.id ?? ''}`)).status).toBe(200);
+    expect((await owned('R9H')).map((task) => task.status)).toEqual(['requested']);
+    // The old centre may no longer see the child's records (nor so its Task): it reads why in a notice of its own.
+    expect((await get('ocean', `Task/${old?.id ?? ''}`)).status).toBe(404);
+    const notices = ((await get('ocean', 'Communication')).body as Bundle).entry?.map((e) => e.resource as Communication) ?? [];
+    const notice = notices.find((n) => n.about?.some((a) => a.reference === `Task/${old?.id ?? ''}/_history/${old?.meta?.versionId ?? ''}`));
+    expect(notice?.payload?.[0]?.contentString).toMatch(/moved-to-another-centre.*moved to another children's centre's area/);
+    expect(JSON.stringify(notice)).not.toMatch(/E14|Isle of Dogs|CC-IOD/);
+    expect(((await get('iod', 'Communication')).body as Bundle).entry ?? []).toEqual([]);
+    expect((await t.hub.followUps.run('2026-11-22')).raised).toEqual([]);
   });
 });
 

@@ -4,6 +4,7 @@ import { decideBenchmark } from './decide.js';
 import { discloseBenchmark } from './disclose.js';
 import { fhirReadBenchmark } from './fhir-read.js';
 import { ingestBenchmark } from './ingest.js';
+import { scheduleBenchmark } from './schedule.js';
 import { ENVIRONMENT_HELP, runBenchmark } from './support/runner.js';
 
 // `npm run bench -- <name>`: runs one benchmark of the table below, within a
@@ -17,6 +18,7 @@ const benchmarks: Readonly<Record<string, Benchmark>> = {
   decide: decideBenchmark,
   disclose: discloseBenchmark,
   audit: auditBenchmark,
+  schedule: scheduleBenchmark,
 };
 
 function usage(): string {

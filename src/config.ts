@@ -16,6 +16,8 @@ export const configSchema = z
     // Signed information-sharing protocols (policies/README.md). With DEMO the
     // hub signs a copy in DATA_DIR/policies instead.
     POLICIES_DIR: z.string().min(1).default('policies'),
+    // Immunisation schedules as reviewed data (policies/schedules/README.md): a folder of their own, never read as protocols.
+    SCHEDULES_DIR: z.string().min(1).default('policies/schedules'),
     DEMO: booleanFlag.default(false),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     PUBLIC_BASE_URL: z.url({ protocol: /^https?$/ }).optional(),
@@ -64,6 +66,7 @@ export const configSchema = z
     migrationDatabaseUrl: env.MIGRATION_DATABASE_URL,
     dataDir: env.DATA_DIR,
     policiesDir: env.POLICIES_DIR,
+    schedulesDir: env.SCHEDULES_DIR,
     demo: env.DEMO,
     logLevel: env.LOG_LEVEL,
     // The URL clients use to reach the hub; the token audience is derived from it.

@@ -7,6 +7,7 @@ import { forgetExpiredAssertions } from './db/registry-queries.js';
 import { cursorCodec } from './fhir/cursor-codec.js';
 import { loadHubProfiles } from './fhir/profiles.js';
 import type { LoadedProtocol } from './protocol/protocol-schema.js';
+import type { Schedule } from './followup/schedule-schema.js';
 import { DisclosureService } from './services/disclosure-service.js';
 import { loadFhirDefinitions } from './fhir/validator.js';
 import { createApp } from './http/app.js';
@@ -48,6 +49,8 @@ export interface HubOptions {
   rateLimits?: RateLimits;
   /** The follow-up job: escalation after (default 14 days), and how often it runs by itself (default never: main.ts sets it). */
   followUps?: { escalateAfterDays?: number; intervalMinutes?: number };
+  /** The national immunisation schedules (SCHEDULES_DIR): without one, no dose is ever judged overdue. */
+  schedules?: readonly Schedule[];
 }
 
 export interface Hub {
@@ -101,7 +104,7 @@ export async function createHub(options: HubOptions): Promise<Hub> {
     protocols: options.protocols,
   });
 
-  const followUpDeps = { db, audit, clock, protocols: options.protocols, disclosure, escalateAfterDays: options.followUps?.escalateAfterDays ?? DEFAULT_ESCALATE_AFTER_DAYS };
+  const followUpDeps = { db, audit, clock, protocols: options.protocols, disclosure, schedules: options.schedules ?? [], escalateAfterDays: options.followUps?.escalateAfterDays ?? DEFAULT_ESCALATE_AFTER_DAYS };
   const followUps = { run: (asOf: string) => runFollowUpJob(followUpDeps, asOf) };
   const followUpTimer = scheduleFollowUps(followUps, clock, logger, options.followUps?.intervalMinutes ?? 0);
 

@@ -19,6 +19,7 @@ import { loadProtocolFile, loadProtocols, prepareDemoPolicies, ProtocolFileError
 import { AuditRecorder } from '../services/audit-recorder.js';
 import { DisclosureService } from '../services/disclosure-service.js';
 import { runFollowUpJob } from '../services/follow-up-job.js';
+import { loadSchedules } from '../services/schedule-store.js';
 import { igLink } from './ig-link.js';
 import { dbRoles } from './db-roles.js';
 
@@ -359,6 +360,7 @@ async function followUpsRun(io: CliIo, opts: unknown): Promise<number> {
   const config = loadConfig(io.env);
   const policiesDir = config.demo ? await prepareDemoPolicies(config.policiesDir, config.dataDir) : config.policiesDir;
   const protocols = await loadProtocols(policiesDir);
+  const schedules = (await loadSchedules(config.schedulesDir)).map((s) => s.schedule);
   const clock = (): Date => new Date();
   return withDatabase(config, async (database) => {
     const deps = {
@@ -368,6 +370,7 @@ async function followUpsRun(io: CliIo, opts: unknown): Promise<number> {
       protocols,
       disclosure: new DisclosureService({ protocols, clock }),
       escalateAfterDays: config.followUps.escalateAfterDays,
+      schedules,
     };
     const run = await runFollowUpJob(deps, o.asOf, { requestId: `hub-followups-run-${o.asOf}` });
     if (!run.ran) {

@@ -1,6 +1,6 @@
 import type { EpisodeOfCare, Observation, Task } from 'fhir/r4.js';
 import { escalateTask, kindOf, type FollowUpKind, type FollowUpSpec, type Party } from './follow-up-task.js';
-import type { ScheduledDose } from './overdue-doses.js';
+import type { DoseAssessment } from './schedule.js';
 
 // The follow-up job's rules, pure: the shell (services/follow-up-job.ts) loads
 // the facts, asks these functions what to raise, close, escalate or move, and
@@ -33,7 +33,7 @@ export interface Organisation extends Party {
 const party = (o: Organisation): Party => ({ system: o.system, code: o.code, name: o.name });
 
 /** One Task per health-visiting organisation for each overdue dose, focused on the hub's recommendation. */
-export function overdueDoseSpecs(dose: ScheduledDose, child: string, recommendation: string, healthVisitors: readonly Organisation[], raisedOn: Date): FollowUpSpec[] {
+export function overdueDoseSpecs(dose: DoseAssessment, child: string, recommendation: string, healthVisitors: readonly Organisation[], raisedOn: Date): FollowUpSpec[] {
   return healthVisitors.map((hv) => ({
     kind: 'overdue-dose',
     owner: party(hv),

@@ -29,7 +29,9 @@ import {
   type SubjectWhereabouts,
 } from '../followup/follow-up-rules.js';
 import { isOpen, kindOf, type FollowUpBusinessStatus, type FollowUpKind, type FollowUpSpec } from '../followup/follow-up-task.js';
-import { assessDoses, buildOverdueRecommendation, doseKey, RECOMMENDATION_ID_SYSTEM, type DoseAssessment } from '../followup/overdue-doses.js';
+import { assessDoses, buildOverdueRecommendation, doseKey, RECOMMENDATION_ID_SYSTEM, type DoseFindings } from '../followup/overdue-doses.js';
+import type { DoseAssessment } from '../followup/schedule.js';
+import type { Schedule } from '../followup/schedule-schema.js';
 import type { RequestMeta } from './audit-recorder.js';
 import { closeFollowUps, openFollowUps, ownerMaySee, raiseFollowUps, rewriteFollowUps, type FollowUpDeps } from './follow-up-service.js';
 
@@ -45,6 +47,8 @@ export interface FollowUpJobDeps extends FollowUpDeps {
   db: Db;
   /** A Task still `requested` this many days after it was raised is escalated (ESCALATE_AFTER_DAYS). */
   escalateAfterDays: number;
+  /** The national schedules (SCHEDULES_DIR): overdue doses are judged against the latest in effect on the day. */
+  schedules: readonly Schedule[];
 }
 
 export interface FollowUpRun {
@@ -121,17 +125,22 @@ class Job {
 
   /** Every child a practice has sent a complete history of: overdue doses raised, doses since given closed. */
   async overdueDoses(): Promise<void> {
+    const schedule = scheduleInEffect(this.deps.schedules, this.asOf);
+    if (schedule === undefined) {
+      this.run.lines.push(`no schedule in effect on ${this.asOf}: overdue doses not checked`);
+      return;
+    }
     const lists = await currentWithIdentifierSystem(this.tx, 'List', HISTORY_ID_SYSTEM);
     const children = new Set(lists.map((r) => (content(r) as List)).filter(isCompleteHistory).flatMap((l) => (l.subject?.reference === undefined ? [] : [l.subject.reference])));
     for (const child of [...children].sort()) {
       const patient = await this.patient(child);
       if (patient?.birthDate === undefined) continue;
       const doses = (await findReferring(this.tx, 'Immunization', 'patient', child)).map((r) => (content(r) as Immunization));
-      const assessment = assessDoses(patient.birthDate, doses, this.asOf);
-      await this.closeGiven(child, assessment);
-      if (!this.mayRaiseFor(patient)) continue;
-      for (const dose of assessment.overdue) {
-        const recommendation = await this.recommendation(child, dose);
+      const findings = assessDoses(schedule, patient.birthDate, doses, this.asOf);
+      await this.closeGiven(child, findings);
+      if (findings.assessment === undefined || !this.mayRaiseFor(patient)) continue;
+      for (const dose of findings.overdue) {
+        const recommendation = await this.recommendation(schedule, child, findings.assessment, dose);
         await this.raise(overdueDoseSpecs(dose, child, recommendation, this.healthVisitors, this.deps.clock()));
       }
     }
@@ -246,25 +255,25 @@ class Job {
   }
 
   /** Open overdue-dose Tasks of a child whose dose has since been given: completed (dose-given). */
-  private async closeGiven(child: string, assessment: DoseAssessment): Promise<void> {
+  private async closeGiven(child: string, findings: DoseFindings): Promise<void> {
     for (const row of await openFollowUps(this.tx, { subject: child, kinds: ['overdue-dose'] })) {
       const focus = (content(row) as Task).focus?.reference;
       if (focus?.startsWith('ImmunizationRecommendation/') !== true) continue;
       const recommendation = await readCurrent(this.tx, 'ImmunizationRecommendation', focus.slice(focus.indexOf('/') + 1));
       const key = recommendation === undefined ? undefined : (content(recommendation) as ImmunizationRecommendation).identifier?.find((i) => i.system === RECOMMENDATION_ID_SYSTEM)?.value;
-      if (key === undefined || !assessment.given.has(key.slice(child.length + 1))) continue;
+      if (key === undefined || !findings.given.has(key.slice(child.length + 1))) continue;
       await this.close({ focus, kinds: ['overdue-dose'] }, 'completed', 'dose-given', 'The dose has been given');
     }
   }
 
   /** The hub's ImmunizationRecommendation for one overdue dose of a child, written once (keyed by child and dose). */
-  private async recommendation(child: string, dose: DoseAssessment['overdue'][number]): Promise<string> {
+  private async recommendation(schedule: Schedule, child: string, assessment: NonNullable<DoseFindings['assessment']>, dose: DoseAssessment): Promise<string> {
     const key = `${child}|${doseKey(dose)}`;
     const found = await findByIdentifier(this.tx, 'ImmunizationRecommendation', RECOMMENDATION_ID_SYSTEM, key);
     if (found !== undefined) return `ImmunizationRecommendation/${found.id}`;
     const id = randomUUID();
     const now = this.deps.clock();
-    const built = buildOverdueRecommendation(id, child, dose, this.asOf);
+    const built = buildOverdueRecommendation(schedule, assessment, dose, { id, patient: child });
     const row: StoredResource = {
       type: 'ImmunizationRecommendation',
       id,
@@ -357,6 +366,11 @@ class Job {
     if (where === undefined || where.deceased) return false;
     return where.districts.length === 0 || this.centres.some((c) => c.catchment.some((d) => where.districts.includes(d)));
   }
+}
+
+/** The schedule in effect on a day: the latest effective on or before it. */
+export function scheduleInEffect(schedules: readonly Schedule[], asOf: string): Schedule | undefined {
+  return [...schedules].filter((s) => s.effective <= asOf).sort((a, b) => (a.effective < b.effective ? -1 : a.effective > b.effective ? 1 : 0)).at(-1);
 }
 
 function organisation(o: OwnerOrganisation): Organisation & { type: string } {

@@ -10,6 +10,7 @@ import { createHub } from '../../src/hub.js';
 import { countRows, storedResources } from '../support/audit.js';
 import { readFixture } from '../support/golden.js';
 import { loadedTestProtocols } from '../support/protocols.js';
+import { readRoutineSchedule } from '../support/schedule.js';
 import { storyClock } from '../support/story.js';
 import { startTestHub, type TestHub } from '../support/test-hub.js';
 
@@ -353,7 +354,7 @@ describe.skipIf(inject('databaseUrl') === '')('two instances on one PostgreSQL (
     const clock = storyClock('2026-11-22T09:00:00Z');
     const first = await startTestHub({ clock });
     const second = await openDatabase({ kind: 'postgres', url: first.database.url ?? '' });
-    const other = await createHub({ database: second, baseUrl: first.baseUrl, logger: pino({ level: 'silent' }), protocols: await loadedTestProtocols(), signingKeys: first.hub.keys, clock });
+    const other = await createHub({ database: second, baseUrl: first.baseUrl, logger: pino({ level: 'silent' }), protocols: await loadedTestProtocols(), signingKeys: first.hub.keys, clock, schedules: [readRoutineSchedule()] });
     try {
       const gp = await first.token('limehouse-gp', 'direct-care');
       const sent = await request(other.app).post('/ingest/immunisations-csv?history=complete').set('Authorization', `Bearer ${gp}`).set('Content-Type', 'text/csv').send(await readFixture(HISTORY));

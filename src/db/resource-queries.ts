@@ -113,6 +113,16 @@ export async function searchResources(db: Db | Tx, search: SearchRequest, candid
       ),
     );
   }
+  for (const token of search.tokens) {
+    where.push(
+      or(
+        ...token.alternatives.map(
+          (a) => sql`exists (select 1 from ${resourceTokens} t where t.type = ${resources.type} and t.id = ${resources.id}
+            and t.param = ${token.param} and t.value = ${a.value}${a.system === undefined ? sql`` : sql` and t.system = ${a.system}`})`,
+        ),
+      ),
+    );
+  }
   for (const ref of search.references) {
     const exact = ref.targets.filter((t) => !t.startsWith('*/'));
     const anyType = ref.targets.filter((t) => t.startsWith('*/')).map((t) => t.slice(2));

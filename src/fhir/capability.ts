@@ -121,7 +121,7 @@ function auditEventResource(baseUrl: string): CapabilityStatementRestResource {
 }
 
 function searchParams(type: string): CapabilityStatementRestResourceSearchParam[] {
-  const { identifier, references } = searchParamsOf(type);
+  const { identifier, references, tokens, moreReferences } = searchParamsOf(type);
   const params: CapabilityStatementRestResourceSearchParam[] = [
     { name: '_id', definition: `${SP_BASE}/Resource-id`, type: 'token' },
     { name: '_lastUpdated', definition: `${SP_BASE}/Resource-lastUpdated`, type: 'date', documentation: 'prefixes eq, gt, ge, lt, le' },
@@ -131,5 +131,14 @@ function searchParams(type: string): CapabilityStatementRestResourceSearchParam[
   for (const name of references) {
     params.push({ name, definition: `${SP_BASE}/${type}-${name}`, type: 'reference' });
   }
+  for (const name of Object.keys(tokens)) {
+    const [base = name, modifier] = name.split(':');
+    params.push(
+      modifier === undefined
+        ? { name, definition: `${SP_BASE}/${type}-${name}`, type: 'token' }
+        : { name: base, definition: `${SP_BASE}/${type}-${base}`, type: 'reference', documentation: `only with :${modifier} ([system|]value of the organisation's identifier)` },
+    );
+  }
+  for (const name of Object.keys(moreReferences)) params.push({ name, definition: `${SP_BASE}/${type}-${name}`, type: 'reference' });
   return params;
 }

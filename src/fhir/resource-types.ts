@@ -11,6 +11,10 @@ interface TypeDefinition {
   identifier?: string;
   /** Elements behind each reference search parameter. patient keeps only Patient targets. */
   references: Partial<Record<ReferenceParam, string>>;
+  /** Further token search parameters: the search name → the index param it reads (indexValues writes them). */
+  tokens?: Readonly<Record<string, string>>;
+  /** Further reference search parameters (not for _include): the search name → the index param. */
+  moreReferences?: Readonly<Record<string, string>>;
 }
 
 const typeDefinitions: Record<string, TypeDefinition> = {
@@ -22,7 +26,13 @@ const typeDefinitions: Record<string, TypeDefinition> = {
   Immunization: { identifier: 'identifier', references: { patient: 'patient' } },
   QuestionnaireResponse: { identifier: 'identifier', references: { patient: 'subject', subject: 'subject' } },
   CarePlan: { identifier: 'identifier', references: { patient: 'subject', subject: 'subject' } },
-  Task: { identifier: 'identifier', references: { patient: 'for', subject: 'for' } },
+  // A partner finds its own work: Task?owner:identifier=CC-OCEAN&status=requested (owner by identifier: the hub names organisations so).
+  Task: {
+    identifier: 'identifier',
+    references: { patient: 'for', subject: 'for' },
+    tokens: { status: 'status', code: 'code', 'owner:identifier': 'owner-organisation' },
+    moreReferences: { focus: 'focus' },
+  },
   Communication: { identifier: 'identifier', references: { patient: 'subject', subject: 'subject' } },
   // A practice's complete immunisation history of a child (snapshot). See: https://hl7.org/fhir/R4/list.html#search
   List: { identifier: 'identifier', references: { patient: 'subject', subject: 'subject' } },
@@ -47,10 +57,10 @@ export function isSupportedType(type: string): boolean {
   return Object.hasOwn(typeDefinitions, type);
 }
 
-export function searchParamsOf(type: string): { identifier: boolean; references: ReferenceParam[] } {
+export function searchParamsOf(type: string): { identifier: boolean; references: ReferenceParam[]; tokens: Readonly<Record<string, string>>; moreReferences: Readonly<Record<string, string>> } {
   const def = typeDefinitions[type];
-  if (def === undefined) return { identifier: false, references: [] };
-  return { identifier: def.identifier !== undefined, references: Object.keys(def.references) as ReferenceParam[] };
+  if (def === undefined) return { identifier: false, references: [], tokens: {}, moreReferences: {} };
+  return { identifier: def.identifier !== undefined, references: Object.keys(def.references) as ReferenceParam[], tokens: def.tokens ?? {}, moreReferences: def.moreReferences ?? {} };
 }
 
 /** Indexed but not a search parameter: the baby a pregnancy episode ended with (hub extension). */
@@ -73,8 +83,8 @@ export const OWNER_PARAM = 'owner-organisation';
 export const ADDRESSED_TYPES: ReadonlySet<string> = new Set(['Communication']);
 
 export interface IndexValues {
-  tokens: { param: 'identifier' | typeof DISTRICT_PARAM | typeof RECIPIENT_PARAM | typeof OWNER_PARAM; system: string; value: string }[];
-  references: { param: ReferenceParam | typeof PREGNANCY_BABY_PARAM | typeof FOCUS_PARAM; target: string }[];
+  tokens: { param: string; system: string; value: string }[];
+  references: { param: string; target: string }[];
 }
 
 /** Extracts the values the hub indexes for search from one resource. */
@@ -104,6 +114,10 @@ export function indexValues(resource: Resource): IndexValues {
     if (focus !== undefined) references.push({ param: FOCUS_PARAM, target: focus });
     const owner = (record['owner'] as Reference | undefined)?.identifier;
     if (typeof owner?.value === 'string' && owner.value.length > 0) tokens.push({ param: OWNER_PARAM, system: owner.system ?? '', value: owner.value });
+    if (typeof record['status'] === 'string') tokens.push({ param: 'status', system: 'http://hl7.org/fhir/task-status', value: record['status'] });
+    for (const c of asArray<{ system?: unknown; code?: unknown }>((record['code'] as { coding?: unknown } | undefined)?.coding)) {
+      if (typeof c.code === 'string' && c.code.length > 0) tokens.push({ param: 'code', system: typeof c.system === 'string' ? c.system : '', value: c.code });
+    }
   }
   if (resource.resourceType === 'EpisodeOfCare') {
     for (const ext of asArray<{ url?: string; valueReference?: Reference }>(record['extension'])) {

@@ -25,7 +25,9 @@ export interface SearchRequest {
   ids: string[] | undefined;
   /** Each inner array is an OR of alternatives; the outer array is an AND. */
   identifiers: { system: string | undefined; value: string }[][];
-  references: { param: ReferenceParam; targets: string[] }[];
+  references: { param: string; targets: string[] }[];
+  /** Token parameters other than identifier, by the index param they read; each inner array an OR. */
+  tokens: { param: string; alternatives: { system: string | undefined; value: string }[] }[];
   lastUpdated: DateBound[];
   count: number;
   descending: boolean;
@@ -50,6 +52,7 @@ export function parseSearch(
     ids: undefined,
     identifiers: [],
     references: [],
+    tokens: [],
     lastUpdated: [],
     count: DEFAULT_COUNT,
     descending: false,
@@ -135,6 +138,18 @@ export function parseSearch(
         break;
       }
       default:
+        if (Object.hasOwn(supported.tokens, name)) {
+          const alternatives = value.split(',').map(parseToken);
+          if (alternatives.some((a) => a === undefined)) return fail(`${name} must be [system|]code`, name);
+          request.tokens.push({ param: supported.tokens[name] ?? name, alternatives: alternatives.filter((a) => a !== undefined) });
+          break;
+        }
+        if (Object.hasOwn(supported.moreReferences, name)) {
+          const targets = value.split(',').map((v) => parseReference(v, 'subject'));
+          if (targets.some((t) => t === undefined)) return fail(`${name} must be a reference such as Immunization/123`, name);
+          request.references.push({ param: supported.moreReferences[name] ?? name, targets: targets.filter((t) => t !== undefined) });
+          break;
+        }
         if (!options.lenient) {
           return { ok: false, problem: problem(400, 'not-supported', `search parameter ${name} is not supported for ${resourceType}`, name) };
         }

@@ -63,7 +63,9 @@ export function buildImmunizationRecommendation(
     const status = forecastStatusOf(dose, assessment.asOf);
     if (status === undefined) continue;
     const display = displays.get(dose.vaccineCode);
-    const supporting = dose.satisfiedBy ?? dose.notDone;
+    // Only the given dose is cited: a not-done record may be a refusal, which
+    // only health visitors may learn of; even its id says that it exists.
+    const supporting = dose.satisfiedBy;
     recommendation.push({
       vaccineCode: [{ coding: [{ system: SNOMED, code: dose.vaccineCode, ...(display === undefined ? {} : { display }) }], text: dose.label }],
       forecastStatus: { coding: [{ system: FORECAST_STATUS_SYSTEM, code: status, display: FORECAST_DISPLAY[status] }] },

@@ -19,6 +19,10 @@ export function reportRouter(deps: IgGuardDeps): Router {
     send(res, await reports.denials(must(res), queryPairs(req), req.get('accept'), metaOf(req, res)));
   });
 
+  router.get('/audit/report/follow-ups', igGuard(deps, 'operation', 'Task'), async (req, res) => {
+    send(res, await reports.followUps(must(res), queryPairs(req), req.get('accept'), metaOf(req, res)));
+  });
+
   return router;
 }
 

@@ -416,7 +416,7 @@ function versionHeaders(row: StoredResource): Record<string, string> {
 }
 
 function hasCriteria(s: SearchRequest): boolean {
-  return s.ids !== undefined || s.identifiers.length > 0 || s.references.length > 0 || s.lastUpdated.length > 0;
+  return s.ids !== undefined || s.identifiers.length > 0 || s.tokens.length > 0 || s.references.length > 0 || s.lastUpdated.length > 0;
 }
 
 function withExpression(p: Problem, expression: string): Problem {

@@ -1,6 +1,7 @@
 import type { Principal } from '../auth/principal.js';
 import { denialReport, disclosureReport, type DenialReportRow, type DisclosureReportRow, type RecordedRange } from '../db/audit-search-queries.js';
 import type { Db, Tx } from '../db/database.js';
+import { followUpReport, type FollowUpReportRow } from '../db/follow-up-report-queries.js';
 import { problem } from '../fhir/operation-outcome.js';
 import type { ParamList } from '../fhir/search-request.js';
 import { requesterOf, type AuditRecorder, type RequestMeta } from './audit-recorder.js';
@@ -13,7 +14,11 @@ import type { FhirResult } from './fhir-result.js';
 export interface ReportDeps {
   db: Db;
   audit: AuditRecorder;
+  clock: () => Date;
 }
+
+/** Follow-up work nobody has acted on for this long counts as stalled (the escalation bound's default). */
+export const STALLED_AFTER_DAYS = 14;
 
 /** A report to send, or a refusal (an OperationOutcome). */
 export type ReportAnswer =
@@ -47,6 +52,18 @@ const DENIAL_COLUMNS: readonly [string, keyof DenialReportRow][] = [
   ['reason', 'reason'],
   ['denial_events', 'denialEvents'],
   ['people', 'people'],
+];
+
+const FOLLOW_UP_COLUMNS: readonly [string, keyof FollowUpReportRow][] = [
+  ['month', 'month'],
+  ['kind', 'kind'],
+  ['organisation_code', 'organisationCode'],
+  ['organisation_name', 'organisationName'],
+  ['status', 'status'],
+  ['business_status', 'businessStatus'],
+  ['tasks', 'tasks'],
+  ['stalled', 'stalled'],
+  ['completed_within_28_days', 'completedWithin28Days'],
 ];
 
 const MONTH = /^(\d{4})-(0[1-9]|1[0-2])$/;
@@ -115,6 +132,12 @@ export class ReportService {
     return this.report(principal, params, accept, meta, 'denials', DENIAL_COLUMNS, denialReport);
   }
 
+  /** GET /audit/report/follow-ups: the hub's follow-up Tasks per month raised, kind, owner and status; stalled ones counted. */
+  async followUps(principal: Principal, params: ParamList, accept: string | undefined, meta: RequestMeta): Promise<ReportAnswer> {
+    const stalledBefore = new Date(this.deps.clock().getTime() - STALLED_AFTER_DAYS * 86_400_000);
+    return this.report(principal, params, accept, meta, 'follow-ups', FOLLOW_UP_COLUMNS, (db, range) => followUpReport(db, range, stalledBefore), 'Task');
+  }
+
   private async report<Row extends object>(
     principal: Principal,
     params: ParamList,
@@ -123,11 +146,12 @@ export class ReportService {
     name: string,
     columns: readonly [string, keyof Row][],
     load: (db: Db | Tx, range: RecordedRange) => Promise<Row[]>,
+    resourceType = 'AuditEvent',
   ): Promise<ReportAnswer> {
     const query = new URLSearchParams(params.map(([k, v]): [string, string] => [k, v])).toString();
     const parsed = parseReportRequest(params, accept);
     if (!parsed.ok) {
-      return { kind: 'refused', result: await refuse(this.deps, principal, meta, 'operation', 'AuditEvent', problem(parsed.status, 'invalid', parsed.diagnostics, parsed.param), query) };
+      return { kind: 'refused', result: await refuse(this.deps, principal, meta, 'operation', resourceType, problem(parsed.status, 'invalid', parsed.diagnostics, parsed.param), query) };
     }
     const { range, from, to, json } = parsed.request;
     const rows = await this.deps.audit.transaction(this.deps.db, async (tx) => {
@@ -137,7 +161,7 @@ export class ReportService {
         outcome: 'success',
         outcomeDesc: `${name} report: ${found.length} row(s)`,
         query,
-        resourceType: 'AuditEvent',
+        resourceType,
       });
       return found;
     });

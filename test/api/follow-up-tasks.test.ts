@@ -84,6 +84,20 @@ describe('follow-up work from a missed dose', () => {
     }
   });
 
+  it('lets an owner find its own open work: Task?owner:identifier=&status=, and by focus and code', async () => {
+    const mine = await get(ocean, 'Task?owner:identifier=CC-OCEAN&status=requested,in-progress');
+    expect(mine.status).toBe(200);
+    expect(((mine.body as Bundle).entry ?? []).map((e) => e.resource?.id)).toEqual([oceanTask.id]);
+    const byFocus = await get(hv, `Task?focus=${oceanTask.focus?.reference ?? ''}&code=${FOLLOW_UP}|missed-dose`);
+    expect(((byFocus.body as Bundle).entry ?? []).map((e) => e.resource?.id).sort()).toEqual([hvTask.id, oceanTask.id].sort());
+    expect(((await get(ocean, 'Task?status=completed')).body as Bundle).entry ?? []).toEqual([]);
+    // Isle of Dogs searching for Ocean's work finds nothing, as for work nobody has.
+    expect(((await get(iod, 'Task?owner:identifier=CC-OCEAN')).body as Bundle).entry ?? []).toEqual([]);
+    const bad = await get(ocean, 'Task?status=a|b|c');
+    expect(bad.status).toBe(400);
+    expect((bad.body as OperationOutcome).issue[0]?.expression).toEqual(['status']);
+  });
+
   it('lets Ocean move its Task in progress with a note; only status, business status words and notes change', async () => {
     const seen = (await get(ocean, `Task/${oceanTask.id ?? ''}`)).body as Task;
     const res = await put(ocean, { ...seen, status: 'in-progress', note: [{ text: 'family contacted, appointment booked' }] });
@@ -139,6 +153,26 @@ describe('follow-up work from a missed dose', () => {
     // A closed Task can no longer be moved by its owner.
     const seen = (await get(ocean, `Task/${oceanTask.id ?? ''}`)).body as Task;
     expect((await put(ocean, { ...seen, status: 'in-progress' })).status).toBe(409);
+  });
+
+  it("gives the IG lead counts of the follow-up work per kind, owner and status (JSON and CSV), no child in them, and nobody else", async () => {
+    const ig = await t.token('ig-console', 'audit');
+    const res = await t.http.get('/audit/report/follow-ups?_format=json').set('Authorization', `Bearer ${ig}`);
+    expect(res.status).toBe(200);
+    const rows = (JSON.parse(res.text) as { rows: { kind: string; organisationCode: string; organisationName: string; status: string; tasks: number; completedWithin28Days: number }[] }).rows;
+    expect(rows.filter((r) => r.kind === 'missed-dose').map((r) => [r.organisationCode, r.status, r.tasks, r.completedWithin28Days])).toEqual([
+      ['CC-OCEAN', 'completed', 1, 1],
+      ['R9H', 'completed', 1, 1],
+    ]);
+    expect(rows.find((r) => r.organisationCode === 'CC-OCEAN')?.organisationName).toBe("Ocean Children's Centre");
+    expect(res.text).not.toMatch(/Patient\/|Immunization\/|999009/);
+    const csv = await t.http.get('/audit/report/follow-ups').set('Authorization', `Bearer ${ig}`);
+    expect(csv.headers['content-type']).toMatch(/^text\/csv/);
+    expect(csv.text.split('\r\n')[0]).toBe('month,kind,organisation_code,organisation_name,status,business_status,tasks,stalled,completed_within_28_days');
+    expect((await t.http.get('/audit/report/follow-ups').set('Authorization', `Bearer ${ocean}`)).status).toBe(403);
+    const bad = await t.http.get('/audit/report/follow-ups?from=2026-13').set('Authorization', `Bearer ${ig}`);
+    expect(bad.status).toBe(400);
+    expect((bad.body as OperationOutcome).issue[0]?.expression).toEqual(['from']);
   });
 
   it('makes a refused dose work for the health visitors only: no centre Task, and the HV Task stays hidden from centres', async () => {

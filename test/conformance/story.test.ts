@@ -17,6 +17,7 @@ import type {
   QuestionnaireResponseItem,
   RelatedPerson,
   Resource,
+  Task,
 } from 'fhir/r4.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyConsistency } from '../../src/audit/merkle.js';
@@ -387,7 +388,36 @@ describe.skipIf(!haveSharedFixtures)('conformance: the story, steps 1 to 8, thro
     expect(atHv.id).toBe(missed.id);
     expect(atHv.status).toBe('not-done');
     expect(atHv.statusReason?.coding?.[0]).toMatchObject({ system: SNOMED, code: '201741000000102' });
+    known['maya'] = maya.id ?? '';
+    known['maya-missed'] = missed.id ?? '';
+    known['maya-first-pull'] = firstPull;
+  });
 
+  it('9. Maya\'s missed dose is follow-up work: a Task owned by Ocean and one for the health visitors; Ocean marks its Task in progress', async () => {
+    const focus = ref('Immunization', id('maya-missed'));
+    const pull = rid('ocean-task-pull');
+    const atOcean = (await oceanImms.search<Task>('Task', { patient: ref('Patient', id('maya')) }, { requestId: pull })).filter((x) => x.focus?.reference === focus);
+    const mine = one(atOcean.filter((x) => x.owner?.identifier?.value === 'CC-OCEAN'));
+    expect(mine).toMatchObject({ status: 'requested', intent: 'order', for: { reference: ref('Patient', id('maya')) }, code: { coding: [{ code: 'missed-dose' }] } });
+    expect(redacted(mine)).toBe(true);
+    // One decision event names every record decided alike (here Ocean's Task and the health visitors').
+    const naming = (await decisionsOf(t, pull)).find((d) => d.event.entity?.some((e) => e.what?.reference?.startsWith(`${ref('Task', mine.id ?? '')}/_history/`) === true) === true);
+    expectPermit(naming, 'follow-up-to-childrens-centre');
+    const atHv = await hvDirect.search<Task>('Task', { patient: ref('Patient', id('maya')) });
+    expect(atHv.filter((x) => x.focus?.reference === focus).map((x) => x.owner?.identifier?.value).sort()).toEqual(['CC-OCEAN', 'R9H']);
+    // Isle of Dogs (E14) has no part in an E1 child's follow-up.
+    expect(await iodImms.search<Task>('Task', { patient: ref('Patient', id('maya')) })).toEqual([]);
+
+    const moved = await oceanImms.update<Task>({ ...mine, id: mine.id ?? '', status: 'in-progress', note: [{ text: 'family contacted, appointment booked' }] });
+    expect(moved.status).toBe('in-progress');
+    expect(moved.note?.map((n) => n.text)).toEqual(['family contacted, appointment booked']);
+    known['maya-ocean-task'] = mine.id ?? '';
+  });
+
+  it('5 and 9. The catch-up dose closes Maya\'s missed dose in Ocean\'s next pull, and completes both Tasks by itself', async () => {
+    const missed = { id: id('maya-missed') };
+    const firstPull = id('maya-first-pull');
+    const maya = { id: id('maya') };
     await send('gp/vxu-catch-up-given-6in1-dose3.hl7', limehouse);
     const next = await oceanImms.search<Immunization>('Immunization', { _lastUpdated: `gt${firstPull}` });
     const closed = one(next);
@@ -401,6 +431,12 @@ describe.skipIf(!haveSharedFixtures)('conformance: the story, steps 1 to 8, thro
     const both = await hvDirect.search<Immunization>('Immunization', { patient: ref('Patient', maya.id ?? '') });
     expect(both.map((i) => i.status).sort()).toEqual(['completed', 'not-done']);
     expect(both.find((i) => i.id === missed.id)?.extension?.some((e) => e.url === CAUGHT_UP)).toBe(true);
+
+    const done = await oceanImms.read<Task>('Task', id('maya-ocean-task'));
+    expect(done.status).toBe('completed');
+    expect(done.businessStatus?.coding?.[0]?.code).toBe('dose-given');
+    const atHv = (await hvDirect.search<Task>('Task', { patient: ref('Patient', maya.id) })).filter((x) => x.focus?.reference === ref('Immunization', missed.id));
+    expect(atHv.map((x) => x.status)).toEqual(['completed', 'completed']);
   });
 
   it('5. Ibrahim Hossain\'s refused rotavirus dose (E14) goes to the health visitors only', async () => {
@@ -421,6 +457,13 @@ describe.skipIf(!haveSharedFixtures)('conformance: the story, steps 1 to 8, thro
     await expectDenied(t, await iodImms.readRefused('Patient', ibrahim.id ?? ''), 'where-not-met');
     expect(ids(await iodImms.search('Immunization', { _lastUpdated: `gt${since}` }))).not.toContain(refusal.id);
     expect(ids(await iodImms.search('Patient', { _lastUpdated: `gt${since}` }))).not.toContain(ibrahim.id);
+
+    // 9. The refusal is work for the health visitors only: no centre owns a Task for it, and none can see theirs.
+    const tasks = (await hvDirect.search<Task>('Task', { patient: ref('Patient', ibrahim.id ?? '') })).filter((x) => x.focus?.reference === ref('Immunization', refusal.id ?? ''));
+    expect(tasks.map((x) => x.owner?.identifier?.value)).toEqual(['R9H']);
+    const hvTask = tasks[0]?.id ?? '';
+    await expectDenied(t, await iodImms.readRefused('Task', hvTask), 'focus-not-disclosed');
+    expect(ids(await iodImms.search('Task', {}))).not.toContain(hvTask);
   });
 
   it('6. Leo Ahmed\'s CAF reaches the health visitors and his GP in full, and Isle of Dogs as a summary', async () => {

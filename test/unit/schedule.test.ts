@@ -338,6 +338,28 @@ describe('ImmunizationRecommendation forecast status', () => {
     expect(r.recommendation.find((x) => x.vaccineCode?.[0]?.text === 'MenB dose 1')?.forecastStatus.coding?.[0]?.code).toBe(expected);
   });
 
+  test('a missed dose is recommended without saying why or citing the not-done record', () => {
+    const refused: Immunization = {
+      resourceType: 'Immunization',
+      id: 'refused-1',
+      status: 'not-done',
+      statusReason: { coding: [{ system: 'http://snomed.info/sct', code: '310376006', display: 'Immunisation consent not given' }] },
+      vaccineCode: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-NullFlavor', code: 'UNK' }] },
+      patient: { reference: 'Patient/x' },
+      occurrenceDateTime: '2026-02-26T09:00:00+00:00',
+      extension: [{ url: 'https://fhir.hl7.org.uk/StructureDefinition/Extension-UKCore-VaccinationProcedure', valueCodeableConcept: { coding: [{ system: 'http://snomed.info/sct', code: CODES.menb[0] }] } }],
+    };
+    const record = doseRecordFromImmunization(refused);
+    expect(record).toEqual({ status: 'not-done', id: 'refused-1', procedureCode: CODES.menb[0], date: '2026-02-26T09:00:00+00:00' });
+    const a = assess('2026-01-01', [record!], '2026-04-01');
+    const r = buildImmunizationRecommendation(schedule, a, { patient: { reference: 'Patient/x' } });
+    const menb = r.recommendation.find((x) => x.vaccineCode?.[0]?.text === 'MenB dose 1');
+    expect(menb?.forecastStatus.coding?.[0]?.code).toBe('overdue');
+    // Not even the refused record's id: its existence is the health visitors' to know.
+    expect(menb?.supportingImmunization).toBeUndefined();
+    expect(JSON.stringify(r)).not.toMatch(/310376006|consent not given|refused-1/i);
+  });
+
   test('a dose past its upper age limit is not recommended at all', () => {
     const r = buildImmunizationRecommendation(schedule, assess('2026-01-01', [], '2026-07-01'), { patient: { reference: 'Patient/x' } });
     expect(r.recommendation.map((x) => x.vaccineCode?.[0]?.text).filter((t) => t?.startsWith('Rotavirus'))).toEqual([]);

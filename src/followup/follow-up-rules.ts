@@ -1,6 +1,7 @@
 import type { EpisodeOfCare, Observation, Task } from 'fhir/r4.js';
 import { escalateTask, kindOf, type FollowUpKind, type FollowUpSpec, type Party } from './follow-up-task.js';
 import type { DoseAssessment } from './schedule.js';
+import type { Schedule } from './schedule-schema.js';
 
 // The follow-up job's rules, pure: the shell (services/follow-up-job.ts) loads
 // the facts, asks these functions what to raise, close, escalate or move, and
@@ -169,4 +170,9 @@ export function specFor(task: Task, owner: Organisation, raisedOn: Date): Follow
   const focus = task.focus?.reference;
   if (kind === undefined || subject === undefined || focus === undefined) return undefined;
   return { kind, owner: party(owner), subject, focus, raisedOn, ...(task.code?.text === undefined ? {} : { what: task.code.text }) };
+}
+
+/** The schedule in effect on a day: the latest effective on or before it. */
+export function scheduleInEffect(schedules: readonly Schedule[], asOf: string): Schedule | undefined {
+  return [...schedules].filter((s) => s.effective <= asOf).sort((a, b) => (a.effective < b.effective ? -1 : a.effective > b.effective ? 1 : 0)).at(-1);
 }

@@ -24,6 +24,7 @@ import {
   needsEscalation,
   overdueDoseSpecs,
   pregnancyOverdueSpecs,
+  scheduleInEffect,
   specFor,
   type Organisation,
   type SubjectWhereabouts,
@@ -366,11 +367,6 @@ class Job {
     if (where === undefined || where.deceased) return false;
     return where.districts.length === 0 || this.centres.some((c) => c.catchment.some((d) => where.districts.includes(d)));
   }
-}
-
-/** The schedule in effect on a day: the latest effective on or before it. */
-export function scheduleInEffect(schedules: readonly Schedule[], asOf: string): Schedule | undefined {
-  return [...schedules].filter((s) => s.effective <= asOf).sort((a, b) => (a.effective < b.effective ? -1 : a.effective > b.effective ? 1 : 0)).at(-1);
 }
 
 function organisation(o: OwnerOrganisation): Organisation & { type: string } {

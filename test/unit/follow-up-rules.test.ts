@@ -10,9 +10,11 @@ import {
   isPregnancyOverdue,
   moveAction,
   needsEscalation,
+  scheduleInEffect,
   type Organisation,
 } from '../../src/followup/follow-up-rules.js';
 import { readFixture } from '../support/golden.js';
+import { readRoutineSchedule } from '../support/schedule.js';
 
 // The follow-up job's pure rules, as tables: what is overdue, escalated or moved on a given day.
 
@@ -147,5 +149,15 @@ describe('complete history units', () => {
     expect(list.entry).toBeUndefined();
     expect(list.emptyReason?.coding?.[0]?.code).toBe('nilknown');
     expect(isCompleteHistory({ ...list, mode: 'working' })).toBe(false);
+  });
+});
+
+describe('the schedule in effect', () => {
+  it('is the latest effective on or before the day; none before the first', () => {
+    const routine = readRoutineSchedule();
+    const later = { ...routine, version: routine.version + 1, effective: '2027-09-01' };
+    expect(scheduleInEffect([later, routine], '2026-11-22')).toBe(routine);
+    expect(scheduleInEffect([routine, later], '2027-09-01')).toBe(later);
+    expect(scheduleInEffect([routine], '2025-12-31')).toBeUndefined();
   });
 });

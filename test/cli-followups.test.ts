@@ -34,6 +34,6 @@ describe('hub followups run', () => {
   it('refuses a day that is not YYYY-MM-DD, naming the option', async () => {
     const run = await workspace.hub(['followups', 'run', '--as-of', '22/11/2026']);
     expect(run.code).toBe(2);
-    expect(run.err.join('\n')).toMatch(/--asOf: a date, YYYY-MM-DD/);
+    expect(run.err.join('\n')).toMatch(/--as-of: a date, YYYY-MM-DD/);
   });
 });

@@ -355,8 +355,13 @@ async function protocolVerify(io: CliIo, opts: unknown): Promise<number> {
 const followUpsOptions = z.strictObject({ asOf: z.iso.date('a date, YYYY-MM-DD') });
 
 async function followUpsRun(io: CliIo, opts: unknown): Promise<number> {
-  const o = options(io, followUpsOptions, opts);
-  if (o === undefined) return 2;
+  const parsed = followUpsOptions.safeParse(opts);
+  if (!parsed.success) {
+    // Named as typed (--as-of), not as commander stores it.
+    for (const issue of parsed.error.issues) io.err(`--${issue.path.map(String).join('.').replace('asOf', 'as-of')}: ${issue.message}`);
+    return 2;
+  }
+  const o = parsed.data;
   const config = loadConfig(io.env);
   const policiesDir = config.demo ? await prepareDemoPolicies(config.policiesDir, config.dataDir) : config.policiesDir;
   const protocols = await loadProtocols(policiesDir);

@@ -31,6 +31,7 @@ import {
 } from '../followup/follow-up-rules.js';
 import { isOpen, kindOf, type FollowUpBusinessStatus, type FollowUpKind, type FollowUpSpec } from '../followup/follow-up-task.js';
 import { assessDoses, buildOverdueRecommendation, doseKey, RECOMMENDATION_ID_SYSTEM, type DoseFindings } from '../followup/overdue-doses.js';
+import { FORECAST_STATUS_SYSTEM } from '../followup/immunization-recommendation.js';
 import type { DoseAssessment } from '../followup/schedule.js';
 import type { Schedule } from '../followup/schedule-schema.js';
 import type { RequestMeta } from './audit-recorder.js';
@@ -264,7 +265,30 @@ class Job {
       const key = recommendation === undefined ? undefined : (content(recommendation) as ImmunizationRecommendation).identifier?.find((i) => i.system === RECOMMENDATION_ID_SYSTEM)?.value;
       if (key === undefined || !findings.given.has(key.slice(child.length + 1))) continue;
       await this.close({ focus, kinds: ['overdue-dose'] }, 'completed', 'dose-given', 'The dose has been given');
+      if (recommendation !== undefined) await this.recommendationComplete(recommendation);
     }
+  }
+
+  /** The recommendation a given dose answered says so (forecastStatus complete), so it no longer reads as overdue. */
+  private async recommendationComplete(row: StoredResource): Promise<void> {
+    const before = content(row) as ImmunizationRecommendation;
+    if (before.recommendation.every((r) => r.forecastStatus.coding?.some((c) => c.code === 'complete') === true)) return;
+    const now = this.deps.clock();
+    const versionId = row.versionId + 1;
+    const after: ImmunizationRecommendation = {
+      ...before,
+      date: this.asOf,
+      recommendation: before.recommendation.map((r) => ({ ...r, forecastStatus: { coding: [{ system: FORECAST_STATUS_SYSTEM, code: 'complete', display: 'Complete' }] } })),
+      meta: { versionId: String(versionId), lastUpdated: now.toISOString() },
+    };
+    await writeVersion(this.tx, { type: row.type, id: row.id, versionId, lastUpdated: now, sourceOrg: HUB_ORGANISATION, content: seal(after) });
+    await this.deps.audit.rest(this.tx, this.meta, HUB_REQUESTER, {
+      interaction: 'update',
+      outcome: 'success',
+      outcomeDesc: 'overdue dose given: recommendation complete',
+      resources: [`ImmunizationRecommendation/${row.id}/_history/${versionId}`],
+      patients: before.patient.reference === undefined ? [] : [before.patient.reference],
+    });
   }
 
   /** The hub's ImmunizationRecommendation for one overdue dose of a child, written once (keyed by child and dose). */

@@ -237,6 +237,9 @@ describe('story step 10: overdue doses of children with a complete history', () 
     expect(closed).toHaveLength(1);
     expect(business(closed[0] as Task)).toBe('dose-given');
     expect(closed[0]?.executionPeriod?.end).toBeDefined();
+    // The recommendation the Task was about no longer reads as overdue.
+    const recommendation = (await get('hv', String(closed[0]?.focus?.reference))).body as ImmunizationRecommendation;
+    expect(recommendation.recommendation[0]?.forecastStatus.coding?.[0]?.code).toBe('complete');
     expect(tasks.filter((task) => task.status === 'requested')).toHaveLength(1);
   });
 });

@@ -1,6 +1,6 @@
 import type { Consent, ConsentProvision, ConsentProvisionActor, Reference } from 'fhir/r4.js';
 import type { CafConsent, OrganisationType } from './caf-schema.js';
-import { HUB_CODES, HUB_IDS, LOCAL_ORG_SYSTEM } from './codes.js';
+import { HUB_CODES, HUB_IDS } from './codes.js';
 
 // The family's consent decision recorded in a CAF, as the same Consent shape
 // the maternity booking sends (scope patient-privacy, the ISP as policy,
@@ -48,7 +48,8 @@ function provision(consent: CafConsent): ConsentProvision {
   };
 }
 
-export function cafConsent(reference: string, senderCode: string, consent: CafConsent, patient: Reference, performer: Reference | undefined): Consent {
+/** The consent as the sender recorded it: `recorder` is the sending organisation (its word counts only for flows that take consent from its type). */
+export function cafConsent(reference: string, recorder: { system: string; value: string }, consent: CafConsent, patient: Reference, performer: Reference | undefined): Consent {
   const statement = consent.statement?.trim();
   return {
     resourceType: 'Consent',
@@ -64,7 +65,7 @@ export function cafConsent(reference: string, senderCode: string, consent: CafCo
     patient,
     dateTime: consent.date,
     performer: performer === undefined ? undefined : [performer],
-    organization: [{ identifier: { system: LOCAL_ORG_SYSTEM, value: senderCode } }],
+    organization: [{ identifier: { ...recorder } }],
     // The words the family agreed to, kept with the decision.
     sourceAttachment: statement === undefined || statement === '' ? undefined : { contentType: 'text/plain', title: statement },
     policy: [{ uri: ISP_POLICY }],

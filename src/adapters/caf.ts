@@ -2,17 +2,29 @@ import type { FhirResource, Reference } from 'fhir/r4.js';
 import type { ZodError } from 'zod';
 import { CAF_CONSENT_SYSTEM, cafConsent } from './caf-consent.js';
 import { childPatientEntry, nonEmpty, parentEntries, parentPatientUrl, practitionerEntry, prune } from './caf-people.js';
+import { revisionTag } from '../fhir/source-revision.js';
+import { LOCAL_ORG_SYSTEM } from './codes.js';
 import { CAF_DOMAIN_NAMES } from './caf-questionnaire.js';
 import { actionPlan, CAF_ACTION_PLAN_SYSTEM, CAF_ASSESSMENT_SYSTEM, questionnaireResponse } from './caf-records.js';
 import { cafExportSchema, motherOf, type CafExport, type CafParentCarer, type RuleParams } from './caf-schema.js';
 import { entryReference, entryUrl, invalid, ok, unparsable, type AdapterIssue, type AdapterResult, type IngestUnit, type UnitEffect, type UnitEntry } from './ingest-unit.js';
 
-// The council's Early Help Assessment (CAF) JSON export → the child (or, for
-// an unborn child, the mother), the parents and carers, the professionals, the
-// assessment as a QuestionnaireResponse, its action plan and the family's
-// consent decision. Pure: the same export always gives the same unit.
+// A CAF-compliant assessment in the CAF JSON shape, from the council's early
+// help case system or the health visitors' own system (whoever sends it, its
+// `organisation` must be the sender, and the protocol's `sources` says who may)
+// → the child (or, for an unborn child, the mother), the parents and carers,
+// the professionals, the assessment as a QuestionnaireResponse, its action plan
+// and the family's consent decision, recorded by the sender. Pure: the same
+// export always gives the same unit.
 
-export function adaptCaf(json: unknown): AdapterResult<IngestUnit> {
+export interface CafOptions {
+  /** The identifier system of the sender's organisation code (ODS for an NHS trust, local for a council): the Consent's recorder. */
+  senderSystem: string;
+}
+
+const DEFAULT_OPTIONS: CafOptions = { senderSystem: LOCAL_ORG_SYSTEM };
+
+export function adaptCaf(json: unknown, options: CafOptions = DEFAULT_OPTIONS): AdapterResult<IngestUnit> {
   if (!isRecord(json)) {
     return unparsable({ code: 'structure', diagnostics: 'a CAF export is a JSON object with an "assessment" object', location: '$' });
   }
@@ -20,11 +32,12 @@ export function adaptCaf(json: unknown): AdapterResult<IngestUnit> {
     return unparsable({ code: 'structure', diagnostics: 'this is not a CAF export: it has no "assessment" object', location: 'assessment' });
   }
   const parsed = cafExportSchema.safeParse(json, { reportInput: true });
-  if (!parsed.success) return invalid(...parsed.error.issues.flatMap(toAdapterIssues));
-  return ok(unitOf(parsed.data));
+  if (!parsed.success) return invalid(...parsed.error.issues.flatMap(cafIssues));
+  return ok(cafUnit(parsed.data, { ...options, revisionLocation: 'assessment.revision' }));
 }
 
-function unitOf(x: CafExport): IngestUnit {
+/** The unit of a parsed assessment (from either input shape); revisionLocation says where the input stated its revision. */
+export function cafUnit(x: CafExport, options: CafOptions & { revisionLocation: string }): IngestUnit {
   const a = x.assessment;
   const messageKey = `caf:${a.reference}:${a.revision}`;
   const entries: UnitEntry[] = [];
@@ -53,7 +66,14 @@ function unitOf(x: CafExport): IngestUnit {
   const subject: Reference = { reference: holder.fullUrl, display: holder.display };
   const qrUrl = entryUrl(messageKey, 'QuestionnaireResponse');
   const qr = questionnaireResponse(a, subject, { reference: assessor.fullUrl, display: a.assessor.name });
-  entries.push({ fullUrl: qrUrl, resource: qr, match: { system: CAF_ASSESSMENT_SYSTEM, value: a.reference }, action: 'upsert' });
+  entries.push({
+    fullUrl: qrUrl,
+    resource: { ...qr, meta: { tag: [revisionTag(a.revision)] } },
+    match: { system: CAF_ASSESSMENT_SYSTEM, value: a.reference },
+    action: 'upsert',
+    // A later revision replaces the assessment; an older one than held is refused (ingest-service.ts).
+    revision: { number: a.revision, location: options.revisionLocation },
+  });
 
   if (a.actionPlan.length > 0) {
     const author = lead === undefined || a.leadProfessional === undefined ? undefined : { reference: lead.fullUrl, display: a.leadProfessional.name };
@@ -65,7 +85,7 @@ function unitOf(x: CafExport): IngestUnit {
     });
   }
 
-  const consent = cafConsent(a.reference, x.organisation, a.consent, subject, consentPerformer(messageKey, a.parentsCarers, a.consent.givenBy?.name, holder.motherIndex));
+  const consent = cafConsent(a.reference, { system: options.senderSystem, value: x.organisation }, a.consent, subject, consentPerformer(messageKey, a.parentsCarers, a.consent.givenBy?.name, holder.motherIndex));
   entries.push({ fullUrl: entryUrl(messageKey, 'Consent'), resource: consent, match: { system: CAF_CONSENT_SYSTEM, value: a.reference }, action: 'upsert' });
 
   return {
@@ -127,7 +147,8 @@ export function locationOf(path: readonly PropertyKey[]): string {
     .join('');
 }
 
-function toAdapterIssues(issue: ZodIssue): AdapterIssue[] {
+/** A schema issue as the adapter reports it, located in the CAF JSON shape (caf-response.ts relocates it). */
+export function cafIssues(issue: ZodIssue): AdapterIssue[] {
   const location = locationOf(issue.path);
   // Name the field as a reader would: "givenName", "peoplePresent[0]".
   const lastKey = issue.path.findLastIndex((s) => typeof s === 'string');

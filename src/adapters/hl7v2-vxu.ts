@@ -325,6 +325,8 @@ const ERROR_CODES: Record<AdapterIssue['code'], [string, string]> = {
   invalid: ['207', 'Application internal error'], 'business-rule': ['207', 'Application internal error'],
   // Table 0357 has no authorisation code; ERR-8 says which organisation types may send the message.
   forbidden: ['207', 'Application internal error'],
+  // A record older than the one held (a sender's revision); no VXU carries one today.
+  conflict: ['207', 'Application internal error'],
 };
 
 function errorCode(issue: AdapterIssue): [string, string] {

@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 
 /** Where a fault is: a FHIRPath ("Bundle.entry[1].resource.birthDate"), an HL7 field ("PID-3", "RXA-20"), or a CSV cell ("row 3 column PERSON_DOB"). */
 export interface AdapterIssue {
-  code: 'structure' | 'invalid' | 'required' | 'value' | 'code-invalid' | 'not-supported' | 'business-rule' | 'forbidden';
+  code: 'structure' | 'invalid' | 'required' | 'value' | 'code-invalid' | 'not-supported' | 'business-rule' | 'forbidden' | 'conflict';
   diagnostics: string;
   location: string;
 }
@@ -37,6 +37,12 @@ export interface UnitEntry {
   match?: { system: string; value: string };
   /** delete: a NEMS "delete" or CSV ACTION_FLAG "delete": the matched resource is marked entered-in-error. */
   action: 'upsert' | 'delete';
+  /**
+   * The sender's revision of this record (also in the resource's meta.tag, see
+   * fhir/source-revision.ts) and where the message states it: a matched record
+   * holding a later revision is not overwritten, and the unit is refused.
+   */
+  revision?: { number: number; location: string };
 }
 
 /**

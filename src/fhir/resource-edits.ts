@@ -24,12 +24,12 @@ export function markEnteredInError(resource: FhirResource): FhirResource {
 
 /**
  * Same content, ignoring id and the store's meta (a re-sent fact is not a new
- * version); a change of security labels is a change.
+ * version); a change of security labels or tags (a sender's revision) is a change.
  */
 export function sameContent(a: FhirResource, b: FhirResource): boolean {
   const strip = (r: FhirResource): unknown => {
     const { id: _id, meta, ...rest } = r;
-    return { ...rest, security: meta?.security ?? [] };
+    return { ...rest, security: meta?.security ?? [], tag: meta?.tag ?? [] };
   };
   return canonicalJson(strip(a)) === canonicalJson(strip(b));
 }

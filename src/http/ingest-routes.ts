@@ -2,6 +2,7 @@ import express, { Router, type Request, type Response } from 'express';
 import type { OperationOutcomeIssue } from 'fhir/r4.js';
 import { z } from 'zod';
 import { adaptCaf } from '../adapters/caf.js';
+import { adaptCafResponse } from '../adapters/caf-response.js';
 import { adaptFhirMessage } from '../adapters/fhir-message.js';
 import { adaptHl7v2 } from '../adapters/hl7v2-vxu.js';
 import { adaptImmunisationCsv } from '../adapters/immunisation-csv.js';
@@ -95,8 +96,12 @@ export function ingestRouter(deps: GuardDeps & { ingest: IngestService }): Route
   });
 
   router.post('/ingest/caf', guard(deps, 'operation', 'c', 'QuestionnaireResponse'), json, async (req, res) => {
-    const result = adaptCaf(req.body as unknown);
-    answer(res, await deps.ingest.ingest(must(res), rawOf(req, 'application/json'), [{ label: 'assessment', result }], metaOf(req, res)));
+    const principal = must(res);
+    // Two shapes of one assessment: the CAF JSON export, or a QuestionnaireResponse answering the hub's CAF Questionnaire.
+    const options = { senderSystem: principal.organisationSystem };
+    const body = req.body as unknown;
+    const result = isQuestionnaireResponse(body) ? adaptCafResponse(body, options) : adaptCaf(body, options);
+    answer(res, await deps.ingest.ingest(principal, rawOf(req, 'application/json'), [{ label: 'assessment', result }], metaOf(req, res)));
   });
 
   router.use(bodyErrors(deps, INGEST_LIMIT, () => 'operation'));
@@ -106,7 +111,8 @@ export function ingestRouter(deps: GuardDeps & { ingest: IngestService }): Route
 /**
  * One OperationOutcome for the whole request: an information issue per unit
  * stored (or recognised as already received), error issues per fault of each
- * refused unit. 200 if any unit was accepted; else the refusal's own status.
+ * refused unit. 200 if any unit was accepted; else the refusal's own status
+ * (409 for a revision older than the one held).
  */
 function answer(res: Response, outcomes: readonly UnitOutcome[]): void {
   const issues: OperationOutcomeIssue[] = outcomes.flatMap((o): OperationOutcomeIssue[] => {
@@ -128,7 +134,7 @@ function answer(res: Response, outcomes: readonly UnitOutcome[]): void {
   });
   const accepted = outcomes.some((o) => o.status !== 'refused');
   const refusals = outcomes.flatMap((o) => (o.refusal === undefined ? [] : [o.refusal]));
-  const status = accepted ? 200 : refusals.includes(400) ? 400 : refusals.includes(403) ? 403 : 422;
+  const status = accepted ? 200 : refusals.includes(400) ? 400 : refusals.includes(403) ? 403 : refusals.includes(409) ? 409 : 422;
   sendFhir(res, { status, body: outcome(issues.map((i) => ({ severity: i.severity, code: i.code, diagnostics: i.diagnostics ?? '', expression: i.expression }))) });
 }
 
@@ -149,6 +155,10 @@ function describe(o: UnitOutcome): string {
 function named(o: UnitOutcome): string {
   const shared = o.shared ?? 0;
   return [...o.resources, ...(shared === 0 ? [] : [`${shared} record${shared === 1 ? '' : 's'} also held by other organisations (not named)`])].join(', ');
+}
+
+function isQuestionnaireResponse(body: unknown): boolean {
+  return typeof body === 'object' && body !== null && (body as { resourceType?: unknown }).resourceType === 'QuestionnaireResponse';
 }
 
 function must(res: Response): Principal {

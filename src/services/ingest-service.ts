@@ -12,6 +12,7 @@ import { caughtUp, keepCaughtUp, keepPregnancyOutcome, markEnteredInError, rewri
 import { patientsOf } from '../fhir/resource-types.js';
 import { buildCompleteHistoryList, HISTORY_ID_SYSTEM, historyKey } from '../followup/complete-history.js';
 import { validateAgainstProfile } from '../fhir/profiles.js';
+import { laterRevisionStored } from '../fhir/source-revision.js';
 import { organisationsByCode } from '../db/notice-queries.js';
 import { checkSender, mayCause, type Sender } from '../protocol/message-sources.js';
 import type { LoadedProtocol, MessageKind } from '../protocol/protocol-schema.js';
@@ -48,8 +49,8 @@ export interface UnitOutcome {
   label: string;
   messageKey: string | undefined;
   status: UnitStatus;
-  /** HTTP status a refusal alone would earn: 400 unparsable, 403 not the sender, 422 invalid. */
-  refusal?: 400 | 403 | 422;
+  /** HTTP status a refusal alone would earn: 400 unparsable, 403 not the sender, 409 older than what is held, 422 invalid. */
+  refusal?: 400 | 403 | 409 | 422;
   /** "Type/id/_history/n" of every resource version written that only the sender has written (or, for a duplicate, by the first copy). */
   resources: string[];
   /** How many written records other organisations have written too (not named). */
@@ -180,7 +181,7 @@ export class IngestService {
     unit: IngestUnit,
     raw: StoredResource,
     meta: RequestMeta,
-  ): Promise<{ rows: StoredResource[]; shared: Set<string> } | { issues: AdapterIssue[]; refusal?: 403 }> {
+  ): Promise<{ rows: StoredResource[]; shared: Set<string> } | { issues: AdapterIssue[]; refusal?: 403 | 409 }> {
     const now = this.deps.clock();
     // Lock identities in a fixed order so two messages about one child never deadlock or duplicate it.
     const identities = unit.entries.flatMap((e) => (e.match === undefined ? [] : [`${e.resource.resourceType}|${e.match.system}|${e.match.value}`]));
@@ -195,6 +196,15 @@ export class IngestService {
       const found = entry.match === undefined ? undefined : await findByIdentifier(tx, entry.resource.resourceType, entry.match.system, entry.match.value, scope);
       existing.set(entry.fullUrl, found);
       ids.set(entry.fullUrl, `${entry.resource.resourceType}/${found?.id ?? randomUUID()}`);
+    }
+    // A revision older than the one held (messages out of order, a stale re-export) changes nothing.
+    for (const entry of unit.entries) {
+      const found = existing.get(entry.fullUrl);
+      if (found === undefined || entry.revision === undefined) continue;
+      const held = laterRevisionStored(storedContent(found), entry.revision.number);
+      if (held === undefined) continue;
+      const diagnostics = `revision ${entry.revision.number} is older than revision ${held} of this ${found.type}, which the hub holds: nothing was changed`;
+      return { issues: [{ code: 'conflict', diagnostics, location: entry.revision.location }], refusal: 409 };
     }
     const issues: AdapterIssue[] = [];
     const rows: StoredResource[] = [];

@@ -110,6 +110,28 @@ describe('CAF adapter: what each export yields', () => {
   });
 });
 
+describe('CAF adapter: a health visitors\' export (an NHS trust, ODS code)', () => {
+  const ods = { senderSystem: 'https://fhir.nhs.uk/Id/ods-organization-code' };
+
+  test.each(['hv-two-year-review', 'hv-two-year-review-revision-2'])('%s (golden)', async (name) => {
+    const result = adaptCaf(await load(name), ods);
+    await expectGolden(`caf/${name}`, result);
+    expectWellFormed(unitOf(result));
+  });
+
+  test('the consent is recorded by the sending trust, and the assessment carries its revision for the store', async () => {
+    const unit = unitOf(adaptCaf(await load('hv-two-year-review-revision-2'), ods));
+    expect(unit).toMatchObject({ messageKey: 'caf:HV-TEST-0001:2', event: 'early-help-assessment', senderCode: 'R9H' });
+    const consent = one(unit, 'Consent');
+    expect(consent.organization).toEqual([{ identifier: { system: 'https://fhir.nhs.uk/Id/ods-organization-code', value: 'R9H' } }]);
+    expect(consent.provision?.actor?.map((a) => a.reference.identifier?.value)).toEqual(['early-help']);
+    const qr = one(unit, 'QuestionnaireResponse');
+    expect(qr.meta?.tag).toEqual([{ system: 'https://eastside.example/fhir/CodeSystem/source-revision', code: '2', display: 'revision 2' }]);
+    expect(unit.entries.find((e) => e.resource === qr)?.revision).toEqual({ number: 2, location: 'assessment.revision' });
+    expect(all(unit, 'Practitioner').map((p) => p.identifier?.[0]?.value)).toEqual(['R9H:J. Visitorby']);
+  });
+});
+
 type Edit = (x: CafInput) => void;
 
 describe('CAF adapter: restriction', () => {

@@ -390,7 +390,7 @@ export function cafConsentOf(
 ): Consent {
   return cafConsent(
     'CAF-TEST-0001',
-    'E09000999-EH',
+    { system: 'urn:eastside:org', value: 'E09000999-EH' },
     { given, date: '2026-10-20', shareWith: [...shareWith], doNotShareWith: [...doNotShareWith], ...(given ? { givenBy: { name: 'Synthetic Parent' } } : {}) },
     { reference: `Patient/${patientId}` },
     undefined,

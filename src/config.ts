@@ -54,6 +54,10 @@ export const configSchema = z
     RATE_LIMIT_API_PER_CLIENT: z.coerce.number().int().min(1).default(6000),
     RATE_LIMIT_API_PER_ADDRESS: z.coerce.number().int().min(1).default(600),
     RATE_LIMIT_API_WINDOW_SECONDS: z.coerce.number().int().min(1).max(86_400).default(60),
+    // The follow-up job (README "Follow-up work"): how often it runs (0: never; `hub followups run` still does),
+    // and how many days a Task may stay unaccepted before it is escalated to the health visitors.
+    FOLLOWUP_JOB_INTERVAL_MINUTES: z.coerce.number().int().min(0).max(10_080).default(1440),
+    ESCALATE_AFTER_DAYS: z.coerce.number().int().min(1).max(365).default(14),
   })
   .transform((env) => ({
     port: env.PORT,
@@ -76,6 +80,7 @@ export const configSchema = z
     denialBurst: { threshold: env.DENIAL_BURST_THRESHOLD, windowMs: env.DENIAL_BURST_WINDOW_MINUTES * 60_000 },
     database: { statementTimeoutMs: env.DB_STATEMENT_TIMEOUT_MS, poolSize: env.DB_POOL_SIZE, connectionTimeoutMs: env.DB_CONNECTION_TIMEOUT_MS },
     http: { keepAliveTimeoutMs: env.HTTP_KEEP_ALIVE_TIMEOUT_MS, headersTimeoutMs: Math.max(env.HTTP_HEADERS_TIMEOUT_MS, env.HTTP_KEEP_ALIVE_TIMEOUT_MS + 1000) },
+    followUps: { intervalMinutes: env.FOLLOWUP_JOB_INTERVAL_MINUTES, escalateAfterDays: env.ESCALATE_AFTER_DAYS },
     rateLimits: {
       token: { perClient: env.RATE_LIMIT_TOKEN_PER_CLIENT, perAddress: env.RATE_LIMIT_TOKEN_PER_ADDRESS, windowSeconds: env.RATE_LIMIT_TOKEN_WINDOW_SECONDS },
       api: { perClient: env.RATE_LIMIT_API_PER_CLIENT, perAddress: env.RATE_LIMIT_API_PER_ADDRESS, windowSeconds: env.RATE_LIMIT_API_WINDOW_SECONDS },

@@ -7,6 +7,7 @@ import { forgetExpiredAssertions } from './db/registry-queries.js';
 import { cursorCodec } from './fhir/cursor-codec.js';
 import { loadHubProfiles } from './fhir/profiles.js';
 import type { LoadedProtocol } from './protocol/protocol-schema.js';
+import type { Schedule } from './followup/schedule-schema.js';
 import { DisclosureService } from './services/disclosure-service.js';
 import { loadFhirDefinitions } from './fhir/validator.js';
 import { createApp } from './http/app.js';
@@ -21,6 +22,7 @@ import { FhirService } from './services/fhir-service.js';
 import { FiguresService } from './services/figures-service.js';
 import { installDefinitions } from './services/definitions.js';
 import { IngestService } from './services/ingest-service.js';
+import { DEFAULT_ESCALATE_AFTER_DAYS, runFollowUpJob, type FollowUpRun } from './services/follow-up-job.js';
 import { ephemeralSigningKeys } from './services/signing-keys.js';
 import { DEFAULT_RATE_LIMITS, RateLimitService, type RateLimits } from './services/rate-limit-service.js';
 
@@ -46,6 +48,10 @@ export interface HubOptions {
   denialBurst?: DenialBurst;
   /** Requests allowed per client and per source address (default DEFAULT_RATE_LIMITS). */
   rateLimits?: RateLimits;
+  /** The follow-up job: escalation after (default 14 days), and how often it runs by itself (default never: main.ts sets it). */
+  followUps?: { escalateAfterDays?: number; intervalMinutes?: number };
+  /** The national immunisation schedules (SCHEDULES_DIR): without one, no dose is ever judged overdue. */
+  schedules?: readonly Schedule[];
 }
 
 export interface Hub {
@@ -54,6 +60,8 @@ export interface Hub {
   sequencer: AuditSequencer;
   auditLog: AuditLogService;
   tokenUrl: string;
+  /** Runs the follow-up job for a day (YYYY-MM-DD), as the schedule and `hub followups run` do. */
+  followUps: { run(asOf: string): Promise<FollowUpRun> };
   close(): Promise<void>;
 }
 
@@ -98,6 +106,10 @@ export async function createHub(options: HubOptions): Promise<Hub> {
     protocols: options.protocols,
   });
 
+  const followUpDeps = { db, audit, clock, protocols: options.protocols, disclosure, schedules: options.schedules ?? [], escalateAfterDays: options.followUps?.escalateAfterDays ?? DEFAULT_ESCALATE_AFTER_DAYS };
+  const followUps = { run: (asOf: string) => runFollowUpJob(followUpDeps, asOf) };
+  const followUpTimer = scheduleFollowUps(followUps, clock, logger, options.followUps?.intervalMinutes ?? 0);
+
   sequencer.start(options.sequenceIntervalMs ?? 500);
   const maintenance = setInterval(() => {
     forgetExpiredAssertions(db, new Date(clock().getTime() - 3_600_000)).catch(() => undefined);
@@ -114,12 +126,36 @@ export async function createHub(options: HubOptions): Promise<Hub> {
     sequencer,
     auditLog,
     tokenUrl,
+    followUps,
     close: async () => {
       clearInterval(maintenance);
+      if (followUpTimer !== undefined) clearInterval(followUpTimer);
       await sequencer.stop();
       await sequencer.flush();
     },
   };
+}
+
+/**
+ * The follow-up job in a running hub, for today, every `minutes` (0: never).
+ * Every instance schedules it; the run's lock lets one at a time through and a
+ * re-run changes nothing.
+ */
+function scheduleFollowUps(followUps: Hub['followUps'], clock: () => Date, logger: Logger, minutes: number): NodeJS.Timeout | undefined {
+  if (minutes <= 0) return undefined;
+  const timer = setInterval(() => {
+    const asOf = clock().toISOString().slice(0, 10);
+    followUps
+      .run(asOf)
+      .then((run) => {
+        logger.info({ asOf, ran: run.ran, raised: run.raised.length, closed: run.closed.length, escalated: run.escalated.length }, 'follow-up job');
+      })
+      .catch((err: unknown) => {
+        logger.error({ err, asOf }, 'follow-up job failed: it runs again at the next interval');
+      });
+  }, minutes * 60_000);
+  timer.unref();
+  return timer;
 }
 
 /** A key for this process only (tests, throwaway hubs): its checkpoints cannot be checked after a restart. */

@@ -9,6 +9,7 @@ import { openSigningKeys } from './services/signing-keys.js';
 import { createLogger } from './logger.js';
 import { standingOf } from './protocol/in-force.js';
 import { loadProtocols, prepareDemoPolicies } from './services/protocol-store.js';
+import { loadSchedules } from './services/schedule-store.js';
 
 // The composition root: config → database → protocols → hub → listen.
 
@@ -36,6 +37,10 @@ for (const protocol of protocols) {
   else logger.warn({ ...about, reason: standing.reason }, 'protocol NOT in force: every flow in it denies');
 }
 if (protocols.length === 0) logger.warn({ policiesDir }, 'no protocols: nothing crosses organisations');
+// The national immunisation schedules (reviewed data): one the hub cannot read stops the start.
+const schedules = await loadSchedules(config.schedulesDir);
+for (const { schedule, source } of schedules) logger.info({ schedule: schedule.id, version: schedule.version, effective: schedule.effective, source }, 'immunisation schedule loaded');
+if (schedules.length === 0) logger.warn({ schedulesDir: config.schedulesDir }, 'no immunisation schedule: no dose is judged overdue');
 // The log's origin was fixed when its key was made; a different AUDIT_LOG_ORIGIN now cannot rename it.
 const logKey = await loadOrCreateLogKey(config);
 if (config.auditLogOrigin !== undefined && config.auditLogOrigin !== logKey.name) {
@@ -52,6 +57,8 @@ const hub = await createHub({
   signingKeys: await openSigningKeys(config.signingKeysDir, () => new Date()),
   checkpoints: config.checkpoints,
   rateLimits: config.rateLimits,
+  followUps: config.followUps,
+  schedules: schedules.map((s) => s.schedule),
   protocols,
 });
 const server = hub.app.listen(config.port, config.host, () => {

@@ -52,7 +52,9 @@ export interface UnitEntry {
  */
 export type UnitEffect =
   | { kind: 'birth'; motherNhsNumber: string; babyFullUrl: string; date: string; outcome: 'live-birth' | 'stillbirth' | 'neonatal-death' }
-  | { kind: 'unborn'; motherNhsNumber: string; expectedDeliveryDate: string | undefined };
+  | { kind: 'unborn'; motherNhsNumber: string; expectedDeliveryDate: string | undefined }
+  /** The sender says these are every dose it has given the child (see followup/complete-history.ts). */
+  | { kind: 'complete-history'; nhsNumber: string; immunizations: { system: string; value: string }[] };
 
 /** Everything one inbound message (or one CSV row) yields: stored all together or not at all. */
 export interface IngestUnit {

@@ -15,7 +15,11 @@ import { readLogKey } from '../services/log-key.js';
 import { rotateSigningKey } from '../services/signing-keys.js';
 import { auditExport, auditVerifyBundle, printVerdict } from './audit-bundle.js';
 import { pino } from 'pino';
-import { loadProtocolFile, ProtocolFileError, publicKeyPath, readJwkFile, signProtocolFile } from '../services/protocol-store.js';
+import { loadProtocolFile, loadProtocols, prepareDemoPolicies, ProtocolFileError, publicKeyPath, readJwkFile, signProtocolFile } from '../services/protocol-store.js';
+import { AuditRecorder } from '../services/audit-recorder.js';
+import { DisclosureService } from '../services/disclosure-service.js';
+import { runFollowUpJob } from '../services/follow-up-job.js';
+import { loadSchedules } from '../services/schedule-store.js';
 import { igLink } from './ig-link.js';
 import { dbRoles } from './db-roles.js';
 
@@ -177,6 +181,16 @@ export async function runCli(argv: readonly string[], io: CliIo = defaultIo): Pr
       for (const kid of rotated.removed) io.out(`removed (its tokens have expired): ${kid}`);
     });
 
+  program
+    .command('followups')
+    .description('follow-up work (README "Follow-up work")')
+    .command('run')
+    .description('run the follow-up job for a day: overdue doses, exception reports, moves, escalations; prints what it raised and closed')
+    .requiredOption('--as-of <date>', 'the day to judge, YYYY-MM-DD (e.g. today)')
+    .action(async (opts: unknown) => {
+      exitCode = await followUpsRun(io, opts);
+    });
+
   const protocol = program.command('protocol').description('information-sharing protocols: party keys, signatures, standing (policies/README.md)');
   protocol
     .command('keygen')
@@ -336,6 +350,42 @@ async function protocolVerify(io: CliIo, opts: unknown): Promise<number> {
   const standing = standingOf(loaded, o.at === undefined ? new Date() : new Date(`${o.at}T00:00:00Z`));
   io.out(standing.inForce ? 'in force' : `NOT in force: ${standing.reason}`);
   return standing.inForce ? 0 : 1;
+}
+
+const followUpsOptions = z.strictObject({ asOf: z.iso.date('a date, YYYY-MM-DD') });
+
+async function followUpsRun(io: CliIo, opts: unknown): Promise<number> {
+  const parsed = followUpsOptions.safeParse(opts);
+  if (!parsed.success) {
+    // Named as typed (--as-of), not as commander stores it.
+    for (const issue of parsed.error.issues) io.err(`--${issue.path.map(String).join('.').replace('asOf', 'as-of')}: ${issue.message}`);
+    return 2;
+  }
+  const o = parsed.data;
+  const config = loadConfig(io.env);
+  const policiesDir = config.demo ? await prepareDemoPolicies(config.policiesDir, config.dataDir) : config.policiesDir;
+  const protocols = await loadProtocols(policiesDir);
+  const schedules = (await loadSchedules(config.schedulesDir)).map((s) => s.schedule);
+  const clock = (): Date => new Date();
+  return withDatabase(config, async (database) => {
+    const deps = {
+      db: database.db,
+      audit: new AuditRecorder({ hubBaseUrl: config.publicBaseUrl, clock }),
+      clock,
+      protocols,
+      disclosure: new DisclosureService({ protocols, clock }),
+      escalateAfterDays: config.followUps.escalateAfterDays,
+      schedules,
+    };
+    const run = await runFollowUpJob(deps, o.asOf, { requestId: `hub-followups-run-${o.asOf}` });
+    if (!run.ran) {
+      io.out(`follow-up job as of ${o.asOf}: another instance is running it; nothing done`);
+      return 1;
+    }
+    for (const line of run.lines) io.out(line);
+    io.out(`follow-up job as of ${o.asOf}: ${run.raised.length} raised, ${run.closed.length} closed, ${run.escalated.length} escalated`);
+    return 0;
+  });
 }
 
 function printIssues(io: CliIo, err: ProtocolFileError): void {

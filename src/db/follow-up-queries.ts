@@ -1,11 +1,13 @@
-import { and, eq } from 'drizzle-orm';
+import { and, eq, inArray, sql } from 'drizzle-orm';
 import { FOCUS_PARAM, OWNER_PARAM } from '../fhir/resource-types.js';
-import type { Db, Tx } from './database.js';
+import { rawRows, type Db, type Tx } from './database.js';
 import { readCurrentMany } from './disclosure-queries.js';
 import type { StoredResource } from './resource-queries.js';
-import { resourceReferences, resourceTokens } from './schema/index.js';
+import { organisations, resourceReferences, resources, resourceTokens } from './schema/index.js';
 
-// The hub's follow-up Tasks, found by what they are about and who owns them.
+// The hub's follow-up Tasks, found by what they are about and who owns them;
+// and what the follow-up job reads: the records its rules look over, the
+// organisations that own follow-up work, and the one lock a run holds.
 
 export interface TaskFilter {
   focus?: string | undefined;
@@ -43,3 +45,44 @@ export async function readTasks(db: Db | Tx, ids: readonly string[]): Promise<St
   return ids.length === 0 ? [] : readCurrentMany(db, 'Task', ids);
 }
 
+/** Current resources of a type carrying an identifier of a system (index lookup, then primary key). */
+export async function currentWithIdentifierSystem(db: Db | Tx, type: string, system: string): Promise<StoredResource[]> {
+  const ids = await db
+    .selectDistinct({ id: resourceTokens.id })
+    .from(resourceTokens)
+    .where(and(eq(resourceTokens.type, type), eq(resourceTokens.param, 'identifier'), eq(resourceTokens.system, system)));
+  if (ids.length === 0) return [];
+  return db.select().from(resources).where(and(eq(resources.type, type), inArray(resources.id, ids.map((i) => i.id))));
+}
+
+/** Every current resource of a type (the pregnancy episodes, the follow-up Tasks): the job's rules decide which matter. */
+export async function currentOfType(db: Db | Tx, type: string): Promise<StoredResource[]> {
+  return db.select().from(resources).where(eq(resources.type, type)).orderBy(resources.id);
+}
+
+export interface OwnerOrganisation {
+  code: string;
+  system: string;
+  type: string;
+  name: string;
+  catchment: string[];
+}
+
+/** Registered organisations of some types (the health visitors, the children's centres and their catchments). */
+export async function organisationsOfTypes(db: Db | Tx, types: readonly string[]): Promise<OwnerOrganisation[]> {
+  return db
+    .select({ code: organisations.code, system: organisations.system, type: organisations.type, name: organisations.name, catchment: organisations.catchment })
+    .from(organisations)
+    .where(inArray(organisations.type, [...types]))
+    .orderBy(organisations.code);
+}
+
+/**
+ * One follow-up run at a time across every instance on the database: the
+ * lock is the transaction's, so it is released by commit or rollback (and by
+ * a crashed instance's dropped connection). False when another run holds it.
+ */
+export async function tryFollowUpRunLock(tx: Tx): Promise<boolean> {
+  const [row] = await rawRows<{ locked: boolean }>(tx, sql`select pg_try_advisory_xact_lock(hashtext('follow-up-job')) as locked`);
+  return row?.locked === true;
+}

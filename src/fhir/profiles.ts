@@ -94,6 +94,10 @@ export const REQUIRED_CODES: readonly { type: string; element: string; valueSet:
     valueSet: 'http://hl7.org/fhir/ValueSet/care-plan-activity-status',
     codes: ['not-started', 'scheduled', 'in-progress', 'on-hold', 'completed', 'cancelled', 'stopped', 'unknown', 'entered-in-error'],
   },
+  // A complete history is a current snapshot (followup/complete-history.ts). See: https://hl7.org/fhir/R4/valueset-list-status.html
+  { type: 'List', element: 'status', valueSet: 'http://hl7.org/fhir/ValueSet/list-status', codes: ['current', 'retired', 'entered-in-error'] },
+  // See: https://hl7.org/fhir/R4/valueset-list-mode.html
+  { type: 'List', element: 'mode', valueSet: 'http://hl7.org/fhir/ValueSet/list-mode', codes: ['working', 'snapshot', 'changes'] },
   // See: https://hl7.org/fhir/R4/valueset-provenance-entity-role.html
   { type: 'ProvenanceEntity', element: 'role', valueSet: 'http://hl7.org/fhir/ValueSet/provenance-entity-role', codes: ['derivation', 'revision', 'quotation', 'source', 'removal'] },
 ];

@@ -34,6 +34,10 @@ const typeDefinitions: Record<string, TypeDefinition> = {
     moreReferences: { focus: 'focus' },
   },
   Communication: { identifier: 'identifier', references: { patient: 'subject', subject: 'subject' } },
+  // A practice's complete immunisation history of a child (snapshot). See: https://hl7.org/fhir/R4/list.html#search
+  List: { identifier: 'identifier', references: { patient: 'subject', subject: 'subject' } },
+  // The hub's statement that a child's dose is overdue (the focus of its overdue-dose Task).
+  ImmunizationRecommendation: { identifier: 'identifier', references: { patient: 'patient' } },
   Provenance: { references: { patient: 'target' } },
   Organization: { identifier: 'identifier', references: {} },
   Practitioner: { identifier: 'identifier', references: {} },

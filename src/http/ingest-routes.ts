@@ -1,10 +1,12 @@
 import express, { Router, type Request, type Response } from 'express';
 import type { OperationOutcomeIssue } from 'fhir/r4.js';
+import { z } from 'zod';
 import { adaptCaf } from '../adapters/caf.js';
 import { adaptCafResponse } from '../adapters/caf-response.js';
 import { adaptFhirMessage } from '../adapters/fhir-message.js';
 import { adaptHl7v2 } from '../adapters/hl7v2-vxu.js';
 import { adaptImmunisationCsv } from '../adapters/immunisation-csv.js';
+import { completeHistoryUnits } from '../adapters/immunisation-history.js';
 import type { AdapterResult, IngestUnit } from '../adapters/ingest-unit.js';
 import type { Principal } from '../auth/principal.js';
 import { allows } from '../auth/scopes.js';
@@ -21,6 +23,9 @@ import { FHIR_JSON, sendFhir } from './send.js';
 // (pure), and hands the units to the ingest service.
 
 const INGEST_LIMIT = '20mb';
+
+/** The CSV route's one parameter: history=complete, the practice's statement that the file is each child's whole history. */
+const csvQuery = z.object({ history: z.literal('complete').optional() });
 
 /** The resource type whose create scope each FHIR message event needs. */
 const EVENT_FOCUS: Record<string, string> = {
@@ -71,12 +76,23 @@ export function ingestRouter(deps: GuardDeps & { ingest: IngestService }): Route
   );
 
   router.post('/ingest/immunisations-csv', guard(deps, 'operation', 'c', 'Immunization'), text(['text/csv', 'text/plain', 'application/csv']), async (req, res) => {
+    const query = csvQuery.safeParse(req.query);
+    if (!query.success) {
+      await refuseAudited(deps, req, res, 'operation', problem(400, 'value', 'history must be "complete" (the file is every dose the practice has given each child in it) or absent', 'history'));
+      return;
+    }
     const body = typeof req.body === 'string' ? req.body : '';
     const adapted = adaptImmunisationCsv(body);
     const units = adapted.ok
       ? adapted.value.rows.map((r) => ({ label: `row ${r.row}`, result: r.result }))
       : [{ label: 'file', result: adapted as AdapterResult<IngestUnit> }];
-    answer(res, await deps.ingest.ingest(must(res), { contentType: 'text/csv', text: body }, units, metaOf(req, res)));
+    const raw = { contentType: 'text/csv', text: body };
+    const outcomes = await deps.ingest.ingest(must(res), raw, units, metaOf(req, res));
+    if (query.data.history === 'complete') {
+      const refused = adapted.ok ? adapted.value.rows.filter((_, i) => outcomes[i]?.status === 'refused').map((r) => r.row) : [];
+      outcomes.push(...(await deps.ingest.ingest(must(res), raw, completeHistoryUnits(adapted, refused), metaOf(req, res))));
+    }
+    answer(res, outcomes);
   });
 
   router.post('/ingest/caf', guard(deps, 'operation', 'c', 'QuestionnaireResponse'), json, async (req, res) => {

@@ -22,6 +22,8 @@ const EVENT_KINDS: Readonly<Record<string, MessageKind>> = {
   'vaccinations-1': 'immunisation-event',
   'vxu-v04': 'immunisation-event',
   'immunisation-csv-row': 'immunisation-event',
+  // The immunisation CSV sent with history=complete: the practice's statement that a child's history is whole.
+  'immunisation-history': 'immunisation-event',
   // The CAF assessment (caf.ts).
   'early-help-assessment': 'early-help-assessment',
 };

@@ -10,6 +10,7 @@ import { writeVersion, type StoredResource } from '../db/resource-queries.js';
 import { contentForRules, seal } from '../db/undisclosed.js';
 import { caughtUp, keepCaughtUp, keepPregnancyOutcome, markEnteredInError, rewriteReferences, sameContent, withIdentifier } from '../fhir/resource-edits.js';
 import { patientsOf } from '../fhir/resource-types.js';
+import { buildCompleteHistoryList, HISTORY_ID_SYSTEM, historyKey } from '../followup/complete-history.js';
 import { validateAgainstProfile } from '../fhir/profiles.js';
 import { laterRevisionStored } from '../fhir/source-revision.js';
 import { organisationsByCode } from '../db/notice-queries.js';
@@ -312,7 +313,43 @@ export class IngestService {
         // The assessment is already recorded against the mother (its subject); the
         // birth notification later links her baby. Nothing else to change.
         return [];
+      case 'complete-history':
+        return this.recordCompleteHistory(tx, principal, effect, now);
     }
+  }
+
+  /**
+   * The practice's complete history of a child: a snapshot List of the doses it
+   * sent (its own records only; a dose it withdrew is not in it). One List per
+   * practice and child, replaced by the next complete history.
+   */
+  private async recordCompleteHistory(
+    tx: Tx,
+    principal: Principal,
+    effect: Extract<UnitEffect, { kind: 'complete-history' }>,
+    now: Date,
+  ): Promise<StoredResource[]> {
+    const child = await findByIdentifier(tx, 'Patient', NHS_NUMBER_SYSTEM, effect.nhsNumber);
+    if (child === undefined) return [];
+    const entries: string[] = [];
+    for (const dose of effect.immunizations) {
+      const found = await findByIdentifier(tx, 'Immunization', dose.system, dose.value, principal.organisationCode);
+      if (found !== undefined && (storedContent(found) as Immunization).status !== 'entered-in-error') entries.push(`Immunization/${found.id}`);
+    }
+    const key = historyKey(principal.organisationCode, effect.nhsNumber);
+    await lockIdentity(tx, `List|${HISTORY_ID_SYSTEM}|${key}`);
+    const found = await findByIdentifier(tx, 'List', HISTORY_ID_SYSTEM, key, principal.organisationCode);
+    const list = buildCompleteHistoryList({
+      id: found?.id ?? randomUUID(),
+      subject: `Patient/${child.id}`,
+      source: { system: principal.organisationSystem, code: principal.organisationCode },
+      nhsNumber: effect.nhsNumber,
+      date: now.toISOString(),
+      entries,
+    });
+    const row = assertValid(this.version(principal, list, found, now));
+    await writeVersion(tx, row);
+    return [row];
   }
 
   /** A dose given closes the same child's earlier missed doses of that vaccination (see caughtUp). */

@@ -16,6 +16,7 @@ import { configureServer } from '../../src/http/http-server.js';
 import { openSigningKeys } from '../../src/services/signing-keys.js';
 import { openTestDatabase, type PoolOptions, type TestDatabase } from './database.js';
 import { loadedTestProtocols } from './protocols.js';
+import { readRoutineSchedule } from './schedule.js';
 
 /**
  * Two test-only organisations whose clients hold every scope, so that the
@@ -67,6 +68,8 @@ export async function startTestHub(
     rateLimits?: HubOptions['rateLimits'];
     /** PostgreSQL pool bounds (size, statement and connection timeouts); ignored on PGlite. */
     pool?: PoolOptions;
+    /** The immunisation schedules (default: the repository's routine schedule). */
+    schedules?: HubOptions['schedules'];
   } = {},
 ): Promise<TestHub> {
   const database = await openTestDatabase(options.pool);
@@ -106,6 +109,7 @@ export async function startTestHub(
     ...(options.signingKeysDir === undefined ? {} : { signingKeys: await openSigningKeys(options.signingKeysDir, options.clock ?? (() => new Date())) }),
     ...(options.checkpoints === undefined ? {} : { checkpoints: options.checkpoints }),
     ...(options.rateLimits === undefined ? {} : { rateLimits: options.rateLimits }),
+    schedules: options.schedules ?? [readRoutineSchedule()],
   });
   server?.on('request', hub.app);
   const agent = request(hub.app);

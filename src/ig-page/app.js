@@ -785,6 +785,120 @@ async function lookUp(event) {
 }
 
 // ---------------------------------------------------------------------------
+// (f) Follow-up work and exceptions, (g) the commissioners' figures.
+
+const KIND_LABELS = {
+  'missed-dose': 'Missed dose',
+  'overdue-dose': 'Overdue dose',
+  'birth-without-booking': 'Birth with no booking',
+  'pregnancy-overdue': 'Pregnancy past its due date',
+};
+const EXCEPTION_KINDS = new Set(['birth-without-booking', 'pregnancy-overdue']);
+const OPEN = new Set(['requested', 'received', 'accepted', 'ready', 'in-progress', 'on-hold']);
+
+async function loadFollowUps() {
+  const query = new URLSearchParams({ from: byId('period-from').value, to: byId('period-to').value, _format: 'json' }).toString();
+  const r = await api(`/audit/report/follow-ups?${query}`);
+  const work = byId('follow-ups-table');
+  const exceptions = byId('exceptions-table');
+  if (!r.ok) {
+    byId('follow-ups-summary').textContent = '';
+    work.replaceChildren(unavailable(r.message));
+    exceptions.replaceChildren(unavailable(r.message));
+    return;
+  }
+  const rows = Array.isArray(r.body?.rows) ? r.body.rows : [];
+  const sum = (list, key) => list.reduce((n, row) => n + Number(row[key] ?? 0), 0);
+  const open = rows.filter((row) => OPEN.has(String(row.status)));
+  byId('follow-ups-summary').textContent =
+    `${sum(rows, 'tasks')} raised, ${sum(open, 'tasks')} still open, ${sum(rows, 'stalled')} stalled, ${sum(rows, 'completedWithin28Days')} completed within 28 days.`;
+  work.replaceChildren(followUpTable(rows.filter((row) => !EXCEPTION_KINDS.has(String(row.kind))), 'Follow-up work by month raised, kind, owner and status', 'No follow-up work in this period.', 'follow-up-row'));
+  exceptions.replaceChildren(followUpTable(rows.filter((row) => EXCEPTION_KINDS.has(String(row.kind))), 'Exception reports by month raised, kind, owner and status', 'No exceptions in this period.', 'exception-row'));
+}
+
+function followUpTable(rows, caption, empty, testid) {
+  if (rows.length === 0) return el('p', { class: 'muted' }, empty);
+  const sorted = [...rows].sort((a, b) => String(b.month).localeCompare(String(a.month)) || String(a.kind).localeCompare(String(b.kind)) || partnerName(a).localeCompare(partnerName(b)));
+  return table(
+    caption,
+    [{ label: 'Month' }, { label: 'Kind' }, { label: 'Owner' }, { label: 'Status' }, { label: 'Tasks', num: true }, { label: 'Stalled', num: true }, { label: 'Done in 28 days', num: true }],
+    sorted.map((row) =>
+      el(
+        'tr',
+        { 'data-testid': testid },
+        el('td', { class: 'nowrap' }, String(row.month)),
+        el('td', {}, KIND_LABELS[row.kind] ?? String(row.kind)),
+        el('td', {}, partnerName(row)),
+        el('td', {}, `${String(row.status)}${row.businessStatus ? ` (${String(row.businessStatus)})` : ''}`),
+        el('td', { class: 'num' }, String(row.tasks ?? 0)),
+        el('td', { class: Number(row.stalled ?? 0) > 0 ? 'num warn' : 'num' }, String(row.stalled ?? 0)),
+        el('td', { class: 'num' }, String(row.completedWithin28Days ?? 0)),
+      ),
+    ),
+  );
+}
+
+/** The last day of a month (YYYY-MM) as YYYY-MM-DD. */
+function lastDay(month) {
+  const [y, m] = month.split('-').map(Number);
+  return new Date(Date.UTC(y, m, 0)).toISOString().slice(0, 10);
+}
+
+async function loadFigures() {
+  const from = byId('period-from').value;
+  const to = byId('period-to').value;
+  const query = new URLSearchParams({ periodStart: `${from}-01`, periodEnd: lastDay(to) }).toString();
+  const r = await api(`/fhir/Measure/missed-doses/$evaluate-measure?${query}`);
+  const box = byId('figures-chart');
+  if (!r.ok) {
+    box.replaceChildren(unavailable(r.message));
+    return;
+  }
+  const stratifiers = Array.isArray(r.body?.group?.[0]?.stratifier) ? r.body.group[0].stratifier : [];
+  const byMonth = stratifiers.find((s) => s.code?.[0]?.coding?.[0]?.code === 'month');
+  const counts = new Map();
+  for (const stratum of Array.isArray(byMonth?.stratum) ? byMonth.stratum : []) {
+    const population = stratum.population?.[0];
+    counts.set(String(stratum.value?.text ?? ''), typeof population?.count === 'number' ? population.count : 'withheld');
+  }
+  box.replaceChildren(...figuresChart(counts, monthsBetween(from, to)));
+}
+
+/** Missed doses per month as bars; a withheld month is marked, never drawn as a number. */
+function figuresChart(counts, months) {
+  const numbers = [...counts.values()].filter((n) => typeof n === 'number');
+  const peak = Math.max(5, ...numbers);
+  const left = 40;
+  const top = 10;
+  const plot = 120;
+  const slot = months.length <= 12 ? 48 : 24;
+  const width = left + slot * months.length + 10;
+  const height = top + plot + 40;
+  const y = (n) => top + plot - (plot * n) / peak;
+  const title = svg('title', { id: 'figures-title' }, `Missed doses per month, ${months[0] ?? ''} to ${months.at(-1) ?? ''}; counts from 1 to 4 withheld`);
+  const chart = svg('svg', { class: 'chart', viewBox: `0 0 ${width} ${height}`, width, height, role: 'img', 'aria-labelledby': 'figures-title', 'data-testid': 'figures-svg' }, title);
+  for (const tick of [0, Math.round(peak / 2), peak]) {
+    chart.append(svg('line', { class: 'grid', x1: left, x2: width - 10, y1: y(tick), y2: y(tick) }));
+    chart.append(svg('text', { x: left - 4, y: y(tick) + 4, 'text-anchor': 'end' }, String(tick)));
+  }
+  chart.append(svg('line', { class: 'axis', x1: left, x2: width - 10, y1: top + plot, y2: top + plot }));
+  let withheld = 0;
+  months.forEach((month, i) => {
+    const x = left + i * slot + 6;
+    const n = counts.get(month);
+    if (typeof n === 'number' && n > 0) {
+      chart.append(svg('rect', { class: 'bar flow-0', x, y: y(n), width: slot - 12, height: y(0) - y(n), 'data-month': month, 'data-count': n }, svg('title', {}, `${month}: ${n} missed doses`)));
+    } else if (n === 'withheld') {
+      withheld += 1;
+      chart.append(svg('text', { class: 'withheld', x: x + (slot - 12) / 2, y: top + plot - 4, 'text-anchor': 'middle', 'data-month': month, 'data-withheld': 'true' }, '*', svg('title', {}, `${month}: withheld (a small number)`)));
+    }
+    if (months.length <= 12 || i % 3 === 0) chart.append(svg('text', { x: x + (slot - 12) / 2, y: top + plot + 14, 'text-anchor': 'middle' }, shortMonth(month)));
+  });
+  const note = el('p', { class: 'muted' }, withheld > 0 ? `* withheld in ${withheld} month(s): a count from 1 to 4, or one a total would reveal.` : 'No month withheld.');
+  return [chart, note];
+}
+
+// ---------------------------------------------------------------------------
 
 function init() {
   const now = new Date();
@@ -794,6 +908,8 @@ function init() {
   byId('period').addEventListener('submit', (event) => {
     event.preventDefault();
     void loadReports();
+    void loadFollowUps();
+    void loadFigures();
   });
   byId('verify').addEventListener('click', () => {
     void verifyNow();
@@ -811,7 +927,7 @@ function init() {
  * <section> of index.html. A new panel (follow-ups, exceptions, the commissioners' figures) adds its
  * section there and its loader here.
  */
-const PANEL_LOADERS = [loadReports];
+const PANEL_LOADERS = [loadReports, loadFollowUps, loadFigures];
 
 /** Signed in? The alerts answer first (a 401 there shows the sign-in notice and asks nothing more). */
 async function firstLoad() {

@@ -9,6 +9,7 @@ import { demoOrganisations } from '../../src/demo/world.js';
 import { IG_COOKIE } from '../../src/http/ig-guard.js';
 import { storedResources } from '../support/audit.js';
 import { readFixture } from '../support/golden.js';
+import { nhsNumber } from '../support/resources.js';
 import { startTestHub, type TestHub } from '../support/test-hub.js';
 
 // The IG lead's page (/ig) in a real headless Chromium (Debian's, driven by
@@ -93,6 +94,22 @@ describe.skipIf(!HAS_CHROMIUM)(HAS_CHROMIUM ? "the IG lead's page in headless Ch
     const notices = await t.http.get('/fhir/Communication').set(bearer(hvEarlyHelp)).set('X-Request-Id', 'browser-notice');
     expect((notices.body as Bundle).entry).toHaveLength(1);
 
+    // Missed doses from a practice: five children in July and five in September missed an appointment (work for
+    // Ocean and the health visitors each), and one family in August refused (the health visitors' only).
+    const gp = await t.token('limehouse-gp', 'direct-care');
+    const vxu = await readFixture('hl7v2/missed-dose-na.hl7');
+    for (let i = 0; i < 10; i++) {
+      const body = vxu
+        .replaceAll('9990091013', nhsNumber(830_000 + i))
+        .replaceAll('Y90001-TEST-0001', `Y90001-BROWSER-${i}`)
+        .replaceAll('Y90001-IMM-900001', `Y90001-BROWSER-IMM-${i}`)
+        .replaceAll('|20260723|20260723|', i < 5 ? '|20260723|20260723|' : '|20260923|20260923|');
+      const sent = await t.http.post('/ingest/hl7v2').set(bearer(gp)).set('Content-Type', 'x-application/hl7-v2+er7').send(body);
+      if (sent.status !== 200) throw new Error(`VXU not ingested: ${sent.text}`);
+    }
+    const refusal = await t.http.post('/ingest/hl7v2').set(bearer(gp)).set('Content-Type', 'x-application/hl7-v2+er7').send(await readFixture('hl7v2/refusal-re.hl7'));
+    if (refusal.status !== 200) throw new Error(`refusal not ingested: ${refusal.text}`);
+
     const { token } = await createLoginLink(t.database.db, 'ig.lead', new Date());
     link = `${t.baseUrl}/ig/login?token=${token}`;
 
@@ -176,6 +193,27 @@ describe.skipIf(!HAS_CHROMIUM)(HAS_CHROMIUM ? "the IG lead's page in headless Ch
     expect(denials).toContain('limehouse-gp');
     expect(denials).toContain('override-reason-required');
     expect(await page.getByTestId('alert-organisation').allTextContents()).toContain(named('R9H'));
+  });
+
+  it("shows the follow-up work and exceptions by owner, and the commissioners' missed doses with small months withheld", async () => {
+    const work = page.getByTestId('follow-ups-table');
+    await work.scrollIntoViewIfNeeded();
+    const text = (await work.textContent()) ?? '';
+    expect(text).toContain('Missed dose');
+    expect(text).toContain(named('CC-OCEAN'));
+    expect(text).toContain(named('R9H'));
+    // Ten missed appointments (Ocean and the health visitors each) and one refusal (the health visitors only).
+    expect(await page.getByTestId('follow-ups-summary').textContent()).toMatch(/^21 raised, 21 still open, 0 stalled, 0 completed within 28 days\.$/);
+    expect(await page.getByTestId('follow-up-row').count()).toBe(2);
+    expect(await page.getByTestId('exceptions-table').textContent()).toContain('No exceptions in this period.');
+    const chart = page.getByTestId('figures-svg');
+    const drawn: number[] = await chart.locator('rect.bar').evaluateAll((bars): number[] => bars.map((b): number => Number(b.getAttribute('data-count'))));
+    expect(drawn.length).toBeGreaterThan(0);
+    expect(drawn.every((n) => n >= 5)).toBe(true);
+    const withheld: string[] = await chart.locator('[data-withheld="true"]').evaluateAll((marks): string[] => marks.map((m): string => String(m.getAttribute('data-month'))));
+    expect(withheld).toContain('2026-08');
+    await page.getByTestId('figures').scrollIntoViewIfNeeded();
+    await shot('09-follow-ups-and-figures');
   });
 
   it("looks up a child by NHS number: one row per access, every organisation named, records described, counts as the reports count", async () => {
@@ -318,7 +356,7 @@ describe.skipIf(!HAS_CHROMIUM)(HAS_CHROMIUM ? "the IG lead's page in headless Ch
   it('ran without script errors or CSP violations, asked no host but the hub, and kept a screenshot of each state', () => {
     expect(pageErrors).toEqual([]);
     expect(offHost).toEqual([]);
-    for (const name of ['01-signed-in', '02-verified', '03-child-history', '04-alert-reviewed', '05-nhs-number-refused', '06-error-not-found', '07-error-link-refused', '08-signed-out']) {
+    for (const name of ['01-signed-in', '02-verified', '03-child-history', '04-alert-reviewed', '05-nhs-number-refused', '06-error-not-found', '07-error-link-refused', '08-signed-out', '09-follow-ups-and-figures']) {
       expect(existsSync(path.join(SHOTS, `${name}.png`)), name).toBe(true);
     }
   });

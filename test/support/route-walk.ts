@@ -208,6 +208,17 @@ export function ownBody(type: string, patientId: string): Record<string, unknown
       return { resourceType: 'QuestionnaireResponse', status: 'completed', questionnaire: 'https://eastside.example/fhir/Questionnaire/early-help-assessment', subject: ref };
     case 'CarePlan':
       return { resourceType: 'CarePlan', status: 'active', intent: 'plan', subject: ref };
+    case 'Task':
+      return { resourceType: 'Task', status: 'requested', intent: 'order', code: { text: 'walk probe' }, for: ref };
+    case 'List':
+      return { resourceType: 'List', status: 'current', mode: 'snapshot', code: { text: 'walk probe' }, subject: ref };
+    case 'ImmunizationRecommendation':
+      return {
+        resourceType: 'ImmunizationRecommendation',
+        patient: ref,
+        date: at,
+        recommendation: [{ vaccineCode: [{ text: 'walk probe' }], forecastStatus: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/immunization-recommendation-status', code: 'due' }] } }],
+      };
     default:
       return undefined;
   }

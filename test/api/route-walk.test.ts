@@ -57,7 +57,7 @@ const ROUTE_TABLE = {
       routes: ['GET /audit/key', 'GET /audit/checkpoint', 'POST /audit/checkpoint', 'GET /audit/proof/inclusion', 'GET /audit/proof/consistency', 'POST /audit/verify'],
       middleware: 0,
     },
-    { mount: '/', routes: ['GET /audit/report/disclosures', 'GET /audit/report/denials', 'GET /audit/organisations'], middleware: 0 },
+    { mount: '/', routes: ['GET /audit/report/disclosures', 'GET /audit/report/denials', 'GET /audit/report/follow-ups', 'GET /audit/organisations'], middleware: 0 },
     { mount: '/', routes: ['GET /audit/alerts', 'POST /audit/alerts/:id/review'], middleware: 1 },
     { mount: '/', routes: ['POST /audit/patients/:id/lift-label'], middleware: 1 },
     { mount: '/', routes: ['GET /ig', 'GET /ig/app.js', 'GET /ig/app.css', 'GET /ig/login', 'POST /ig/logout'], middleware: 0 },
@@ -84,6 +84,7 @@ const ACCESS: Record<RouteKey, 'public' | 'metadata' | 'token' | 'protected' | '
   'GET /fhir/AuditEvent/:id': 'protected',
   'GET /audit/report/disclosures': 'protected',
   'GET /audit/report/denials': 'protected',
+  'GET /audit/report/follow-ups': 'protected',
   'GET /audit/organisations': 'protected',
   'POST /fhir/$process-message': 'protected',
   'POST /ingest/hl7v2': 'protected',
@@ -299,6 +300,7 @@ async function probesFor(hub: TestHub, route: RouteKey, w: World, mode: Mode, cl
       return [get('/fhir/AuditEvent/2f0c3a4e-0000-4000-8000-000000000000', 'forbidden')];
     case 'GET /audit/report/disclosures':
     case 'GET /audit/report/denials':
+    case 'GET /audit/report/follow-ups':
       return [get(route.slice('GET '.length), 'forbidden'), get(`${route.slice('GET '.length)}?from=2000-01&_format=json`, 'forbidden')];
     case 'GET /audit/organisations':
       return [get('/audit/organisations', 'forbidden')];

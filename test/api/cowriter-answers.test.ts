@@ -1,7 +1,8 @@
-import type { Bundle, FhirResource, Patient } from 'fhir/r4.js';
+import type { Bundle, Patient } from 'fhir/r4.js';
 import type { Response } from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decisionCode, decisionEventsFor, restEventsFor, storedResources } from '../support/audit.js';
+import { bookMother, MATERNITY_MRN as MRN } from '../support/booking.js';
 import { readFixture } from '../support/golden.js';
 import { masked, type MaskedAnswer } from '../support/oracle.js';
 import { nhsNumber, patient } from '../support/resources.js';
@@ -18,19 +19,14 @@ import { startTestHub, type TestHub } from '../support/test-hub.js';
 // NHS numbers, message keys, timestamps and request ids.
 
 const NHS = 'https://fhir.nhs.uk/Id/nhs-number';
-const CONFIDENTIALITY = 'http://terminology.hl7.org/CodeSystem/v3-Confidentiality';
 const FHIR_JSON = 'application/fhir+json';
-/** A hospital number only maternity gives the mother. */
-const MRN = 'https://eastside.example/fhir/Id/northgate-mrn';
 const HL7 = 'x-application/hl7-v2+er7';
 
 let t: TestHub;
-let maternity: string;
 let testB: string;
 let csvGp: string;
 beforeAll(async () => {
   t = await startTestHub();
-  maternity = await t.token('northgate-maternity', 'direct-care');
   testB = await t.token('test-b', 'direct-care');
   csvGp = await t.token('test-gp', 'direct-care');
 });
@@ -42,21 +38,7 @@ const bearer = (token: string) => ({ Authorization: `Bearer ${token}` });
 
 /** Maternity books a mother with this NHS number, restricted (v3-Confidentiality R): no flow carries her to a GP. */
 async function heldByMaternity(seed: number): Promise<string> {
-  const nhs = nhsNumber(seed);
-  const bundle = JSON.parse(await readFixture('fhir-message/pregnancy-notification.json')) as Bundle<FhirResource>;
-  for (const entry of bundle.entry ?? []) {
-    const r = entry.resource;
-    if (r?.resourceType === 'MessageHeader') r.id = `11111111-1111-4111-8111-${String(seed).padStart(12, '0')}`;
-    if (r?.resourceType === 'EpisodeOfCare') r.identifier = [{ system: 'https://eastside.example/fhir/Id/northgate-pregnancy', value: `NG-PREG-${seed}` }];
-    if (r?.resourceType === 'Patient') {
-      r.identifier = [{ system: NHS, value: nhs }, { system: MRN, value: `MRN-${seed}` }];
-      r.meta = { security: [{ system: CONFIDENTIALITY, code: 'R', display: 'restricted' }] };
-    }
-  }
-  const res = await t.http.post('/fhir/$process-message').set(bearer(maternity)).type(FHIR_JSON).send(JSON.stringify(bundle));
-  expect(res.status).toBe(200);
-  const held = (await storedResources<Patient>(t.database.db, 'Patient')).filter((p) => p.identifier?.some((i) => i.value === nhs));
-  expect(held).toHaveLength(1);
+  const { nhs } = await bookMother(t, seed, { restricted: true });
   return nhs;
 }
 

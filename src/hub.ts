@@ -45,6 +45,8 @@ export interface HubOptions {
   denialBurst?: DenialBurst;
   /** Requests allowed per client and per source address (default DEFAULT_RATE_LIMITS). */
   rateLimits?: RateLimits;
+  /** Load balancers whose X-Forwarded-For gives the client address (TRUST_PROXY); none by default. */
+  trustProxy?: readonly string[];
 }
 
 export interface Hub {
@@ -94,6 +96,7 @@ export async function createHub(options: HubOptions): Promise<Hub> {
     token: { db, keys, audience, tokenUrl, clock, audit },
     auditLog,
     protocols: options.protocols,
+    trustProxy: options.trustProxy,
   });
 
   sequencer.start(options.sequenceIntervalMs ?? 500);

@@ -52,6 +52,7 @@ const hub = await createHub({
   signingKeys: await openSigningKeys(config.signingKeysDir, () => new Date()),
   checkpoints: config.checkpoints,
   rateLimits: config.rateLimits,
+  trustProxy: config.trustProxy,
   protocols,
 });
 const server = hub.app.listen(config.port, config.host, () => {

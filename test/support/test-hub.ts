@@ -65,6 +65,8 @@ export async function startTestHub(
     /** A directory of signing-key files, as a deployment has (default: keys of this hub's own, in memory). */
     signingKeysDir?: string;
     rateLimits?: HubOptions['rateLimits'];
+    /** Proxies whose X-Forwarded-For gives the client address (TRUST_PROXY). */
+    trustProxy?: readonly string[];
     /** PostgreSQL pool bounds (size, statement and connection timeouts); ignored on PGlite. */
     pool?: PoolOptions;
   } = {},
@@ -106,6 +108,7 @@ export async function startTestHub(
     ...(options.signingKeysDir === undefined ? {} : { signingKeys: await openSigningKeys(options.signingKeysDir, options.clock ?? (() => new Date())) }),
     ...(options.checkpoints === undefined ? {} : { checkpoints: options.checkpoints }),
     ...(options.rateLimits === undefined ? {} : { rateLimits: options.rateLimits }),
+    ...(options.trustProxy === undefined ? {} : { trustProxy: options.trustProxy }),
   });
   server?.on('request', hub.app);
   const agent = request(hub.app);

@@ -8,7 +8,7 @@ import { startTestHub, type TestHub } from '../support/test-hub.js';
 // proxy the hub trusts; from any other peer the header is ignored, so a client
 // cannot forge a fresh address. Tests reach the hub from the loopback address.
 
-/** Two requests per address per window on the API; the per-client limit far away. */
+/** Two requests without a valid token per address per window on the API (the limit keyed by address alone). */
 const limits = {
   token: { perClient: 1000, perAddress: 1000, windowSeconds: 3600 },
   api: { perClient: 1000, perAddress: 2, windowSeconds: 3600 },
@@ -26,9 +26,10 @@ afterAll(async () => {
 });
 
 let seq = 0;
-async function read(t: TestHub, token: string, forwardedFor: string | undefined) {
+/** A request without a token: 401 while the address is within its limit, then 429. */
+async function read(t: TestHub, forwardedFor: string | undefined) {
   const requestId = `proxy-${(seq += 1)}`;
-  const req = t.http.get('/fhir/Patient').set('Authorization', `Bearer ${token}`).set('X-Request-Id', requestId);
+  const req = t.http.get('/fhir/Patient').set('X-Request-Id', requestId);
   const res = await (forwardedFor === undefined ? req : req.set('X-Forwarded-For', forwardedFor));
   const [event] = await restEventsFor(t.database.db, requestId);
   return { status: res.status, address: event?.agent?.flatMap((a) => (a.network?.address === undefined ? [] : [a.network.address]))[0] };
@@ -36,25 +37,22 @@ async function read(t: TestHub, token: string, forwardedFor: string | undefined)
 
 describe('TRUST_PROXY', () => {
   it('from a trusted proxy: the forwarded client address is audited and rate-limited on its own', async () => {
-    // Tokens are fetched first: the token endpoint has its own per-address limit.
-    const token = await trusting.token('test-a', 'direct-care');
-    expect(await read(trusting, token, '203.0.113.7')).toEqual({ status: 200, address: '203.0.113.7' });
-    expect((await read(trusting, token, '203.0.113.7')).status).toBe(200);
-    expect((await read(trusting, token, '203.0.113.7')).status).toBe(429);
+    expect(await read(trusting, '203.0.113.7')).toEqual({ status: 401, address: '203.0.113.7' });
+    expect((await read(trusting, '203.0.113.7')).status).toBe(401);
+    expect((await read(trusting, '203.0.113.7')).status).toBe(429);
     // Another client behind the same balancer has its own budget; the hop the balancer adds last is the one believed.
-    expect(await read(trusting, token, '198.51.100.1, 203.0.113.8')).toEqual({ status: 200, address: '203.0.113.8' });
+    expect(await read(trusting, '198.51.100.1, 203.0.113.8')).toEqual({ status: 401, address: '203.0.113.8' });
   });
 
   it('from an untrusted peer (the default): a forged X-Forwarded-For is ignored', async () => {
-    const token = await plain.token('test-a', 'direct-care');
-    const first = await read(plain, token, '203.0.113.7');
-    expect(first.status).toBe(200);
+    const first = await read(plain, '203.0.113.7');
+    expect(first.status).toBe(401);
     expect(first.address).not.toBe('203.0.113.7');
     expect(first.address).toMatch(/127\.0\.0\.1|::1/);
-    expect((await read(plain, token, '203.0.113.9')).status).toBe(200);
+    expect((await read(plain, '203.0.113.9')).status).toBe(401);
     // The peer's budget is spent, whatever address the header names.
-    expect((await read(plain, token, '203.0.113.10')).status).toBe(429);
-    expect((await read(plain, token, undefined)).status).toBe(429);
+    expect((await read(plain, '203.0.113.10')).status).toBe(429);
+    expect((await read(plain, undefined)).status).toBe(429);
   });
 
   it('TRUST_PROXY is parsed as addresses or CIDRs, and refused naming the variable otherwise', () => {

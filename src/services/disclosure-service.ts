@@ -36,9 +36,10 @@ export interface Judged {
   /**
    * Set when the record is a Patient answered with the requester's own
    * statement about it (see ownStatements): the answer carries no version,
-   * and its time is when the requester last said it.
+   * and its time is when the requester last said it. `composed` is the decision on the composed Patient (what
+   * the audit records when a version of it is asked for).
    */
-  statement?: { saidAt: Date } | undefined;
+  statement?: { saidAt: Date; composed: Decision } | undefined;
 }
 
 /** The requester of one request, with the organisation facts the decision reads. */
@@ -140,7 +141,7 @@ export class DisclosureService {
       if (own === undefined) return j;
       // The requester's own word, back to it: not a disclosure of anything it did not say.
       const body = statementResource(contentForRules(own.content) as Patient, j.row.id, own.saidAt);
-      return { ...j, decision: { effect: 'permit', basis: 'originator' }, body, statement: { saidAt: own.saidAt } };
+      return { ...j, decision: { effect: 'permit', basis: 'originator' }, body, statement: { saidAt: own.saidAt, composed: j.decision } };
     });
   }
 

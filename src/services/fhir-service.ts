@@ -99,7 +99,8 @@ export class FhirService {
       if (now === undefined) throw new Error('no decision for a record');
       if (now.statement !== undefined && versionId !== undefined) {
         // A Patient answered with the requester's own statement has no versions to read: they would count others' writes.
-        await recordDecisions(this.deps, tx, principal, meta, [now]);
+        // The decision audited is the one on the composed Patient (for a co-writer no flow reaches, a denial).
+        await recordDecisions(this.deps, tx, principal, meta, [{ ...now, decision: now.statement.composed }]);
         await this.deps.audit.rest(tx, meta, requesterOf(principal), {
           interaction,
           outcome: 'minor-failure',

@@ -797,13 +797,18 @@ describe('positive control: TEST-A walks the same table', () => {
         expect(own.has(record), `${where} carries ${leak}`).toBe(true);
         seen.add(`${probe.route} ${record}`);
       }
-      if (probe.about !== undefined && own.has(`${probe.about.type}/${probe.about.id}`)) {
+      if (probe.about?.type === 'Patient' && probe.route === 'GET /fhir/:type/:id/_history/:vid') {
+        // Its own Patient is answered with its statement, which has no versions to read.
+        expect(res.status, where).toBe(404);
+      } else if (probe.about !== undefined && own.has(`${probe.about.type}/${probe.about.id}`)) {
         expect(res.status, where).toBe(200);
         if (probe.method !== 'HEAD') expect(leaks.length, `the walk did not see TEST-A's own record in ${where}`).toBeGreaterThan(0);
       }
     }
     for (const route of ['GET /fhir/:type', 'GET /fhir/:type/:id', 'GET /fhir/:type/:id/_history', 'GET /fhir/:type/:id/_history/:vid']) {
-      for (const record of own) expect(seen, `${route} never showed ${record}`).toContain(`${route} ${record}`);
+      // A Patient is answered with its writer's own statement, which has no versions: vread is tested on the Observation.
+      const shown = route === 'GET /fhir/:type/:id/_history/:vid' ? [...own].filter((r) => !r.startsWith('Patient/')) : [...own];
+      for (const record of shown) expect(seen, `${route} never showed ${record}`).toContain(`${route} ${record}`);
     }
   }, 300_000);
 });

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { parseTrustedProxies } from './http/trusted-proxies.js';
 
 // The one place that reads process.env. Everything else receives a Config.
 const booleanFlag = z
@@ -58,6 +59,16 @@ export const configSchema = z
     // and how many days a Task may stay unaccepted before it is escalated to the health visitors.
     FOLLOWUP_JOB_INTERVAL_MINUTES: z.coerce.number().int().min(0).max(10_080).default(1440),
     ESCALATE_AFTER_DAYS: z.coerce.number().int().min(1).max(365).default(14),
+    // The load balancers in front of the hub, whose X-Forwarded-For is believed: addresses or CIDRs, comma-separated
+    // (Express `trust proxy`). Unset: none, and the client address is the peer's. See src/http/trusted-proxies.ts.
+    TRUST_PROXY: z
+      .string()
+      .optional()
+      .transform((v, ctx) => {
+        const parsed = parseTrustedProxies(v ?? '');
+        if (!parsed.ok) ctx.addIssue({ code: 'custom', message: parsed.message });
+        return parsed.ok ? parsed.proxies : [];
+      }),
   })
   .transform((env) => ({
     port: env.PORT,
@@ -81,6 +92,7 @@ export const configSchema = z
     database: { statementTimeoutMs: env.DB_STATEMENT_TIMEOUT_MS, poolSize: env.DB_POOL_SIZE, connectionTimeoutMs: env.DB_CONNECTION_TIMEOUT_MS },
     http: { keepAliveTimeoutMs: env.HTTP_KEEP_ALIVE_TIMEOUT_MS, headersTimeoutMs: Math.max(env.HTTP_HEADERS_TIMEOUT_MS, env.HTTP_KEEP_ALIVE_TIMEOUT_MS + 1000) },
     followUps: { intervalMinutes: env.FOLLOWUP_JOB_INTERVAL_MINUTES, escalateAfterDays: env.ESCALATE_AFTER_DAYS },
+    trustProxy: env.TRUST_PROXY,
     rateLimits: {
       token: { perClient: env.RATE_LIMIT_TOKEN_PER_CLIENT, perAddress: env.RATE_LIMIT_TOKEN_PER_ADDRESS, windowSeconds: env.RATE_LIMIT_TOKEN_WINDOW_SECONDS },
       api: { perClient: env.RATE_LIMIT_API_PER_CLIENT, perAddress: env.RATE_LIMIT_API_PER_ADDRESS, windowSeconds: env.RATE_LIMIT_API_WINDOW_SECONDS },

@@ -52,6 +52,8 @@ export interface HubOptions {
   followUps?: { escalateAfterDays?: number; intervalMinutes?: number };
   /** The national immunisation schedules (SCHEDULES_DIR): without one, no dose is ever judged overdue. */
   schedules?: readonly Schedule[];
+  /** Load balancers whose X-Forwarded-For gives the client address (TRUST_PROXY); none by default. */
+  trustProxy?: readonly string[];
 }
 
 export interface Hub {
@@ -104,6 +106,7 @@ export async function createHub(options: HubOptions): Promise<Hub> {
     token: { db, keys, audience, tokenUrl, clock, audit },
     auditLog,
     protocols: options.protocols,
+    trustProxy: options.trustProxy,
   });
 
   const followUpDeps = { db, audit, clock, protocols: options.protocols, disclosure, schedules: options.schedules ?? [], escalateAfterDays: options.followUps?.escalateAfterDays ?? DEFAULT_ESCALATE_AFTER_DAYS };

@@ -59,6 +59,7 @@ const hub = await createHub({
   rateLimits: config.rateLimits,
   followUps: config.followUps,
   schedules: schedules.map((s) => s.schedule),
+  trustProxy: config.trustProxy,
   protocols,
 });
 const server = hub.app.listen(config.port, config.host, () => {

@@ -1,7 +1,8 @@
-import { asc, eq } from 'drizzle-orm';
+import { and, asc, eq, inArray } from 'drizzle-orm';
 import type { PatientStatement } from '../fhir/patient-sources.js';
 import type { Db, Tx } from './database.js';
 import { patientSources } from './schema/index.js';
+import { seal, type Undisclosed } from './undisclosed.js';
 
 /** Every organisation's statement about one Patient, in the order they first spoke. */
 export async function readStatements(db: Db | Tx, patientId: string): Promise<PatientStatement[]> {
@@ -19,4 +20,21 @@ export async function writeStatement(tx: Tx, patientId: string, statement: Patie
       target: [patientSources.patientId, patientSources.organisation],
       set: { organisationType: row.organisationType, content: row.content, lastSaid: row.lastSaid, receivedAt },
     });
+}
+
+/** One organisation's statement about a Patient, as stored: it leaves the hub only through the disclosure decision. */
+export interface OwnStatement {
+  content: Undisclosed;
+  /** When the organisation last said it. */
+  saidAt: Date;
+}
+
+/** What `organisation` has said about each of these Patients (by Patient id; absent where it has said nothing). */
+export async function readOwnStatements(db: Db | Tx, patientIds: readonly string[], organisation: string): Promise<Map<string, OwnStatement>> {
+  if (patientIds.length === 0) return new Map();
+  const rows = await db
+    .select({ patientId: patientSources.patientId, content: patientSources.content, receivedAt: patientSources.receivedAt })
+    .from(patientSources)
+    .where(and(inArray(patientSources.patientId, [...new Set(patientIds)]), eq(patientSources.organisation, organisation)));
+  return new Map(rows.map((r) => [r.patientId, { content: seal(r.content), saidAt: r.receivedAt }]));
 }

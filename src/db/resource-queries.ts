@@ -3,7 +3,7 @@ import { DISTRICT_PARAM, indexValues, isPublicType, RECIPIENT_PARAM } from '../f
 import type { SearchRequest } from '../fhir/search-request.js';
 import type { Db, Tx } from './database.js';
 import { contentForRules, type Undisclosed } from './undisclosed.js';
-import { resourceHistory, resourceReferences, resources, resourceTokens } from './schema/index.js';
+import { patientSources, resourceHistory, resourceReferences, resources, resourceTokens } from './schema/index.js';
 
 export interface StoredResource {
   type: string;
@@ -90,6 +90,9 @@ export interface SearchCandidates {
  * than asked for, to know whether there are more.
  */
 export async function searchResources(db: Db | Tx, search: SearchRequest, candidates: SearchCandidates): Promise<StoredResource[]> {
+  // A Patient the requester has said something about may be answered with its own statement (disclosure-service.ts):
+  // it is a candidate whoever wrote the Patient's versions, and its time is the statement's, checked in memory.
+  const ownStatement = search.resourceType === 'Patient' ? saidBy(candidates.own) : undefined;
   const where: (SQL | undefined)[] = [
     eq(resources.type, search.resourceType),
     isPublicType(search.resourceType)
@@ -100,6 +103,7 @@ export async function searchResources(db: Db | Tx, search: SearchRequest, candid
             ? undefined
             : and(sql`${resources.sourceOrgs} && ${sql.param([...candidates.sourceOrgs])}::text[]`, inCatchment(search.resourceType, candidates.districts)),
           candidates.addressed === undefined ? undefined : addressedTo(candidates.addressed),
+          ownStatement,
         ),
   ];
   if (search.ids !== undefined) where.push(search.ids.length === 0 ? sql`false` : inArray(resources.id, search.ids));
@@ -136,23 +140,25 @@ export async function searchResources(db: Db | Tx, search: SearchRequest, candid
     );
   }
   for (const bound of search.lastUpdated) {
+    let within: SQL | undefined;
     switch (bound.comparator) {
       case 'gt':
-        where.push(gte(resources.lastUpdated, bound.end));
+        within = gte(resources.lastUpdated, bound.end);
         break;
       case 'ge':
-        where.push(gte(resources.lastUpdated, bound.start));
+        within = gte(resources.lastUpdated, bound.start);
         break;
       case 'lt':
-        where.push(lt(resources.lastUpdated, bound.start));
+        within = lt(resources.lastUpdated, bound.start);
         break;
       case 'le':
-        where.push(lt(resources.lastUpdated, bound.end));
+        within = lt(resources.lastUpdated, bound.end);
         break;
       case 'eq':
-        where.push(and(gte(resources.lastUpdated, bound.start), lt(resources.lastUpdated, bound.end)));
+        within = and(gte(resources.lastUpdated, bound.start), lt(resources.lastUpdated, bound.end));
         break;
     }
+    where.push(ownStatement === undefined ? within : or(within, ownStatement));
   }
   if (search.cursor !== undefined) {
     const { lastUpdated, id } = search.cursor;
@@ -171,6 +177,11 @@ export async function searchResources(db: Db | Tx, search: SearchRequest, candid
     .where(and(...where))
     .orderBy(...order)
     .limit(search.count + 1);
+}
+
+/** A Patient `organisation` has said something about (patient-source-queries.ts). */
+function saidBy(organisation: string): SQL {
+  return sql`exists (select 1 from ${patientSources} s where s.patient_id = ${resources.id} and s.organisation = ${organisation})`;
 }
 
 /** Written by `writer` and naming `recipient` among the organisations it is addressed to. */

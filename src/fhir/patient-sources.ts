@@ -98,6 +98,26 @@ export function composePatient(statements: readonly PatientStatement[], demograp
   return withLists(out as unknown as Patient, unionIdentifiers(byFirst.map((s) => s.content.identifier)), unionMeta(byFirst.map((s) => s.content.meta)));
 }
 
+/**
+ * One organisation's statement as the answer to it about the Patient: what it
+ * said, composed as if it were the only source, under the Patient's id. No
+ * version: the Patient's versions count every source's writes, and would show
+ * whether others hold the record. Its time is when the organisation last said
+ * it. Keys in one order, whether the statement was just sent or read back.
+ */
+export function statementResource(statement: Patient, id: string, saidAt: Date): Patient {
+  const { versionId: _versionId, lastUpdated: _lastUpdated, ...meta } = statement.meta ?? {};
+  const { id: _id, ...said } = statement;
+  const { resourceType: _type, ...rest } = inKeyOrder({ ...said, id, meta: { ...meta, lastUpdated: saidAt.toISOString() } }) as Patient;
+  return { resourceType: 'Patient', ...rest };
+}
+
+function inKeyOrder(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(inKeyOrder);
+  if (typeof value !== 'object' || value === null) return value;
+  return Object.fromEntries(Object.keys(value).sort().map((k) => [k, inKeyOrder((value as Record<string, unknown>)[k])]));
+}
+
 /** Whose word an element takes (see the rules above). */
 function winner(byFirst: readonly PatientStatement[], element: DemographicElement, ranking: readonly string[] | undefined): PatientStatement | undefined {
   const saying = byFirst.filter((s) => ELEMENT_KEYS[element].some((k) => said(field(s.content, k))));

@@ -1,4 +1,5 @@
 import express, { type Express } from 'express';
+import { trustProxySetting } from './trusted-proxies.js';
 import helmet from 'helmet';
 import type { Logger } from 'pino';
 import { problem } from '../fhir/operation-outcome.js';
@@ -35,6 +36,8 @@ export interface AppDeps extends GuardDeps {
   auditLog: AuditLogService;
   /** The protocols, for the demographics precedence a lifted label recomposes a Patient by. */
   protocols: readonly LoadedProtocol[];
+  /** Proxies whose X-Forwarded-For gives the client address (TRUST_PROXY); none when absent. */
+  trustProxy?: readonly string[] | undefined;
 }
 
 export function createApp(deps: AppDeps): Express {
@@ -42,6 +45,7 @@ export function createApp(deps: AppDeps): Express {
   app.disable('x-powered-by');
   app.set('etag', false);
   app.set('query parser', 'simple');
+  app.set('trust proxy', trustProxySetting(deps.trustProxy ?? []));
   app.use(helmet());
   app.use(requestContext(deps.logger));
   app.use((_req, res, next) => {

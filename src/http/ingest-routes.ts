@@ -151,10 +151,9 @@ function describe(o: UnitOutcome): string {
   }
 }
 
-/** What the sender alone wrote, by reference; records shared with other organisations only counted. */
+/** What the unit wrote, by reference (see UnitOutcome.resources: nothing of what others hold). */
 function named(o: UnitOutcome): string {
-  const shared = o.shared ?? 0;
-  return [...o.resources, ...(shared === 0 ? [] : [`${shared} record${shared === 1 ? '' : 's'} also held by other organisations (not named)`])].join(', ');
+  return o.resources.join(', ');
 }
 
 function isQuestionnaireResponse(body: unknown): boolean {

@@ -42,7 +42,8 @@ export function metaOf(req: Request, res: Response): RequestMeta {
   const reason = req.get('x-override-reason')?.replace(/[\u0000-\u001f\u007f]/g, ' ').trim().slice(0, 500);
   return {
     requestId: String(res.locals['requestId']),
-    clientAddress: req.socket.remoteAddress,
+    // The peer, or with TRUST_PROXY the client behind the trusted proxies (see trusted-proxies.ts).
+    clientAddress: req.ip ?? req.socket.remoteAddress,
     ...(reason === undefined || reason === '' ? {} : { overrideReason: reason }),
   };
 }

@@ -3,6 +3,8 @@ import type { Principal } from '../auth/principal.js';
 import { findReferringMany, listOrganisationFacts, readCurrentMany, type OrganisationFacts } from '../db/disclosure-queries.js';
 import type { Db, Tx } from '../db/database.js';
 import type { SearchCandidates, StoredResource } from '../db/resource-queries.js';
+import { readOwnStatements } from '../db/patient-source-queries.js';
+import { statementResource } from '../fhir/patient-sources.js';
 import { contentForRules, patientsOfStored } from '../db/undisclosed.js';
 import { decide, focusOf } from '../decision/decide.js';
 import { HUB_ORGANISATION, type ConsentFacts, type Decision, type RecordFacts, type Requester, type SubjectFacts } from '../decision/decision-types.js';
@@ -34,6 +36,13 @@ export interface Judged {
   body: Resource | undefined;
   /** What the record is, for the audit log ("a mother's registration, E1"): never an answer. */
   description: string;
+  /**
+   * Set when the record is a Patient answered with the requester's own
+   * statement about it (see ownStatements): the answer carries no version,
+   * and its time is when the requester last said it. `composed` is the decision on the composed Patient (what
+   * the audit records when a version of it is asked for).
+   */
+  statement?: { saidAt: Date; composed: Decision } | undefined;
 }
 
 /** The requester of one request, with the organisation facts the decision reads. */
@@ -93,7 +102,7 @@ export class DisclosureService {
     // Current Patient rows already in hand (a Patient search) are not read again.
     const known = rows.filter((r) => r.type === 'Patient' && r.sourceOrgs !== undefined);
     const subjects = await this.loadSubjects(db, subjectRefs, known, needRecords, typesOf);
-    return rows.map((row) => {
+    const judged = rows.map((row): Judged => {
       const writers = sources ?? row.sourceOrgs ?? [row.sourceOrg];
       // The disclosure path: the decision reads the record, and only what it permits is turned into an answer.
       const content = contentForRules(row.content);
@@ -111,6 +120,30 @@ export class DisclosureService {
       // For the audit trail only: what the record is, from the facts the decision read.
       const described = content.resourceType === 'Patient' ? (content as Patient) : subject?.patient;
       return { row, decision, patients: patientsOf(content), body, description: describeRecord(content, described, ctx.now) };
+    });
+    return this.ownStatements(db, ctx, judged);
+  }
+
+  /**
+   * A Patient the requester has said something about, that no flow discloses
+   * to it whole, is answered with its own statement: what it said, composed as
+   * if it were the only source, under basis originator. Whether others hold
+   * the record then changes nothing in the answer (a Patient it alone wrote is
+   * answered the same way): the statement carries only the requester's own
+   * elements and labels, never another source's, and no version. A Patient
+   * a flow discloses is answered composed and redacted, as any record.
+   */
+  private async ownStatements(db: Db | Tx, ctx: DisclosureContext, judged: Judged[]): Promise<Judged[]> {
+    const answerable = (j: Judged): boolean => j.row.type === 'Patient' && (j.decision.effect === 'deny' || j.decision.basis === 'originator');
+    const ids = judged.filter(answerable).map((j) => j.row.id);
+    if (ids.length === 0) return judged;
+    const said = await readOwnStatements(db, ids, ctx.requester.organisationCode);
+    return judged.map((j) => {
+      const own = answerable(j) ? said.get(j.row.id) : undefined;
+      if (own === undefined) return j;
+      // The requester's own word, back to it: not a disclosure of anything it did not say.
+      const body = statementResource(contentForRules(own.content) as Patient, j.row.id, own.saidAt);
+      return { ...j, decision: { effect: 'permit', basis: 'originator' }, body, statement: { saidAt: own.saidAt, composed: j.decision } };
     });
   }
 

@@ -102,6 +102,20 @@ export class FhirService {
       if (current === undefined) return this.notFound(tx, principal, meta, interaction, type, id);
       const [now] = await this.deps.disclosure.judge(tx, ctx, [current]);
       if (now === undefined) throw new Error('no decision for a record');
+      if (now.statement !== undefined && versionId !== undefined) {
+        // A Patient answered with the requester's own statement has no versions to read: they would count others' writes.
+        // The decision audited is the one on the composed Patient (for a co-writer no flow reaches, a denial).
+        await recordDecisions(this.deps, tx, principal, meta, [{ ...now, decision: now.statement.composed }]);
+        await this.deps.audit.rest(tx, meta, requesterOf(principal), {
+          interaction,
+          outcome: 'minor-failure',
+          outcomeDesc: "not found: a Patient's versions are not disclosed with the caller's own statement",
+          resourceType: type,
+          resources: [versionedReference(now.row)],
+          patients: now.patients,
+        });
+        return notKnown(type, id);
+      }
       if (now.decision.effect === 'deny' || versionId === undefined || versionId === current.versionId) {
         await recordDecisions(this.deps, tx, principal, meta, [now]);
         if (now.decision.effect === 'deny') return this.denied(tx, principal, meta, interaction, type, id, now);
@@ -125,7 +139,7 @@ export class FhirService {
       resources: [versionedReference(judged.row)],
       patients: judged.patients,
     });
-    return { status: 200, body: judged.body, headers: versionHeaders(judged.row) };
+    return { status: 200, body: judged.body, headers: answerHeaders(judged) };
   }
 
   async history(principal: Principal, type: string, id: string, meta: RequestMeta): Promise<FhirResult> {
@@ -141,6 +155,9 @@ export class FhirService {
         await recordDecisions(this.deps, tx, principal, meta, [now]);
         return this.denied(tx, principal, meta, 'history-instance', type, id, now);
       }
+      // A Patient answered with the requester's own statement: its history is that statement alone (the hub keeps
+      // each source's current word, and the Patient's versions would count others' writes).
+      if (now.statement !== undefined) return this.statementHistory(tx, principal, meta, now, now.statement.saidAt);
       const judged = await this.deps.disclosure.judge(tx, ctx, await readHistory(tx, type, id, MAX_HISTORY), current.sourceOrgs);
       await recordDecisions(this.deps, tx, principal, meta, judged);
       const visible = judged.filter((j) => j.body !== undefined);
@@ -164,6 +181,33 @@ export class FhirService {
       };
       return { status: 200, body: bundle };
     });
+  }
+
+  private async statementHistory(tx: Tx, principal: Principal, meta: RequestMeta, judged: Judged, saidAt: Date): Promise<FhirResult> {
+    await recordDecisions(this.deps, tx, principal, meta, [judged]);
+    await this.deps.audit.rest(tx, meta, requesterOf(principal), {
+      interaction: 'history-instance',
+      outcome: 'success',
+      outcomeDesc: "the caller's own statement about the Patient",
+      resources: [versionedReference(judged.row)],
+      patients: judged.patients,
+    });
+    const { type, id } = judged.row;
+    const bundle: Bundle = {
+      resourceType: 'Bundle',
+      type: 'history',
+      total: 1,
+      link: [{ relation: 'self', url: `${this.fhirBase}/${type}/${id}/_history` }],
+      entry: [
+        {
+          fullUrl: `${this.fhirBase}/${type}/${id}`,
+          resource: judged.body,
+          request: { method: 'PUT', url: `${type}/${id}` },
+          response: { status: '200 OK', lastModified: saidAt.toISOString() },
+        },
+      ],
+    };
+    return { status: 200, body: bundle };
   }
 
   /** A type-level search, filtered record by record (see search-service.ts). */
@@ -246,7 +290,8 @@ export class FhirService {
           });
           // 200 with the record as the decision discloses it; without a body to a token that may not read the type.
           const body = allows(principal.scopes, type, 'r') ? existing.body : undefined;
-          return { status: 200, ...(body === undefined ? {} : { body }), headers: { ...versionHeaders(existing.row), Location: this.location(existing.row) } };
+          const location = existing.statement === undefined ? this.location(existing.row) : `${this.fhirBase}/${existing.row.type}/${existing.row.id}`;
+          return { status: 200, ...(body === undefined ? {} : { body }), headers: { ...answerHeaders(existing), Location: location } };
         }
       }
       // One Patient per NHS number, whoever can see it: a Patient is the caller's statement (see patient-rest.ts).
@@ -318,6 +363,11 @@ export class FhirService {
       const m = /^W\/"(\d{1,9})"$/.exec(ifMatch.trim());
       if (m === null) return refuse(this.deps, principal, meta, 'update', type, problem(400, 'invalid', 'If-Match must be W/"<versionId>"', 'If-Match'));
       expectedVersion = Number(m[1]);
+      // A Patient is answered with the caller's own statement, which has no version (see patient-rest.ts): the
+      // Patient's version counts every source's writes, and matching it would tell whether others hold the record.
+      if (type === 'Patient') {
+        return refuse(this.deps, principal, meta, 'update', type, problem(400, 'not-supported', "a Patient's answers carry no version, so If-Match cannot name one", 'If-Match'));
+      }
     }
     return this.deps.audit.transaction(this.deps.db, async (tx) => {
       if (type === 'Patient') await lockPatientIdentity(tx, id);
@@ -409,6 +459,12 @@ export class FhirService {
 /** The one answer for a record the requester cannot have: unknown, or not disclosed to it. */
 export function notKnown(type: string, id: string): FhirResult {
   return toResult(problem(404, 'not-found', `${type}/${id} is not known`));
+}
+
+/** A record's version and time; a Patient answered with the requester's own statement has no version, and its statement's time. */
+function answerHeaders(judged: Judged): Record<string, string> {
+  if (judged.statement !== undefined) return { 'Last-Modified': judged.statement.saidAt.toUTCString() };
+  return versionHeaders(judged.row);
 }
 
 function versionHeaders(row: StoredResource): Record<string, string> {

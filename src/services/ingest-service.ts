@@ -51,10 +51,12 @@ export interface UnitOutcome {
   status: UnitStatus;
   /** HTTP status a refusal alone would earn: 400 unparsable, 403 not the sender, 409 older than what is held, 422 invalid. */
   refusal?: 400 | 403 | 409 | 422;
-  /** "Type/id/_history/n" of every resource version written that only the sender has written (or, for a duplicate, by the first copy). */
+  /**
+   * What the unit wrote (for a duplicate, what the first copy wrote): "Type/id/_history/n" of each record only
+   * the sender has written, and "Patient/id" (never a version) of each Patient the unit is about. Records others
+   * hold too are not named, and nothing says whether others hold the Patient (see storeUnit).
+   */
   resources: string[];
-  /** How many written records other organisations have written too (not named). */
-  shared?: number;
   issues: AdapterIssue[];
 }
 
@@ -128,37 +130,39 @@ export class IngestService {
     const attempt = await this.deps.audit.transaction(this.deps.db, async (tx): Promise<UnitOutcome | { rollback: UnitOutcome }> => {
       const claim = await claimReceipt(tx, { messageKey: receiptKey, event: unit.event, clientId: principal.clientId, receivedAt: this.deps.clock() });
       if (!claim.claimed) {
-        const earlier = (claim.outcome ?? {}) as { resources?: string[]; shared?: number };
+        const earlier = (claim.outcome ?? {}) as { resources?: string[] };
         await this.deps.audit.rest(tx, meta, requesterOf(principal), {
           interaction: 'operation',
           outcome: 'success',
           outcomeDesc: `${label}: ${unit.messageKey} was already received; nothing changed`,
         });
-        return { label, messageKey: unit.messageKey, status: 'duplicate', resources: earlier.resources ?? [], shared: earlier.shared ?? 0, issues: [] };
+        return { label, messageKey: unit.messageKey, status: 'duplicate', resources: earlier.resources ?? [], issues: [] };
       }
       const written = await this.writeUnit(tx, principal, sender, allowed.kind, unit, raw, meta);
       if ('issues' in written) {
         // Roll back the receipt too: a corrected copy with the same key may come.
         throw new RollbackUnit({ label, messageKey: unit.messageKey, status: 'refused', refusal: written.refusal ?? 422, resources: [], issues: written.issues });
       }
-      // The answer names only what the sender alone has written: a record it shares with other
-      // organisations (one Patient per NHS number) is counted, never named, so its id and version stay unknown.
-      const own = written.rows.filter((r) => !written.shared.has(`${r.type}/${r.id}`));
+      // The answer must not tell whether others hold a record (DESIGN.md §10, "Denials say nothing"): it names
+      // what the sender alone has written, with its version; each Patient the unit is about by id alone, whether
+      // the NHS number was new to the hub or others have spoken of it (its version would count their writes);
+      // and nothing of records others hold too (a pregnancy a birth ends, a missed dose a catch-up closes).
+      // Stored or unchanged is judged on the sender's own word: its records, and its statements about Patients.
+      const own = written.rows.filter((r) => r.type !== 'Patient' && !written.shared.has(`${r.type}/${r.id}`));
       const outcome: UnitOutcome = {
         label,
         messageKey: unit.messageKey,
-        status: written.rows.length === 0 ? 'unchanged' : 'stored',
-        resources: own.map(versioned),
-        shared: written.rows.length - own.length,
+        status: written.ownChanged ? 'stored' : 'unchanged',
+        resources: [...written.patients.map((id) => `Patient/${id}`), ...own.map(versioned)],
         issues: [],
       };
-      await recordReceiptOutcome(tx, receiptKey, { status: outcome.status, resources: outcome.resources, shared: outcome.shared });
+      await recordReceiptOutcome(tx, receiptKey, { status: outcome.status, resources: outcome.resources });
       await this.deps.audit.rest(tx, meta, requesterOf(principal), {
         interaction: 'operation',
         outcome: 'success',
         outcomeDesc: `${label}: ${unit.event} ${unit.messageKey}`,
         resources: written.rows.map(versioned),
-        patients: [...new Set(written.rows.flatMap((r) => patientsOf(storedContent(r))))],
+        patients: [...new Set([...written.patients.map((id) => `Patient/${id}`), ...written.rows.flatMap((r) => patientsOf(storedContent(r)))])],
       });
       return outcome;
     }).catch((err: unknown) => {
@@ -181,7 +185,7 @@ export class IngestService {
     unit: IngestUnit,
     raw: StoredResource,
     meta: RequestMeta,
-  ): Promise<{ rows: StoredResource[]; shared: Set<string> } | { issues: AdapterIssue[]; refusal?: 403 | 409 }> {
+  ): Promise<{ rows: StoredResource[]; shared: Set<string>; patients: string[]; ownChanged: boolean } | { issues: AdapterIssue[]; refusal?: 403 | 409 }> {
     const now = this.deps.clock();
     // Lock identities in a fixed order so two messages about one child never deadlock or duplicate it.
     const identities = unit.entries.flatMap((e) => (e.match === undefined ? [] : [`${e.resource.resourceType}|${e.match.system}|${e.match.value}`]));
@@ -208,6 +212,9 @@ export class IngestService {
     }
     const issues: AdapterIssue[] = [];
     const rows: StoredResource[] = [];
+    // The Patients the unit is about, and whether the sender's own word changed: its statements and its records.
+    const patients: string[] = [];
+    let ownChanged = false;
     for (const [index, entry] of unit.entries.entries()) {
       const found = existing.get(entry.fullUrl);
       const [, id = ''] = (ids.get(entry.fullUrl) ?? '').split('/');
@@ -222,7 +229,10 @@ export class IngestService {
         content = markEnteredInError(storedContent(found));
       } else if (content.resourceType === 'Patient') {
         // One Patient per NHS number, composed from what each source said: no source overwrites another's word.
-        content = (await statePatient(this.deps, tx, principal, meta, { id, found }, content, 'merge')).composed;
+        const stated = await statePatient(this.deps, tx, principal, meta, { id, found }, content, 'merge');
+        if (!patients.includes(id)) patients.push(id);
+        ownChanged ||= stated.changed;
+        content = stated.composed;
       } else if (found !== undefined) {
         content = keepCaughtUp(storedContent(found), keepPregnancyOutcome(storedContent(found), content));
       }
@@ -235,6 +245,7 @@ export class IngestService {
         continue;
       }
       if (found !== undefined && sameContent(storedContent(found), content)) continue;
+      if (content.resourceType !== 'Patient') ownChanged = true;
       rows.push(this.version(principal, content, found, now));
     }
     if (issues.length > 0) return { issues };
@@ -262,7 +273,7 @@ export class IngestService {
       const provenance = assertValid(this.provenance(principal, unit, rows, raw, now));
       await writeVersion(tx, provenance);
     }
-    return { rows, shared };
+    return { rows, shared, patients, ownChanged };
   }
 
   /** A birth ends the mother's pregnancy episode, records its outcome and links the baby to it. */

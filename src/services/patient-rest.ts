@@ -8,6 +8,7 @@ import { readStatements } from '../db/patient-source-queries.js';
 import { readCurrent, writeVersion, type StoredResource } from '../db/resource-queries.js';
 import { problem } from '../fhir/operation-outcome.js';
 import { sameContent } from '../fhir/resource-edits.js';
+import { statementResource } from '../fhir/patient-sources.js';
 import { requesterOf, type RequestMeta } from './audit-recorder.js';
 import { versionedReference } from './decision-audit.js';
 import { toResult, type FhirResult } from './fhir-result.js';
@@ -98,33 +99,15 @@ async function store(deps: PatientRestDeps, tx: Tx, principal: Principal, found:
 }
 
 /**
- * The caller's own statement under the Patient's id. A Patient only the caller
- * has spoken of carries its version, as any created or updated record does. A
- * shared Patient's version counts every source's statements and would show how
- * often others wrote, so its answer carries none (and no ETag); its time is the
- * statement's.
+ * The caller's own statement under the Patient's id, as a read answers it
+ * (statementResource): never a version or ETag, whether or not others have
+ * spoken of the Patient, so the answer for an NHS number new to the hub and
+ * for one others hold is the same. Its time is the statement's.
  */
-function statementAnswer(
-  status: 200 | 201,
-  stated: StatedPatient,
-  row: StoredResource,
-  deps: PatientRestDeps,
-  location: 'Location' | 'Content-Location',
-): FhirResult {
-  const { versionId: _versionId, ...meta } = stated.statement.meta ?? {};
-  const now = stated.shared ? deps.clock() : row.lastUpdated;
-  const version = stated.shared ? {} : { versionId: String(row.versionId) };
-  // Keys in one order, whether the statement was just sent or merged with one read back from jsonb.
-  const { resourceType, ...rest } = inKeyOrder({ ...stated.statement, id: row.id, meta: { ...meta, ...version, lastUpdated: now.toISOString() } }) as Patient;
-  const url = `${deps.fhirBase}/Patient/${row.id}${stated.shared ? '' : `/_history/${row.versionId}`}`;
-  const headers: Record<string, string> = { 'Last-Modified': now.toUTCString(), [location]: url, ...(stated.shared ? {} : { ETag: `W/"${row.versionId}"` }) };
-  return { status, body: { resourceType, ...rest }, headers };
-}
-
-function inKeyOrder(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(inKeyOrder);
-  if (typeof value !== 'object' || value === null) return value;
-  return Object.fromEntries(Object.keys(value).sort().map((k) => [k, inKeyOrder((value as Record<string, unknown>)[k])]));
+function statementAnswer(status: 200 | 201, stated: StatedPatient, row: StoredResource, deps: PatientRestDeps, location: 'Location' | 'Content-Location'): FhirResult {
+  const body = statementResource(stated.statement, row.id, stated.saidAt);
+  const headers: Record<string, string> = { 'Last-Modified': stated.saidAt.toUTCString(), [location]: `${deps.fhirBase}/Patient/${row.id}` };
+  return { status, body, headers };
 }
 
 /** The Patient's NHS number; false when one is given but invalid. */

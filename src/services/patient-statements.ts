@@ -9,6 +9,7 @@ import { composePatient, demographicsOf, restate, visibilityDisagreements, type 
 import type { LoadedProtocol } from '../protocol/protocol-schema.js';
 import { requesterOf, type AuditRecorder, type RequestMeta } from './audit-recorder.js';
 import { contentForRules } from '../db/undisclosed.js';
+import { sameContent } from '../fhir/resource-edits.js';
 
 // The shell around src/fhir/patient-sources.ts: loads every source's
 // statement about a shared Patient, records the sender's new one, composes the
@@ -31,8 +32,10 @@ export interface StatedPatient {
   composed: Patient;
   /** The sender's own statement, as it stands now. */
   statement: Patient;
-  /** Whether any other organisation has said something about this Patient. */
-  shared: boolean;
+  /** When the sender said it (the statement's time, never the Patient's version). */
+  saidAt: Date;
+  /** Whether the sender's statement differs from what it had said before (or is its first). */
+  changed: boolean;
 }
 
 /**
@@ -60,14 +63,16 @@ export async function statePatient(
     lastSaid: order,
   };
   const after = [...before.filter((s) => s !== previous), mine];
-  await writeStatement(tx, patient.id, mine, deps.clock());
+  const saidAt = deps.clock();
+  await writeStatement(tx, patient.id, mine, saidAt);
   const demographics = demographicsOf(deps.protocols);
   const disagreements = visibilityDisagreements(before, after, principal.organisationCode, demographics);
   if (disagreements.length > 0) await raiseDataQualityAlert(deps, tx, principal, meta, patient.id, disagreements);
   return {
     composed: { ...composePatient(after, demographics), id: patient.id },
     statement: { ...mine.content, id: patient.id },
-    shared: after.some((s) => s.organisation !== principal.organisationCode),
+    saidAt,
+    changed: previous === undefined || !sameContent(previous.content, mine.content),
   };
 }
 

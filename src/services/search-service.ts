@@ -1,4 +1,5 @@
-import type { Bundle, BundleEntry } from 'fhir/r4.js';
+import type { Bundle, BundleEntry, Patient } from 'fhir/r4.js';
+import { statementMatches, withinLastUpdated } from '../fhir/search-match.js';
 import type { Principal } from '../auth/principal.js';
 import type { Db, Tx } from '../db/database.js';
 import { readCurrentMany } from '../db/disclosure-queries.js';
@@ -93,7 +94,7 @@ export async function scanDisclosed(
     for (const judged of await deps.disclosure.judge(tx, ctx, batch)) {
       scanned += 1;
       cursor = { lastUpdated: judged.row.lastUpdated, id: judged.row.id };
-      if (judged.body !== undefined) {
+      if (judged.body !== undefined && meetsCriteria(search, judged)) {
         page.push(judged);
         if (page.length > search.count) break;
       }
@@ -110,6 +111,18 @@ export async function scanDisclosed(
         ? cursor
         : undefined;
   return { shown, considered, next, more: page.length > search.count };
+}
+
+/**
+ * A Patient answered with the requester's own statement matches only on what
+ * the requester said, and when (search-match.ts); any other Patient on the
+ * stored version's time (the SQL admits a Patient with the requester's
+ * statement whatever its time). Other records are matched by the SQL alone.
+ */
+function meetsCriteria(search: SearchRequest, judged: Judged): boolean {
+  if (judged.row.type !== 'Patient') return true;
+  if (judged.statement !== undefined) return statementMatches(search, judged.body as Patient, judged.statement.saidAt);
+  return withinLastUpdated(search.lastUpdated, judged.row.lastUpdated);
 }
 
 async function included(deps: SearchDeps, tx: Tx, ctx: DisclosureContext, search: SearchRequest, shown: readonly Judged[]): Promise<Judged[]> {

@@ -1,7 +1,7 @@
 import type { OperationOutcome, Patient } from 'fhir/r4.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decisionCode, decisionEventsFor, restEventsFor } from '../support/audit.js';
-import { bookFixtureMother } from '../support/booking.js';
+import { bookFixtureMother, bookMother, MATERNITY_MRN } from '../support/booking.js';
 import { nhsNumber, patient } from '../support/resources.js';
 import { ownVxu } from '../support/route-walk.js';
 import { startTestHub, type TestHub } from '../support/test-hub.js';
@@ -44,8 +44,12 @@ const carried = (res: { text: string; headers: Record<string, string> }, sent: s
   [mother, ...MATERNITY_ONLY].filter((s) => !sent.includes(s) && `${res.text}\n${JSON.stringify(res.headers)}`.includes(s));
 
 describe('conditional create by a co-writer that may not read the record', () => {
-  it('answers a hidden match exactly as criteria that match nothing (apart from the new id and time)', async () => {
-    const hidden = await conditional(testB, patient(9102), `identifier=${NHS}|${MOTHER_NHS}`, rid('oracle-hidden'));
+  it('answers a match on what only maternity said exactly as criteria that match nothing (apart from the new id and time)', async () => {
+    // TEST-B co-writes a second mother; her hospital number is maternity's word alone, so matching it is a hidden match.
+    const other = await bookMother(t, 9150);
+    const vxu = await t.http.post('/ingest/hl7v2').set(bearer(testB)).set('Content-Type', 'x-application/hl7-v2+er7').set('Accept', 'application/fhir+json').send(await ownVxu('CCREATE-2', other.nhs));
+    expect(vxu.status).toBe(200);
+    const hidden = await conditional(testB, patient(9102), `identifier=${MATERNITY_MRN}|MRN-9150`, rid('oracle-hidden'));
     const none = await conditional(testB, patient(9102), `identifier=${NHS}|${nhsNumber(9103)}`, rid('oracle-none'));
     const shape = (res: typeof hidden) => {
       const created = res.body as Patient;
@@ -63,18 +67,16 @@ describe('conditional create by a co-writer that may not read the record', () =>
     const body = patient(9101, { identifier: [{ system: NHS, value: MOTHER_NHS }] });
     const requestId = rid('cowriter');
     const res = await conditional(testB, body, `identifier=${NHS}|${MOTHER_NHS}`, requestId);
-    // One Patient per NHS number (issue 10, Build 1): the body is TEST-B's statement about the Patient its
-    // own VXU already names by id, so the id is known to it; nothing maternity recorded comes back.
-    expect(carried(res, `${JSON.stringify(body)}\n${mother}`), res.text).toEqual([]);
+    // One Patient per NHS number (issue 10, Build 1): TEST-B's VXU already said this NHS number, so the criteria
+    // match its own statement about the Patient its VXU names by id: 200 with that statement, nothing maternity
+    // recorded, and no version (as for a Patient it alone wrote).
+    expect(carried(res, `${await ownVxu('CCREATE-1', MOTHER_NHS)}\n${mother}`), res.text).toEqual([]);
     expect((res.body as Patient).id).toBe(mother);
-    expect(res.headers['etag'], 'a shared Patient answers without a version').toBeUndefined();
-    // A hidden match is no match: answered as if the hub held nothing (see FhirService.create).
-    expect(res.status).toBe(201);
-    // TEST-B's statement is kept beside the Patient, not as a version it wrote: the hidden Patient is no
-    // candidate of its search at all, or, where it is decided, it is denied with a reason in the audit.
+    expect(res.headers['etag'], 'a Patient statement answers without a version').toBeUndefined();
+    expect(res.status).toBe(200);
+    // The statement is TEST-B's own word (basis originator); maternity's composed Patient is permitted to it by no flow.
     const aboutMother = (await decisionEventsFor(t.database.db, requestId)).filter((d) => d.entity?.some((e) => e.what?.reference?.startsWith(`Patient/${mother}/`) === true));
-    expect(aboutMother.map((d) => d.outcome)).not.toContain('0');
-    expect(aboutMother.map(decisionCode)).not.toContain(undefined);
+    expect(aboutMother.map(decisionCode)).toEqual(['originator']);
   });
 });
 
@@ -92,18 +94,21 @@ describe('conditional create matching the caller\'s own record', () => {
     const res = await conditional(testB, patient(9201), `identifier=${identifier}`, requestId);
     expect(res.status).toBe(200);
     expect((res.body as Patient).id).toBe(own.id);
-    expect(res.headers['location']).toContain(`/Patient/${own.id ?? ''}/_history/1`);
+    // A Patient is answered with the caller's statement: no version (see patient-rest.ts).
+    expect(res.headers['location']).toBe(`${t.baseUrl}/fhir/Patient/${own.id ?? ''}`);
+    expect(res.headers['etag']).toBeUndefined();
     const [rest] = await restEventsFor(t.database.db, requestId);
     expect(rest?.outcomeDesc).toMatch(/matched an existing resource/);
   });
 
-  it('answers 200 without a body (Location and ETag only) to a token that may create but not read Patients', async () => {
+  it('answers 200 without a body (Location and Last-Modified only) to a token that may create but not read Patients', async () => {
     const createOnly = await t.token('test-b', 'direct-care', 'system/Patient.c');
     const res = await conditional(createOnly, patient(9201), `identifier=${identifier}`, rid('create-only'));
     expect(res.status).toBe(200);
     expect(res.text ?? '').toBe('');
-    expect(res.headers['location']).toContain(`/Patient/${own.id ?? ''}/_history/1`);
-    expect(res.headers['etag']).toBe('W/"1"');
+    expect(res.headers['location']).toBe(`${t.baseUrl}/fhir/Patient/${own.id ?? ''}`);
+    expect(res.headers['etag']).toBeUndefined();
+    expect(res.headers['last-modified']).toBeDefined();
   });
 
   it('still refuses criteria that match two records the caller may read, with 412', async () => {

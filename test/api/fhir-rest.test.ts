@@ -124,15 +124,18 @@ describe('authentication and scopes', () => {
 });
 
 describe('create, read, vread, update, history', () => {
-  it('creates with a server id and version 1, and reads it back with ETag and audit', async () => {
+  it('creates a Patient with a server id, and answers and reads it back as the caller\'s statement, without a version, with audit', async () => {
     const id = rid('create');
     const res = await create(gp, { ...patient(2), id: 'client-chosen' }).set('X-Request-Id', id);
     expect(res.status).toBe(201);
     const created = res.body as Patient;
     expect(created.id).not.toBe('client-chosen');
-    expect(created.meta?.versionId).toBe('1');
-    expect(res.headers['location']).toBe(`${t.baseUrl}/fhir/Patient/${created.id}/_history/1`);
-    expect(res.headers['etag']).toBe('W/"1"');
+    // A Patient is answered with the caller's own statement, never a version: the Patient's versions count every
+    // source's writes, and a version here would tell whether the hub held the NHS number (cowriter-answers.test.ts).
+    expect(created.meta?.versionId).toBeUndefined();
+    expect(res.headers['location']).toBe(`${t.baseUrl}/fhir/Patient/${created.id}`);
+    expect(res.headers['etag']).toBeUndefined();
+    expect(res.headers['last-modified']).toBe(new Date(String(created.meta?.lastUpdated)).toUTCString());
     const [event] = await auditEventsFor(t.database.db, id);
     expect(event?.action).toBe('C');
     expect(event?.outcome).toBe('0');
@@ -152,12 +155,17 @@ describe('create, read, vread, update, history', () => {
   });
 
   it('updates as a new version, keeps history, vreads old versions and honours If-Match', async () => {
-    const created = (await create(gp, patient(3))).body as Patient;
-    const url = `/fhir/Patient/${created.id}`;
-    const v2 = await t.http.put(url).set(bearer(gp)).set('If-Match', 'W/"1"').type('application/fhir+json').send(JSON.stringify({ ...created, gender: 'female' }));
+    const subject = (await create(gp, patient(3))).body as Patient;
+    const first = await create(gp, { resourceType: 'Observation', status: 'preliminary', code: { text: 'versioned' }, subject: { reference: `Patient/${subject.id ?? ''}` } });
+    expect(first.status).toBe(201);
+    expect(first.body.meta.versionId).toBe('1');
+    expect(first.headers['etag']).toBe('W/"1"');
+    const created = first.body as Observation;
+    const url = `/fhir/Observation/${created.id ?? ''}`;
+    const v2 = await t.http.put(url).set(bearer(gp)).set('If-Match', 'W/"1"').type('application/fhir+json').send(JSON.stringify({ ...created, status: 'final' }));
     expect(v2.status).toBe(200);
     expect(v2.body.meta.versionId).toBe('2');
-    const stale = await t.http.put(url).set(bearer(gp)).set('If-Match', 'W/"1"').type('application/fhir+json').send(JSON.stringify({ ...created, gender: 'male' }));
+    const stale = await t.http.put(url).set(bearer(gp)).set('If-Match', 'W/"1"').type('application/fhir+json').send(JSON.stringify({ ...created, status: 'amended' }));
     expect(stale.status).toBe(412);
     expect(issue(stale.body)?.expression).toEqual(['If-Match']);
 
@@ -167,9 +175,30 @@ describe('create, read, vread, update, history', () => {
     expect((history.body as Bundle).entry?.map((e) => e.resource?.meta?.versionId)).toEqual(['2', '1']);
     const v1 = await t.http.get(`${url}/_history/1`).set(bearer(gp));
     expect(v1.status).toBe(200);
-    expect(v1.body.gender).toBeUndefined();
+    expect(v1.body.status).toBe('preliminary');
     expect((await t.http.get(`${url}/_history/9`).set(bearer(gp))).status).toBe(404);
     expect((await t.http.get(`${url}/_history/x`).set(bearer(gp))).status).toBe(400);
+  });
+
+  it('a Patient is the caller\'s statement: PUT replaces it, If-Match is refused, history is the statement alone, no version is read', async () => {
+    const created = (await create(gp, patient(7))).body as Patient;
+    const url = `/fhir/Patient/${created.id ?? ''}`;
+    const put = await t.http.put(url).set(bearer(gp)).type('application/fhir+json').send(JSON.stringify({ ...created, gender: 'female' }));
+    expect(put.status).toBe(200);
+    expect(put.body.gender).toBe('female');
+    expect(put.body.meta.versionId).toBeUndefined();
+    expect(put.headers['content-location']).toBe(`${t.baseUrl}${url}`);
+    const before = await countRows(t.database.db, 'resource_history');
+    const matched = await t.http.put(url).set(bearer(gp)).set('If-Match', 'W/"2"').type('application/fhir+json').send(JSON.stringify({ ...created, gender: 'male' }));
+    expect(matched.status).toBe(400);
+    expect(issue(matched.body)?.expression).toEqual(['If-Match']);
+    expect(await countRows(t.database.db, 'resource_history')).toBe(before);
+    const history = await t.http.get(`${url}/_history`).set(bearer(gp));
+    expect(history.status).toBe(200);
+    expect((history.body as Bundle).entry?.map((e) => e.resource)).toEqual([put.body]);
+    expect((history.body as Bundle).entry?.[0]?.response?.etag).toBeUndefined();
+    for (const vid of ['1', '2']) expect((await t.http.get(`${url}/_history/${vid}`).set(bearer(gp))).status).toBe(404);
+    expect((await t.http.get(url).set(bearer(gp))).body).toEqual(put.body);
   });
 
   it('refuses an update whose body id differs from the URL, and never creates on update', async () => {
@@ -213,7 +242,7 @@ describe('deny by default: an organisation reads only what it sent', () => {
     const update = await t.http.put(`/fhir/Patient/${theirs.id}`).set(bearer(other)).type('application/fhir+json').send(JSON.stringify({ ...theirs, gender: 'other' }));
     expect(update.status).toBe(404);
     const unchanged = await t.http.get(`/fhir/Patient/${theirs.id}`).set(bearer(gp));
-    expect(unchanged.body.meta.versionId).toBe('1');
+    expect(unchanged.body).toEqual(theirs);
     const mine = await t.http.get('/fhir/Patient').query({ identifier: `https://fhir.nhs.uk/Id/nhs-number|${nhsNumber(6)}` }).set(bearer(gp));
     expect(mine.body.entry.map((e: { resource: Patient }) => e.resource.id)).toEqual([theirs.id]);
   });

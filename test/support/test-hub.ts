@@ -66,6 +66,8 @@ export async function startTestHub(
     /** A directory of signing-key files, as a deployment has (default: keys of this hub's own, in memory). */
     signingKeysDir?: string;
     rateLimits?: HubOptions['rateLimits'];
+    /** Proxies whose X-Forwarded-For gives the client address (TRUST_PROXY). */
+    trustProxy?: readonly string[];
     /** PostgreSQL pool bounds (size, statement and connection timeouts); ignored on PGlite. */
     pool?: PoolOptions;
     /** The immunisation schedules (default: the repository's routine schedule). */
@@ -110,6 +112,7 @@ export async function startTestHub(
     ...(options.checkpoints === undefined ? {} : { checkpoints: options.checkpoints }),
     ...(options.rateLimits === undefined ? {} : { rateLimits: options.rateLimits }),
     schedules: options.schedules ?? [readRoutineSchedule()],
+    ...(options.trustProxy === undefined ? {} : { trustProxy: options.trustProxy }),
   });
   server?.on('request', hub.app);
   const agent = request(hub.app);

@@ -18,6 +18,8 @@ import type {
   RelatedPerson,
   Resource,
   Task,
+  ImmunizationRecommendation,
+  MeasureReport,
 } from 'fhir/r4.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyConsistency } from '../../src/audit/merkle.js';
@@ -28,7 +30,7 @@ import { decisionOn, decisionsOf, Partner, storyClock, type DecisionSummary, typ
 import { startTestHub, type TestHub } from '../support/test-hub.js';
 import { haveSharedFixtures, sharedFixtures } from './shared-fixtures.js';
 
-// Conformance: the story of ../shared/fixtures/README.md, steps 1 to 8, told
+// Conformance: the story of ../shared/fixtures/README.md, steps 1 to 13, told
 // through HTTP in one hub, in order. Partners send their fixtures to the
 // ingest endpoints; every read and search a partner makes goes through a stock
 // FHIR client (fhir-kit-client), with the demo clients and purposes of
@@ -53,6 +55,13 @@ const YUSUF = '9990031673'; // maternity/birth-notification-nems-stu3.json, E1 6
 const MAYA = '9990063354'; // gp/vxu-missed-6in1-dose3.hl7, E1 1LA
 const IBRAHIM = '9990071276'; // gp/vxu-batch-y90002.hl7, second message (RXA-20 RE), E14 8JH
 const LEO = '9990055432'; // la/caf-leo-ahmed.json, E14 3NE
+const OLIVIA = '9992004118'; // gp/immunisation-history-y90001.csv, born 2026-05-04
+const ELLA = '9992006854'; // same file, born 2025-02-01
+const JACOB = '9992005483'; // same file, born 2024-03-10
+const HALIMA = '9992001372'; // maternity/birth-notification-no-booking-nems-stu3.json, never booked
+const ADAM = '9992002743'; // her baby, born 2026-11-14
+const NOOR = '9992008229'; // hv/caf-hv-noor-hussain.json
+const FOLLOW_UP = 'https://eastside.example/fhir/CodeSystem/follow-up';
 const byNhs = (nhs: string): Record<string, string> => ({ identifier: `${NHS}|${nhs}` });
 
 /** "Today" in the story is 2026-11-22 (fixtures README); the hub's clock starts there and runs. */
@@ -98,7 +107,7 @@ function expectPermit(d: DecisionSummary | undefined, flowId: string): void {
   expect(d?.flow).toBe(flow(flowId));
 }
 
-describe.skipIf(!haveSharedFixtures)('conformance: the story, steps 1 to 8, through HTTP', () => {
+describe.skipIf(!haveSharedFixtures)('conformance: the story, steps 1 to 13, through HTTP', () => {
   let t: TestHub;
   // The partners, each a client system with one purpose of use (partners.yaml).
   let northgate: Partner;
@@ -116,6 +125,8 @@ describe.skipIf(!haveSharedFixtures)('conformance: the story, steps 1 to 8, thro
   let iodImms: Partner;
   let iodEarlyHelp: Partner;
   let ig: Partner;
+  let hvImms: Partner;
+  let publicHealth: Partner;
 
   /** What the partners have learnt so far (ids, and when Ocean last pulled). */
   const known: Record<string, string> = {};
@@ -147,6 +158,8 @@ describe.skipIf(!haveSharedFixtures)('conformance: the story, steps 1 to 8, thro
     iodImms = partner('iod-cc', 'immunisation-follow-up');
     iodEarlyHelp = partner('iod-cc', 'early-help');
     ig = partner('ig-console', 'audit');
+    hvImms = partner('eastside-hv', 'immunisation-follow-up');
+    publicHealth = partner('eastside-public-health', 'commissioning');
   });
   afterAll(async () => {
     await t.close();
@@ -162,7 +175,7 @@ describe.skipIf(!haveSharedFixtures)('conformance: the story, steps 1 to 8, thro
     const auth = `Bearer ${await sender.bearer()}`;
     const res = name.endsWith('.hl7')
       ? await t.http.post('/ingest/hl7v2').set('Authorization', auth).set('Content-Type', 'x-application/hl7-v2+er7').send(body)
-      : name.startsWith('la/')
+      : name.startsWith('la/') || name.startsWith('hv/')
         ? await t.http.post('/ingest/caf').set('Authorization', auth).set('Content-Type', 'application/json').send(body)
         : await t.http.post('/fhir/$process-message').set('Authorization', auth).set('Content-Type', 'application/fhir+json').send(body);
     expect(res.status, `${name}: ${JSON.stringify(res.body)}`).toBe(200);
@@ -737,5 +750,85 @@ describe.skipIf(!haveSharedFixtures)('conformance: the story, steps 1 to 8, thro
     // And the hub's own check of every entry against every checkpoint and receipt.
     const verified = await t.http.post('/audit/verify').set('Authorization', bearer);
     expect(verified.body).toMatchObject({ ok: true });
+  });
+
+  /** The hub's follow-up Tasks of one kind about a patient, as the health visitors find them. */
+  const workFor = async (who: Partner, nhs: string, kind: string): Promise<Task[]> => {
+    const person = one(await hvDirect.search<Patient>('Patient', byNhs(nhs)));
+    return who.search<Task>('Task', { patient: ref('Patient', person.id ?? ''), code: `${FOLLOW_UP}|${kind}` });
+  };
+
+  it('10. Limehouse sends its complete history: Olivia\'s 16-week doses and Ella\'s 18-month doses are overdue work for the health visitors; Jacob has nothing due', async () => {
+    const body = await readFile(path.join(sharedFixtures, 'gp/immunisation-history-y90001.csv'), 'utf8');
+    const sent = await t.http.post('/ingest/immunisations-csv?history=complete').set('Authorization', `Bearer ${await limehouse.bearer()}`).set('Content-Type', 'text/csv').send(body);
+    expect(sent.status, sent.text).toBe(200);
+    await t.hub.followUps.run('2026-11-22');
+    const overdue = async (nhs: string): Promise<string[]> =>
+      Promise.all(
+        (await workFor(hvDirect, nhs, 'overdue-dose')).map(async (task) => {
+          expect(task.owner?.identifier?.value).toBe('R9H');
+          expect(task.status).toBe('requested');
+          const [type = '', focusId = ''] = (task.focus?.reference ?? '').split('/');
+          const recommendation = await hvDirect.read<ImmunizationRecommendation>(type as 'ImmunizationRecommendation', focusId);
+          const r = recommendation.recommendation[0];
+          expect(r?.forecastStatus.coding?.[0]?.code).toBe('overdue');
+          return `${r?.vaccineCode?.[0]?.coding?.[0]?.code ?? ''}/${String(r?.doseNumberPositiveInt)}`;
+        }),
+      );
+    expect((await overdue(OLIVIA)).sort()).toEqual(['247631000000101/1', '770618004/3']);
+    expect((await overdue(ELLA)).sort()).toEqual(['433733003/2', '770618004/4']);
+    expect(await overdue(JACOB)).toEqual([]);
+    // Overdue work is the health visitors' (follow-up-to-health-visiting): Ocean, whose catchment holds Olivia, sees none of it.
+    const olivia = one(await hvDirect.search<Patient>('Patient', byNhs(OLIVIA)));
+    expect(await oceanImms.search<Task>('Task', { patient: ref('Patient', olivia.id ?? '') })).toEqual([]);
+    known['olivia-overdue'] = (await workFor(hvImms, OLIVIA, 'overdue-dose'))[0]?.id ?? '';
+    await expectDenied(t, await oceanImms.readRefused('Task', id('olivia-overdue')), 'focus-not-disclosed');
+  });
+
+  it('11. Exceptions: Adam is born with no booking for his mother, and Zofia is four weeks past her due date; each is work for Northgate and the health visitors', async () => {
+    await send('maternity/birth-notification-no-booking-nems-stu3.json', northgate);
+    await t.hub.followUps.run('2026-11-22');
+    const adam = one(await hvDirect.search<Patient>('Patient', byNhs(ADAM)));
+    const birth = await hvDirect.search<Task>('Task', { patient: ref('Patient', adam.id ?? ''), code: `${FOLLOW_UP}|birth-without-booking` });
+    expect(birth.map((x) => x.owner?.identifier?.value).sort()).toEqual(['R9H', 'R9M']);
+    const atNorthgate = await northgate.search<Task>('Task', { code: `${FOLLOW_UP}|birth-without-booking` });
+    expect(atNorthgate.map((x) => x.owner?.identifier?.value)).toContain('R9M');
+    const zofia = one(await hvDirect.search<Patient>('Patient', byNhs(ZOFIA)));
+    const late = await hvDirect.search<Task>('Task', { patient: ref('Patient', zofia.id ?? ''), code: `${FOLLOW_UP}|pregnancy-overdue` });
+    expect(late.map((x) => x.owner?.identifier?.value).sort()).toEqual(['R9H', 'R9M']);
+    // Zofia refused sharing with children's centres: no centre sees this work.
+    for (const task of late) expect((await iodImms.readRefused('Task', task.id ?? '')).status).toBe(404);
+    // The hub knows his mother only from the birth notification: no partner booked her.
+    const halima = one(await hvDirect.search<Patient>('Patient', byNhs(HALIMA)));
+    expect(await northgate.search<Consent>('Consent', { patient: ref('Patient', halima.id ?? '') })).toEqual([]);
+  });
+
+  it('12. The health visitors send Noor Hussain\'s CAF-compliant review: early help receives it in full, typed once; no children\'s centre sees it', async () => {
+    const stored = await send('hv/caf-hv-noor-hussain.json', hvEarlyHelp);
+    const qrId = storedOf(stored, 'QuestionnaireResponse');
+    const pull = rid('eh-noor');
+    const atEarlyHelp = await earlyHelp.read<QuestionnaireResponse>('QuestionnaireResponse', qrId, { requestId: pull });
+    expect(leaves(atEarlyHelp.item).length).toBeGreaterThan(5);
+    expectPermit(decisionOn(await decisionsOf(t, pull), ref('QuestionnaireResponse', qrId)), 'caf-from-health-visiting');
+    const noor = one(await hvDirect.search<Patient>('Patient', byNhs(NOOR)));
+    expect(atEarlyHelp.subject?.reference).toBe(ref('Patient', noor.id ?? ''));
+    for (const centre of [oceanEarlyHelp, iodEarlyHelp]) {
+      expect((await centre.readRefused('QuestionnaireResponse', qrId)).status).toBe(404);
+      expect(ids(await centre.search('QuestionnaireResponse', { subject: ref('Patient', noor.id ?? '') }))).toEqual([]);
+    }
+  });
+
+  it('13. Public health commissioners see missed doses by month, postcode district and vaccine as a MeasureReport: no person in it, small numbers withheld', async () => {
+    const report = (await publicHealth.operation('Measure', 'missed-doses', 'evaluate-measure', { periodStart: '2026-01-01', periodEnd: '2026-12-31' })) as MeasureReport;
+    expect(report).toMatchObject({ resourceType: 'MeasureReport', status: 'complete', type: 'summary' });
+    const stratifiers = report.group?.[0]?.stratifier ?? [];
+    const dimensions = stratifiers.map((st) => st.code?.[0]?.coding?.[0]?.code);
+    expect(dimensions).toEqual(expect.arrayContaining(['month', 'postcode-district', 'vaccine']));
+    const counts = [report.group?.[0]?.population?.[0]?.count, ...stratifiers.flatMap((st) => (st.stratum ?? []).map((x) => x.population?.[0]?.count))];
+    expect(counts.every((n) => n === undefined || n === 0 || n > 4)).toBe(true);
+    const text = JSON.stringify(report);
+    for (const person of [MAYA, IBRAHIM, OLIVIA, ELLA, 'Thompson', 'Hossain', 'Patient/']) expect(text).not.toContain(person);
+    // A children's centre is no commissioner.
+    expect((await oceanImms.operationRefused('Measure', 'missed-doses', 'evaluate-measure', { periodStart: '2026-01-01', periodEnd: '2026-12-31' })).status).toBe(403);
   });
 });

@@ -1,4 +1,4 @@
-import type { Bundle, Consent, Patient } from 'fhir/r4.js';
+import type { Bundle, Consent, Observation, Patient } from 'fhir/r4.js';
 import { Client, type FhirResource } from 'fhir-kit-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { patient } from '../support/resources.js';
@@ -32,15 +32,20 @@ describe('fhir-kit-client against the running hub', () => {
   });
 
   it('creates, reads, vreads, updates and reads history', async () => {
-    const created = await client.create({ resourceType: 'Patient', body: body(patient(7001)) }).then(as<Patient>);
-    expect(created.id).toBeDefined();
-    const read = await client.read({ resourceType: 'Patient', id: created.id ?? '' }).then(as<Patient>);
+    // Versions are tested on an Observation: a Patient is answered as the caller's own statement, without a version (README).
+    const subject = await client.create({ resourceType: 'Patient', body: body(patient(7001)) }).then(as<Patient>);
+    expect(subject.id).toBeDefined();
+    expect(await client.read({ resourceType: 'Patient', id: subject.id ?? '' }).then(as<Patient>)).toEqual(subject);
+    const observation: Observation = { resourceType: 'Observation', status: 'preliminary', code: { text: 'stock client' }, subject: { reference: `Patient/${subject.id ?? ''}` } };
+    const created = await client.create({ resourceType: 'Observation', body: body(observation) }).then(as<Observation>);
+    expect(created.meta?.versionId).toBe('1');
+    const read = await client.read({ resourceType: 'Observation', id: created.id ?? '' }).then(as<Observation>);
     expect(read).toEqual(created);
-    const updated = await client.update({ resourceType: 'Patient', id: created.id ?? '', body: body({ ...read, gender: 'female' }) }).then(as<Patient>);
+    const updated = await client.update({ resourceType: 'Observation', id: created.id ?? '', body: body({ ...read, status: 'final' }) }).then(as<Observation>);
     expect(updated.meta?.versionId).toBe('2');
-    const v1 = await client.vread({ resourceType: 'Patient', id: created.id ?? '', version: '1' }).then(as<Patient>);
-    expect(v1.gender).toBeUndefined();
-    const history = await client.resourceHistory({ resourceType: 'Patient', id: created.id ?? '' }).then(as<Bundle>);
+    const v1 = await client.vread({ resourceType: 'Observation', id: created.id ?? '', version: '1' }).then(as<Observation>);
+    expect(v1.status).toBe('preliminary');
+    const history = await client.resourceHistory({ resourceType: 'Observation', id: created.id ?? '' }).then(as<Bundle>);
     expect(history.entry).toHaveLength(2);
   });
 

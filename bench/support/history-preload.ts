@@ -140,9 +140,9 @@ function csvOf(children: readonly Child[]): string {
   return `${lines.join('\r\n')}\r\n`;
 }
 
-/** The rows ingest would store for one batch: Patients, Immunizations, and one complete-history List per child. */
-function rowsOf(children: readonly Child[], plan: HistoryPreloadPlan): PreloadRow[] {
-  const file = adaptImmunisationCsv(csvOf(children));
+/** The rows ingest would store for one file: Patients, Immunizations, and one complete-history List per child. */
+export function rowsOfCsv(text: string, plan: Pick<HistoryPreloadPlan, 'protocols' | 'sentAt'>): PreloadRow[] {
+  const file = adaptImmunisationCsv(text);
   if (!file.ok) throw new Error(`the synthetic CSV was refused: ${JSON.stringify(file.issues)}`);
   const refused = file.value.rows.filter((r) => !r.result.ok);
   if (refused.length > 0) throw new Error(`the synthetic CSV has refused rows: ${JSON.stringify(refused[0])}`);
@@ -234,7 +234,7 @@ export async function preloadHistories(client: pg.Client, plan: HistoryPreloadPl
       if (overdue > 0) result.childrenOverdue += 1;
       children.push(child);
     }
-    const rows = rowsOf(children, plan);
+    const rows = rowsOfCsv(csvOf(children), plan);
     await insertFirstVersions(client, rows);
     for (const r of rows) result.byType.set(r.type, (result.byType.get(r.type) ?? 0) + 1);
     result.children += children.length;

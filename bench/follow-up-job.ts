@@ -14,7 +14,7 @@ import type { Benchmark, BenchContext } from './support/benchmark.js';
 import { parentPid } from './support/cpu.js';
 import { preloadHistories } from './support/history-preload.js';
 import { auditTotals, describeSetting, drainAuditQueue } from './support/hub-db.js';
-import { percentile, type LoadFigures } from './support/load.js';
+import { median, percentile, type LoadFigures } from './support/load.js';
 import { runPairs, type LoadSide } from './support/pairs.js';
 import { formatPairReport } from './support/report.js';
 import { isEntryPoint, runAlone } from './support/runner.js';
@@ -210,6 +210,9 @@ export async function benchFollowUpJob(context: BenchContext): Promise<void> {
       scenarioUnit: 'children/s',
       pairs,
     });
+    const scanRate = median(pairs.map((p) => p.baseline.figures.perSecond));
+    const firstRate = children / (first.ms / 1000);
+    lines.push(`first run (raising ${first.raised} Tasks) ÷ the median scan: ${(firstRate / scanRate).toFixed(3)} (${firstRate.toFixed(0)} against ${scanRate.toFixed(0)} children/s; one run, not a median)`);
     for (const line of lines) out(line);
   });
 }

@@ -3,6 +3,7 @@ import { auditBenchmark } from './audit.js';
 import { decideBenchmark } from './decide.js';
 import { discloseBenchmark } from './disclose.js';
 import { fhirReadBenchmark } from './fhir-read.js';
+import { followUpJobBenchmark } from './follow-up-job.js';
 import { ingestBenchmark } from './ingest.js';
 import { scheduleBenchmark } from './schedule.js';
 import { ENVIRONMENT_HELP, runBenchmark } from './support/runner.js';
@@ -19,6 +20,7 @@ const benchmarks: Readonly<Record<string, Benchmark>> = {
   disclose: discloseBenchmark,
   audit: auditBenchmark,
   schedule: scheduleBenchmark,
+  followups: followUpJobBenchmark,
 };
 
 function usage(): string {

@@ -81,7 +81,8 @@ export interface FamilyPreload {
   byType: Map<string, number>;
 }
 
-interface Row {
+/** One resource's first version, as insertFirstVersions writes it. */
+export interface PreloadRow {
   type: string;
   id: string;
   lastUpdated: Date;
@@ -143,8 +144,8 @@ export async function preloadFamilies(client: pg.Client, plan: FamilyPreloadPlan
   const stamp = (): Date => new Date(plan.now.getTime() - 60_000 - Math.floor(random() * YEAR_MS));
   for (let first = 0; first < families.length; first += FAMILIES_PER_BATCH) {
     plan.signal.throwIfAborted();
-    const rows: Row[] = [];
-    const add = (resource: Resource & { id: string }, sourceOrg: string): Row => {
+    const rows: PreloadRow[] = [];
+    const add = (resource: Resource & { id: string }, sourceOrg: string): PreloadRow => {
       const lastUpdated = stamp();
       const content = { ...resource, meta: { ...(resource.meta ?? {}), versionId: '1', lastUpdated: lastUpdated.toISOString() } } as Resource;
       const row = { type: resource.resourceType, id: resource.id, lastUpdated, sourceOrg, content };
@@ -179,7 +180,7 @@ export async function preloadFamilies(client: pg.Client, plan: FamilyPreloadPlan
 }
 
 /** One transaction per batch: current rows and their history from one statement, then the index rows. */
-async function insertFirstVersions(client: pg.Client, rows: readonly Row[]): Promise<void> {
+export async function insertFirstVersions(client: pg.Client, rows: readonly PreloadRow[]): Promise<void> {
   const tokens: string[][] = [[], [], [], [], []];
   const references: string[][] = [[], [], [], []];
   for (const row of rows) {

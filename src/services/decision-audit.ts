@@ -4,7 +4,8 @@ import type { Principal } from '../auth/principal.js';
 import { addDenials, claimDenialBurst, insertAlert } from '../db/alert-queries.js';
 import type { Db, Tx } from '../db/database.js';
 import type { StoredResource } from '../db/resource-queries.js';
-import type { Problem } from '../fhir/operation-outcome.js';
+import { patientsOfStored } from '../db/undisclosed.js';
+import { problem, type Problem } from '../fhir/operation-outcome.js';
 import { requesterOf, type AuditRecorder, type RequestMeta } from './audit-recorder.js';
 import type { Judged } from './disclosure-service.js';
 import { toResult, type FhirResult } from './fhir-result.js';
@@ -155,6 +156,29 @@ export async function refuse(
     });
   });
   return toResult(refusal);
+}
+
+/**
+ * An update whose If-Match names another version than the current one: 412, audited in the update's transaction.
+ * Undefined when the update may go on. See: https://hl7.org/fhir/R4/http.html#concurrency
+ */
+export async function versionConflict(
+  audit: AuditRecorder,
+  tx: Tx,
+  principal: Principal,
+  meta: RequestMeta,
+  current: StoredResource,
+  expectedVersion: number | undefined,
+): Promise<FhirResult | undefined> {
+  if (expectedVersion === undefined || expectedVersion === current.versionId) return undefined;
+  await audit.rest(tx, meta, requesterOf(principal), {
+    interaction: 'update',
+    outcome: 'minor-failure',
+    outcomeDesc: `version conflict: If-Match ${expectedVersion}, current ${current.versionId}`,
+    resources: [versionedReference(current)],
+    patients: patientsOfStored(current),
+  });
+  return toResult(problem(412, 'conflict', `If-Match names version ${expectedVersion} but the current version is ${current.versionId}`, 'If-Match'));
 }
 
 export function versionedReference(row: StoredResource): string {

@@ -20,7 +20,7 @@ import { isPublicType } from '../fhir/resource-types.js';
 import { ID_PATTERN, parseSearch, type ParamList, type SearchRequest } from '../fhir/search-request.js';
 import { validateAgainstProfile } from '../fhir/profiles.js';
 import { requesterOf, type AuditRecorder, type RequestMeta } from './audit-recorder.js';
-import { recordDecisions, refuse, versionedReference, type DenialBurst } from './decision-audit.js';
+import { recordDecisions, refuse, versionConflict, versionedReference, type DenialBurst } from './decision-audit.js';
 import { explainDisclosure } from './explain-service.js';
 import { scanDisclosed, searchDisclosed } from './search-service.js';
 import { toResult, type FhirResult } from './fhir-result.js';
@@ -390,16 +390,8 @@ export class FhirService {
         });
         return toResult(problem(404, 'not-found', `${type}/${id} is not known; this server does not create resources on update`));
       }
-      if (expectedVersion !== undefined && expectedVersion !== current.versionId) {
-        await this.deps.audit.rest(tx, meta, requesterOf(principal), {
-          interaction: 'update',
-          outcome: 'minor-failure',
-          outcomeDesc: `version conflict: If-Match ${expectedVersion}, current ${current.versionId}`,
-          resources: [versionedReference(current)],
-          patients: patientsOfStored(current),
-        });
-        return toResult(problem(412, 'conflict', `If-Match names version ${expectedVersion} but the current version is ${current.versionId}`, 'If-Match'));
-      }
+      const conflict = await versionConflict(this.deps.audit, tx, principal, meta, current, expectedVersion);
+      if (conflict !== undefined) return conflict;
       if (checked.resource.resourceType === 'Patient') return updatePatient(this.patients, tx, principal, meta, current, checked.resource as Patient);
       const ctx = await this.deps.disclosure.context(tx, principal, meta.overrideReason);
       const row = this.newVersion(principal, checked.resource, id, current.versionId + 1);

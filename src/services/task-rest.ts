@@ -8,7 +8,7 @@ import { problem } from '../fhir/operation-outcome.js';
 import { ownerChange, ownerCodeOf } from '../followup/follow-up-task.js';
 import { organisationsByCode } from '../db/notice-queries.js';
 import { requesterOf, type RequestMeta } from './audit-recorder.js';
-import { recordDecisions, versionedReference, type DecisionAuditDeps } from './decision-audit.js';
+import { recordDecisions, versionConflict, versionedReference, type DecisionAuditDeps } from './decision-audit.js';
 import type { DisclosureService } from './disclosure-service.js';
 import { toResult, type FhirResult } from './fhir-result.js';
 import { taskOf } from './follow-up-service.js';
@@ -46,16 +46,8 @@ export async function updateFollowUp(deps: TaskRestDeps, tx: Tx, principal: Prin
     });
     return toResult(problem(404, 'not-found', `Task/${current.id} is not known; this server does not create resources on update`));
   }
-  if (expectedVersion !== undefined && expectedVersion !== current.versionId) {
-    await deps.audit.rest(tx, meta, requesterOf(principal), {
-      interaction: 'update',
-      outcome: 'minor-failure',
-      outcomeDesc: `version conflict: If-Match ${expectedVersion}, current ${current.versionId}`,
-      resources: [versionedReference(current)],
-      patients: patientsOfStored(current),
-    });
-    return toResult(problem(412, 'conflict', `If-Match names version ${expectedVersion} but the current version is ${current.versionId}`, 'If-Match'));
-  }
+  const conflict = await versionConflict(deps.audit, tx, principal, meta, current, expectedVersion);
+  if (conflict !== undefined) return conflict;
   const now = deps.clock();
   const name = (await organisationsByCode(tx, [principal.organisationCode])).get(principal.organisationCode)?.name ?? principal.organisationCode;
   const change = ownerChange(taskOf(current), judged.body as Task, submitted, now, name);

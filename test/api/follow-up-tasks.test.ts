@@ -121,6 +121,10 @@ describe('follow-up work from a missed dose', () => {
       expect(res.status).toBe(422);
       expect((res.body as OperationOutcome).issue[0]?.expression).toContain(element);
     }
+    // A stale copy: If-Match naming version 1 of a Task now at version 2.
+    const stale = await put(ocean, { ...seen, status: 'completed' }).set('If-Match', 'W/"1"');
+    expect(stale.status).toBe(412);
+    expect((stale.body as OperationOutcome).issue[0]?.expression).toEqual(['If-Match']);
     const bad = await put(ocean, { ...seen, status: 'entered-in-error' });
     expect(bad.status).toBe(422);
     expect((bad.body as OperationOutcome).issue[0]?.expression).toContain('Task.status');

@@ -1,9 +1,10 @@
-import type { Bundle, FhirResource, OperationOutcome, Patient } from 'fhir/r4.js';
+import type { OperationOutcome, Patient } from 'fhir/r4.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { auditEventsFor, decisionCode, decisionEventsFor, storedResources } from '../support/audit.js';
 import { bookFixtureMother } from '../support/booking.js';
 import { readFixture } from '../support/golden.js';
 import { nhsNumber } from '../support/resources.js';
+import { bookMother } from '../support/booking.js';
 import { startTestHub, type TestHub } from '../support/test-hub.js';
 
 // Issue 10 findings 1, 2 and 3 through the HTTP API: a restriction survives the
@@ -39,22 +40,9 @@ afterAll(async () => {
 
 const bearer = (token: string) => ({ Authorization: `Bearer ${token}` });
 
-/** The fixture booking (with consent to share with children's centres) for another mother. */
+/** The fixture booking (with consent to share with children's centres) for another mother: her Patient's id. */
 async function book(seed: number, options: { restricted?: boolean } = {}): Promise<string> {
-  const nhs = nhsNumber(seed);
-  const bundle = JSON.parse(await readFixture('fhir-message/pregnancy-notification.json')) as Bundle<FhirResource>;
-  for (const entry of bundle.entry ?? []) {
-    const r = entry.resource;
-    if (r?.resourceType === 'MessageHeader') r.id = `11111111-1111-4111-8111-${String(seed).padStart(12, '0')}`;
-    if (r?.resourceType === 'EpisodeOfCare') r.identifier = [{ system: 'https://eastside.example/fhir/Id/northgate-pregnancy', value: `NG-PREG-${seed}` }];
-    if (r?.resourceType === 'Patient') {
-      r.identifier = [{ system: NHS, value: nhs }];
-      if (options.restricted === true) r.meta = { security: [{ system: CONFIDENTIALITY, code: 'R', display: 'restricted' }] };
-    }
-  }
-  const res = await t.http.post('/fhir/$process-message').set(bearer(maternity)).type(FHIR_JSON).send(JSON.stringify(bundle));
-  expect(res.status).toBe(200);
-  return (await patientByNhs(nhs)).id;
+  return (await bookMother(t, seed, options)).mother;
 }
 
 async function patientByNhs(nhs: string): Promise<Patient & { id: string }> {

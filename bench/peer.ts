@@ -139,6 +139,11 @@ export async function benchPeer(context: BenchContext): Promise<void> {
             maternityToken = await token(maternity, 'direct-care');
           }
         },
+        afterRun: (side, figures) => {
+          // A side with nothing done in its window has no rate to compare: longer runs, not an infinite ratio.
+          if (figures.completed === 0) throw new Error(`${side === 'baseline' ? peer.name : 'the hub'} completed no ${operation} in ${options.seconds} s: raise BENCH_SECONDS`);
+          return Promise.resolve();
+        },
         ourPids: async () => [...(await ourPids(control, hub, options.adminUrl)), ...(await peerPids(control, peer))],
         signal,
         log,

@@ -40,7 +40,7 @@ async function exchange(...texts: string[]): Promise<string[]> {
 
 describe('MLLP listener (plain TCP, address allow-list)', () => {
   it('takes a message from a stock HL7 client, answers AA with MSA-2 = MSH-10, stores it and audits it', async () => {
-    const client = new Client({ host: '127.0.0.1', version: '2.5.1' } as ConstructorParameters<typeof Client>[0]);
+    const client = new Client({ host: '127.0.0.1', version: '2.5.1' });
     const answers: string[] = [];
     let received: () => void = () => undefined;
     const done = new Promise<void>((resolve) => (received = resolve));
@@ -58,7 +58,7 @@ describe('MLLP listener (plain TCP, address allow-list)', () => {
     expect(immunizations.map((i) => i.status)).toEqual(['not-done']);
     // The sender's own event (the hub's follow-up work for the missed dose is audited under the same request).
     const events = await restEventsFor(t.database.db, requestIdOf(answers[0] ?? ''));
-    const own = events.find((e) => e.agent?.some((a) => a.who?.identifier?.value === 'limehouse-gp') === true);
+    const own = events.find((e) => e.agent?.some((a) => a.who?.identifier?.value === 'limehouse-gp'));
     expect(own?.outcome).toBe('0');
     expect(own?.outcomeDesc).toMatch(/vxu-v04 hl7v2:Y90001:Y90001-TEST-0001/);
   });

@@ -3,7 +3,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 // Pure folders may not import IO: no database, HTTP, clock-free by construction.
-const pureFolders = ['src/audit/**', 'src/fhir/**', 'src/adapters/**', 'src/decision/**', 'src/protocol/**', 'src/followup/**', 'src/figures/**'];
+const pureFolders = ['src/audit/**', 'src/fhir/**', 'src/adapters/**', 'src/decision/**', 'src/protocol/**', 'src/followup/**', 'src/figures/**', 'src/mllp/frame-decoder.ts'];
 const ioModules = ['pg', 'drizzle-orm', 'drizzle-orm/*', '@electric-sql/pglite', 'express', 'node:fs', 'node:fs/promises', 'node:net', 'node:http', 'pino'];
 
 export default tseslint.config(

@@ -6,6 +6,7 @@ import { fhirReadBenchmark } from './fhir-read.js';
 import { followUpJobBenchmark } from './follow-up-job.js';
 import { ingestBenchmark } from './ingest.js';
 import { peerBenchmark } from './peer.js';
+import { mllpBenchmark } from './mllp.js';
 import { scheduleBenchmark } from './schedule.js';
 import { ENVIRONMENT_HELP, runBenchmark } from './support/runner.js';
 
@@ -23,6 +24,7 @@ const benchmarks: Readonly<Record<string, Benchmark>> = {
   schedule: scheduleBenchmark,
   followups: followUpJobBenchmark,
   peer: peerBenchmark,
+  mllp: mllpBenchmark,
 };
 
 function usage(): string {

@@ -2,6 +2,10 @@ import { z } from 'zod';
 import { parseTrustedProxies } from './http/trusted-proxies.js';
 
 // The one place that reads process.env. Everything else receives a Config.
+
+/** Where the demo's plain MLLP listener is (2575: the port IANA registers for HL7). */
+export const DEMO_MLLP_PORT = 2575;
+
 const booleanFlag = z
   .enum(['true', 'false', '1', '0', 'yes', 'no', 'on', 'off', ''])
   .transform((v) => v === 'true' || v === '1' || v === 'yes' || v === 'on');
@@ -59,6 +63,17 @@ export const configSchema = z
     // and how many days a Task may stay unaccepted before it is escalated to the health visitors.
     FOLLOWUP_JOB_INTERVAL_MINUTES: z.coerce.number().int().min(0).max(10_080).default(1440),
     ESCALATE_AFTER_DAYS: z.coerce.number().int().min(1).max(365).default(14),
+    // HL7 v2 over MLLP (README "HL7 v2 over MLLP"): plain TCP for senders on an address allow-list (the weaker
+    // option; on in demo mode at 2575, the IANA port for HL7), and mutual TLS for senders by client certificate.
+    MLLP_PORT: z.coerce.number().int().min(0).max(65535).optional(),
+    MLLP_TLS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
+    MLLP_HOST: z.string().min(1).optional(),
+    MLLP_TLS_CERT_FILE: z.string().min(1).optional(),
+    MLLP_TLS_KEY_FILE: z.string().min(1).optional(),
+    MLLP_TLS_CA_FILE: z.string().min(1).optional(),
+    MLLP_MAX_MESSAGE_BYTES: z.coerce.number().int().min(1024).max(100 * 1024 * 1024).default(10 * 1024 * 1024),
+    MLLP_IDLE_TIMEOUT_SECONDS: z.coerce.number().min(0.01).max(86_400).default(600),
+    MLLP_MAX_CONNECTIONS: z.coerce.number().int().min(1).max(10_000).default(50),
     // The load balancers in front of the hub, whose X-Forwarded-For is believed: addresses or CIDRs, comma-separated
     // (Express `trust proxy`). Unset: none, and the client address is the peer's. See src/http/trusted-proxies.ts.
     TRUST_PROXY: z
@@ -93,11 +108,24 @@ export const configSchema = z
     http: { keepAliveTimeoutMs: env.HTTP_KEEP_ALIVE_TIMEOUT_MS, headersTimeoutMs: Math.max(env.HTTP_HEADERS_TIMEOUT_MS, env.HTTP_KEEP_ALIVE_TIMEOUT_MS + 1000) },
     followUps: { intervalMinutes: env.FOLLOWUP_JOB_INTERVAL_MINUTES, escalateAfterDays: env.ESCALATE_AFTER_DAYS },
     trustProxy: env.TRUST_PROXY,
+    mllp: {
+      host: env.MLLP_HOST ?? env.HOST,
+      port: env.MLLP_PORT ?? (env.DEMO ? DEMO_MLLP_PORT : undefined),
+      tls:
+        env.MLLP_TLS_PORT === undefined
+          ? undefined
+          : { port: env.MLLP_TLS_PORT, certFile: env.MLLP_TLS_CERT_FILE ?? '', keyFile: env.MLLP_TLS_KEY_FILE ?? '', caFile: env.MLLP_TLS_CA_FILE ?? '' },
+      limits: { maxMessageBytes: env.MLLP_MAX_MESSAGE_BYTES, idleTimeoutMs: Math.round(env.MLLP_IDLE_TIMEOUT_SECONDS * 1000), maxConnections: env.MLLP_MAX_CONNECTIONS },
+    },
     rateLimits: {
       token: { perClient: env.RATE_LIMIT_TOKEN_PER_CLIENT, perAddress: env.RATE_LIMIT_TOKEN_PER_ADDRESS, windowSeconds: env.RATE_LIMIT_TOKEN_WINDOW_SECONDS },
       api: { perClient: env.RATE_LIMIT_API_PER_CLIENT, perAddress: env.RATE_LIMIT_API_PER_ADDRESS, windowSeconds: env.RATE_LIMIT_API_WINDOW_SECONDS },
     },
   }))
+  .refine((c) => c.mllp.tls === undefined || (c.mllp.tls.certFile !== '' && c.mllp.tls.keyFile !== '' && c.mllp.tls.caFile !== ''), {
+    message: 'MLLP_TLS_PORT needs MLLP_TLS_CERT_FILE, MLLP_TLS_KEY_FILE and MLLP_TLS_CA_FILE (the CA client certificates must chain to)',
+    path: ['MLLP_TLS_PORT'],
+  })
   .refine((c) => c.migrationDatabaseUrl === undefined || c.databaseUrl !== undefined, {
     message: 'MIGRATION_DATABASE_URL goes with DATABASE_URL (the application role on the same database)',
     path: ['MIGRATION_DATABASE_URL'],

@@ -22,6 +22,7 @@ import { FhirService } from './services/fhir-service.js';
 import { FiguresService } from './services/figures-service.js';
 import { installDefinitions } from './services/definitions.js';
 import { IngestService } from './services/ingest-service.js';
+import { startMllp, type MllpListeners, type MllpOptions } from './mllp/mllp-server.js';
 import { DEFAULT_ESCALATE_AFTER_DAYS, runFollowUpJob, type FollowUpRun } from './services/follow-up-job.js';
 import { ephemeralSigningKeys } from './services/signing-keys.js';
 import { DEFAULT_RATE_LIMITS, RateLimitService, type RateLimits } from './services/rate-limit-service.js';
@@ -54,6 +55,8 @@ export interface HubOptions {
   schedules?: readonly Schedule[];
   /** Load balancers whose X-Forwarded-For gives the client address (TRUST_PROXY); none by default. */
   trustProxy?: readonly string[];
+  /** The MLLP listeners for HL7 v2 (MLLP_PORT, MLLP_TLS_PORT); none when undefined. */
+  mllp?: MllpOptions | undefined;
 }
 
 export interface Hub {
@@ -64,6 +67,8 @@ export interface Hub {
   tokenUrl: string;
   /** Runs the follow-up job for a day (YYYY-MM-DD), as the schedule and `hub followups run` do. */
   followUps: { run(asOf: string): Promise<FollowUpRun> };
+  /** The MLLP listeners, when asked for. */
+  mllp: MllpListeners | undefined;
   close(): Promise<void>;
 }
 
@@ -89,6 +94,7 @@ export async function createHub(options: HubOptions): Promise<Hub> {
   const tokenUrl = `${baseUrl}/auth/token`;
   const fhir = new FhirService({ db, audit, clock, baseUrl, version: HUB_VERSION, disclosure, cursors, denialBurst: options.denialBurst });
   // On PostgreSQL the counters live in the shared database, so every instance enforces one limit.
+  const ingest = new IngestService({ db, audit, clock, protocols: options.protocols, disclosure });
   const rateLimits = new RateLimitService({ db, audit, logger, limits: options.rateLimits ?? DEFAULT_RATE_LIMITS, pool: database.pool });
   const app = createApp({
     db,
@@ -102,7 +108,7 @@ export async function createHub(options: HubOptions): Promise<Hub> {
     logger,
     fhir,
     figures: new FiguresService({ db, audit, clock }),
-    ingest: new IngestService({ db, audit, clock, protocols: options.protocols, disclosure }),
+    ingest,
     token: { db, keys, audience, tokenUrl, clock, audit },
     auditLog,
     protocols: options.protocols,
@@ -112,6 +118,9 @@ export async function createHub(options: HubOptions): Promise<Hub> {
   const followUpDeps = { db, audit, clock, protocols: options.protocols, disclosure, schedules: options.schedules ?? [], escalateAfterDays: options.followUps?.escalateAfterDays ?? DEFAULT_ESCALATE_AFTER_DAYS };
   const followUps = { run: (asOf: string) => runFollowUpJob(followUpDeps, asOf) };
   const followUpTimer = scheduleFollowUps(followUps, clock, logger, options.followUps?.intervalMinutes ?? 0);
+
+  // HL7 v2 over MLLP takes the same ingest path as POST /ingest/hl7v2.
+  const mllp = options.mllp === undefined ? undefined : await startMllp({ db, audit, ingest, clock, logger }, options.mllp);
 
   sequencer.start(options.sequenceIntervalMs ?? 500);
   const maintenance = setInterval(() => {
@@ -130,7 +139,9 @@ export async function createHub(options: HubOptions): Promise<Hub> {
     auditLog,
     tokenUrl,
     followUps,
+    mllp,
     close: async () => {
+      await mllp?.close();
       clearInterval(maintenance);
       if (followUpTimer !== undefined) clearInterval(followUpTimer);
       await sequencer.stop();

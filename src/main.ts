@@ -1,5 +1,7 @@
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { loadConfig } from './config.js';
+import { loadConfig, type Config } from './config.js';
+import type { MllpOptions } from './mllp/mllp-server.js';
 import { openDatabase } from './db/database.js';
 import { seedDemoWorld } from './demo/seed.js';
 import { createHub } from './hub.js';
@@ -61,6 +63,7 @@ const hub = await createHub({
   schedules: schedules.map((s) => s.schedule),
   trustProxy: config.trustProxy,
   protocols,
+  mllp: await mllpOptions(config.mllp),
 });
 const server = hub.app.listen(config.port, config.host, () => {
   logger.info({ url: config.publicBaseUrl, engine: database.engine, demo: config.demo }, 'hub listening');
@@ -79,3 +82,12 @@ async function stop(signal: string): Promise<void> {
 }
 process.on('SIGINT', () => void stop('SIGINT'));
 process.on('SIGTERM', () => void stop('SIGTERM'));
+
+/** The MLLP listeners' options, with the TLS files read (an unreadable one stops the start). */
+async function mllpOptions(mllp: Config['mllp']): Promise<MllpOptions | undefined> {
+  if (mllp.port === undefined && mllp.tls === undefined) return undefined;
+  const tls = mllp.tls === undefined
+    ? undefined
+    : { port: mllp.tls.port, cert: await readFile(mllp.tls.certFile), key: await readFile(mllp.tls.keyFile), ca: await readFile(mllp.tls.caFile) };
+  return { host: mllp.host, port: mllp.port, tls, limits: mllp.limits };
+}

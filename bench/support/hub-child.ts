@@ -28,7 +28,7 @@ function tell(message: FromHub): void {
   process.send?.(message);
 }
 
-async function start(databaseUrl: string): Promise<void> {
+async function start(databaseUrl: string, mllp: boolean): Promise<void> {
   const database = await openDatabase({ kind: 'postgres', url: databaseUrl });
   const server = http.createServer();
   server.requestTimeout = 30_000;
@@ -44,10 +44,13 @@ async function start(databaseUrl: string): Promise<void> {
   const signingKeys = await openSigningKeys(keysDir, () => new Date());
   // The benchmark drives thousands of requests per second from one client and address: limits far above that.
   const unbounded = { perClient: 1e9, perAddress: 1e9, windowSeconds: 60 };
-  const hub = await createHub({ database, baseUrl: `http://127.0.0.1:${port}`, logger: createLogger('info'), protocols, signingKeys, rateLimits: { token: unbounded, api: unbounded } });
+  // MLLP (bench/mllp.ts): plain, on loopback, for the sender registered on 127.0.0.1.
+  const mllpOptions = mllp ? { host: '127.0.0.1', port: 0, limits: { maxMessageBytes: 1024 * 1024, idleTimeoutMs: 120_000, maxConnections: 64 } } : undefined;
+  const hub = await createHub({ database, baseUrl: `http://127.0.0.1:${port}`, logger: createLogger('info'), protocols, signingKeys, rateLimits: { token: unbounded, api: unbounded }, mllp: mllpOptions });
   server.on('request', hub.app);
   running = { server, hub, database };
-  tell({ type: 'listening', port });
+  const mllpPort = hub.mllp?.plain?.port;
+  tell({ type: 'listening', port, ...(mllpPort === undefined ? {} : { mllpPort }) });
 }
 
 async function stop(code: number): Promise<void> {
@@ -71,7 +74,7 @@ process.on('message', (raw: unknown) => {
   const command = parsed.data;
   switch (command.type) {
     case 'start':
-      start(command.databaseUrl).catch((err: unknown) => {
+      start(command.databaseUrl, command.mllp === true).catch((err: unknown) => {
         tell({ type: 'failed', message: err instanceof Error ? err.message : String(err) });
         void stop(1);
       });

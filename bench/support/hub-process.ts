@@ -7,6 +7,8 @@ import { withDeadline } from './time.js';
 /** A hub listening on loopback in a child process of this benchmark. */
 export interface HubProcess {
   baseUrl: string;
+  /** The plain MLLP listener's port, when the hub was started with one. */
+  mllpPort?: number | undefined;
   pid: number;
   stop(): Promise<void>;
 }
@@ -21,7 +23,7 @@ function hasExited(child: ChildProcess): boolean {
   return child.exitCode !== null || child.signalCode !== null;
 }
 
-export async function startHubProcess(databaseUrl: string, signal: AbortSignal, startMs = 120_000): Promise<HubProcess> {
+export async function startHubProcess(databaseUrl: string, signal: AbortSignal, startMs = 120_000, options: { mllp?: boolean } = {}): Promise<HubProcess> {
   // fork reuses this process's execArgv, so the child runs under tsx as well.
   const child = fork(childFile, [], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
   const pid = child.pid;
@@ -40,14 +42,14 @@ export async function startHubProcess(databaseUrl: string, signal: AbortSignal, 
     }
   };
 
-  const listening = new Promise<number>((resolve, reject) => {
+  const listening = new Promise<{ port: number; mllpPort?: number | undefined }>((resolve, reject) => {
     child.on('message', (raw: unknown) => {
       const parsed = fromHubSchema.safeParse(raw);
       if (!parsed.success) return;
       const message = parsed.data;
       switch (message.type) {
         case 'listening':
-          resolve(message.port);
+          resolve({ port: message.port, mllpPort: message.mllpPort });
           break;
         case 'failed':
           reject(new Error(`the hub process failed to start: ${message.message}`));
@@ -66,10 +68,10 @@ export async function startHubProcess(databaseUrl: string, signal: AbortSignal, 
     }, { once: true });
   });
 
-  send(child, { type: 'start', databaseUrl });
+  send(child, { type: 'start', databaseUrl, ...(options.mllp === true ? { mllp: true } : {}) });
   try {
-    const port = await withDeadline(listening, startMs, 'hub start');
-    return { baseUrl: `http://127.0.0.1:${port}`, pid, stop };
+    const { port, mllpPort } = await withDeadline(listening, startMs, 'hub start');
+    return { baseUrl: `http://127.0.0.1:${port}`, mllpPort, pid, stop };
   } catch (err) {
     await stop();
     throw err;

@@ -160,13 +160,16 @@ export async function readStoredRequest(control: pg.Client, messageKeys: readonl
     const receipt = await one<{ event: string; client_id: string; outcome: { status?: string; resources?: string[] } | null }>(
       control,
       `the receipt of ${key}`,
-      'select event, client_id, outcome from message_receipt where message_key = $1',
+      // The hub claims a message's key in its sender's name: "<organisation>|<message key>" (services/ingest-service.ts).
+      `select event, client_id, outcome from message_receipt where message_key = $1 or right(message_key, length($1) + 1) = '|' || $1`,
       [key],
     );
     if (receipt.outcome?.status !== 'stored') throw new Error(`${key} was not stored (outcome ${JSON.stringify(receipt.outcome)})`);
     const resources: Read['resources'] = [];
     for (const written of receipt.outcome.resources ?? []) {
-      const [type = '', id = '', , version = ''] = written.split('/');
+      const [type = '', id = '', , named = ''] = written.split('/');
+      // A Patient is named by id alone (services/ingest-service.ts, UnitOutcome.resources); a new child's is version 1.
+      const version = type === 'Patient' && named === '' ? '1' : named;
       if (version !== '1') throw new Error(`${key} wrote ${written}: the baseline replays first versions only, so every message must be new`);
       const row = await one<StoredRow>(control, written, 'select type, id, version_id, source_org, content from resource_history where type = $1 and id = $2 and version_id = 1', [type, id]);
       resources.push({ row, ...(await indexRows(control, type, id)) });

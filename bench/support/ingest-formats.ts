@@ -6,7 +6,7 @@ import { adaptFhirMessage } from '../../src/adapters/fhir-message.js';
 import { adaptHl7v2 } from '../../src/adapters/hl7v2-vxu.js';
 import { adaptImmunisationCsv } from '../../src/adapters/immunisation-csv.js';
 import type { AdapterResult, IngestUnit } from '../../src/adapters/ingest-unit.js';
-import { HL7_MEDIA_TYPE } from '../../src/http/hl7-answer.js';
+import { HL7_MEDIA_TYPE } from '../../src/services/hl7-ingest.js';
 import { nhsNumbers } from './synthetic.js';
 
 // The four inbound formats, each as an endless supply of NEW messages made by

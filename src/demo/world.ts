@@ -67,3 +67,12 @@ export const demoClients: readonly ClientRecord[] = [
   { id: 'eastside-public-health', organisation: 'E09000999-PH', scopes: ['system/MeasureReport.rs'], purposes: ['commissioning'] },
   { id: 'ig-console', organisation: 'EYHUB', scopes: ['system/AuditEvent.rs', 'system/Consent.rs'], purposes: ['audit'] },
 ];
+
+/**
+ * The demo GP practices send HL7 v2 over plain MLLP from loopback addresses of their own (README "HL7 v2 over
+ * MLLP"): an address allow-list, the weaker option a deployment keeps for sites that cannot do mutual TLS.
+ */
+export const demoMllpSenders: readonly { clientId: string; address: string }[] = [
+  { clientId: 'limehouse-gp', address: '127.0.0.1' },
+  { clientId: 'bowcommon-gp', address: '127.0.0.2' },
+];

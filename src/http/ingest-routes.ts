@@ -4,17 +4,16 @@ import { z } from 'zod';
 import { adaptCaf } from '../adapters/caf.js';
 import { adaptCafResponse } from '../adapters/caf-response.js';
 import { adaptFhirMessage } from '../adapters/fhir-message.js';
-import { adaptHl7v2 } from '../adapters/hl7v2-vxu.js';
 import { adaptImmunisationCsv } from '../adapters/immunisation-csv.js';
 import { completeHistoryUnits } from '../adapters/immunisation-history.js';
 import type { AdapterResult, IngestUnit } from '../adapters/ingest-unit.js';
 import type { Principal } from '../auth/principal.js';
 import { allows } from '../auth/scopes.js';
 import { outcome, problem } from '../fhir/operation-outcome.js';
+import { HL7_MEDIA_TYPE, hl7Timestamp, ingestHl7 } from '../services/hl7-ingest.js';
 import type { IngestService, RawMessage, UnitOutcome } from '../services/ingest-service.js';
 import { jsonBody, rawBodyOf } from './json-body.js';
 import { bodyErrors, guard, refuseAudited, type GuardDeps } from './guard.js';
-import { hl7Answer, HL7_MEDIA_TYPE, hl7Timestamp } from './hl7-answer.js';
 import { metaOf, principalOf } from './request-context.js';
 import { FHIR_JSON, sendFhir } from './send.js';
 
@@ -62,13 +61,9 @@ export function ingestRouter(deps: GuardDeps & { ingest: IngestService }): Route
     async (req, res) => {
       const body = typeof req.body === 'string' ? req.body : '';
       const options = { now: hl7Timestamp(deps.clock()), ackControlIdPrefix: `${String(res.locals['requestId'])}-` };
-      const adapted = adaptHl7v2(body, options);
-      const units = adapted.ok
-        ? adapted.value.messages.map((m, i) => ({ label: `message ${i + 1}`, result: m.result }))
-        : [{ label: 'message', result: adapted as AdapterResult<IngestUnit> }];
-      const outcomes = await deps.ingest.ingest(must(res), { contentType: HL7_MEDIA_TYPE, text: body }, units, metaOf(req, res));
+      const { outcomes, ack } = await ingestHl7(deps.ingest, must(res), body, metaOf(req, res), options);
       if (req.accepts([FHIR_JSON, 'application/json', HL7_MEDIA_TYPE]) === HL7_MEDIA_TYPE) {
-        res.status(200).type(HL7_MEDIA_TYPE).send(hl7Answer(body, adapted, outcomes, options));
+        res.status(200).type(HL7_MEDIA_TYPE).send(ack);
         return;
       }
       answer(res, outcomes);

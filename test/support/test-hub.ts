@@ -72,6 +72,8 @@ export async function startTestHub(
     pool?: PoolOptions;
     /** The immunisation schedules (default: the repository's routine schedule). */
     schedules?: HubOptions['schedules'];
+    /** MLLP listeners (bind them on 127.0.0.1, port 0). */
+    mllp?: HubOptions['mllp'];
   } = {},
 ): Promise<TestHub> {
   const database = await openTestDatabase(options.pool);
@@ -113,6 +115,7 @@ export async function startTestHub(
     ...(options.rateLimits === undefined ? {} : { rateLimits: options.rateLimits }),
     schedules: options.schedules ?? [readRoutineSchedule()],
     ...(options.trustProxy === undefined ? {} : { trustProxy: options.trustProxy }),
+    mllp: options.mllp,
   });
   server?.on('request', hub.app);
   const agent = request(hub.app);

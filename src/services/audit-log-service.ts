@@ -5,7 +5,7 @@ import { rootOf } from '../audit/merkle.js';
 import { overTiles, tilesNeeded, treeQueries, type TileRef, type TreeQuery } from '../audit/tiles.js';
 import { parseVerifierKey, signCheckpoint, verifierKeyOf, type LogKey } from '../audit/signed-note.js';
 import { checkpointOfSize, checkpointsFrom, insertCheckpoint, latestCheckpoint, logSize, readLogEntries, type StoredCheckpoint } from '../db/audit-queries.js';
-import { insertAlert } from '../db/alert-queries.js';
+import { insertAlert, isAlertOpen } from '../db/alert-queries.js';
 import { catchUpTiles, readTile, readTiles } from '../db/audit-tile-queries.js';
 import { inTransaction, type Db } from '../db/database.js';
 
@@ -154,7 +154,10 @@ export class AuditLogService {
     this.deps.logger.error({ problem: 'audit-log-inconsistent' }, detail);
     if (!this.inconsistencyRaised) {
       this.inconsistencyRaised = true;
+      const reason = `the hub refused to sign a checkpoint: ${detail}`;
       await inTransaction(this.deps.db, async (tx) => {
+        // Every instance now reads the same stored tree, so each finds the same fault: the IG lead is told once.
+        if (await isAlertOpen(tx, 'log-integrity', reason)) return;
         await insertAlert(tx, {
           id: randomUUID(),
           raised: this.deps.clock(),
@@ -163,7 +166,7 @@ export class AuditLogService {
           clientId: 'hub',
           organisationCode: '',
           patients: [],
-          reason: `the hub refused to sign a checkpoint: ${detail}`,
+          reason,
         });
       }).catch(() => undefined);
     }

@@ -5,6 +5,7 @@ import { discloseBenchmark } from './disclose.js';
 import { fhirReadBenchmark } from './fhir-read.js';
 import { followUpJobBenchmark } from './follow-up-job.js';
 import { ingestBenchmark } from './ingest.js';
+import { logScaleBenchmark } from './log-scale.js';
 import { scheduleBenchmark } from './schedule.js';
 import { ENVIRONMENT_HELP, runBenchmark } from './support/runner.js';
 
@@ -21,6 +22,7 @@ const benchmarks: Readonly<Record<string, Benchmark>> = {
   audit: auditBenchmark,
   schedule: scheduleBenchmark,
   followups: followUpJobBenchmark,
+  'log-scale': logScaleBenchmark,
 };
 
 function usage(): string {

@@ -82,7 +82,7 @@ async function run(context: BenchContext): Promise<void> {
       for (const [name, r] of [['10k', s], ['large', l]] as const) {
         rows.push([String(p + 1), name, String(r.treeSize), ms(r.startMs), ms(r.proofMs), mb(r.rss), mb(r.heapUsed), mb(r.rss - r.rssBeforeOpen)]);
       }
-      log(`log-scale: pair ${p + 1} done`);
+      log(`log-scale: pair ${p + 1}: ${JSON.stringify(pairs.at(-1))}`);
     }
     out(`log-scale: ${entries} entries against ${BASELINE_ENTRIES}, PostgreSQL, each instance a fresh process`);
     out(`preloaded: every full tile of the tree (${entries} synthetic leaf hashes), and the last ${TAIL} entries as audit_log/audit_event rows`);

@@ -7,6 +7,7 @@ import { followUpJobBenchmark } from './follow-up-job.js';
 import { ingestBenchmark } from './ingest.js';
 import { peerBenchmark } from './peer.js';
 import { mllpBenchmark } from './mllp.js';
+import { logScaleBenchmark } from './log-scale.js';
 import { scheduleBenchmark } from './schedule.js';
 import { ENVIRONMENT_HELP, runBenchmark } from './support/runner.js';
 
@@ -25,6 +26,7 @@ const benchmarks: Readonly<Record<string, Benchmark>> = {
   followups: followUpJobBenchmark,
   peer: peerBenchmark,
   mllp: mllpBenchmark,
+  'log-scale': logScaleBenchmark,
 };
 
 function usage(): string {

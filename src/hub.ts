@@ -87,6 +87,9 @@ export async function createHub(options: HubOptions): Promise<Hub> {
 
   const logKey = options.logKey ?? ephemeralLogKey(baseUrl);
   const auditLog = new AuditLogService({ db, key: logKey, clock, logger, drain: () => drainAuditQueue(db, clock, logKey), ...(options.checkpoints === undefined ? {} : { policy: options.checkpoints }) });
+  // A log sequenced before tiles existed gets them once, in batches, before this instance sequences.
+  const tilesBuilt = await auditLog.catchUp();
+  if (tilesBuilt > 0) logger.info({ tiles: tilesBuilt }, 'audit log tiles built from the stored leaf hashes');
   const sequencer = new AuditSequencer(db, clock, logger, logKey, () => auditLog.afterSequenced());
   const audit = new AuditRecorder({ hubBaseUrl: baseUrl, clock, onAppended: () => { sequencer.nudge(); } });
   await installDefinitions(db, audit, clock);

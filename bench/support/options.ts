@@ -16,6 +16,8 @@ export const benchEnvSchema = z
     // BENCH.md: at least three interleaved pairs, or the median means nothing.
     BENCH_PAIRS: z.coerce.number().int().min(3).max(20).default(3),
     BENCH_PATIENTS: z.coerce.number().int().min(1_000).max(2_000_000).default(100_000),
+    // bench log-scale: entries in the large log (against 10k).
+    BENCH_LOG_ENTRIES: z.coerce.number().int().min(10_000).max(100_000_000).default(10_000_000),
   })
   .transform((env) => ({
     adminUrl: env.DATABASE_URL,
@@ -23,6 +25,7 @@ export const benchEnvSchema = z
     warmupSeconds: env.BENCH_WARMUP_SECONDS,
     pairs: env.BENCH_PAIRS,
     patients: env.BENCH_PATIENTS,
+    logEntries: env.BENCH_LOG_ENTRIES,
   }));
 
 export type BenchOptions = z.infer<typeof benchEnvSchema>;

@@ -44,8 +44,9 @@ export async function auditExport(
     await database.migrate();
     const db = database.db;
     const clock = (): Date => new Date();
-    await drainAuditQueue(db, clock, key);
     const log = new AuditLogService({ db, key, clock, logger: pino({ level: 'silent' }), drain: () => drainAuditQueue(db, clock, key) });
+    await log.catchUp();
+    await drainAuditQueue(db, clock, key);
     let signed;
     try {
       signed = await log.issueCheckpoint({ drain: true });
@@ -79,7 +80,7 @@ export async function auditExport(
         from,
         to,
         exported: clock().toISOString(),
-        frontier: from === 0 ? [] : log.frontier(from).map((h) => Buffer.from(h).toString('base64')),
+        frontier: (await log.frontier(from)).map((h) => Buffer.from(h).toString('base64')),
       };
       await file.write(`${JSON.stringify(header)}\n`);
       for (const cp of checkpoints) await file.write(`${JSON.stringify({ type: 'checkpoint', note: cp.note })}\n`);

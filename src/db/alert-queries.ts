@@ -66,6 +66,16 @@ export async function listAlerts(db: Db | Tx, status: AlertStatus, limit: number
   return db.select().from(igAlerts).where(statusFilter(status)).orderBy(desc(igAlerts.raised), desc(igAlerts.id)).limit(limit);
 }
 
+/** Is an alert of this kind and reason still open (so another instance need not raise it again)? */
+export async function isAlertOpen(db: Db | Tx, kind: string, reason: string): Promise<boolean> {
+  const [row] = await db
+    .select({ id: igAlerts.id })
+    .from(igAlerts)
+    .where(and(eq(igAlerts.kind, kind), eq(igAlerts.reason, reason), isNull(igAlerts.reviewedAt)))
+    .limit(1);
+  return row !== undefined;
+}
+
 export async function countOpenAlerts(db: Db | Tx): Promise<number> {
   const [row] = await db.select({ n: count() }).from(igAlerts).where(isNull(igAlerts.reviewedAt));
   return row?.n ?? 0;

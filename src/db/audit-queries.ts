@@ -3,6 +3,7 @@ import { and, asc, desc, eq, gt, gte, lt, lte, sql } from 'drizzle-orm';
 import { auditLeafHash, chainHash, EMPTY_CHAIN } from '../audit/log-hash.js';
 import { signReceipt, type LogKey } from '../audit/signed-note.js';
 import type { LogRow } from '../audit/verify-chain.js';
+import { extendTiles, SEQUENCER_LOCK } from './audit-tile-queries.js';
 import { inTransaction, rawRows, type Db, type Tx } from './database.js';
 import { auditCheckpoints, auditEvents, auditLog, auditQueue } from './schema/index.js';
 
@@ -16,8 +17,6 @@ export async function appendAuditEvent(tx: Db | Tx, event: AuditEvent & { id: st
   await tx.insert(auditQueue).values({ seq: row.seq });
 }
 
-/** A well-known advisory lock key: one sequencer at a time across every hub instance. */
-const SEQUENCER_LOCK = sql`hashtext('eyhub:audit-sequencer')`;
 
 /**
  * Gives queued events their gap-free place in the log and extends the hash
@@ -51,6 +50,8 @@ export async function sequenceAuditEvents(db: Db, now: () => Date, key?: LogKey,
       return entry;
     });
     await tx.insert(auditLog).values(entries);
+    // The tiles these entries complete commit with them (tlog-tiles, migration 0012).
+    await extendTiles(tx, idx);
     return entries.length;
   });
 }

@@ -11,6 +11,7 @@ import type { LoadedProtocol } from '../protocol/protocol-schema.js';
 import type { TokenServiceDeps } from '../services/token-service.js';
 import { alertRouter } from './alert-routes.js';
 import { auditRouter } from './audit-routes.js';
+import { tileRouter } from './tile-routes.js';
 import { tokenRouter, wellKnownRouter } from './auth-routes.js';
 import { errorHandler } from './error-handler.js';
 import { fhirRouter } from './fhir-routes.js';
@@ -62,6 +63,8 @@ export function createApp(deps: AppDeps): Express {
   app.use('/fhir', fhirRouter(deps));
   // The IG lead's: the verifiable log, reports, alerts, and the /ig page.
   app.use(auditRouter(deps));
+  // The same log for any tlog-tiles client: public hashes, no entries.
+  app.use(tileRouter(deps));
   app.use(reportRouter(deps));
   app.use(alertRouter(deps));
   app.use(patientLabelRouter(deps));

@@ -1,14 +1,18 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { AuditLogVerifier, type LogVerdict } from '../audit/log-verifier.js';
-import { MerkleTree } from '../audit/merkle-tree.js';
+import { rootOf } from '../audit/merkle.js';
+import { overTiles, tilesNeeded, treeQueries, type TileRef, type TreeQuery } from '../audit/tiles.js';
 import { parseVerifierKey, signCheckpoint, verifierKeyOf, type LogKey } from '../audit/signed-note.js';
-import { checkpointOfSize, checkpointsFrom, insertCheckpoint, latestCheckpoint, logSize, readLeafHashes, readLogEntries, type StoredCheckpoint } from '../db/audit-queries.js';
-import { insertAlert } from '../db/alert-queries.js';
+import { checkpointOfSize, checkpointsFrom, insertCheckpoint, latestCheckpoint, logSize, readLogEntries, type StoredCheckpoint } from '../db/audit-queries.js';
+import { insertAlert, isAlertOpen } from '../db/alert-queries.js';
+import { catchUpTiles, readTile, readTiles } from '../db/audit-tile-queries.js';
 import { inTransaction, type Db } from '../db/database.js';
 
 // The verifiable log: an RFC 6962 Merkle tree over the audit log's leaf
-// hashes, kept in memory and extended as the sequencer appends; signed
+// hashes, stored as tlog-tiles that the sequencer extends in its own
+// transaction (audit-tile-queries.ts), so that no instance holds the tree
+// and a start reads none of it; signed
 // checkpoints every N entries or minutes and on demand; inclusion and
 // consistency proofs against them. Before signing, the hub checks the tree
 // still makes its last signed root: it never signs a checkpoint inconsistent
@@ -56,8 +60,6 @@ export interface AuditLogServiceDeps {
 }
 
 export class AuditLogService {
-  private readonly tree = new MerkleTree();
-  private syncing: Promise<void> | undefined;
   private issuing: Promise<StoredCheckpoint | undefined> | undefined;
   private readonly policy: CheckpointPolicy;
   private readonly started: Date;
@@ -76,26 +78,26 @@ export class AuditLogService {
     return this.deps.key.name;
   }
 
-  /** Brings the in-memory tree up to the log's end (one sync at a time). */
+  /** How many entries the log holds now (the tree is in the database's tiles, not here). */
   async sync(): Promise<number> {
-    this.syncing ??= this.pull().finally(() => {
-      this.syncing = undefined;
-    });
-    await this.syncing;
-    return this.tree.size;
+    return logSize(this.deps.db);
   }
 
-  private async pull(): Promise<void> {
-    for (;;) {
-      const rows = await readLeafHashes(this.deps.db, this.tree.size);
-      for (const row of rows) {
-        if (row.idx !== this.tree.size) {
-          throw new LogInconsistentError(`the audit log has no entry ${this.tree.size} (found ${row.idx})`);
-        }
-        this.tree.append(Buffer.from(row.leafHash, 'hex'));
-      }
-      if (rows.length < 10_000) return;
-    }
+  /**
+   * Builds the tiles of entries sequenced before tiles existed (first start
+   * after migration 0012), in batches; a no-op once they are whole.
+   */
+  async catchUp(): Promise<number> {
+    return catchUpTiles(this.deps.db);
+  }
+
+  /** Answers a question about the tree of the first `size` entries from the few tiles it needs. */
+  private async query<T>(run: TreeQuery<T>): Promise<T> {
+    return overTiles(run, await readTiles(this.deps.db, tilesNeeded(run)));
+  }
+
+  private async root(size: number): Promise<Uint8Array> {
+    return size === 0 ? rootOf([]) : this.query(treeQueries.root(size));
   }
 
   /** After the sequencer ran: catch up, and sign a checkpoint if one is due. */
@@ -130,14 +132,14 @@ export class AuditLogService {
       if (latest.treeSize > size) {
         await this.inconsistent(`the log holds ${size} entries but a checkpoint was signed at ${latest.treeSize}: entries were removed`);
       }
-      if (hex(this.tree.root(latest.treeSize)) !== latest.rootHash) {
+      if (hex(await this.root(latest.treeSize)) !== latest.rootHash) {
         await this.inconsistent(`the log no longer makes the root signed at tree size ${latest.treeSize}: entries before it were changed`);
       }
       if (latest.treeSize === size) return latest;
     }
     if (size === 0) return undefined;
     const time = this.deps.clock();
-    const root = this.tree.root(size);
+    const root = await this.root(size);
     const note = signCheckpoint({ origin: this.deps.key.name, treeSize: size, rootHash: root, time }, this.deps.key);
     await insertCheckpoint(this.deps.db, { treeSize: size, rootHash: hex(root), issued: time, note });
     // Another instance may have signed this size first: theirs stands (same root, as both read one log).
@@ -152,7 +154,10 @@ export class AuditLogService {
     this.deps.logger.error({ problem: 'audit-log-inconsistent' }, detail);
     if (!this.inconsistencyRaised) {
       this.inconsistencyRaised = true;
+      const reason = `the hub refused to sign a checkpoint: ${detail}`;
       await inTransaction(this.deps.db, async (tx) => {
+        // Every instance now reads the same stored tree, so each finds the same fault: the IG lead is told once.
+        if (await isAlertOpen(tx, 'log-integrity', reason)) return;
         await insertAlert(tx, {
           id: randomUUID(),
           raised: this.deps.clock(),
@@ -161,7 +166,7 @@ export class AuditLogService {
           clientId: 'hub',
           organisationCode: '',
           patients: [],
-          reason: `the hub refused to sign a checkpoint: ${detail}`,
+          reason,
         });
       }).catch(() => undefined);
     }
@@ -173,9 +178,28 @@ export class AuditLogService {
     return (await latestCheckpoint(this.deps.db)) ?? this.issueCheckpoint();
   }
 
+  /**
+   * The latest signed checkpoint for the public tlog-tiles endpoint: as GET
+   * /audit/checkpoint, the first is signed on first asking; undefined when
+   * the log is empty or the hub refuses to sign over it (the IG lead is told).
+   */
+  async publicCheckpoint(): Promise<StoredCheckpoint | undefined> {
+    try {
+      return await this.latest();
+    } catch (err) {
+      if (err instanceof LogInconsistentError) return undefined;
+      throw err;
+    }
+  }
+
+  /** One tile as tlog-tiles serves it, or undefined when the log has not reached it. */
+  async tile(ref: TileRef): Promise<Uint8Array | undefined> {
+    return readTile(this.deps.db, ref);
+  }
+
   /** The compact range of the first `size` entries (a bundle's start). */
-  frontier(size: number): Uint8Array[] {
-    return this.tree.frontier(size);
+  async frontier(size: number): Promise<Uint8Array[]> {
+    return size === 0 ? [] : this.query(treeQueries.frontier(size));
   }
 
   async checkpointOfSize(size: number): Promise<StoredCheckpoint | undefined> {
@@ -188,16 +212,18 @@ export class AuditLogService {
    * Undefined when no checkpoint of that size exists or the index is outside it.
    */
   async inclusion(index: number, size?: number): Promise<InclusionAnswer | undefined> {
-    await this.sync();
+    const logged = await this.sync();
     let cp = size === undefined ? await this.latest() : await checkpointOfSize(this.deps.db, size);
-    if (size === undefined && (cp === undefined || index >= cp.treeSize) && index < this.tree.size) cp = await this.issueCheckpoint();
-    if (cp === undefined || index >= cp.treeSize || cp.treeSize > this.tree.size) return undefined;
+    if (size === undefined && (cp === undefined || index >= cp.treeSize) && index < logged) cp = await this.issueCheckpoint();
+    if (cp === undefined || index >= cp.treeSize || (cp.treeSize > logged && cp.treeSize > (await this.sync()))) return undefined;
+    const treeSize = cp.treeSize;
     const [entry] = await collect(readLogEntries(this.deps.db, index, index + 1));
+    const [leaf, path] = await this.query((h) => [treeQueries.leaf(index)(h), treeQueries.inclusion(index, treeSize)(h)] as const);
     return {
       index,
-      treeSize: cp.treeSize,
-      leafHash: b64(this.tree.leaf(index)),
-      auditPath: this.tree.inclusionProof(index, cp.treeSize).map(b64),
+      treeSize,
+      leafHash: b64(leaf),
+      auditPath: path.map(b64),
       receipt: entry?.receipt ?? null,
       event: entry?.event ?? null,
       checkpoint: cp.note,
@@ -206,15 +232,14 @@ export class AuditLogService {
 
   /** The consistency proof from tree size `from` to the checkpoint of size `to` (default: the latest). */
   async consistency(from: number, to?: number): Promise<ConsistencyAnswer | { problem: string } | undefined> {
-    await this.sync();
     const target = to === undefined ? await this.latest() : await checkpointOfSize(this.deps.db, to);
-    if (target === undefined || target.treeSize > this.tree.size) return undefined;
+    if (target === undefined || target.treeSize > (await this.sync())) return undefined;
     if (from > target.treeSize) return { problem: `from (${from}) is larger than the checkpoint's tree size ${target.treeSize}` };
     const earlier = await checkpointOfSize(this.deps.db, from);
     return {
       from,
       to: target.treeSize,
-      proof: this.tree.consistencyProof(from, target.treeSize).map(b64),
+      proof: (await this.query(treeQueries.consistency(from, target.treeSize))).map(b64),
       fromCheckpoint: earlier?.note ?? null,
       toCheckpoint: target.note,
     };

@@ -57,6 +57,8 @@ const ROUTE_TABLE = {
       routes: ['GET /audit/key', 'GET /audit/checkpoint', 'POST /audit/checkpoint', 'GET /audit/proof/inclusion', 'GET /audit/proof/consistency', 'POST /audit/verify'],
       middleware: 0,
     },
+    // The same log for tlog-tiles clients: the checkpoint and the tree's hashes, no entries.
+    { mount: '/', routes: ['GET /audit-log/checkpoint', 'GET /audit-log/tile/*path'], middleware: 0 },
     { mount: '/', routes: ['GET /audit/report/disclosures', 'GET /audit/report/denials', 'GET /audit/report/follow-ups', 'GET /audit/organisations'], middleware: 0 },
     { mount: '/', routes: ['GET /audit/alerts', 'POST /audit/alerts/:id/review'], middleware: 1 },
     { mount: '/', routes: ['POST /audit/patients/:id/lift-label'], middleware: 1 },
@@ -98,6 +100,8 @@ const ACCESS: Record<RouteKey, 'public' | 'metadata' | 'token' | 'protected' | '
   'POST /fhir/:type': 'protected',
   'PUT /fhir/:type/:id': 'protected',
   'GET /audit/key': 'public',
+  'GET /audit-log/checkpoint': 'public',
+  'GET /audit-log/tile/*path': 'public',
   'GET /audit/checkpoint': 'protected',
   'POST /audit/checkpoint': 'protected',
   'GET /audit/proof/inclusion': 'protected',
@@ -318,6 +322,11 @@ async function probesFor(hub: TestHub, route: RouteKey, w: World, mode: Mode, cl
     // The verifiable log: the public key for anyone; checkpoints, proofs and verification for the IG lead only.
     case 'GET /audit/key':
       return [get('/audit/key', 'ok')];
+    // tlog-tiles: hashes for anyone, entry bundles for nobody (they would be the audit events themselves).
+    case 'GET /audit-log/checkpoint':
+      return [get('/audit-log/checkpoint', 'ok')];
+    case 'GET /audit-log/tile/*path':
+      return [get('/audit-log/tile/0/000.p/1', 'ok'), get('/audit-log/tile/entries/000.p/1', 'unserved'), get('/audit-log/tile/0/x000/000.p/1', 'absent')];
     case 'GET /audit/checkpoint':
       return [get('/audit/checkpoint', 'forbidden'), get('/audit/checkpoint?size=1', 'forbidden', { headers: { Accept: 'application/json' } })];
     case 'POST /audit/checkpoint':

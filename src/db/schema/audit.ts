@@ -1,6 +1,6 @@
 import type { AuditEvent } from 'fhir/r4.js';
 import { sql } from 'drizzle-orm';
-import { bigint, bigserial, char, index, jsonb, pgTable, text, timestamp } from 'drizzle-orm/pg-core';
+import { bigint, bigserial, char, customType, index, jsonb, pgTable, primaryKey, smallint, text, timestamp } from 'drizzle-orm/pg-core';
 
 /**
  * Every AuditEvent, written in the transaction of the request it describes.
@@ -65,3 +65,25 @@ export const auditCheckpoints = pgTable('audit_checkpoint', {
   /** The whole signed note, as served. */
   note: text('note').notNull(),
 });
+
+const bytea = customType<{ data: Uint8Array; driverData: Uint8Array }>({
+  dataType: () => 'bytea',
+});
+
+/**
+ * The Merkle tree of the log as C2SP tlog-tiles (migration 0012): full tiles
+ * only, 256 hashes each, with the tile's own root. Append-only like the log.
+ * See: https://c2sp.org/tlog-tiles
+ */
+export const auditTiles = pgTable(
+  'audit_tile',
+  {
+    level: smallint('level').notNull(),
+    idx: bigint('idx', { mode: 'number' }).notNull(),
+    /** 256 concatenated 32-byte hashes, as served at /audit-log/tile/<L>/<N>. */
+    hashes: bytea('hashes').notNull(),
+    /** MTH of the 256^(level+1) entries the tile spans: hash idx % 256 of tile idx / 256 at level + 1. */
+    root: bytea('root').notNull(),
+  },
+  (t) => [primaryKey({ name: 'audit_tile_pk', columns: [t.level, t.idx] })],
+);

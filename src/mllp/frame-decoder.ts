@@ -3,9 +3,9 @@
 // a block is <SB> data <EB><CR>, SB = 0x0B (VT), EB = 0x1C (FS), CR = 0x0D.
 // The decoder keeps its state between chunks, so TCP may split a block anywhere.
 
-export const START_BLOCK = 0x0b;
-export const END_BLOCK = 0x1c;
-export const CARRIAGE_RETURN = 0x0d;
+const START_BLOCK = 0x0b;
+const END_BLOCK = 0x1c;
+const CARRIAGE_RETURN = 0x0d;
 
 /** Why bytes were not a message: outside any block, a block cut off by a new SB, or FS not followed by CR. */
 export type JunkReason = 'outside-frame' | 'unterminated-frame' | 'bad-end-block';
@@ -44,11 +44,6 @@ export class MllpFrameDecoder {
     let i = 0;
     while (i < bytes.length) i = this.step(bytes, i, events);
     return events;
-  }
-
-  /** True while a block has started and not ended (a close now would cut a message off). */
-  get midFrame(): boolean {
-    return this.state.at !== 'outside';
   }
 
   /** Consumes bytes from i in the current state; returns where to continue. */

@@ -56,14 +56,6 @@ describe('MllpFrameDecoder', () => {
     expect(summary(new MllpFrameDecoder(10).push(frame('0123456789')))).toEqual(['message:0123456789']);
   });
 
-  it('knows when it is inside a block', () => {
-    const decoder = new MllpFrameDecoder(10);
-    decoder.push(Buffer.from([VT, 0x41]));
-    expect(decoder.midFrame).toBe(true);
-    decoder.push(Buffer.from([FS, CR]));
-    expect(decoder.midFrame).toBe(false);
-  });
-
   it('decodes any split of valid blocks to the same messages', () => {
     fc.assert(
       fc.property(fc.array(body, { minLength: 1, maxLength: 8 }), fc.array(fc.nat(), { maxLength: 20 }), (messages, cuts) => {

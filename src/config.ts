@@ -59,6 +59,15 @@ export const configSchema = z
     // and how many days a Task may stay unaccepted before it is escalated to the health visitors.
     FOLLOWUP_JOB_INTERVAL_MINUTES: z.coerce.number().int().min(0).max(10_080).default(1440),
     ESCALATE_AFTER_DAYS: z.coerce.number().int().min(1).max(365).default(14),
+    // Subscription notifications (README "Subscriptions"): how often each instance looks for due work (a commit
+    // also wakes it), the first retry's delay (doubling to the maximum), failures in a row before a Subscription
+    // goes to error, the longest wait for an endpoint, and events in one notification at most.
+    SUBSCRIPTION_POLL_MS: z.coerce.number().int().min(10).max(600_000).default(1000),
+    SUBSCRIPTION_RETRY_BASE_MS: z.coerce.number().int().min(10).max(3_600_000).default(2000),
+    SUBSCRIPTION_RETRY_MAX_MS: z.coerce.number().int().min(10).max(86_400_000).default(300_000),
+    SUBSCRIPTION_MAX_FAILURES: z.coerce.number().int().min(1).max(1000).default(5),
+    SUBSCRIPTION_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(10_000),
+    SUBSCRIPTION_MAX_COUNT: z.coerce.number().int().min(1).max(100).default(20),
     // The load balancers in front of the hub, whose X-Forwarded-For is believed: addresses or CIDRs, comma-separated
     // (Express `trust proxy`). Unset: none, and the client address is the peer's. See src/http/trusted-proxies.ts.
     TRUST_PROXY: z
@@ -93,6 +102,14 @@ export const configSchema = z
     http: { keepAliveTimeoutMs: env.HTTP_KEEP_ALIVE_TIMEOUT_MS, headersTimeoutMs: Math.max(env.HTTP_HEADERS_TIMEOUT_MS, env.HTTP_KEEP_ALIVE_TIMEOUT_MS + 1000) },
     followUps: { intervalMinutes: env.FOLLOWUP_JOB_INTERVAL_MINUTES, escalateAfterDays: env.ESCALATE_AFTER_DAYS },
     trustProxy: env.TRUST_PROXY,
+    subscriptions: {
+      pollMs: env.SUBSCRIPTION_POLL_MS,
+      retryBaseMs: env.SUBSCRIPTION_RETRY_BASE_MS,
+      retryMaxMs: Math.max(env.SUBSCRIPTION_RETRY_MAX_MS, env.SUBSCRIPTION_RETRY_BASE_MS),
+      maxFailures: env.SUBSCRIPTION_MAX_FAILURES,
+      timeoutMs: env.SUBSCRIPTION_TIMEOUT_MS,
+      maxCount: env.SUBSCRIPTION_MAX_COUNT,
+    },
     rateLimits: {
       token: { perClient: env.RATE_LIMIT_TOKEN_PER_CLIENT, perAddress: env.RATE_LIMIT_TOKEN_PER_ADDRESS, windowSeconds: env.RATE_LIMIT_TOKEN_WINDOW_SECONDS },
       api: { perClient: env.RATE_LIMIT_API_PER_CLIENT, perAddress: env.RATE_LIMIT_API_PER_ADDRESS, windowSeconds: env.RATE_LIMIT_API_WINDOW_SECONDS },

@@ -22,6 +22,8 @@ import { FhirService } from './services/fhir-service.js';
 import { FiguresService } from './services/figures-service.js';
 import { installDefinitions } from './services/definitions.js';
 import { IngestService } from './services/ingest-service.js';
+import { DEFAULT_DELIVERY, SubscriptionDelivery, type DeliveryOptions } from './services/subscription-delivery.js';
+import { SubscriptionService } from './services/subscription-service.js';
 import { DEFAULT_ESCALATE_AFTER_DAYS, runFollowUpJob, type FollowUpRun } from './services/follow-up-job.js';
 import { ephemeralSigningKeys } from './services/signing-keys.js';
 import { DEFAULT_RATE_LIMITS, RateLimitService, type RateLimits } from './services/rate-limit-service.js';
@@ -54,6 +56,8 @@ export interface HubOptions {
   schedules?: readonly Schedule[];
   /** Load balancers whose X-Forwarded-For gives the client address (TRUST_PROXY); none by default. */
   trustProxy?: readonly string[];
+  /** Subscription delivery (default DEFAULT_DELIVERY); `worker: false` delivers nothing from this instance. */
+  subscriptions?: Partial<DeliveryOptions> & { worker?: boolean };
 }
 
 export interface Hub {
@@ -83,13 +87,18 @@ export async function createHub(options: HubOptions): Promise<Hub> {
   const logKey = options.logKey ?? ephemeralLogKey(baseUrl);
   const auditLog = new AuditLogService({ db, key: logKey, clock, logger, drain: () => drainAuditQueue(db, clock, logKey), ...(options.checkpoints === undefined ? {} : { policy: options.checkpoints }) });
   const sequencer = new AuditSequencer(db, clock, logger, logKey, () => auditLog.afterSequenced());
-  const audit = new AuditRecorder({ hubBaseUrl: baseUrl, clock, onAppended: () => { sequencer.nudge(); } });
+  // After each audited commit: the log is extended, and notifications the commit queued are sent soon.
+  const deliveries = { nudge: (): void => undefined };
+  const audit = new AuditRecorder({ hubBaseUrl: baseUrl, clock, onAppended: () => { sequencer.nudge(); deliveries.nudge(); } });
   await installDefinitions(db, audit, clock);
   const audience = { issuer: baseUrl, audience: `${baseUrl}/fhir` };
   const tokenUrl = `${baseUrl}/auth/token`;
   const fhir = new FhirService({ db, audit, clock, baseUrl, version: HUB_VERSION, disclosure, cursors, denialBurst: options.denialBurst });
   // On PostgreSQL the counters live in the shared database, so every instance enforces one limit.
   const rateLimits = new RateLimitService({ db, audit, logger, limits: options.rateLimits ?? DEFAULT_RATE_LIMITS, pool: database.pool });
+  const subscriptionDeps = { db, audit, clock, disclosure, fhirBase: `${baseUrl}/fhir` };
+  const delivery = new SubscriptionDelivery({ ...subscriptionDeps, logger, options: { ...DEFAULT_DELIVERY, ...options.subscriptions } });
+  deliveries.nudge = () => { delivery.nudge(); };
   const app = createApp({
     db,
     rateLimits,
@@ -103,6 +112,7 @@ export async function createHub(options: HubOptions): Promise<Hub> {
     fhir,
     figures: new FiguresService({ db, audit, clock }),
     ingest: new IngestService({ db, audit, clock, protocols: options.protocols, disclosure }),
+    subscriptions: new SubscriptionService(subscriptionDeps),
     token: { db, keys, audience, tokenUrl, clock, audit },
     auditLog,
     protocols: options.protocols,
@@ -114,6 +124,7 @@ export async function createHub(options: HubOptions): Promise<Hub> {
   const followUpTimer = scheduleFollowUps(followUps, clock, logger, options.followUps?.intervalMinutes ?? 0);
 
   sequencer.start(options.sequenceIntervalMs ?? 500);
+  if (options.subscriptions?.worker !== false) delivery.start();
   const maintenance = setInterval(() => {
     forgetExpiredAssertions(db, new Date(clock().getTime() - 3_600_000)).catch(() => undefined);
     // A key rotated by `hub keys rotate` (or another instance) is taken up within a minute.
@@ -133,6 +144,7 @@ export async function createHub(options: HubOptions): Promise<Hub> {
     close: async () => {
       clearInterval(maintenance);
       if (followUpTimer !== undefined) clearInterval(followUpTimer);
+      await delivery.stop();
       await sequencer.stop();
       await sequencer.flush();
     },

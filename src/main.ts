@@ -60,6 +60,7 @@ const hub = await createHub({
   followUps: config.followUps,
   schedules: schedules.map((s) => s.schedule),
   trustProxy: config.trustProxy,
+  subscriptions: config.subscriptions,
   protocols,
 });
 const server = hub.app.listen(config.port, config.host, () => {

@@ -4,7 +4,8 @@ import { z } from 'zod';
 import { generateClientKeyPair, type ClientKeyPair } from '../auth/client-assertion.js';
 import { inTransaction, type Db } from '../db/database.js';
 import { upsertClient, upsertOrganisation } from '../db/registry-queries.js';
-import { demoClients, demoOrganisations } from './world.js';
+import { allowEndpoint } from '../db/subscription-queries.js';
+import { demoClients, demoOrganisations, demoSubscriptionEndpoints } from './world.js';
 
 const jwkFile = z.object({ privateJwk: z.record(z.string(), z.unknown()), publicJwk: z.record(z.string(), z.unknown()) });
 
@@ -55,5 +56,6 @@ export async function seedDemoWorld(db: Db, dataDir: string): Promise<void> {
         jwks: { keys: [pair.publicJwk] },
       });
     }
+    for (const e of demoSubscriptionEndpoints) await allowEndpoint(tx, e.organisation, e.prefix);
   });
 }

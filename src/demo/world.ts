@@ -36,7 +36,7 @@ export const demoOrganisations: readonly OrganisationRecord[] = [
   { code: 'E09000999-PH', system: LOCAL, type: 'commissioner', name: 'London Borough of Eastside Public Health (commissioning)', catchment: [] },
 ];
 
-const PULLER_SCOPES = ['system/*.rs', 'system/Task.u'];
+const PULLER_SCOPES = ['system/*.rs', 'system/Task.u', 'system/Subscription.crds'];
 const PULLER_PURPOSES = ['early-years-registration', 'immunisation-follow-up', 'early-help'];
 const GP_SCOPES = ['system/Immunization.c', 'system/Patient.c', 'system/*.rs'];
 const GP_PURPOSES = ['direct-care', 'early-help'];
@@ -53,7 +53,7 @@ export const demoClients: readonly ClientRecord[] = [
   {
     id: 'eastside-hv',
     organisation: 'R9H',
-    scopes: ['system/*.rs', 'system/QuestionnaireResponse.c', 'system/Consent.c', 'system/Task.u'],
+    scopes: ['system/*.rs', 'system/QuestionnaireResponse.c', 'system/Consent.c', 'system/Task.u', 'system/Subscription.crds'],
     purposes: ['direct-care', 'immunisation-follow-up', 'early-help', 'safeguarding'],
   },
   {
@@ -66,4 +66,13 @@ export const demoClients: readonly ClientRecord[] = [
   { id: 'iod-cc', organisation: 'CC-IOD', scopes: PULLER_SCOPES, purposes: PULLER_PURPOSES },
   { id: 'eastside-public-health', organisation: 'E09000999-PH', scopes: ['system/MeasureReport.rs'], purposes: ['commissioning'] },
   { id: 'ig-console', organisation: 'EYHUB', scopes: ['system/AuditEvent.rs', 'system/Consent.rs'], purposes: ['audit'] },
+];
+
+/**
+ * Where each organisation may be notified (the registry's allow-list for
+ * Subscription endpoints): the demo's Ocean receiver on loopback
+ * (scripts/subscription-receiver.ts). A deployment registers its partners' HTTPS endpoints.
+ */
+export const demoSubscriptionEndpoints: readonly { organisation: string; prefix: string }[] = [
+  { organisation: 'CC-OCEAN', prefix: 'http://127.0.0.1:9090/notifications' },
 ];

@@ -72,6 +72,8 @@ export async function startTestHub(
     pool?: PoolOptions;
     /** The immunisation schedules (default: the repository's routine schedule). */
     schedules?: HubOptions['schedules'];
+    /** Subscription delivery: short retries and polls for tests, or no worker. */
+    subscriptions?: HubOptions['subscriptions'];
   } = {},
 ): Promise<TestHub> {
   const database = await openTestDatabase(options.pool);
@@ -113,6 +115,7 @@ export async function startTestHub(
     ...(options.rateLimits === undefined ? {} : { rateLimits: options.rateLimits }),
     schedules: options.schedules ?? [readRoutineSchedule()],
     ...(options.trustProxy === undefined ? {} : { trustProxy: options.trustProxy }),
+    ...(options.subscriptions === undefined ? {} : { subscriptions: options.subscriptions }),
   });
   server?.on('request', hub.app);
   const agent = request(hub.app);

@@ -7,3 +7,4 @@ export * from './alerts.js';
 export * from './ig.js';
 export * from './rate-limits.js';
 export * from './patient-sources.js';
+export * from './subscriptions.js';

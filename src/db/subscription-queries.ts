@@ -21,8 +21,10 @@ export async function recordTopicEvents(tx: Tx, row: StoredResource): Promise<vo
     if (event.audience !== undefined && event.audience.length === 0) continue;
     await tx.execute(sql`
       insert into subscription_event (subscription_id, focus, focus_version, once_key, recorded_at)
-      select id, ${event.focus}, ${row.versionId}, ${event.onceKey ?? null}, ${row.lastUpdated.toISOString()}::timestamptz
-      from subscription where topic = ${event.topic} and status in ('requested', 'active')${audience}
+      select s.id, ${event.focus}, ${row.versionId}, ${event.onceKey ?? null}, ${row.lastUpdated.toISOString()}::timestamptz
+      from subscription s where topic = ${event.topic} and status in ('requested', 'active')${audience}
+        -- Changes not yet sent coalesce: the subscriber is told once that the record changed, and reads it as it is then.
+        and not exists (select 1 from subscription_event e where e.subscription_id = s.id and e.focus = ${event.focus} and e.state = 'pending')
       on conflict do nothing`);
   }
 }

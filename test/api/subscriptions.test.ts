@@ -1,4 +1,4 @@
-import type { Bundle, Consent, OperationOutcome, Subscription } from 'fhir/r4.js';
+import type { Bundle, Consent, OperationOutcome, Parameters, Patient, Subscription } from 'fhir/r4.js';
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rawRows } from '../../src/db/database.js';
@@ -112,7 +112,7 @@ describe("the story's events, for the partners the decision lets them reach", ()
 
   it('sends full-resource payloads redacted by the decision, id-only payloads without the resource', () => {
     const full = w.ocean.received.find((n) => n.subscription === subs['ocean-registration'] && n.type === 'event-notification');
-    const patient = full?.bundle.entry?.[1]?.resource as { resourceType: string; name?: unknown; identifier?: unknown; generalPractitioner?: unknown } | undefined;
+    const patient = full?.bundle.entry?.[1]?.resource as Patient | undefined;
     expect(patient?.resourceType).toBe('Patient');
     expect(patient?.name).toBeDefined();
     expect(patient?.generalPractitioner).toBeUndefined(); // not among the flow's data items
@@ -135,9 +135,9 @@ describe("the story's events, for the partners the decision lets them reach", ()
     const id = subs['hv-birth'] ?? '';
     const status = await w.t.http.get(`/fhir/Subscription/${id}/$status`).set(bearer(client));
     expect(status.status).toBe(200);
-    const parameters = (status.body as Bundle).entry?.[0]?.resource as { parameter: { name: string; valueString?: string; valueCode?: string }[] };
-    expect(parameters.parameter.find((p) => p.name === 'events-since-subscription-start')?.valueString).toBe('1');
-    expect(parameters.parameter.find((p) => p.name === 'type')?.valueCode).toBe('query-status');
+    const parameters = (status.body as Bundle).entry?.[0]?.resource as Parameters;
+    expect(parameters.parameter?.find((p) => p.name === 'events-since-subscription-start')?.valueString).toBe('1');
+    expect(parameters.parameter?.find((p) => p.name === 'type')?.valueCode).toBe('query-status');
     const events = await w.t.http.get(`/fhir/Subscription/${id}/$events?eventsSinceNumber=1&eventsUntilNumber=1`).set(bearer(client));
     expect(events.status).toBe(200);
     expect((events.body as Bundle).type).toBe('history');

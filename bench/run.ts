@@ -6,6 +6,7 @@ import { fhirReadBenchmark } from './fhir-read.js';
 import { followUpJobBenchmark } from './follow-up-job.js';
 import { ingestBenchmark } from './ingest.js';
 import { scheduleBenchmark } from './schedule.js';
+import { subscriptionsBenchmark } from './subscriptions.js';
 import { ENVIRONMENT_HELP, runBenchmark } from './support/runner.js';
 
 // `npm run bench -- <name>`: runs one benchmark of the table below, within a
@@ -21,6 +22,7 @@ const benchmarks: Readonly<Record<string, Benchmark>> = {
   audit: auditBenchmark,
   schedule: scheduleBenchmark,
   followups: followUpJobBenchmark,
+  subscriptions: subscriptionsBenchmark,
 };
 
 function usage(): string {

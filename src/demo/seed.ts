@@ -5,7 +5,7 @@ import { generateClientKeyPair, type ClientKeyPair } from '../auth/client-assert
 import { inTransaction, type Db } from '../db/database.js';
 import { upsertClient, upsertOrganisation } from '../db/registry-queries.js';
 import { allowEndpoint } from '../db/subscription-queries.js';
-import { demoClients, demoOrganisations, demoSubscriptionEndpoints } from './world.js';
+import { demoClients, demoOrganisations, demoSubscriptionEndpoints, registeredScopes } from './world.js';
 
 const jwkFile = z.object({ privateJwk: z.record(z.string(), z.unknown()), publicJwk: z.record(z.string(), z.unknown()) });
 
@@ -51,7 +51,7 @@ export async function seedDemoWorld(db: Db, dataDir: string): Promise<void> {
       await upsertClient(tx, {
         id: client.id,
         organisationCode: client.organisation,
-        scopes: client.scopes,
+        scopes: registeredScopes(client),
         purposes: client.purposes,
         jwks: { keys: [pair.publicJwk] },
       });

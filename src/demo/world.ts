@@ -36,7 +36,7 @@ export const demoOrganisations: readonly OrganisationRecord[] = [
   { code: 'E09000999-PH', system: LOCAL, type: 'commissioner', name: 'London Borough of Eastside Public Health (commissioning)', catchment: [] },
 ];
 
-const PULLER_SCOPES = ['system/*.rs', 'system/Task.u', 'system/Subscription.crds'];
+const PULLER_SCOPES = ['system/*.rs', 'system/Task.u'];
 const PULLER_PURPOSES = ['early-years-registration', 'immunisation-follow-up', 'early-help'];
 const GP_SCOPES = ['system/Immunization.c', 'system/Patient.c', 'system/*.rs'];
 const GP_PURPOSES = ['direct-care', 'early-help'];
@@ -53,7 +53,7 @@ export const demoClients: readonly ClientRecord[] = [
   {
     id: 'eastside-hv',
     organisation: 'R9H',
-    scopes: ['system/*.rs', 'system/QuestionnaireResponse.c', 'system/Consent.c', 'system/Task.u', 'system/Subscription.crds'],
+    scopes: ['system/*.rs', 'system/QuestionnaireResponse.c', 'system/Consent.c', 'system/Task.u'],
     purposes: ['direct-care', 'immunisation-follow-up', 'early-help', 'safeguarding'],
   },
   {
@@ -67,6 +67,17 @@ export const demoClients: readonly ClientRecord[] = [
   { id: 'eastside-public-health', organisation: 'E09000999-PH', scopes: ['system/MeasureReport.rs'], purposes: ['commissioning'] },
   { id: 'ig-console', organisation: 'EYHUB', scopes: ['system/AuditEvent.rs', 'system/Consent.rs'], purposes: ['audit'] },
 ];
+
+/**
+ * Clients that may manage their organisation's own Subscriptions (system/Subscription.crds), beside the
+ * scopes above (which the shared partner fixtures pin): the children's centres and the health visitors.
+ */
+const SUBSCRIBERS: ReadonlySet<string> = new Set(['ocean-cc', 'iod-cc', 'eastside-hv']);
+
+/** The scopes the demo registers for a client: its partner scopes, and the Subscription scope for subscribers. */
+export function registeredScopes(client: ClientRecord): string[] {
+  return [...client.scopes, ...(SUBSCRIBERS.has(client.id) ? ['system/Subscription.crds'] : [])];
+}
 
 /**
  * Where each organisation may be notified (the registry's allow-list for

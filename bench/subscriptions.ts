@@ -141,6 +141,7 @@ export async function benchSubscriptions(context: BenchContext): Promise<void> {
     const fixture = await readFile(path.resolve(import.meta.dirname, '../test/fixtures/fhir-message/pregnancy-notification.json'), 'utf8');
     const numbers = nhsNumbers();
     let booked = 0;
+    // No abort signal per request (each would add a listener to the run's signal): the loop checks it between requests.
     const book = async (): Promise<number> => {
       booked += 1;
       const nhs = numbers.next().value as string;
@@ -151,7 +152,7 @@ export async function benchSubscriptions(context: BenchContext): Promise<void> {
         if (r?.resourceType === 'EpisodeOfCare') r.identifier = [{ system: 'https://eastside.example/fhir/Id/northgate-pregnancy', value: `BENCH-PREG-${booked}` }];
         if (r?.resourceType === 'Patient') r.identifier = [{ system: 'https://fhir.nhs.uk/Id/nhs-number', value: nhs }];
       }
-      const res = await fetch(`${baseUrl}/fhir/$process-message`, { method: 'POST', headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/fhir+json' }, body: JSON.stringify(bundle), signal });
+      const res = await fetch(`${baseUrl}/fhir/$process-message`, { method: 'POST', headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/fhir+json' }, body: JSON.stringify(bundle) });
       const answer = await res.text();
       const committed = process.hrtime.bigint();
       const mother = /Patient\/([0-9a-f-]{36})/.exec(answer)?.[1];
@@ -162,7 +163,7 @@ export async function benchSubscriptions(context: BenchContext): Promise<void> {
     const sample = JSON.stringify({ resourceType: 'Bundle', type: 'history', entry: [{ fullUrl: 'urn:uuid:x', resource: { resourceType: 'Parameters', parameter: [] } }] });
     const roundTrip = async (): Promise<number> => {
       const started = process.hrtime.bigint();
-      const res = await fetch(receipts.url, { method: 'POST', headers: { 'Content-Type': 'application/fhir+json' }, body: sample, signal });
+      const res = await fetch(receipts.url, { method: 'POST', headers: { 'Content-Type': 'application/fhir+json' }, body: sample });
       await res.arrayBuffer();
       return Number(process.hrtime.bigint() - started) / 1e6;
     };

@@ -108,7 +108,7 @@ export class SubscriptionService {
       const own = await listOwnSubscriptions(tx, principal.organisationCode);
       await this.deps.audit.rest(tx, meta, requesterOf(principal), { interaction: 'search-type', outcome: 'success', resourceType: TYPE, resources: own.map((s) => `${TYPE}/${s.id}`) });
       const entry = own.map((s) => ({ fullUrl: `${this.deps.fhirBase}/${TYPE}/${s.id}`, resource: this.resourceOf(s), search: { mode: 'match' as const } }));
-      const bundle: Bundle = { resourceType: 'Bundle', type: 'searchset', total: entry.length, entry };
+      const bundle: Bundle = { resourceType: 'Bundle', type: 'searchset', total: entry.length, link: [{ relation: 'self', url: `${this.deps.fhirBase}/${TYPE}` }], entry };
       return { status: 200, body: bundle };
     });
   }

@@ -9,6 +9,7 @@ import { peerBenchmark } from './peer.js';
 import { mllpBenchmark } from './mllp.js';
 import { logScaleBenchmark } from './log-scale.js';
 import { scheduleBenchmark } from './schedule.js';
+import { subscriptionsBenchmark } from './subscriptions.js';
 import { ENVIRONMENT_HELP, runBenchmark } from './support/runner.js';
 
 // `npm run bench -- <name>`: runs one benchmark of the table below, within a
@@ -27,6 +28,7 @@ const benchmarks: Readonly<Record<string, Benchmark>> = {
   peer: peerBenchmark,
   mllp: mllpBenchmark,
   'log-scale': logScaleBenchmark,
+  subscriptions: subscriptionsBenchmark,
 };
 
 function usage(): string {

@@ -74,6 +74,15 @@ export const configSchema = z
     MLLP_MAX_MESSAGE_BYTES: z.coerce.number().int().min(1024).max(100 * 1024 * 1024).default(10 * 1024 * 1024),
     MLLP_IDLE_TIMEOUT_SECONDS: z.coerce.number().min(0.01).max(86_400).default(600),
     MLLP_MAX_CONNECTIONS: z.coerce.number().int().min(1).max(10_000).default(50),
+    // Subscription notifications (README "Subscriptions"): how often each instance looks for due work (a commit
+    // also wakes it), the first retry's delay (doubling to the maximum), failures in a row before a Subscription
+    // goes to error, the longest wait for an endpoint, and events in one notification at most.
+    SUBSCRIPTION_POLL_MS: z.coerce.number().int().min(10).max(600_000).default(1000),
+    SUBSCRIPTION_RETRY_BASE_MS: z.coerce.number().int().min(10).max(3_600_000).default(2000),
+    SUBSCRIPTION_RETRY_MAX_MS: z.coerce.number().int().min(10).max(86_400_000).default(300_000),
+    SUBSCRIPTION_MAX_FAILURES: z.coerce.number().int().min(1).max(1000).default(5),
+    SUBSCRIPTION_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(10_000),
+    SUBSCRIPTION_MAX_COUNT: z.coerce.number().int().min(1).max(100).default(20),
     // The load balancers in front of the hub, whose X-Forwarded-For is believed: addresses or CIDRs, comma-separated
     // (Express `trust proxy`). Unset: none, and the client address is the peer's. See src/http/trusted-proxies.ts.
     TRUST_PROXY: z
@@ -116,6 +125,14 @@ export const configSchema = z
           ? undefined
           : { port: env.MLLP_TLS_PORT, certFile: env.MLLP_TLS_CERT_FILE ?? '', keyFile: env.MLLP_TLS_KEY_FILE ?? '', caFile: env.MLLP_TLS_CA_FILE ?? '' },
       limits: { maxMessageBytes: env.MLLP_MAX_MESSAGE_BYTES, idleTimeoutMs: Math.round(env.MLLP_IDLE_TIMEOUT_SECONDS * 1000), maxConnections: env.MLLP_MAX_CONNECTIONS },
+    },
+    subscriptions: {
+      pollMs: env.SUBSCRIPTION_POLL_MS,
+      retryBaseMs: env.SUBSCRIPTION_RETRY_BASE_MS,
+      retryMaxMs: Math.max(env.SUBSCRIPTION_RETRY_MAX_MS, env.SUBSCRIPTION_RETRY_BASE_MS),
+      maxFailures: env.SUBSCRIPTION_MAX_FAILURES,
+      timeoutMs: env.SUBSCRIPTION_TIMEOUT_MS,
+      maxCount: env.SUBSCRIPTION_MAX_COUNT,
     },
     rateLimits: {
       token: { perClient: env.RATE_LIMIT_TOKEN_PER_CLIENT, perAddress: env.RATE_LIMIT_TOKEN_PER_ADDRESS, windowSeconds: env.RATE_LIMIT_TOKEN_WINDOW_SECONDS },

@@ -23,6 +23,8 @@ import { FiguresService } from './services/figures-service.js';
 import { installDefinitions } from './services/definitions.js';
 import { IngestService } from './services/ingest-service.js';
 import { startMllp, type MllpListeners, type MllpOptions } from './mllp/mllp-server.js';
+import { DEFAULT_DELIVERY, SubscriptionDelivery, type DeliveryOptions } from './services/subscription-delivery.js';
+import { SubscriptionService } from './services/subscription-service.js';
 import { DEFAULT_ESCALATE_AFTER_DAYS, runFollowUpJob, type FollowUpRun } from './services/follow-up-job.js';
 import { ephemeralSigningKeys } from './services/signing-keys.js';
 import { DEFAULT_RATE_LIMITS, RateLimitService, type RateLimits } from './services/rate-limit-service.js';
@@ -57,6 +59,8 @@ export interface HubOptions {
   trustProxy?: readonly string[];
   /** The MLLP listeners for HL7 v2 (MLLP_PORT, MLLP_TLS_PORT); none when undefined. */
   mllp?: MllpOptions | undefined;
+  /** Subscription delivery (default DEFAULT_DELIVERY); `worker: false` delivers nothing from this instance. */
+  subscriptions?: Partial<DeliveryOptions> & { worker?: boolean };
 }
 
 export interface Hub {
@@ -91,7 +95,9 @@ export async function createHub(options: HubOptions): Promise<Hub> {
   const tilesBuilt = await auditLog.catchUp();
   if (tilesBuilt > 0) logger.info({ tiles: tilesBuilt }, 'audit log tiles built from the stored leaf hashes');
   const sequencer = new AuditSequencer(db, clock, logger, logKey, () => auditLog.afterSequenced());
-  const audit = new AuditRecorder({ hubBaseUrl: baseUrl, clock, onAppended: () => { sequencer.nudge(); } });
+  // After each audited commit: the log is extended, and notifications the commit queued are sent soon.
+  const deliveries = { nudge: (): void => undefined };
+  const audit = new AuditRecorder({ hubBaseUrl: baseUrl, clock, onAppended: () => { sequencer.nudge(); deliveries.nudge(); } });
   await installDefinitions(db, audit, clock);
   const audience = { issuer: baseUrl, audience: `${baseUrl}/fhir` };
   const tokenUrl = `${baseUrl}/auth/token`;
@@ -99,6 +105,9 @@ export async function createHub(options: HubOptions): Promise<Hub> {
   // On PostgreSQL the counters live in the shared database, so every instance enforces one limit.
   const ingest = new IngestService({ db, audit, clock, protocols: options.protocols, disclosure });
   const rateLimits = new RateLimitService({ db, audit, logger, limits: options.rateLimits ?? DEFAULT_RATE_LIMITS, pool: database.pool });
+  const subscriptionDeps = { db, audit, clock, disclosure, fhirBase: `${baseUrl}/fhir` };
+  const delivery = new SubscriptionDelivery({ ...subscriptionDeps, logger, options: { ...DEFAULT_DELIVERY, ...options.subscriptions } });
+  deliveries.nudge = () => { delivery.nudge(); };
   const app = createApp({
     db,
     rateLimits,
@@ -112,6 +121,7 @@ export async function createHub(options: HubOptions): Promise<Hub> {
     fhir,
     figures: new FiguresService({ db, audit, clock }),
     ingest,
+    subscriptions: new SubscriptionService(subscriptionDeps),
     token: { db, keys, audience, tokenUrl, clock, audit },
     auditLog,
     protocols: options.protocols,
@@ -126,6 +136,7 @@ export async function createHub(options: HubOptions): Promise<Hub> {
   const mllp = options.mllp === undefined ? undefined : await startMllp({ db, audit, ingest, clock, logger }, options.mllp);
 
   sequencer.start(options.sequenceIntervalMs ?? 500);
+  if (options.subscriptions?.worker !== false) delivery.start();
   const maintenance = setInterval(() => {
     forgetExpiredAssertions(db, new Date(clock().getTime() - 3_600_000)).catch(() => undefined);
     // A key rotated by `hub keys rotate` (or another instance) is taken up within a minute.
@@ -147,6 +158,7 @@ export async function createHub(options: HubOptions): Promise<Hub> {
       await mllp?.close();
       clearInterval(maintenance);
       if (followUpTimer !== undefined) clearInterval(followUpTimer);
+      await delivery.stop();
       await sequencer.stop();
       await sequencer.flush();
     },

@@ -62,6 +62,7 @@ const hub = await createHub({
   followUps: config.followUps,
   schedules: schedules.map((s) => s.schedule),
   trustProxy: config.trustProxy,
+  subscriptions: config.subscriptions,
   protocols,
   mllp: await mllpOptions(config.mllp),
 });

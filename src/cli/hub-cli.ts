@@ -6,7 +6,7 @@ import { signClientAssertion } from '../auth/client-assertion.js';
 import { hubUrl, loadConfig, type Config } from '../config.js';
 import { openDatabase, type Database } from '../db/database.js';
 import { readDemoKeys, seedDemoWorld } from '../demo/seed.js';
-import { demoClients } from '../demo/world.js';
+import { demoClients, registeredScopes } from '../demo/world.js';
 import { standingOf } from '../protocol/in-force.js';
 import { generatePartyKeyPair } from '../protocol/signatures.js';
 import { verifyAuditLog } from '../services/audit-verify.js';
@@ -256,7 +256,7 @@ async function token(io: CliIo, opts: { client: string; purpose: string; scope?:
       grant_type: 'client_credentials',
       client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
       client_assertion: assertion,
-      scope: opts.scope ?? client.scopes.join(' '),
+      scope: opts.scope ?? registeredScopes(client).join(' '),
       purpose_of_use: opts.purpose,
     }),
   });

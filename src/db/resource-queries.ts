@@ -3,6 +3,7 @@ import { DISTRICT_PARAM, indexValues, isPublicType, RECIPIENT_PARAM } from '../f
 import type { SearchRequest } from '../fhir/search-request.js';
 import type { Db, Tx } from './database.js';
 import { contentForRules, type Undisclosed } from './undisclosed.js';
+import { recordTopicEvents } from './subscription-queries.js';
 import { patientSources, resourceHistory, resourceReferences, resources, resourceTokens } from './schema/index.js';
 
 export interface StoredResource {
@@ -41,7 +42,7 @@ export async function readHistory(db: Db | Tx, type: string, id: string, limit: 
     .limit(limit);
 }
 
-/** Writes a new current version, its history row and its search index rows. */
+/** Writes a new current version, its history row, its search index rows and its subscription events. */
 export async function writeVersion(tx: Tx, row: StoredResource): Promise<void> {
   const { sourceOrgs: _sources, ...version } = row;
   if (row.versionId === 1) {
@@ -69,6 +70,8 @@ export async function writeVersion(tx: Tx, row: StoredResource): Promise<void> {
   if (index.references.length > 0) {
     await tx.insert(resourceReferences).values(index.references.map((r) => ({ type: row.type, id: row.id, ...r })));
   }
+  // The subscription outbox, in the same transaction: a change that rolls back notifies no one.
+  await recordTopicEvents(tx, row);
 }
 
 /**

@@ -5,7 +5,8 @@ import { generateClientKeyPair, type ClientKeyPair } from '../auth/client-assert
 import { inTransaction, type Db } from '../db/database.js';
 import { upsertClient, upsertOrganisation } from '../db/registry-queries.js';
 import { registerMllpSender } from '../db/mllp-sender-queries.js';
-import { demoClients, demoMllpSenders, demoOrganisations } from './world.js';
+import { allowEndpoint } from '../db/subscription-queries.js';
+import { demoClients, demoMllpSenders, demoOrganisations, demoSubscriptionEndpoints, registeredScopes } from './world.js';
 
 const jwkFile = z.object({ privateJwk: z.record(z.string(), z.unknown()), publicJwk: z.record(z.string(), z.unknown()) });
 
@@ -51,11 +52,12 @@ export async function seedDemoWorld(db: Db, dataDir: string): Promise<void> {
       await upsertClient(tx, {
         id: client.id,
         organisationCode: client.organisation,
-        scopes: client.scopes,
+        scopes: registeredScopes(client),
         purposes: client.purposes,
         jwks: { keys: [pair.publicJwk] },
       });
     }
     for (const sender of demoMllpSenders) await registerMllpSender(tx, { clientId: sender.clientId, kind: 'address', value: sender.address });
+    for (const e of demoSubscriptionEndpoints) await allowEndpoint(tx, e.organisation, e.prefix);
   });
 }

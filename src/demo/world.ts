@@ -76,3 +76,23 @@ export const demoMllpSenders: readonly { clientId: string; address: string }[] =
   { clientId: 'limehouse-gp', address: '127.0.0.1' },
   { clientId: 'bowcommon-gp', address: '127.0.0.2' },
 ];
+
+/**
+ * Clients that may manage their organisation's own Subscriptions (system/Subscription.crds), beside the
+ * scopes above (which the shared partner fixtures pin): the children's centres and the health visitors.
+ */
+const SUBSCRIBERS: ReadonlySet<string> = new Set(['ocean-cc', 'iod-cc', 'eastside-hv']);
+
+/** The scopes the demo registers for a client: its partner scopes, and the Subscription scope for subscribers. */
+export function registeredScopes(client: ClientRecord): string[] {
+  return [...client.scopes, ...(SUBSCRIBERS.has(client.id) ? ['system/Subscription.crds'] : [])];
+}
+
+/**
+ * Where each organisation may be notified (the registry's allow-list for
+ * Subscription endpoints): the demo's Ocean receiver on loopback
+ * (src/demo/subscription-receiver.ts). A deployment registers its partners' HTTPS endpoints.
+ */
+export const demoSubscriptionEndpoints: readonly { organisation: string; prefix: string }[] = [
+  { organisation: 'CC-OCEAN', prefix: 'http://127.0.0.1:9090/notifications' },
+];

@@ -7,6 +7,7 @@ import type { AuditLogService } from '../services/audit-log-service.js';
 import type { FhirService } from '../services/fhir-service.js';
 import type { FiguresService } from '../services/figures-service.js';
 import type { IngestService } from '../services/ingest-service.js';
+import type { SubscriptionService } from '../services/subscription-service.js';
 import type { LoadedProtocol } from '../protocol/protocol-schema.js';
 import type { TokenServiceDeps } from '../services/token-service.js';
 import { alertRouter } from './alert-routes.js';
@@ -21,6 +22,7 @@ import { igRouter } from './ig-routes.js';
 import { ingestRouter } from './ingest-routes.js';
 import { patientLabelRouter } from './patient-label-routes.js';
 import { reportRouter } from './report-routes.js';
+import { subscriptionRouter } from './subscription-routes.js';
 import type { GuardDeps } from './guard.js';
 import { requestBounds } from './request-bounds.js';
 import { requestContext } from './request-context.js';
@@ -33,6 +35,8 @@ export interface AppDeps extends GuardDeps {
   /** The commissioners' figures (MeasureReport). */
   figures: FiguresService;
   ingest: IngestService;
+  /** Partners' topic-based Subscriptions (R4 Subscriptions Backport IG). */
+  subscriptions: SubscriptionService;
   token: TokenServiceDeps;
   auditLog: AuditLogService;
   /** The protocols, for the demographics precedence a lifted label recomposes a Patient by. */
@@ -60,6 +64,7 @@ export function createApp(deps: AppDeps): Express {
   // Ingest first: /fhir/$process-message is an operation, not a resource type.
   app.use(ingestRouter(deps));
   app.use('/fhir', figuresRouter(deps));
+  app.use('/fhir', subscriptionRouter(deps));
   app.use('/fhir', fhirRouter(deps));
   // The IG lead's: the verifiable log, reports, alerts, and the /ig page.
   app.use(auditRouter(deps));

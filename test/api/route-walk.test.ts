@@ -10,6 +10,7 @@ import { auditEventsFor, decisionEventsFor } from '../support/audit.js';
 import { nhsNumber, patient } from '../support/resources.js';
 import { appShape, ownBody, ownBooking, ownCaf, ownCsv, ownVxu, seededCafInOwnName, seededRecords, seedWorld, type SeededRecord } from '../support/route-walk.js';
 import { masked, standIn, substituted } from '../support/oracle.js';
+import { subscriptionBody } from '../support/receiver.js';
 import { loadedTestProtocols } from '../support/protocols.js';
 import { startTestHub, type TestHub } from '../support/test-hub.js';
 
@@ -35,6 +36,21 @@ const ROUTE_TABLE = {
     { mount: '/', routes: ['POST /fhir/$process-message', 'POST /ingest/hl7v2', 'POST /ingest/immunisations-csv', 'POST /ingest/caf'], middleware: 1 },
     // The commissioners' figures, before the generic FHIR routes.
     { mount: '/fhir', routes: ['GET /fhir/Measure/:id/$evaluate-measure', 'GET /fhir/MeasureReport'], middleware: 0 },
+    // Topic-based subscriptions: the topics (public definitions), a partner's own Subscriptions, $status and $events.
+    {
+      mount: '/fhir',
+      routes: [
+        'GET /fhir/SubscriptionTopic',
+        'GET /fhir/SubscriptionTopic/:id',
+        'POST /fhir/Subscription',
+        'GET /fhir/Subscription',
+        'GET /fhir/Subscription/:id',
+        'DELETE /fhir/Subscription/:id',
+        'GET /fhir/Subscription/:id/$status',
+        'GET /fhir/Subscription/:id/$events',
+      ],
+      middleware: 1,
+    },
     {
       mount: '/fhir',
       routes: [
@@ -83,6 +99,14 @@ const ACCESS: Record<RouteKey, 'public' | 'metadata' | 'token' | 'protected' | '
   'GET /fhir/AuditEvent': 'protected',
   'GET /fhir/Measure/:id/$evaluate-measure': 'protected',
   'GET /fhir/MeasureReport': 'protected',
+  'GET /fhir/SubscriptionTopic': 'public',
+  'GET /fhir/SubscriptionTopic/:id': 'public',
+  'POST /fhir/Subscription': 'protected',
+  'GET /fhir/Subscription': 'protected',
+  'GET /fhir/Subscription/:id': 'protected',
+  'DELETE /fhir/Subscription/:id': 'protected',
+  'GET /fhir/Subscription/:id/$status': 'protected',
+  'GET /fhir/Subscription/:id/$events': 'protected',
   'GET /fhir/AuditEvent/:id': 'protected',
   'GET /audit/report/disclosures': 'protected',
   'GET /audit/report/denials': 'protected',
@@ -319,6 +343,24 @@ async function probesFor(hub: TestHub, route: RouteKey, w: World, mode: Mode, cl
         get('/fhir/MeasureReport', 'forbidden'),
         get(`/fhir/MeasureReport?${new URLSearchParams([['measure', 'https://eastside.example/fhir/Measure/missed-doses'], ['period', 'ge2025-01-01'], ['period', 'le2027-12-31']]).toString()}`, 'forbidden'),
       ];
+    // Subscriptions: the topics are definitions; a Subscription is its organisation's own, its endpoint one the
+    // registry allows it (none for the walkers: every create is refused), another's answers as an unknown id.
+    case 'GET /fhir/SubscriptionTopic':
+      return [get('/fhir/SubscriptionTopic', 'ok')];
+    case 'GET /fhir/SubscriptionTopic/:id':
+      return [get('/fhir/SubscriptionTopic/registration', 'ok')];
+    case 'POST /fhir/Subscription':
+      return [
+        { route, method: 'POST', url: '/fhir/Subscription', headers: { 'Content-Type': FHIR_JSON }, body: json(subscriptionBody(`${hub.baseUrl}/fhir`, 'registration', 'https://collector.example/hook')), expect: 'refused', writes: true },
+      ];
+    case 'GET /fhir/Subscription':
+      return [get('/fhir/Subscription', 'search-empty')];
+    case 'GET /fhir/Subscription/:id':
+    case 'GET /fhir/Subscription/:id/$status':
+    case 'GET /fhir/Subscription/:id/$events':
+      return w.records.slice(0, 3).map((r) => get(route.slice('GET '.length).replace(':id', r.id), 'absent'));
+    case 'DELETE /fhir/Subscription/:id':
+      return w.records.slice(0, 3).map((r): Probe => ({ route, method: 'DELETE', url: `/fhir/Subscription/${r.id}`, headers: {}, expect: 'absent', writes: true }));
     // The verifiable log: the public key for anyone; checkpoints, proofs and verification for the IG lead only.
     case 'GET /audit/key':
       return [get('/audit/key', 'ok')];

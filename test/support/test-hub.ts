@@ -6,7 +6,7 @@ import request from 'supertest';
 import { generateClientKeyPair, signClientAssertion, type ClientKeyPair } from '../../src/auth/client-assertion.js';
 import { inTransaction } from '../../src/db/database.js';
 import { upsertClient, upsertOrganisation } from '../../src/db/registry-queries.js';
-import { demoClients, demoOrganisations } from '../../src/demo/world.js';
+import { demoClients, demoOrganisations, registeredScopes } from '../../src/demo/world.js';
 import { createHub, type Hub, type HubOptions } from '../../src/hub.js';
 import type { LoadedProtocol } from '../../src/protocol/protocol-schema.js';
 import { logKeyFromJwk, type LogKey } from '../../src/audit/signed-note.js';
@@ -33,7 +33,8 @@ export const testClients = [
   { id: 'test-b', organisation: 'TEST-B', scopes: ['system/*.cruds'], purposes: ['direct-care'] },
   { id: 'test-gp', organisation: 'Y99901', scopes: ['system/Immunization.c', 'system/Patient.c', 'system/*.rs'], purposes: ['direct-care'] },
 ];
-const allClients = [...demoClients, ...testClients];
+// The demo's registered scopes (its subscribers may manage Subscriptions); the test clients' as listed.
+const allClients = [...demoClients.map((c) => ({ ...c, scopes: registeredScopes(c) })), ...testClients];
 
 export interface TestHub {
   hub: Hub;
@@ -74,6 +75,8 @@ export async function startTestHub(
     schedules?: HubOptions['schedules'];
     /** MLLP listeners (bind them on 127.0.0.1, port 0). */
     mllp?: HubOptions['mllp'];
+    /** Subscription delivery: short retries and polls for tests, or no worker. */
+    subscriptions?: HubOptions['subscriptions'];
   } = {},
 ): Promise<TestHub> {
   const database = await openTestDatabase(options.pool);
@@ -116,6 +119,7 @@ export async function startTestHub(
     schedules: options.schedules ?? [readRoutineSchedule()],
     ...(options.trustProxy === undefined ? {} : { trustProxy: options.trustProxy }),
     mllp: options.mllp,
+    ...(options.subscriptions === undefined ? {} : { subscriptions: options.subscriptions }),
   });
   server?.on('request', hub.app);
   const agent = request(hub.app);

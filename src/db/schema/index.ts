@@ -8,3 +8,4 @@ export * from './ig.js';
 export * from './rate-limits.js';
 export * from './patient-sources.js';
 export * from './mllp-senders.js';
+export * from './subscriptions.js';

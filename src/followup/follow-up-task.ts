@@ -117,8 +117,20 @@ export function ownerCodeOf(task: Task): string | undefined {
   return task.owner?.identifier?.value;
 }
 
+export interface TaskClose {
+  status: 'completed' | 'cancelled';
+  businessStatus: FollowUpBusinessStatus;
+  /** Words the owner may read (never a reason code). */
+  note?: string | undefined;
+  /** The record that did the work (the dose given): Task.output, for the hub and the IG lead. */
+  output?: { reference: string; display: string } | undefined;
+}
+
+/** What a Task's output is (R4 Task.output.type is free text here: the hub's own outputs). */
+export const OUTPUT_DOSE_GIVEN = 'The dose given';
+
 /** The hub closes (or escalates) a Task: the work is done, moot, or passed on. */
-export function closeTask(task: Task, close: { status: 'completed' | 'cancelled'; businessStatus: FollowUpBusinessStatus; note?: string | undefined }, now: Date, author: string): Task {
+export function closeTask(task: Task, close: TaskClose, now: Date, author: string): Task {
   const at = now.toISOString();
   return {
     ...task,
@@ -127,6 +139,9 @@ export function closeTask(task: Task, close: { status: 'completed' | 'cancelled'
     lastModified: at,
     executionPeriod: { ...task.executionPeriod, end: at },
     ...(close.note === undefined ? {} : { note: [...(task.note ?? []), { text: close.note, time: at, authorString: author }] }),
+    ...(close.output === undefined
+      ? {}
+      : { output: [...(task.output ?? []), { type: { text: OUTPUT_DOSE_GIVEN }, valueReference: { reference: close.output.reference, display: close.output.display } }] }),
   };
 }
 

@@ -1,9 +1,10 @@
-import type { EpisodeOfCare, FhirResource, Immunization, ImmunizationRecommendation, List, Observation, Patient, RelatedPerson, Task } from 'fhir/r4.js';
+import type { EpisodeOfCare, FhirResource, List, Observation, Patient, RelatedPerson, Task } from 'fhir/r4.js';
 import { randomUUID } from 'node:crypto';
 import { HUB_IDS } from '../adapters/codes.js';
 import { NHS_NUMBER_SYSTEM } from '../adapters/nhs-number.js';
 import type { Db, Tx } from '../db/database.js';
 import { currentOfType, currentWithIdentifierSystem, organisationsOfTypes, tryFollowUpRunLock, type OwnerOrganisation } from '../db/follow-up-queries.js';
+import { listOrganisationFacts, type OrganisationFacts } from '../db/disclosure-queries.js';
 import { findByIdentifier, findReferring } from '../db/ingest-queries.js';
 import { organisationsByCode } from '../db/notice-queries.js';
 import { readCurrent, writeVersion, type StoredResource } from '../db/resource-queries.js';
@@ -30,12 +31,10 @@ import {
   type SubjectWhereabouts,
 } from '../followup/follow-up-rules.js';
 import { isOpen, kindOf, type FollowUpBusinessStatus, type FollowUpKind, type FollowUpSpec } from '../followup/follow-up-task.js';
-import { assessDoses, buildOverdueRecommendation, doseKey, RECOMMENDATION_ID_SYSTEM, type DoseFindings } from '../followup/overdue-doses.js';
-import { FORECAST_STATUS_SYSTEM } from '../followup/immunization-recommendation.js';
-import type { DoseAssessment } from '../followup/schedule.js';
-import type { Schedule } from '../followup/schedule-schema.js';
+import { assessDoses, type DoseFindings } from '../followup/overdue-doses.js';
 import type { RequestMeta } from './audit-recorder.js';
-import { closeFollowUps, openFollowUps, ownerMaySee, raiseFollowUps, rewriteFollowUps, type FollowUpDeps } from './follow-up-service.js';
+import { closeFollowUps, openFollowUps, ownerMaySee, raiseFollowUps, rewriteFollowUps } from './follow-up-service.js';
+import { completeGivenDoses, overdueRecommendation, scheduleRecords, type OverdueDoseDeps } from './overdue-dose-tasks.js';
 
 // The follow-up job, the imperative shell around followup/follow-up-rules.ts.
 // For one as-of day it raises overdue-dose Tasks for children covered by a
@@ -45,12 +44,10 @@ import { closeFollowUps, openFollowUps, ownerMaySee, raiseFollowUps, rewriteFoll
 // One run at a time across instances (an advisory lock held by the run's one
 // transaction); every Task is keyed (followUpKey), so a re-run changes nothing.
 
-export interface FollowUpJobDeps extends FollowUpDeps {
+export interface FollowUpJobDeps extends OverdueDoseDeps {
   db: Db;
   /** A Task still `requested` this many days after it was raised is escalated (ESCALATE_AFTER_DAYS). */
   escalateAfterDays: number;
-  /** The national schedules (SCHEDULES_DIR): overdue doses are judged against the latest in effect on the day. */
-  schedules: readonly Schedule[];
 }
 
 export interface FollowUpRun {
@@ -100,6 +97,8 @@ class Job {
   private healthVisitors: Organisation[] = [];
   private centres: Organisation[] = [];
   private maternity: Organisation[] = [];
+  /** Every organisation's registry type: whose dose records the schedule counts. */
+  private facts: ReadonlyMap<string, OrganisationFacts> = new Map();
   /** Who the hub's notes on a Task are by (its registry name, as the follow-up service signs them). */
   private hubName: string = HUB_ORGANISATION;
   private hubSystem = 'urn:eastside:org';
@@ -120,6 +119,7 @@ class Job {
     this.healthVisitors = orgs.filter((o) => o.type === 'health-visiting');
     this.centres = orgs.filter((o) => o.type === 'childrens-centre');
     this.maternity = orgs.filter((o) => o.type === 'maternity');
+    this.facts = await listOrganisationFacts(this.tx);
     const hub = (await organisationsByCode(this.tx, [HUB_ORGANISATION])).get(HUB_ORGANISATION);
     this.hubName = hub?.name ?? HUB_ORGANISATION;
     this.hubSystem = hub?.system ?? 'urn:eastside:org';
@@ -137,12 +137,12 @@ class Job {
     for (const child of [...children].sort()) {
       const patient = await this.patient(child);
       if (patient?.birthDate === undefined) continue;
-      const doses = (await findReferring(this.tx, 'Immunization', 'patient', child)).map((r) => (content(r) as Immunization));
+      const doses = scheduleRecords(this.deps.protocols, this.facts, await findReferring(this.tx, 'Immunization', 'patient', child));
       const findings = assessDoses(schedule, patient.birthDate, doses, this.asOf);
       await this.closeGiven(child, findings);
       if (findings.assessment === undefined || !this.mayRaiseFor(patient)) continue;
       for (const dose of findings.overdue) {
-        const recommendation = await this.recommendation(schedule, child, findings.assessment, dose);
+        const recommendation = await overdueRecommendation(this.deps, this.tx, this.meta, schedule, child, findings.assessment, dose, undefined);
         await this.raise(overdueDoseSpecs(dose, child, recommendation, this.healthVisitors, this.deps.clock()));
       }
     }
@@ -258,64 +258,20 @@ class Job {
 
   /** Open overdue-dose Tasks of a child whose dose has since been given: completed (dose-given). */
   private async closeGiven(child: string, findings: DoseFindings): Promise<void> {
-    for (const row of await openFollowUps(this.tx, { subject: child, kinds: ['overdue-dose'] })) {
+    const open = await openFollowUps(this.tx, { subject: child, kinds: ['overdue-dose'] });
+    if (open.length === 0) return;
+    const recommendations = new Map<string, StoredResource>();
+    for (const row of open) {
       const focus = (content(row) as Task).focus?.reference;
       if (focus?.startsWith('ImmunizationRecommendation/') !== true) continue;
-      const recommendation = await readCurrent(this.tx, 'ImmunizationRecommendation', focus.slice(focus.indexOf('/') + 1));
-      const key = recommendation === undefined ? undefined : (content(recommendation) as ImmunizationRecommendation).identifier?.find((i) => i.system === RECOMMENDATION_ID_SYSTEM)?.value;
-      if (key === undefined || !findings.given.has(key.slice(child.length + 1))) continue;
-      await this.close({ focus, kinds: ['overdue-dose'] }, 'completed', 'dose-given', 'The dose has been given');
-      if (recommendation !== undefined) await this.recommendationComplete(recommendation);
+      const found = await readCurrent(this.tx, 'ImmunizationRecommendation', focus.slice(focus.indexOf('/') + 1));
+      if (found !== undefined) recommendations.set(focus, found);
     }
-  }
-
-  /** The recommendation a given dose answered says so (forecastStatus complete), so it no longer reads as overdue. */
-  private async recommendationComplete(row: StoredResource): Promise<void> {
-    const before = content(row) as ImmunizationRecommendation;
-    if (before.recommendation.every((r) => r.forecastStatus.coding?.some((c) => c.code === 'complete') === true)) return;
-    const now = this.deps.clock();
-    const versionId = row.versionId + 1;
-    const after: ImmunizationRecommendation = {
-      ...before,
-      date: this.asOf,
-      recommendation: before.recommendation.map((r) => ({ ...r, forecastStatus: { coding: [{ system: FORECAST_STATUS_SYSTEM, code: 'complete', display: 'Complete' }] } })),
-      meta: { versionId: String(versionId), lastUpdated: now.toISOString() },
-    };
-    await writeVersion(this.tx, { type: row.type, id: row.id, versionId, lastUpdated: now, sourceOrg: HUB_ORGANISATION, content: seal(after) });
-    await this.deps.audit.rest(this.tx, this.meta, HUB_REQUESTER, {
-      interaction: 'update',
-      outcome: 'success',
-      outcomeDesc: 'overdue dose given: recommendation complete',
-      resources: [`ImmunizationRecommendation/${row.id}/_history/${versionId}`],
-      patients: before.patient.reference === undefined ? [] : [before.patient.reference],
-    });
-  }
-
-  /** The hub's ImmunizationRecommendation for one overdue dose of a child, written once (keyed by child and dose). */
-  private async recommendation(schedule: Schedule, child: string, assessment: NonNullable<DoseFindings['assessment']>, dose: DoseAssessment): Promise<string> {
-    const key = `${child}|${doseKey(dose)}`;
-    const found = await findByIdentifier(this.tx, 'ImmunizationRecommendation', RECOMMENDATION_ID_SYSTEM, key);
-    if (found !== undefined) return `ImmunizationRecommendation/${found.id}`;
-    const id = randomUUID();
-    const now = this.deps.clock();
-    const built = buildOverdueRecommendation(schedule, assessment, dose, { id, patient: child });
-    const row: StoredResource = {
-      type: 'ImmunizationRecommendation',
-      id,
-      versionId: 1,
-      lastUpdated: now,
-      sourceOrg: HUB_ORGANISATION,
-      content: seal({ ...built, meta: { versionId: '1', lastUpdated: now.toISOString() } }),
-    };
-    await writeVersion(this.tx, row);
-    await this.deps.audit.rest(this.tx, this.meta, HUB_REQUESTER, {
-      interaction: 'create',
-      outcome: 'success',
-      outcomeDesc: `overdue dose recorded: ${dose.label}`,
-      resources: [`ImmunizationRecommendation/${id}/_history/1`],
-      patients: [child],
-    });
-    return `ImmunizationRecommendation/${id}`;
+    for (const row of await completeGivenDoses(this.deps, this.tx, this.meta, this.asOf, child, findings, open, recommendations)) {
+      const version = `Task/${row.id}/_history/${row.versionId}`;
+      this.run.closed.push(version);
+      this.note('closed (dose-given)', version, content(row) as Task);
+    }
   }
 
   private async raise(specs: readonly FollowUpSpec[]): Promise<void> {

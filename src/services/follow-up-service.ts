@@ -15,10 +15,10 @@ import {
   followUpKey,
   isOpen,
   kindOf,
-  type FollowUpBusinessStatus,
   type FollowUpKind,
   type FollowUpSpec,
   type Party,
+  type TaskClose,
 } from '../followup/follow-up-task.js';
 import type { LoadedProtocol } from '../protocol/protocol-schema.js';
 import type { AuditRecorder, RequestMeta } from './audit-recorder.js';
@@ -40,12 +40,7 @@ export interface FollowUpFilter extends TaskFilter {
   kinds?: readonly FollowUpKind[] | undefined;
 }
 
-export interface FollowUpClose {
-  status: 'completed' | 'cancelled';
-  businessStatus: FollowUpBusinessStatus;
-  /** Words the owner may read (never a reason code). */
-  note?: string | undefined;
-}
+export type FollowUpClose = TaskClose;
 
 /** Idempotent: a Task with the same key (any status) is left alone. Returns the Tasks written. */
 export async function raiseFollowUps(deps: FollowUpDeps, tx: Tx, meta: RequestMeta, specs: readonly FollowUpSpec[]): Promise<StoredResource[]> {

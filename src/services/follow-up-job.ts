@@ -30,7 +30,7 @@ import {
   type Organisation,
   type SubjectWhereabouts,
 } from '../followup/follow-up-rules.js';
-import { isOpen, kindOf, type FollowUpBusinessStatus, type FollowUpKind, type FollowUpSpec } from '../followup/follow-up-task.js';
+import { isOpen, kindOf, type FollowUpBusinessStatus, type FollowUpKind, type FollowUpSpec, type RaiseCause } from '../followup/follow-up-task.js';
 import { assessDoses, type DoseFindings } from '../followup/overdue-doses.js';
 import type { RequestMeta } from './audit-recorder.js';
 import { closeFollowUps, openFollowUps, ownerMaySee, raiseFollowUps, rewriteFollowUps } from './follow-up-service.js';
@@ -251,7 +251,7 @@ class Job {
       for (const hv of this.healthVisitors) {
         if ((await openFollowUps(this.tx, { focus, owner: hv.code })).length > 0) continue;
         const spec = specFor(task, hv, now);
-        if (spec !== undefined && (await ownerMaySee(this.deps, this.tx, spec, 'direct-care'))) await this.raise([spec]);
+        if (spec !== undefined && (await ownerMaySee(this.deps, this.tx, spec, 'direct-care'))) await this.raise([spec], 'escalation');
       }
     }
   }
@@ -274,9 +274,9 @@ class Job {
     }
   }
 
-  private async raise(specs: readonly FollowUpSpec[]): Promise<void> {
+  private async raise(specs: readonly FollowUpSpec[], cause: RaiseCause = 'condition'): Promise<void> {
     if (specs.length === 0) return;
-    for (const row of await raiseFollowUps(this.deps, this.tx, this.meta, specs)) {
+    for (const row of await raiseFollowUps(this.deps, this.tx, this.meta, specs, { cause, asOf: this.asOf })) {
       const version = `Task/${row.id}/_history/${row.versionId}`;
       this.run.raised.push(version);
       this.note('raised', version, (content(row) as Task));

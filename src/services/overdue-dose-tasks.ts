@@ -159,10 +159,16 @@ export async function overdueRecommendation(
 
 const FORECAST_DISPLAY = { complete: 'Complete', overdue: 'Overdue' } as const;
 
+/** Every recommendation of the resource has this forecast status. */
+export function forecastIs(row: StoredResource, status: 'complete' | 'overdue'): boolean {
+  const recommendation = contentForRules(row.content) as ImmunizationRecommendation;
+  return recommendation.recommendation.every((r) => r.forecastStatus.coding?.some((c) => c.system === FORECAST_STATUS_SYSTEM && c.code === status) === true);
+}
+
 /** The recommendation says what the dose stands at (forecastStatus complete or overdue); unchanged, nothing is written. */
 async function markRecommendation(deps: FollowUpDeps, tx: Tx, meta: RequestMeta, row: StoredResource, status: 'complete' | 'overdue', asOf: string): Promise<void> {
+  if (forecastIs(row, status)) return;
   const before = contentForRules(row.content) as ImmunizationRecommendation;
-  if (before.recommendation.every((r) => r.forecastStatus.coding?.some((c) => c.system === FORECAST_STATUS_SYSTEM && c.code === status) === true)) return;
   const now = deps.clock();
   const versionId = row.versionId + 1;
   const after: ImmunizationRecommendation = {

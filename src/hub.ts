@@ -101,9 +101,10 @@ export async function createHub(options: HubOptions): Promise<Hub> {
   await installDefinitions(db, audit, clock);
   const audience = { issuer: baseUrl, audience: `${baseUrl}/fhir` };
   const tokenUrl = `${baseUrl}/auth/token`;
-  const fhir = new FhirService({ db, audit, clock, baseUrl, version: HUB_VERSION, disclosure, cursors, denialBurst: options.denialBurst });
+  const schedules = options.schedules ?? [];
+  const fhir = new FhirService({ db, audit, clock, baseUrl, version: HUB_VERSION, disclosure, cursors, denialBurst: options.denialBurst, schedules });
   // On PostgreSQL the counters live in the shared database, so every instance enforces one limit.
-  const ingest = new IngestService({ db, audit, clock, protocols: options.protocols, disclosure });
+  const ingest = new IngestService({ db, audit, clock, protocols: options.protocols, disclosure, schedules });
   const rateLimits = new RateLimitService({ db, audit, logger, limits: options.rateLimits ?? DEFAULT_RATE_LIMITS, pool: database.pool });
   const subscriptionDeps = { db, audit, clock, disclosure, fhirBase: `${baseUrl}/fhir` };
   const delivery = new SubscriptionDelivery({ ...subscriptionDeps, logger, options: { ...DEFAULT_DELIVERY, ...options.subscriptions } });
@@ -128,7 +129,7 @@ export async function createHub(options: HubOptions): Promise<Hub> {
     trustProxy: options.trustProxy,
   });
 
-  const followUpDeps = { db, audit, clock, protocols: options.protocols, disclosure, schedules: options.schedules ?? [], escalateAfterDays: options.followUps?.escalateAfterDays ?? DEFAULT_ESCALATE_AFTER_DAYS };
+  const followUpDeps = { db, audit, clock, protocols: options.protocols, disclosure, schedules, escalateAfterDays: options.followUps?.escalateAfterDays ?? DEFAULT_ESCALATE_AFTER_DAYS };
   const followUps = { run: (asOf: string) => runFollowUpJob(followUpDeps, asOf) };
   const followUpTimer = scheduleFollowUps(followUps, clock, logger, options.followUps?.intervalMinutes ?? 0);
 

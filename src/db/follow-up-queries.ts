@@ -1,7 +1,7 @@
 import { and, eq, inArray, sql } from 'drizzle-orm';
 import { FOCUS_PARAM, OWNER_PARAM } from '../fhir/resource-types.js';
 import { rawRows, type Db, type Tx } from './database.js';
-import { readCurrentMany } from './disclosure-queries.js';
+import { findReferringMany, readCurrentMany } from './disclosure-queries.js';
 import type { StoredResource } from './resource-queries.js';
 import { organisations, resourceReferences, resources, resourceTokens } from './schema/index.js';
 
@@ -85,4 +85,33 @@ export async function organisationsOfTypes(db: Db | Tx, types: readonly string[]
 export async function tryFollowUpRunLock(tx: Tx): Promise<boolean> {
   const [row] = await rawRows<{ locked: boolean }>(tx, sql`select pg_try_advisory_xact_lock(hashtext('follow-up-job')) as locked`);
   return row?.locked === true;
+}
+
+export interface ChildRecords {
+  patients: Map<string, StoredResource>;
+  /** By "Patient/<id>": the child's Immunizations, the Tasks for the child, the hub's recommendations for the child. */
+  immunizations: Map<string, StoredResource[]>;
+  tasks: Map<string, StoredResource[]>;
+  recommendations: Map<string, StoredResource[]>;
+}
+
+/**
+ * Everything the overdue scan reads about a batch of children ("Patient/<id>"),
+ * a few queries for the whole batch rather than several per child: the
+ * Patients, and the Immunizations, Tasks and ImmunizationRecommendations that
+ * refer to them (index lookups, then primary keys).
+ */
+export async function childRecords(db: Db | Tx, children: readonly string[]): Promise<ChildRecords> {
+  const grouped = async (type: string): Promise<Map<string, StoredResource[]>> => {
+    const map = new Map<string, StoredResource[]>();
+    for (const { target, row } of await findReferringMany(db, type, 'patient', children)) map.set(target, [...(map.get(target) ?? []), row]);
+    return map;
+  };
+  const patients = await readCurrentMany(db, 'Patient', children.map((c) => c.slice('Patient/'.length)));
+  return {
+    patients: new Map(patients.map((row) => [`Patient/${row.id}`, row])),
+    immunizations: await grouped('Immunization'),
+    tasks: await grouped('Task'),
+    recommendations: await grouped('ImmunizationRecommendation'),
+  };
 }

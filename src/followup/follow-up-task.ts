@@ -7,7 +7,7 @@ import type { Annotation, Task } from 'fhir/r4.js';
 
 export const FOLLOW_UP_SYSTEM = 'https://eastside.example/fhir/CodeSystem/follow-up';
 export const FOLLOW_UP_STATUS_SYSTEM = 'https://eastside.example/fhir/CodeSystem/follow-up-status';
-/** The idempotence key: one Task per kind, focus and owner, whoever raises it and however often. */
+/** The idempotence key: one Task per kind, focus, owner and episode (see nextEpisode), whoever raises it and however often. */
 export const FOLLOW_UP_KEY_SYSTEM = 'https://eastside.example/fhir/Id/follow-up';
 
 export type FollowUpKind = 'missed-dose' | 'overdue-dose' | 'birth-without-booking' | 'pregnancy-overdue';
@@ -75,19 +75,63 @@ const OWNER_MOVES: Record<string, readonly Task['status'][]> = {
   'on-hold': ['in-progress', 'completed', 'cancelled'],
 };
 
-export function followUpKey(spec: Pick<FollowUpSpec, 'kind' | 'focus' | 'owner'>): string {
+export function followUpKey(spec: Pick<FollowUpSpec, 'kind' | 'focus' | 'owner'>, episode = 1): string {
   // No "|": the key must be searchable as an identifier token value (system|value).
-  return `${spec.kind}:${spec.focus}:${spec.owner.code}`;
+  const key = `${spec.kind}:${spec.focus}:${spec.owner.code}`;
+  return episode <= 1 ? key : `${key}:${String(episode)}`;
 }
 
-export function buildFollowUpTask(id: string, spec: FollowUpSpec, hub: Party): Task {
+/**
+ * Why the hub raises work: the rules call for it (a missed or overdue dose, an
+ * exception, a child moving in), or an escalation asks the health visitors.
+ */
+export type RaiseCause = 'condition' | 'escalation';
+
+/** An owner closed its overdue-dose work while the dose is still overdue: the work is asked again this many days later. */
+export const RAISE_AGAIN_AFTER_DAYS = 28;
+
+/** Closures the hub makes because the need went (the dose given, the child moved, the booking came): the need may come back. */
+const HUB_CLOSURES: ReadonlySet<string> = new Set<FollowUpBusinessStatus>(['dose-given', 'booking-received', 'birth-notified', 'moved-away', 'moved-to-another-centre', 'no-longer-needed']);
+
+/**
+ * The episode a new Task of one kind, focus and owner would be (1, 2, ...),
+ * given every Task that key has had; undefined when none is to be raised.
+ * - One is open: that is the work (a re-run, a re-sent message raise nothing).
+ * - The last closed on the day judged or later: a re-run of that day (or of
+ *   an earlier one) raises nothing.
+ * - An escalation is a new request whatever came before.
+ * - The hub closed the last one because the need went: the rules call for the
+ *   work again only when it is back (the child moved back, the dose is missed
+ *   or overdue again), so a new episode begins.
+ * - Its owner closed the last one: that is the owner's word on that episode. A
+ *   dose still overdue is asked again RAISE_AGAIN_AFTER_DAYS after it closed;
+ *   a missed appointment or an exception report its owner closed stays closed.
+ */
+export function nextEpisode(existing: readonly Task[], cause: RaiseCause, asOf: string): number | undefined {
+  if (existing.some(isOpen)) return undefined;
+  if (existing.length === 0) return 1;
+  const last = [...existing].sort((a, b) => (a.authoredOn ?? '').localeCompare(b.authoredOn ?? '') || (a.id ?? '').localeCompare(b.id ?? '')).at(-1);
+  if (last === undefined) return 1;
+  const next = existing.length + 1;
+  const closed = (last.executionPeriod?.end ?? last.lastModified ?? '').slice(0, 10);
+  // Work closed on a day is not raised again by a run of that day, nor of an earlier one.
+  if (closed === '' || closed >= asOf) return undefined;
+  if (cause === 'escalation') return next;
+  if (last.status === 'entered-in-error' || HUB_CLOSURES.has(last.businessStatus?.coding?.find((c) => c.system === FOLLOW_UP_STATUS_SYSTEM)?.code ?? '')) return next;
+  if (kindOf(last) !== 'overdue-dose') return undefined;
+  const again = new Date(Date.parse(`${closed}T00:00:00Z`) + RAISE_AGAIN_AFTER_DAYS * 86_400_000).toISOString().slice(0, 10);
+  return again <= asOf ? next : undefined;
+}
+
+/** A Task raised by an escalation is the escalated work itself: it reads escalated from the start, and is not escalated again. */
+export function buildFollowUpTask(id: string, spec: FollowUpSpec, hub: Party, episode = 1, cause: RaiseCause = 'condition'): Task {
   const at = spec.raisedOn.toISOString();
   return {
     resourceType: 'Task',
     id,
-    identifier: [{ system: FOLLOW_UP_KEY_SYSTEM, value: followUpKey(spec) }],
+    identifier: [{ system: FOLLOW_UP_KEY_SYSTEM, value: followUpKey(spec, episode) }],
     status: 'requested',
-    businessStatus: businessStatus('open'),
+    businessStatus: businessStatus(cause === 'escalation' ? 'escalated' : 'open'),
     intent: 'order',
     code: { coding: [{ system: FOLLOW_UP_SYSTEM, code: spec.kind, display: KIND_DISPLAY[spec.kind] }], ...(spec.what === undefined ? {} : { text: spec.what }) },
     for: { reference: spec.subject },
@@ -117,8 +161,20 @@ export function ownerCodeOf(task: Task): string | undefined {
   return task.owner?.identifier?.value;
 }
 
+export interface TaskClose {
+  status: 'completed' | 'cancelled';
+  businessStatus: FollowUpBusinessStatus;
+  /** Words the owner may read (never a reason code). */
+  note?: string | undefined;
+  /** The record that did the work (the dose given): Task.output, for the hub and the IG lead. */
+  output?: { reference: string; display: string } | undefined;
+}
+
+/** What a Task's output is (R4 Task.output.type is free text here: the hub's own outputs). */
+export const OUTPUT_DOSE_GIVEN = 'The dose given';
+
 /** The hub closes (or escalates) a Task: the work is done, moot, or passed on. */
-export function closeTask(task: Task, close: { status: 'completed' | 'cancelled'; businessStatus: FollowUpBusinessStatus; note?: string | undefined }, now: Date, author: string): Task {
+export function closeTask(task: Task, close: TaskClose, now: Date, author: string): Task {
   const at = now.toISOString();
   return {
     ...task,
@@ -127,6 +183,9 @@ export function closeTask(task: Task, close: { status: 'completed' | 'cancelled'
     lastModified: at,
     executionPeriod: { ...task.executionPeriod, end: at },
     ...(close.note === undefined ? {} : { note: [...(task.note ?? []), { text: close.note, time: at, authorString: author }] }),
+    ...(close.output === undefined
+      ? {}
+      : { output: [...(task.output ?? []), { type: { text: OUTPUT_DOSE_GIVEN }, valueReference: { reference: close.output.reference, display: close.output.display } }] }),
   };
 }
 

@@ -15,19 +15,30 @@ export interface DoseFindings {
   /** The assessment, for the recommendation of each overdue dose. */
   assessment: Extract<Assessment, { ok: true }> | undefined;
   overdue: DoseAssessment[];
-  /** "<group>|<dose number>" of every scheduled dose the child has had. */
-  given: ReadonlySet<string>;
+  /** "<group>|<dose number>" of every scheduled dose the child has had, with the record that satisfies it. */
+  given: ReadonlyMap<string, GivenDose>;
+}
+
+export interface GivenDose {
+  label: string;
+  /** The Immunization id that satisfies the dose (undefined for a record without an id). */
+  immunization: string | undefined;
+  date: string;
 }
 
 export const doseKey = (d: { group: string; doseNumber: number }): string => `${d.group}|${d.doseNumber}`;
 
 export function assessDoses(schedule: Schedule, birthDate: string, immunizations: readonly Immunization[], asOf: string): DoseFindings {
   const assessment = assessSchedule(schedule, birthDate, doseRecordsFromImmunizations(immunizations), asOf);
-  if (!assessment.ok) return { assessment: undefined, overdue: [], given: new Set() };
+  if (!assessment.ok) return { assessment: undefined, overdue: [], given: new Map() };
   return {
     assessment,
     overdue: assessment.doses.filter((d) => d.status === 'overdue'),
-    given: new Set(assessment.doses.filter((d) => d.status === 'given').map(doseKey)),
+    given: new Map(
+      assessment.doses.flatMap((d) =>
+        d.status === 'given' && d.satisfiedBy !== undefined ? [[doseKey(d), { label: d.label, immunization: d.satisfiedBy.id, date: d.satisfiedBy.date }] as const] : [],
+      ),
+    ),
   };
 }
 

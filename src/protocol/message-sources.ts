@@ -104,3 +104,13 @@ export function countsAsPregnancyRecord(protocols: readonly LoadedProtocol[], wr
     writerTypes.every((t) => maySend(protocols, 'pregnancy-notification', t) || maySend(protocols, 'birth-notification', t))
   );
 }
+
+/**
+ * A dose record counts for the schedule (overdue work raised or completed)
+ * only when every organisation that wrote it may send immunisation events: a
+ * dose another partner posts through the REST API is its record, but cannot
+ * close a child's overdue work or hide a missed dose.
+ */
+export function countsAsImmunisationRecord(protocols: readonly LoadedProtocol[], writerTypes: readonly string[]): boolean {
+  return writerTypes.length > 0 && writerTypes.every((t) => maySend(protocols, 'immunisation-event', t));
+}

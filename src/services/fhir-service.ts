@@ -28,6 +28,9 @@ import type { DisclosureContext, DisclosureService, Judged } from './disclosure-
 import { noticeNarrowing } from './narrowing-notices.js';
 import { noticeWithdrawal } from './withdrawal-notices.js';
 import { isHubTask, updateFollowUp, type TaskRestDeps } from './task-rest.js';
+import { followUpWrittenDoses } from './dose-follow-ups.js';
+import type { OverdueDoseDeps } from './overdue-dose-tasks.js';
+import type { Schedule } from '../followup/schedule-schema.js';
 import { createPatient, hasStatement, lockPatientIdentity, updatePatient, type PatientRestDeps } from './patient-rest.js';
 
 // The imperative shell of the FHIR REST API: every interaction reads or writes
@@ -46,6 +49,8 @@ export interface FhirServiceDeps {
   baseUrl: string;
   version: string;
   denialBurst?: DenialBurst | undefined;
+  /** The national schedules: a dose written through REST completes the overdue-dose work it satisfies. */
+  schedules: readonly Schedule[];
 }
 
 const MAX_HISTORY = 100;
@@ -59,6 +64,10 @@ export class FhirService {
 
   private get tasks(): TaskRestDeps {
     return { db: this.deps.db, audit: this.deps.audit, clock: this.deps.clock, denialBurst: this.deps.denialBurst, disclosure: this.deps.disclosure, fhirBase: this.fhirBase };
+  }
+
+  private get followUps(): OverdueDoseDeps {
+    return { audit: this.deps.audit, clock: this.deps.clock, protocols: this.deps.disclosure.protocols, disclosure: this.deps.disclosure, schedules: this.deps.schedules };
   }
 
   private get patients(): PatientRestDeps {
@@ -297,6 +306,8 @@ export class FhirService {
       // One Patient per NHS number, whoever can see it: a Patient is the caller's statement (see patient-rest.ts).
       if (checked.resource.resourceType === 'Patient') return createPatient(this.patients, tx, principal, meta, checked.resource as Patient);
       const row = await this.storeCreated(tx, principal, checked.resource);
+      // A missed dose raises follow-up work, a dose given completes it: as ingest does (dose-follow-ups.ts).
+      await followUpWrittenDoses(this.followUps, tx, meta, [row]);
       // A refusal or deny any party records: those whose consent it overrides are told in this transaction.
       await noticeNarrowing(this.deps, tx, meta, undefined, row);
       await this.deps.audit.rest(tx, meta, requesterOf(principal), {
@@ -396,6 +407,7 @@ export class FhirService {
       const ctx = await this.deps.disclosure.context(tx, principal, meta.overrideReason);
       const row = this.newVersion(principal, checked.resource, id, current.versionId + 1);
       await writeVersion(tx, row);
+      await followUpWrittenDoses(this.followUps, tx, meta, [row]);
       // A withdrawn Consent: its recipients are told in this transaction (fails with it, commits with it).
       await noticeWithdrawal({ audit: this.deps.audit, clock: this.deps.clock, protocols: this.deps.disclosure.protocols }, tx, meta, current, row);
       await noticeNarrowing(this.deps, tx, meta, current, row);

@@ -2,7 +2,7 @@ import type { Task } from 'fhir/r4.js';
 import { randomUUID } from 'node:crypto';
 import type { Tx } from '../db/database.js';
 import { findTasks, type TaskFilter } from '../db/follow-up-queries.js';
-import { findByIdentifier } from '../db/ingest-queries.js';
+import { lockIdentity } from '../db/ingest-queries.js';
 import { organisationsByCode } from '../db/notice-queries.js';
 import { writeVersion, type StoredResource } from '../db/resource-queries.js';
 import { contentForRules, seal } from '../db/undisclosed.js';
@@ -15,10 +15,12 @@ import {
   followUpKey,
   isOpen,
   kindOf,
-  type FollowUpBusinessStatus,
+  nextEpisode,
   type FollowUpKind,
   type FollowUpSpec,
   type Party,
+  type RaiseCause,
+  type TaskClose,
 } from '../followup/follow-up-task.js';
 import type { LoadedProtocol } from '../protocol/protocol-schema.js';
 import type { AuditRecorder, RequestMeta } from './audit-recorder.js';
@@ -40,31 +42,39 @@ export interface FollowUpFilter extends TaskFilter {
   kinds?: readonly FollowUpKind[] | undefined;
 }
 
-export interface FollowUpClose {
-  status: 'completed' | 'cancelled';
-  businessStatus: FollowUpBusinessStatus;
-  /** Words the owner may read (never a reason code). */
-  note?: string | undefined;
+export type FollowUpClose = TaskClose;
+
+export interface RaiseOptions {
+  /** Why (default: the rules call for the work); an escalation is a new request whatever came before. */
+  cause?: RaiseCause;
+  /** The day judged (the job's as-of day; default today by the clock). */
+  asOf?: string;
 }
 
-/** Idempotent: a Task with the same key (any status) is left alone. Returns the Tasks written. */
-export async function raiseFollowUps(deps: FollowUpDeps, tx: Tx, meta: RequestMeta, specs: readonly FollowUpSpec[]): Promise<StoredResource[]> {
+/**
+ * Idempotent: a spec whose kind, focus and owner has an open Task is left
+ * alone; one whose last Task closed raises a new episode only as nextEpisode
+ * says (follow-up-task.ts). Raisers of one key are serialised across
+ * instances until commit. Returns the Tasks written.
+ */
+export async function raiseFollowUps(deps: FollowUpDeps, tx: Tx, meta: RequestMeta, specs: readonly FollowUpSpec[], options: RaiseOptions = {}): Promise<StoredResource[]> {
   if (specs.length === 0) return [];
-  const hub = await hubParty(tx);
   const now = deps.clock();
+  const asOf = options.asOf ?? now.toISOString().slice(0, 10);
+  const unique = new Map(specs.map((spec) => [followUpKey(spec), spec] as const));
+  let hub: HubParty | undefined;
   const rows: StoredResource[] = [];
-  const seen = new Set<string>();
-  for (const spec of specs) {
-    const key = followUpKey(spec);
-    if (seen.has(key)) continue;
-    seen.add(key);
-    if ((await findByIdentifier(tx, 'Task', FOLLOW_UP_KEY_SYSTEM, key, HUB_ORGANISATION)) !== undefined) continue;
-    const id = randomUUID();
-    const row = hubVersion(buildFollowUpTask(id, spec, hub.party), undefined, now);
+  for (const [key, spec] of [...unique].sort(([a], [b]) => a.localeCompare(b))) {
+    await lockIdentity(tx, `Task|${FOLLOW_UP_KEY_SYSTEM}|${key}`);
+    const existing = (await findTasks(tx, { focus: spec.focus, owner: spec.owner.code })).filter((row) => row.sourceOrg === HUB_ORGANISATION && kindOf(taskOf(row)) === spec.kind);
+    const episode = nextEpisode(existing.map(taskOf), options.cause ?? 'condition', asOf);
+    if (episode === undefined) continue;
+    hub ??= await hubParty(tx);
+    const row = hubVersion(buildFollowUpTask(randomUUID(), spec, hub.party, episode, options.cause), undefined, now);
     await writeVersion(tx, row);
     rows.push(row);
   }
-  await auditHub(deps, tx, meta, hub, 'create', rows, 'follow-up raised');
+  if (hub !== undefined) await auditHub(deps, tx, meta, hub, 'create', rows, 'follow-up raised');
   return rows;
 }
 

@@ -16,12 +16,13 @@ import { laterRevisionStored } from '../fhir/source-revision.js';
 import { organisationsByCode } from '../db/notice-queries.js';
 import { checkSender, mayCause, type Sender } from '../protocol/message-sources.js';
 import type { LoadedProtocol, MessageKind } from '../protocol/protocol-schema.js';
+import type { Schedule } from '../followup/schedule-schema.js';
 import { requesterOf, type AuditRecorder, type RequestMeta } from './audit-recorder.js';
 import { noticeNarrowing } from './narrowing-notices.js';
 import { statePatient } from './patient-statements.js';
 import { noticeWithdrawal } from './withdrawal-notices.js';
 import type { DisclosureService } from './disclosure-service.js';
-import { followUpMissedDoses } from './missed-dose-follow-ups.js';
+import { followUpWrittenDoses } from './dose-follow-ups.js';
 
 // The imperative shell of ingest: each unit (one message, or one CSV row) is
 // validated, matched to what is stored, written with its Provenance and its
@@ -35,6 +36,8 @@ export interface IngestDeps {
   protocols: readonly LoadedProtocol[];
   /** Decides, for follow-up work, which owners its flows carry a Task to. */
   disclosure: DisclosureService;
+  /** The national schedules: a dose given completes the overdue-dose work it satisfies. */
+  schedules: readonly Schedule[];
 }
 
 export interface RawMessage {
@@ -267,7 +270,7 @@ export class IngestService {
     }
     if (mayCause(this.deps.protocols, sender, { kind: 'close-missed-dose' })) rows.push(...(await this.closeMissedDoses(tx, principal, rows, now, shared)));
     // A missed dose becomes follow-up work, and a dose given completes it (the hub's own Tasks, audited as its own).
-    await followUpMissedDoses(this.deps, tx, meta, rows);
+    await followUpWrittenDoses(this.deps, tx, meta, rows);
     if (rows.length > 0) {
       await storeRawMessage(tx, raw);
       const provenance = assertValid(this.provenance(principal, unit, rows, raw, now));

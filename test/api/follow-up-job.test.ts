@@ -11,6 +11,7 @@ import { countRows, storedResources } from '../support/audit.js';
 import { readFixture } from '../support/golden.js';
 import { loadedTestProtocols } from '../support/protocols.js';
 import { readRoutineSchedule } from '../support/schedule.js';
+import { doseRow } from '../support/history.js';
 import { storyClock } from '../support/story.js';
 import { startTestHub, type TestHub } from '../support/test-hub.js';
 
@@ -85,13 +86,6 @@ const runSummaries = async (asOf: string): Promise<AuditEvent[]> => {
   const rows = await rawRows<{ event: AuditEvent | string }>(t.database.db, sql`select event from audit_event where event->>'outcomeDesc' like ${`follow-up job as of ${asOf}:%`} order by seq`);
   return rows.map((r) => (typeof r.event === 'string' ? (JSON.parse(r.event) as AuditEvent) : r.event));
 };
-
-/** A CSV row of the history fixture's shape: one completed dose (or an address change carried by it), or a missed appointment. */
-function doseRow(nhs: string, dob: string, postcode: string, id: string, code: string, dose: number, given = '20261120T100000+00', missed = false): string {
-  const header = 'NHS_NUMBER|PERSON_FORENAME|PERSON_SURNAME|PERSON_DOB|PERSON_GENDER_CODE|PERSON_POSTCODE|DATE_AND_TIME|SITE_CODE|SITE_CODE_TYPE_URI|UNIQUE_ID|UNIQUE_ID_URI|ACTION_FLAG|PERFORMING_PROFESSIONAL_FORENAME|PERFORMING_PROFESSIONAL_SURNAME|RECORDED_DATE|PRIMARY_SOURCE|VACCINATION_PROCEDURE_CODE|VACCINATION_PROCEDURE_TERM|DOSE_SEQUENCE|VACCINE_PRODUCT_CODE|VACCINE_PRODUCT_TERM|VACCINE_MANUFACTURER|BATCH_NUMBER|EXPIRY_DATE|SITE_OF_VACCINATION_CODE|SITE_OF_VACCINATION_TERM|ROUTE_OF_VACCINATION_CODE|ROUTE_OF_VACCINATION_TERM|DOSE_AMOUNT|DOSE_UNIT_CODE|DOSE_UNIT_TERM|INDICATION_CODE|LOCATION_CODE|LOCATION_CODE_TYPE_URI|STATUS|STATUS_REASON_CODE|STATUS_REASON_TERM|DUE_DATE';
-  const cells = [nhs, 'Test', 'Testhistory', dob, '2', postcode, given, 'Y90001', 'https://fhir.nhs.uk/Id/ods-organization-code', id, 'https://eastside.example/fhir/Id/emis-imms', 'new', '', '', given.slice(0, 8), 'TRUE', code, '', String(dose), '', '', '', '', '', '', '', '', '', '', '', '', '', '', '', ...(missed ? ['not-done', '201741000000102', 'Did not attend child immunisation', given.slice(0, 8)] : ['completed', '', '', ''])];
-  return `${header}\n${cells.map((c) => `"${c}"`).join('|')}\n`;
-}
 
 describe('history=complete on the immunisation CSV', () => {
   it('refuses any other value of history, naming it, and stores nothing', async () => {
@@ -227,11 +221,13 @@ describe('story step 10: overdue doses of children with a complete history', () 
     expect(await runSummaries('2026-11-22')).toHaveLength(2);
   });
 
-  it('completes the Task when the dose is given (dose-given); the other dose stays open', async () => {
+  it('completes the Task when the dose is given (dose-given), at the ingest of the dose; the other dose stays open', async () => {
     const alpha = await patientId(ALPHA);
     expect((await csv('gp', doseRow(ALPHA, '20260504', 'E1 3AB', 'Y90001-TESTHIST-0100', '247631000000101', 1), '')).status).toBe(200);
+    expect((await tasksFor(alpha)).filter((task) => task.status === 'completed')).toHaveLength(1);
+    // The job finds the work already done.
     const run = await t.hub.followUps.run('2026-11-22');
-    expect(run.closed).toHaveLength(1);
+    expect(run.closed).toHaveLength(0);
     const tasks = await tasksFor(alpha);
     const closed = tasks.filter((task) => task.status === 'completed');
     expect(closed).toHaveLength(1);

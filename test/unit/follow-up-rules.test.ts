@@ -13,6 +13,7 @@ import {
   scheduleInEffect,
   type Organisation,
 } from '../../src/followup/follow-up-rules.js';
+import { followUpKey, nextEpisode } from '../../src/followup/follow-up-task.js';
 import { readFixture } from '../support/golden.js';
 import { readRoutineSchedule } from '../support/schedule.js';
 
@@ -159,5 +160,37 @@ describe('the schedule in effect', () => {
     expect(scheduleInEffect([later, routine], '2026-11-22')).toBe(routine);
     expect(scheduleInEffect([routine, later], '2027-09-01')).toBe(later);
     expect(scheduleInEffect([routine], '2025-12-31')).toBeUndefined();
+  });
+});
+
+describe('nextEpisode: when a kind, focus and owner may have its work raised again', () => {
+  const closed = (business: string, status: Task['status'], kind = 'missed-dose', end = '2026-11-30T10:00:00.000Z'): Task =>
+    task({ kind, business, status, executionPeriod: { start: '2026-11-22T09:00:00.000Z', end } });
+  test.each([
+    ['nothing raised yet', [], 'condition', '2026-12-01', 1],
+    ['one open: a re-run raises nothing', [task()], 'condition', '2026-12-01', undefined],
+    ['one open: nor does an escalation', [task()], 'escalation', '2026-12-01', undefined],
+    ['the hub closed it (moved to another centre): the child moved back', [closed('moved-to-another-centre', 'cancelled')], 'condition', '2026-12-01', 2],
+    ['the hub closed it (moved away): back in a catchment the next day', [closed('moved-away', 'cancelled')], 'condition', '2026-12-01', 2],
+    ['the hub closed it today: a re-run of the day raises nothing', [closed('moved-away', 'cancelled')], 'condition', '2026-11-30', undefined],
+    ['the hub closed it (dose given): a run as of an earlier day raises nothing', [closed('dose-given', 'completed', 'overdue-dose')], 'condition', '2026-11-08', undefined],
+    ['closed today: nor does an escalation of the day', [closed('progressed-by-owner', 'completed')], 'escalation', '2026-11-30', undefined],
+    ['the hub closed it (dose given): overdue again', [closed('dose-given', 'completed', 'overdue-dose')], 'condition', '2026-12-01', 2],
+    ['the hub closed two before: the third episode', [closed('moved-away', 'cancelled'), { ...closed('moved-to-another-centre', 'cancelled'), authoredOn: '2026-11-25T09:00:00.000Z' }], 'condition', '2026-12-01', 3],
+    ['its owner completed a missed appointment: closed for good', [closed('progressed-by-owner', 'completed')], 'condition', '2027-06-01', undefined],
+    ['its owner closed an exception report: closed for good', [closed('progressed-by-owner', 'cancelled', 'birth-without-booking')], 'condition', '2027-06-01', undefined],
+    ['its owner completed overdue work, the dose still overdue 27 days on', [closed('progressed-by-owner', 'completed', 'overdue-dose')], 'condition', '2026-12-27', undefined],
+    ['its owner completed overdue work, the dose still overdue 28 days on', [closed('progressed-by-owner', 'completed', 'overdue-dose')], 'condition', '2026-12-28', 2],
+    ['its owner completed an escalated Task: a new escalation asks again', [closed('escalated', 'completed')], 'escalation', '2026-12-01', 2],
+    ['its owner completed it: an escalation is a new request', [closed('progressed-by-owner', 'completed')], 'escalation', '2026-12-01', 2],
+  ] as const)('%s', (_name, existing, cause, asOf, expected) => {
+    expect(nextEpisode(existing, cause, asOf)).toBe(expected);
+  });
+
+  it('keys the first episode as before and each later one with its number', () => {
+    const spec = { kind: 'missed-dose', focus: 'Immunization/x', owner: { system: 'urn:eastside:org', code: 'CC-OCEAN' } } as const;
+    expect(followUpKey(spec)).toBe('missed-dose:Immunization/x:CC-OCEAN');
+    expect(followUpKey(spec, 1)).toBe('missed-dose:Immunization/x:CC-OCEAN');
+    expect(followUpKey(spec, 2)).toBe('missed-dose:Immunization/x:CC-OCEAN:2');
   });
 });

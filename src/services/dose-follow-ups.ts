@@ -1,0 +1,31 @@
+import type { Tx } from '../db/database.js';
+import { organisationsByCode } from '../db/notice-queries.js';
+import type { StoredResource } from '../db/resource-queries.js';
+import { mayCause } from '../protocol/message-sources.js';
+import type { RequestMeta } from './audit-recorder.js';
+import { followUpMissedDoses } from './missed-dose-follow-ups.js';
+import { completeOverdueAtWrite, type OverdueDoseDeps } from './overdue-dose-tasks.js';
+
+// The one follow-up hook of every path that writes Immunizations: an ingest
+// unit (HL7 v2 VXU, CSV row, FHIR message) and a REST create or update. In the
+// transaction of the write, a missed dose (not-done) raises its Tasks and a
+// dose given completes them; a dose given also completes the overdue-dose
+// work it satisfies. Tasks are the hub's own records, audited as its own.
+// Only a source of immunisation events (protocol `sources`, by registry type)
+// makes or ends work this way: an Immunization another partner writes through
+// REST is its record, but no one's follow-up.
+
+/** Raises and completes the follow-up work the written records call for. Returns the Tasks written. */
+export async function followUpWrittenDoses(deps: OverdueDoseDeps, tx: Tx, meta: RequestMeta, written: readonly StoredResource[]): Promise<StoredResource[]> {
+  const doses = written.filter((row) => row.type === 'Immunization');
+  if (doses.length === 0) return [];
+  const writers = await organisationsByCode(tx, [...new Set(doses.map((row) => row.sourceOrg))]);
+  const fromSources = doses.filter((row) => {
+    const type = writers.get(row.sourceOrg)?.type;
+    return type !== undefined && mayCause(deps.protocols, { organisationCode: row.sourceOrg, organisationType: type }, { kind: 'close-missed-dose' });
+  });
+  if (fromSources.length === 0) return [];
+  const missed = await followUpMissedDoses(deps, tx, meta, fromSources);
+  const overdue = await completeOverdueAtWrite(deps, tx, meta, fromSources);
+  return [...missed, ...overdue];
+}

@@ -11,6 +11,10 @@ import type { Schedule } from './followup/schedule-schema.js';
 import { DisclosureService } from './services/disclosure-service.js';
 import { loadFhirDefinitions } from './fhir/validator.js';
 import { createApp } from './http/app.js';
+import { ServerLifecycle } from './http/graceful-shutdown.js';
+import { inFlightCap, type InFlight } from './http/in-flight.js';
+import { newestShippedMigration } from './db/health-queries.js';
+import { checkReadiness } from './services/readiness.js';
 import { AuditRecorder } from './services/audit-recorder.js';
 import { AuditSequencer } from './services/audit-sequencer.js';
 import { drainAuditQueue } from './db/audit-queries.js';
@@ -54,6 +58,10 @@ export interface HubOptions {
   schedules?: readonly Schedule[];
   /** Load balancers whose X-Forwarded-For gives the client address (TRUST_PROXY); none by default. */
   trustProxy?: readonly string[];
+  /** Requests served at once before a 503 (default 256). */
+  maxInFlight?: number;
+  /** The longest an audit event may wait to be sequenced before /readyz says not ready (default 30 s). */
+  readyMaxSequencerLagMs?: number;
 }
 
 export interface Hub {
@@ -62,9 +70,14 @@ export interface Hub {
   sequencer: AuditSequencer;
   auditLog: AuditLogService;
   tokenUrl: string;
+  /** Shutdown state, for the HTTP drain (http/graceful-shutdown.ts). */
+  lifecycle: ServerLifecycle;
+  /** Requests in progress on this instance. */
+  inFlight: InFlight;
   /** Runs the follow-up job for a day (YYYY-MM-DD), as the schedule and `hub followups run` do. */
   followUps: { run(asOf: string): Promise<FollowUpRun> };
-  close(): Promise<void>;
+  /** Stops the background work and sequences what is committed, waiting at most patienceMs for another instance's sequencer. */
+  close(patienceMs?: number): Promise<void>;
 }
 
 /** Wires one hub instance from its dependencies. The database must be migrated. */
@@ -90,7 +103,20 @@ export async function createHub(options: HubOptions): Promise<Hub> {
   const fhir = new FhirService({ db, audit, clock, baseUrl, version: HUB_VERSION, disclosure, cursors, denialBurst: options.denialBurst });
   // On PostgreSQL the counters live in the shared database, so every instance enforces one limit.
   const rateLimits = new RateLimitService({ db, audit, logger, limits: options.rateLimits ?? DEFAULT_RATE_LIMITS, pool: database.pool });
+  const lifecycle = new ServerLifecycle();
+  const cap = inFlightCap(options.maxInFlight ?? 256);
+  const readinessDeps = {
+    db,
+    clock,
+    protocols: options.protocols,
+    shippedMigration: await newestShippedMigration(),
+    maxSequencerLagMs: options.readyMaxSequencerLagMs ?? 30_000,
+    stopping: () => lifecycle.stopping,
+  };
   const app = createApp({
+    lifecycle,
+    readiness: () => checkReadiness(readinessDeps),
+    inFlightCap: cap.middleware,
     db,
     rateLimits,
     keys,
@@ -129,12 +155,14 @@ export async function createHub(options: HubOptions): Promise<Hub> {
     sequencer,
     auditLog,
     tokenUrl,
+    lifecycle,
+    inFlight: cap.inFlight,
     followUps,
-    close: async () => {
+    close: async (patienceMs?: number) => {
       clearInterval(maintenance);
       if (followUpTimer !== undefined) clearInterval(followUpTimer);
       await sequencer.stop();
-      await sequencer.flush();
+      await sequencer.flush(patienceMs);
     },
   };
 }

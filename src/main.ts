@@ -7,6 +7,7 @@ import { configureServer } from './http/http-server.js';
 import { drainServer } from './http/graceful-shutdown.js';
 import { summariseError } from './db/database-errors.js';
 import { loadOrCreateLogKey } from './services/log-key.js';
+import { checkLogIdentity } from './services/log-identity.js';
 import { openSigningKeys } from './services/signing-keys.js';
 import { createLogger } from './logger.js';
 import { standingOf } from './protocol/in-force.js';
@@ -31,8 +32,11 @@ const database = await openDatabase(
 );
 await database.migrate();
 if (config.demo) {
-  await seedDemoWorld(database.db, config.dataDir);
+  const { keptKeys } = await seedDemoWorld(database.db, config.dataDir);
   logger.info({ keys: path.join(config.dataDir, 'demo') }, 'demo world loaded');
+  if (keptKeys.length > 0) {
+    logger.warn({ clients: keptKeys, keys: path.join(config.dataDir, 'demo') }, 'demo clients already registered with other keys keep them: the key files in this DATA_DIR do not sign for them');
+  }
 }
 // The demo signs a copy of its protocols with demo party keys; a deployment
 // reads the partners' signatures from POLICIES_DIR. An unreadable protocol stops the start.
@@ -53,6 +57,13 @@ if (schedules.length === 0) logger.warn({ schedulesDir: config.schedulesDir }, '
 const logKey = await loadOrCreateLogKey(config);
 if (config.auditLogOrigin !== undefined && config.auditLogOrigin !== logKey.name) {
   logger.warn({ origin: logKey.name, configured: config.auditLogOrigin }, 'AUDIT_LOG_ORIGIN ignored: the log keeps the origin it was created with');
+}
+// Several instances over one database sign as one log, or not at all.
+const identity = await checkLogIdentity(database.db, logKey);
+if (!identity.ok) {
+  logger.fatal({ keyFile: config.auditLogKeyFile, origin: logKey.name }, `refusing to start: ${identity.reason}`);
+  await database.close();
+  process.exit(3);
 }
 const hub = await createHub({
   database,

@@ -1,4 +1,4 @@
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PGlite } from '@electric-sql/pglite';
@@ -11,6 +11,7 @@ import type { PgDatabase, PgQueryResultHKT, PgTransaction } from 'drizzle-orm/pg
 import type { ExtractTablesWithRelations } from 'drizzle-orm';
 import pg from 'pg';
 import { troubleOf } from './database-errors.js';
+import { lockDataDir } from './data-dir-lock.js';
 import { grantApplication, roleOfUrl } from './roles.js';
 import * as schema from './schema/index.js';
 
@@ -203,41 +204,4 @@ export async function rawRows<T>(db: Db | Tx, query: SQL): Promise<T[]> {
  */
 export function inTransaction<T>(db: Db, work: (tx: Tx) => Promise<T>): Promise<T> {
   return db.transaction(work);
-}
-
-/**
- * PGlite is one process's database: a second process opening the same
- * directory would corrupt it. A lock file holding the owner's pid refuses that
- * (a stale lock, whose process is gone, is taken over).
- */
-async function lockDataDir(dataDir: string): Promise<() => Promise<void>> {
-  const file = path.join(dataDir, 'hub.lock');
-  for (let attempt = 0; attempt < 2; attempt += 1) {
-    try {
-      await writeFile(file, String(process.pid), { flag: 'wx' });
-      return async () => {
-        await rm(file, { force: true });
-      };
-    } catch (err) {
-      if ((err as { code?: string }).code !== 'EEXIST') throw err;
-      const owner = Number(await readFile(file, 'utf8').catch(() => ''));
-      if (Number.isInteger(owner) && owner > 0 && owner !== process.pid && isAlive(owner)) {
-        throw new Error(
-          `the embedded database in ${dataDir} is in use by process ${owner} (a running hub?): stop it first, or use DATABASE_URL`,
-          { cause: err },
-        );
-      }
-      await rm(file, { force: true });
-    }
-  }
-  throw new Error(`could not lock ${dataDir}`);
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as { code?: string }).code === 'EPERM';
-  }
 }

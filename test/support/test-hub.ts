@@ -72,6 +72,8 @@ export async function startTestHub(
     pool?: PoolOptions;
     /** The immunisation schedules (default: the repository's routine schedule). */
     schedules?: HubOptions['schedules'];
+    /** Requests served at once before a 503 (HTTP_MAX_IN_FLIGHT). */
+    maxInFlight?: number;
   } = {},
 ): Promise<TestHub> {
   const database = await openTestDatabase(options.pool);
@@ -113,6 +115,7 @@ export async function startTestHub(
     ...(options.rateLimits === undefined ? {} : { rateLimits: options.rateLimits }),
     schedules: options.schedules ?? [readRoutineSchedule()],
     ...(options.trustProxy === undefined ? {} : { trustProxy: options.trustProxy }),
+    ...(options.maxInFlight === undefined ? {} : { maxInFlight: options.maxInFlight }),
   });
   server?.on('request', hub.app);
   const agent = request(hub.app);

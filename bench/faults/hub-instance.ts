@@ -25,6 +25,8 @@ export function startHub(name: string, port: number, env: Record<string, string>
       PATH: process.env['PATH'] ?? '',
       HOST: '127.0.0.1',
       PORT: String(port),
+      // The token audience: the address the load sends to.
+      PUBLIC_BASE_URL: `http://127.0.0.1:${port}`,
       DEMO: 'true',
       LOG_LEVEL: 'warn',
       // The load comes from one address: the per-address limits would measure the limiter, not the faults.

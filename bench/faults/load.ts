@@ -26,6 +26,8 @@ export interface LoadTally {
   refused: number;
   /** A request written on a connection the hub then reset or closed without an answer. */
   reset: number;
+  /** Token requests that failed other than by a refused connection or a 5xx (first few). */
+  tokenErrors: string[];
 }
 
 interface Reply {
@@ -64,7 +66,7 @@ export interface LoadPlan {
 }
 
 export async function runLoad(plan: LoadPlan): Promise<LoadTally> {
-  const tally: LoadTally = { sent: 0, acknowledged: 0, ackedKeys: [], keys: [], unavailable503: 0, other5xx: 0, refused: 0, reset: 0 };
+  const tally: LoadTally = { sent: 0, acknowledged: 0, ackedKeys: [], keys: [], unavailable503: 0, other5xx: 0, refused: 0, reset: 0, tokenErrors: [] };
   const tokens = new Map<string, string>();
   const agent = new http.Agent({ keepAlive: true, maxSockets: plan.workers });
   const tokenFor = async (base: string): Promise<string> => {
@@ -88,8 +90,11 @@ export async function runLoad(plan: LoadPlan): Promise<LoadTally> {
         let reply: Reply;
         try {
           reply = await post(agent, `${base}/ingest/hl7v2`, await tokenFor(base), body);
-        } catch {
-          reply = { status: 0, error: 'ECONNREFUSED' };
+        } catch (err) {
+          // No token: the instance is down (refused) or answered the token request with an error.
+          const text = err instanceof Error ? `${err.message} ${(err.cause as { code?: string } | undefined)?.code ?? ''}` : String(err);
+          reply = text.includes('ECONNREFUSED') ? { status: 0, error: 'ECONNREFUSED' } : /\((5\d\d)\)/.test(text) ? { status: 503 } : { status: 0, error: 'token' };
+          if (reply.error === 'token') tally.tokenErrors.push(text.slice(0, 200));
         }
         if (reply.status >= 200 && reply.status < 300) {
           tally.acknowledged += 1;
@@ -99,7 +104,9 @@ export async function runLoad(plan: LoadPlan): Promise<LoadTally> {
         if (reply.status === 503) tally.unavailable503 += 1;
         else if (reply.status >= 500) tally.other5xx += 1;
         else if (reply.error === 'ECONNREFUSED') tally.refused += 1;
-        else if (reply.error !== undefined) tally.reset += 1;
+        else if (reply.error === 'token') {
+          if (tally.tokenErrors.length > 20) throw new Error(`no token: ${tally.tokenErrors[0] ?? ''}`);
+        } else if (reply.error !== undefined) tally.reset += 1;
         else throw new Error(`message ${key} answered ${reply.status}`);
         if (reply.status === 401) tokens.delete(base);
         await new Promise((resolve) => setTimeout(resolve, 100));

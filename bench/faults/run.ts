@@ -45,6 +45,13 @@ interface Row {
   passed: boolean;
 }
 
+/** A client of the suite's own, which a stopped server must not crash (its next query fails instead). */
+function connectedClient(connectionString: string): pg.Client {
+  const client = new pg.Client({ connectionString });
+  client.on('error', () => undefined);
+  return client;
+}
+
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 function hub(context: Context, name: string, env: Record<string, string> = {}): HubInstance {
@@ -97,13 +104,17 @@ async function databaseRestart(context: Context): Promise<Row> {
   await sleep(1_500);
   const [version = ''] = (await run('ls', ['/etc/postgresql'])).stdout.trim().split('\n');
   const started = Date.now();
-  await run('pg_ctlcluster', ['--skip-systemctl-redirect', version, 'main', 'stop']);
-  await sleep(2_000);
-  await run('pg_ctlcluster', ['--skip-systemctl-redirect', version, 'main', 'start']);
+  try {
+    await run('pg_ctlcluster', ['--skip-systemctl-redirect', version, 'main', 'stop']);
+    await sleep(2_000);
+  } finally {
+    // Whatever happened, the server other work shares is started again at once.
+    await run('pg_ctlcluster', ['--skip-systemctl-redirect', version, 'main', 'start']);
+  }
   const outage = Date.now() - started;
   const tally = await load;
   await context.control.end().catch(() => undefined);
-  context.control = new pg.Client({ connectionString: context.url });
+  context.control = connectedClient(context.url);
   await context.control.connect();
   const stayedUp = a.alive();
   await untilReady(a, 30_000).catch(() => undefined);
@@ -202,13 +213,13 @@ function print(row: Row): void {
 
 async function main(): Promise<number> {
   const name = `hubfaults_${process.pid}`;
-  const admin = new pg.Client({ connectionString: SERVER });
+  const admin = connectedClient(SERVER);
   await admin.connect();
   await admin.query(`create database "${name}"`);
   const url = new URL(SERVER);
   url.pathname = `/${name}`;
   const dataDir = await mkdtemp(path.join(tmpdir(), 'hub-faults-'));
-  const control = new pg.Client({ connectionString: url.toString() });
+  const control = connectedClient(url.toString());
   await control.connect();
   const rows: Row[] = [];
   try {
@@ -249,8 +260,12 @@ async function main(): Promise<number> {
     if (!restartDb) console.log('(database stop/start not run: pass --restart-db; it stops the whole server for about 2 s)');
   } finally {
     await control.end().catch(() => undefined);
-    await admin.query(`drop database if exists "${name}" with (force)`).catch(() => undefined);
-    await admin.end();
+    await admin.end().catch(() => undefined);
+    // A fresh connection: a database restart during the run ended the first one.
+    const dropper = connectedClient(SERVER);
+    await dropper.connect();
+    await dropper.query(`drop database if exists "${name}" with (force)`);
+    await dropper.end();
     await rm(dataDir, { recursive: true, force: true });
   }
   return rows.every((r) => r.passed) ? 0 : 1;

@@ -47,6 +47,18 @@ export const configSchema = z
     // PostgreSQL only: connections in the pool, and how long a request waits for one before a 503.
     DB_POOL_SIZE: z.coerce.number().int().min(1).max(1000).default(10),
     DB_CONNECTION_TIMEOUT_MS: z.coerce.number().int().min(1).max(600_000).default(5_000),
+    // PostgreSQL only: the longest wait for a row or table lock (lock_timeout, a 503 after it), and how long a
+    // transaction may sit idle before the server ends it (idle_in_transaction_session_timeout). 0 turns either off.
+    DB_LOCK_TIMEOUT_MS: z.coerce.number().int().min(0).max(3_600_000).default(5_000),
+    DB_IDLE_IN_TRANSACTION_TIMEOUT_MS: z.coerce.number().int().min(0).max(3_600_000).default(30_000),
+    // PostgreSQL only: how long start-up waits, with backoff, for a database that is not reachable yet.
+    DB_STARTUP_WAIT_MS: z.coerce.number().int().min(0).max(3_600_000).default(60_000),
+    // Requests one instance serves at once; beyond it a 503 with Retry-After (README "Faults and shutdown").
+    HTTP_MAX_IN_FLIGHT: z.coerce.number().int().min(1).max(100_000).default(256),
+    // After SIGTERM: how long in-flight requests, open keep-alive connections and the audit flush may take before exit.
+    SHUTDOWN_DEADLINE_MS: z.coerce.number().int().min(100).max(600_000).default(8_000),
+    // /readyz says not ready while the oldest committed audit event waits longer than this for its place in the log.
+    READY_MAX_SEQUENCER_LAG_MS: z.coerce.number().int().min(100).max(3_600_000).default(30_000),
     // Node's default keep-alive (5 s) is shorter than load balancers' idle timeouts (60 s on AWS ALB,
     // GCP, nginx's 75 s upstream keepalive): the hub would close sockets the balancer still reuses (502s).
     HTTP_KEEP_ALIVE_TIMEOUT_MS: z.coerce.number().int().min(1000).max(600_000).default(65_000),
@@ -113,8 +125,18 @@ export const configSchema = z
     signingKeysDir: env.SIGNING_KEYS_DIR ?? `${env.DATA_DIR.replace(/\/+$/, '')}/keys/access-token`,
     checkpoints: { everyEntries: env.CHECKPOINT_EVERY_ENTRIES, everyMs: Math.round(env.CHECKPOINT_EVERY_MINUTES * 60_000) },
     denialBurst: { threshold: env.DENIAL_BURST_THRESHOLD, windowMs: env.DENIAL_BURST_WINDOW_MINUTES * 60_000 },
-    database: { statementTimeoutMs: env.DB_STATEMENT_TIMEOUT_MS, poolSize: env.DB_POOL_SIZE, connectionTimeoutMs: env.DB_CONNECTION_TIMEOUT_MS },
+    database: {
+      statementTimeoutMs: env.DB_STATEMENT_TIMEOUT_MS,
+      poolSize: env.DB_POOL_SIZE,
+      connectionTimeoutMs: env.DB_CONNECTION_TIMEOUT_MS,
+      lockTimeoutMs: env.DB_LOCK_TIMEOUT_MS,
+      idleInTransactionTimeoutMs: env.DB_IDLE_IN_TRANSACTION_TIMEOUT_MS,
+      startupWaitMs: env.DB_STARTUP_WAIT_MS,
+    },
     http: { keepAliveTimeoutMs: env.HTTP_KEEP_ALIVE_TIMEOUT_MS, headersTimeoutMs: Math.max(env.HTTP_HEADERS_TIMEOUT_MS, env.HTTP_KEEP_ALIVE_TIMEOUT_MS + 1000) },
+    maxInFlight: env.HTTP_MAX_IN_FLIGHT,
+    shutdownDeadlineMs: env.SHUTDOWN_DEADLINE_MS,
+    readyMaxSequencerLagMs: env.READY_MAX_SEQUENCER_LAG_MS,
     followUps: { intervalMinutes: env.FOLLOWUP_JOB_INTERVAL_MINUTES, escalateAfterDays: env.ESCALATE_AFTER_DAYS },
     trustProxy: env.TRUST_PROXY,
     mllp: {

@@ -11,6 +11,10 @@ import type { Schedule } from './followup/schedule-schema.js';
 import { DisclosureService } from './services/disclosure-service.js';
 import { loadFhirDefinitions } from './fhir/validator.js';
 import { createApp } from './http/app.js';
+import { ServerLifecycle } from './http/graceful-shutdown.js';
+import { inFlightCap, type InFlight } from './http/in-flight.js';
+import { newestShippedMigration } from './db/health-queries.js';
+import { checkReadiness } from './services/readiness.js';
 import { AuditRecorder } from './services/audit-recorder.js';
 import { AuditSequencer } from './services/audit-sequencer.js';
 import { drainAuditQueue } from './db/audit-queries.js';
@@ -61,6 +65,10 @@ export interface HubOptions {
   mllp?: MllpOptions | undefined;
   /** Subscription delivery (default DEFAULT_DELIVERY); `worker: false` delivers nothing from this instance. */
   subscriptions?: Partial<DeliveryOptions> & { worker?: boolean };
+  /** Requests served at once before a 503 (default 256). */
+  maxInFlight?: number;
+  /** The longest an audit event may wait to be sequenced before /readyz says not ready (default 30 s). */
+  readyMaxSequencerLagMs?: number;
 }
 
 export interface Hub {
@@ -69,11 +77,16 @@ export interface Hub {
   sequencer: AuditSequencer;
   auditLog: AuditLogService;
   tokenUrl: string;
+  /** Shutdown state, for the HTTP drain (http/graceful-shutdown.ts). */
+  lifecycle: ServerLifecycle;
+  /** Requests in progress on this instance. */
+  inFlight: InFlight;
   /** Runs the follow-up job for a day (YYYY-MM-DD), as the schedule and `hub followups run` do. */
   followUps: { run(asOf: string): Promise<FollowUpRun> };
   /** The MLLP listeners, when asked for. */
   mllp: MllpListeners | undefined;
-  close(): Promise<void>;
+  /** Stops the background work and sequences what is committed, waiting at most patienceMs for another instance's sequencer. */
+  close(patienceMs?: number): Promise<void>;
 }
 
 /** Wires one hub instance from its dependencies. The database must be migrated. */
@@ -109,7 +122,20 @@ export async function createHub(options: HubOptions): Promise<Hub> {
   const subscriptionDeps = { db, audit, clock, disclosure, fhirBase: `${baseUrl}/fhir` };
   const delivery = new SubscriptionDelivery({ ...subscriptionDeps, logger, options: { ...DEFAULT_DELIVERY, ...options.subscriptions } });
   deliveries.nudge = () => { delivery.nudge(); };
+  const lifecycle = new ServerLifecycle();
+  const cap = inFlightCap(options.maxInFlight ?? 256);
+  const readinessDeps = {
+    db,
+    clock,
+    protocols: options.protocols,
+    shippedMigration: await newestShippedMigration(),
+    maxSequencerLagMs: options.readyMaxSequencerLagMs ?? 30_000,
+    stopping: () => lifecycle.stopping,
+  };
   const app = createApp({
+    lifecycle,
+    readiness: () => checkReadiness(readinessDeps),
+    inFlightCap: cap.middleware,
     db,
     rateLimits,
     keys,
@@ -153,15 +179,17 @@ export async function createHub(options: HubOptions): Promise<Hub> {
     sequencer,
     auditLog,
     tokenUrl,
+    lifecycle,
+    inFlight: cap.inFlight,
     followUps,
     mllp,
-    close: async () => {
+    close: async (patienceMs?: number) => {
       await mllp?.close();
       clearInterval(maintenance);
       if (followUpTimer !== undefined) clearInterval(followUpTimer);
       await delivery.stop();
       await sequencer.stop();
-      await sequencer.flush();
+      await sequencer.flush(patienceMs);
     },
   };
 }

@@ -76,8 +76,9 @@ export async function runCli(argv: readonly string[], io: CliIo = defaultIo): Pr
       const config = loadConfig(io.env);
       await withDatabase(config, async (database) => {
         await database.migrate();
-        await seedDemoWorld(database.db, config.dataDir);
+        const { keptKeys } = await seedDemoWorld(database.db, config.dataDir);
         io.out(`demo world loaded; client keys in ${path.join(config.dataDir, 'demo')}`);
+        if (keptKeys.length > 0) io.out(`already registered with other keys, kept: ${keptKeys.join(', ')}`);
       });
     });
 

@@ -1,8 +1,8 @@
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PGlite } from '@electric-sql/pglite';
-import { sql, type SQL } from 'drizzle-orm';
+import type { SQL } from 'drizzle-orm';
 import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
 import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator';
 import { drizzle as drizzlePg } from 'drizzle-orm/node-postgres';
@@ -10,6 +10,8 @@ import { migrate as migratePg } from 'drizzle-orm/node-postgres/migrator';
 import type { PgDatabase, PgQueryResultHKT, PgTransaction } from 'drizzle-orm/pg-core';
 import type { ExtractTablesWithRelations } from 'drizzle-orm';
 import pg from 'pg';
+import { troubleOf } from './database-errors.js';
+import { lockDataDir } from './data-dir-lock.js';
 import { grantApplication, roleOfUrl } from './roles.js';
 import * as schema from './schema/index.js';
 
@@ -48,8 +50,16 @@ export type DatabaseOptions =
 export interface PoolBounds {
   /** statement_timeout of every connection (0: none). A cancelled statement is SQLSTATE 57014. */
   statementTimeoutMs?: number;
+  /** lock_timeout of every connection (0: none): the longest wait for a row or table lock (SQLSTATE 55P03). */
+  lockTimeoutMs?: number;
+  /** idle_in_transaction_session_timeout (0: none): a transaction left open this long is ended by the server. */
+  idleInTransactionTimeoutMs?: number;
   /** How long a query waits for a free pool connection before it fails (pg-pool's connectionTimeoutMillis). */
   connectionTimeoutMs?: number;
+  /** How long opening the database waits, with backoff, for a server that is not there yet (0: no wait). */
+  startupWaitMs?: number;
+  /** Told of each failed attempt while waiting at start, and of connections lost (never with query text). */
+  onTrouble?: (event: 'waiting' | 'connection-error', err: unknown) => void;
 }
 
 export async function openDatabase(options: DatabaseOptions): Promise<Database> {
@@ -86,14 +96,16 @@ async function openPostgres(url: string, poolSize: number, bounds: PoolBounds, m
   const pool = new pg.Pool({
     connectionString: url,
     max: poolSize,
-    // Sent at connection start, so it bounds every statement, inside a transaction or not.
-    ...(bounds.statementTimeoutMs === undefined || bounds.statementTimeoutMs === 0 ? {} : { statement_timeout: bounds.statementTimeoutMs }),
+    // Sent at connection start, so they bound every statement, inside a transaction or not.
+    // See: https://www.postgresql.org/docs/current/runtime-config-client.html
+    ...(positive(bounds.statementTimeoutMs) ? { statement_timeout: bounds.statementTimeoutMs } : {}),
+    ...(positive(bounds.lockTimeoutMs) ? { lock_timeout: bounds.lockTimeoutMs } : {}),
+    ...(positive(bounds.idleInTransactionTimeoutMs) ? { idle_in_transaction_session_timeout: bounds.idleInTransactionTimeoutMs } : {}),
     ...(bounds.connectionTimeoutMs === undefined ? {} : { connectionTimeoutMillis: bounds.connectionTimeoutMs }),
   });
-  // A dropped idle connection must not crash the process; the next query reconnects.
-  pool.on('error', () => undefined);
+  listenForConnectionErrors(pool, bounds.onTrouble);
   const db = drizzlePg(pool, { schema }) as unknown as Db;
-  await db.execute(sql`select 1`);
+  await waitForServer(pool, bounds.startupWaitMs ?? 0, bounds.onTrouble);
   return {
     db,
     engine: 'postgres',
@@ -105,7 +117,7 @@ async function openPostgres(url: string, poolSize: number, bounds: PoolBounds, m
       }
       // With two roles the application role cannot create tables: the owner migrates.
       const owner = new pg.Pool({ connectionString: migrationUrl, max: 1 });
-      owner.on('error', () => undefined);
+      listenForConnectionErrors(owner, bounds.onTrouble);
       try {
         await migratePostgres(owner);
         const roles = { owner: roleOfUrl(migrationUrl), app: roleOfUrl(url) };
@@ -120,17 +132,62 @@ async function openPostgres(url: string, poolSize: number, bounds: PoolBounds, m
   };
 }
 
+function positive(ms: number | undefined): ms is number {
+  return ms !== undefined && ms > 0;
+}
+
+/**
+ * A connection the server drops (pg_terminate_backend, a restart, a network
+ * cut) makes its client emit 'error'. pg-pool listens only while the client is
+ * idle in the pool; a checked-out client's error with no listener would end
+ * the process. With one on every client, the error fails only the query on
+ * that connection (which the request answers 503), and pg-pool discards the
+ * client when it is released.
+ */
+function listenForConnectionErrors(pool: pg.Pool, onTrouble: PoolBounds['onTrouble']): void {
+  const report = (err: unknown): void => {
+    onTrouble?.('connection-error', err);
+  };
+  pool.on('error', report);
+  pool.on('connect', (client) => {
+    client.on('error', report);
+  });
+}
+
+/**
+ * Waits for the server at start (a supervisor may start the hub before the
+ * database, or restart it during an outage): retries a transient failure with
+ * exponential backoff (250 ms doubling to 5 s) until `waitMs` has passed.
+ * Anything else (a wrong password, no such database) fails at once.
+ */
+async function waitForServer(pool: pg.Pool, waitMs: number, onTrouble: PoolBounds['onTrouble']): Promise<void> {
+  const deadline = Date.now() + waitMs;
+  for (let delay = 250; ; delay = Math.min(delay * 2, 5_000)) {
+    try {
+      await pool.query('select 1');
+      return;
+    } catch (err) {
+      const left = deadline - Date.now();
+      if (troubleOf(err) === undefined || left <= 0) throw err;
+      onTrouble?.('waiting', err);
+      await new Promise((resolve) => setTimeout(resolve, Math.min(delay, left)));
+    }
+  }
+}
+
 async function migratePostgres(pool: pg.Pool): Promise<void> {
   // Several instances may start at once: one migrates, the others wait on the lock.
   const client = await pool.connect();
   try {
     // A migration (or the wait for another instance's) is not a request: no statement timeout.
     await client.query('set statement_timeout = 0');
+    await client.query('set lock_timeout = 0');
     await client.query('select pg_advisory_lock(hashtext($1))', ['eyhub:migrate']);
     await migratePg(drizzlePg(client, { schema }), { migrationsFolder });
   } finally {
     await client.query('select pg_advisory_unlock(hashtext($1))', ['eyhub:migrate']).catch(() => undefined);
     await client.query('reset statement_timeout').catch(() => undefined);
+    await client.query('reset lock_timeout').catch(() => undefined);
     client.release();
   }
 }
@@ -147,41 +204,4 @@ export async function rawRows<T>(db: Db | Tx, query: SQL): Promise<T[]> {
  */
 export function inTransaction<T>(db: Db, work: (tx: Tx) => Promise<T>): Promise<T> {
   return db.transaction(work);
-}
-
-/**
- * PGlite is one process's database: a second process opening the same
- * directory would corrupt it. A lock file holding the owner's pid refuses that
- * (a stale lock, whose process is gone, is taken over).
- */
-async function lockDataDir(dataDir: string): Promise<() => Promise<void>> {
-  const file = path.join(dataDir, 'hub.lock');
-  for (let attempt = 0; attempt < 2; attempt += 1) {
-    try {
-      await writeFile(file, String(process.pid), { flag: 'wx' });
-      return async () => {
-        await rm(file, { force: true });
-      };
-    } catch (err) {
-      if ((err as { code?: string }).code !== 'EEXIST') throw err;
-      const owner = Number(await readFile(file, 'utf8').catch(() => ''));
-      if (Number.isInteger(owner) && owner > 0 && owner !== process.pid && isAlive(owner)) {
-        throw new Error(
-          `the embedded database in ${dataDir} is in use by process ${owner} (a running hub?): stop it first, or use DATABASE_URL`,
-          { cause: err },
-        );
-      }
-      await rm(file, { force: true });
-    }
-  }
-  throw new Error(`could not lock ${dataDir}`);
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as { code?: string }).code === 'EPERM';
-  }
 }

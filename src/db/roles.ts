@@ -124,6 +124,12 @@ export async function grantApplication(db: Db, roles: DatabaseRoles): Promise<vo
             from pg_trigger t join pg_class c on c.oid = t.tgrelid join pg_namespace n on n.oid = c.relnamespace join pg_proc p on p.oid = t.tgfoid
            where n.nspname = 'public' and not t.tgisinternal and p.proname in (${APPEND_ONLY_TRIGGER}, ${REVIEW_ONLY.trigger})`,
     );
+    // Read-only sight of which migrations ran, for /readyz.
+    const drizzleSchema = await rawRows<{ n: number }>(tx, sql`select count(*)::int as n from pg_namespace where nspname = 'drizzle'`);
+    if ((drizzleSchema[0]?.n ?? 0) > 0) {
+      await tx.execute(sql`grant usage on schema drizzle to ${app}`);
+      await tx.execute(sql`grant select on all tables in schema drizzle to ${app}`);
+    }
     for (const { name, fn } of guarded) {
       const table = sql`public.${sql.identifier(name)}`;
       await tx.execute(sql`revoke update, delete, truncate on ${table} from ${app}`);

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { generateClientKeyPair, type ClientKeyPair } from '../auth/client-assertion.js';
 import { inTransaction, type Db } from '../db/database.js';
-import { upsertClient, upsertOrganisation } from '../db/registry-queries.js';
+import { findClient, upsertClient, upsertOrganisation } from '../db/registry-queries.js';
 import { registerMllpSender } from '../db/mllp-sender-queries.js';
 import { allowEndpoint } from '../db/subscription-queries.js';
 import { demoClients, demoMllpSenders, demoOrganisations, demoSubscriptionEndpoints, registeredScopes } from './world.js';
@@ -37,27 +37,40 @@ async function demoKeys(dataDir: string, clientId: string): Promise<ClientKeyPai
   return readDemoKeys(dataDir, clientId);
 }
 
+/** The same public key, whatever else the JWK carries (kid, alg, use). */
+function sameKey(a: Record<string, unknown>, b: Record<string, unknown>): boolean {
+  return ['kty', 'crv', 'x', 'y', 'n', 'e'].every((name) => a[name] === b[name]);
+}
+
 /**
  * Loads the demo world: every organisation and client system, each client
- * with a key pair kept in DATA_DIR/demo (never committed) and its public key registered.
+ * with a key pair kept in DATA_DIR/demo (never committed) and its public key
+ * registered. A client already registered keeps the key it has: a fresh
+ * DATA_DIR (a second instance, a new container) over a database that already
+ * has the demo clients must not lock out the systems holding their keys.
+ * Returns the clients whose registered key is not the one in this DATA_DIR.
  */
-export async function seedDemoWorld(db: Db, dataDir: string): Promise<void> {
+export async function seedDemoWorld(db: Db, dataDir: string): Promise<{ keptKeys: string[] }> {
   const keys = new Map<string, ClientKeyPair>();
   for (const client of demoClients) keys.set(client.id, await demoKeys(dataDir, client.id));
+  const keptKeys: string[] = [];
   await inTransaction(db, async (tx) => {
     for (const org of demoOrganisations) await upsertOrganisation(tx, org);
     for (const client of demoClients) {
       const pair = keys.get(client.id);
       if (pair === undefined) throw new Error(`no key for ${client.id}`);
+      const registered = (await findClient(tx, client.id))?.jwks;
+      if (registered !== undefined && !registered.keys.some((k) => sameKey(k, pair.publicJwk))) keptKeys.push(client.id);
       await upsertClient(tx, {
         id: client.id,
         organisationCode: client.organisation,
         scopes: registeredScopes(client),
         purposes: client.purposes,
-        jwks: { keys: [pair.publicJwk] },
+        jwks: registered ?? { keys: [pair.publicJwk] },
       });
     }
     for (const sender of demoMllpSenders) await registerMllpSender(tx, { clientId: sender.clientId, kind: 'address', value: sender.address });
     for (const e of demoSubscriptionEndpoints) await allowEndpoint(tx, e.organisation, e.prefix);
   });
+  return { keptKeys };
 }

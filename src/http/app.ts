@@ -24,6 +24,9 @@ import { patientLabelRouter } from './patient-label-routes.js';
 import { reportRouter } from './report-routes.js';
 import { subscriptionRouter } from './subscription-routes.js';
 import type { GuardDeps } from './guard.js';
+import type { ServerLifecycle } from './graceful-shutdown.js';
+import { healthRouter } from './health-routes.js';
+import type { Readiness } from '../services/readiness.js';
 import { requestBounds } from './request-bounds.js';
 import { requestContext } from './request-context.js';
 
@@ -43,6 +46,12 @@ export interface AppDeps extends GuardDeps {
   protocols: readonly LoadedProtocol[];
   /** Proxies whose X-Forwarded-For gives the client address (TRUST_PROXY); none when absent. */
   trustProxy?: readonly string[] | undefined;
+  /** Shutdown state: answers say `Connection: close` once stopping. */
+  lifecycle: ServerLifecycle;
+  /** /readyz's checks. */
+  readiness: () => Promise<Readiness>;
+  /** The in-flight cap's middleware (503 beyond it). */
+  inFlightCap: (req: express.Request, res: express.Response, next: express.NextFunction) => void;
 }
 
 export function createApp(deps: AppDeps): Express {
@@ -58,6 +67,10 @@ export function createApp(deps: AppDeps): Express {
     res.setHeader('Cache-Control', 'no-store');
     next();
   });
+  app.use(deps.lifecycle.middleware);
+  // Probes first: never refused by the in-flight cap or the rate limits.
+  app.use(healthRouter(deps.readiness));
+  app.use(deps.inFlightCap);
   app.use(requestBounds());
   app.use(wellKnownRouter(deps.baseUrl, deps.keys));
   app.use(tokenRouter(deps.token, deps.rateLimits));

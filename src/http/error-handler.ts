@@ -1,6 +1,6 @@
 import type { NextFunction, Request, Response } from 'express';
 import type { Logger } from 'pino';
-import { summariseError } from '../db/database-errors.js';
+import { summariseError, type DatabaseTrouble } from '../db/database-errors.js';
 import { problem } from '../fhir/operation-outcome.js';
 import { sendIgProblem } from './ig-error-page.js';
 import { sendProblem } from './send.js';
@@ -13,10 +13,20 @@ interface BodyParserError {
 /** Seconds a client is asked to wait before retrying when the database is busy (RFC 9110 section 10.2.3). */
 export const BUSY_RETRY_AFTER_SECONDS = 5;
 
+/** What a 503 says happened; nothing about the query or its data. */
+const TROUBLE_TEXT: Readonly<Record<DatabaseTrouble, string>> = {
+  'statement-timeout': 'a database statement took longer than the hub allows',
+  'lock-timeout': 'a database row was held by another request for longer than the hub waits',
+  'pool-exhausted': 'no database connection was free in time',
+  'too-many-connections': 'the database has no connection to spare',
+  'connection-lost': 'the connection to the database was lost',
+  unavailable: 'the database cannot be reached',
+};
+
 /**
  * The one place exceptions become HTTP: body-parser faults are the caller's
  * (4xx, naming what was wrong); a database too busy to answer (statement
- * timeout, no pool connection free in time) is a 503 `transient` with
+ * or lock timeout, no pool connection free in time, a connection lost or refused) is a 503 `transient` with
  * Retry-After; anything else is a generic 500 with no stack and no SQL. The
  * log gets the error's class, code, stack frames and a fingerprint of the
  * query, never its message or parameters, which can quote personal data.
@@ -60,9 +70,9 @@ export function errorHandler(logger: Logger) {
       err: { type: summary.type, code: summary.code, query: summary.queryFingerprint, trouble: summary.trouble, stack: summary.frames },
     };
     if (summary.trouble !== undefined) {
-      logger.warn(log, 'database busy: request answered 503');
+      logger.warn(log, 'database busy or unreachable: request answered 503');
       res.setHeader('Retry-After', String(BUSY_RETRY_AFTER_SECONDS));
-      const why = summary.trouble === 'statement-timeout' ? 'a database statement took longer than the hub allows' : 'no database connection was free in time';
+      const why = TROUBLE_TEXT[summary.trouble];
       sendIgProblem(req, res, problem(503, 'transient', `the hub is busy (${why}); retry after ${BUSY_RETRY_AFTER_SECONDS} s`), {
         title: 'The hub is busy',
         message: `The hub could not answer in time. Try again in ${BUSY_RETRY_AFTER_SECONDS} seconds.`,

@@ -2,16 +2,26 @@ import type { Logger } from 'pino';
 import type { LogKey } from '../audit/signed-note.js';
 import type { Db } from '../db/database.js';
 import { drainAuditQueue, sequenceAuditEvents } from '../db/audit-queries.js';
+import { summariseError } from '../db/database-errors.js';
+
+/** The longest pause between attempts while the database keeps failing. */
+const MAX_BACKOFF_MS = 30_000;
 
 /**
  * Extends the audit log in the background: nudged after each audited commit,
  * and on a timer so events committed by other instances are picked up too.
  * Holds no state that other instances need; the database lock decides who sequences.
+ * While the database fails, the timer's attempts back off (doubling up to 30 s)
+ * and each failure is logged once per attempt, not every interval; a commit's
+ * nudge still tries at once, since a commit means the database is back.
  */
 export class AuditSequencer {
   private running: Promise<void> | undefined;
   private again = false;
   private timer: NodeJS.Timeout | undefined;
+  private failures = 0;
+  private notBefore = 0;
+  private intervalMs = 500;
 
   constructor(
     private readonly db: Db,
@@ -24,10 +34,16 @@ export class AuditSequencer {
   ) {}
 
   start(intervalMs: number): void {
+    this.intervalMs = intervalMs;
     this.timer = setInterval(() => {
-      this.nudge();
+      if (Date.now() >= this.notBefore) this.nudge();
     }, intervalMs);
     this.timer.unref();
+  }
+
+  /** Consecutive failed passes (0 when the last pass succeeded). */
+  get failing(): number {
+    return this.failures;
   }
 
   nudge(): void {
@@ -51,16 +67,27 @@ export class AuditSequencer {
           this.logger.error({ err: { type: err instanceof Error ? err.name : typeof err } }, 'no checkpoint signed after sequencing');
         });
       } catch (err) {
-        this.logger.error({ err: { type: err instanceof Error ? err.name : typeof err } }, 'audit sequencing failed; will retry');
+        this.failures += 1;
+        const backoffMs = Math.min(MAX_BACKOFF_MS, this.intervalMs * 2 ** Math.min(this.failures, 16));
+        this.notBefore = Date.now() + backoffMs;
+        const summary = summariseError(err);
+        this.logger.error({ err: { type: summary.type, code: summary.code, trouble: summary.trouble }, failures: this.failures, retryInMs: backoffMs }, 'audit sequencing failed; will retry');
         return;
       }
+      if (this.failures > 0) this.logger.info({ after: this.failures }, 'audit sequencing recovered');
+      this.failures = 0;
+      this.notBefore = 0;
     } while (this.again);
   }
 
-  /** Waits for in-flight work, then sequences whatever is left (and signs a checkpoint if one is due). */
-  async flush(): Promise<void> {
+  /**
+   * Waits for in-flight work, then sequences whatever is left (and signs a
+   * checkpoint if one is due), waiting at most `patienceMs` for another
+   * instance that holds the sequencer lock.
+   */
+  async flush(patienceMs?: number): Promise<void> {
     await this.running;
-    await drainAuditQueue(this.db, this.clock, this.key);
+    await drainAuditQueue(this.db, this.clock, this.key, patienceMs);
     await this.afterPass?.().catch((err: unknown) => {
       this.logger.error({ err: { type: err instanceof Error ? err.name : typeof err } }, 'no checkpoint signed after sequencing');
     });

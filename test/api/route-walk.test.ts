@@ -28,9 +28,11 @@ import { startTestHub, type TestHub } from '../support/test-hub.js';
  */
 const MOUNT_PREFIXES = ['/', '/fhir'] as const;
 const ROUTE_TABLE = {
-  // App-level layers, the request bounds (path escapes, parameter counts) among them.
-  app: { routes: ['GET /'], middleware: 6 },
+  // App-level layers, the request bounds (path escapes, parameter counts), the shutdown state and the in-flight cap among them.
+  app: { routes: ['GET /'], middleware: 8 },
   routers: [
+    // The probes for load balancers, before the in-flight cap.
+    { mount: '/', routes: ['GET /livez', 'GET /readyz'], middleware: 0 },
     { mount: '/', routes: ['GET /.well-known/smart-configuration', 'GET /.well-known/jwks.json'], middleware: 0 },
     { mount: '/', routes: ['POST /auth/token'], middleware: 0 },
     { mount: '/', routes: ['POST /fhir/$process-message', 'POST /ingest/hl7v2', 'POST /ingest/immunisations-csv', 'POST /ingest/caf'], middleware: 1 },
@@ -92,6 +94,8 @@ const TABLE_ROUTES: readonly RouteKey[] = [...ROUTE_TABLE.app.routes, ...ROUTE_T
  */
 const ACCESS: Record<RouteKey, 'public' | 'metadata' | 'token' | 'protected' | 'sign-in'> = {
   'GET /': 'public',
+  'GET /livez': 'public',
+  'GET /readyz': 'public',
   'GET /.well-known/smart-configuration': 'public',
   'GET /.well-known/jwks.json': 'public',
   'POST /auth/token': 'token',
@@ -240,6 +244,8 @@ async function probesFor(hub: TestHub, route: RouteKey, w: World, mode: Mode, cl
   const get = (url: string, expectation: Expectation, extra: Partial<Probe> = {}): Probe => ({ route, method: 'GET', url, headers: {}, expect: expectation, ...extra });
   switch (route) {
     case 'GET /':
+    case 'GET /livez':
+    case 'GET /readyz':
     case 'GET /.well-known/smart-configuration':
     case 'GET /.well-known/jwks.json':
     case 'GET /fhir/metadata':

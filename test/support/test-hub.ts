@@ -77,6 +77,8 @@ export async function startTestHub(
     mllp?: HubOptions['mllp'];
     /** Subscription delivery: short retries and polls for tests, or no worker. */
     subscriptions?: HubOptions['subscriptions'];
+    /** Requests served at once before a 503 (HTTP_MAX_IN_FLIGHT). */
+    maxInFlight?: number;
   } = {},
 ): Promise<TestHub> {
   const database = await openTestDatabase(options.pool);
@@ -120,6 +122,7 @@ export async function startTestHub(
     ...(options.trustProxy === undefined ? {} : { trustProxy: options.trustProxy }),
     mllp: options.mllp,
     ...(options.subscriptions === undefined ? {} : { subscriptions: options.subscriptions }),
+    ...(options.maxInFlight === undefined ? {} : { maxInFlight: options.maxInFlight }),
   });
   server?.on('request', hub.app);
   const agent = request(hub.app);

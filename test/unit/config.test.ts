@@ -28,7 +28,16 @@ describe('configuration from the environment', () => {
   it('bounds requests by default: keep-alive above load balancers\' idle timeouts, a statement timeout, rate limits', () => {
     const config = loadConfig({});
     expect(config.http).toEqual({ keepAliveTimeoutMs: 65_000, headersTimeoutMs: 66_000 });
-    expect(config.database).toEqual({ statementTimeoutMs: 20_000, poolSize: 10, connectionTimeoutMs: 5_000 });
+    expect(config.database).toEqual({
+      statementTimeoutMs: 20_000,
+      poolSize: 10,
+      connectionTimeoutMs: 5_000,
+      lockTimeoutMs: 5_000,
+      idleInTransactionTimeoutMs: 30_000,
+      startupWaitMs: 60_000,
+    });
+    expect(config.maxInFlight).toBe(256);
+    expect(config.shutdownDeadlineMs).toBe(8_000);
     expect(config.rateLimits).toEqual({
       token: { perClient: 60, perAddress: 120, windowSeconds: 60 },
       api: { perClient: 6000, perAddress: 600, windowSeconds: 60 },

@@ -4,8 +4,10 @@ import { auditPath, consistencyPath, HASH_SIZE, isPowerOfTwo, nodeHash } from '.
 // Two growing forms of the RFC 9162 tree of merkle.ts:
 //
 // - MerkleTree keeps every complete subtree hash, level by level, in flat
-//   buffers (about 64 bytes per leaf in all), so the hub answers any root,
-//   inclusion proof or consistency proof in O(log^2 n) hashes as the log grows.
+//   buffers (about 64 bytes per leaf in all), and answers any root, inclusion
+//   proof or consistency proof in O(log^2 n) hashes. The hub no longer holds
+//   its log this way (it reads tiles, tiles.ts); the tests use it as the
+//   oracle the tiles must agree with.
 // - CompactRange keeps only the complete subtrees that make up the tree so far
 //   (at most log2 n hashes): the offline verifier's state, which gives the
 //   root after each appended leaf without holding the log in memory.

@@ -109,16 +109,6 @@ export async function findOrphanEvents(db: Db): Promise<number[]> {
   return rows.map((r) => Number(r.seq));
 }
 
-/** Leaf hashes of the log from index `from`, in order, at most `limit` (for the hub's Merkle tree). */
-export async function readLeafHashes(db: Db, from: number, limit = 10_000): Promise<{ idx: number; leafHash: string }[]> {
-  return db
-    .select({ idx: auditLog.idx, leafHash: auditLog.leafHash })
-    .from(auditLog)
-    .where(gte(auditLog.idx, from))
-    .orderBy(asc(auditLog.idx))
-    .limit(limit);
-}
-
 /** Log entries [from, to) with their events, leaf hashes and receipts, page by page (for bundles and verification). */
 export async function* readLogEntries(
   db: Db,

@@ -1,11 +1,10 @@
 import type { Immunization } from 'fhir/r4.js';
-import Client, { Message } from 'node-hl7-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { registerMllpSender } from '../../src/db/mllp-sender-queries.js';
 import { frame } from '../../src/mllp/frame-decoder.js';
 import { countRows, restEventsFor, storedResources } from '../support/audit.js';
 import { readFixture } from '../support/golden.js';
-import { auditEventsDescribed, msa, RawMllpPeer, requestIdOf } from '../support/mllp.js';
+import { auditEventsDescribed, msa, sendWithStockClient, RawMllpPeer, requestIdOf } from '../support/mllp.js';
 import { startTestHub, type TestHub } from '../support/test-hub.js';
 
 // HL7 v2 over plain MLLP from an allow-listed address: the stock client for the
@@ -40,18 +39,7 @@ async function exchange(...texts: string[]): Promise<string[]> {
 
 describe('MLLP listener (plain TCP, address allow-list)', () => {
   it('takes a message from a stock HL7 client, answers AA with MSA-2 = MSH-10, stores it and audits it', async () => {
-    const client = new Client({ host: '127.0.0.1', version: '2.5.1' });
-    const answers: string[] = [];
-    let received: () => void = () => undefined;
-    const done = new Promise<void>((resolve) => (received = resolve));
-    const connection = client.createConnection({ port, waitAck: true } as Parameters<Client['createConnection']>[0], async (res) => {
-      answers.push(res.getMessage().toString());
-      received();
-      await Promise.resolve();
-    });
-    await connection.sendMessage(new Message({ text: missedDose }));
-    await done;
-    await connection.close();
+    const answers = [await sendWithStockClient(port, missedDose)];
 
     expect(msa(answers[0] ?? '')).toEqual([['AA', 'Y90001-TEST-0001']]);
     const immunizations = await storedResources<Immunization>(t.database.db, 'Immunization');

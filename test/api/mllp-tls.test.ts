@@ -1,11 +1,10 @@
-import Client, { Message } from 'node-hl7-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { registerMllpSender } from '../../src/db/mllp-sender-queries.js';
 import { frame } from '../../src/mllp/frame-decoder.js';
 import { certificateFingerprint } from '../../src/mllp/mllp-auth.js';
 import { countRows, restEventsFor } from '../support/audit.js';
 import { readFixture } from '../support/golden.js';
-import { auditEventsDescribed, issueCertificate, msa, RawMllpPeer, requestIdOf, testCertificateAuthority, type IssuedCertificate, type TestPki } from '../support/mllp.js';
+import { auditEventsDescribed, issueCertificate, msa, RawMllpPeer, sendWithStockClient, requestIdOf, testCertificateAuthority, type IssuedCertificate, type TestPki } from '../support/mllp.js';
 import { startTestHub, type TestHub } from '../support/test-hub.js';
 
 // HL7 v2 over MLLP with mutual TLS: the client certificate is the sender's
@@ -61,18 +60,7 @@ async function attempt(cert: IssuedCertificate | undefined, text: string): Promi
 
 describe('MLLP listener (mutual TLS)', () => {
   it('takes a message from a stock HL7 client presenting a registered certificate', async () => {
-    const client = new Client({ host: '127.0.0.1', version: '2.5.1', tls: { ...tlsAs(limehouse), rejectUnauthorized: true } });
-    const answers: string[] = [];
-    let received: () => void = () => undefined;
-    const done = new Promise<void>((resolve) => (received = resolve));
-    const connection = client.createConnection({ port, waitAck: true } as Parameters<Client['createConnection']>[0], async (res) => {
-      answers.push(res.getMessage().toString());
-      received();
-      await Promise.resolve();
-    });
-    await connection.sendMessage(new Message({ text: missedDose }));
-    await done;
-    await connection.close();
+    const answers = [await sendWithStockClient(port, missedDose, { ...tlsAs(limehouse), rejectUnauthorized: true })];
     expect(msa(answers[0] ?? '')).toEqual([['AA', 'Y90001-TEST-0001']]);
     const events = await restEventsFor(t.database.db, requestIdOf(answers[0] ?? ''));
     expect(events.some((e) => e.outcome === '0' && e.agent?.some((a) => a.who?.identifier?.value === 'limehouse-gp'))).toBe(true);

@@ -1,5 +1,5 @@
 import type { Bundle, OperationOutcome, Subscription } from 'fhir/r4.js';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -7,8 +7,9 @@ import path from 'node:path';
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { startHub, stopHub, untilReady, type HubInstance } from '../../bench/faults/hub-instance.js';
-import { signClientAssertion } from '../../src/auth/client-assertion.js';
+import { requestAccessToken } from '../../bench/support/token.js';
 import { rawRows } from '../../src/db/database.js';
+import { readDemoKeys } from '../../src/demo/seed.js';
 import { allowEndpoint } from '../../src/db/subscription-queries.js';
 import { openTestDatabase, type TestDatabase } from '../support/database.js';
 import { readFixture } from '../support/golden.js';
@@ -75,18 +76,8 @@ async function startHoldingReceiver(): Promise<HoldingReceiver> {
 }
 
 async function token(hub: HubInstance, dataDir: string, clientId: string, scope: string, purpose: string): Promise<string> {
-  const { privateJwk } = JSON.parse(await readFile(path.join(dataDir, 'demo', `${clientId}.jwk.json`), 'utf8')) as { privateJwk: Parameters<typeof signClientAssertion>[0] };
-  const tokenUrl = `${hub.baseUrl}/auth/token`;
-  const body = new URLSearchParams({
-    grant_type: 'client_credentials',
-    client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
-    client_assertion: await signClientAssertion(privateJwk, clientId, tokenUrl),
-    scope,
-    purpose_of_use: purpose,
-  });
-  const res = await fetch(tokenUrl, { method: 'POST', body });
-  expect(res.status).toBe(200);
-  return ((await res.json()) as { access_token: string }).access_token;
+  const { privateJwk } = await readDemoKeys(dataDir, clientId);
+  return requestAccessToken({ baseUrl: hub.baseUrl, clientId, privateJwk, scope, purpose });
 }
 
 describe.skipIf(!onPostgres)('a hub killed between commit and delivery (PostgreSQL: a spawned hub process shares the test database)', () => {

@@ -3,6 +3,7 @@ import { sql } from 'drizzle-orm';
 import net from 'node:net';
 import tls from 'node:tls';
 import forge from 'node-forge';
+import Client, { Message } from 'node-hl7-client';
 import { generateKeyPairSync } from 'node:crypto';
 import { rawRows, type Db } from '../../src/db/database.js';
 import { MllpFrameDecoder } from '../../src/mllp/frame-decoder.js';
@@ -152,4 +153,21 @@ export function issueCertificate(ca: TestPki, subject: string, use: 'server' | '
   cert.sign(ca.key, forge.md.sha256.create());
   const der = Buffer.from(forge.asn1.toDer(forge.pki.certificateToAsn1(cert)).getBytes(), 'binary');
   return { certPem: forge.pki.certificateToPem(cert), keyPem: keys.keyPem, der };
+}
+
+/** Sends one message with the stock HL7 client (node-hl7-client) and answers the ACK it was given. */
+export async function sendWithStockClient(port: number, text: string, tlsOptions?: tls.ConnectionOptions): Promise<string> {
+  const client = new Client({ host: '127.0.0.1', version: '2.5.1', ...(tlsOptions === undefined ? {} : { tls: tlsOptions }) });
+  const answers: string[] = [];
+  let received: () => void = () => undefined;
+  const done = new Promise<void>((resolve) => (received = resolve));
+  const connection = client.createConnection({ port, waitAck: true } as Parameters<Client['createConnection']>[0], async (res) => {
+    answers.push(res.getMessage().toString());
+    received();
+    await Promise.resolve();
+  });
+  await connection.sendMessage(new Message({ text }));
+  await done;
+  await connection.close();
+  return answers[0] ?? '';
 }

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { Bundle } from 'fhir/r4.js';
 import { sql } from 'drizzle-orm';
 import { rawRows } from '../db/database.js';
+import { findClient } from '../db/registry-queries.js';
 import { claimDue, markEvent, nextEventNumber, settle, undelivered, type SubscriptionEventRow, type SubscriptionRow } from '../db/subscription-queries.js';
 import { notificationBundle, type NotificationEvent, type NotificationType } from '../fhir/subscription-notification.js';
 import type { PayloadContent } from '../fhir/subscription-request.js';
@@ -101,6 +102,11 @@ export class SubscriptionDelivery {
   }
 
   private async work(sub: SubscriptionRow): Promise<void> {
+    // A client taken out of service is told nothing more, as it is given no more tokens: its Subscriptions stop.
+    if ((await findClient(this.deps.db, sub.clientId))?.active !== true) {
+      await settle(this.deps.db, sub.id, this.owner, { status: 'error', lastError: `client ${sub.clientId} is no longer active` });
+      return;
+    }
     if (sub.status === 'requested') {
       const sent = await this.send(sub, this.bundle(sub, 'handshake', sub.eventsSinceStart, []));
       if (sent.ok) await this.succeeded(sub, { status: 'active' });

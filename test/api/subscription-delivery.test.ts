@@ -174,3 +174,25 @@ describe('heartbeats', () => {
     expect(beat?.events).toEqual([]);
   });
 });
+
+describe('a client taken out of service', () => {
+  it('is sent nothing more: its Subscription goes to error, saying why, and the booking is not notified', async () => {
+    const id = await subscribe('registration');
+    const hub = await instance();
+    try {
+      await deliveryIdle(t.database.db);
+      expect(await statusOf(id)).toBe('active');
+      await rawRows(t.database.db, sql`update client set active = false where id = 'ocean-cc'`);
+      await bookMother(t, 9301);
+      for (let i = 0; i < 200 && (await statusOf(id)) !== 'error'; i += 1) await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(await statusOf(id)).toBe('error');
+      const [row] = await rawRows<{ last_error: string }>(t.database.db, sql`select last_error from subscription where id = ${id}`);
+      expect(row?.last_error).toBe('client ocean-cc is no longer active');
+      expect(eventsOf(receiver, id)).toEqual([]);
+      expect((await eventRows(id)).map((e) => e.state)).toEqual(['pending']);
+    } finally {
+      await rawRows(t.database.db, sql`update client set active = true where id = 'ocean-cc'`);
+      await hub.close();
+    }
+  });
+});

@@ -28,6 +28,14 @@ export interface FollowUpCount {
   month: string;
   district: string;
   kind: string;
+  /**
+   * SNOMED CT code of the dose the Task's focus is about, or null: the
+   * vaccination procedure of a focus Immunization, the vaccine code of a focus
+   * ImmunizationRecommendation (an overdue dose).
+   */
+  procedure: string | null;
+  /** SNOMED CT reason a focus Immunization was not given, or null. */
+  reason: string | null;
   opened: number;
   completedWithin28Days: number;
 }
@@ -39,11 +47,18 @@ function districtOf(type: string): ReturnType<typeof sql> {
       where p.type = ${type} and p.id = r.id and p.param = 'patient'), 'unknown')`;
 }
 
+/** An Immunization's SNOMED CT vaccination procedure (UK Core extension) and not-done reason, and a recommendation's vaccine code. */
+const PROCEDURE_PATH = '$.extension[*] ? (@.url == $u).valueCodeableConcept.coding[*] ? (@.system == $s).code';
+const REASON_PATH = '$.statusReason.coding[*] ? (@.system == $s).code';
+const RECOMMENDED_PATH = '$.recommendation[*].vaccineCode[*].coding[*] ? (@.system == $s).code';
+
+function snomedVars(): ReturnType<typeof sql> {
+  return sql`jsonb_build_object('u', ${VACCINATION_PROCEDURE_EXTENSION}::text, 's', ${SNOMED}::text)`;
+}
+
 /** Not-done Immunizations dated in the range, by month, district, procedure code and reason code. */
 export async function missedDoseCounts(db: Db | Tx, range: DateRange): Promise<MissedDoseCount[]> {
-  const procedurePath = '$.extension[*] ? (@.url == $u).valueCodeableConcept.coding[*] ? (@.system == $s).code';
-  const reasonPath = '$.statusReason.coding[*] ? (@.system == $s).code';
-  const vars = sql`jsonb_build_object('u', ${VACCINATION_PROCEDURE_EXTENSION}::text, 's', ${SNOMED}::text)`;
+  const [procedurePath, reasonPath, vars] = [PROCEDURE_PATH, REASON_PATH, snomedVars()];
   return rawRows<MissedDoseCount>(
     db,
     sql`with missed as (
@@ -63,18 +78,25 @@ export async function missedDoseCounts(db: Db | Tx, range: DateRange): Promise<M
 /**
  * Follow-up Tasks the hub raised (first written by the hub, coded in the
  * follow-up system) with executionPeriod.start in the range: how many were
- * opened and how many completed within 28 days, by month, district and kind.
+ * opened and how many completed within 28 days, by month, district, kind,
+ * and the dose its focus is about (procedure and reason codes).
  * A Task a partner created is never counted, whatever it claims.
  */
 export async function followUpCounts(db: Db | Tx, range: DateRange): Promise<FollowUpCount[]> {
   const kindPath = '$.code.coding[*] ? (@.system == $s).code';
   const stamp = /* ISO date-time or date */ '^\\d{4}-\\d{2}-\\d{2}';
+  const vars = snomedVars();
   return rawRows<FollowUpCount>(
     db,
     sql`with task as (
       select left(r.content #>> '{executionPeriod,start}', 7) as month,
         ${districtOf('Task')} as district,
         jsonb_path_query_first(r.content, ${kindPath}::jsonpath, jsonb_build_object('s', ${FOLLOW_UP_SYSTEM}::text)) #>> '{}' as kind,
+        case f.type
+          when 'Immunization' then jsonb_path_query_first(f.content, ${PROCEDURE_PATH}::jsonpath, ${vars})
+          when 'ImmunizationRecommendation' then jsonb_path_query_first(f.content, ${RECOMMENDED_PATH}::jsonpath, ${vars})
+        end #>> '{}' as procedure,
+        case when f.type = 'Immunization' then jsonb_path_query_first(f.content, ${REASON_PATH}::jsonpath, ${vars}) end #>> '{}' as reason,
         r.content->>'status' = 'completed'
           and coalesce(r.content #>> '{executionPeriod,end}', r.content->>'lastModified') ~ ${stamp}
           and r.content #>> '{executionPeriod,start}' ~ ${stamp}
@@ -83,11 +105,13 @@ export async function followUpCounts(db: Db | Tx, range: DateRange): Promise<Fol
               <= (case when r.content #>> '{executionPeriod,start}' ~ ${stamp}
                  then (r.content #>> '{executionPeriod,start}')::timestamptz end) + interval '28 days' as completed
       from resource r
+      left join resource f on f.type in ('Immunization', 'ImmunizationRecommendation')
+        and f.type = split_part(r.content #>> '{focus,reference}', '/', 1) and f.id = split_part(r.content #>> '{focus,reference}', '/', 2)
       where r.type = 'Task' and r.source_orgs[1] = ${HUB_ORGANISATION}
         and left(r.content #>> '{executionPeriod,start}', 10) between ${range.start} and ${range.end}
     )
-    select month, district, kind, count(*)::int as opened, (count(*) filter (where completed))::int as "completedWithin28Days"
+    select month, district, kind, procedure, reason, count(*)::int as opened, (count(*) filter (where completed))::int as "completedWithin28Days"
     from task where kind is not null
-    group by month, district, kind order by month, district, kind`,
+    group by month, district, kind, procedure, reason order by month, district, kind, procedure, reason`,
   );
 }

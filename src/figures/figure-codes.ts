@@ -59,5 +59,25 @@ export function reasonCategoryOf(reasonCode: string | null | undefined): ReasonC
   return (reasonCode === null || reasonCode === undefined ? undefined : REASONS[reasonCode]) ?? 'other-reason';
 }
 
+/** The stratum of a follow-up with no dose (an exception report): no vaccine, no reason. */
+export const NOT_APPLICABLE = 'not-applicable';
+/** The reason category of an overdue dose: never recorded, not recorded as not given. */
+export const OVERDUE_REASON = 'overdue';
+
+/** The strata a follow-up figure adds to the vaccines and reasons, for Tasks that are not about a missed dose. */
+export const FOLLOW_UP_VACCINE_EXTRAS = [NOT_APPLICABLE] as const;
+export const FOLLOW_UP_REASON_EXTRAS = [OVERDUE_REASON, NOT_APPLICABLE] as const;
+
+/**
+ * A follow-up Task's vaccine and reason strata: a missed dose's from its focus
+ * Immunization, an overdue dose's vaccine from its focus recommendation and
+ * reason "overdue"; any other kind (an exception) "not-applicable".
+ */
+export function followUpStrata(kind: string, procedure: string | null, reason: string | null): { vaccine: string; reasonCategory: string } {
+  if (kind === 'missed-dose') return { vaccine: antigenGroupOf(procedure), reasonCategory: reasonCategoryOf(reason) };
+  if (kind === 'overdue-dose') return { vaccine: antigenGroupOf(procedure), reasonCategory: OVERDUE_REASON };
+  return { vaccine: NOT_APPLICABLE, reasonCategory: NOT_APPLICABLE };
+}
+
 /** The postcode district a figure is counted under when the child's is not known. */
 export const UNKNOWN_DISTRICT = 'unknown';

@@ -1,5 +1,16 @@
 import type { CodeableConcept, MeasureReport, MeasureReportGroupPopulation } from 'fhir/r4.js';
-import { ANTIGEN_GROUP_NAMES, ANTIGEN_GROUP_SYSTEM, ANTIGEN_GROUPS, REASON_CATEGORIES, REASON_CATEGORY_NAMES, REASON_CATEGORY_SYSTEM, type AntigenGroup, type ReasonCategory } from './figure-codes.js';
+import {
+  ANTIGEN_GROUP_NAMES,
+  ANTIGEN_GROUP_SYSTEM,
+  ANTIGEN_GROUPS,
+  FOLLOW_UP_REASON_EXTRAS,
+  FOLLOW_UP_VACCINE_EXTRAS,
+  REASON_CATEGORIES,
+  REASON_CATEGORY_NAMES,
+  REASON_CATEGORY_SYSTEM,
+  type AntigenGroup,
+  type ReasonCategory,
+} from './figure-codes.js';
 import { FIGURES, measureCanonical, POPULATION_SYSTEM, STRATIFIER_SYSTEM, stratifierDisplay, type MeasureId, type StratifierCode } from './measures.js';
 import type { FollowUpKind } from '../followup/follow-up-task.js';
 import { suppress, type CountEntry, type CountLine } from './suppression.js';
@@ -59,9 +70,9 @@ function domainOf(measure: MeasureId, code: StratifierCode, period: FigurePeriod
     case 'month':
       return monthsOf(period);
     case 'vaccine':
-      return ANTIGEN_GROUPS;
+      return measure === 'follow-ups' ? [...ANTIGEN_GROUPS, ...FOLLOW_UP_VACCINE_EXTRAS] : ANTIGEN_GROUPS;
     case 'reason-category':
-      return REASON_CATEGORIES;
+      return measure === 'follow-ups' ? [...REASON_CATEGORIES, ...FOLLOW_UP_REASON_EXTRAS] : REASON_CATEGORIES;
     case 'follow-up-kind':
       return FOLLOW_UP_KINDS_OF[measure] ?? [];
     case 'postcode-district':
@@ -149,8 +160,9 @@ export function toMeasureReport(table: FigureTable, generated: Date, reporter: {
 }
 
 function stratumValue(code: StratifierCode, value: string): CodeableConcept {
-  if (code === 'vaccine') return { coding: [{ system: ANTIGEN_GROUP_SYSTEM, code: value, display: ANTIGEN_GROUP_NAMES[value as AntigenGroup] }], text: value };
-  if (code === 'reason-category') return { coding: [{ system: REASON_CATEGORY_SYSTEM, code: value, display: REASON_CATEGORY_NAMES[value as ReasonCategory] }], text: value };
+  // A follow-up's "not-applicable" and "overdue" are no codes of these systems: text only.
+  if (code === 'vaccine' && (ANTIGEN_GROUPS as readonly string[]).includes(value)) return { coding: [{ system: ANTIGEN_GROUP_SYSTEM, code: value, display: ANTIGEN_GROUP_NAMES[value as AntigenGroup] }], text: value };
+  if (code === 'reason-category' && (REASON_CATEGORIES as readonly string[]).includes(value)) return { coding: [{ system: REASON_CATEGORY_SYSTEM, code: value, display: REASON_CATEGORY_NAMES[value as ReasonCategory] }], text: value };
   return { text: value };
 }
 

@@ -24,8 +24,8 @@ export interface FigureDefinition {
 
 export const FIGURES: Readonly<Record<MeasureId, FigureDefinition>> = {
   'missed-doses': { id: 'missed-doses', populations: ['initial-population'], stratifiers: ['month', 'postcode-district', 'vaccine', 'reason-category'] },
-  'follow-ups': { id: 'follow-ups', populations: ['denominator', 'numerator'], stratifiers: ['month', 'postcode-district', 'follow-up-kind'] },
-  exceptions: { id: 'exceptions', populations: ['initial-population'], stratifiers: ['month', 'follow-up-kind'] },
+  'follow-ups': { id: 'follow-ups', populations: ['denominator', 'numerator'], stratifiers: ['month', 'postcode-district', 'follow-up-kind', 'vaccine', 'reason-category'] },
+  exceptions: { id: 'exceptions', populations: ['initial-population'], stratifiers: ['month', 'postcode-district', 'follow-up-kind'] },
 };
 
 export function isMeasureId(id: string): id is MeasureId {
@@ -56,13 +56,19 @@ const STRATIFIER_TEXT: Record<StratifierCode, { display: string; description: st
   },
   vaccine: {
     display: 'Vaccine (antigen group)',
-    description: 'The antigen group of the SNOMED CT vaccination procedure (Extension-UKCore-VaccinationProcedure): 6-in-1, rotavirus, MenB, PCV, Hib-MenC, MMR, MMRV, 4-in-1, other.',
-    expression: "extension.where(url = 'https://fhir.hl7.org.uk/StructureDefinition/Extension-UKCore-VaccinationProcedure').value.coding.code",
+    description:
+      'The antigen group of the SNOMED CT vaccination procedure (Extension-UKCore-VaccinationProcedure): 6-in-1, rotavirus, MenB, PCV, Hib-MenC, MMR, MMRV, 4-in-1, other. ' +
+      'For a follow-up, that of the dose its focus is about: the missed dose (Immunization) or the overdue dose (ImmunizationRecommendation vaccineCode); not-applicable for an exception.',
+    expression:
+      "(focus.resolve() | $this).ofType(Immunization).extension.where(url = 'https://fhir.hl7.org.uk/StructureDefinition/Extension-UKCore-VaccinationProcedure').value.coding.code" +
+      ' | focus.resolve().ofType(ImmunizationRecommendation).recommendation.vaccineCode.coding.code',
   },
   'reason-category': {
     display: 'Reason category',
-    description: 'Why the dose was not given: did-not-attend (201741000000102, 281399006), consent-not-given (310376006), other-reason (declined, contraindicated and any other code).',
-    expression: 'statusReason.coding.code',
+    description:
+      'Why the dose was not given: did-not-attend (201741000000102, 281399006), consent-not-given (310376006), other-reason (declined, contraindicated and any other code). ' +
+      'For a follow-up, that of its focus Immunization for a missed dose; overdue for an overdue dose; not-applicable for an exception.',
+    expression: '(focus.resolve() | $this).ofType(Immunization).statusReason.coding.code',
   },
   'follow-up-kind': {
     display: 'Kind of follow-up',
@@ -109,12 +115,12 @@ const TITLES: Record<MeasureId, { name: string; title: string; description: stri
   'follow-ups': {
     name: 'FollowUps',
     title: 'Follow-ups opened and completed within 28 days',
-    description: 'Follow-up Tasks the hub raised, and how many were completed within 28 days, by month, postcode district and kind.',
+    description: 'Follow-up Tasks the hub raised, and how many were completed within 28 days, by month, postcode district, kind, vaccine and reason category.',
   },
   exceptions: {
     name: 'Exceptions',
     title: 'Exception reports',
-    description: 'Births notified without a booking and pregnancies four weeks past their due date with no birth, by month and kind.',
+    description: 'Births notified without a booking and pregnancies four weeks past their due date with no birth, by month, postcode district and kind.',
   },
 };
 

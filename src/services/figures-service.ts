@@ -7,7 +7,7 @@ import { followUpCounts, missedDoseCounts, type DateRange } from '../db/figure-q
 import { HUB_ORGANISATION } from '../decision/decision-types.js';
 import { problem, type Problem } from '../fhir/operation-outcome.js';
 import type { ParamList } from '../fhir/search-request.js';
-import { antigenGroupOf, reasonCategoryOf } from '../figures/figure-codes.js';
+import { antigenGroupOf, followUpStrata, reasonCategoryOf } from '../figures/figure-codes.js';
 import { buildFigure, FIGURE_CSV_HEADER, FOLLOW_UP_KINDS_OF, toCsvRows, toMeasureReport, type FigureFact, type FigureTable } from '../figures/measure-report.js';
 import { isMeasureId, measureCanonical, measureOfCanonical, type MeasureId } from '../figures/measures.js';
 import { requesterOf, type AuditRecorder, type RequestMeta } from './audit-recorder.js';
@@ -207,10 +207,13 @@ async function factsOf(tx: Parameters<typeof missedDoseCounts>[0], measure: Meas
       const kinds = FOLLOW_UP_KINDS_OF[measure] ?? [];
       return (await followUpCounts(tx, range))
         .filter((r) => (kinds as readonly string[]).includes(r.kind))
-        .map((r) => ({
-          strata: { month: r.month, 'postcode-district': r.district, 'follow-up-kind': r.kind },
-          counts: measure === 'follow-ups' ? [r.opened, r.completedWithin28Days] : [r.opened],
-        }));
+        .map((r) => {
+          const { vaccine, reasonCategory } = followUpStrata(r.kind, r.procedure, r.reason);
+          return {
+            strata: { month: r.month, 'postcode-district': r.district, 'follow-up-kind': r.kind, vaccine, 'reason-category': reasonCategory },
+            counts: measure === 'follow-ups' ? [r.opened, r.completedWithin28Days] : [r.opened],
+          };
+        });
     }
   }
 }

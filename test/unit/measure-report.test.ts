@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { antigenGroupOf, reasonCategoryOf } from '../../src/figures/figure-codes.js';
+import { antigenGroupOf, followUpStrata, reasonCategoryOf } from '../../src/figures/figure-codes.js';
 import { buildFigure, monthsOf, toCsvRows, toMeasureReport, type FigureFact, type FigureTable } from '../../src/figures/measure-report.js';
 import { measureOfCanonical, measureResource, MEASURE_IDS } from '../../src/figures/measures.js';
 
@@ -26,6 +26,13 @@ describe('codes', () => {
       expect(reasonCategoryOf(code)).toBe(category);
     },
   );
+
+  it('puts a follow-up under the vaccine and reason of the dose it is about; an exception under not-applicable', () => {
+    expect(followUpStrata('missed-dose', '770618004', '201741000000102')).toEqual({ vaccine: '6-in-1', reasonCategory: 'did-not-attend' });
+    expect(followUpStrata('missed-dose', null, null)).toEqual({ vaccine: 'other', reasonCategory: 'other-reason' });
+    expect(followUpStrata('overdue-dose', '308081000000105', null)).toEqual({ vaccine: 'MMR', reasonCategory: 'overdue' });
+    expect(followUpStrata('birth-without-booking', '308081000000105', '310376006')).toEqual({ vaccine: 'not-applicable', reasonCategory: 'not-applicable' });
+  });
 
   it('names each measure by its canonical URL, with or without a version', () => {
     expect(measureOfCanonical('https://eastside.example/fhir/Measure/missed-doses')).toBe('missed-doses');
@@ -96,15 +103,23 @@ describe('buildFigure', () => {
   const month = fc.constantFrom('2025-01', '2025-02', '2025-03');
   const district = fc.constantFrom('E1', 'E1W', 'E14', 'unknown');
   const kind = fc.constantFrom('missed-dose', 'overdue-dose', 'birth-without-booking', 'pregnancy-overdue');
+  const procedure = fc.constantFrom('770618004', '720539004', '308081000000105', null);
+  const reason = fc.constantFrom('201741000000102', '310376006', null);
   const followUpFacts = fc.array(
-    fc.record({ month, district, kind, d: fc.integer({ min: 0, max: 12 }), share: fc.integer({ min: 0, max: 100 }) }),
+    fc.record({ month, district, kind, procedure, reason, d: fc.integer({ min: 0, max: 12 }), share: fc.integer({ min: 0, max: 100 }) }),
     { maxLength: 10 },
-  ).map((rows) => rows.map((r): FigureFact => ({ strata: { month: r.month, 'postcode-district': r.district, 'follow-up-kind': r.kind }, counts: [r.d, Math.floor((r.d * r.share) / 100)] })));
+  ).map((rows) =>
+    rows.map((r): FigureFact => {
+      const { vaccine, reasonCategory } = followUpStrata(r.kind, r.procedure, r.reason);
+      return { strata: { month: r.month, 'postcode-district': r.district, 'follow-up-kind': r.kind, vaccine, 'reason-category': reasonCategory }, counts: [r.d, Math.floor((r.d * r.share) / 100)] };
+    }),
+  );
 
   it('never shows a count from 1 to 4, nor an opened and a completed count whose difference is from 1 to 4', () => {
     fc.assert(
       fc.property(followUpFacts, (facts) => {
         const table = buildFigure('follow-ups', { start: '2025-01-01', end: '2025-03-31' }, facts);
+        expect(table.stratifiers.map((s) => s.code)).toEqual(['month', 'postcode-district', 'follow-up-kind', 'vaccine', 'reason-category']);
         const cells = [table.overall, ...table.stratifiers.flatMap((s) => s.strata.map((st) => st.counts))];
         for (const [d, n] of cells) {
           for (const v of [d, n]) expect(v === null || v === 0 || (v ?? 0) > 4).toBe(true);

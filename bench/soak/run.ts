@@ -22,7 +22,7 @@ const SERVER = process.env['FAULTS_SERVER_URL'] ?? 'postgres://postgres@127.0.0.
 const args = process.argv.slice(2);
 const option = (name: string, fallback: number): number => (args.includes(name) ? Number(args[args.indexOf(name) + 1]) || fallback : fallback);
 const minutes = option('--minutes', 10);
-const rate = option('--rate', 20);
+const rate = option('--rate', 8);
 const restartDb = args.includes('--restart-db');
 const base = 18_700 + (process.pid % 40) * 10;
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -91,7 +91,7 @@ async function main(): Promise<number> {
     const lb = balancer;
     // The token audience is the address partners send to: the balancer's. Demo mode's MLLP listener: one port each.
     const instance = (i: number, label: string): HubInstance =>
-      startHub(label, hubPorts[i] ?? 0, { DATABASE_URL: databaseUrl, DATA_DIR: dataDir, PUBLIC_BASE_URL: lb.baseUrl, SHUTDOWN_DEADLINE_MS: '8000', MLLP_PORT: String(base + 5 + i) });
+      startHub(label, hubPorts[i] ?? 0, { DATABASE_URL: databaseUrl, DATA_DIR: dataDir, PUBLIC_BASE_URL: lb.baseUrl, SHUTDOWN_DEADLINE_MS: '8000', TRUST_PROXY: '127.0.0.1', MLLP_PORT: String(base + 5 + i) });
     hubs.push(instance(0, 'hub1'), instance(1, 'hub2'), instance(2, 'hub3'));
     await Promise.all(hubs.map((h) => untilReady(h)));
     await sleep(3_000); // two health checks a second apart: all three in rotation

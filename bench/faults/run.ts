@@ -1,14 +1,13 @@
-import { execFile } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
-import pg from 'pg';
+import type pg from 'pg';
 import { readDemoKeys } from '../../src/demo/seed.js';
 import { demoClients } from '../../src/demo/world.js';
 import { ingestFormats, UniqueValues } from '../support/ingest-formats.js';
 import { startHub, stopHub, untilReady, type HubInstance } from './hub-instance.js';
 import { runLoad, type LoadTally, type Sender } from './load.js';
+import { auditVerify, connectedClient, restartPostgres } from './postgres.js';
 
 // `npm run faults [-- --restart-db] [--repeat N] [--only databaseRestart,…]`: the fault suite of issue 13,
 // on the PostgreSQL server at 127.0.0.1:5432 (user postgres), loopback only,
@@ -17,7 +16,6 @@ import { runLoad, type LoadTally, type Sender } from './load.js';
 // lost. Not part of `npm test`: it terminates PostgreSQL backends and, with
 // --restart-db only, stops and starts the whole server for a few seconds.
 
-const run = promisify(execFile);
 const SERVER = process.env['FAULTS_SERVER_URL'] ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const args = process.argv.slice(2);
 const restartDb = args.includes('--restart-db');
@@ -43,13 +41,6 @@ interface Row {
   lost: number;
   note: string;
   passed: boolean;
-}
-
-/** A client of the suite's own, which a stopped server must not crash (its next query fails instead). */
-function connectedClient(connectionString: string): pg.Client {
-  const client = new pg.Client({ connectionString });
-  client.on('error', () => undefined);
-  return client;
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -102,16 +93,7 @@ async function databaseRestart(context: Context): Promise<Row> {
   await untilReady(a);
   const load = runLoad({ hubs: () => [a.baseUrl], sender: context.sender, next: context.next, workers: 4, durationMs: LOAD_MS, patienceMs: 40_000 });
   await sleep(1_500);
-  const [version = ''] = (await run('ls', ['/etc/postgresql'])).stdout.trim().split('\n');
-  const started = Date.now();
-  try {
-    await run('pg_ctlcluster', ['--skip-systemctl-redirect', version, 'main', 'stop']);
-    await sleep(2_000);
-  } finally {
-    // Whatever happened, the server other work shares is started again at once.
-    await run('pg_ctlcluster', ['--skip-systemctl-redirect', version, 'main', 'start']);
-  }
-  const outage = Date.now() - started;
+  const outage = await restartPostgres(2_000);
   const tally = await load;
   await context.control.end().catch(() => undefined);
   context.control = connectedClient(context.url);
@@ -186,18 +168,6 @@ async function otherOriginRefused(context: Context): Promise<Row> {
   }
 }
 
-async function auditVerify(context: Context): Promise<string> {
-  const result = await run(process.execPath, ['--import', 'tsx', 'src/cli/bin.ts', 'audit', 'verify'], {
-    cwd: path.resolve(import.meta.dirname, '../..'),
-    env: { PATH: process.env['PATH'] ?? '', DATABASE_URL: context.url, DATA_DIR: context.dataDir },
-  }).then((r) => ({ code: 0, out: r.stdout }), (err: unknown) => {
-    const failed = err as { code?: number; stdout?: string };
-    return { code: failed.code ?? 1, out: failed.stdout ?? '' };
-  });
-  const last = result.out.trim().split('\n').filter((l) => l.includes('verified') || l.includes('FAIL')).pop() ?? result.out.trim().split('\n').pop();
-  return `hub audit verify: exit ${result.code}; ${last ?? ''}`;
-}
-
 /** A scenario under load passes only if the load got through at all. */
 function sound(row: Row): Row {
   return row.scenario === 'other origin refused' || row.tally.acknowledged > 0 ? row : { ...row, passed: false, note: `${row.note}; nothing acknowledged` };
@@ -256,7 +226,8 @@ async function main(): Promise<number> {
       print(refused);
       rows.push(refused);
     }
-    console.log(await auditVerify(context));
+    const verified = await auditVerify(context.url, context.dataDir);
+    console.log(verified.line);
     if (!restartDb) console.log('(database stop/start not run: pass --restart-db; it stops the whole server for about 2 s)');
   } finally {
     await control.end().catch(() => undefined);

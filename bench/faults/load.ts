@@ -30,14 +30,17 @@ export interface LoadTally {
   tokenErrors: string[];
 }
 
-interface Reply {
+/** What one HTTP attempt came to: a status, or 0 and the socket error. */
+export interface Reply {
   status: number;
   error?: string;
 }
 
-function post(agent: http.Agent, url: string, token: string, body: string): Promise<Reply> {
+/** One request on a keep-alive agent; never rejects (a refused, reset or timed-out attempt is a Reply). */
+export function send(agent: http.Agent, url: string, method: string, headers: Record<string, string>, body?: string): Promise<Reply> {
   return new Promise((resolve) => {
-    const req = http.request(url, { method: 'POST', agent, headers: { Authorization: `Bearer ${token}`, 'Content-Type': HL7_MEDIA_TYPE, 'Content-Length': Buffer.byteLength(body) } }, (res) => {
+    const all = body === undefined ? headers : { ...headers, 'Content-Length': String(Buffer.byteLength(body)) };
+    const req = http.request(url, { method, agent, headers: all }, (res) => {
       res.resume();
       res.on('end', () => {
         resolve({ status: res.statusCode ?? 0 });
@@ -52,6 +55,10 @@ function post(agent: http.Agent, url: string, token: string, body: string): Prom
     });
     req.end(body);
   });
+}
+
+function post(agent: http.Agent, url: string, token: string, body: string): Promise<Reply> {
+  return send(agent, url, 'POST', { Authorization: `Bearer ${token}`, 'Content-Type': HL7_MEDIA_TYPE }, body);
 }
 
 export interface LoadPlan {

@@ -1,6 +1,7 @@
 import http from 'node:http';
 import type { JWK } from 'jose';
 import { requestAccessToken } from '../support/token.js';
+import { send, type Reply } from '../faults/load.js';
 
 // Mixed partner traffic at a fixed rate (open loop: a new request starts every
 // 1/rate s whatever the answers do), all through one address, the balancer.
@@ -50,30 +51,6 @@ export interface TrafficPlan {
   patienceMs: number;
 }
 
-interface Reply {
-  status: number;
-  error?: string;
-}
-
-function send(agent: http.Agent, url: string, method: string, headers: Record<string, string>, body?: string): Promise<Reply> {
-  return new Promise((resolve) => {
-    const all = body === undefined ? headers : { ...headers, 'Content-Length': String(Buffer.byteLength(body)) };
-    const req = http.request(url, { method, agent, headers: all }, (res) => {
-      res.resume();
-      res.on('end', () => {
-        resolve({ status: res.statusCode ?? 0 });
-      });
-      res.on('error', () => {
-        resolve({ status: 0, error: 'ECONNRESET' });
-      });
-    });
-    req.setTimeout(30_000, () => req.destroy(new Error('timeout')));
-    req.on('error', (err: NodeJS.ErrnoException) => {
-      resolve({ status: 0, error: err.code ?? err.message });
-    });
-    req.end(body);
-  });
-}
 
 function outcomeOf(reply: Reply): Outcome {
   if (reply.status >= 200 && reply.status < 300) return 'ok';

@@ -157,6 +157,7 @@ export async function benchPeer(context: BenchContext): Promise<void> {
         scenarioLabel: 'hub',
         scenarioUnit: 'req/s',
         pairs,
+        baselineIsLimit: false,
       });
       for (const line of report) out(line);
     }

@@ -13,6 +13,8 @@ export interface PairReport {
   scenarioLabel: string;
   scenarioUnit: string;
   pairs: readonly PairResult[];
+  /** Whether the baseline is the raw limit of the work (false: a peer server, not a limit). */
+  baselineIsLimit?: boolean;
 }
 
 export function share(value: number | undefined): string {
@@ -64,7 +66,7 @@ export function formatPairReport(report: PairReport): string[] {
     ...table(header, rows),
     '',
     `ratio = ${s} ÷ ${b} throughput: median ${mid.toFixed(3)} (min–max ${Math.min(...ratios).toFixed(3)}–${Math.max(...ratios).toFixed(3)}, ${ratios.length} pairs)`,
-    `  i.e. the raw limit is ${(1 / mid).toFixed(2)}× the scenario's throughput`,
+    ...(report.baselineIsLimit === false ? [] : [`  i.e. the raw limit is ${(1 / mid).toFixed(2)}× the scenario's throughput`]),
     flagged.length === 0
       ? `other processes' CPU ≤ ${OTHERS_FLAG * 100} % in every run`
       : `! other processes' CPU > ${OTHERS_FLAG * 100} % in pair(s) ${flagged.map((p) => p.pair).join(', ')}: treat those ratios with care`,

@@ -5,6 +5,8 @@ import { readFixture } from '../support/golden.js';
 import { doseRow } from '../support/history.js';
 import { storyClock } from '../support/story.js';
 import { startTestHub, type TestHub } from '../support/test-hub.js';
+import { FOLLOW_UP_SYSTEM } from '../../src/followup/follow-up-task.js';
+import { HL7_MEDIA_TYPE } from '../../src/services/hl7-ingest.js';
 
 // The follow-up work a dose changes, at the write of the dose, by every route
 // that writes Immunizations: a dose given completes the overdue-dose Task it
@@ -21,8 +23,6 @@ const PCV_1 = '247631000000101';
 const MMRV_2 = '433733003';
 const SIX_IN_ONE_4 = '770618004';
 const PROCEDURE = 'https://fhir.hl7.org.uk/StructureDefinition/Extension-UKCore-VaccinationProcedure';
-const FOLLOW_UP = 'https://eastside.example/fhir/CodeSystem/follow-up';
-const HL7 = 'x-application/hl7-v2+er7';
 
 let t: TestHub;
 const tokens: Record<string, string> = {};
@@ -49,7 +49,7 @@ async function patientId(nhs: string): Promise<string> {
   return `Patient/${found.id}`;
 }
 
-const kind = (task: Task) => task.code?.coding?.find((c) => c.system === FOLLOW_UP)?.code;
+const kind = (task: Task) => task.code?.coding?.find((c) => c.system === FOLLOW_UP_SYSTEM)?.code;
 const tasksFor = async (subject: string) => (await storedResources<Task>(t.database.db, 'Task')).filter((task) => task.for?.reference === subject);
 
 /** The child's overdue-dose Task for a dose, found through its recommendation's vaccine code and dose number. */
@@ -124,7 +124,7 @@ describe('a dose given completes its overdue-dose Task at ingest, by every route
       .replaceAll('Y90001-TEST-0002', 'Y90001-AT-INGEST-0002')
       .replaceAll('Y90001-IMM-900002', 'Y90001-AT-INGEST-0003')
       .replaceAll('20260806', '20261121');
-    const res = await t.http.post('/ingest/hl7v2').set('Authorization', bearer('gp')).set('Content-Type', HL7).set('X-Request-Id', 'dose-vxu-1').send(vxu);
+    const res = await t.http.post('/ingest/hl7v2').set('Authorization', bearer('gp')).set('Content-Type', HL7_MEDIA_TYPE).set('X-Request-Id', 'dose-vxu-1').send(vxu);
     expect(res.status).toBe(200);
     await expectCompletedBy(task, 'dose-vxu-1', /given/);
   });

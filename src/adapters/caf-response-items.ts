@@ -2,9 +2,11 @@ import type { QuestionnaireItem } from 'fhir/r4.js';
 import type { AdapterIssue } from './ingest-unit.js';
 
 // A QuestionnaireResponse's items checked against the Questionnaire they
-// answer: every linkId known where it sits, each at most once, groups holding
-// items and questions holding answers of the item's type, no second answer to
-// a non-repeating item, and every required item present.
+// answer: every linkId known where it sits, each at most once unless it
+// repeats (a repeating group is one item per instance, each checked alone),
+// groups holding items and questions holding answers of the item's type (a
+// choice one of its answer options), no second answer to a non-repeating
+// item, and every required item present.
 // See: https://hl7.org/fhir/R4/questionnaireresponse.html#invs (qrs-1, qrs-2)
 // and https://hl7.org/fhir/R4/questionnaire-definitions.html#Questionnaire.item.required
 
@@ -15,6 +17,8 @@ const VALUE_KEY: Partial<Record<QuestionnaireItem['type'], string>> = {
   date: 'valueDate',
   boolean: 'valueBoolean',
   integer: 'valueInteger',
+  choice: 'valueCoding',
+  reference: 'valueReference',
 };
 
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -38,7 +42,7 @@ export function itemFaults(items: unknown, form: readonly QuestionnaireItem[], a
       faults.push({ code: 'not-supported', diagnostics: `item ${JSON.stringify(linkId)} is not in the hub's CAF Questionnaire here (known: ${expected})`, location: `${here}.linkId` });
       return;
     }
-    if (seen.has(linkId)) faults.push({ code: 'business-rule', diagnostics: `item ${linkId} appears more than once`, location: `${here}.linkId` });
+    if (seen.has(linkId) && known.repeats !== true) faults.push({ code: 'business-rule', diagnostics: `item ${linkId} appears more than once`, location: `${here}.linkId` });
     seen.add(linkId);
     faults.push(...(known.type === 'group' ? groupFaults(item, known, here) : questionFaults(item, known, here)));
   });
@@ -62,12 +66,42 @@ function questionFaults(item: Record<string, unknown>, question: QuestionnaireIt
   const key = VALUE_KEY[question.type];
   return answers.flatMap((answer: unknown, j): AdapterIssue[] => {
     const value = isRecord(answer) && key !== undefined ? answer[key] : undefined;
-    const wellTyped = question.type === 'boolean' ? typeof value === 'boolean' : question.type === 'integer' ? Number.isInteger(value) : typeof value === 'string';
     const extra = isRecord(answer) ? Object.keys(answer).filter((k) => k.startsWith('value') && k !== key) : [];
-    return wellTyped && extra.length === 0
-      ? []
-      : [{ code: 'value', diagnostics: `${question.linkId} is a ${question.type} item: its answer is ${key ?? 'not supported'}`, location: `${here}.answer[${j}]` }];
+    if (!wellTyped(question.type, value) || extra.length > 0) {
+      return [{ code: 'value', diagnostics: `${question.linkId} is a ${question.type} item: its answer is ${key ?? 'not supported'}`, location: `${here}.answer[${j}]` }];
+    }
+    return question.type === 'choice' && !isOption(question, value)
+      ? [{ code: 'code-invalid', diagnostics: `${question.linkId}: ${describeCoding(value)} is not one of its answers (${options(question)})`, location: `${here}.answer[${j}]` }]
+      : [];
   });
+}
+
+function wellTyped(type: QuestionnaireItem['type'], value: unknown): boolean {
+  switch (type) {
+    case 'boolean':
+      return typeof value === 'boolean';
+    case 'integer':
+      return Number.isInteger(value);
+    case 'choice':
+      return isRecord(value) && typeof value['code'] === 'string';
+    case 'reference':
+      return isRecord(value) && typeof value['reference'] === 'string';
+    default:
+      return typeof value === 'string';
+  }
+}
+
+/** A choice answer is one of the item's answer options: the same code of the same system. */
+function isOption(question: QuestionnaireItem, coding: unknown): boolean {
+  return (question.answerOption ?? []).some((o) => isRecord(coding) && o.valueCoding?.code === coding['code'] && o.valueCoding?.system === coding['system']);
+}
+
+const options = (question: QuestionnaireItem): string => (question.answerOption ?? []).map((o) => o.valueCoding?.code ?? '').join(', ');
+
+function describeCoding(coding: unknown): string {
+  const system = isRecord(coding) ? coding['system'] : undefined;
+  const code = isRecord(coding) ? coding['code'] : undefined;
+  return `${typeof system === 'string' ? `${system}|` : ''}${String(code)}`;
 }
 
 function requiredMissing(present: readonly string[], form: readonly QuestionnaireItem[], at: string): AdapterIssue[] {

@@ -1,10 +1,12 @@
 import { cafUnit, cafIssues, type CafOptions } from './caf.js';
-import { CAF_DOMAIN_NAMES, CAF_ITEM, CAF_QUESTIONNAIRE, CAF_QUESTIONNAIRE_CANONICAL, CAF_QUESTIONNAIRE_URL } from './caf-questionnaire.js';
+import { CAF_ITEM, CAF_QUESTIONNAIRE, CAF_QUESTIONNAIRE_CANONICAL, CAF_QUESTIONNAIRE_URL } from './caf-questionnaire.js';
+import { readAnswers } from './caf-response-answers.js';
 import { itemFaults } from './caf-response-items.js';
-import { cafExportSchema } from './caf-schema.js';
+import { Locations, QR } from './caf-response-locations.js';
+import { cafExportSchema, motherOf, type CafExport } from './caf-schema.js';
 import { ORGANISATION_TYPE_SYSTEM } from './caf-consent.js';
 import { invalid, ok, unparsable, type AdapterIssue, type AdapterResult, type IngestUnit } from './ingest-unit.js';
-import { NHS_NUMBER_SYSTEM } from './nhs-number.js';
+import { NHS_NUMBER_SYSTEM, validNhsNumber } from './nhs-number.js';
 import { SOURCE_REVISION_SYSTEM } from '../fhir/source-revision.js';
 
 // The second input shape of a CAF-compliant assessment: a FHIR R4
@@ -12,8 +14,11 @@ import { SOURCE_REVISION_SYSTEM } from '../fhir/source-revision.js';
 // health visitors' (or council's) form system records it. The response holds,
 // as contained resources, what the form alone does not:
 //   - the child: a Patient the `subject` references ("#child"), with the NHS number and date of birth;
+//     for an unborn child (item expected-delivery-date answered) the subject is the mother
+//     instead, by her NHS number, as the hub files such an assessment;
 //   - the assessor: a PractitionerRole the `author` references, naming the
 //     practitioner and the sending organisation (its code is the sender, checked against the client);
+//     the lead professional, the author of the action plan, likewise (item lead-professional);
 //   - the family's decision: one Consent, in the shape the hub stores a CAF consent
 //     (status active or rejected, dateTime, performer, sourceAttachment.title the
 //     statement, a permit to organisation types with nested denies).
@@ -22,13 +27,13 @@ import { SOURCE_REVISION_SYSTEM } from '../fhir/source-revision.js';
 // The items are checked against the Questionnaire first, then everything goes
 // through the same schema and unit as the CAF JSON shape, so both shapes give
 // the same records, the same checks and the same message key (caf:<reference>:<revision>):
-// the same revision sent in either shape is one message. Not carried in this
-// shape: an unborn child, parents and carers, and the action plan (send the JSON shape for those).
+// the same revision sent in either shape is one message. The parents and carers
+// (items parent-carer) and the action plan (items action-plan) are answers of
+// repeating groups (caf-response-answers.ts reads them).
 // See: https://hl7.org/fhir/R4/questionnaireresponse.html and https://hl7.org/fhir/R4/references.html#contained
 
 type Json = Record<string, unknown>;
 const isRecord = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
-const QR = 'QuestionnaireResponse';
 
 export function adaptCafResponse(json: unknown, options: CafOptions): AdapterResult<IngestUnit> {
   if (!isRecord(json) || json['resourceType'] !== QR) {
@@ -40,20 +45,26 @@ export function adaptCafResponse(json: unknown, options: CafOptions): AdapterRes
     faults.push({ code: 'value', diagnostics: `the hub reads answers to ${CAF_QUESTIONNAIRE_CANONICAL} only`, location: `${QR}.questionnaire` });
   }
   faults.push(...itemFaults(json['item'], CAF_QUESTIONNAIRE.item ?? [], `${QR}.item`));
-  const items = Array.isArray(json['item']) ? json['item'].filter(isRecord) : [];
-  const edd = items.findIndex((i) => i['linkId'] === CAF_ITEM.expectedDeliveryDate);
-  if (edd !== -1) faults.push({ code: 'not-supported', diagnostics: "an unborn child's assessment is sent in the CAF JSON shape", location: `${QR}.item[${edd}]` });
+  const where = new Locations();
+  const read = readAnswers(Array.isArray(json['item']) ? json['item'] : [], where);
+  const unborn = read.expectedDeliveryDate !== undefined;
 
   const contained = Array.isArray(json['contained']) ? json['contained'] : [];
-  const child = containedAt(contained, json['subject'], 'Patient');
-  if (child === undefined) faults.push({ code: 'required', diagnostics: 'subject must reference the child: a contained Patient ("#id")', location: `${QR}.subject` });
+  const subject = containedAt(contained, json['subject'], 'Patient');
+  if (subject === undefined) {
+    const whose = unborn ? 'the mother (the child is unborn)' : 'the child';
+    faults.push({ code: 'required', diagnostics: `subject must reference ${whose}: a contained Patient ("#id")`, location: `${QR}.subject` });
+  }
   const author = containedAt(contained, json['author'], 'PractitionerRole');
   if (author === undefined) faults.push({ code: 'required', diagnostics: 'author must reference the assessor: a contained PractitionerRole ("#id") with the practitioner and organisation', location: `${QR}.author` });
+  const lead = read.leadProfessional === undefined ? undefined : containedAt(contained, { reference: read.leadProfessional.reference }, 'PractitionerRole');
+  if (read.leadProfessional !== undefined && lead === undefined) {
+    faults.push({ code: 'value', diagnostics: `${CAF_ITEM.leadProfessional} must reference a contained PractitionerRole ("#id"), as author does`, location: read.leadProfessional.at });
+  }
   const consents = contained.flatMap((c: unknown, i) => (isRecord(c) && c['resourceType'] === 'Consent' ? [i] : []));
   if (consents.length !== 1) faults.push({ code: 'required', diagnostics: "the family's consent decision is one contained Consent", location: `${QR}.contained` });
-  if (faults.length > 0 || child === undefined || author === undefined || consents[0] === undefined) return invalid(...faults);
+  if (faults.length > 0 || subject === undefined || author === undefined || consents[0] === undefined) return invalid(...faults);
 
-  const where = new Locations();
   const at = (i: number): string => `${QR}.contained[${i}]`;
   const role = contained[author] as Json;
   const organisation = path(role, 'organization', 'identifier', 'value');
@@ -66,9 +77,10 @@ export function adaptCafResponse(json: unknown, options: CafOptions): AdapterRes
       revision: revision(json),
       status: json['status'],
       ...authoredDates(json['status'], json['authored']),
-      ...answers(items, where),
-      child: childOf(contained[child] as Json, at(child), where),
-      assessor: { name: path(role, 'practitioner', 'display'), role: text(first(role['code'])), organisation, email: contact(role, 'email'), telephone: contact(role, 'phone') },
+      ...read.assessment,
+      child: unborn ? { unborn: true, expectedDeliveryDate: read.expectedDeliveryDate } : childOf(contained[subject] as Json, at(subject), where),
+      assessor: professionalOf(role),
+      ...(lead === undefined ? {} : { leadProfessional: professionalOf(contained[lead] as Json) }),
       consent: consentOf(contained[consentIndex] as Json, at(consentIndex), where),
     },
   };
@@ -79,25 +91,45 @@ export function adaptCafResponse(json: unknown, options: CafOptions): AdapterRes
   where.set('assessment.completedOn', `${QR}.authored`);
   where.set('assessment.assessor', `${at(author)}.practitioner.display`);
   where.set('assessment.assessor.role', `${at(author)}.code`);
+  if (lead !== undefined) {
+    where.set('assessment.leadProfessional', `${at(lead)}.practitioner.display`);
+    where.set('assessment.leadProfessional.role', `${at(lead)}.code`);
+  }
+  if (unborn) where.set('assessment.child', `${QR}.subject`);
   const parsed = cafExportSchema.safeParse(exported, { reportInput: true });
-  if (!parsed.success) return invalid(...parsed.error.issues.flatMap(cafIssues).map((issue) => ({ ...issue, location: where.of(issue.location) })));
+  if (!parsed.success) return invalid(...parsed.error.issues.flatMap(cafIssues).map((issue) => where.relocate(issue)));
+  const mismatch = unborn ? subjectNotMother(parsed.data, contained[subject] as Json, at(subject)) : undefined;
+  if (mismatch !== undefined) return invalid(mismatch);
   return ok(cafUnit(parsed.data, { ...options, revisionLocation: `${QR}.meta.tag` }));
 }
 
-/** Export paths ("assessment.child.dateOfBirth") → where the response said it; the longest known prefix wins. */
-class Locations {
-  private readonly map = new Map<string, string>();
-  set(exportPath: string, location: string): void {
-    this.map.set(exportPath, location);
-  }
-  of(exportPath: string): string {
-    let best: string | undefined;
-    for (const key of this.map.keys()) {
-      const boundary = exportPath.charAt(key.length);
-      if (exportPath.startsWith(key) && (boundary === '' || boundary === '.' || boundary === '[') && key.length > (best?.length ?? -1)) best = key;
-    }
-    return best === undefined ? QR : (this.map.get(best) ?? QR);
-  }
+/**
+ * An unborn child's assessment is filed on the mother (caf.ts): the subject
+ * must be her, the mother the parents and carers name (caf-schema.ts motherOf),
+ * by NHS number. Her details are read from her parent-carer group.
+ */
+function subjectNotMother(exported: CafExport, patient: Json, at: string): AdapterIssue | undefined {
+  const mother = motherOf(exported.assessment.parentsCarers);
+  const identifiers: unknown = patient['identifier'];
+  const nhs: unknown = Array.isArray(identifiers) ? path((identifiers as unknown[]).find((i) => isRecord(i) && i['system'] === NHS_NUMBER_SYSTEM), 'value') : undefined;
+  const subjectNhs = typeof nhs === 'string' ? validNhsNumber(nhs) : undefined;
+  if (mother !== undefined && subjectNhs === mother.nhsNumber) return undefined;
+  return {
+    code: 'business-rule',
+    diagnostics: `${CAF_ITEM.expectedDeliveryDate} is answered, so the child is unborn and the subject is the mother: the contained Patient's NHS number must be that of the mother-to-be (or mother) in a ${CAF_ITEM.parentCarer} group`,
+    location: `${at}.identifier`,
+  };
+}
+
+/** A professional from a contained PractitionerRole, as the export names one. */
+function professionalOf(role: Json): Json {
+  return {
+    name: path(role, 'practitioner', 'display'),
+    role: text(first(role['code'])),
+    organisation: path(role, 'organization', 'identifier', 'value'),
+    email: contact(role, 'email'),
+    telephone: contact(role, 'phone'),
+  };
 }
 
 /** The index of the contained resource of `type` a reference ("#id") names. */
@@ -192,39 +224,4 @@ function consentOf(consent: Json, at: string, where: Locations): Json {
     shareWith: given === true ? types(provision['actor']) : [],
     doNotShareWith: nested.flatMap((p) => (path(p, 'type') === 'deny' ? types(path(p, 'actor')) : [])),
   };
-}
-
-/** The answers, back in the export's fields (the items were checked against the Questionnaire already). */
-function answers(items: readonly Json[], where: Locations): Json {
-  const out: Json = {};
-  const values = (item: Json): unknown[] => (Array.isArray(item['answer']) ? item['answer'] : []).map((a) => (isRecord(a) ? (a['valueString'] ?? a['valueDate'] ?? a['valueBoolean']) : undefined));
-  const simple: Readonly<Record<string, string>> = {
-    [CAF_ITEM.reasonForAssessment]: 'reasonForAssessment',
-    [CAF_ITEM.childViews]: 'childViews',
-    [CAF_ITEM.parentViews]: 'parentViews',
-    [CAF_ITEM.teamAroundTheChildHeld]: 'teamAroundTheChildHeld',
-    [CAF_ITEM.reviewDate]: 'reviewDate',
-  };
-  const domains: Json = {};
-  items.forEach((item, i) => {
-    const linkId = String(item['linkId']);
-    const at = `${QR}.item[${i}]`;
-    const field = simple[linkId];
-    if (field !== undefined) {
-      out[field] = values(item)[0];
-      where.set(`assessment.${field}`, at);
-    } else if (linkId === CAF_ITEM.peoplePresent) {
-      out['peoplePresent'] = values(item);
-      where.set('assessment.peoplePresent', at);
-    } else if ((CAF_DOMAIN_NAMES as readonly string[]).includes(linkId)) {
-      const groups = Array.isArray(item['item']) ? item['item'].filter(isRecord) : [];
-      domains[linkId] = groups.map((group, j) => {
-        where.set(`assessment.domains.${linkId}[${j}]`, `${at}.item[${j}]`);
-        const parts = Array.isArray(group['item']) ? group['item'].filter(isRecord) : [];
-        const part = (name: string): unknown => values(parts.find((p) => String(p['linkId']).endsWith(`.${name}`)) ?? {})[0];
-        return { element: String(group['linkId']).slice(linkId.length + 1), strengths: part('strengths'), needs: part('needs') };
-      });
-    }
-  });
-  return { ...out, domains };
 }

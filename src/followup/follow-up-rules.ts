@@ -21,6 +21,21 @@ export function addDays(day: string, days: number): string {
   return new Date(Date.parse(`${day}T00:00:00Z`) + days * DAY_MS).toISOString().slice(0, 10);
 }
 
+/**
+ * The clock of a run as of `asOf`: `clock` moved to that day, so the work a
+ * run writes is dated on the day it judged (a run by hand for a past day, as
+ * the scheduled run for today, which reads `clock` itself). It keeps ticking
+ * from the time of day `clock` read when the run began, and never passes the
+ * end of the as-of day (a run that crosses midnight stays on its day).
+ */
+export function asOfClock(clock: () => Date, asOf: string): () => Date {
+  const day = Date.parse(`${asOf}T00:00:00Z`);
+  const started = clock().getTime();
+  const offset = day - (started - (((started % DAY_MS) + DAY_MS) % DAY_MS));
+  const last = day + DAY_MS - 1;
+  return () => new Date(Math.min(clock().getTime() + offset, last));
+}
+
 /** The calendar day (UTC) of a FHIR date or dateTime. */
 export function dayOf(dateTime: string): string {
   return dateTime.length <= 10 ? dateTime : new Date(dateTime).toISOString().slice(0, 10);

@@ -45,7 +45,7 @@ async function births(ctx: FollowUpRunContext): Promise<Map<string, string[]>> {
       await ctx.close({ focus: baby, kinds: ['birth-without-booking'] }, 'completed', 'booking-received', 'A booking for the mother has been received');
       continue;
     }
-    await ctx.raise(birthWithoutBookingSpecs(baby, notifiedBy, ctx.healthVisitors, ctx.deps.clock()));
+    await ctx.raise(birthWithoutBookingSpecs(baby, notifiedBy, ctx.healthVisitors, ctx.now()));
   }
   return birthsByMother;
 }
@@ -72,6 +72,6 @@ async function pregnancies(ctx: FollowUpRunContext, birthsByMother: ReadonlyMap<
     }
     const managing = episode.managingOrganization?.identifier?.value;
     const unit = ctx.maternity.find((m) => m.code === managing) ?? ctx.maternity.find((m) => (row.sourceOrgs ?? [row.sourceOrg]).includes(m.code));
-    await ctx.raise(pregnancyOverdueSpecs(focus, mother, edd, unit, ctx.healthVisitors, ctx.deps.clock()));
+    await ctx.raise(pregnancyOverdueSpecs(focus, mother, edd, unit, ctx.healthVisitors, ctx.now()));
   }
 }

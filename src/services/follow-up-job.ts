@@ -5,6 +5,7 @@ import type { RequestMeta } from './audit-recorder.js';
 import { exceptionReports } from './follow-up-exceptions.js';
 import { escalations, movesAndDeaths } from './follow-up-moves.js';
 import { scanOverdueDoses } from './follow-up-overdue-scan.js';
+import { asOfClock } from '../followup/follow-up-rules.js';
 import { FollowUpRunContext, type FollowUpJobDeps, type FollowUpRun } from './follow-up-run.js';
 
 // The follow-up job, the imperative shell around followup/follow-up-rules.ts.
@@ -30,7 +31,8 @@ export async function runFollowUpJob(deps: FollowUpJobDeps, asOf: string, meta: 
       return run;
     }
     run.ran = true;
-    const ctx = new FollowUpRunContext(deps, tx, meta, asOf, run);
+    // Everything the run raises, escalates, cancels or completes is dated on its as-of day.
+    const ctx = new FollowUpRunContext({ ...deps, taskClock: asOfClock(deps.clock, asOf) }, tx, meta, asOf, run);
     await ctx.load();
     await scanOverdueDoses(ctx);
     await exceptionReports(ctx);

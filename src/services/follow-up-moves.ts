@@ -31,7 +31,7 @@ export async function movesAndDeaths(ctx: FollowUpRunContext): Promise<void> {
       case 'stay':
         break;
       case 'transfer': {
-        const spec = specFor(task, action.to, ctx.deps.clock());
+        const spec = specFor(task, action.to, ctx.now());
         if (spec !== undefined && (await ownerMaySee(ctx.deps, ctx.tx, spec, 'immunisation-follow-up'))) await ctx.raise([spec]);
         await ctx.close(mine, 'cancelled', 'moved-to-another-centre', "The child has moved to another children's centre's area");
         await ctx.noticeClosed(row, owner, 'moved-to-another-centre');
@@ -56,7 +56,7 @@ export async function escalations(ctx: FollowUpRunContext): Promise<void> {
   for (const row of await allOpen(ctx)) {
     const task = content(row) as Task;
     if (!needsEscalation(task, ctx.asOf, days)) continue;
-    const now = ctx.deps.clock();
+    const now = ctx.now();
     const [updated] = await rewriteFollowUps(ctx.deps, ctx.tx, ctx.meta, [{ row, task: escalated(task, days, now, ctx.hubName) }], `follow-up escalated: not accepted within ${days} days`);
     if (updated === undefined) continue;
     ctx.noteRow('escalated', updated, ctx.run.escalated);

@@ -51,7 +51,7 @@ async function scanBatch(ctx: FollowUpRunContext, schedule: Schedule, children: 
       const found = byKey.get(`${child}|${doseKey(dose)}`);
       if (found !== undefined && settled(ctx, found, work)) continue;
       const recommendation = await overdueRecommendation(ctx.deps, ctx.tx, ctx.meta, schedule, child, findings.assessment, dose, found);
-      await ctx.raise(overdueDoseSpecs(dose, child, recommendation, ctx.healthVisitors, ctx.deps.clock()));
+      await ctx.raise(overdueDoseSpecs(dose, child, recommendation, ctx.healthVisitors, ctx.now()));
     }
   }
 }

@@ -12,7 +12,7 @@ import { followUpClosedNotice } from '../followup/follow-up-notice.js';
 import type { Organisation, SubjectWhereabouts } from '../followup/follow-up-rules.js';
 import { kindOf, type FollowUpBusinessStatus, type FollowUpKind, type FollowUpSpec, type RaiseCause } from '../followup/follow-up-task.js';
 import type { RequestMeta } from './audit-recorder.js';
-import { closeFollowUps, raiseFollowUps } from './follow-up-service.js';
+import { closeFollowUps, raiseFollowUps, taskNow } from './follow-up-service.js';
 import type { OverdueDoseDeps } from './overdue-dose-tasks.js';
 
 // One run of the follow-up job: what every step shares. The organisations
@@ -71,6 +71,11 @@ export class FollowUpRunContext {
     const hub = (await organisationsByCode(this.tx, [HUB_ORGANISATION])).get(HUB_ORGANISATION);
     this.hubName = hub?.name ?? HUB_ORGANISATION;
     this.hubSystem = hub?.system ?? 'urn:eastside:org';
+  }
+
+  /** The run's time on its as-of day: what the work it writes is dated by. */
+  now(): Date {
+    return taskNow(this.deps);
   }
 
   async raise(specs: readonly FollowUpSpec[], cause: RaiseCause = 'condition'): Promise<void> {

@@ -33,7 +33,15 @@ import type { DisclosureService } from './disclosure-service.js';
 
 export interface FollowUpDeps {
   audit: AuditRecorder;
+  /** When the hub records a version (meta.lastUpdated, what `_lastUpdated` searches find), and by default when work is dated. */
   clock: () => Date;
+  /**
+   * When the work written is dated (Task.authoredOn, executionPeriod, lastModified, note times):
+   * the follow-up job's as-of day (followup/follow-up-rules.ts asOfClock). Default `clock`. The
+   * store's meta.lastUpdated stays `clock`, so a run for a past day is still found by partners
+   * polling with `_lastUpdated`.
+   */
+  taskClock?: () => Date;
   protocols: readonly LoadedProtocol[];
   disclosure: DisclosureService;
 }
@@ -60,7 +68,7 @@ export interface RaiseOptions {
 export async function raiseFollowUps(deps: FollowUpDeps, tx: Tx, meta: RequestMeta, specs: readonly FollowUpSpec[], options: RaiseOptions = {}): Promise<StoredResource[]> {
   if (specs.length === 0) return [];
   const now = deps.clock();
-  const asOf = options.asOf ?? now.toISOString().slice(0, 10);
+  const asOf = options.asOf ?? taskNow(deps).toISOString().slice(0, 10);
   const unique = new Map(specs.map((spec) => [followUpKey(spec), spec] as const));
   let hub: HubParty | undefined;
   const rows: StoredResource[] = [];
@@ -84,7 +92,8 @@ export async function closeFollowUps(deps: FollowUpDeps, tx: Tx, meta: RequestMe
   if (open.length === 0) return [];
   const hub = await hubParty(tx);
   const now = deps.clock();
-  const rows = open.map((row) => hubVersion(closeTask(taskOf(row), close, now, hub.party.name ?? HUB_ORGANISATION), row, now));
+  const at = taskNow(deps);
+  const rows = open.map((row) => hubVersion(closeTask(taskOf(row), close, at, hub.party.name ?? HUB_ORGANISATION), row, now));
   for (const row of rows) await writeVersion(tx, row);
   await auditHub(deps, tx, meta, hub, 'update', rows, `follow-up ${close.status}: ${close.businessStatus}`);
   return rows;
@@ -124,6 +133,11 @@ export async function ownerMaySee(deps: FollowUpDeps, tx: Tx, spec: FollowUpSpec
   const candidate = hubVersion(buildFollowUpTask(randomUUID(), spec, hub.party), undefined, deps.clock());
   const [judged] = await deps.disclosure.judge(tx, ctx, [candidate]);
   return judged?.decision.effect === 'permit';
+}
+
+/** The time work is dated by (taskClock, else clock). */
+export function taskNow(deps: FollowUpDeps): Date {
+  return (deps.taskClock ?? deps.clock)();
 }
 
 export function taskOf(row: StoredResource): Task {

@@ -34,7 +34,8 @@ const tokens: Record<string, string> = {};
 const bearer = (who: string): string => `Bearer ${tokens[who] ?? ''}`;
 
 beforeAll(async () => {
-  t = await startTestHub({ clock: storyClock('2026-11-22T09:00:00Z') });
+  const clock = storyClock('2026-11-22T09:00:00Z');
+  t = await startTestHub({ clock });
   // A second maternity unit, to show exception reports stay with the unit they are about.
   const other = await generateClientKeyPair();
   await upsertOrganisation(t.database.db, { code: 'TEST-MAT', system: 'urn:eastside:org', type: 'maternity', name: 'Test maternity unit', catchment: [] });
@@ -45,7 +46,7 @@ beforeAll(async () => {
     .send({
       grant_type: 'client_credentials',
       client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
-      client_assertion: await signClientAssertion(other.privateJwk, 'test-maternity', t.hub.tokenUrl, { now: new Date(Date.parse('2026-11-22T09:00:00Z')) }),
+      client_assertion: await signClientAssertion(other.privateJwk, 'test-maternity', t.hub.tokenUrl, { now: clock() }), // the hub's time now: starting it may take longer than the assertion lives
       scope: 'system/*.rs system/Task.u',
       purpose_of_use: 'direct-care',
     });

@@ -313,7 +313,7 @@ describe('the same kind of review as a QuestionnaireResponse answering the hub\'
   });
 
   it.each<[string, (qr: Obj & { item: Obj[]; contained: Obj[] }) => void, string]>([
-    ['an unknown linkId', (qr) => qr.item.push({ linkId: 'favourite-colour', answer: [{ valueString: 'blue' }] }), 'QuestionnaireResponse.item[8].linkId'],
+    ['an unknown linkId', (qr) => qr.item.push({ linkId: 'favourite-colour', answer: [{ valueString: 'blue' }] }), 'QuestionnaireResponse.item[12].linkId'],
     ['a child without a date of birth', (qr) => delete qr.contained[0]!['birthDate'], 'QuestionnaireResponse.contained[0].birthDate'],
   ])('with %s is refused 422 naming the item, storing nothing', async (_name, edit, expression) => {
     const qr = await response('HV-TEST-0011');

@@ -88,3 +88,54 @@ describe('POST /ingest/caf', () => {
     expect((await caf(gp, await readFixture('caf/in-progress-no-plan.json'))).status).toBe(403);
   });
 });
+
+describe('POST /ingest/caf: the same assessments as QuestionnaireResponses answering the hub\'s CAF Questionnaire', () => {
+  type Obj = Record<string, unknown>;
+  type Response = Obj & { identifier: { value: string }; item: Obj[] };
+  const unborn = async (reference: string): Promise<Response> => {
+    const qr = JSON.parse(await readFixture('caf/unborn-do-not-share-response.json')) as Response;
+    qr.identifier.value = reference;
+    return qr;
+  };
+  const post = (body: unknown) => t.http.post('/ingest/caf').set('Authorization', `Bearer ${earlyHelp}`).set('Content-Type', 'application/fhir+json').send(JSON.stringify(body));
+  const inner = (item: Obj | undefined): Obj[] => (item?.['item'] ?? []) as Obj[];
+
+  it('an unborn child\'s assessment already received in the JSON shape is the same message: nothing changes', async () => {
+    const rows = await countRows(t.database.db, 'resource_history');
+    const res = await post(await unborn('EH-TEST-0002'));
+    expect(res.status).toBe(200);
+    expect((res.body as OperationOutcome).issue[0]?.code).toBe('duplicate');
+    expect(await countRows(t.database.db, 'resource_history')).toBe(rows);
+  });
+
+  it('files an unborn child\'s assessment on the mother-to-be, with both parents and the action plan as records of their own', async () => {
+    const res = await post(await unborn('EH-TEST-QR-0002'));
+    expect(res.status, JSON.stringify(res.body)).toBe(200);
+    const mother = await patientWith('9990070113');
+    const subject = `Patient/${mother?.id ?? ''}`;
+    const qr = (await storedResources<QuestionnaireResponse>(t.database.db, 'QuestionnaireResponse')).find((q) => q.identifier?.value === 'EH-TEST-QR-0002');
+    expect(qr?.subject?.reference).toBe(subject);
+    expect(qr?.item?.find((i) => i.linkId === 'expected-delivery-date')?.answer).toEqual([{ valueDate: '2027-02-20' }]);
+    expect(qr?.item?.map((i) => i.linkId)).not.toContain('parent-carer');
+    const plan = (await storedResources<CarePlan>(t.database.db, 'CarePlan')).find((c) => c.identifier?.some((i) => i.value === 'EH-TEST-QR-0002'));
+    expect(plan).toMatchObject({ subject: { reference: subject }, activity: [{ detail: { description: 'Antenatal group place', scheduledPeriod: { end: '2026-11-30' } } }] });
+    const father = (await storedResources<RelatedPerson>(t.database.db, 'RelatedPerson')).find((r) => r.identifier?.some((i) => i.value === 'unborn:9990070113:FTH:9990070121'));
+    expect(father).toMatchObject({ patient: { reference: subject }, relationship: [{ text: 'father-to-be' }] });
+    const consent = (await storedResources<Consent>(t.database.db, 'Consent')).find((c) => c.identifier?.some((i) => i.value === 'EH-TEST-QR-0002'));
+    expect(JSON.stringify(consent?.provision)).toMatch(/"type":"deny".*childrens-centre/);
+  });
+
+  it.each<[string, (qr: Response) => void, string, RegExp]>([
+    ['a parent whose NHS number fails its check digit', (qr) => (inner(qr.item[3])[2]!['answer'] = [{ valueString: '9990070122' }]), 'QuestionnaireResponse.item[3].item[2]', /parent-carer\.nhs-number: "9990070122" is not a valid NHS number/],
+    ['a relationship that is not one of the answers', (qr) => (inner(qr.item[3])[3]!['answer'] = [{ valueCoding: { system: 'https://eastside.example/fhir/CodeSystem/caf-relationship', code: 'uncle' } }]), 'QuestionnaireResponse.item[3].item[3].answer[0]', /parent-carer\.relationship: .*uncle is not one of its answers/],
+    ['an action given as a date', (qr) => (inner(qr.item[11])[0]!['answer'] = [{ valueDate: '2026-11-30' }]), 'QuestionnaireResponse.item[11].item[0].answer[0]', /action-plan\.action is a text item/],
+  ])('refuses %s: 422 naming the item, and nothing stored', async (_name, edit, expression, diagnostics) => {
+    const qr = await unborn('EH-TEST-QR-BAD');
+    edit(qr);
+    const before = { rows: await countRows(t.database.db, 'resource_history'), receipts: await countRows(t.database.db, 'message_receipt') };
+    const res = await post(qr);
+    expect(res.status).toBe(422);
+    expect((res.body as OperationOutcome).issue).toContainEqual(expect.objectContaining({ severity: 'error', expression: [expression], diagnostics: expect.stringMatching(diagnostics) as unknown }));
+    expect({ rows: await countRows(t.database.db, 'resource_history'), receipts: await countRows(t.database.db, 'message_receipt') }).toEqual(before);
+  });
+});

@@ -4,6 +4,7 @@ import { adaptImmunisationCsv } from '../../src/adapters/immunisation-csv.js';
 import { completeHistoryUnits } from '../../src/adapters/immunisation-history.js';
 import { buildCompleteHistoryList, isCompleteHistory } from '../../src/followup/complete-history.js';
 import {
+  asOfClock,
   birthWithoutBookingSpecs,
   escalated,
   expectedDelivery,
@@ -99,6 +100,32 @@ describe('escalation', () => {
     expect(after.status).toBe('requested');
     expect(after.note?.map((n) => n.text)).toEqual(['left a message', 'Escalated to the health visitors: not accepted within 14 days']);
     expect({ ...after, businessStatus: before.businessStatus, note: before.note, lastModified: undefined }).toEqual({ ...before, lastModified: undefined });
+  });
+});
+
+describe('the clock of a run as of a day', () => {
+  const fixed = (iso: string) => () => new Date(iso);
+
+  it('is the clock itself for a run as of today', () => {
+    expect(asOfClock(fixed('2026-12-06T07:45:12.345Z'), '2026-12-06')().toISOString()).toBe('2026-12-06T07:45:12.345Z');
+  });
+
+  test.each([
+    ['a past day', '2026-11-22', '2026-11-22T07:45:12.345Z'],
+    ['a later day', '2027-01-02', '2027-01-02T07:45:12.345Z'],
+    ['29 February', '2028-02-29', '2028-02-29T07:45:12.345Z'],
+  ])('moves the clock to %s, at the time of day it read', (_name, asOf, expected) => {
+    expect(asOfClock(fixed('2026-12-06T07:45:12.345Z'), asOf)().toISOString()).toBe(expected);
+  });
+
+  it('keeps ticking, and a run that crosses midnight stays on its day', () => {
+    let now = Date.parse('2026-12-06T23:59:59.000Z');
+    const clock = asOfClock(() => new Date(now), '2026-11-22');
+    expect(clock().toISOString()).toBe('2026-11-22T23:59:59.000Z');
+    now += 500;
+    expect(clock().toISOString()).toBe('2026-11-22T23:59:59.500Z');
+    now += 5_000;
+    expect(clock().toISOString()).toBe('2026-11-22T23:59:59.999Z');
   });
 });
 

@@ -1,3 +1,4 @@
+import { rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -194,6 +195,11 @@ async function main(): Promise<number> {
     const url = new URL(server.url);
     url.pathname = '/hubfaults';
     dataDir = await mkdtemp(path.join(tmpdir(), 'hub-faults-'));
+    const made = dataDir;
+    // Removed on any exit, a signal's included (temporary-postgres.ts exits the process on one).
+    process.on('exit', () => {
+      rmSync(made, { recursive: true, force: true });
+    });
     control = connectedClient(url.toString());
     await control.connect();
     // The first start makes the log key and the demo client keys every later instance shares.

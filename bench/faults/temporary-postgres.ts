@@ -91,8 +91,10 @@ export async function startTemporaryPostgres(): Promise<TemporaryPostgres> {
     }
     process.exit(signal === 'SIGINT' ? 130 : 143);
   };
+  // `on`, not `once`: timeout(1) signals the process and then its group, and a
+  // second SIGTERM with no listener left would kill this process mid-cleanup.
   const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
-  for (const s of signals) process.once(s, onSignal);
+  for (const s of signals) process.on(s, onSignal);
 
   const stop = async (): Promise<void> => {
     if (stopped) return;

@@ -1,3 +1,4 @@
+import { rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -86,6 +87,11 @@ async function main(): Promise<number> {
     url.pathname = `/${name}`;
     const databaseUrl = url.toString();
     dataDir = await mkdtemp(path.join(tmpdir(), 'hub-soak-'));
+    const made = dataDir;
+    // Removed on any exit, a signal's included (temporary-postgres.ts exits the process on one).
+    process.on('exit', () => {
+      rmSync(made, { recursive: true, force: true });
+    });
     const hubPorts = [base + 1, base + 2, base + 3];
     // The first start makes the log key and the demo client keys the three instances share.
     const setup = startHub('setup', base + 4, { DATABASE_URL: databaseUrl, DATA_DIR: dataDir, MLLP_PORT: String(base + 8) });

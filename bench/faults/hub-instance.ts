@@ -7,6 +7,13 @@ import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 
+// Instances still running when the bench exits (an error, or a signal that
+// exits it) are killed with it rather than left serving on their ports.
+const running = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const child of running) child.kill('SIGKILL');
+});
+
 export interface HubInstance {
   name: string;
   baseUrl: string;
@@ -46,7 +53,11 @@ export function startHub(name: string, port: number, env: Record<string, string>
   };
   child.stdout?.on('data', keep);
   child.stderr?.on('data', keep);
-  const exited = once(child, 'exit').then(([code]) => code as number | null);
+  running.add(child);
+  const exited = once(child, 'exit').then(([code]) => {
+    running.delete(child);
+    return code as number | null;
+  });
   return {
     name,
     baseUrl: `http://127.0.0.1:${port}`,

@@ -3,9 +3,9 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
 
-// What the fault suite and the soak share about the PostgreSQL server at
-// 127.0.0.1:5432 and the hub's CLI: a client a stopped server cannot crash,
-// the whole-server stop/start, and `hub audit verify`.
+// What the fault suite and the soak share about their PostgreSQL server (a
+// temporary one of their own, temporary-postgres.ts) and the hub's CLI: a
+// client a stopped server cannot crash, and `hub audit verify`.
 
 const run = promisify(execFile);
 
@@ -14,22 +14,6 @@ export function connectedClient(connectionString: string): pg.Client {
   const client = new pg.Client({ connectionString });
   client.on('error', () => undefined);
   return client;
-}
-
-/**
- * Stops the local cluster (Debian's pg_ctlcluster), waits downMs, starts it
- * again whatever happened (other work shares the server); the outage in ms.
- */
-export async function restartPostgres(downMs: number): Promise<number> {
-  const [version = ''] = (await run('ls', ['/etc/postgresql'])).stdout.trim().split('\n');
-  const started = Date.now();
-  try {
-    await run('pg_ctlcluster', ['--skip-systemctl-redirect', version, 'main', 'stop']);
-    await new Promise((resolve) => setTimeout(resolve, downMs));
-  } finally {
-    await run('pg_ctlcluster', ['--skip-systemctl-redirect', version, 'main', 'start']);
-  }
-  return Date.now() - started;
 }
 
 /** `hub audit verify` as an operator runs it, against the database and DATA_DIR given. */

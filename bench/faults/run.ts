@@ -1,3 +1,4 @@
+import { rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -7,25 +8,25 @@ import { demoClients } from '../../src/demo/world.js';
 import { ingestFormats, UniqueValues } from '../support/ingest-formats.js';
 import { startHub, stopHub, untilReady, type HubInstance } from './hub-instance.js';
 import { runLoad, type LoadTally, type Sender } from './load.js';
-import { auditVerify, connectedClient, restartPostgres } from './postgres.js';
+import { auditVerify, connectedClient } from './postgres.js';
+import { startTemporaryPostgres, type TemporaryPostgres } from './temporary-postgres.js';
 
-// `npm run faults [-- --restart-db] [--repeat N] [--only databaseRestart,…]`: the fault suite of issue 13,
-// on the PostgreSQL server at 127.0.0.1:5432 (user postgres), loopback only,
-// in a database of its own, created and dropped. Each scenario runs real hub
+// `npm run faults [-- --repeat N] [--only databaseRestart,…]`: the fault suite of issue 13,
+// on a PostgreSQL server of its own (initdb'd in a temporary directory, on a
+// free loopback port, deleted at the end), so that terminating backends and
+// stopping the server disrupt nothing else. Each scenario runs real hub
 // processes under load and prints sent / acknowledged / stored / duplicated /
-// lost. Not part of `npm test`: it terminates PostgreSQL backends and, with
-// --restart-db only, stops and starts the whole server for a few seconds.
+// lost. Not part of `npm test`.
 
-const SERVER = process.env['FAULTS_SERVER_URL'] ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const args = process.argv.slice(2);
-const restartDb = args.includes('--restart-db');
 const repeat = args.includes('--repeat') ? Number(args[args.indexOf('--repeat') + 1]) || 2 : 2;
-// --only <scenario function name>[,…]: e.g. --only databaseRestart --restart-db
+// --only <scenario function name>[,…]: e.g. --only databaseRestart
 const only = args.includes('--only') ? (args[args.indexOf('--only') + 1] ?? '').split(',') : undefined;
 const LOAD_MS = 6_000;
 let nextPort = 18_400 + (process.pid % 50) * 10;
 
 interface Context {
+  server: TemporaryPostgres;
   url: string;
   dataDir: string;
   control: pg.Client;
@@ -93,7 +94,7 @@ async function databaseRestart(context: Context): Promise<Row> {
   await untilReady(a);
   const load = runLoad({ hubs: () => [a.baseUrl], sender: context.sender, next: context.next, workers: 4, durationMs: LOAD_MS, patienceMs: 40_000 });
   await sleep(1_500);
-  const outage = await restartPostgres(2_000);
+  const outage = await context.server.restart(2_000);
   const tally = await load;
   await context.control.end().catch(() => undefined);
   context.control = connectedClient(context.url);
@@ -182,17 +183,25 @@ function print(row: Row): void {
 }
 
 async function main(): Promise<number> {
-  const name = `hubfaults_${process.pid}`;
-  const admin = connectedClient(SERVER);
-  await admin.connect();
-  await admin.query(`create database "${name}"`);
-  const url = new URL(SERVER);
-  url.pathname = `/${name}`;
-  const dataDir = await mkdtemp(path.join(tmpdir(), 'hub-faults-'));
-  const control = connectedClient(url.toString());
-  await control.connect();
+  const server = await startTemporaryPostgres();
   const rows: Row[] = [];
+  let dataDir: string | undefined;
+  let control: pg.Client | undefined;
   try {
+    const admin = connectedClient(server.url);
+    await admin.connect();
+    await admin.query('create database hubfaults');
+    await admin.end();
+    const url = new URL(server.url);
+    url.pathname = '/hubfaults';
+    dataDir = await mkdtemp(path.join(tmpdir(), 'hub-faults-'));
+    const made = dataDir;
+    // Removed on any exit, a signal's included (temporary-postgres.ts exits the process on one).
+    process.on('exit', () => {
+      rmSync(made, { recursive: true, force: true });
+    });
+    control = connectedClient(url.toString());
+    await control.connect();
     // The first start makes the log key and the demo client keys every later instance shares.
     const first = startHub('setup', (nextPort += 1), { DATABASE_URL: url.toString(), DATA_DIR: dataDir });
     await untilReady(first);
@@ -202,6 +211,7 @@ async function main(): Promise<number> {
     const format = (await ingestFormats(new UniqueValues(0))).find((f) => f.name === 'hl7v2');
     if (format === undefined) throw new Error('no hl7v2 format');
     const context: Context = {
+      server,
       url: url.toString(),
       dataDir,
       control,
@@ -211,7 +221,7 @@ async function main(): Promise<number> {
         return { body, key: format.messageKeys(body)[0] ?? '' };
       },
     };
-    const scenarios = [terminateUnderLoad, ...(restartDb ? [databaseRestart] : []), killMidIngest, sigtermUnderLoad, twoInstancesOneKilled].filter(
+    const scenarios = [terminateUnderLoad, databaseRestart, killMidIngest, sigtermUnderLoad, twoInstancesOneKilled].filter(
       (s) => only === undefined || only.includes(s.name),
     );
     for (const scenario of scenarios) {
@@ -226,18 +236,14 @@ async function main(): Promise<number> {
       print(refused);
       rows.push(refused);
     }
+    control = context.control;
     const verified = await auditVerify(context.url, context.dataDir);
     console.log(verified.line);
-    if (!restartDb) console.log('(database stop/start not run: pass --restart-db; it stops the whole server for about 2 s)');
+    if (!verified.passed) return 1;
   } finally {
-    await control.end().catch(() => undefined);
-    await admin.end().catch(() => undefined);
-    // A fresh connection: a database restart during the run ended the first one.
-    const dropper = connectedClient(SERVER);
-    await dropper.connect();
-    await dropper.query(`drop database if exists "${name}" with (force)`);
-    await dropper.end();
-    await rm(dataDir, { recursive: true, force: true });
+    await control?.end().catch(() => undefined);
+    await server.stop();
+    if (dataDir !== undefined) await rm(dataDir, { recursive: true, force: true });
   }
   return rows.every((r) => r.passed) ? 0 : 1;
 }

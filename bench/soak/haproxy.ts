@@ -43,7 +43,17 @@ export async function startBalancer(dir: string, port: number, hubPorts: readonl
   };
   child.stdout?.on('data', keep);
   child.stderr?.on('data', keep);
-  const exited = new Promise<void>((resolve) => child.once('exit', () => { resolve(); }));
+  // Killed with the soak if it exits without stop() (an error, a signal).
+  const killOnExit = (): void => {
+    child.kill('SIGKILL');
+  };
+  process.on('exit', killOnExit);
+  const exited = new Promise<void>((resolve) =>
+    child.once('exit', () => {
+      process.removeListener('exit', killOnExit);
+      resolve();
+    }),
+  );
   return {
     baseUrl: `http://127.0.0.1:${port}`,
     child,

@@ -134,3 +134,27 @@ async function readPartialTile(db: Db | Tx, ref: TileRef): Promise<Uint8Array | 
 function bytes(value: Uint8Array): Uint8Array {
   return new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
 }
+
+/** The stored full tiles of one level with index in [from, to), for checking them. */
+export async function storedTileRange(db: Db | Tx, level: number, from: number, to: number): Promise<{ index: number; hashes: Uint8Array; root: Uint8Array }[]> {
+  const rows = await db
+    .select({ idx: auditTiles.idx, hashes: auditTiles.hashes, root: auditTiles.root })
+    .from(auditTiles)
+    .where(and(eq(auditTiles.level, level), gte(auditTiles.idx, from), lt(auditTiles.idx, to)))
+    .orderBy(asc(auditTiles.idx));
+  return rows.map((r) => ({ index: r.idx, hashes: bytes(r.hashes), root: bytes(r.root) }));
+}
+
+/**
+ * The first stored tile of each level that a log of the current size should
+ * not have yet (it claims entries the log lacks), with that size, read in one
+ * statement so a sequencer committing meanwhile cannot make one appear extra.
+ */
+export async function tilesBeyondLog(db: Db | Tx): Promise<{ level: number; index: number; size: number }[]> {
+  const rows = await rawRows<{ level: number; first: string | number; size: string | number }>(db, sql`
+    with head as (select coalesce(max(idx) + 1, 0) as size from audit_log)
+    select t.level, min(t.idx) as first, head.size from audit_tile t, head
+    where t.idx >= floor(head.size / power(${TILE_WIDTH}::numeric, t.level + 1))
+    group by t.level, head.size order by t.level`);
+  return rows.map((r) => ({ level: r.level, index: Number(r.first), size: Number(r.size) }));
+}

@@ -76,7 +76,7 @@ describe('hub CLI', () => {
     const caught = await hub(['audit', 'verify']);
     expect(caught.code).toBe(1);
     expect(caught.out.join('\n')).toMatch(/FAILED at index 2: event-changed/);
-  }, 90_000); // opens the embedded database five times over, one process after another
+  }, 240_000); // opens the embedded database five times over, one process after another, and now checks every tile
 
   it('refuses an unknown command with a usage error', async () => {
     expect((await hub(['frobnicate'])).code).toBe(2);

@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import { splitEntryLine } from './bundle-entry-line.js';
+import { leafHashOfCanonical } from './log-hash.js';
 import { AuditLogVerifier, type LogVerdict } from './log-verifier.js';
 import { parseVerifierKey, strictBase64, type LogVerifier } from './signed-note.js';
 
@@ -48,7 +50,7 @@ export interface BundleReport extends LogVerdict {
  * reader trusts (else the bundle's own, with a warning); `saved` is a
  * checkpoint note she kept from an earlier look.
  */
-export async function verifyBundle(lines: AsyncIterable<string>, options: { pinnedKey?: string | undefined; saved?: string | undefined } = {}): Promise<BundleReport> {
+export async function verifyBundle(lines: AsyncIterable<string | Buffer>, options: { pinnedKey?: string | undefined; saved?: string | undefined } = {}): Promise<BundleReport> {
   let header: BundleHeader | undefined;
   let verifier: AuditLogVerifier | undefined;
   let keySource: BundleReport['keySource'] = 'bundle';
@@ -66,7 +68,14 @@ export async function verifyBundle(lines: AsyncIterable<string>, options: { pinn
   });
   for await (const raw of lines) {
     lineNo += 1;
-    const line = raw.trim();
+    if (typeof raw !== 'string') {
+      // An entry line in the export's own layout: its event's bytes are hashed as they stand (bundle-entry-line.ts).
+      if (verifier !== undefined && !verifier.failed && pushExact(verifier, raw)) {
+        expectEntries = true;
+        continue;
+      }
+    }
+    const line = (typeof raw === 'string' ? raw : raw.toString('utf8')).trim();
     if (line === '') continue;
     let json: unknown;
     try {
@@ -116,6 +125,21 @@ export async function verifyBundle(lines: AsyncIterable<string>, options: { pinn
     return { ...verdict, ok: false, finding: { problem: 'truncated', index: verdict.treeSize, treeSize: header.to, detail: `the bundle's header says it holds entries up to ${header.to - 1}, but they end at ${verdict.treeSize - 1}: entries from index ${verdict.treeSize} are missing` }, header, keySource };
   }
   return { ...verdict, header, keySource };
+}
+
+/**
+ * Feeds an entry line whose event bytes hash to the leaf hash stored beside
+ * them; false (nothing fed) for any other line, which is then parsed in full.
+ * Entries without a receipt are always parsed: past the last checkpoint
+ * nothing signed would vouch for their bytes.
+ */
+function pushExact(verifier: AuditLogVerifier, line: Buffer): boolean {
+  const parts = splitEntryLine(line);
+  if (parts === undefined || parts.leafHash === null || parts.receipt === null) return false;
+  const leaf = leafHashOfCanonical(line.subarray(parts.eventStart, line.length - 1));
+  if (leaf.toString('hex') !== parts.leafHash) return false;
+  verifier.push({ index: parts.index, event: undefined, leaf, receipt: parts.receipt });
+  return true;
 }
 
 function resolveKey(pinned: string | undefined, own: string): { ok: true; verifier: LogVerifier; source: 'pinned' | 'bundle' } | { ok: false; reason: string } {

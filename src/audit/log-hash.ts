@@ -23,3 +23,14 @@ export function chainHash(prevHex: string, leafHex: string): string {
 export function leafHashBytes(event: unknown): Uint8Array {
   return createHash('sha256').update(Uint8Array.of(0)).update(canonicalJson(event), 'utf8').digest();
 }
+
+/**
+ * The leaf hash of an event given as its RFC 8785 canonical JSON bytes,
+ * hashed as they stand (a bundle line's event): leafHashBytes(JSON.parse(bytes))
+ * whenever the bytes are canonical.
+ */
+export function leafHashOfCanonical(canonical: Uint8Array): Buffer {
+  return createHash('sha256').update(ZERO).update(canonical).digest();
+}
+
+const ZERO = Uint8Array.of(0);

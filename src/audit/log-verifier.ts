@@ -45,7 +45,14 @@ export interface LogVerdict {
 
 export interface LogEntryInput {
   index: number;
+  /** Not read when `leaf` is given. */
   event: unknown;
+  /**
+   * The leaf hash already computed over the event's exact canonical bytes
+   * (a bundle line whose event bytes hashed to its stored leaf hash): it goes
+   * into the tree and is checked against the roots and receipts like any.
+   */
+  leaf?: Uint8Array | undefined;
   /** The leaf hash stored beside the event (hex), when the source has one. */
   leafHash?: string | null | undefined;
   receipt?: string | null | undefined;
@@ -134,11 +141,11 @@ export class AuditLogVerifier {
       this.finding = { problem: 'index-gap', index: expected, detail: `expected index ${expected}, found ${entry.index}: an entry was removed, inserted or moved` };
       return false;
     }
-    if (entry.event === null || entry.event === undefined) {
+    if (entry.leaf === undefined && (entry.event === null || entry.event === undefined)) {
       this.finding = { problem: 'event-changed', index: expected, detail: 'the audit event of this entry is gone' };
       return false;
     }
-    const leaf = leafHashBytes(entry.event);
+    const leaf = entry.leaf ?? leafHashBytes(entry.event);
     if (entry.leafHash !== undefined && entry.leafHash !== null && entry.leafHash !== Buffer.from(leaf).toString('hex')) {
       this.finding = { problem: 'event-changed', index: expected, detail: 'the event no longer hashes to the leaf hash stored beside it: the event was edited' };
       return false;

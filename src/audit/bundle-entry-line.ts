@@ -17,8 +17,8 @@
 
 export interface EntryLineParts {
   index: number;
-  /** Lower-case hex, 64 digits, or null. */
-  leafHash: string | null;
+  /** Where the stored leaf hash's 64 lower-case hex digits start in the line, or null. */
+  leafHashAt: number | null;
   /** Base64 characters only (strictBase64 is applied where it is checked), or null. */
   receipt: string | null;
   /** Where the event's bytes start in the line; they run to its last byte but one (the closing brace). */
@@ -30,6 +30,7 @@ const LEAF = ascii(',"leafHash":');
 const RECEIPT = ascii(',"receipt":');
 const EVENT = ascii(',"event":');
 const NULL = ascii('null');
+const HEX = ascii('0123456789abcdef');
 const QUOTE = 0x22;
 const OPEN = 0x7b;
 const CLOSE = 0x7d;
@@ -56,12 +57,12 @@ export function splitEntryLine(line: Buffer): EntryLineParts | undefined {
 
   if (!matches(line, at, LEAF)) return undefined;
   at += LEAF.length;
-  let leafHash: string | null = null;
+  let leafHashAt: number | null = null;
   if (matches(line, at, NULL)) at += NULL.length;
   else {
     if (line[at] !== QUOTE || line[at + 65] !== QUOTE) return undefined;
     for (let i = at + 1; i <= at + 64; i += 1) if (!isLowerHex(line[i])) return undefined;
-    leafHash = latin1(line, at + 1, at + 65);
+    leafHashAt = at + 1;
     at += 66;
   }
 
@@ -83,7 +84,17 @@ export function splitEntryLine(line: Buffer): EntryLineParts | undefined {
   at += EVENT.length;
   // The event is an object (the bundle's schema); its bytes end before the line's closing brace.
   if (at >= end || line[at] !== OPEN) return undefined;
-  return { index, leafHash, receipt, eventStart: at };
+  return { index, leafHashAt, receipt, eventStart: at };
+}
+
+/** Whether the 64 hex digits at `at` in the line (checked by splitEntryLine) spell the 32 bytes of `hash`. */
+export function hexMatches(line: Uint8Array, at: number, hash: Uint8Array): boolean {
+  if (hash.length !== 32) return false;
+  for (let i = 0; i < 32; i += 1) {
+    const byte = hash[i] as number;
+    if (line[at + 2 * i] !== HEX[byte >> 4] || line[at + 2 * i + 1] !== HEX[byte & 15]) return false;
+  }
+  return true;
 }
 
 function ascii(text: string): Uint8Array {

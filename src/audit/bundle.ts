@@ -1,7 +1,8 @@
 import { z } from 'zod';
-import { splitEntryLine } from './bundle-entry-line.js';
-import { leafHashOfCanonical } from './log-hash.js';
+import { hexMatches, splitEntryLine } from './bundle-entry-line.js';
+import { leafHashInPlace } from './log-hash.js';
 import { AuditLogVerifier, type LogVerdict } from './log-verifier.js';
+import { ReceiptPrefetch } from './receipt-prefetch.js';
 import { parseVerifierKey, strictBase64, type LogVerifier } from './signed-note.js';
 
 // An audit bundle: one JSON Lines file that lets anyone check a stretch of the
@@ -53,6 +54,8 @@ export interface BundleReport extends LogVerdict {
 export async function verifyBundle(lines: AsyncIterable<string | Buffer>, options: { pinnedKey?: string | undefined; saved?: string | undefined } = {}): Promise<BundleReport> {
   let header: BundleHeader | undefined;
   let verifier: AuditLogVerifier | undefined;
+  let prefetch: ReceiptPrefetch | undefined;
+  let uncoveredFrom: number | undefined;
   let keySource: BundleReport['keySource'] = 'bundle';
   let lineNo = 0;
   let expectEntries = false;
@@ -68,9 +71,13 @@ export async function verifyBundle(lines: AsyncIterable<string | Buffer>, option
   });
   for await (const raw of lines) {
     lineNo += 1;
-    if (typeof raw !== 'string') {
+    if (typeof raw !== 'string' && verifier !== undefined && prefetch !== undefined && !verifier.failed) {
       // An entry line in the export's own layout: its event's bytes are hashed as they stand (bundle-entry-line.ts).
-      if (verifier !== undefined && !verifier.failed && pushExact(verifier, raw)) {
+      const pushed = pushExact(verifier, raw);
+      if (pushed !== undefined) {
+        // Past the last checkpoint every receipt is checked: start on them now, on the thread pool.
+        uncoveredFrom ??= verifier.checkpointedSize;
+        if (pushed.index >= uncoveredFrom && !verifier.failed) await prefetch.start(pushed.index, pushed.leaf, pushed.receipt);
         expectEntries = true;
         continue;
       }
@@ -93,7 +100,8 @@ export async function verifyBundle(lines: AsyncIterable<string | Buffer>, option
       const frontier = header.frontier.map((h) => strictBase64(h));
       if (frontier.some((h) => h?.length !== 32)) return fail('the bundle header\'s frontier holds a hash that is not base64 of 32 bytes');
       try {
-        verifier = new AuditLogVerifier(key.verifier, { size: header.from, frontier: frontier as Buffer[] });
+        prefetch = new ReceiptPrefetch(key.verifier);
+        verifier = new AuditLogVerifier(key.verifier, { size: header.from, frontier: frontier as Buffer[] }, { checkReceipt: prefetch.check });
       } catch (err) {
         return fail(`the bundle header's frontier does not fit its start: ${(err as Error).message}`);
       }
@@ -120,6 +128,7 @@ export async function verifyBundle(lines: AsyncIterable<string | Buffer>, option
     return fail(`bundle line ${lineNo} is neither a checkpoint (before the entries) nor an entry`);
   }
   if (header === undefined || verifier === undefined) return fail('the bundle is empty');
+  await prefetch?.settle();
   const verdict = verifier.finish();
   if (verdict.ok && verdict.treeSize < header.to) {
     return { ...verdict, ok: false, finding: { problem: 'truncated', index: verdict.treeSize, treeSize: header.to, detail: `the bundle's header says it holds entries up to ${header.to - 1}, but they end at ${verdict.treeSize - 1}: entries from index ${verdict.treeSize} are missing` }, header, keySource };
@@ -129,17 +138,17 @@ export async function verifyBundle(lines: AsyncIterable<string | Buffer>, option
 
 /**
  * Feeds an entry line whose event bytes hash to the leaf hash stored beside
- * them; false (nothing fed) for any other line, which is then parsed in full.
+ * them; undefined (nothing fed) for any other line, which is then parsed in full.
  * Entries without a receipt are always parsed: past the last checkpoint
  * nothing signed would vouch for their bytes.
  */
-function pushExact(verifier: AuditLogVerifier, line: Buffer): boolean {
+function pushExact(verifier: AuditLogVerifier, line: Buffer): { index: number; leaf: Uint8Array; receipt: string } | undefined {
   const parts = splitEntryLine(line);
-  if (parts === undefined || parts.leafHash === null || parts.receipt === null) return false;
-  const leaf = leafHashOfCanonical(line.subarray(parts.eventStart, line.length - 1));
-  if (leaf.toString('hex') !== parts.leafHash) return false;
+  if (parts === undefined || parts.leafHashAt === null || parts.receipt === null) return undefined;
+  const leaf = leafHashInPlace(line, parts.eventStart, line.length - 1);
+  if (!hexMatches(line, parts.leafHashAt, leaf)) return undefined;
   verifier.push({ index: parts.index, event: undefined, leaf, receipt: parts.receipt });
-  return true;
+  return { index: parts.index, leaf, receipt: parts.receipt };
 }
 
 function resolveKey(pinned: string | undefined, own: string): { ok: true; verifier: LogVerifier; source: 'pinned' | 'bundle' } | { ok: false; reason: string } {

@@ -58,6 +58,9 @@ export interface LogEntryInput {
   receipt?: string | null | undefined;
 }
 
+/** Checks one entry's receipt. By default on the spot; a caller may have checked some ahead (bundle.ts, on the thread pool). */
+export type ReceiptCheck = (index: number, leaf: Uint8Array, receipt: string) => boolean;
+
 interface Pending {
   index: number;
   leaf: Uint8Array;
@@ -75,17 +78,27 @@ export class AuditLogVerifier {
   private lastMatched: number;
   private unsignedEntries = 0;
   readonly warnings: string[] = [];
+  private readonly checkReceipt: ReceiptCheck;
 
   constructor(
     private readonly verifier: LogVerifier,
     start: { size: number; frontier: readonly Uint8Array[] } = { size: 0, frontier: [] },
+    options: { checkReceipt?: ReceiptCheck | undefined } = {},
   ) {
     this.range = CompactRange.from(start.size, start.frontier);
     this.lastMatched = start.size;
+    this.checkReceipt = options.checkReceipt ?? ((index, leaf, receipt) => verifyReceipt(this.verifier, index, leaf, receipt));
   }
 
   get failed(): boolean {
     return this.finding !== undefined;
+  }
+
+  /** One past the last entry a checkpoint covers: the receipts of the entries from here on are all checked by finish(). */
+  get checkpointedSize(): number {
+    let size = this.lastMatched;
+    for (const n of this.checkpoints.keys()) if (n > size) size = n;
+    return size;
   }
 
   /** Adds a signed checkpoint the entries must match (call before the entries). */
@@ -213,7 +226,7 @@ export class AuditLogVerifier {
   private firstBadReceipt(): LogFinding | undefined {
     for (const p of this.pending) {
       if (p.receipt === undefined || p.receipt === null) continue;
-      if (!verifyReceipt(this.verifier, p.index, p.leaf, p.receipt)) {
+      if (!this.checkReceipt(p.index, p.leaf, p.receipt)) {
         return {
           problem: 'receipt-mismatch',
           index: p.index,

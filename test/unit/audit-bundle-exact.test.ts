@@ -5,9 +5,9 @@ import path from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BUNDLE_TYPE, verifyBundle, type BundleReport } from '../../src/audit/bundle.js';
-import { splitEntryLine } from '../../src/audit/bundle-entry-line.js';
+import { hexMatches, splitEntryLine } from '../../src/audit/bundle-entry-line.js';
 import { canonicalJson } from '../../src/audit/canonical-json.js';
-import { leafHashBytes, leafHashOfCanonical } from '../../src/audit/log-hash.js';
+import { leafHashBytes, leafHashInPlace, leafHashOfCanonical } from '../../src/audit/log-hash.js';
 import { MerkleTree } from '../../src/audit/merkle-tree.js';
 import { logKeyFromJwk, signCheckpoint, signReceipt, verifierKeyOf } from '../../src/audit/signed-note.js';
 import { bundleLines } from '../../src/cli/bundle-lines.js';
@@ -78,7 +78,12 @@ describe('splitEntryLine', () => {
   it('takes an exported entry line apart, the event left as bytes', () => {
     const line = Buffer.from(clean[at(12)] ?? '');
     const got = splitEntryLine(line);
-    expect(got).toMatchObject({ index: 12, leafHash: parts(12).leafHash, receipt: parts(12).receipt });
+    expect(got).toMatchObject({ index: 12, receipt: parts(12).receipt });
+    expect(line.toString('latin1', got?.leafHashAt ?? 0, (got?.leafHashAt ?? 0) + 64)).toBe(parts(12).leafHash);
+    expect(hexMatches(line, got?.leafHashAt ?? 0, Buffer.from(parts(12).leafHash, 'hex'))).toBe(true);
+    expect(hexMatches(line, got?.leafHashAt ?? 0, Buffer.from(parts(13).leafHash, 'hex'))).toBe(false);
+    expect(leafHashInPlace(line, got?.eventStart ?? 1, line.length - 1).toString('hex')).toBe(parts(12).leafHash);
+    expect(line.toString()).toBe(clean[at(12)]);
     expect(line.subarray(got?.eventStart, -1).toString()).toBe(canonicalJson(events[12]));
   });
 
@@ -97,7 +102,7 @@ describe('splitEntryLine', () => {
   });
 
   it('reads null leaf hashes and receipts', () => {
-    expect(splitEntryLine(Buffer.from(exportLine(3, null, null, '{}')))).toMatchObject({ index: 3, leafHash: null, receipt: null });
+    expect(splitEntryLine(Buffer.from(exportLine(3, null, null, '{}')))).toMatchObject({ index: 3, leafHashAt: null, receipt: null });
   });
 });
 
@@ -164,6 +169,16 @@ describe('verifying exported lines as bytes', () => {
     expect((await bothWays(replaced(27, exportLine(27, leaf, null, garbage)))).finding?.detail).toMatch(/not JSON/);
   });
 
+  it('checks every receipt past the last checkpoint (ahead, on the thread pool) and names the first bad one', async () => {
+    const noCheckpoint = bundleOf(events, []);
+    expect(await bothWays(noCheckpoint)).toMatchObject({ ok: true, entries: 30, checkpointsChecked: 0 });
+    const receiptOf = (i: number): string => (JSON.parse(noCheckpoint[1 + i] ?? '') as { receipt: string }).receipt;
+    const swapped = noCheckpoint.map((l, i) => (i === 1 + 17 ? l.replace(receiptOf(17), receiptOf(18)) : i === 1 + 18 ? l.replace(receiptOf(18), receiptOf(17)) : l));
+    expect((await bothWays(swapped)).finding).toMatchObject({ problem: 'receipt-mismatch', index: 17 });
+    const late = noCheckpoint.map((l, i) => (i === 1 + 29 ? l.replace(receiptOf(29), receiptOf(3)) : l));
+    expect((await bothWays(late)).finding).toMatchObject({ problem: 'receipt-mismatch', index: 29 });
+  });
+
   it('agrees with the full parse whatever single byte of an entry is changed (property)', async () => {
     const small = bundleOf(events.slice(0, 12), [8]);
     // Line 0 is the header, line 1 the checkpoint, then the entries.
@@ -204,7 +219,7 @@ describe('bundleLines', () => {
     await writeFile(file, `${lines.slice(0, 3).join('\r\n')}\r\n${lines.slice(3).join('\n')}`);
     for (const chunk of [1, 3, 16, 1 << 20]) {
       const got: string[] = [];
-      for await (const line of bundleLines(file, chunk)) got.push(line.toString('utf8'));
+      for await (const line of bundleLines(file, { chunkBytes: chunk })) got.push(line.toString('utf8'));
       expect(got).toEqual(lines);
     }
   });
@@ -212,6 +227,6 @@ describe('bundleLines', () => {
   it('verifies a bundle read from a file', async () => {
     const file = path.join(dir, 'bundle.jsonl');
     await writeFile(file, `${clean.join('\n')}\n`);
-    expect(await verifyBundle(bundleLines(file, 4096), { pinnedKey })).toMatchObject({ ok: true, entries: 30, checkpointsChecked: 2 });
+    expect(await verifyBundle(bundleLines(file, { chunkBytes: 4096 }), { pinnedKey })).toMatchObject({ ok: true, entries: 30, checkpointsChecked: 2 });
   });
 });

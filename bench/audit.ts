@@ -39,15 +39,18 @@ import { elapsedSeconds, withDeadline } from './support/time.js';
 //    own decisionAuditEvent, deterministic from a seed), a receipt per entry
 //    and a checkpoint every 1,000 entries, signed with a fresh Ed25519 log key,
 //    is written to a temporary directory (support/audit-bundle-file.ts; not
-//    timed) and deleted at the end. Scenario: verifyBundle over the file read
-//    with readline, as `hub audit verify --bundle` does (auditVerifyBundle in
-//    src/cli/audit-bundle.ts), with the verifier key pinned. Baseline: the same
-//    file through the same readline, each line (one entry's exact bytes)
-//    hashed with SHA-256. entries/s ÷ entries/s. Then the path that names a
-//    bad entry: a bundle of the first BENCH_AUDIT_RECEIPT_ENTRIES (50,000)
-//    entries with no checkpoint, so every receipt is checked, against the same
-//    per-line SHA-256 of that file. Pairs are whole passes, baseline first,
-//    each after BENCH_WARMUP_SECONDS of a pass cut short.
+//    timed) and deleted at the end. Scenario: verifyBundle over the file's
+//    lines as bytes (bundleLines), as `hub audit verify --bundle` does
+//    (auditVerifyBundle in src/cli/audit-bundle.ts), with the verifier key
+//    pinned. Baseline: the same file through the same bundleLines, each line
+//    (one entry's exact bytes) hashed with SHA-256 (crypto.hash, one thread).
+//    entries/s ÷ entries/s, and the CPU time of this process (all threads:
+//    the verifier checks receipts on libuv's pool) ÷ CPU time. Then the path
+//    that names a bad entry: a bundle of the first BENCH_AUDIT_RECEIPT_ENTRIES
+//    (50,000) entries with no checkpoint, so every receipt is checked, against
+//    the same per-line SHA-256 of that file. Pairs are whole passes, baseline
+//    first, each after BENCH_WARMUP_SECONDS of a pass cut short. The earlier
+//    baseline (readline's strings) is measured once, for comparison.
 //
 // 2. What the log adds per disclosure. Two databases of the bench's own
 //    (PostgreSQL on DATABASE_URL's server, as the other benchmarks; or

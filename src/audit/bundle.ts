@@ -9,7 +9,9 @@ import { parseVerifierKey, strictBase64, type LogVerifier } from './signed-note.
 // log offline. Line 1 is the header (the log, its public key, the stretch and
 // the compact range of the entries before it); then every signed checkpoint
 // whose size falls in the stretch; then the entries, in index order, each with
-// its event exactly as stored, its stored leaf hash and its receipt.
+// its stored leaf hash, its receipt and its event as its RFC 8785 canonical
+// JSON (older exports wrote it in jsonb's key order: still read, by the full
+// parse).
 
 export const BUNDLE_TYPE = 'eyhub-audit-bundle';
 

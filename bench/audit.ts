@@ -1,18 +1,20 @@
-import { createHash, generateKeyPairSync } from 'node:crypto';
-import { createReadStream, type ReadStream } from 'node:fs';
+import { createHash, generateKeyPairSync, hash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
 import path from 'node:path';
-import { createInterface, type Interface } from 'node:readline';
+import { createInterface } from 'node:readline';
 import { sql } from 'drizzle-orm';
 import pg from 'pg';
 import { pino } from 'pino';
 import { z } from 'zod';
 import { bundleEntry, verifyBundle, type BundleReport } from '../src/audit/bundle.js';
 import { canonicalJson } from '../src/audit/canonical-json.js';
-import { leafHashBytes } from '../src/audit/log-hash.js';
+import { splitEntryLine } from '../src/audit/bundle-entry-line.js';
+import { leafHashBytes, leafHashInPlace } from '../src/audit/log-hash.js';
 import { CompactRange } from '../src/audit/merkle-tree.js';
 import { logKeyFromJwk, parseVerifierKey, verifierKeyOf, verifyReceipt, type LogKey } from '../src/audit/signed-note.js';
+import { bundleLines } from '../src/cli/bundle-lines.js';
 import { appendAuditEvent, drainAuditQueue, sequenceAuditEvents } from '../src/db/audit-queries.js';
 import { inTransaction, openDatabase, rawRows, type Database } from '../src/db/database.js';
 import { AuditLogService, DEFAULT_CHECKPOINT_POLICY } from '../src/services/audit-log-service.js';
@@ -37,15 +39,18 @@ import { elapsedSeconds, withDeadline } from './support/time.js';
 //    own decisionAuditEvent, deterministic from a seed), a receipt per entry
 //    and a checkpoint every 1,000 entries, signed with a fresh Ed25519 log key,
 //    is written to a temporary directory (support/audit-bundle-file.ts; not
-//    timed) and deleted at the end. Scenario: verifyBundle over the file read
-//    with readline, as `hub audit verify --bundle` does (auditVerifyBundle in
-//    src/cli/audit-bundle.ts), with the verifier key pinned. Baseline: the same
-//    file through the same readline, each line (one entry's exact bytes)
-//    hashed with SHA-256. entries/s ÷ entries/s. Then the path that names a
-//    bad entry: a bundle of the first BENCH_AUDIT_RECEIPT_ENTRIES (50,000)
-//    entries with no checkpoint, so every receipt is checked, against the same
-//    per-line SHA-256 of that file. Pairs are whole passes, baseline first,
-//    each after BENCH_WARMUP_SECONDS of a pass cut short.
+//    timed) and deleted at the end. Scenario: verifyBundle over the file's
+//    lines as bytes (bundleLines), as `hub audit verify --bundle` does
+//    (auditVerifyBundle in src/cli/audit-bundle.ts), with the verifier key
+//    pinned. Baseline: the same file through the same bundleLines, each line
+//    (one entry's exact bytes) hashed with SHA-256 (crypto.hash, one thread).
+//    entries/s ÷ entries/s, and the CPU time of this process (all threads:
+//    the verifier checks receipts on libuv's pool) ÷ CPU time. Then the path
+//    that names a bad entry: a bundle of the first BENCH_AUDIT_RECEIPT_ENTRIES
+//    (50,000) entries with no checkpoint, so every receipt is checked, against
+//    the same per-line SHA-256 of that file. Pairs are whole passes, baseline
+//    first, each after BENCH_WARMUP_SECONDS of a pass cut short. The earlier
+//    baseline (readline's strings) is measured once, for comparison.
 //
 // 2. What the log adds per disclosure. Two databases of the bench's own
 //    (PostgreSQL on DATABASE_URL's server, as the other benchmarks; or
@@ -89,6 +94,8 @@ const MB = 1e6;
 
 interface PassFigures {
   seconds: number;
+  /** This process's CPU time over the pass, all its threads. */
+  cpuSeconds: number;
   entriesPerSecond: number;
   mbPerSecond: number;
   othersShare: number | undefined;
@@ -101,21 +108,16 @@ interface FilePair {
   ratio: number;
 }
 
-/** The bundle's lines exactly as auditVerifyBundle reads them. */
-function openLines(file: string): { lines: Interface; input: ReadStream } {
-  const input = createReadStream(file, { encoding: 'utf8' });
-  return { lines: createInterface({ input, crlfDelay: Infinity }), input };
-}
-
 /**
- * One pass over the file's lines: the whole file, or (warm-up) until stopMs
- * have passed. Stops early on abort and after PASS_MS.
+ * One pass over the file's lines, as auditVerifyBundle reads them (bundleLines:
+ * bytes, cut at line feeds in 4 MB chunks): the whole file, or (warm-up)
+ * until stopMs have passed. Stops early on abort and after PASS_MS.
  */
-async function pass<T>(file: string, stopMs: number | undefined, signal: AbortSignal, work: (lines: Interface) => Promise<T>): Promise<{ result: T; seconds: number }> {
-  const { lines, input } = openLines(file);
+async function pass<T>(file: string, stopMs: number | undefined, signal: AbortSignal, work: (lines: AsyncIterable<Buffer>) => Promise<T>): Promise<{ result: T; seconds: number; cpuSeconds: number }> {
+  const stopper = new AbortController();
   let expired = false;
   const stop = (): void => {
-    lines.close();
+    stopper.abort();
   };
   signal.addEventListener('abort', stop, { once: true });
   const cut = stopMs === undefined ? undefined : setTimeout(stop, stopMs);
@@ -124,30 +126,55 @@ async function pass<T>(file: string, stopMs: number | undefined, signal: AbortSi
     stop();
   }, PASS_MS);
   try {
+    const cpu = process.cpuUsage();
     const started = process.hrtime.bigint();
-    const result = await work(lines);
+    const result = await work(bundleLines(file, { stop: stopper.signal }));
     const seconds = elapsedSeconds(started);
+    const used = process.cpuUsage(cpu);
     signal.throwIfAborted();
     if (expired) throw new Error(`a pass over ${file} did not finish within ${PASS_MS / 1000} s`);
-    return { result, seconds };
+    return { result, seconds, cpuSeconds: (used.user + used.system) / 1e6 };
   } finally {
     clearTimeout(cut);
     clearTimeout(deadline);
     signal.removeEventListener('abort', stop);
-    lines.close();
-    input.destroy();
   }
 }
 
-/** Baseline: SHA-256 of every line's bytes; returns the lines hashed (and a digest byte, so the work is used). */
-async function hashLines(lines: Interface): Promise<{ lines: number; sink: number }> {
+/**
+ * Baseline: SHA-256 of every line's bytes, one-shot (crypto.hash, as the
+ * verifier hashes); returns the lines hashed (and a digest byte, so the work is used).
+ */
+async function hashLines(lines: AsyncIterable<Buffer | string>): Promise<{ lines: number; sink: number }> {
   let count = 0;
   let sink = 0;
   for await (const line of lines) {
-    sink ^= createHash('sha256').update(line).digest()[0] ?? 0;
+    sink ^= hash('sha256', line, 'buffer')[0] ?? 0;
     count += 1;
   }
   return { lines: count, sink };
+}
+
+/** The earlier baseline, for comparison with earlier runs: the same per-line SHA-256 over readline's decoded strings. */
+async function hashLinesReadline(file: BundleFile, signal: AbortSignal): Promise<number> {
+  const input = createReadStream(file.path, { encoding: 'utf8' });
+  const lines = createInterface({ input, crlfDelay: Infinity });
+  const stop = (): void => {
+    lines.close();
+  };
+  signal.addEventListener('abort', stop, { once: true });
+  try {
+    const started = process.hrtime.bigint();
+    const hashed = await hashLines(lines);
+    const seconds = elapsedSeconds(started);
+    signal.throwIfAborted();
+    if (hashed.lines !== 1 + file.checkpoints + file.entries) throw new Error(`readline gave ${hashed.lines} lines of ${file.path}`);
+    return file.entries / seconds;
+  } finally {
+    signal.removeEventListener('abort', stop);
+    lines.close();
+    input.destroy();
+  }
 }
 
 function checkVerdict(report: BundleReport, file: BundleFile): void {
@@ -172,13 +199,13 @@ async function measurePass(
   // Each side returns the check of its full pass (a warm-up's, cut short, is not made).
   const work =
     side === 'baseline'
-      ? async (lines: Interface): Promise<() => void> => {
+      ? async (lines: AsyncIterable<Buffer>): Promise<() => void> => {
           const hashed = await hashLines(lines);
           return () => {
             if (hashed.lines !== expected) throw new Error(`the baseline hashed ${hashed.lines} lines of ${file.path}, not ${expected}`);
           };
         }
-      : async (lines: Interface): Promise<() => void> => {
+      : async (lines: AsyncIterable<Buffer>): Promise<() => void> => {
           const report = await verifyBundle(lines, { pinnedKey });
           return () => {
             checkVerdict(report, file);
@@ -186,18 +213,19 @@ async function measurePass(
         };
   if (options.warmupSeconds > 0) await pass(file.path, options.warmupSeconds * 1000, signal, work);
   const before = sampleCpu();
-  const { result: check, seconds } = await pass(file.path, undefined, signal, work);
+  const { result: check, seconds, cpuSeconds } = await pass(file.path, undefined, signal, work);
   const after = sampleCpu();
   check();
   const figures: PassFigures = {
     seconds,
+    cpuSeconds,
     entriesPerSecond: file.entries / seconds,
     mbPerSecond: file.bytes / MB / seconds,
     othersShare: othersShare(before, after, [process.pid]),
   };
   log(
     `  pair ${pair} ${side === 'baseline' ? 'sha256 per line' : 'verifyBundle'}: ${seconds.toFixed(2)} s, ${figures.entriesPerSecond.toFixed(0)} entries/s, ` +
-      `${figures.mbPerSecond.toFixed(1)} MB/s, other CPU ${share(figures.othersShare)}`,
+      `${figures.mbPerSecond.toFixed(1)} MB/s, CPU ${cpuSeconds.toFixed(2)} s, other CPU ${share(figures.othersShare)}`,
   );
   return figures;
 }
@@ -214,7 +242,7 @@ async function filePairs(context: BenchContext, file: BundleFile, pinnedKey: str
 
 /** SHA-256 of the whole file as one byte stream (no lines): the raw hashing rate, for context. */
 async function hashWholeFile(file: BundleFile, signal: AbortSignal): Promise<number> {
-  const hash = createHash('sha256');
+  const whole = createHash('sha256');
   const started = process.hrtime.bigint();
   const stream = createReadStream(file.path, { highWaterMark: 1 << 20 });
   const stop = (): void => {
@@ -222,18 +250,20 @@ async function hashWholeFile(file: BundleFile, signal: AbortSignal): Promise<num
   };
   signal.addEventListener('abort', stop, { once: true });
   try {
-    for await (const chunk of stream) hash.update(chunk as Buffer);
+    for await (const chunk of stream) whole.update(chunk as Buffer);
   } finally {
     signal.removeEventListener('abort', stop);
   }
   signal.throwIfAborted();
-  hash.digest();
+  whole.digest();
   return file.bytes / MB / elapsedSeconds(started);
 }
 
 interface Breakdown {
   entries: number;
-  /** µs per entry of each stage of verifyBundle's per-entry work. */
+  /** µs per entry of each stage of verifyBundle's per-entry work: the exact bytes' path, then the full parse's. */
+  split: number;
+  exactLeaf: number;
   parse: number;
   schema: number;
   canonical: number;
@@ -248,17 +278,17 @@ async function breakdown(file: BundleFile, pinnedKey: string, signal: AbortSigna
   const parsedKey = parseVerifierKey(pinnedKey);
   if (!parsedKey.ok) throw new Error(parsedKey.reason);
   const { result: raw } = await pass(file.path, undefined, signal, async (lines) => {
-    const kept: string[] = [];
+    const kept: Buffer[] = [];
     for await (const line of lines) {
       if (kept.length > BREAKDOWN_ENTRIES) break;
-      kept.push(line);
+      kept.push(Buffer.from(line));
     }
     return kept.slice(1 + file.checkpoints);
   });
   const n = raw.length;
   // Entry by entry, as the verifier goes, each stage lapped with the clock; a
   // first round warms up and is not counted.
-  const totals = { parse: 0, schema: 0, canonical: 0, leaf: 0, tree: 0, receipt: 0, lineSha: 0 };
+  const totals = { split: 0, exactLeaf: 0, parse: 0, schema: 0, canonical: 0, leaf: 0, tree: 0, receipt: 0, lineSha: 0 };
   let sink = 0;
   for (let round = 0; round < 2; round += 1) {
     const range = new CompactRange();
@@ -270,7 +300,12 @@ async function breakdown(file: BundleFile, pinnedKey: string, signal: AbortSigna
         at = now;
         return ns;
       };
-      const json = JSON.parse(line) as unknown;
+      const parts = splitEntryLine(line);
+      if (parts === undefined) throw new Error('an entry line not in the export\'s layout');
+      const split = lap();
+      const exact = leafHashInPlace(line, parts.eventStart, line.length - 1);
+      const exactLeaf = lap();
+      const json = JSON.parse(line.toString('utf8')) as unknown;
       const parse = lap();
       const entry = bundleEntry.parse(json);
       const schema = lap();
@@ -278,14 +313,17 @@ async function breakdown(file: BundleFile, pinnedKey: string, signal: AbortSigna
       const canonical = lap();
       const leaf = leafHashBytes(entry.event);
       const leafNs = lap();
+      if (!exact.equals(leaf)) throw new Error(`entry ${entry.index}: its bytes and its parsed event hash differently`);
       range.append(leaf);
       if (range.size % CHECKPOINT_EVERY === 0) sink += range.root()[0] ?? 0;
       const tree = lap();
       if (entry.receipt === null || !verifyReceipt(parsedKey.value, entry.index, leaf, entry.receipt)) throw new Error(`the receipt of entry ${entry.index} does not verify`);
       const receipt = lap();
-      sink ^= createHash('sha256').update(line).digest()[0] ?? 0;
+      sink ^= hash('sha256', line, 'buffer')[0] ?? 0;
       const lineSha = lap();
       if (round === 1) {
+        totals.split += split;
+        totals.exactLeaf += exactLeaf;
         totals.parse += parse;
         totals.schema += schema;
         totals.canonical += canonical;
@@ -300,6 +338,8 @@ async function breakdown(file: BundleFile, pinnedKey: string, signal: AbortSigna
   const us = (ns: number): number => ns / 1e3 / n;
   return {
     entries: n,
+    split: us(totals.split),
+    exactLeaf: us(totals.exactLeaf),
     parse: us(totals.parse),
     schema: us(totals.schema),
     canonical: us(totals.canonical),
@@ -315,6 +355,8 @@ interface VerifyResults {
   main: FilePair[];
   receipts: FilePair[];
   rawMbPerSecond: number;
+  /** The earlier baseline (readline), once per bundle, for comparison with earlier runs. */
+  readline: { main: number; receipts: number };
   stages: Breakdown;
 }
 
@@ -343,8 +385,9 @@ async function runVerifyPart(context: BenchContext, auditOptions: AuditOptions):
     const receipts = await filePairs(context, bundles.receipts, pinnedKey);
     log('audit: raw SHA-256 of a whole file, and the per-entry stages, once');
     const rawMbPerSecond = await hashWholeFile(bundles.receipts, signal);
+    const readline = { main: await hashLinesReadline(bundles.main, signal), receipts: await hashLinesReadline(bundles.receipts, signal) };
     const stages = await breakdown(bundles.receipts, pinnedKey, signal);
-    return { bundles, main, receipts, rawMbPerSecond, stages };
+    return { bundles, main, receipts, rawMbPerSecond, readline, stages };
   } finally {
     await rm(dir, { recursive: true, force: true });
     log(`audit: removed ${dir}`);
@@ -365,27 +408,34 @@ function flaggedLine(flagged: readonly number[]): string {
     : `! other processes' CPU > ${OTHERS_FLAG * 100} % in pair(s) ${flagged.join(', ')}: treat those ratios with care`;
 }
 
-function filePairLines(pairs: readonly FilePair[]): string[] {
+function filePairLines(pairs: readonly FilePair[], readline: number): string[] {
   const flagged = pairs.filter((p) => [p.baseline.othersShare, p.scenario.othersShare].some((v) => v !== undefined && v > OTHERS_FLAG)).map((p) => p.pair);
+  const cpuRatio = (p: FilePair): number => p.baseline.cpuSeconds / p.scenario.cpuSeconds;
+  const verifyRate = median(pairs.map((p) => p.scenario.entriesPerSecond));
   return [
     ...table(
-      ['pair', 'sha256 s', 'entries/s', 'MB/s', 'other CPU', 'verify s', 'entries/s', 'MB/s', 'other CPU', 'ratio'],
+      ['pair', 'sha256 s', 'CPU s', 'entries/s', 'MB/s', 'other CPU', 'verify s', 'CPU s', 'entries/s', 'MB/s', 'other CPU', 'ratio', 'CPU ratio'],
       pairs.map((p) => [
         String(p.pair),
         p.baseline.seconds.toFixed(2),
+        p.baseline.cpuSeconds.toFixed(2),
         p.baseline.entriesPerSecond.toFixed(0),
         p.baseline.mbPerSecond.toFixed(1),
         share(p.baseline.othersShare),
         p.scenario.seconds.toFixed(2),
+        p.scenario.cpuSeconds.toFixed(2),
         p.scenario.entriesPerSecond.toFixed(0),
         p.scenario.mbPerSecond.toFixed(1),
         share(p.scenario.othersShare),
         p.ratio.toFixed(3),
+        cpuRatio(p).toFixed(3),
       ]),
     ),
     '',
-    `median: verify ${median(pairs.map((p) => p.scenario.entriesPerSecond)).toFixed(0)} entries/s, sha256 per line ${median(pairs.map((p) => p.baseline.entriesPerSecond)).toFixed(0)} entries/s`,
-    `ratio = verify ÷ sha256 entries/s: ${ratioSummary(pairs.map((p) => p.ratio))}`,
+    `median: verify ${verifyRate.toFixed(0)} entries/s, sha256 per line ${median(pairs.map((p) => p.baseline.entriesPerSecond)).toFixed(0)} entries/s`,
+    `ratio = verify ÷ sha256 entries/s (wall time): ${ratioSummary(pairs.map((p) => p.ratio))}`,
+    `CPU ratio = sha256 ÷ verify CPU seconds of this process, all threads (per core used): ${ratioSummary(pairs.map(cpuRatio))}`,
+    `  against the earlier baseline (SHA-256 per line over readline's strings, ${readline.toFixed(0)} entries/s, once): ${(verifyRate / readline).toFixed(3)}`,
     `  i.e. hashing the same bytes is ${(1 / median(pairs.map((p) => p.ratio))).toFixed(1)}× as fast as verifying them`,
     flaggedLine(flagged),
   ];
@@ -403,21 +453,23 @@ function verifyReport(results: VerifyResults, context: BenchContext): string[] {
     `  bundle: ${(main.bytes / MB).toFixed(0)} MB of JSON Lines: a header, ${main.checkpoints} Ed25519-signed checkpoints (every ${CHECKPOINT_EVERY} entries), ${main.entries} entries each with its leaf hash and receipt; ` +
       `events: disclosure decisions built with decisionAuditEvent (1–3 patients, 1–4 records, a Consent, a protocol flow, 3 agents), ${ev.min}–${ev.max} bytes of canonical JSON (mean ${ev.mean.toFixed(0)}); ` +
       `generated in ${bundles.seconds.toFixed(0)} s (not timed) in ${tmpdir()}, deleted afterwards`,
-    `  scenario: verifyBundle(readline over createReadStream(utf8)), key pinned, as auditVerifyBundle runs it: per entry JSON.parse, zod, RFC 8785 canonical JSON, SHA-256 leaf, compact-range append; the root compared at each checkpoint after its signature is checked`,
-    `  baseline: the same readline over the same file, SHA-256 of each line (each entry's own bytes, hashed once); entries/s = ${main.entries} entries ÷ the pass's time (header and checkpoint lines included on both sides)`,
+    `  scenario: verifyBundle over bundleLines (the file's lines as bytes, 4 MB reads), key pinned, as auditVerifyBundle runs it: per entry the export's layout taken apart (splitEntryLine), SHA-256 leaf over the event's canonical bytes as they stand, ` +
+      `compared with the stored leaf hash (else the full parse: JSON.parse, zod, RFC 8785 canonical JSON), compact-range append; the root compared at each checkpoint after its signature is checked`,
+    `  baseline: the same bundleLines over the same file, SHA-256 of each line (each entry's own bytes, hashed once); entries/s = ${main.entries} entries ÷ the pass's time (header and checkpoint lines included on both sides); both sides on one thread unless said`,
     `  runs: ${context.options.pairs} pairs of whole passes (baseline first), each after ${context.options.warmupSeconds} s of a pass cut short; the file is in the page cache after generation; other CPU = other processes' share of the machine`,
     ...(slowest > 30 ? [`  note: a full verify pass took up to ${slowest.toFixed(0)} s (> 30 s); ${context.options.pairs} pairs were still run`] : []),
     '',
-    ...filePairLines(results.main),
+    ...filePairLines(results.main, results.readline.main),
     `raw SHA-256 of a bundle as one byte stream (no lines; the ${receipts.entries}-entry file), once: ${results.rawMbPerSecond.toFixed(0)} MB/s (${((results.rawMbPerSecond * MB) / (main.bytes / main.entries)).toFixed(0)} entries/s)`,
-    `per entry, over ${stages.entries} entries in memory, entry by entry (a second round, once): JSON.parse ${us(stages.parse)} µs, zod ${us(stages.schema)} µs, ` +
+    `per entry, over ${stages.entries} entries in memory, entry by entry (a second round, once): the exact bytes' path: layout ${us(stages.split)} µs, leaf hash of the event's bytes ${us(stages.exactLeaf)} µs; ` +
+      `the full parse (a line in another layout): JSON.parse ${us(stages.parse)} µs, zod ${us(stages.schema)} µs, ` +
       `leaf hash ${us(stages.leaf)} µs (canonical JSON alone ${us(stages.canonical)} µs, then SHA-256), tree ${us(stages.tree)} µs: ` +
       `${us(stages.parse + stages.schema + stages.leaf + stages.tree)} µs of verifying; an Ed25519 receipt check ${us(stages.receipt)} µs; SHA-256 of the line ${us(stages.lineSha)} µs`,
     '',
     `audit part 1b: every receipt checked (a bundle of the first ${receipts.entries} entries with no checkpoint: the path that names a changed entry)`,
     `  bundle: ${(receipts.bytes / MB).toFixed(0)} MB; scenario and baseline as above (verifyBundle checks all ${receipts.entries} receipts in finish())`,
     '',
-    ...filePairLines(results.receipts),
+    ...filePairLines(results.receipts, results.readline.receipts),
   ];
 }
 

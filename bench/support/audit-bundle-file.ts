@@ -19,9 +19,8 @@ import { elapsedSeconds } from './time.js';
 // signed with the log key per entry, an RFC 6962 tree with a checkpoint
 // signed every `checkpointEvery` entries (the hub's default policy).
 //
-// Each event is written as its canonical JSON (the export writes jsonb's key
-// order instead): the same data, and the verifier parses and re-canonicalises
-// either. Checkpoint lines come before the entries but are known only once
+// Each event is written as its canonical JSON, as the export writes it (the
+// verifier hashes those bytes as they stand). Checkpoint lines come before the entries but are known only once
 // the entries are, so the entries go to a scratch file first and are copied
 // after the header and checkpoints.
 

@@ -1,12 +1,17 @@
 import { z } from 'zod';
+import { hexMatches, splitEntryLine } from './bundle-entry-line.js';
+import { leafHashInPlace } from './log-hash.js';
 import { AuditLogVerifier, type LogVerdict } from './log-verifier.js';
+import { ReceiptPrefetch } from './receipt-prefetch.js';
 import { parseVerifierKey, strictBase64, type LogVerifier } from './signed-note.js';
 
 // An audit bundle: one JSON Lines file that lets anyone check a stretch of the
 // log offline. Line 1 is the header (the log, its public key, the stretch and
 // the compact range of the entries before it); then every signed checkpoint
 // whose size falls in the stretch; then the entries, in index order, each with
-// its event exactly as stored, its stored leaf hash and its receipt.
+// its stored leaf hash, its receipt and its event as its RFC 8785 canonical
+// JSON (older exports wrote it in jsonb's key order: still read, by the full
+// parse).
 
 export const BUNDLE_TYPE = 'eyhub-audit-bundle';
 
@@ -48,9 +53,11 @@ export interface BundleReport extends LogVerdict {
  * reader trusts (else the bundle's own, with a warning); `saved` is a
  * checkpoint note she kept from an earlier look.
  */
-export async function verifyBundle(lines: AsyncIterable<string>, options: { pinnedKey?: string | undefined; saved?: string | undefined } = {}): Promise<BundleReport> {
+export async function verifyBundle(lines: AsyncIterable<string | Buffer>, options: { pinnedKey?: string | undefined; saved?: string | undefined } = {}): Promise<BundleReport> {
   let header: BundleHeader | undefined;
   let verifier: AuditLogVerifier | undefined;
+  let prefetch: ReceiptPrefetch | undefined;
+  let uncoveredFrom: number | undefined;
   let keySource: BundleReport['keySource'] = 'bundle';
   let lineNo = 0;
   let expectEntries = false;
@@ -66,7 +73,18 @@ export async function verifyBundle(lines: AsyncIterable<string>, options: { pinn
   });
   for await (const raw of lines) {
     lineNo += 1;
-    const line = raw.trim();
+    if (typeof raw !== 'string' && verifier !== undefined && prefetch !== undefined && !verifier.failed) {
+      // An entry line in the export's own layout: its event's bytes are hashed as they stand (bundle-entry-line.ts).
+      const pushed = pushExact(verifier, raw);
+      if (pushed !== undefined) {
+        // Past the last checkpoint every receipt is checked: start on them now, on the thread pool.
+        uncoveredFrom ??= verifier.checkpointedSize;
+        if (pushed.index >= uncoveredFrom && !verifier.failed) await prefetch.start(pushed.index, pushed.leaf, pushed.receipt);
+        expectEntries = true;
+        continue;
+      }
+    }
+    const line = (typeof raw === 'string' ? raw : raw.toString('utf8')).trim();
     if (line === '') continue;
     let json: unknown;
     try {
@@ -84,7 +102,8 @@ export async function verifyBundle(lines: AsyncIterable<string>, options: { pinn
       const frontier = header.frontier.map((h) => strictBase64(h));
       if (frontier.some((h) => h?.length !== 32)) return fail('the bundle header\'s frontier holds a hash that is not base64 of 32 bytes');
       try {
-        verifier = new AuditLogVerifier(key.verifier, { size: header.from, frontier: frontier as Buffer[] });
+        prefetch = new ReceiptPrefetch(key.verifier);
+        verifier = new AuditLogVerifier(key.verifier, { size: header.from, frontier: frontier as Buffer[] }, { checkReceipt: prefetch.check });
       } catch (err) {
         return fail(`the bundle header's frontier does not fit its start: ${(err as Error).message}`);
       }
@@ -111,11 +130,27 @@ export async function verifyBundle(lines: AsyncIterable<string>, options: { pinn
     return fail(`bundle line ${lineNo} is neither a checkpoint (before the entries) nor an entry`);
   }
   if (header === undefined || verifier === undefined) return fail('the bundle is empty');
+  await prefetch?.settle();
   const verdict = verifier.finish();
   if (verdict.ok && verdict.treeSize < header.to) {
     return { ...verdict, ok: false, finding: { problem: 'truncated', index: verdict.treeSize, treeSize: header.to, detail: `the bundle's header says it holds entries up to ${header.to - 1}, but they end at ${verdict.treeSize - 1}: entries from index ${verdict.treeSize} are missing` }, header, keySource };
   }
   return { ...verdict, header, keySource };
+}
+
+/**
+ * Feeds an entry line whose event bytes hash to the leaf hash stored beside
+ * them; undefined (nothing fed) for any other line, which is then parsed in full.
+ * Entries without a receipt are always parsed: past the last checkpoint
+ * nothing signed would vouch for their bytes.
+ */
+function pushExact(verifier: AuditLogVerifier, line: Buffer): { index: number; leaf: Uint8Array; receipt: string } | undefined {
+  const parts = splitEntryLine(line);
+  if (parts === undefined || parts.leafHashAt === null || parts.receipt === null) return undefined;
+  const leaf = leafHashInPlace(line, parts.eventStart, line.length - 1);
+  if (!hexMatches(line, parts.leafHashAt, leaf)) return undefined;
+  verifier.push({ index: parts.index, event: undefined, leaf, receipt: parts.receipt });
+  return { index: parts.index, leaf, receipt: parts.receipt };
 }
 
 function resolveKey(pinned: string | undefined, own: string): { ok: true; verifier: LogVerifier; source: 'pinned' | 'bundle' } | { ok: false; reason: string } {

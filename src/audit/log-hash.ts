@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, hash } from 'node:crypto';
 import { canonicalJson } from './canonical-json.js';
 
 /** The chain's value before the first entry: 32 zero bytes. */
@@ -23,3 +23,31 @@ export function chainHash(prevHex: string, leafHex: string): string {
 export function leafHashBytes(event: unknown): Uint8Array {
   return createHash('sha256').update(Uint8Array.of(0)).update(canonicalJson(event), 'utf8').digest();
 }
+
+/**
+ * leafHashOfCanonical(bytes[start, end)) for bytes not at the start of their
+ * buffer, hashed where they lie in one call: the byte before them is set to
+ * the 0x00 prefix for the call and put back at once (a Hash object per leaf
+ * cost as much as the hashing of a whole bundle line).
+ */
+export function leafHashInPlace(bytes: Uint8Array, start: number, end: number): Buffer {
+  if (start < 1 || end < start || end > bytes.length) throw new RangeError('leafHashInPlace needs a byte before the hashed ones');
+  const before = bytes[start - 1] as number;
+  bytes[start - 1] = 0;
+  try {
+    return hash('sha256', bytes.subarray(start - 1, end), 'buffer');
+  } finally {
+    bytes[start - 1] = before;
+  }
+}
+
+/**
+ * The leaf hash of an event given as its RFC 8785 canonical JSON bytes,
+ * hashed as they stand (a bundle line's event): leafHashBytes(JSON.parse(bytes))
+ * whenever the bytes are canonical.
+ */
+export function leafHashOfCanonical(canonical: Uint8Array): Buffer {
+  return createHash('sha256').update(ZERO).update(canonical).digest();
+}
+
+const ZERO = Uint8Array.of(0);

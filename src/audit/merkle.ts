@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, hash } from 'node:crypto';
 
 /**
  * The Merkle Tree Hash of RFC 9162 section 2.1 (RFC 6962 section 2.1 as
@@ -16,8 +16,14 @@ export const HASH_SIZE = 32;
 
 /** RFC 9162 section 2.1.1 interior node: SHA-256(0x01 || left || right). */
 export function nodeHash(left: Uint8Array, right: Uint8Array): Uint8Array {
-  return createHash('sha256').update(NODE_PREFIX).update(left).update(right).digest();
+  if (left.length !== HASH_SIZE || right.length !== HASH_SIZE) return createHash('sha256').update(NODE_PREFIX).update(left).update(right).digest();
+  // The usual case, once per appended leaf: one-shot over a reused buffer, half the cost of a Hash object.
+  NODE_INPUT.set(left, 1);
+  NODE_INPUT.set(right, 1 + HASH_SIZE);
+  return hash('sha256', NODE_INPUT, 'buffer');
 }
+
+const NODE_INPUT = Buffer.alloc(1 + 2 * HASH_SIZE, 0x01);
 
 /**
  * MTH(D[n]) of RFC 9162 section 2.1.1. The empty tree hashes to SHA-256 of

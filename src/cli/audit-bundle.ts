@@ -1,9 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { open, readFile } from 'node:fs/promises';
-import { createInterface } from 'node:readline';
 import { z } from 'zod';
 import { BUNDLE_TYPE, verifyBundle, type BundleReport } from '../audit/bundle.js';
+import { canonicalJson } from '../audit/canonical-json.js';
 import type { LogVerdict } from '../audit/log-verifier.js';
 import type { LogKey } from '../audit/signed-note.js';
 import type { Config } from '../config.js';
@@ -12,6 +11,7 @@ import type { Database } from '../db/database.js';
 import { AuditLogService, LogInconsistentError } from '../services/audit-log-service.js';
 import { AuditRecorder } from '../services/audit-recorder.js';
 import { pino } from 'pino';
+import { bundleLines } from './bundle-lines.js';
 
 // `hub audit export` writes a bundle (src/audit/bundle.ts) of a stretch of
 // the log; `hub audit verify --bundle` checks one with no database and no
@@ -86,7 +86,9 @@ export async function auditExport(
       for (const cp of checkpoints) await file.write(`${JSON.stringify({ type: 'checkpoint', note: cp.note })}\n`);
       let chunk = '';
       for await (const entry of readLogEntries(db, from, to)) {
-        chunk += `${JSON.stringify({ type: 'entry', index: entry.index, leafHash: entry.leafHash, receipt: entry.receipt, event: entry.event })}\n`;
+        // The event as its canonical JSON, the bytes its leaf hash is over: the verifier hashes them as they stand.
+        const event = eventText(entry.event);
+        chunk += `${JSON.stringify({ type: 'entry', index: entry.index, leafHash: entry.leafHash, receipt: entry.receipt }).slice(0, -1)},"event":${event}}\n`;
         written += 1;
         if (chunk.length > 1 << 20) {
           await file.write(chunk);
@@ -115,6 +117,16 @@ export async function auditExport(
   });
 }
 
+/** An event's canonical JSON; as it is when it has none (a row edited in the database: the verifier names it). */
+function eventText(event: unknown): string {
+  if (event === null || event === undefined) return 'null';
+  try {
+    return canonicalJson(event);
+  } catch {
+    return JSON.stringify(event);
+  }
+}
+
 /** Offline: needs the bundle, optionally a saved checkpoint and the pinned key, nothing else. */
 export async function auditVerifyBundle(io: BundleIo, opts: unknown): Promise<number> {
   const parsed = verifyOptions.safeParse(opts);
@@ -125,9 +137,7 @@ export async function auditVerifyBundle(io: BundleIo, opts: unknown): Promise<nu
   const { bundle, checkpoint, key } = parsed.data;
   const saved = checkpoint === undefined ? undefined : await readFile(checkpoint, 'utf8');
   const pinnedKey = key === undefined ? undefined : key.includes('+') ? key : (await readFile(key, 'utf8')).trim();
-  const lines = createInterface({ input: createReadStream(bundle, { encoding: 'utf8' }), crlfDelay: Infinity });
-  const report = await verifyBundle(lines, { pinnedKey, saved });
-  lines.close();
+  const report = await verifyBundle(bundleLines(bundle), { pinnedKey, saved });
   printVerdict(io, report, `bundle ${bundle}`);
   return report.ok ? 0 : 1;
 }

@@ -163,7 +163,7 @@ describe('hub audit export / verify --bundle', () => {
     expect(again.code).toBe(0);
     const second = (await readFile(`${result.bundle}.2`, 'utf8')).trim().split('\n');
     expect(second.filter((l) => l.includes(`audit export of entries 0 to ${SIZE - 1} to a bundle`))).toHaveLength(1);
-  }, 60_000);
+  }, 180_000);
 
   it('an edited event (hashes left alone) is named', async () => {
     const result = await exportAndVerify(await freshLog(), async (db) => {
@@ -172,7 +172,7 @@ describe('hub audit export / verify --bundle', () => {
     });
     expect(result.code).toBe(1);
     expect(result.out).toMatch(/FAILED at index 7 .*event-changed/);
-  }, 60_000);
+  }, 180_000);
 
   it('an edited event with its leaf and chain hashes rewritten is named by its receipt', async () => {
     const result = await exportAndVerify(await freshLog(), async (db) => {
@@ -185,7 +185,7 @@ describe('hub audit export / verify --bundle', () => {
     });
     expect(result.code).toBe(1);
     expect(result.out).toMatch(/FAILED at index 7 .*receipt-mismatch/);
-  }, 60_000);
+  }, 180_000);
 
   it('a removed entry, the later ones renumbered to hide the gap, is named', async () => {
     const result = await exportAndVerify(await freshLog(), async (db) => {
@@ -199,7 +199,7 @@ describe('hub audit export / verify --bundle', () => {
     });
     expect(result.code).toBe(1);
     expect(result.out).toMatch(/FAILED at index 12 .*receipt-mismatch/);
-  }, 60_000);
+  }, 180_000);
 
   it('a reordered pair of entries is named', async () => {
     const result = await exportAndVerify(await freshLog(), async (db) => {
@@ -211,7 +211,7 @@ describe('hub audit export / verify --bundle', () => {
     });
     expect(result.code).toBe(1);
     expect(result.out).toMatch(/FAILED at index 15 .*receipt-mismatch/);
-  }, 60_000);
+  }, 180_000);
 
   it('a truncated tail, its checkpoints removed too, is caught by the saved checkpoint', async () => {
     const log = await freshLog();
@@ -224,7 +224,7 @@ describe('hub audit export / verify --bundle', () => {
     });
     expect(result.code).toBe(1);
     expect(result.out).toMatch(/FAILED at index 35 .*truncated/);
-  }, 60_000);
+  }, 180_000);
 
   it('a log rewritten and re-signed with the stolen key (a fork) is caught by the saved checkpoint', async () => {
     const result = await exportAndVerify(await freshLog(), async (db) => {
@@ -258,7 +258,7 @@ describe('hub audit export / verify --bundle', () => {
     });
     expect(result.code).toBe(1);
     expect(result.out).toMatch(/FAILED at tree size 40 .*fork/);
-  }, 60_000);
+  }, 180_000);
 
   it('refuses bad options with a usage error, and a bundle that is not one', async () => {
     const log = await freshLog();
@@ -269,5 +269,5 @@ describe('hub audit export / verify --bundle', () => {
     const bad = await hub(['audit', 'verify', '--bundle', junk], {});
     expect(bad.code).toBe(1);
     expect(bad.out).toMatch(/line 1 is not JSON/);
-  }, 60_000);
+  }, 180_000);
 });

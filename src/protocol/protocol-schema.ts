@@ -1,5 +1,6 @@
 import { parseFhirPath, type FhirPathAtom } from '@medplum/core';
 import { z } from 'zod';
+import { withFlowIndex } from './flow-index.js';
 
 // An information-sharing protocol (ISP) as the hub enforces it: parties,
 // named data items (explicit FHIR element paths), and flows between
@@ -179,9 +180,9 @@ export interface LoadedProtocol {
   source: string;
 }
 
-/** Resolves a validated document's flows (data item names, FHIRPath) for the decision. */
+/** Resolves a validated document's flows (data item names, FHIRPath) for the decision, and indexes them. */
 export function compileFlows(doc: ProtocolDocument): Flow[] {
-  return doc.flows.map((flow) => ({
+  const flows = doc.flows.map((flow) => ({
     ...flow,
     where: flow.where === undefined ? undefined : compilePath(flow.where),
     items: flow.data.map((name) => {
@@ -190,6 +191,8 @@ export function compileFlows(doc: ProtocolDocument): Flow[] {
       return compileItem(name, item);
     }),
   }));
+  // Once per protocol version, at load: the decision finds its candidate flows by recipient and record type.
+  return withFlowIndex(flows);
 }
 
 function compilePath(source: string): CompiledPath {

@@ -182,7 +182,7 @@ const protocolsArb: fc.Arbitrary<LoadedProtocol[]> = fc.oneof(
   { weight: 1, arbitrary: fc.constantFrom<LoadedProtocol[]>([SHUFFLED], [SHUFFLED, ISP], []) },
 );
 
-const worldArb: fc.Arbitrary<DecisionInput> = subjectArb.chain((about) =>
+const anyWorldArb: fc.Arbitrary<DecisionInput> = subjectArb.chain((about) =>
   fc.record({
     requester: requesterArb,
     record: recordArb(about?.patient),
@@ -191,6 +191,21 @@ const worldArb: fc.Arbitrary<DecisionInput> = subjectArb.chain((about) =>
     now: fc.oneof(fc.constant(NOW), fc.date({ min: new Date('2025-06-01T00:00:00Z'), max: new Date('2029-06-30T00:00:00Z'), noInvalidDate: true })),
   }),
 );
+
+/** A children's centre asking after a child's doses: where `where`, catchment and objections decide. */
+const missedDoseWorldArb: fc.Arbitrary<DecisionInput> = fc
+  .record({
+    who: fc.constantFrom<OrgCode>('CC-OCEAN', 'CC-IOD'),
+    purpose: fc.constantFrom('immunisation-follow-up', 'early-years-registration'),
+    kind: fc.constantFrom('dna', 'dna-2', 'refusal', 'given', 'text-reason', 'dna-wrong-system', 'patient'),
+    subject: subjectArb.filter((s) => s !== undefined),
+  })
+  .map(({ who, purpose, kind, subject: about }) => {
+    const resource = kind === 'patient' ? about.patient : immunization(kind, about.patient.id);
+    return { requester: requester(who, purpose), record: record(resource, kind === 'patient' ? 'R9M' : 'Y90001', kind === 'patient' ? ['maternity', 'gp'] : undefined), subject: about, protocols: [ISP], now: NOW };
+  });
+
+const worldArb: fc.Arbitrary<DecisionInput> = fc.oneof({ weight: 4, arbitrary: anyWorldArb }, { weight: 1, arbitrary: missedDoseWorldArb });
 
 describe('the indexed decision', () => {
   it('gives the same Decision as the straightforward scan of every flow, over generated worlds', () => {

@@ -1,4 +1,3 @@
-import { evalFhirPath } from '@medplum/core';
 import type { Resource } from 'fhir/r4.js';
 import { addressees, isPublicType } from '../fhir/resource-types.js';
 import { coveredBy, candidateFlows, type FlowCandidate, type ItemsCovered } from '../protocol/flow-index.js';
@@ -185,15 +184,9 @@ function whereHolds(flow: Flow, where: CompiledPath, record: RecordFacts, subjec
   return subject.records.some((r) => anyIn(r.sourceTypes, flow.from) && holds(where, r.resource));
 }
 
-/** FHIRPath truth: a non-empty result with no false in it. */
+/** FHIRPath truth (a non-empty result with no false in it), by the predicate compiled with the protocol. */
 function holds(path: CompiledPath, resource: Resource): boolean {
-  try {
-    const result = evalFhirPath(path.atom, resource);
-    return result.length > 0 && result.every((v) => v !== false);
-  } catch {
-    // An expression that cannot be evaluated on this record does not hold for it.
-    return false;
-  }
+  return path.test(resource);
 }
 
 function deny(reason: DenyReason, detail: string, flow?: FlowRef, consent?: string): Deny {

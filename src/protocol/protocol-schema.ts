@@ -1,5 +1,6 @@
 import { parseFhirPath, type FhirPathAtom } from '@medplum/core';
 import { z } from 'zod';
+import { compilePredicate, type FhirPathPredicate } from './fhirpath-predicate.js';
 import { withFlowIndex } from './flow-index.js';
 
 // An information-sharing protocol (ISP) as the hub enforces it: parties,
@@ -133,6 +134,8 @@ export type ProtocolDocument = z.infer<typeof protocolSchema>;
 export interface CompiledPath {
   source: string;
   atom: FhirPathAtom;
+  /** Whether the expression holds for a resource (FHIRPath truth), compiled once from the atom. */
+  test: FhirPathPredicate;
 }
 
 /** A data item ready for decisions: element paths grouped by resource type, selectors parsed. */
@@ -196,7 +199,8 @@ export function compileFlows(doc: ProtocolDocument): Flow[] {
 }
 
 function compilePath(source: string): CompiledPath {
-  return { source, atom: parseFhirPath(source) };
+  const atom = parseFhirPath(source);
+  return { source, atom, test: compilePredicate(atom) };
 }
 
 function compileItem(name: string, item: DataItem): CompiledItem {

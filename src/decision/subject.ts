@@ -14,7 +14,6 @@ const CONFIDENTIALITY = 'http://terminology.hl7.org/CodeSystem/v3-Confidentialit
 const CHILD_YEARS = 6;
 const NO_EXTENSIONS: readonly Extension[] = [];
 const NO_ADDRESSES: readonly Address[] = [];
-const BIRTH_DATE = /^\d{4}(-\d{2}(-\d{2})?)?$/;
 
 /** A child is under six on the day; anyone older is, in this service, a mother. Unknown without a birth date. */
 export function roleOf(patient: Patient, now: Date): SubjectRole | undefined {
@@ -24,11 +23,32 @@ export function roleOf(patient: Patient, now: Date): SubjectRole | undefined {
 /** roleOf on a calendar day (YYYY-MM-DD), for a decision that has already read the clock's day. */
 export function roleOnDay(patient: Patient, day: string): SubjectRole | undefined {
   const born = patient.birthDate;
-  if (born === undefined || !BIRTH_DATE.test(born)) return undefined;
-  const year = Number(born.slice(0, 4));
+  if (born === undefined || !isPartialDate(born)) return undefined;
+  const sixthYear = Number(born.slice(0, 4)) + CHILD_YEARS;
   // A partial date counts from its earliest day: the child is taken to be as old as they can be.
-  const sixth = `${String(year + CHILD_YEARS).padStart(4, '0')}${(born.slice(4) + '-01-01').slice(0, 6)}`;
-  return day < sixth ? 'child' : 'mother';
+  // The sixth birthday is compared with the day character by character, as strings, without building it.
+  if (sixthYear > 9999) return day < `${sixthYear}${(born.slice(4) + '-01-01').slice(0, 6)}` ? 'child' : 'mother';
+  for (let i = 0; i < 10; i += 1) {
+    const d = day.charCodeAt(i);
+    if (Number.isNaN(d)) return 'child';
+    const b = i < 4 ? 48 + (Math.floor(sixthYear / 10 ** (3 - i)) % 10) : i < born.length ? born.charCodeAt(i) : EARLIEST.charCodeAt(i - 4);
+    if (d !== b) return d < b ? 'child' : 'mother';
+  }
+  return 'mother';
+}
+
+/** The earliest month and day of a partial date, after its year. */
+const EARLIEST = '-01-01';
+
+/** YYYY, YYYY-MM or YYYY-MM-DD, digits and hyphens in their places (the R4 date pattern, less its checks of ranges). */
+function isPartialDate(value: string): boolean {
+  const n = value.length;
+  if (n !== 4 && n !== 7 && n !== 10) return false;
+  for (let i = 0; i < n; i += 1) {
+    const c = value.charCodeAt(i);
+    if (i === 4 || i === 7 ? c !== 45 : c < 48 || c > 57) return false;
+  }
+  return true;
 }
 
 /**

@@ -40,6 +40,9 @@ const BATCH = 100;
 const PER_CALL = 20_000;
 /** A fixed day inside the protocol's period, so the figures do not depend on the date of the run. */
 const NOW = new Date('2026-11-22T10:00:00Z');
+/** Issue 14's goal for one decision with 10,000 consents and the demo protocol (Cedar's published medians: 4–11 µs). */
+const GOAL_P50_NS = 8_000;
+const GOAL_P99_NS = 16_000;
 
 const DISTRICTS: readonly (readonly [string, number])[] = [
   ['E1', 25],
@@ -361,6 +364,20 @@ function us(ns: number): string {
   return (ns / 1000).toFixed(3);
 }
 
+/** The goal's figures: decide's p50 and p99, median and min–max over the pairs, batched and call by call. */
+function goalLines(pairs: readonly Pair[]): string[] {
+  const figure = (pick: (r: SideRun) => number, goal: number): string => {
+    const values = pairs.map((p) => pick(p.scenario));
+    const mid = median(values);
+    return `${us(mid)} µs (min–max ${us(Math.min(...values))}–${us(Math.max(...values))}, ${values.length} pairs; ${mid <= goal ? 'met' : 'not met'})`;
+  };
+  return [
+    `goal: one decision ≤ ${us(GOAL_P50_NS)} µs at p50 and ≤ ${us(GOAL_P99_NS)} µs at p99, ${FAMILIES} consents, the demo protocol:`,
+    `  batched  p50 ${figure((r) => r.batchP50, GOAL_P50_NS)}, p99 ${figure((r) => r.batchP99, GOAL_P99_NS)}`,
+    `  per call p50 ${figure((r) => r.callP50, GOAL_P50_NS)}, p99 ${figure((r) => r.callP99, GOAL_P99_NS)}`,
+  ];
+}
+
 function ratioLine(name: string, ratios: readonly number[]): string {
   return `  ${name.padEnd(22)} median ${median(ratios).toFixed(1)}×  (min–max ${Math.min(...ratios).toFixed(1)}–${Math.max(...ratios).toFixed(1)}, ${ratios.length} pairs)`;
 }
@@ -480,6 +497,7 @@ export async function benchDecide(context: BenchContext): Promise<void> {
       `per call p50 ${us(median(pairs.map((p) => p.scenario.callP50)))} µs, p99 ${us(median(pairs.map((p) => p.scenario.callP99)))} µs (medians of the pairs)`,
     `Map lookup: batched p50 ${us(median(pairs.map((p) => p.baseline.batchP50)))} µs, p99 ${us(median(pairs.map((p) => p.baseline.batchP99)))} µs; ` +
       `per call p50 ${us(median(pairs.map((p) => p.baseline.callP50)))} µs, p99 ${us(median(pairs.map((p) => p.baseline.callP99)))} µs`,
+    ...goalLines(pairs),
     'ratio = decide latency ÷ Map lookup latency, per pair (how many lookups one decision costs):',
     ratioLine('batched p50', ratios((r) => r.batchP50)),
     ratioLine('batched p99', ratios((r) => r.batchP99)),

@@ -16,6 +16,7 @@ const ORGANISATION_TYPE_SYSTEM = 'urn:eastside:organisation-type';
 const ORGANISATION_SYSTEMS = new Set(['https://fhir.nhs.uk/Id/ods-organization-code', 'urn:eastside:org']);
 const PURPOSE_SYSTEM = 'https://eastside.example/fhir/CodeSystem/purpose-of-use';
 const RESOURCE_TYPES_SYSTEM = 'http://hl7.org/fhir/resource-types';
+const ISP_PREFIX = 'urn:isp:';
 
 /** The disclosure a consent is asked about. */
 export interface ConsentQuestion {
@@ -80,12 +81,23 @@ export function answerConsents(consents: readonly ConsentFacts[], q: ConsentQues
 }
 
 function isPrivacyConsent(scope: readonly Coding[] | undefined): boolean {
-  return (scope ?? []).some((c) => c.code === 'patient-privacy');
+  if (scope === undefined) return false;
+  for (const c of scope) if (c.code === 'patient-privacy') return true;
+  return false;
 }
 
+/** A consent naming no ISP as its policy applies to every protocol; one naming ISPs, only to those. */
 function appliesToProtocol(policy: readonly { uri?: string }[] | undefined, protocolId: string): boolean {
-  const uris = (policy ?? []).map((p) => p.uri).filter((u): u is string => typeof u === 'string' && u.startsWith('urn:isp:'));
-  return uris.length === 0 || uris.includes(`urn:isp:${protocolId}`);
+  if (policy === undefined) return true;
+  let namesAnIsp = false;
+  for (const p of policy) {
+    const uri = p.uri;
+    if (typeof uri !== 'string' || !uri.startsWith(ISP_PREFIX)) continue;
+    // uri === `urn:isp:${protocolId}`, without building the string for every consent.
+    if (uri.length === ISP_PREFIX.length + protocolId.length && uri.endsWith(protocolId)) return true;
+    namesAnIsp = true;
+  }
+  return !namesAnIsp;
 }
 
 /** The effect of a provision tree for the question, or undefined where it says nothing. */
@@ -106,8 +118,8 @@ function provisionEffect(p: ConsentProvision, q: ConsentQuestion): 'permit' | 'd
 
 function matches(p: ConsentProvision, q: ConsentQuestion): boolean {
   if (p.period !== undefined) {
-    if (p.period.start !== undefined && q.day < p.period.start.slice(0, 10)) return false;
-    if (p.period.end !== undefined && q.day > p.period.end.slice(0, 10)) return false;
+    if (p.period.start !== undefined && q.day < dayPart(p.period.start)) return false;
+    if (p.period.end !== undefined && q.day > dayPart(p.period.end)) return false;
   }
   if (p.actor !== undefined && p.actor.length > 0) {
     const named = p.actor.some((a) => {
@@ -125,4 +137,9 @@ function matches(p: ConsentProvision, q: ConsentQuestion): boolean {
     if (!p.class.some((c) => c.code === q.resourceType && (c.system === undefined || c.system === RESOURCE_TYPES_SYSTEM))) return false;
   }
   return true;
+}
+
+/** The date of a FHIR date or dateTime (its first ten characters); a bare date is returned as it is. */
+function dayPart(value: string): string {
+  return value.length <= 10 ? value : value.slice(0, 10);
 }

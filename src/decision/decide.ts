@@ -1,11 +1,11 @@
-import { evalFhirPath } from '@medplum/core';
 import type { Resource } from 'fhir/r4.js';
 import { addressees, isPublicType } from '../fhir/resource-types.js';
-import { dayOf, standingOf } from '../protocol/in-force.js';
-import type { CompiledItem, CompiledPath, Flow, LoadedProtocol, SubjectRole } from '../protocol/protocol-schema.js';
+import { coveredBy, candidateFlows, type FlowCandidate, type ItemsCovered } from '../protocol/flow-index.js';
+import { dayOf, standingOnDay, type Standing } from '../protocol/in-force.js';
+import type { CompiledItem, CompiledPath, Flow, LoadedProtocol } from '../protocol/protocol-schema.js';
 import { answerConsents, type IgnoredConsent } from './consent-check.js';
 import { HUB_ORGANISATION, type Decision, type Deny, type DenyReason, type FlowRef, type Permit, type RecordFacts, type Requester, type SubjectFacts } from './decision-types.js';
-import { isRestricted, pregnancyLoss, roleOf, subjectDistrict } from './subject.js';
+import { SubjectView } from './subject.js';
 
 // The disclosure decision: one pure function of the requester, the record,
 // what is known of its subject, the family's consents, the protocols and the
@@ -27,46 +27,51 @@ export function decide(input: DecisionInput): Decision {
   const { requester, record } = input;
   const type = record.resource.resourceType;
   if (isPublicType(type)) return { effect: 'permit', basis: 'public' };
+  const alone = record.alsoWrittenBy === undefined || record.alsoWrittenBy.length === 0;
   // Reading back what one wrote is not a disclosure, unless another organisation has written to the record too.
-  if (record.writer === requester.organisationCode && (record.alsoWrittenBy ?? []).length === 0) return { effect: 'permit', basis: 'originator' };
+  if (alone && record.writer === requester.organisationCode) return { effect: 'permit', basis: 'originator' };
   // A notice the hub itself addressed to the requester's organisation (a withdrawal notice) is delivered to it,
   // whole; to anyone else it is a record no flow carries.
-  if (record.writer === HUB_ORGANISATION && (record.alsoWrittenBy ?? []).length === 0 && addressees(record.resource).some((a) => a.value === requester.organisationCode)) {
+  if (alone && record.writer === HUB_ORGANISATION && addressees(record.resource).some((a) => a.value === requester.organisationCode)) {
     return { effect: 'permit', basis: 'addressed' };
   }
 
-  const role = input.subject === undefined ? undefined : roleOf(input.subject.patient, input.now);
-  let miss: { reason: DenyReason; detail: string } = {
-    reason: 'no-flow',
-    detail: `no flow carries ${type} records from ${list(record.sourceTypes)} to ${requester.organisationType}`,
-  };
+  const day = dayOf(input.now);
+  const view = new SubjectView(input.subject, day);
+  // The first flow that would carry the record but not for this purpose: the deepest miss, if nothing applies.
+  let purposeMiss: Flow | undefined;
   let permit: Permit | undefined;
   for (const protocol of input.protocols) {
-    let standing: ReturnType<typeof standingOf> | undefined;
-    for (const flow of protocol.flows) {
-      if (!flow.to.includes(requester.organisationType as never)) continue;
-      if (!record.sourceTypes.some((t) => flow.from.includes(t as never))) continue;
-      const items = coveringItems(flow, record.resource, role);
-      if (items.length === 0) continue;
-      const ref: FlowRef = { protocol: protocol.id, version: protocol.version, flow: flow.id };
-      if (!flow.purposes.includes(requester.purpose as never)) {
-        // The deepest miss explains the denial: a flow for this record exists, but not for this purpose.
-        if (miss.reason === 'no-flow') {
-          miss = { reason: 'purpose-not-permitted', detail: `flow ${flow.id} is for ${flow.purposes.join(', ')}, not ${requester.purpose}` };
-        }
+    // Only the flows to this type of recipient that carry this type of record, in the protocol's order.
+    const candidates = candidateFlows(protocol.flows, requester.organisationType, type);
+    let standing: Standing | undefined;
+    for (const candidate of candidates) {
+      const flow = candidate.flow;
+      if (!anyIn(record.sourceTypes, flow.from)) continue;
+      const forPurpose = anyIs(flow.purposes, requester.purpose);
+      // Which items cover the record matters here only for a flow that applies or for the first purpose miss.
+      if (!forPurpose && purposeMiss !== undefined) continue;
+      const covered = coveredItems(candidate, record.resource, view);
+      if (covered === undefined) continue;
+      if (!forPurpose) {
+        purposeMiss = flow;
         continue;
       }
       // A candidate flow: from here on it either permits or denies, and any denial wins.
-      standing ??= standingOf(protocol, input.now);
+      const ref: FlowRef = { protocol: protocol.id, version: protocol.version, flow: flow.id };
+      standing ??= standingOnDay(protocol, day);
       if (!standing.inForce) {
         return deny('protocol-not-in-force', `protocol ${protocol.id} v${protocol.version} is not in force: ${standing.reason}`, ref);
       }
-      const outcome = judgeFlow(flow, ref, items, input);
+      const outcome = judgeFlow(flow, ref, covered, input, view);
       if (outcome.effect === 'deny') return outcome;
       permit ??= outcome;
     }
   }
-  if (permit === undefined) return deny(miss.reason, miss.detail);
+  if (permit === undefined) {
+    if (purposeMiss !== undefined) return deny('purpose-not-permitted', `flow ${purposeMiss.id} is for ${purposeMiss.purposes.join(', ')}, not ${requester.purpose}`);
+    return deny('no-flow', `no flow carries ${type} records from ${list(record.sourceTypes)} to ${requester.organisationType}`);
+  }
   // A Task says what it is about: work on a record the requester may not see (a refused dose, the hub's own forecast)
   // would disclose that record. It goes only with its focus.
   if (permit.basis === 'flow' && focusOf(record.resource) !== undefined && record.focusDisclosed !== true) {
@@ -83,11 +88,10 @@ export function focusOf(resource: Resource): string | undefined {
 }
 
 /** The checks of one applicable flow, in the order DESIGN.md gives them. */
-function judgeFlow(flow: Flow, ref: FlowRef, items: readonly CompiledItem[], input: DecisionInput): Permit | Deny {
+function judgeFlow(flow: Flow, ref: FlowRef, covered: ItemsCovered, input: DecisionInput, view: SubjectView): Permit | Deny {
   const { requester, record, subject } = input;
   const type = record.resource.resourceType;
   let override: string | undefined;
-  let loss: boolean | undefined;
   if (flow.override === 'safeguarding') {
     const reason = requester.overrideReason?.trim();
     if (requester.purpose !== 'safeguarding' || reason === undefined || reason === '') {
@@ -101,18 +105,17 @@ function judgeFlow(flow: Flow, ref: FlowRef, items: readonly CompiledItem[], inp
   for (const predicate of flow.exclude) {
     switch (predicate) {
       case 'pregnancy-loss':
-        loss ??= pregnancyLoss(subject);
-        if (loss) return deny('excluded:pregnancy-loss', `flow ${flow.id} excludes records after a pregnancy loss`, ref);
+        if (view.pregnancyLoss(subject)) return deny('excluded:pregnancy-loss', `flow ${flow.id} excludes records after a pregnancy loss`, ref);
         break;
       case 'restricted-record':
-        if (isRestricted(subject.patient) || isRestricted(record.resource)) {
+        if (view.restrictedWith(subject, record.resource)) {
           return deny('excluded:restricted-record', `flow ${flow.id} excludes restricted records`, ref);
         }
         break;
     }
   }
   if (flow.area === 'recipient-catchment') {
-    const district = subjectDistrict(subject.patient);
+    const district = view.districtOf(subject);
     if (district === undefined || !requester.catchment.includes(district)) {
       return deny('outside-catchment', district === undefined ? 'the subject has no postcode on record' : `postcode district ${district} is outside the recipient's catchment`, ref);
     }
@@ -127,7 +130,7 @@ function judgeFlow(flow: Flow, ref: FlowRef, items: readonly CompiledItem[], inp
       recipientCode: requester.organisationCode,
       purpose: requester.purpose,
       resourceType: type,
-      day: dayOf(input.now),
+      day: view.day,
       protocolId: ref.protocol,
       recordedBy: flow.consentRecordedBy ?? flow.from,
     });
@@ -147,18 +150,28 @@ function judgeFlow(flow: Flow, ref: FlowRef, items: readonly CompiledItem[], inp
         break;
     }
   }
-  const elements = [...new Set(items.flatMap((i) => i.elements.get(type) ?? []))];
-  return { effect: 'permit', basis: 'flow', flow: ref, consent, items: items.map((i) => i.name), elements, override };
+  return { effect: 'permit', basis: 'flow', flow: ref, consent, items: covered.items, elements: covered.elements, override };
 }
 
-/** The flow's data items that carry this kind of record about this subject. */
-function coveringItems(flow: Flow, resource: Resource, role: SubjectRole | undefined): CompiledItem[] {
-  return flow.items.filter((item) => {
-    if (!item.elements.has(resource.resourceType)) return false;
-    if (item.about !== 'any' && item.about !== role) return false;
-    const select = item.select.get(resource.resourceType);
-    return select === undefined || holds(select, resource);
-  });
+/** What the flow's data items that carry this kind of record about this subject carry; undefined when none does. */
+function coveredItems(candidate: FlowCandidate, resource: Resource, view: SubjectView): ItemsCovered | undefined {
+  const items = candidate.items;
+  if (candidate.covered.length === 0) {
+    const covering = items.filter((item) => covers(item, resource, view));
+    return covering.length === 0 ? undefined : coveredBy(covering, resource.resourceType);
+  }
+  let mask = 0;
+  for (let i = 0; i < items.length; i += 1) {
+    if (covers(items[i] as CompiledItem, resource, view)) mask |= 1 << i;
+  }
+  return mask === 0 ? undefined : candidate.covered[mask];
+}
+
+/** An item of the record's type covers it when it is about the subject's role and its selector, if any, holds. */
+function covers(item: CompiledItem, resource: Resource, view: SubjectView): boolean {
+  if (item.about !== 'any' && item.about !== view.roleOf()) return false;
+  const select = item.select.get(resource.resourceType);
+  return select === undefined || holds(select, resource);
 }
 
 /**
@@ -168,18 +181,12 @@ function coveringItems(flow: Flow, resource: Resource, role: SubjectRole | undef
  */
 function whereHolds(flow: Flow, where: CompiledPath, record: RecordFacts, subject: SubjectFacts): boolean {
   if (record.resource.resourceType !== 'Patient') return holds(where, record.resource);
-  return subject.records.some((r) => r.sourceTypes.some((t) => flow.from.includes(t as never)) && holds(where, r.resource));
+  return subject.records.some((r) => anyIn(r.sourceTypes, flow.from) && holds(where, r.resource));
 }
 
-/** FHIRPath truth: a non-empty result with no false in it. */
+/** FHIRPath truth (a non-empty result with no false in it), by the predicate compiled with the protocol. */
 function holds(path: CompiledPath, resource: Resource): boolean {
-  try {
-    const result = evalFhirPath(path.atom, resource);
-    return result.length > 0 && result.every((v) => v !== false);
-  } catch {
-    // An expression that cannot be evaluated on this record does not hold for it.
-    return false;
-  }
+  return path.test(resource);
 }
 
 function deny(reason: DenyReason, detail: string, flow?: FlowRef, consent?: string): Deny {
@@ -200,4 +207,15 @@ function withIgnored(d: Deny, flow: Flow, ignored: readonly IgnoredConsent[] | u
 
 function list(values: readonly string[]): string {
   return values.length === 0 ? 'no known source' : values.join(', ');
+}
+
+/** Some value of `values` is one of `allowed` (both a handful long: loops, not Sets). */
+function anyIn(values: readonly string[], allowed: readonly string[]): boolean {
+  for (const v of values) if (anyIs(allowed, v)) return true;
+  return false;
+}
+
+function anyIs(values: readonly string[], value: string): boolean {
+  for (const v of values) if (v === value) return true;
+  return false;
 }

@@ -1,5 +1,7 @@
 import { parseFhirPath, type FhirPathAtom } from '@medplum/core';
 import { z } from 'zod';
+import { compilePredicate, type FhirPathPredicate } from './fhirpath-predicate.js';
+import { withFlowIndex } from './flow-index.js';
 
 // An information-sharing protocol (ISP) as the hub enforces it: parties,
 // named data items (explicit FHIR element paths), and flows between
@@ -132,6 +134,8 @@ export type ProtocolDocument = z.infer<typeof protocolSchema>;
 export interface CompiledPath {
   source: string;
   atom: FhirPathAtom;
+  /** Whether the expression holds for a resource (FHIRPath truth), compiled once from the atom. */
+  test: FhirPathPredicate;
 }
 
 /** A data item ready for decisions: element paths grouped by resource type, selectors parsed. */
@@ -179,9 +183,9 @@ export interface LoadedProtocol {
   source: string;
 }
 
-/** Resolves a validated document's flows (data item names, FHIRPath) for the decision. */
+/** Resolves a validated document's flows (data item names, FHIRPath) for the decision, and indexes them. */
 export function compileFlows(doc: ProtocolDocument): Flow[] {
-  return doc.flows.map((flow) => ({
+  const flows = doc.flows.map((flow) => ({
     ...flow,
     where: flow.where === undefined ? undefined : compilePath(flow.where),
     items: flow.data.map((name) => {
@@ -190,10 +194,13 @@ export function compileFlows(doc: ProtocolDocument): Flow[] {
       return compileItem(name, item);
     }),
   }));
+  // Once per protocol version, at load: the decision finds its candidate flows by recipient and record type.
+  return withFlowIndex(flows);
 }
 
 function compilePath(source: string): CompiledPath {
-  return { source, atom: parseFhirPath(source) };
+  const atom = parseFhirPath(source);
+  return { source, atom, test: compilePredicate(atom) };
 }
 
 function compileItem(name: string, item: DataItem): CompiledItem {

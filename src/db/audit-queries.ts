@@ -4,17 +4,37 @@ import { auditLeafHash, chainHash, EMPTY_CHAIN } from '../audit/log-hash.js';
 import { signReceipt, type LogKey } from '../audit/signed-note.js';
 import type { LogRow } from '../audit/verify-chain.js';
 import { extendTiles, SEQUENCER_LOCK } from './audit-tile-queries.js';
-import { inTransaction, rawRows, type Db, type Tx } from './database.js';
+import { inTransaction, rawRows, runStatement, type Db, type Tx } from './database.js';
 import { auditCheckpoints, auditEvents, auditLog, auditQueue } from './schema/index.js';
 
+/** An event ready for the log: its id and time, as in the event. */
+export type AppendableEvent = AuditEvent & { id: string; recorded: string };
+
+// Every event of a request in one statement: the rows, their queue entries,
+// in the order given (the sequencer orders the log by seq).
+const APPEND_EVENTS = {
+  name: 'audit_append_events',
+  text: `with given as (
+    select e->>'id' as event_id, (e->>'recorded')::timestamptz as recorded, e->'event' as event, e->>'leafHash' as leaf_hash, n
+    from jsonb_array_elements($1::jsonb) with ordinality as t(e, n)
+  ), inserted as (
+    insert into audit_event (event_id, recorded, event, leaf_hash)
+    select event_id, recorded, event, leaf_hash from given order by n
+    returning seq
+  )
+  insert into audit_queue (seq) select seq from inserted`,
+};
+
 /** Appends one event inside the caller's transaction. If this fails, the request fails. */
-export async function appendAuditEvent(tx: Db | Tx, event: AuditEvent & { id: string; recorded: string }): Promise<void> {
-  const [row] = await tx
-    .insert(auditEvents)
-    .values({ eventId: event.id, recorded: new Date(event.recorded), event, leafHash: auditLeafHash(event) })
-    .returning({ seq: auditEvents.seq });
-  if (row === undefined) throw new Error('audit insert returned no row');
-  await tx.insert(auditQueue).values({ seq: row.seq });
+export async function appendAuditEvent(tx: Db | Tx, event: AppendableEvent): Promise<void> {
+  await appendAuditEvents(tx, [event]);
+}
+
+/** Appends events inside the caller's transaction, in one statement. If this fails, the request fails. */
+export async function appendAuditEvents(tx: Db | Tx, events: readonly AppendableEvent[]): Promise<void> {
+  if (events.length === 0) return;
+  const rows = events.map((event) => ({ id: event.id, recorded: event.recorded, event, leafHash: auditLeafHash(event) }));
+  await runStatement(tx, APPEND_EVENTS, [JSON.stringify(rows)]);
 }
 
 

@@ -3,7 +3,8 @@ import { and, asc, desc, eq, gt, gte, lt, lte, sql } from 'drizzle-orm';
 import { auditLeafHash, chainHash, EMPTY_CHAIN } from '../audit/log-hash.js';
 import { signReceipt, type LogKey } from '../audit/signed-note.js';
 import type { LogRow } from '../audit/verify-chain.js';
-import { extendTiles, SEQUENCER_LOCK } from './audit-tile-queries.js';
+import { TILE_WIDTH } from '../audit/tiles.js';
+import { extendTiles, SEQUENCER_LOCK_KEY } from './audit-tile-queries.js';
 import { inTransaction, rawRows, runStatement, type Db, type Tx } from './database.js';
 import { auditCheckpoints, auditEvents, auditLog, auditQueue } from './schema/index.js';
 
@@ -38,6 +39,29 @@ export async function appendAuditEvents(tx: Db | Tx, events: readonly Appendable
 }
 
 
+// The sequencer's lock, the queued events it takes (with their leaf hashes) and
+// the log's head, in one statement. Without the lock nothing is taken: the
+// delete's condition reads the lock's answer, so the lock is tried first.
+const TAKE_QUEUED = {
+  name: 'audit_take_queued',
+  text: `with lock as (select pg_try_advisory_xact_lock(${SEQUENCER_LOCK_KEY}) as locked),
+    taken as (
+      delete from audit_queue q using audit_event e
+      where (select locked from lock) and q.seq = e.seq and q.seq in (select seq from audit_queue order by seq limit $1)
+      returning q.seq, e.leaf_hash
+    )
+    select (select locked from lock) as locked,
+      (select coalesce(json_agg(json_build_array(t.seq, t.leaf_hash)), '[]'::json) from taken t) as taken,
+      (select json_build_array(l.idx, l.chain_hash) from audit_log l order by l.idx desc limit 1) as head`,
+};
+
+/** What one pass did: entries appended, and whether the queue may hold more than it took. */
+export interface SequencedPass {
+  appended: number;
+  /** False when the pass took less than a full batch (or did not hold the lock): nothing was left behind. */
+  more: boolean;
+}
+
 /**
  * Gives queued events their gap-free place in the log and extends the hash
  * chain. Safe to call from any instance at any time: one wins the lock, the
@@ -46,20 +70,19 @@ export async function appendAuditEvents(tx: Db | Tx, events: readonly Appendable
  * and leaf hash.
  */
 export async function sequenceAuditEvents(db: Db, now: () => Date, key?: LogKey, batch = 500): Promise<number> {
+  return (await sequencePass(db, now, key, batch)).appended;
+}
+
+/** One sequencing pass (see sequenceAuditEvents), saying whether another may find more. */
+export async function sequencePass(db: Db, now: () => Date, key?: LogKey, batch = 500): Promise<SequencedPass> {
   return inTransaction(db, async (tx) => {
-    const lock = await rawRows<{ locked: boolean }>(tx, sql`select pg_try_advisory_xact_lock(${SEQUENCER_LOCK}) as locked`);
-    if (lock[0]?.locked !== true) return 0;
-    const queued = await rawRows<{ seq: string | number; leaf_hash: string }>(tx, sql`
-      delete from audit_queue q using audit_event e
-      where q.seq = e.seq and q.seq in (select seq from audit_queue order by seq limit ${batch})
-      returning q.seq, e.leaf_hash`);
-    if (queued.length === 0) return 0;
-    const rows = queued
-      .map((r) => ({ seq: Number(r.seq), leafHash: r.leaf_hash }))
-      .sort((a, b) => a.seq - b.seq);
-    const head = await tx.select().from(auditLog).orderBy(sql`${auditLog.idx} desc`).limit(1);
-    let idx = head[0] === undefined ? 0 : head[0].idx + 1;
-    let prev = head[0]?.chainHash ?? EMPTY_CHAIN;
+    const [taken] = await runStatement<{ locked: boolean; taken: [string | number, string][]; head: [string | number, string] | null }>(tx, TAKE_QUEUED, [batch]);
+    if (taken?.locked !== true || taken.taken.length === 0) return { appended: 0, more: false };
+    const rows = taken.taken.map(([seq, leafHash]) => ({ seq: Number(seq), leafHash })).sort((a, b) => a.seq - b.seq);
+    const head = taken.head;
+    const size = head === null ? 0 : Number(head[0]) + 1;
+    let idx = size;
+    let prev = head?.[1] ?? EMPTY_CHAIN;
     const sequencedAt = now();
     const entries = rows.map((r) => {
       const chained = chainHash(prev, r.leafHash);
@@ -71,10 +94,22 @@ export async function sequenceAuditEvents(db: Db, now: () => Date, key?: LogKey,
     });
     await tx.insert(auditLog).values(entries);
     // The tiles these entries complete commit with them (tlog-tiles, migration 0012).
-    await extendTiles(tx, idx);
-    return entries.length;
+    if (!tilesCaughtUp.has(db) || Math.floor(idx / TILE_WIDTH) > Math.floor(size / TILE_WIDTH)) {
+      if ((await extendTiles(tx, idx)).complete) tilesCaughtUp.add(db);
+      else tilesCaughtUp.delete(db);
+    }
+    return { appended: entries.length, more: rows.length >= batch };
   });
 }
+
+/**
+ * Databases whose tiles this process has seen complete up to the log's size
+ * (not yet at start, nor after a pass that stored only part of a backlog).
+ * While they are, a pass that completes no tile has none to store, and skips
+ * the look; a tile it does complete is stored in its transaction, as before.
+ */
+const tilesCaughtUp = new WeakSet<Db>();
+
 
 /**
  * Sequences until the queue is empty (CLI, tests, shutdown), waiting at most

@@ -39,19 +39,20 @@ export async function appendAuditEvents(tx: Db | Tx, events: readonly Appendable
 }
 
 
-// The sequencer's lock, the queued events it takes (with their leaf hashes) and
-// the log's head, in one statement. Without the lock nothing is taken: the
-// delete's condition reads the lock's answer, so the lock is tried first.
+// The sequencer's lock, tried in a statement of its own: the statement that
+// reads the queue and the log head must start after the lock is held, so that
+// its snapshot sees everything the previous holder committed.
+const TRY_LOCK = { name: 'audit_sequencer_lock', text: `select pg_try_advisory_xact_lock(${SEQUENCER_LOCK_KEY}) as locked` };
+
+// The queued events the pass takes (with their leaf hashes) and the log's head, in one statement.
 const TAKE_QUEUED = {
   name: 'audit_take_queued',
-  text: `with lock as (select pg_try_advisory_xact_lock(${SEQUENCER_LOCK_KEY}) as locked),
-    taken as (
+  text: `with taken as (
       delete from audit_queue q using audit_event e
-      where (select locked from lock) and q.seq = e.seq and q.seq in (select seq from audit_queue order by seq limit $1)
+      where q.seq = e.seq and q.seq in (select seq from audit_queue order by seq limit $1)
       returning q.seq, e.leaf_hash
     )
-    select (select locked from lock) as locked,
-      (select coalesce(json_agg(json_build_array(t.seq, t.leaf_hash)), '[]'::json) from taken t) as taken,
+    select (select coalesce(json_agg(json_build_array(t.seq, t.leaf_hash)), '[]'::json) from taken t) as taken,
       (select json_build_array(l.idx, l.chain_hash) from audit_log l order by l.idx desc limit 1) as head`,
 };
 
@@ -76,8 +77,10 @@ export async function sequenceAuditEvents(db: Db, now: () => Date, key?: LogKey,
 /** One sequencing pass (see sequenceAuditEvents), saying whether another may find more. */
 export async function sequencePass(db: Db, now: () => Date, key?: LogKey, batch = 500): Promise<SequencedPass> {
   return inTransaction(db, async (tx) => {
-    const [taken] = await runStatement<{ locked: boolean; taken: [string | number, string][]; head: [string | number, string] | null }>(tx, TAKE_QUEUED, [batch]);
-    if (taken?.locked !== true || taken.taken.length === 0) return { appended: 0, more: false };
+    const [lock] = await runStatement<{ locked: boolean }>(tx, TRY_LOCK, []);
+    if (lock?.locked !== true) return { appended: 0, more: false };
+    const [taken] = await runStatement<{ taken: [string | number, string][]; head: [string | number, string] | null }>(tx, TAKE_QUEUED, [batch]);
+    if (taken === undefined || taken.taken.length === 0) return { appended: 0, more: false };
     const rows = taken.taken.map(([seq, leafHash]) => ({ seq: Number(seq), leafHash })).sort((a, b) => a.seq - b.seq);
     const head = taken.head;
     const size = head === null ? 0 : Number(head[0]) + 1;

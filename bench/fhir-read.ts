@@ -119,6 +119,7 @@ export async function benchFhirRead(context: BenchContext): Promise<void> {
       beforeRun,
       afterRun,
       ourPids: () => ourPids(control, hub, options.adminUrl),
+      scenarioPid: hub.pid,
       signal,
       log,
     });

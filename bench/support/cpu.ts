@@ -91,3 +91,14 @@ export function coresUsed(before: CpuSample | undefined, after: CpuSample | unde
   }
   return ticks / perCore;
 }
+
+/** Clock ticks per second of /proc's utime and stime (USER_HZ: 100 on every Linux this runs on). */
+const TICKS_PER_SECOND = 100;
+
+/** CPU milliseconds one process spent between two samples; undefined off Linux or if it was not seen. */
+export function processCpuMs(before: CpuSample | undefined, after: CpuSample | undefined, pid: number): number | undefined {
+  const start = before?.perPid.get(pid);
+  const end = after?.perPid.get(pid);
+  if (start === undefined || end === undefined) return undefined;
+  return ((end - start) * 1000) / TICKS_PER_SECOND;
+}

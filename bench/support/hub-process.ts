@@ -25,7 +25,10 @@ function hasExited(child: ChildProcess): boolean {
 
 export async function startHubProcess(databaseUrl: string, signal: AbortSignal, startMs = 120_000, options: { mllp?: boolean } = {}): Promise<HubProcess> {
   // fork reuses this process's execArgv, so the child runs under tsx as well.
-  const child = fork(childFile, [], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  // BENCH_HUB_CPU_PROF=<dir>: the hub writes a V8 CPU profile there when it stops (node --cpu-prof).
+  const profileDir = process.env['BENCH_HUB_CPU_PROF'];
+  const execArgv = profileDir === undefined || profileDir === '' ? process.execArgv : [...process.execArgv, '--cpu-prof', `--cpu-prof-dir=${profileDir}`];
+  const child = fork(childFile, [], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'], execArgv });
   const pid = child.pid;
   if (pid === undefined) throw new Error('the hub process did not start');
   const exited = once(child, 'exit').then(() => undefined);

@@ -1,4 +1,4 @@
-import { othersShare, sampleCpu } from './cpu.js';
+import { othersShare, processCpuMs, sampleCpu } from './cpu.js';
 import type { LoadFigures } from './load.js';
 
 // BENCH.md rule 1: baseline, scenario, baseline, scenario ... in one run, so
@@ -16,6 +16,8 @@ export interface MeasuredRun {
   figures: LoadFigures;
   /** Other processes' share of the machine's CPU during the measured window; undefined off Linux. */
   othersShare: number | undefined;
+  /** CPU ms the scenario's own process (plan.scenarioPid) spent per completed operation. */
+  cpuMsPerOp?: number | undefined;
 }
 
 export interface PairResult {
@@ -38,6 +40,8 @@ export interface PairPlan {
   afterRun?(side: SideName, figures: LoadFigures): Promise<void>;
   /** The pids doing the benchmark's work, asked for at the end of each run. */
   ourPids(): Promise<number[]>;
+  /** The process serving the scenario (the hub), whose CPU per operation is reported. */
+  scenarioPid?: number;
   signal: AbortSignal;
   log: (line: string) => void;
 }
@@ -62,10 +66,13 @@ async function measure(plan: PairPlan, side: SideName, pair: number): Promise<Me
   const after = sampleCpu();
   const share = othersShare(before, after, await plan.ourPids());
   const other = share === undefined ? 'n/a' : `${(share * 100).toFixed(1)} %`;
+  const cpuMs = side === 'scenario' && plan.scenarioPid !== undefined ? processCpuMs(before, after, plan.scenarioPid) : undefined;
+  const cpuMsPerOp = cpuMs === undefined || figures.completed === 0 ? undefined : cpuMs / figures.completed;
   plan.log(
     `  pair ${pair} ${side} (${load.label}): ${figures.perSecond.toFixed(1)} ${load.unit}, ` +
-      `p50 ${figures.p50Ms.toFixed(2)} ms, p99 ${figures.p99Ms.toFixed(2)} ms, other CPU ${other}`,
+      `p50 ${figures.p50Ms.toFixed(2)} ms, p99 ${figures.p99Ms.toFixed(2)} ms, other CPU ${other}` +
+      (cpuMsPerOp === undefined ? '' : `, hub CPU ${cpuMsPerOp.toFixed(2)} ms per operation`),
   );
   await plan.afterRun?.(side, figures);
-  return { figures, othersShare: share };
+  return { figures, othersShare: share, cpuMsPerOp };
 }

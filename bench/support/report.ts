@@ -58,6 +58,7 @@ export function formatPairReport(report: PairReport): string[] {
   const ratios = report.pairs.map((p) => p.ratio);
   const flagged = report.pairs.filter((p) => [p.baseline.othersShare, p.scenario.othersShare].some((v) => v !== undefined && v > OTHERS_FLAG));
   const mid = median(ratios);
+  const cpu = report.pairs.map((p) => p.scenario.cpuMsPerOp).filter((v): v is number => v !== undefined);
   return [
     '',
     report.title,
@@ -67,6 +68,9 @@ export function formatPairReport(report: PairReport): string[] {
     '',
     `ratio = ${s} ÷ ${b} throughput: median ${mid.toFixed(3)} (min–max ${Math.min(...ratios).toFixed(3)}–${Math.max(...ratios).toFixed(3)}, ${ratios.length} pairs)`,
     ...(report.baselineIsLimit === false ? [] : [`  i.e. the raw limit is ${(1 / mid).toFixed(2)}× the scenario's throughput`]),
+    ...(cpu.length === 0
+      ? []
+      : [`hub process CPU per ${s} operation: median ${median(cpu).toFixed(2)} ms (min–max ${Math.min(...cpu).toFixed(2)}–${Math.max(...cpu).toFixed(2)}; /proc utime+stime ÷ answered requests)`]),
     flagged.length === 0
       ? `other processes' CPU ≤ ${OTHERS_FLAG * 100} % in every run`
       : `! other processes' CPU > ${OTHERS_FLAG * 100} % in pair(s) ${flagged.map((p) => p.pair).join(', ')}: treat those ratios with care`,

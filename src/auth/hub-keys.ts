@@ -106,6 +106,11 @@ export class HubKeys {
     this.loaded = await load(await this.source(), this.clock());
   }
 
+  /** Whether this instance still keeps the key `kid` (a retired key's tokens are refused). */
+  keeps(kid: string): boolean {
+    return this.loaded.byKid.has(kid);
+  }
+
   /** The verification key for a token's header (jose's key lookup). */
   readonly verifyKeys: JWTVerifyGetKey = async (header) => {
     const kid = header.kid ?? '';

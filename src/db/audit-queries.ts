@@ -3,20 +3,65 @@ import { and, asc, desc, eq, gt, gte, lt, lte, sql } from 'drizzle-orm';
 import { auditLeafHash, chainHash, EMPTY_CHAIN } from '../audit/log-hash.js';
 import { signReceipt, type LogKey } from '../audit/signed-note.js';
 import type { LogRow } from '../audit/verify-chain.js';
-import { extendTiles, SEQUENCER_LOCK } from './audit-tile-queries.js';
-import { inTransaction, rawRows, type Db, type Tx } from './database.js';
+import { TILE_WIDTH } from '../audit/tiles.js';
+import { extendTiles, SEQUENCER_LOCK_KEY } from './audit-tile-queries.js';
+import { inTransaction, rawRows, runStatement, type Db, type Tx } from './database.js';
 import { auditCheckpoints, auditEvents, auditLog, auditQueue } from './schema/index.js';
 
+/** An event ready for the log: its id and time, as in the event. */
+export type AppendableEvent = AuditEvent & { id: string; recorded: string };
+
+// Every event of a request in one statement: the rows, their queue entries,
+// in the order given (the sequencer orders the log by seq).
+const APPEND_EVENTS = {
+  name: 'audit_append_events',
+  text: `with given as (
+    select e->>'id' as event_id, (e->>'recorded')::timestamptz as recorded, e->'event' as event, e->>'leafHash' as leaf_hash, n
+    from jsonb_array_elements($1::jsonb) with ordinality as t(e, n)
+  ), inserted as (
+    insert into audit_event (event_id, recorded, event, leaf_hash)
+    select event_id, recorded, event, leaf_hash from given order by n
+    returning seq
+  )
+  insert into audit_queue (seq) select seq from inserted`,
+};
+
 /** Appends one event inside the caller's transaction. If this fails, the request fails. */
-export async function appendAuditEvent(tx: Db | Tx, event: AuditEvent & { id: string; recorded: string }): Promise<void> {
-  const [row] = await tx
-    .insert(auditEvents)
-    .values({ eventId: event.id, recorded: new Date(event.recorded), event, leafHash: auditLeafHash(event) })
-    .returning({ seq: auditEvents.seq });
-  if (row === undefined) throw new Error('audit insert returned no row');
-  await tx.insert(auditQueue).values({ seq: row.seq });
+export async function appendAuditEvent(tx: Db | Tx, event: AppendableEvent): Promise<void> {
+  await appendAuditEvents(tx, [event]);
 }
 
+/** Appends events inside the caller's transaction, in one statement. If this fails, the request fails. */
+export async function appendAuditEvents(tx: Db | Tx, events: readonly AppendableEvent[]): Promise<void> {
+  if (events.length === 0) return;
+  const rows = events.map((event) => ({ id: event.id, recorded: event.recorded, event, leafHash: auditLeafHash(event) }));
+  await runStatement(tx, APPEND_EVENTS, [JSON.stringify(rows)]);
+}
+
+
+// The sequencer's lock, tried in a statement of its own: the statement that
+// reads the queue and the log head must start after the lock is held, so that
+// its snapshot sees everything the previous holder committed.
+const TRY_LOCK = { name: 'audit_sequencer_lock', text: `select pg_try_advisory_xact_lock(${SEQUENCER_LOCK_KEY}) as locked` };
+
+// The queued events the pass takes (with their leaf hashes) and the log's head, in one statement.
+const TAKE_QUEUED = {
+  name: 'audit_take_queued',
+  text: `with taken as (
+      delete from audit_queue q using audit_event e
+      where q.seq = e.seq and q.seq in (select seq from audit_queue order by seq limit $1)
+      returning q.seq, e.leaf_hash
+    )
+    select (select coalesce(json_agg(json_build_array(t.seq, t.leaf_hash)), '[]'::json) from taken t) as taken,
+      (select json_build_array(l.idx, l.chain_hash) from audit_log l order by l.idx desc limit 1) as head`,
+};
+
+/** What one pass did: entries appended, and whether the queue may hold more than it took. */
+export interface SequencedPass {
+  appended: number;
+  /** False when the pass took less than a full batch (or did not hold the lock): nothing was left behind. */
+  more: boolean;
+}
 
 /**
  * Gives queued events their gap-free place in the log and extends the hash
@@ -26,20 +71,21 @@ export async function appendAuditEvent(tx: Db | Tx, event: AuditEvent & { id: st
  * and leaf hash.
  */
 export async function sequenceAuditEvents(db: Db, now: () => Date, key?: LogKey, batch = 500): Promise<number> {
+  return (await sequencePass(db, now, key, batch)).appended;
+}
+
+/** One sequencing pass (see sequenceAuditEvents), saying whether another may find more. */
+export async function sequencePass(db: Db, now: () => Date, key?: LogKey, batch = 500): Promise<SequencedPass> {
   return inTransaction(db, async (tx) => {
-    const lock = await rawRows<{ locked: boolean }>(tx, sql`select pg_try_advisory_xact_lock(${SEQUENCER_LOCK}) as locked`);
-    if (lock[0]?.locked !== true) return 0;
-    const queued = await rawRows<{ seq: string | number; leaf_hash: string }>(tx, sql`
-      delete from audit_queue q using audit_event e
-      where q.seq = e.seq and q.seq in (select seq from audit_queue order by seq limit ${batch})
-      returning q.seq, e.leaf_hash`);
-    if (queued.length === 0) return 0;
-    const rows = queued
-      .map((r) => ({ seq: Number(r.seq), leafHash: r.leaf_hash }))
-      .sort((a, b) => a.seq - b.seq);
-    const head = await tx.select().from(auditLog).orderBy(sql`${auditLog.idx} desc`).limit(1);
-    let idx = head[0] === undefined ? 0 : head[0].idx + 1;
-    let prev = head[0]?.chainHash ?? EMPTY_CHAIN;
+    const [lock] = await runStatement<{ locked: boolean }>(tx, TRY_LOCK, []);
+    if (lock?.locked !== true) return { appended: 0, more: false };
+    const [taken] = await runStatement<{ taken: [string | number, string][]; head: [string | number, string] | null }>(tx, TAKE_QUEUED, [batch]);
+    if (taken === undefined || taken.taken.length === 0) return { appended: 0, more: false };
+    const rows = taken.taken.map(([seq, leafHash]) => ({ seq: Number(seq), leafHash })).sort((a, b) => a.seq - b.seq);
+    const head = taken.head;
+    const size = head === null ? 0 : Number(head[0]) + 1;
+    let idx = size;
+    let prev = head?.[1] ?? EMPTY_CHAIN;
     const sequencedAt = now();
     const entries = rows.map((r) => {
       const chained = chainHash(prev, r.leafHash);
@@ -51,10 +97,22 @@ export async function sequenceAuditEvents(db: Db, now: () => Date, key?: LogKey,
     });
     await tx.insert(auditLog).values(entries);
     // The tiles these entries complete commit with them (tlog-tiles, migration 0012).
-    await extendTiles(tx, idx);
-    return entries.length;
+    if (!tilesCaughtUp.has(db) || Math.floor(idx / TILE_WIDTH) > Math.floor(size / TILE_WIDTH)) {
+      if ((await extendTiles(tx, idx)).complete) tilesCaughtUp.add(db);
+      else tilesCaughtUp.delete(db);
+    }
+    return { appended: entries.length, more: rows.length >= batch };
   });
 }
+
+/**
+ * Databases whose tiles this process has seen complete up to the log's size
+ * (not yet at start, nor after a pass that stored only part of a backlog).
+ * While they are, a pass that completes no tile has none to store, and skips
+ * the look; a tile it does complete is stored in its transaction, as before.
+ */
+const tilesCaughtUp = new WeakSet<Db>();
+
 
 /**
  * Sequences until the queue is empty (CLI, tests, shutdown), waiting at most

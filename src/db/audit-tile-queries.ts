@@ -12,7 +12,8 @@ import { auditLog, auditTiles } from './schema/index.js';
 // See: https://c2sp.org/tlog-tiles
 
 /** The sequencer's lock (audit-queries.ts): tiles are written by its holder only. */
-export const SEQUENCER_LOCK = sql`hashtext('eyhub:audit-sequencer')`;
+export const SEQUENCER_LOCK_KEY = `hashtext('eyhub:audit-sequencer')`;
+export const SEQUENCER_LOCK = sql.raw(SEQUENCER_LOCK_KEY);
 
 /**
  * Stores the full tiles a log of `size` entries has and the table lacks,

@@ -198,6 +198,37 @@ export async function rawRows<T>(db: Db | Tx, query: SQL): Promise<T[]> {
   return (result as { rows: T[] }).rows;
 }
 
+/** A statement run through the driver itself: fixed text, a name (a prepared statement per connection on PostgreSQL). */
+export interface Statement {
+  name: string;
+  text: string;
+}
+
+interface DriverClient {
+  query(config: { name: string; text: string; values: unknown[] }): Promise<{ rows: unknown[] }>;
+  query(text: string, values: unknown[]): Promise<{ rows: unknown[] }>;
+}
+
+/**
+ * Runs a fixed statement on the connection behind a drizzle database or
+ * transaction, with no query building: on the request paths drizzle's builder
+ * cost more CPU than the statements' own work. On PostgreSQL the statement is
+ * prepared once per connection under its name (node-postgres keeps it);
+ * PGlite runs the same text. Values come back as the driver parses them
+ * (timestamptz as Date, jsonb parsed, bigint as a string on PostgreSQL).
+ */
+export async function runStatement<T>(db: Db | Tx, statement: Statement, values: unknown[]): Promise<T[]> {
+  const client = (db as unknown as { session: { client: DriverClient } }).session.client;
+  const result = isNodePostgres(client)
+    ? await client.query({ name: statement.name, text: statement.text, values })
+    : await client.query(statement.text, values);
+  return result.rows as T[];
+}
+
+function isNodePostgres(client: DriverClient): boolean {
+  return client instanceof pg.Pool || client instanceof pg.Client;
+}
+
 /**
  * The one transaction helper every write goes through. The callback's data and
  * the audit rows it writes commit together or not at all.

@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import type { AuditContext, AuditRequester, DecisionAuditDetails, LoginAuditDetails, RestAuditDetails } from '../audit/audit-event.js';
 import { decisionAuditEvent, loginAuditEvent, restAuditEvent } from '../audit/audit-event.js';
 import type { Principal } from '../auth/principal.js';
-import { appendAuditEvent } from '../db/audit-queries.js';
+import { appendAuditEvents, type AppendableEvent } from '../db/audit-queries.js';
 import { inTransaction, type Db, type Tx } from '../db/database.js';
 
 /** What every request carries into the services for its audit trail. */
@@ -31,9 +31,24 @@ export function requesterOf(p: Principal): AuditRequester {
   };
 }
 
-/** Builds AuditEvents and writes them inside the caller's transaction. */
+/**
+ * Builds AuditEvents and writes them inside the caller's transaction. In a
+ * transaction opened by `transaction`, the events are held until its work is
+ * done and then written in one statement, still before the commit: they
+ * commit with the work or not at all, and a failed write fails the request.
+ * Anywhere else (a transaction opened elsewhere) each is written at once.
+ */
 export class AuditRecorder {
+  /** Events waiting for the end of the work of a transaction this recorder opened. */
+  private readonly pending = new WeakMap<object, AppendableEvent[]>();
+
   constructor(private readonly deps: AuditRecorderDeps) {}
+
+  private async append(tx: Db | Tx, event: AuditEvent): Promise<void> {
+    const held = this.pending.get(tx);
+    if (held === undefined) await appendAuditEvents(tx, [withIdentity(event)]);
+    else held.push(withIdentity(event));
+  }
 
   private context(meta: RequestMeta, requester: AuditRequester): AuditContext {
     return {
@@ -48,19 +63,19 @@ export class AuditRecorder {
 
   async rest(tx: Db | Tx, meta: RequestMeta, requester: AuditRequester, details: RestAuditDetails): Promise<AuditEvent> {
     const event = restAuditEvent(this.context(meta, requester), details);
-    await appendAuditEvent(tx, withIdentity(event));
+    await this.append(tx, event);
     return event;
   }
 
   async decision(tx: Db | Tx, meta: RequestMeta, requester: AuditRequester, details: DecisionAuditDetails): Promise<AuditEvent> {
     const event = decisionAuditEvent(this.context(meta, requester), details);
-    await appendAuditEvent(tx, withIdentity(event));
+    await this.append(tx, event);
     return event;
   }
 
   async login(tx: Db | Tx, meta: RequestMeta, requester: AuditRequester, details: LoginAuditDetails): Promise<AuditEvent> {
     const event = loginAuditEvent(this.context(meta, requester), details);
-    await appendAuditEvent(tx, withIdentity(event));
+    await this.append(tx, event);
     return event;
   }
 
@@ -69,13 +84,24 @@ export class AuditRecorder {
    * commit together, then the sequencer is nudged to give them log places.
    */
   async transaction<T>(db: Db, work: (tx: Tx) => Promise<T>): Promise<T> {
-    const result = await inTransaction(db, work);
+    const result = await inTransaction(db, async (tx) => {
+      const held: AppendableEvent[] = [];
+      this.pending.set(tx, held);
+      try {
+        const done = await work(tx);
+        this.pending.delete(tx);
+        await appendAuditEvents(tx, held);
+        return done;
+      } finally {
+        this.pending.delete(tx);
+      }
+    });
     this.deps.onAppended?.();
     return result;
   }
 }
 
-function withIdentity(event: AuditEvent): AuditEvent & { id: string; recorded: string } {
+function withIdentity(event: AuditEvent): AppendableEvent {
   if (event.id === undefined) throw new Error('audit event without id');
   return { ...event, id: event.id, recorded: event.recorded };
 }

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { LogKey } from '../audit/signed-note.js';
 import type { Db } from '../db/database.js';
-import { drainAuditQueue, sequenceAuditEvents } from '../db/audit-queries.js';
+import { drainAuditQueue, sequencePass } from '../db/audit-queries.js';
 import { summariseError } from '../db/database-errors.js';
 
 /** The longest pause between attempts while the database keeps failing. */
@@ -60,8 +60,10 @@ export class AuditSequencer {
     do {
       this.again = false;
       try {
-        while ((await sequenceAuditEvents(this.db, this.clock, this.key)) > 0) {
-          // keep going while there is a backlog
+        // Keep going while a pass took a full batch. A pass that took less left nothing behind: what commits
+        // after it nudges again, and a nudge while this runs makes the loop go round once more.
+        while ((await sequencePass(this.db, this.clock, this.key)).more) {
+          // a backlog
         }
         await this.afterPass?.().catch((err: unknown) => {
           this.logger.error({ err: { type: err instanceof Error ? err.name : typeof err } }, 'no checkpoint signed after sequencing');

@@ -4,6 +4,7 @@ import { findReferringMany, listOrganisationFacts, readCurrentMany, type Organis
 import type { Db, Tx } from '../db/database.js';
 import type { SearchCandidates, StoredResource } from '../db/resource-queries.js';
 import { readOwnStatements } from '../db/patient-source-queries.js';
+import { readOrganisationFacts } from '../db/request-queries.js';
 import { statementResource } from '../fhir/patient-sources.js';
 import { contentForRules, patientsOfStored } from '../db/undisclosed.js';
 import { decide, focusOf } from '../decision/decide.js';
@@ -60,7 +61,11 @@ export class DisclosureService {
   }
 
   async context(db: Db | Tx, principal: Principal, overrideReason: string | undefined): Promise<DisclosureContext> {
-    const organisations = await listOrganisationFacts(db);
+    return this.contextOf(principal, overrideReason, await readOrganisationFacts(db));
+  }
+
+  /** The context from organisation facts read in this request's transaction (with the record, in one statement). */
+  contextOf(principal: Principal, overrideReason: string | undefined, organisations: Map<string, OrganisationFacts>): DisclosureContext {
     const own = organisations.get(principal.organisationCode);
     return {
       requester: {

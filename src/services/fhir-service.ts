@@ -4,6 +4,7 @@ import type { RestInteraction } from '../audit/audit-event.js';
 import type { Principal } from '../auth/principal.js';
 import type { Db, Tx } from '../db/database.js';
 import { patientsOfStored, seal } from '../db/undisclosed.js';
+import { readCurrentWithOrganisations } from '../db/request-queries.js';
 import { allows } from '../auth/scopes.js';
 import {
   lockCriteria,
@@ -105,9 +106,9 @@ export class FhirService {
   ): Promise<FhirResult> {
     if (!ID_PATTERN.test(id)) return refuse(this.deps, principal, meta, interaction, type, problem(400, 'invalid', 'id is not a valid resource id', 'id'));
     return this.deps.audit.transaction(this.deps.db, async (tx) => {
-      // The context is loaded first either way: an unknown id and a denied one do comparable work.
-      const ctx = await this.deps.disclosure.context(tx, principal, meta.overrideReason);
-      const current = await readCurrent(tx, type, id);
+      // The organisation facts come with the record, in one statement, either way: an unknown id and a denied one do comparable work.
+      const { organisations, current } = await readCurrentWithOrganisations(tx, type, id);
+      const ctx = this.deps.disclosure.contextOf(principal, meta.overrideReason, organisations);
       if (current === undefined) return this.notFound(tx, principal, meta, interaction, type, id);
       const [now] = await this.deps.disclosure.judge(tx, ctx, [current]);
       if (now === undefined) throw new Error('no decision for a record');

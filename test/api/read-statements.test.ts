@@ -1,0 +1,96 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Database } from '../../src/db/database.js';
+import { startTestHub, type TestHub } from '../support/test-hub.js';
+
+// What a read costs the database, counted at the driver: the record and the
+// organisation facts in one statement, the request's AuditEvents (the REST
+// event and the decision event) in one more. Background work (the log
+// sequencer, subscription delivery) runs on other statements and is not counted.
+
+type Query = (...args: unknown[]) => unknown;
+
+/** Records the text of every statement sent while `on` is set. */
+function recordStatements(database: Database): { on: boolean; texts: string[] } {
+  const seen = { on: false, texts: [] as string[] };
+  const textOf = (q: unknown): string => (typeof q === 'string' ? q : typeof q === 'object' && q !== null && 'text' in q ? String(q.text) : '');
+  const wrap = (target: { query: Query }): void => {
+    const original = target.query.bind(target);
+    target.query = (...args: unknown[]): unknown => {
+      if (seen.on) seen.texts.push(textOf(args[0]));
+      return original(...args);
+    };
+  };
+  if (database.pool !== undefined) {
+    const patched = new WeakSet<object>();
+    database.pool.on('acquire', (client) => {
+      if (patched.has(client)) return;
+      patched.add(client);
+      wrap(client);
+    });
+  } else {
+    const client = (database.db as unknown as { $client: { query: Query; transaction: Query } }).$client;
+    wrap(client);
+    const transaction = client.transaction.bind(client);
+    client.transaction = (callback: unknown): unknown =>
+      transaction(async (tx: { query: Query }) => {
+        wrap(tx);
+        return (callback as (t: unknown) => Promise<unknown>)(tx);
+      });
+  }
+  return seen;
+}
+
+let t: TestHub;
+let seen: { on: boolean; texts: string[] };
+let token: string;
+let id: string;
+
+beforeAll(async () => {
+  t = await startTestHub();
+  seen = recordStatements(t.database);
+  token = await t.token('test-a', 'direct-care');
+  const created = await t.http
+    .post('/fhir/Patient')
+    .set('authorization', `Bearer ${token}`)
+    .set('content-type', 'application/fhir+json')
+    .send({ resourceType: 'Patient', identifier: [{ system: 'https://fhir.nhs.uk/Id/nhs-number', value: '9434765919' }], name: [{ family: 'Read' }], birthDate: '2024-01-01' });
+  expect(created.status).toBe(201);
+  id = /\/Patient\/([^/]+)/.exec(String(created.headers['location']))?.[1] ?? '';
+});
+
+afterAll(async () => {
+  await t.close();
+});
+
+async function statementsOf(path: string, bearer: string): Promise<{ status: number; texts: string[] }> {
+  seen.texts = [];
+  seen.on = true;
+  try {
+    const res = await t.http.get(path).set('authorization', `Bearer ${bearer}`);
+    return { status: res.status, texts: seen.texts };
+  } finally {
+    seen.on = false;
+  }
+}
+
+describe('the statements of a read', () => {
+  it('reads the record with the organisation facts in one statement and writes its AuditEvents in one', async () => {
+    const { status, texts } = await statementsOf(`/fhir/Patient/${id}`, token);
+    expect(status).toBe(200);
+    expect(texts.filter((s) => /\bfrom organisation\b/.test(s))).toHaveLength(1);
+    expect(texts.filter((s) => /\b(from|join) "?resource"?\s/.test(s) && /\bfrom organisation\b/.test(s))).toHaveLength(1);
+    expect(texts.filter((s) => /insert into "?audit_event"?/.test(s))).toHaveLength(1);
+    expect(texts.filter((s) => /insert into "?audit_queue"?/.test(s))).toHaveLength(1);
+  });
+
+  it('does the same for a record it denies, which answers as an unknown id', async () => {
+    const other = await t.token('test-b', 'direct-care');
+    const denied = await statementsOf(`/fhir/Patient/${id}`, other);
+    const unknown = await statementsOf('/fhir/Patient/no-such-patient', other);
+    expect([denied.status, unknown.status]).toEqual([404, 404]);
+    for (const { texts } of [denied, unknown]) {
+      expect(texts.filter((s) => /\bfrom organisation\b/.test(s))).toHaveLength(1);
+      expect(texts.filter((s) => /insert into "?audit_event"?/.test(s))).toHaveLength(1);
+    }
+  });
+});

@@ -9,6 +9,7 @@ import { contentForRules, patientsOfStored } from '../db/undisclosed.js';
 import { decide, focusOf } from '../decision/decide.js';
 import { HUB_ORGANISATION, type ConsentFacts, type Decision, type RecordFacts, type Requester, type SubjectFacts } from '../decision/decision-types.js';
 import { describeRecord } from '../decision/record-description.js';
+import { flowNeeds } from '../decision/search-narrowing.js';
 import { redact } from '../decision/redact.js';
 import { ADDRESSED_TYPES, PREGNANCY_BABY_PARAM, localReference, patientsOf } from '../fhir/resource-types.js';
 import { countsAsPregnancyRecord } from '../protocol/message-sources.js';
@@ -249,22 +250,15 @@ export class DisclosureService {
    * decision would deny for want of a flow, a purpose or the catchment.
    */
   candidateSources(ctx: DisclosureContext, type: string): SearchCandidates {
-    const fromTypes = new Set<string>();
-    let everyFlowByArea = true;
-    for (const p of this.deps.protocols) {
-      for (const f of p.flows) {
-        const r = ctx.requester;
-        if (f.to.includes(r.organisationType as never) && f.purposes.includes(r.purpose as never) && f.items.some((i) => i.elements.has(type))) {
-          for (const t of f.from) fromTypes.add(t);
-          if (f.area !== 'recipient-catchment') everyFlowByArea = false;
-        }
-      }
-    }
-    const sourceOrgs = [...ctx.organisations].filter(([, o]) => fromTypes.has(o.type)).map(([code]) => code);
+    const needs = flowNeeds(this.deps.protocols, ctx.requester, type);
+    const sourceOrgs = [...ctx.organisations].filter(([, o]) => needs.fromTypes.has(o.type)).map(([code]) => code);
+    const byArea = needs.catchment && sourceOrgs.length > 0;
     return {
       own: ctx.requester.organisationCode,
       sourceOrgs,
-      ...(everyFlowByArea && sourceOrgs.length > 0 ? { districts: ctx.requester.catchment } : {}),
+      ...(byArea ? { districts: ctx.requester.catchment } : {}),
+      // A Patient's own facts: its district, and whether consent or a restriction already rules a flow out.
+      ...(byArea && type === 'Patient' ? { subject: { consent: needs.consent, unrestricted: needs.unrestricted } } : {}),
       // The hub's notices to the requester (decided with basis addressed).
       ...(ADDRESSED_TYPES.has(type) ? { addressed: { writer: HUB_ORGANISATION, recipient: ctx.requester.organisationCode } } : {}),
     };

@@ -9,7 +9,7 @@ CREATE TABLE "subject_fact" (
 CREATE TABLE "consent_fact" (
 	"consent_id" text NOT NULL,
 	"patient_ref" text NOT NULL,
-	"active" boolean NOT NULL,
+	"may_permit" boolean NOT NULL,
 	CONSTRAINT "consent_fact_consent_id_patient_ref_pk" PRIMARY KEY("consent_id","patient_ref")
 );
 --> statement-breakpoint
@@ -27,8 +27,9 @@ CREATE INDEX "carry_fact_baby_idx" ON "carry_fact" USING btree ("baby_ref");--> 
 CREATE INDEX "carry_fact_mother_idx" ON "carry_fact" USING btree ("mother_ref");--> statement-breakpoint
 CREATE INDEX "resource_patient_source_idx" ON "resource" USING btree ("source_org","last_updated","id") WHERE "resource"."type" = 'Patient';--> statement-breakpoint
 -- Records stored before this migration, as subject-facts.ts derives them on every later write.
-INSERT INTO "consent_fact" ("consent_id", "patient_ref", "active")
-SELECT DISTINCT x."id", x."target", r."content"->>'status' = 'active'
+-- A Consent may permit when it is active with a provision of type permit somewhere in its tree (search-narrowing.ts).
+INSERT INTO "consent_fact" ("consent_id", "patient_ref", "may_permit")
+SELECT DISTINCT x."id", x."target", r."content"->>'status' = 'active' AND jsonb_path_exists(r."content"->'provision', '$.** ? (@.type == "permit")')
 FROM "resource_reference" x JOIN "resource" r ON r."type" = x."type" AND r."id" = x."id"
 WHERE x."type" = 'Consent' AND x."param" = 'patient';--> statement-breakpoint
 INSERT INTO "carry_fact" ("episode_id", "baby_ref", "mother_ref")
@@ -49,6 +50,6 @@ SELECT r."id", r."last_updated",
 	) home),
 	EXISTS (SELECT 1 FROM jsonb_array_elements(CASE WHEN jsonb_typeof(r."content"->'meta'->'security') = 'array' THEN r."content"->'meta'->'security' ELSE '[]'::jsonb END) c
 		WHERE c->>'system' = 'http://terminology.hl7.org/CodeSystem/v3-Confidentiality' AND c->>'code' IN ('R', 'V')),
-	EXISTS (SELECT 1 FROM "consent_fact" c WHERE c."patient_ref" = 'Patient/' || r."id" AND c."active")
-		OR EXISTS (SELECT 1 FROM "carry_fact" k JOIN "consent_fact" c ON c."patient_ref" = k."mother_ref" AND c."active" WHERE k."baby_ref" = 'Patient/' || r."id")
+	EXISTS (SELECT 1 FROM "consent_fact" c WHERE c."patient_ref" = 'Patient/' || r."id" AND c."may_permit")
+		OR EXISTS (SELECT 1 FROM "carry_fact" k JOIN "consent_fact" c ON c."patient_ref" = k."mother_ref" AND c."may_permit" WHERE k."baby_ref" = 'Patient/' || r."id")
 FROM "resource" r WHERE r."type" = 'Patient';

@@ -230,7 +230,7 @@ export async function insertFirstVersions(client: pg.Client, rows: readonly Prel
 /**
  * The subject facts writeVersion keeps (src/db/subject-fact-queries.ts), from
  * the same pure derivations: consents and pregnancy episodes first, then each
- * Patient with whether an active consent is about it or carried to it. A
+ * Patient with whether a consent that may permit is about it or carried to it. A
  * family is written in one batch, so its consents are there before its Patients.
  */
 async function insertSubjectFacts(client: pg.Client, rows: readonly PreloadRow[]): Promise<void> {
@@ -259,13 +259,13 @@ async function insertSubjectFacts(client: pg.Client, rows: readonly PreloadRow[]
       patients[3].push(facts.restricted);
     }
   }
-  await client.query('insert into consent_fact (consent_id, patient_ref, active) select * from unnest($1::text[], $2::text[], $3::boolean[])', consents);
+  await client.query('insert into consent_fact (consent_id, patient_ref, may_permit) select * from unnest($1::text[], $2::text[], $3::boolean[])', consents);
   await client.query('insert into carry_fact (episode_id, baby_ref, mother_ref) select * from unnest($1::text[], $2::text[], $3::text[])', carries);
   await client.query(
     `insert into subject_fact (patient_id, last_updated, district, restricted, consent_open)
      select p.id, p.u, p.d, p.r,
-            exists (select 1 from consent_fact c where c.patient_ref = 'Patient/' || p.id and c.active)
-            or exists (select 1 from carry_fact k join consent_fact c on c.patient_ref = k.mother_ref and c.active where k.baby_ref = 'Patient/' || p.id)
+            exists (select 1 from consent_fact c where c.patient_ref = 'Patient/' || p.id and c.may_permit)
+            or exists (select 1 from carry_fact k join consent_fact c on c.patient_ref = k.mother_ref and c.may_permit where k.baby_ref = 'Patient/' || p.id)
        from unnest($1::text[], $2::timestamptz[], $3::text[], $4::boolean[]) as p(id, u, d, r)`,
     patients,
   );

@@ -26,10 +26,10 @@ export async function keepSubjectFacts(tx: Tx, row: StoredResource): Promise<voi
   }
 }
 
-/** Some active Consent about the Patient `id`, or about a mother a pregnancy episode carries to them. */
+/** Some Consent that may permit, about the Patient `id`, or about a mother a pregnancy episode carries to them. */
 function consentOpen(id: SQL): SQL {
-  return sql`(exists (select 1 from consent_fact c where c.patient_ref = 'Patient/' || ${id} and c.active)
-    or exists (select 1 from carry_fact k join consent_fact c on c.patient_ref = k.mother_ref and c.active where k.baby_ref = 'Patient/' || ${id}))`;
+  return sql`(exists (select 1 from consent_fact c where c.patient_ref = 'Patient/' || ${id} and c.may_permit)
+    or exists (select 1 from carry_fact k join consent_fact c on c.patient_ref = k.mother_ref and c.may_permit where k.baby_ref = 'Patient/' || ${id}))`;
 }
 
 async function keepPatient(tx: Tx, row: StoredResource): Promise<void> {
@@ -44,7 +44,7 @@ async function keepConsent(tx: Tx, row: StoredResource): Promise<void> {
   const before = await rawRows<{ patient_ref: string }>(tx, sql`delete from consent_fact where consent_id = ${row.id} returning patient_ref`);
   const subjects = consentSubjects(content);
   if (subjects.length > 0) {
-    await tx.execute(sql`insert into consent_fact (consent_id, patient_ref, active)
+    await tx.execute(sql`insert into consent_fact (consent_id, patient_ref, may_permit)
       select ${row.id}, ref, ${consentMayPermit(content)} from unnest(${sql.param(subjects)}::text[]) as ref`);
   }
   // The subjects before and after, and the babies their consents carry to.

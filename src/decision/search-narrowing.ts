@@ -1,4 +1,4 @@
-import type { EpisodeOfCare, Patient, Resource } from 'fhir/r4.js';
+import type { Consent, ConsentProvision, EpisodeOfCare, Patient, Resource } from 'fhir/r4.js';
 import { indexValues, PREGNANCY_BABY_PARAM } from '../fhir/resource-types.js';
 import type { Flow, LoadedProtocol } from '../protocol/protocol-schema.js';
 import type { Requester } from './decision-types.js';
@@ -16,7 +16,7 @@ export interface FlowNeeds {
   fromTypes: ReadonlySet<string>;
   /** Every such flow serves only the recipient's catchment (the subject's home district in it). */
   catchment: boolean;
-  /** Every such flow requires consent: a permit needs an active Consent about the subject, or carried from the mother. */
+  /** Every such flow requires consent: a permit needs an active Consent that can permit, about the subject or carried from the mother. */
   consent: boolean;
   /** Every such flow excludes restricted records: a permit needs a subject without R or V confidentiality. */
   unrestricted: boolean;
@@ -66,9 +66,18 @@ export function consentSubjects(consent: Resource): string[] {
   return [...new Set(indexValues(consent).references.filter((r) => r.param === 'patient').map((r) => r.target))];
 }
 
-/** Whether a Consent could ever permit (consent-check.ts: only an active Consent does). */
+/**
+ * Whether a Consent could ever permit anything (consent-check.ts: only an
+ * active Consent does, through a provision of type permit somewhere in its
+ * tree). A refusal recorded as an active deny never does.
+ */
 export function consentMayPermit(consent: Resource): boolean {
-  return (consent as { status?: unknown }).status === 'active';
+  const c = consent as Consent;
+  return c.status === 'active' && c.provision !== undefined && hasPermit(c.provision);
+}
+
+function hasPermit(p: ConsentProvision): boolean {
+  return p.type === 'permit' || (p.provision ?? []).some(hasPermit);
 }
 
 /**

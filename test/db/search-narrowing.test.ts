@@ -76,7 +76,7 @@ function population(families: number): StoredResource[][] {
       const consent = { ...bookingConsent({ status: pick(STATUSES), type: random() < 0.85 ? 'permit' : 'deny', actors: pick(ACTORS), purposes: pick(PURPOSES) }, subject), id: `c${n}-${c}` };
       first.push([consent, pick(['R9M', 'R9M', 'E09000999-EH', 'R9H'])]);
       // Withdrawn, given again, or refused after all.
-      if (random() < 0.4) later.push([{ ...consent, status: pick(STATUSES) }, pick(['R9M', 'E09000999-EH'])]);
+      if (random() < 0.4) later.push([{ ...consent, status: pick(STATUSES) } as Consent & { id: string }, pick(['R9M', 'E09000999-EH'])]);
     }
     if (random() < 0.2) later.push([withPostcode({ ...m, meta: random() < 0.3 ? { security: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-Confidentiality', code: 'R' }] } : {} }, pick(POSTCODES)) as Patient & { id: string }, 'R9M']);
     // An episode naming the baby only later (the birth), or naming another family's baby.

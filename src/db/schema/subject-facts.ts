@@ -17,7 +17,7 @@ export const subjectFacts = pgTable(
     district: text('district'),
     /** v3-Confidentiality R or V on the Patient (decision/subject.ts isRestricted). */
     restricted: boolean('restricted').notNull(),
-    /** Some active Consent is about the Patient, or about the mother whose pregnancy episode names them as its baby. */
+    /** Some Consent that may permit (consent_fact) is about the Patient, or about the mother whose pregnancy episode names them as its baby. */
     consentOpen: boolean('consent_open').notNull(),
   },
   (t) => [
@@ -26,13 +26,13 @@ export const subjectFacts = pgTable(
   ],
 );
 
-/** Which Patient each current Consent is about (its indexed patient reference), and whether it is active. */
+/** Which Patient each current Consent is about (its indexed patient reference), and whether it may permit anything (active, with a permit provision). */
 export const consentFacts = pgTable(
   'consent_fact',
   {
     consentId: text('consent_id').notNull(),
     patientRef: text('patient_ref').notNull(),
-    active: boolean('active').notNull(),
+    mayPermit: boolean('may_permit').notNull(),
   },
   (t) => [primaryKey({ columns: [t.consentId, t.patientRef] }), index('consent_fact_patient_idx').on(t.patientRef)],
 );

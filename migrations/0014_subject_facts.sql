@@ -29,7 +29,7 @@ CREATE INDEX "resource_patient_source_idx" ON "resource" USING btree ("source_or
 -- Records stored before this migration, as subject-facts.ts derives them on every later write.
 -- A Consent may permit when it is active with a provision of type permit somewhere in its tree (search-narrowing.ts).
 INSERT INTO "consent_fact" ("consent_id", "patient_ref", "may_permit")
-SELECT DISTINCT x."id", x."target", r."content"->>'status' = 'active' AND jsonb_path_exists(r."content"->'provision', '$.** ? (@.type == "permit")')
+SELECT DISTINCT x."id", x."target", COALESCE(r."content"->>'status' = 'active' AND jsonb_path_exists(r."content"->'provision', '$.** ? (@.type == "permit")'), false)
 FROM "resource_reference" x JOIN "resource" r ON r."type" = x."type" AND r."id" = x."id"
 WHERE x."type" = 'Consent' AND x."param" = 'patient';--> statement-breakpoint
 INSERT INTO "carry_fact" ("episode_id", "baby_ref", "mother_ref")
@@ -45,7 +45,7 @@ SELECT r."id", r."last_updated",
 	END FROM (
 		SELECT upper(regexp_replace(a.value->>'postalCode', '\s+', '', 'g')) AS pc
 		FROM jsonb_array_elements(CASE WHEN jsonb_typeof(r."content"->'address') = 'array' THEN r."content"->'address' ELSE '[]'::jsonb END) WITH ORDINALITY a(value, n)
-		WHERE jsonb_typeof(a.value->'postalCode') = 'string' AND a.value->>'use' IS DISTINCT FROM 'old' AND NOT (a.value->'period' ? 'end')
+		WHERE jsonb_typeof(a.value->'postalCode') = 'string' AND a.value->>'use' IS DISTINCT FROM 'old' AND NOT COALESCE(a.value->'period' ? 'end', false)
 		ORDER BY (a.value->>'use' = 'home') DESC NULLS LAST, a.n LIMIT 1
 	) home),
 	EXISTS (SELECT 1 FROM jsonb_array_elements(CASE WHEN jsonb_typeof(r."content"->'meta'->'security') = 'array' THEN r."content"->'meta'->'security' ELSE '[]'::jsonb END) c

@@ -1,6 +1,6 @@
 import type { Consent, EpisodeOfCare, Patient, Resource } from 'fhir/r4.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { inTransaction } from '../../src/db/database.js';
+import { inTransaction, rawRows } from '../../src/db/database.js';
 import { upsertOrganisation } from '../../src/db/registry-queries.js';
 import { searchResources, writeVersion, type StoredResource } from '../../src/db/resource-queries.js';
 import { resources } from '../../src/db/schema/index.js';
@@ -8,7 +8,8 @@ import { seal } from '../../src/db/undisclosed.js';
 import { demoOrganisations } from '../../src/demo/world.js';
 import type { SearchRequest } from '../../src/fhir/search-request.js';
 import { DisclosureService, type DisclosureContext } from '../../src/services/disclosure-service.js';
-import { eq } from 'drizzle-orm';
+import { eq, sql } from 'drizzle-orm';
+import { readFile } from 'node:fs/promises';
 import { openTestDatabase, type TestDatabase } from '../support/database.js';
 import { bookingConsent, child, demoProtocol, mother, NOW, pregnancy, type Actor, type OrgCode, type PregnancyOutcome } from '../support/decision-world.js';
 
@@ -145,6 +146,25 @@ describe('a narrowed Patient search', () => {
     const byId = new Map(all.map((r) => [r.id, r]));
     const times = read.map((id) => byId.get(id)?.lastUpdated.getTime() ?? 0);
     expect(times).toEqual([...times].sort((a, b) => a - b));
+  });
+
+  it('derives the same facts when migration 0014 backfills them from stored records as when each version was written', async () => {
+    const facts = async (): Promise<unknown[][]> => [
+      await rawRows<unknown>(t.db, sql`select patient_id, last_updated, district, restricted, consent_open from subject_fact order by patient_id`),
+      await rawRows<unknown>(t.db, sql`select consent_id, patient_ref, may_permit from consent_fact order by consent_id, patient_ref`),
+      await rawRows<unknown>(t.db, sql`select episode_id, baby_ref, mother_ref from carry_fact order by episode_id, baby_ref`),
+    ];
+    const written = await facts();
+    const migration = await readFile(new URL('../../migrations/0014_subject_facts.sql', import.meta.url), 'utf8');
+    const backfill = migration.split('--> statement-breakpoint').map((s) => s.trim()).filter((s) => /^(--[^\n]*\n)*INSERT/.test(s));
+    expect(backfill).toHaveLength(3);
+    await inTransaction(t.db, async (tx) => {
+      await tx.execute(sql`delete from subject_fact`);
+      await tx.execute(sql`delete from consent_fact`);
+      await tx.execute(sql`delete from carry_fact`);
+      for (const statement of backfill) await tx.execute(sql.raw(statement));
+    });
+    expect(await facts()).toEqual(written);
   });
 
   it("reads fewer than all Patients for a children's centre's registrations (consent and catchment narrow it)", async () => {

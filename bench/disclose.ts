@@ -99,7 +99,7 @@ export async function benchDisclose(context: BenchContext): Promise<void> {
     const world = await preloadFamilies(control, { children: options.patients, permitted: PERMITTED, now: new Date(), signal, log });
     // A long-lived database has statistics and set hint bits; without this the
     // first runs would pay for writing hint bits that later runs do not.
-    await control.query('vacuum (analyze) resource, resource_history, resource_token, resource_reference');
+    await control.query('vacuum (analyze) resource, resource_history, resource_token, resource_reference, subject_fact, consent_fact, carry_fact');
     const setting = await describeSetting(control, world.patients);
     const slices = await slicePatients(control, world);
     await control.query(`create table ${RAW_AUDIT_TABLE} (seq bigserial primary key, event jsonb not null)`);

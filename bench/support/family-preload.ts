@@ -1,5 +1,7 @@
 import type { Resource } from 'fhir/r4.js';
 import type pg from 'pg';
+import type { Patient } from 'fhir/r4.js';
+import { carriedConsents, consentMayPermit, consentSubjects, patientFacts } from '../../src/decision/search-narrowing.js';
 import { indexValues } from '../../src/fhir/resource-types.js';
 import { buildFamily, weighted, type ConsentKind, type DoseKind, type Family, type FamilyPlan } from './families.js';
 import { nhsNumbers, seededRandom } from './synthetic.js';
@@ -217,9 +219,54 @@ export async function insertFirstVersions(client: pg.Client, rows: readonly Prel
     if ((references[0]?.length ?? 0) > 0) {
       await client.query('insert into resource_reference (type, id, param, target) select * from unnest($1::text[], $2::text[], $3::text[], $4::text[])', references);
     }
+    await insertSubjectFacts(client, rows);
     await client.query('commit');
   } catch (err) {
     await client.query('rollback').catch(() => undefined);
     throw err;
   }
+}
+
+/**
+ * The subject facts writeVersion keeps (src/db/subject-fact-queries.ts), from
+ * the same pure derivations: consents and pregnancy episodes first, then each
+ * Patient with whether a consent that may permit is about it or carried to it. A
+ * family is written in one batch, so its consents are there before its Patients.
+ */
+async function insertSubjectFacts(client: pg.Client, rows: readonly PreloadRow[]): Promise<void> {
+  const consents: [string[], string[], boolean[]] = [[], [], []];
+  const carries: [string[], string[], string[]] = [[], [], []];
+  const patients: [string[], string[], (string | null)[], boolean[]] = [[], [], [], []];
+  for (const row of rows) {
+    if (row.type === 'Consent') {
+      for (const ref of consentSubjects(row.content)) {
+        consents[0].push(row.id);
+        consents[1].push(ref);
+        consents[2].push(consentMayPermit(row.content));
+      }
+    } else if (row.type === 'EpisodeOfCare') {
+      const carried = carriedConsents(row.content);
+      for (const baby of carried?.babies ?? []) {
+        carries[0].push(row.id);
+        carries[1].push(baby);
+        carries[2].push(carried?.mother ?? '');
+      }
+    } else if (row.type === 'Patient') {
+      const facts = patientFacts(row.content as Patient);
+      patients[0].push(row.id);
+      patients[1].push(row.lastUpdated.toISOString());
+      patients[2].push(facts.district);
+      patients[3].push(facts.restricted);
+    }
+  }
+  await client.query('insert into consent_fact (consent_id, patient_ref, may_permit) select * from unnest($1::text[], $2::text[], $3::boolean[])', consents);
+  await client.query('insert into carry_fact (episode_id, baby_ref, mother_ref) select * from unnest($1::text[], $2::text[], $3::text[])', carries);
+  await client.query(
+    `insert into subject_fact (patient_id, last_updated, district, restricted, consent_open)
+     select p.id, p.u, p.d, p.r,
+            exists (select 1 from consent_fact c where c.patient_ref = 'Patient/' || p.id and c.may_permit)
+            or exists (select 1 from carry_fact k join consent_fact c on c.patient_ref = k.mother_ref and c.may_permit where k.baby_ref = 'Patient/' || p.id)
+       from unnest($1::text[], $2::timestamptz[], $3::text[], $4::boolean[]) as p(id, u, d, r)`,
+    patients,
+  );
 }

@@ -1,9 +1,10 @@
-import type { Resource } from 'fhir/r4.js';
+import type { Patient, Resource } from 'fhir/r4.js';
 import { randomUUID } from 'node:crypto';
 import { inTransaction, type Db } from '../../src/db/database.js';
 import type { StoredResource } from '../../src/db/resource-queries.js';
 import { contentForRules, seal } from '../../src/db/undisclosed.js';
-import { resourceHistory, resourceReferences, resources, resourceTokens } from '../../src/db/schema/index.js';
+import { resourceHistory, resourceReferences, resources, resourceTokens, subjectFacts } from '../../src/db/schema/index.js';
+import { patientFacts } from '../../src/decision/search-narrowing.js';
 import { indexValues } from '../../src/fhir/resource-types.js';
 import { nhsNumbers, seededRandom, syntheticChild } from './synthetic.js';
 
@@ -61,5 +62,12 @@ async function insertFirstVersions(db: Db, rows: StoredResource[]): Promise<void
     await tx.insert(resourceHistory).values(rows);
     if (tokens.length > 0) await tx.insert(resourceTokens).values(tokens);
     if (references.length > 0) await tx.insert(resourceReferences).values(references);
+    // The subject facts writeVersion keeps; these children have no consents yet.
+    const patients = rows.filter((r) => r.type === 'Patient');
+    if (patients.length > 0) {
+      await tx
+        .insert(subjectFacts)
+        .values(patients.map((r) => ({ patientId: r.id, lastUpdated: r.lastUpdated, ...patientFacts(contentForRules(r.content) as Patient), consentOpen: false })));
+    }
   });
 }

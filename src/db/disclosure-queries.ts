@@ -1,7 +1,8 @@
-import { and, eq, inArray } from 'drizzle-orm';
-import type { Db, Tx } from './database.js';
+import { and, eq, inArray, sql } from 'drizzle-orm';
+import { rawRows, type Db, type Tx } from './database.js';
 import type { StoredResource } from './resource-queries.js';
 import { organisations, resourceReferences, resources } from './schema/index.js';
+import type { Undisclosed } from './undisclosed.js';
 
 // Batch reads the disclosure decision needs: who the organisations are, and
 // the facts about a page of records' subjects. Index lookups only.
@@ -35,4 +36,70 @@ export async function findReferringMany(db: Db | Tx, type: string, param: string
     const row = byId.get(r.id);
     return row === undefined ? [] : [{ target: r.target, row }];
   });
+}
+
+/** A record referring to one of the targets through an indexed reference parameter. */
+export interface Referring {
+  type: string;
+  param: string;
+  target: string;
+  row: StoredResource;
+}
+
+/**
+ * In one statement: the current records of each (type, param) that refer to
+ * any of the targets, and the Consents (through their `patient` reference)
+ * of the mothers that pregnancy episodes among them name for a baby target
+ * (EpisodeOfCare.patient.reference as stored, through `babyParam`): all the
+ * facts a page of records' subjects need.
+ */
+export async function findReferringAll(
+  db: Db | Tx,
+  lookups: readonly { type: string; param: string }[],
+  targets: readonly string[],
+  babyParam: string,
+): Promise<Referring[]> {
+  if (targets.length === 0 || lookups.length === 0) return [];
+  const types = sql.param(lookups.map((l) => l.type));
+  const params = sql.param(lookups.map((l) => l.param));
+  const rows = await rawRows<{ ref_type: string; ref_param: string; ref_target: string } & RawResource>(
+    db,
+    sql`with wanted as (
+        select x.type, x.param, x.target, x.id from ${resourceReferences} x
+         where (x.type, x.param) in (select * from unnest(${types}::text[], ${params}::text[])) and x.target = any(${sql.param([...new Set(targets)])}::text[])
+      ), mothers as (
+        select distinct r.content->'patient'->>'reference' as target from wanted w join ${resources} r on r.type = w.type and r.id = w.id
+         where w.type = 'EpisodeOfCare' and w.param = ${babyParam}
+      ), found as (
+        select type, param, target, id from wanted
+        union
+        select x.type, x.param, x.target, x.id from ${resourceReferences} x
+         where x.type = 'Consent' and x.param = 'patient' and x.target in (select target from mothers)
+      )
+      select f.type as ref_type, f.param as ref_param, f.target as ref_target, r.type, r.id, r.version_id, r.last_updated, r.source_org, r.source_orgs, r.content
+        from found f join ${resources} r on r.type = f.type and r.id = f.id`,
+  );
+  return rows.map((r) => ({ type: r.ref_type, param: r.ref_param, target: r.ref_target, row: storedOf(r) }));
+}
+
+interface RawResource {
+  type: string;
+  id: string;
+  version_id: number;
+  last_updated: Date | string;
+  source_org: string;
+  source_orgs: string[];
+  content: Undisclosed;
+}
+
+function storedOf(r: RawResource): StoredResource {
+  return {
+    type: r.type,
+    id: r.id,
+    versionId: r.version_id,
+    lastUpdated: r.last_updated instanceof Date ? r.last_updated : new Date(r.last_updated),
+    sourceOrg: r.source_org,
+    sourceOrgs: r.source_orgs,
+    content: r.content,
+  };
 }

@@ -1,7 +1,10 @@
-import { and, asc, desc, eq, gt, gte, inArray, lt, or, sql, type SQL } from 'drizzle-orm';
+import { and, asc, desc, eq, or, sql, type SQL } from 'drizzle-orm';
 import { DISTRICT_PARAM, indexValues, isPublicType, RECIPIENT_PARAM } from '../fhir/resource-types.js';
 import type { SearchRequest } from '../fhir/search-request.js';
 import type { Db, Tx } from './database.js';
+import { afterCursor, parameterConditions, withinBound } from './search-conditions.js';
+import { searchPatients } from './patient-search-queries.js';
+import { keepSubjectFacts } from './subject-fact-queries.js';
 import { contentForRules, type Undisclosed } from './undisclosed.js';
 import { recordTopicEvents } from './subscription-queries.js';
 import { patientSources, resourceHistory, resourceReferences, resources, resourceTokens } from './schema/index.js';
@@ -72,6 +75,7 @@ export async function writeVersion(tx: Tx, row: StoredResource): Promise<void> {
   }
   // The subscription outbox, in the same transaction: a change that rolls back notifies no one.
   await recordTopicEvents(tx, row);
+  await keepSubjectFacts(tx, row);
 }
 
 /**
@@ -86,6 +90,14 @@ export interface SearchCandidates {
   districts?: readonly string[] | undefined;
   /** Records `writer` (the hub) addressed to the requester's organisation `recipient` (its notices). */
   addressed?: { writer: string; recipient: string } | undefined;
+  /** What every flow needs of a Patient's own facts (subject_fact): set when narrowing by them leaves anything out. */
+  subject?: SubjectNarrowing | undefined;
+}
+
+/** Conditions on subject_fact that every permit through a flow meets (decision/search-narrowing.ts). */
+export interface SubjectNarrowing {
+  consent: boolean;
+  unrestricted: boolean;
 }
 
 /**
@@ -93,6 +105,9 @@ export interface SearchCandidates {
  * than asked for, to know whether there are more.
  */
 export async function searchResources(db: Db | Tx, search: SearchRequest, candidates: SearchCandidates): Promise<StoredResource[]> {
+  // Patients narrowed by their subject facts are read from those facts' indexes, in keyset order.
+  const { subject, districts } = candidates;
+  if (search.resourceType === 'Patient' && subject !== undefined && districts !== undefined) return searchPatients(db, search, { ...candidates, districts, subject });
   // A Patient the requester has said something about may be answered with its own statement (disclosure-service.ts):
   // it is a candidate whoever wrote the Patient's versions, and its time is the statement's, checked in memory.
   const ownStatement = search.resourceType === 'Patient' ? saidBy(candidates.own) : undefined;
@@ -109,68 +124,12 @@ export async function searchResources(db: Db | Tx, search: SearchRequest, candid
           ownStatement,
         ),
   ];
-  if (search.ids !== undefined) where.push(search.ids.length === 0 ? sql`false` : inArray(resources.id, search.ids));
-  for (const alternatives of search.identifiers) {
-    where.push(
-      or(
-        ...alternatives.map(
-          (a) => sql`exists (select 1 from ${resourceTokens} t where t.type = ${resources.type} and t.id = ${resources.id}
-            and t.param = 'identifier' and t.value = ${a.value}${a.system === undefined ? sql`` : sql` and t.system = ${a.system}`})`,
-        ),
-      ),
-    );
-  }
-  for (const token of search.tokens) {
-    where.push(
-      or(
-        ...token.alternatives.map(
-          (a) => sql`exists (select 1 from ${resourceTokens} t where t.type = ${resources.type} and t.id = ${resources.id}
-            and t.param = ${token.param} and t.value = ${a.value}${a.system === undefined ? sql`` : sql` and t.system = ${a.system}`})`,
-        ),
-      ),
-    );
-  }
-  for (const ref of search.references) {
-    const exact = ref.targets.filter((t) => !t.startsWith('*/'));
-    const anyType = ref.targets.filter((t) => t.startsWith('*/')).map((t) => t.slice(2));
-    const match = or(
-      exact.length > 0 ? sql`r.target in (${sql.join(exact.map((t) => sql`${t}`), sql`, `)})` : undefined,
-      anyType.length > 0 ? sql`split_part(r.target, '/', 2) in (${sql.join(anyType.map((t) => sql`${t}`), sql`, `)})` : undefined,
-    );
-    where.push(
-      sql`exists (select 1 from ${resourceReferences} r where r.type = ${resources.type} and r.id = ${resources.id}
-        and r.param = ${ref.param} and (${match}))`,
-    );
-  }
+  where.push(...parameterConditions(search));
   for (const bound of search.lastUpdated) {
-    let within: SQL | undefined;
-    switch (bound.comparator) {
-      case 'gt':
-        within = gte(resources.lastUpdated, bound.end);
-        break;
-      case 'ge':
-        within = gte(resources.lastUpdated, bound.start);
-        break;
-      case 'lt':
-        within = lt(resources.lastUpdated, bound.start);
-        break;
-      case 'le':
-        within = lt(resources.lastUpdated, bound.end);
-        break;
-      case 'eq':
-        within = and(gte(resources.lastUpdated, bound.start), lt(resources.lastUpdated, bound.end));
-        break;
-    }
+    const within = withinBound(bound, resources.lastUpdated);
     where.push(ownStatement === undefined ? within : or(within, ownStatement));
   }
-  if (search.cursor !== undefined) {
-    const { lastUpdated, id } = search.cursor;
-    where.push(
-      search.descending
-        ? or(lt(resources.lastUpdated, lastUpdated), and(eq(resources.lastUpdated, lastUpdated), lt(resources.id, id)))
-        : or(gt(resources.lastUpdated, lastUpdated), and(eq(resources.lastUpdated, lastUpdated), gt(resources.id, id))),
-    );
-  }
+  where.push(afterCursor(search));
   const order = search.descending
     ? [desc(resources.lastUpdated), desc(resources.id)]
     : [asc(resources.lastUpdated), asc(resources.id)];

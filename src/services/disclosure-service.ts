@@ -1,6 +1,6 @@
 import type { Consent, EpisodeOfCare, Patient, Resource } from 'fhir/r4.js';
 import type { Principal } from '../auth/principal.js';
-import { findReferringMany, listOrganisationFacts, readCurrentMany, type OrganisationFacts } from '../db/disclosure-queries.js';
+import { findReferringAll, listOrganisationFacts, readCurrentMany, type OrganisationFacts, type Referring } from '../db/disclosure-queries.js';
 import type { Db, Tx } from '../db/database.js';
 import type { SearchCandidates, StoredResource } from '../db/resource-queries.js';
 import { readOwnStatements } from '../db/patient-source-queries.js';
@@ -10,6 +10,7 @@ import { contentForRules, patientsOfStored } from '../db/undisclosed.js';
 import { decide, focusOf } from '../decision/decide.js';
 import { HUB_ORGANISATION, type ConsentFacts, type Decision, type RecordFacts, type Requester, type SubjectFacts } from '../decision/decision-types.js';
 import { describeRecord } from '../decision/record-description.js';
+import { flowNeeds } from '../decision/search-narrowing.js';
 import { redact } from '../decision/redact.js';
 import { ADDRESSED_TYPES, PREGNANCY_BABY_PARAM, localReference, patientsOf } from '../fhir/resource-types.js';
 import { countsAsPregnancyRecord } from '../protocol/message-sources.js';
@@ -192,23 +193,28 @@ export class DisclosureService {
     const patients = [...known, ...(await readCurrentMany(db, 'Patient', missing))];
     if (patients.length === 0) return subjects;
     const found = patients.map((p) => `Patient/${p.id}`);
+    const foundSet = new Set(found);
     // Only a pregnancy episode written by pregnancy or birth notification sources counts (message-sources.ts).
     const pregnancyRecord = ({ row }: { row: StoredResource }): boolean => countsAsPregnancyRecord(this.deps.protocols, typesOf(row.sourceOrgs ?? [row.sourceOrg]));
-    const [motherRows, babyRows] = await Promise.all([
-      findReferringMany(db, 'EpisodeOfCare', 'patient', found),
-      findReferringMany(db, 'EpisodeOfCare', PREGNANCY_BABY_PARAM, found),
-    ]);
-    const asMother = motherRows.filter(pregnancyRecord);
-    const asBaby = babyRows.filter(pregnancyRecord);
+    // One statement: episodes as mother and as baby, consents (the mothers' too), and the records a flow's `where` reads.
+    const lookups = [
+      { type: 'EpisodeOfCare', param: 'patient' },
+      { type: 'EpisodeOfCare', param: PREGNANCY_BABY_PARAM },
+      { type: 'Consent', param: 'patient' },
+      ...(needRecords ? this.whereTypes().map((type) => ({ type, param: 'patient' })) : []),
+    ];
+    const referring = await findReferringAll(db, lookups, found, PREGNANCY_BABY_PARAM);
+    const of = (type: string, param: string): Referring[] => referring.filter((r) => r.type === type && r.param === param);
+    const asMother = of('EpisodeOfCare', 'patient').filter(pregnancyRecord);
+    const asBaby = of('EpisodeOfCare', PREGNANCY_BABY_PARAM).filter(pregnancyRecord);
     // A baby's mother, through the pregnancy episode the birth notification ended.
     const motherOf = new Map<string, string>();
     for (const { target, row } of asBaby) {
       const mother = (facts(row) as EpisodeOfCare).patient.reference;
       if (mother !== undefined) motherOf.set(target, mother);
     }
-    const consents = await findReferringMany(db, 'Consent', 'patient', [...found, ...motherOf.values()]);
     const consentsOf = new Map<string, ConsentFacts[]>();
-    for (const { target, row } of consents) {
+    for (const { target, row } of of('Consent', 'patient')) {
       const list = consentsOf.get(target) ?? [];
       // The recorder is the organisation that stored this version (from the registry), never the Consent's own fields.
       const recorder = { organisationCode: row.sourceOrg, organisationType: typesOf([row.sourceOrg])[0] ?? 'unknown' };
@@ -218,7 +224,7 @@ export class DisclosureService {
     const records = new Map<string, RecordFacts[]>();
     if (needRecords) {
       for (const type of this.whereTypes()) {
-        for (const { target, row } of await findReferringMany(db, type, 'patient', found)) {
+        for (const { target, row } of of(type, 'patient').filter((r) => foundSet.has(r.target))) {
           const list = records.get(target) ?? [];
           list.push({ resource: facts(row), writer: row.sourceOrg, sourceTypes: typesOf(row.sourceOrgs ?? [row.sourceOrg]) });
           records.set(target, list);
@@ -254,22 +260,15 @@ export class DisclosureService {
    * decision would deny for want of a flow, a purpose or the catchment.
    */
   candidateSources(ctx: DisclosureContext, type: string): SearchCandidates {
-    const fromTypes = new Set<string>();
-    let everyFlowByArea = true;
-    for (const p of this.deps.protocols) {
-      for (const f of p.flows) {
-        const r = ctx.requester;
-        if (f.to.includes(r.organisationType as never) && f.purposes.includes(r.purpose as never) && f.items.some((i) => i.elements.has(type))) {
-          for (const t of f.from) fromTypes.add(t);
-          if (f.area !== 'recipient-catchment') everyFlowByArea = false;
-        }
-      }
-    }
-    const sourceOrgs = [...ctx.organisations].filter(([, o]) => fromTypes.has(o.type)).map(([code]) => code);
+    const needs = flowNeeds(this.deps.protocols, ctx.requester, type);
+    const sourceOrgs = [...ctx.organisations].filter(([, o]) => needs.fromTypes.has(o.type)).map(([code]) => code);
+    const byArea = needs.catchment && sourceOrgs.length > 0;
     return {
       own: ctx.requester.organisationCode,
       sourceOrgs,
-      ...(everyFlowByArea && sourceOrgs.length > 0 ? { districts: ctx.requester.catchment } : {}),
+      ...(byArea ? { districts: ctx.requester.catchment } : {}),
+      // A Patient's own facts: its district, and whether consent or a restriction already rules a flow out.
+      ...(byArea && type === 'Patient' ? { subject: { consent: needs.consent, unrestricted: needs.unrestricted } } : {}),
       // The hub's notices to the requester (decided with basis addressed).
       ...(ADDRESSED_TYPES.has(type) ? { addressed: { writer: HUB_ORGANISATION, recipient: ctx.requester.organisationCode } } : {}),
     };

@@ -81,13 +81,13 @@ export async function scanDisclosed(
   search: SearchRequest,
 ): Promise<{ shown: Judged[]; considered: Judged[]; next: { lastUpdated: Date; id: string } | undefined; more: boolean }> {
   const prefilter = deps.disclosure.candidateSources(ctx, search.resourceType);
-  const batchSize = Math.max(search.count + 1, SEARCH_BATCH);
   const considered: Judged[] = [];
   const page: Judged[] = [];
   let cursor = search.cursor;
   let exhausted = false;
   let scanned = 0;
   while (page.length <= search.count && !exhausted && scanned < MAX_SCAN) {
+    const batchSize = nextBatch(search.count + 1 - page.length, scanned, page.length);
     const rows = await searchResources(tx, { ...search, cursor, count: batchSize }, prefilter);
     const batch = rows.slice(0, batchSize);
     exhausted = rows.length <= batchSize;
@@ -111,6 +111,17 @@ export async function scanDisclosed(
         ? cursor
         : undefined;
   return { shown, considered, next, more: page.length > search.count };
+}
+
+/**
+ * How many candidates to read next for `wanted` more disclosed records: as
+ * many as the scan's yield so far says it takes (a narrowed search discloses
+ * most of what it reads, so a page reads little more than itself), a quarter
+ * more, between what is wanted and SEARCH_BATCH (or the page, if larger).
+ */
+function nextBatch(wanted: number, scanned: number, kept: number): number {
+  const perKept = kept === 0 ? (scanned === 0 ? 1 : SEARCH_BATCH) : scanned / kept;
+  return Math.min(Math.max(SEARCH_BATCH, wanted), Math.max(wanted, Math.ceil(wanted * perKept * 1.25)));
 }
 
 /**

@@ -9,3 +9,4 @@ export * from './rate-limits.js';
 export * from './patient-sources.js';
 export * from './mllp-senders.js';
 export * from './subscriptions.js';
+export * from './subject-facts.js';

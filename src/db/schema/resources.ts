@@ -21,6 +21,8 @@ export const resources = pgTable(
   (t) => [
     primaryKey({ columns: [t.type, t.id] }),
     index('resource_type_updated_idx').on(t.type, t.lastUpdated, t.id),
+    // A Patient search's "what the requester wrote itself" branch, in keyset order (patient-search-queries.ts).
+    index('resource_patient_source_idx').on(t.sourceOrg, t.lastUpdated, t.id).where(sql`${t.type} = 'Patient'`),
   ],
 );
 

@@ -1,0 +1,74 @@
+import type { Patient } from 'fhir/r4.js';
+import { sql, type SQL } from 'drizzle-orm';
+import { carriedConsents, consentMayPermit, consentSubjects, patientFacts } from '../decision/search-narrowing.js';
+import { rawRows, type Tx } from './database.js';
+import type { StoredResource } from './resource-queries.js';
+import { contentForRules } from './undisclosed.js';
+
+const PATIENT = 'Patient/';
+
+// Keeps subject_fact, consent_fact and carry_fact (schema/subject-facts.ts)
+// true of the current versions, in the transaction that writes each version
+// (writeVersion calls this): a withdrawal closes a subject for the very next
+// request, as the decision itself would see it.
+
+/** After a version of `row` is written: the facts it changes. */
+export async function keepSubjectFacts(tx: Tx, row: StoredResource): Promise<void> {
+  switch (row.type) {
+    case 'Patient':
+      return keepPatient(tx, row);
+    case 'Consent':
+      return keepConsent(tx, row);
+    case 'EpisodeOfCare':
+      return keepEpisode(tx, row);
+    default:
+      return;
+  }
+}
+
+/** Some Consent that may permit, about the Patient `id`, or about a mother a pregnancy episode carries to them. */
+function consentOpen(id: SQL): SQL {
+  return sql`(exists (select 1 from consent_fact c where c.patient_ref = 'Patient/' || ${id} and c.may_permit)
+    or exists (select 1 from carry_fact k join consent_fact c on c.patient_ref = k.mother_ref and c.may_permit where k.baby_ref = 'Patient/' || ${id}))`;
+}
+
+async function keepPatient(tx: Tx, row: StoredResource): Promise<void> {
+  const facts = patientFacts(contentForRules(row.content) as Patient);
+  await tx.execute(sql`insert into subject_fact (patient_id, last_updated, district, restricted, consent_open)
+    values (${row.id}, ${row.lastUpdated.toISOString()}::timestamptz, ${facts.district}, ${facts.restricted}, ${consentOpen(sql`${row.id}::text`)})
+    on conflict (patient_id) do update set last_updated = excluded.last_updated, district = excluded.district, restricted = excluded.restricted, consent_open = excluded.consent_open`);
+}
+
+async function keepConsent(tx: Tx, row: StoredResource): Promise<void> {
+  const content = contentForRules(row.content);
+  const before = await rawRows<{ patient_ref: string }>(tx, sql`delete from consent_fact where consent_id = ${row.id} returning patient_ref`);
+  const subjects = consentSubjects(content);
+  if (subjects.length > 0) {
+    await tx.execute(sql`insert into consent_fact (consent_id, patient_ref, may_permit)
+      select ${row.id}, ref, ${consentMayPermit(content)} from unnest(${sql.param(subjects)}::text[]) as ref`);
+  }
+  // The subjects before and after, and the babies their consents carry to.
+  await reopen(tx, [...before.map((b) => b.patient_ref), ...subjects], true);
+}
+
+async function keepEpisode(tx: Tx, row: StoredResource): Promise<void> {
+  const before = await rawRows<{ baby_ref: string }>(tx, sql`delete from carry_fact where episode_id = ${row.id} returning baby_ref`);
+  const carried = carriedConsents(contentForRules(row.content));
+  if (carried !== undefined) {
+    await tx.execute(sql`insert into carry_fact (episode_id, baby_ref, mother_ref)
+      select ${row.id}, ref, ${carried.mother} from unnest(${sql.param(carried.babies)}::text[]) as ref`);
+  }
+  await reopen(tx, [...before.map((b) => b.baby_ref), ...(carried?.babies ?? [])], false);
+}
+
+/** Recomputes consent_open of the Patients named (and, for a Consent's subjects, of the babies it carries to). */
+async function reopen(tx: Tx, refs: readonly string[], withBabies: boolean): Promise<void> {
+  const unique = [...new Set(refs)];
+  if (unique.length === 0) return;
+  const ids = unique.filter((r) => r.startsWith(PATIENT)).map((r) => r.slice(PATIENT.length));
+  const babies = withBabies
+    ? sql` union select substr(baby_ref, ${PATIENT.length + 1}) from carry_fact where mother_ref = any(${sql.param(unique)}::text[]) and baby_ref like 'Patient/%'`
+    : sql``;
+  await tx.execute(sql`update subject_fact f set consent_open = ${consentOpen(sql`f.patient_id`)}
+    where f.patient_id in (select unnest(${sql.param(ids)}::text[])${babies})`);
+}

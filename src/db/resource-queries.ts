@@ -44,10 +44,23 @@ export async function readHistory(db: Db | Tx, type: string, id: string, limit: 
 
 /** Writes a new current version, its history row, its search index rows and its subscription events. */
 export async function writeVersion(tx: Tx, row: StoredResource): Promise<void> {
-  const { sourceOrgs: _sources, ...version } = row;
-  if (row.versionId === 1) {
-    await tx.insert(resources).values({ ...version, sourceOrgs: [row.sourceOrg] });
-  } else {
+  await writeVersions(tx, [row]);
+}
+
+/**
+ * Writes new current versions of distinct resources, as writeVersion does for
+ * each, in a fixed number of statements whatever their count (one round trip
+ * each: for new resources the resource, history, token and reference rows,
+ * and the subscription events), rather than four or more per resource.
+ */
+export async function writeVersions(tx: Tx, rows: readonly StoredResource[]): Promise<void> {
+  if (rows.length === 0) return;
+  const created = rows.filter((r) => r.versionId === 1);
+  const updated = rows.filter((r) => r.versionId !== 1);
+  if (created.length > 0) {
+    await tx.insert(resources).values(created.map(({ sourceOrgs: _sources, ...version }) => ({ ...version, sourceOrgs: [version.sourceOrg] })));
+  }
+  for (const row of updated) {
     await tx
       .update(resources)
       .set({
@@ -58,20 +71,26 @@ export async function writeVersion(tx: Tx, row: StoredResource): Promise<void> {
         content: row.content,
       })
       .where(and(eq(resources.type, row.type), eq(resources.id, row.id)));
-    await tx.delete(resourceTokens).where(and(eq(resourceTokens.type, row.type), eq(resourceTokens.id, row.id)));
-    await tx.delete(resourceReferences).where(and(eq(resourceReferences.type, row.type), eq(resourceReferences.id, row.id)));
   }
-  await tx.insert(resourceHistory).values(version);
+  if (updated.length > 0) {
+    // The index rows of the versions replaced; a new resource has none.
+    const replaced = or(...updated.map((r) => and(eq(resourceTokens.type, r.type), eq(resourceTokens.id, r.id))));
+    await tx.delete(resourceTokens).where(replaced);
+    await tx.delete(resourceReferences).where(or(...updated.map((r) => and(eq(resourceReferences.type, r.type), eq(resourceReferences.id, r.id)))));
+  }
+  await tx.insert(resourceHistory).values(rows.map(({ sourceOrgs: _sources, ...version }) => version));
   // The search index is built from what is stored.
-  const index = indexValues(contentForRules(row.content));
-  if (index.tokens.length > 0) {
-    await tx.insert(resourceTokens).values(index.tokens.map((t) => ({ type: row.type, id: row.id, ...t })));
+  const tokens: (typeof resourceTokens.$inferInsert)[] = [];
+  const references: (typeof resourceReferences.$inferInsert)[] = [];
+  for (const row of rows) {
+    const index = indexValues(contentForRules(row.content));
+    for (const t of index.tokens) tokens.push({ type: row.type, id: row.id, ...t });
+    for (const r of index.references) references.push({ type: row.type, id: row.id, ...r });
   }
-  if (index.references.length > 0) {
-    await tx.insert(resourceReferences).values(index.references.map((r) => ({ type: row.type, id: row.id, ...r })));
-  }
+  if (tokens.length > 0) await tx.insert(resourceTokens).values(tokens);
+  if (references.length > 0) await tx.insert(resourceReferences).values(references);
   // The subscription outbox, in the same transaction: a change that rolls back notifies no one.
-  await recordTopicEvents(tx, row);
+  await recordTopicEvents(tx, rows);
 }
 
 /**

@@ -14,17 +14,37 @@ export type SubscriptionEventRow = typeof subscriptionEvents.$inferSelect;
  * The outbox write, in the transaction of the change (called by writeVersion,
  * so no write path can forget it): one event per live Subscription whose topic
  * the stored version matches. Who may see it is decided when it is sent.
+ * The versions' events go in one statement, in the versions' order.
  */
-export async function recordTopicEvents(tx: Tx, row: StoredResource): Promise<void> {
-  for (const event of matchTopics(contentForRules(row.content))) {
-    const audience = event.audience === undefined ? sql`` : sql` and organisation_code in (${sql.join(event.audience.map((a) => sql`${a}`), sql`, `)})`;
-    if (event.audience !== undefined && event.audience.length === 0) continue;
+export async function recordTopicEvents(tx: Tx, rows: readonly StoredResource[]): Promise<void> {
+  const events = rows.flatMap((row) =>
+    matchTopics(contentForRules(row.content))
+      // An audience of no one reaches no Subscription.
+      .filter((event) => event.audience === undefined || event.audience.length > 0)
+      .map((event) => ({
+        topic: event.topic,
+        focus: event.focus,
+        focus_version: row.versionId,
+        once_key: event.onceKey ?? null,
+        recorded_at: row.lastUpdated.toISOString(),
+        audience: event.audience ?? null,
+      })),
+  );
+  if (events.length === 0) return;
+  // Changes not yet sent coalesce (the not-exists below), which one statement cannot see among its own rows:
+  // two events on one topic and focus are recorded one statement after the other, as they were before.
+  const distinct = new Set(events.map((e) => `${e.topic}|${e.focus}`)).size === events.length;
+  for (const batch of distinct ? [events] : events.map((e) => [e])) {
     await tx.execute(sql`
       insert into subscription_event (subscription_id, focus, focus_version, once_key, recorded_at)
-      select s.id, ${event.focus}, ${row.versionId}, ${event.onceKey ?? null}, ${row.lastUpdated.toISOString()}::timestamptz
-      from subscription s where topic = ${event.topic} and status in ('requested', 'active')${audience}
-        -- Changes not yet sent coalesce: the subscriber is told once that the record changed, and reads it as it is then.
-        and not exists (select 1 from subscription_event e where e.subscription_id = s.id and e.focus = ${event.focus} and e.state = 'pending')
+      select s.id, e.focus, e.focus_version, e.once_key, e.recorded_at
+      from jsonb_to_recordset(${JSON.stringify(batch.map((e, n) => ({ n, ...e })))}::jsonb)
+        as e(n int, topic text, focus text, focus_version int, once_key text, recorded_at timestamptz, audience jsonb)
+      join subscription s on s.topic = e.topic and s.status in ('requested', 'active')
+        and (e.audience is null or e.audience ? s.organisation_code)
+      -- Changes not yet sent coalesce: the subscriber is told once that the record changed, and reads it as it is then.
+      where not exists (select 1 from subscription_event x where x.subscription_id = s.id and x.focus = e.focus and x.state = 'pending')
+      order by e.n, s.id
       on conflict do nothing`);
   }
 }

@@ -5,8 +5,8 @@ import type { AdapterIssue, AdapterResult, IngestUnit, UnitEffect } from '../ada
 import { NHS_NUMBER_SYSTEM } from '../adapters/nhs-number.js';
 import type { Principal } from '../auth/principal.js';
 import type { Db, Tx } from '../db/database.js';
-import { claimReceipt, findByIdentifier, findReferring, lockIdentity, recordReceiptOutcome, storeRawMessage } from '../db/ingest-queries.js';
-import { writeVersion, type StoredResource } from '../db/resource-queries.js';
+import { claimReceipt, findByIdentifier, findByIdentifiers, findReferring, lockIdentities, lockIdentity, recordReceiptOutcome, storeRawMessage } from '../db/ingest-queries.js';
+import { writeVersion, writeVersions, type StoredResource } from '../db/resource-queries.js';
 import { contentForRules, seal } from '../db/undisclosed.js';
 import { caughtUp, keepCaughtUp, keepPregnancyOutcome, markEnteredInError, rewriteReferences, sameContent, withIdentifier } from '../fhir/resource-edits.js';
 import { patientsOf } from '../fhir/resource-types.js';
@@ -192,15 +192,29 @@ export class IngestService {
     const now = this.deps.clock();
     // Lock identities in a fixed order so two messages about one child never deadlock or duplicate it.
     const identities = unit.entries.flatMap((e) => (e.match === undefined ? [] : [`${e.resource.resourceType}|${e.match.system}|${e.match.value}`]));
-    for (const key of [...new Set(identities)].sort()) await lockIdentity(tx, key);
+    await lockIdentities(tx, [...new Set(identities)].sort());
 
+    // Every entry's match in two statements, once its identities are locked.
+    const lookups = unit.entries.flatMap((entry) =>
+      entry.match === undefined
+        ? []
+        : [
+            {
+              type: entry.resource.resourceType,
+              system: entry.match.system,
+              value: entry.match.value,
+              // A person is one record whoever sends about them (one Patient per NHS number); any other record is
+              // matched only among the sender's own, so no one can overwrite another organisation's record.
+              writtenBy: entry.resource.resourceType === 'Patient' ? undefined : principal.organisationCode,
+            },
+          ],
+    );
+    const matches = await findByIdentifiers(tx, lookups);
     const existing = new Map<string, StoredResource | undefined>();
     const ids = new Map<string, string>();
+    let matched = 0;
     for (const entry of unit.entries) {
-      // A person is one record whoever sends about them (one Patient per NHS number); any other record is
-      // matched only among the sender's own, so no one can overwrite another organisation's record.
-      const scope = entry.resource.resourceType === 'Patient' ? undefined : principal.organisationCode;
-      const found = entry.match === undefined ? undefined : await findByIdentifier(tx, entry.resource.resourceType, entry.match.system, entry.match.value, scope);
+      const found = entry.match === undefined ? undefined : matches[matched++];
       existing.set(entry.fullUrl, found);
       ids.set(entry.fullUrl, `${entry.resource.resourceType}/${found?.id ?? randomUUID()}`);
     }
@@ -254,7 +268,7 @@ export class IngestService {
     if (issues.length > 0) return { issues };
     const shared = new Set<string>();
     for (const found of existing.values()) if (found !== undefined) noteShared(shared, found, principal.organisationCode);
-    for (const row of rows) await writeVersion(tx, row);
+    await writeVersions(tx, rows);
     // A Consent withdrawn (a CAF re-sent without consent, a booking update, a partner's delete): its recipients are told in this transaction.
     const before = new Map([...existing.values()].flatMap((f) => (f === undefined ? [] : [[`${f.type}/${f.id}`, f] as const])));
     for (const row of rows) {

@@ -3,7 +3,7 @@ import { DISTRICT_PARAM, indexValues, isPublicType, RECIPIENT_PARAM } from '../f
 import type { SearchRequest } from '../fhir/search-request.js';
 import type { Db, Tx } from './database.js';
 import { contentForRules, type Undisclosed } from './undisclosed.js';
-import { recordTopicEvents } from './subscription-queries.js';
+import { recordTopicEvents, topicEventRows, topicEventsInsert } from './subscription-queries.js';
 import { patientSources, resourceHistory, resourceReferences, resources, resourceTokens } from './schema/index.js';
 
 export interface StoredResource {
@@ -49,18 +49,14 @@ export async function writeVersion(tx: Tx, row: StoredResource): Promise<void> {
 
 /**
  * Writes new current versions of distinct resources, as writeVersion does for
- * each, in a fixed number of statements whatever their count (one round trip
- * each: for new resources the resource, history, token and reference rows,
- * and the subscription events), rather than four or more per resource.
+ * each, in one statement whatever their number: their resource and history
+ * rows (each content sent once), their search index rows and their
+ * subscription events. A new version of a stored resource adds its update and
+ * the removal of its old index rows before it.
  */
 export async function writeVersions(tx: Tx, rows: readonly StoredResource[]): Promise<void> {
   if (rows.length === 0) return;
-  const created = rows.filter((r) => r.versionId === 1);
-  const updated = rows.filter((r) => r.versionId !== 1);
-  if (created.length > 0) {
-    await tx.insert(resources).values(created.map(({ sourceOrgs: _sources, ...version }) => ({ ...version, sourceOrgs: [version.sourceOrg] })));
-  }
-  for (const row of updated) {
+  for (const row of rows.filter((r) => r.versionId !== 1)) {
     await tx
       .update(resources)
       .set({
@@ -71,14 +67,9 @@ export async function writeVersions(tx: Tx, rows: readonly StoredResource[]): Pr
         content: row.content,
       })
       .where(and(eq(resources.type, row.type), eq(resources.id, row.id)));
+    await tx.delete(resourceTokens).where(and(eq(resourceTokens.type, row.type), eq(resourceTokens.id, row.id)));
+    await tx.delete(resourceReferences).where(and(eq(resourceReferences.type, row.type), eq(resourceReferences.id, row.id)));
   }
-  if (updated.length > 0) {
-    // The index rows of the versions replaced; a new resource has none.
-    const replaced = or(...updated.map((r) => and(eq(resourceTokens.type, r.type), eq(resourceTokens.id, r.id))));
-    await tx.delete(resourceTokens).where(replaced);
-    await tx.delete(resourceReferences).where(or(...updated.map((r) => and(eq(resourceReferences.type, r.type), eq(resourceReferences.id, r.id)))));
-  }
-  await tx.insert(resourceHistory).values(rows.map(({ sourceOrgs: _sources, ...version }) => version));
   // The search index is built from what is stored.
   const tokens: (typeof resourceTokens.$inferInsert)[] = [];
   const references: (typeof resourceReferences.$inferInsert)[] = [];
@@ -87,10 +78,30 @@ export async function writeVersions(tx: Tx, rows: readonly StoredResource[]): Pr
     for (const t of index.tokens) tokens.push({ type: row.type, id: row.id, ...t });
     for (const r of index.references) references.push({ type: row.type, id: row.id, ...r });
   }
-  if (tokens.length > 0) await tx.insert(resourceTokens).values(tokens);
-  if (references.length > 0) await tx.insert(resourceReferences).values(references);
-  // The subscription outbox, in the same transaction: a change that rolls back notifies no one.
-  await recordTopicEvents(tx, rows);
+  const versions = rows.map((r) => ({ type: r.type, id: r.id, version_id: r.versionId, last_updated: r.lastUpdated.toISOString(), source_org: r.sourceOrg, content: r.content }));
+  // The subscription outbox, in the same transaction (here the same statement): a change that rolls back notifies no one.
+  const { events, together } = topicEventRows(rows);
+  const outbox = events.length > 0 && together ? sql`, outbox as (${topicEventsInsert(events)})` : sql``;
+  // Data-modifying CTEs all run, each once, whether or not the final select reads them.
+  await tx.execute(sql`
+    with v as (
+      select * from jsonb_to_recordset(${JSON.stringify(versions)}::jsonb)
+        as v(type text, id text, version_id int, last_updated timestamptz, source_org text, content jsonb)
+    ), created as (
+      insert into ${resources} (type, id, version_id, last_updated, source_org, source_orgs, content)
+      select type, id, version_id, last_updated, source_org, array[source_org], content from v where version_id = 1
+    ), history as (
+      insert into ${resourceHistory} (type, id, version_id, last_updated, source_org, content)
+      select type, id, version_id, last_updated, source_org, content from v
+    ), tokens as (
+      insert into ${resourceTokens} (type, id, param, system, value)
+      select type, id, param, system, value from jsonb_to_recordset(${JSON.stringify(tokens)}::jsonb) as t(type text, id text, param text, system text, value text)
+    ), refs as (
+      insert into ${resourceReferences} (type, id, param, target)
+      select type, id, param, target from jsonb_to_recordset(${JSON.stringify(references)}::jsonb) as r(type text, id text, param text, target text)
+    )${outbox}
+    select 1`);
+  if (events.length > 0 && !together) await recordTopicEvents(tx, rows);
 }
 
 /**

@@ -5,6 +5,7 @@ import { upsertClient, upsertOrganisation } from '../src/db/registry-queries.js'
 import { demoClients, demoOrganisations, type ClientRecord, type OrganisationRecord } from '../src/demo/world.js';
 import { withBenchDatabase, type BenchDatabase } from './support/bench-database.js';
 import type { Benchmark, BenchContext } from './support/benchmark.js';
+import { processCpuMs } from './support/cpu.js';
 import { auditTotals, describeSetting, drainAuditQueue, ourPids } from './support/hub-db.js';
 import { startHubProcess, type HubProcess } from './support/hub-process.js';
 import { runHttpLoad } from './support/http-load.js';
@@ -56,6 +57,8 @@ interface FormatResult {
   format: IngestFormat;
   pairs: PairResult[];
   stored: number;
+  /** The hub process's CPU time per message stored, in ms, per measured run (undefined off Linux). */
+  hubCpuMs: (number | undefined)[];
 }
 
 export async function benchIngest(context: BenchContext): Promise<void> {
@@ -182,6 +185,9 @@ async function measureFormat(plan: FormatPlan): Promise<FormatResult & { report:
   let stored = 0;
   let marks: Counts | undefined;
   let rawMark = 0;
+  // The hub process's CPU per message in the last scenario run (warm-up or measured); kept per measured run in afterRun.
+  let lastHubCpuMs: number | undefined;
+  const hubCpuMs: (number | undefined)[] = [];
 
   const baseline: LoadSide = {
     label: 'raw pg',
@@ -204,6 +210,7 @@ async function measureFormat(plan: FormatPlan): Promise<FormatResult & { report:
     label: 'hub POST',
     unit: 'msg/s',
     run: async (seconds, runSignal) => {
+      const cpuBefore = processCpuMs(hub.pid);
       const figures = await runHttpLoad({
         url: hub.baseUrl,
         connections: CONNECTIONS,
@@ -217,6 +224,9 @@ async function measureFormat(plan: FormatPlan): Promise<FormatResult & { report:
         signal: runSignal,
       });
       answered += figures.completed;
+      const cpuAfter = processCpuMs(hub.pid);
+      const messages = figures.completed * units;
+      lastHubCpuMs = cpuBefore === undefined || cpuAfter === undefined || messages === 0 ? undefined : (cpuAfter - cpuBefore) / messages;
       return perMessage(figures, units);
     },
   };
@@ -247,7 +257,8 @@ async function measureFormat(plan: FormatPlan): Promise<FormatResult & { report:
     await settle(control, format, marks, signal);
     const now = await counts(control, format.event);
     stored += checkRun(format, perRequest, marks, now, { sent, answered });
-    log(`    checked: ${answered} requests answered 200, ${now.receipts - marks.receipts} messages stored (${sent} requests sent), every resource counted`);
+    hubCpuMs.push(lastHubCpuMs);
+    log(`    checked: ${answered} requests answered 200, ${now.receipts - marks.receipts} messages stored (${sent} requests sent), every resource counted; hub CPU ${cpuFigure(lastHubCpuMs)} ms per message`);
   };
 
   log(`ingest: ${format.name}: ${options.pairs} pairs of ${options.seconds} s runs after ${options.warmupSeconds} s warm-ups`);
@@ -276,6 +287,7 @@ async function measureFormat(plan: FormatPlan): Promise<FormatResult & { report:
       `  (fresh ids and index values per transaction, into tables LIKE the hub's holding a copy of its rows: children and earlier messages)`,
       `runs: ${options.pairs} pairs (baseline first), ${options.seconds} s measured after ${options.warmupSeconds} s warm-up, CHECKPOINT and drained audit queue before each`,
       `figures: msg/s counts messages (CSV rows); p50/p99 are ${per} (an HTTP request, or the baseline's transactions for it)`,
+      `hub CPU: the hub process's user + system time over the measured run (from /proc), ÷ the messages answered in it`,
       `checks: every response 200; after each hub run, stored messages and resources by type counted against what was sent (${stored} messages stored in ${options.pairs} runs and their warm-ups)`,
     ],
     baselineLabel: baseline.label,
@@ -284,7 +296,8 @@ async function measureFormat(plan: FormatPlan): Promise<FormatResult & { report:
     scenarioUnit: scenario.unit,
     pairs,
   });
-  return { format, pairs, stored, report };
+  report.push(`hub process CPU per message (user + system, ms; messages answered in the measured run): ${hubCpuMs.map(cpuFigure).join(', ')} by pair`);
+  return { format, pairs, stored, hubCpuMs, report };
 }
 
 /** Sends PROBES new messages through the hub and reads back what it stored for the last one. */
@@ -379,8 +392,9 @@ function checkRun(format: IngestFormat, perRequest: ReadonlyMap<string, number>,
 }
 
 function summary(results: readonly FormatResult[], setting: readonly string[], chain: { events: string; logged: string } | undefined): string[] {
-  const header = ['format', 'raw pg msg/s', 'hub msg/s', 'ratio median', 'min–max', 'flagged pairs'];
-  const rows = results.map(({ format, pairs }) => {
+  const header = ['format', 'raw pg msg/s', 'hub msg/s', 'ratio median', 'min–max', 'hub CPU ms/msg', 'flagged pairs'];
+  const rows = results.map(({ format, pairs, hubCpuMs }) => {
+    const cpu = hubCpuMs.filter((v): v is number => v !== undefined);
     const ratios = pairs.map((p) => p.ratio);
     const flagged = pairs.filter((p) => [p.baseline.othersShare, p.scenario.othersShare].some((v) => v !== undefined && v > 0.1)).map((p) => p.pair);
     return [
@@ -389,6 +403,7 @@ function summary(results: readonly FormatResult[], setting: readonly string[], c
       median(pairs.map((p) => p.scenario.figures.perSecond)).toFixed(1),
       median(ratios).toFixed(3),
       `${Math.min(...ratios).toFixed(3)}–${Math.max(...ratios).toFixed(3)}`,
+      cpu.length === 0 ? 'n/a' : cpuFigure(median(cpu)),
       flagged.length === 0 ? '-' : flagged.join(', '),
     ];
   });
@@ -405,8 +420,12 @@ function summary(results: readonly FormatResult[], setting: readonly string[], c
     widths.map((w) => '-'.repeat(w)).join('  '),
     ...rows.map(line),
     '',
-    'ratio = hub ÷ raw pg throughput per pair; flagged pairs: other processes took > 10 % of the CPU',
+    'ratio = hub ÷ raw pg throughput per pair; hub CPU ms/msg = median over the measured runs of the hub process\'s CPU time ÷ messages answered; flagged pairs: other processes took > 10 % of the CPU',
   ];
+}
+
+function cpuFigure(ms: number | undefined): string {
+  return ms === undefined ? 'n/a' : ms.toFixed(2);
 }
 
 export const ingestBenchmark: Benchmark = {

@@ -37,6 +37,15 @@ function processTicks(pid: number): number | undefined {
   }
 }
 
+/**
+ * CPU time (user + system, all threads) a process has used so far, in ms; undefined off Linux.
+ * /proc counts in USER_HZ ticks, which Linux fixes at 100 per second.
+ */
+export function processCpuMs(pid: number): number | undefined {
+  const ticks = processTicks(pid);
+  return ticks === undefined ? undefined : ticks * 10;
+}
+
 export function parentPid(pid: number): number | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');

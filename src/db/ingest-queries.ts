@@ -1,5 +1,5 @@
-import { and, eq, inArray, sql } from 'drizzle-orm';
-import type { Tx } from './database.js';
+import { and, eq, inArray, or, sql } from 'drizzle-orm';
+import { rawRows, type Tx } from './database.js';
 import { findReferringMany } from './disclosure-queries.js';
 import type { StoredResource } from './resource-queries.js';
 import { messageReceipts, resourceHistory, resources, resourceTokens } from './schema/index.js';
@@ -26,6 +26,61 @@ export async function recordReceiptOutcome(tx: Tx, messageKey: string, outcome: 
 /** Serialises every writer of one business identity until commit (one Patient per NHS number, across instances). */
 export async function lockIdentity(tx: Tx, key: string): Promise<void> {
   await tx.execute(sql`select pg_advisory_xact_lock(hashtext(${`identity:${key}`}))`);
+}
+
+/**
+ * Takes several identity locks in one statement, in the order given (the
+ * caller's fixed order: sorted), as lockIdentity would one after the other.
+ */
+export async function lockIdentities(tx: Tx, keys: readonly string[]): Promise<void> {
+  if (keys.length === 0) return;
+  if (keys.length === 1) return lockIdentity(tx, keys[0] ?? '');
+  // unnest yields the array in its order; the ordinality makes that explicit.
+  await tx.execute(sql`select pg_advisory_xact_lock(hashtext('identity:' || k)) from unnest(${sql.param([...keys])}::text[]) with ordinality as u(k, n) order by n`);
+}
+
+/** What to look up by identifier: as findByIdentifier's arguments. */
+export interface IdentifierLookup {
+  type: string;
+  system: string;
+  value: string;
+  writtenBy?: string | undefined;
+}
+
+/**
+ * findByIdentifier for several lookups in two statements, whatever their
+ * number: the tokens of all (each on the token index, at most 50 per lookup),
+ * then the resources they name (on the primary key). Answers in the lookups' order.
+ */
+export async function findByIdentifiers(tx: Tx, lookups: readonly IdentifierLookup[]): Promise<(StoredResource | undefined)[]> {
+  if (lookups.length === 0) return [];
+  const wanted = JSON.stringify(lookups.map((l, n) => ({ n, type: l.type, system: l.system, value: l.value })));
+  const tokens = await rawRows<{ n: number; id: string }>(
+    tx,
+    sql`select l.n, t.id from jsonb_to_recordset(${wanted}::jsonb) as l(n int, type text, system text, value text)
+      cross join lateral (select ${resourceTokens.id} as id from ${resourceTokens} where ${resourceTokens.type} = l.type and ${resourceTokens.param} = 'identifier'
+        and ${resourceTokens.value} = l.value and ${resourceTokens.system} = l.system limit 50) t`,
+  );
+  if (tokens.length === 0) return lookups.map(() => undefined);
+  const idsByType = new Map<string, Set<string>>();
+  for (const t of tokens) {
+    const type = lookups[t.n]?.type ?? '';
+    idsByType.set(type, (idsByType.get(type) ?? new Set()).add(t.id));
+  }
+  const rows = await tx
+    .select()
+    .from(resources)
+    .where(or(...[...idsByType].map(([type, ids]) => and(eq(resources.type, type), inArray(resources.id, [...ids])))));
+  const byKey = new Map(rows.map((r) => [`${r.type}/${r.id}`, r]));
+  return lookups.map((lookup, n) => {
+    const candidates = tokens
+      .filter((t) => t.n === n)
+      .flatMap((t) => byKey.get(`${lookup.type}/${t.id}`) ?? [])
+      // Only the records this organisation has written, when asked.
+      .filter((r) => lookup.writtenBy === undefined || (r.sourceOrgs ?? [r.sourceOrg]).includes(lookup.writtenBy));
+    // As findByIdentifier's `order by last_updated, id limit 1`.
+    return candidates.sort((a, b) => a.lastUpdated.getTime() - b.lastUpdated.getTime() || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))[0];
+  });
 }
 
 /**
@@ -66,9 +121,14 @@ export async function findReferring(tx: Tx, type: string, param: 'patient' | 'su
  * its bytes: a re-sent message finds it already there.
  */
 export async function storeRawMessage(tx: Tx, row: StoredResource): Promise<void> {
-  const { sourceOrgs: _sources, ...version } = row;
-  const inserted = await tx.insert(resources).values({ ...version, sourceOrgs: [row.sourceOrg] }).onConflictDoNothing().returning({ id: resources.id });
-  if (inserted.length === 1) {
-    await tx.insert(resourceHistory).values(version);
-  }
+  // One statement: the history row is written only when the resource row was (the bytes travel once).
+  await tx.execute(sql`
+    with stored as (
+      insert into ${resources} (type, id, version_id, last_updated, source_org, source_orgs, content)
+      values (${row.type}, ${row.id}, ${row.versionId}, ${row.lastUpdated.toISOString()}::timestamptz, ${row.sourceOrg}, array[${row.sourceOrg}]::text[], ${JSON.stringify(row.content)}::jsonb)
+      on conflict do nothing
+      returning type, id, version_id, last_updated, source_org, content
+    )
+    insert into ${resourceHistory} (type, id, version_id, last_updated, source_org, content)
+    select type, id, version_id, last_updated, source_org, content from stored`);
 }

@@ -6,7 +6,7 @@ import { afterCursor, parameterConditions, withinBound } from './search-conditio
 import { searchPatients } from './patient-search-queries.js';
 import { keepSubjectFacts } from './subject-fact-queries.js';
 import { contentForRules, type Undisclosed } from './undisclosed.js';
-import { recordTopicEvents } from './subscription-queries.js';
+import { recordTopicEvents, topicEventRows, topicEventsInsert } from './subscription-queries.js';
 import { patientSources, resourceHistory, resourceReferences, resources, resourceTokens } from './schema/index.js';
 
 export interface StoredResource {
@@ -47,10 +47,19 @@ export async function readHistory(db: Db | Tx, type: string, id: string, limit: 
 
 /** Writes a new current version, its history row, its search index rows and its subscription events. */
 export async function writeVersion(tx: Tx, row: StoredResource): Promise<void> {
-  const { sourceOrgs: _sources, ...version } = row;
-  if (row.versionId === 1) {
-    await tx.insert(resources).values({ ...version, sourceOrgs: [row.sourceOrg] });
-  } else {
+  await writeVersions(tx, [row]);
+}
+
+/**
+ * Writes new current versions of distinct resources, as writeVersion does for
+ * each, in one statement whatever their number: their resource and history
+ * rows (each content sent once), their search index rows and their
+ * subscription events. A new version of a stored resource adds its update and
+ * the removal of its old index rows before it.
+ */
+export async function writeVersions(tx: Tx, rows: readonly StoredResource[]): Promise<void> {
+  if (rows.length === 0) return;
+  for (const row of rows.filter((r) => r.versionId !== 1)) {
     await tx
       .update(resources)
       .set({
@@ -64,18 +73,40 @@ export async function writeVersion(tx: Tx, row: StoredResource): Promise<void> {
     await tx.delete(resourceTokens).where(and(eq(resourceTokens.type, row.type), eq(resourceTokens.id, row.id)));
     await tx.delete(resourceReferences).where(and(eq(resourceReferences.type, row.type), eq(resourceReferences.id, row.id)));
   }
-  await tx.insert(resourceHistory).values(version);
   // The search index is built from what is stored.
-  const index = indexValues(contentForRules(row.content));
-  if (index.tokens.length > 0) {
-    await tx.insert(resourceTokens).values(index.tokens.map((t) => ({ type: row.type, id: row.id, ...t })));
+  const tokens: (typeof resourceTokens.$inferInsert)[] = [];
+  const references: (typeof resourceReferences.$inferInsert)[] = [];
+  for (const row of rows) {
+    const index = indexValues(contentForRules(row.content));
+    for (const t of index.tokens) tokens.push({ type: row.type, id: row.id, ...t });
+    for (const r of index.references) references.push({ type: row.type, id: row.id, ...r });
   }
-  if (index.references.length > 0) {
-    await tx.insert(resourceReferences).values(index.references.map((r) => ({ type: row.type, id: row.id, ...r })));
-  }
-  // The subscription outbox, in the same transaction: a change that rolls back notifies no one.
-  await recordTopicEvents(tx, row);
-  await keepSubjectFacts(tx, row);
+  const versions = rows.map((r) => ({ type: r.type, id: r.id, version_id: r.versionId, last_updated: r.lastUpdated.toISOString(), source_org: r.sourceOrg, content: r.content }));
+  // The subscription outbox, in the same transaction (here the same statement): a change that rolls back notifies no one.
+  const { events, together } = topicEventRows(rows);
+  const outbox = events.length > 0 && together ? sql`, outbox as (${topicEventsInsert(events)})` : sql``;
+  // Data-modifying CTEs all run, each once, whether or not the final select reads them.
+  await tx.execute(sql`
+    with v as (
+      select * from jsonb_to_recordset(${JSON.stringify(versions)}::jsonb)
+        as v(type text, id text, version_id int, last_updated timestamptz, source_org text, content jsonb)
+    ), created as (
+      insert into ${resources} (type, id, version_id, last_updated, source_org, source_orgs, content)
+      select type, id, version_id, last_updated, source_org, array[source_org], content from v where version_id = 1
+    ), history as (
+      insert into ${resourceHistory} (type, id, version_id, last_updated, source_org, content)
+      select type, id, version_id, last_updated, source_org, content from v
+    ), tokens as (
+      insert into ${resourceTokens} (type, id, param, system, value)
+      select type, id, param, system, value from jsonb_to_recordset(${JSON.stringify(tokens)}::jsonb) as t(type text, id text, param text, system text, value text)
+    ), refs as (
+      insert into ${resourceReferences} (type, id, param, target)
+      select type, id, param, target from jsonb_to_recordset(${JSON.stringify(references)}::jsonb) as r(type text, id text, param text, target text)
+    )${outbox}
+    select 1`);
+  if (events.length > 0 && !together) await recordTopicEvents(tx, rows);
+  // The subject facts the search narrows by, in the same transaction (subject-fact-queries.ts).
+  for (const row of rows) await keepSubjectFacts(tx, row);
 }
 
 /**

@@ -1,4 +1,4 @@
-import { and, asc, eq, gte, inArray, isNotNull, lte, ne, sql } from 'drizzle-orm';
+import { and, asc, eq, gte, inArray, isNotNull, lte, ne, sql, type SQL } from 'drizzle-orm';
 import { matchTopics } from '../fhir/subscription-topics.js';
 import { rawRows, type Db, type Tx } from './database.js';
 import type { StoredResource } from './resource-queries.js';
@@ -10,23 +10,63 @@ import { contentForRules } from './undisclosed.js';
 export type SubscriptionRow = typeof subscriptions.$inferSelect;
 export type SubscriptionEventRow = typeof subscriptionEvents.$inferSelect;
 
+/** One outbox event to record: a stored version matched a topic. */
+export interface TopicEventRow {
+  topic: string;
+  focus: string;
+  focus_version: number;
+  once_key: string | null;
+  recorded_at: string;
+  audience: readonly string[] | null;
+}
+
 /**
- * The outbox write, in the transaction of the change (called by writeVersion,
+ * The events the stored versions raise, in the versions' order, and whether
+ * they may be recorded by one statement: changes not yet sent coalesce (the
+ * not-exists in topicEventsInsert), which one statement cannot see among its
+ * own rows, so two events on one topic and focus are recorded one after the other.
+ */
+export function topicEventRows(rows: readonly StoredResource[]): { events: TopicEventRow[]; together: boolean } {
+  const events = rows.flatMap((row) =>
+    matchTopics(contentForRules(row.content))
+      // An audience of no one reaches no Subscription.
+      .filter((event) => event.audience === undefined || event.audience.length > 0)
+      .map((event) => ({
+        topic: event.topic,
+        focus: event.focus,
+        focus_version: row.versionId,
+        once_key: event.onceKey ?? null,
+        recorded_at: row.lastUpdated.toISOString(),
+        audience: event.audience ?? null,
+      })),
+  );
+  return { events, together: new Set(events.map((e) => `${e.topic}|${e.focus}`)).size === events.length };
+}
+
+/** The outbox insert of events: one per live Subscription whose topic each matches, in the events' order. */
+export function topicEventsInsert(events: readonly TopicEventRow[]): SQL {
+  return sql`
+    insert into subscription_event (subscription_id, focus, focus_version, once_key, recorded_at)
+    select s.id, e.focus, e.focus_version, e.once_key, e.recorded_at
+    from jsonb_to_recordset(${JSON.stringify(events.map((e, n) => ({ n, ...e })))}::jsonb)
+      as e(n int, topic text, focus text, focus_version int, once_key text, recorded_at timestamptz, audience jsonb)
+    join subscription s on s.topic = e.topic and s.status in ('requested', 'active')
+      and (e.audience is null or e.audience ? s.organisation_code)
+    -- Changes not yet sent coalesce: the subscriber is told once that the record changed, and reads it as it is then.
+    where not exists (select 1 from subscription_event x where x.subscription_id = s.id and x.focus = e.focus and x.state = 'pending')
+    order by e.n, s.id
+    on conflict do nothing`;
+}
+
+/**
+ * The outbox write, in the transaction of the change (called by writeVersions,
  * so no write path can forget it): one event per live Subscription whose topic
  * the stored version matches. Who may see it is decided when it is sent.
  */
-export async function recordTopicEvents(tx: Tx, row: StoredResource): Promise<void> {
-  for (const event of matchTopics(contentForRules(row.content))) {
-    const audience = event.audience === undefined ? sql`` : sql` and organisation_code in (${sql.join(event.audience.map((a) => sql`${a}`), sql`, `)})`;
-    if (event.audience !== undefined && event.audience.length === 0) continue;
-    await tx.execute(sql`
-      insert into subscription_event (subscription_id, focus, focus_version, once_key, recorded_at)
-      select s.id, ${event.focus}, ${row.versionId}, ${event.onceKey ?? null}, ${row.lastUpdated.toISOString()}::timestamptz
-      from subscription s where topic = ${event.topic} and status in ('requested', 'active')${audience}
-        -- Changes not yet sent coalesce: the subscriber is told once that the record changed, and reads it as it is then.
-        and not exists (select 1 from subscription_event e where e.subscription_id = s.id and e.focus = ${event.focus} and e.state = 'pending')
-      on conflict do nothing`);
-  }
+export async function recordTopicEvents(tx: Tx, rows: readonly StoredResource[]): Promise<void> {
+  const { events, together } = topicEventRows(rows);
+  if (events.length === 0) return;
+  for (const batch of together ? [events] : events.map((e) => [e])) await tx.execute(topicEventsInsert(batch));
 }
 
 export async function allowedEndpoints(db: Db | Tx, organisationCode: string): Promise<string[]> {

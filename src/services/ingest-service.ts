@@ -1,16 +1,11 @@
-import type { Binary, EpisodeOfCare, FhirResource, Immunization, Provenance } from 'fhir/r4.js';
-import { createHash, randomUUID } from 'node:crypto';
-import { HUB_EXTENSIONS } from '../adapters/codes.js';
-import type { AdapterIssue, AdapterResult, IngestUnit, UnitEffect } from '../adapters/ingest-unit.js';
-import { NHS_NUMBER_SYSTEM } from '../adapters/nhs-number.js';
+import { randomUUID } from 'node:crypto';
+import type { AdapterIssue, AdapterResult, IngestUnit } from '../adapters/ingest-unit.js';
 import type { Principal } from '../auth/principal.js';
 import type { Db, Tx } from '../db/database.js';
-import { claimReceipt, findByIdentifier, findReferring, lockIdentity, recordReceiptOutcome, storeRawMessage } from '../db/ingest-queries.js';
-import { writeVersion, type StoredResource } from '../db/resource-queries.js';
-import { contentForRules, seal } from '../db/undisclosed.js';
-import { caughtUp, keepCaughtUp, keepPregnancyOutcome, markEnteredInError, rewriteReferences, sameContent, withIdentifier } from '../fhir/resource-edits.js';
+import { claimReceipt, findByIdentifiers, lockIdentities, recordReceiptOutcome, storeRawMessage } from '../db/ingest-queries.js';
+import { writeVersion, writeVersions, type StoredResource } from '../db/resource-queries.js';
+import { keepCaughtUp, keepPregnancyOutcome, markEnteredInError, rewriteReferences, sameContent, withIdentifier } from '../fhir/resource-edits.js';
 import { patientsOf } from '../fhir/resource-types.js';
-import { buildCompleteHistoryList, HISTORY_ID_SYSTEM, historyKey } from '../followup/complete-history.js';
 import { validateAgainstProfile } from '../fhir/profiles.js';
 import { laterRevisionStored } from '../fhir/source-revision.js';
 import { organisationsByCode } from '../db/notice-queries.js';
@@ -23,10 +18,13 @@ import { statePatient } from './patient-statements.js';
 import { noticeWithdrawal } from './withdrawal-notices.js';
 import type { DisclosureService } from './disclosure-service.js';
 import { followUpWrittenDoses } from './dose-follow-ups.js';
+import { applyEffect, closeMissedDoses } from './ingest-effects.js';
+import { assertValid, noteShared, provenanceRow, rawMessageRow, storedContent, versioned, versionOf } from './ingest-records.js';
 
 // The imperative shell of ingest: each unit (one message, or one CSV row) is
 // validated, matched to what is stored, written with its Provenance and its
-// AuditEvent in one transaction, exactly once.
+// AuditEvent in one transaction, exactly once. What a unit changes beyond its
+// own records is in ingest-effects.ts; the rows it builds, in ingest-records.ts.
 
 export interface IngestDeps {
   db: Db;
@@ -63,9 +61,6 @@ export interface UnitOutcome {
   issues: AdapterIssue[];
 }
 
-const PREGNANCY = '77386006';
-const SNOMED = 'http://snomed.info/sct';
-
 export class IngestService {
   constructor(private readonly deps: IngestDeps) {}
 
@@ -76,7 +71,7 @@ export class IngestService {
     units: readonly { label: string; result: AdapterResult<IngestUnit> }[],
     meta: RequestMeta,
   ): Promise<UnitOutcome[]> {
-    const rawRow = this.rawMessage(principal, raw);
+    const rawRow = rawMessageRow(principal, raw, this.deps.clock());
     // The sender's organisation type, from the registry (not the token): what `sources` is judged on.
     const senderType = (await organisationsByCode(this.deps.db, [principal.organisationCode])).get(principal.organisationCode)?.type;
     const outcomes: UnitOutcome[] = [];
@@ -192,15 +187,29 @@ export class IngestService {
     const now = this.deps.clock();
     // Lock identities in a fixed order so two messages about one child never deadlock or duplicate it.
     const identities = unit.entries.flatMap((e) => (e.match === undefined ? [] : [`${e.resource.resourceType}|${e.match.system}|${e.match.value}`]));
-    for (const key of [...new Set(identities)].sort()) await lockIdentity(tx, key);
+    await lockIdentities(tx, [...new Set(identities)].sort());
 
+    // Every entry's match in two statements, once its identities are locked.
+    const lookups = unit.entries.flatMap((entry) =>
+      entry.match === undefined
+        ? []
+        : [
+            {
+              type: entry.resource.resourceType,
+              system: entry.match.system,
+              value: entry.match.value,
+              // A person is one record whoever sends about them (one Patient per NHS number); any other record is
+              // matched only among the sender's own, so no one can overwrite another organisation's record.
+              writtenBy: entry.resource.resourceType === 'Patient' ? undefined : principal.organisationCode,
+            },
+          ],
+    );
+    const matches = await findByIdentifiers(tx, lookups);
     const existing = new Map<string, StoredResource | undefined>();
     const ids = new Map<string, string>();
+    let matched = 0;
     for (const entry of unit.entries) {
-      // A person is one record whoever sends about them (one Patient per NHS number); any other record is
-      // matched only among the sender's own, so no one can overwrite another organisation's record.
-      const scope = entry.resource.resourceType === 'Patient' ? undefined : principal.organisationCode;
-      const found = entry.match === undefined ? undefined : await findByIdentifier(tx, entry.resource.resourceType, entry.match.system, entry.match.value, scope);
+      const found = entry.match === undefined ? undefined : matches[matched++];
       existing.set(entry.fullUrl, found);
       ids.set(entry.fullUrl, `${entry.resource.resourceType}/${found?.id ?? randomUUID()}`);
     }
@@ -249,12 +258,12 @@ export class IngestService {
       }
       if (found !== undefined && sameContent(storedContent(found), content)) continue;
       if (content.resourceType !== 'Patient') ownChanged = true;
-      rows.push(this.version(principal, content, found, now));
+      rows.push(versionOf(principal, content, found, now));
     }
     if (issues.length > 0) return { issues };
     const shared = new Set<string>();
     for (const found of existing.values()) if (found !== undefined) noteShared(shared, found, principal.organisationCode);
-    for (const row of rows) await writeVersion(tx, row);
+    await writeVersions(tx, rows);
     // A Consent withdrawn (a CAF re-sent without consent, a booking update, a partner's delete): its recipients are told in this transaction.
     const before = new Map([...existing.values()].flatMap((f) => (f === undefined ? [] : [[`${f.type}/${f.id}`, f] as const])));
     for (const row of rows) {
@@ -266,192 +275,24 @@ export class IngestService {
     // Effects on records others wrote happen only from a source the protocol allows for them (message-sources.ts).
     for (const effect of unit.effects) {
       if (effect.kind === 'birth' && !mayCause(this.deps.protocols, sender, { kind: 'end-pregnancy' })) continue;
-      rows.push(...(await this.applyEffect(tx, principal, effect, ids, now, shared)));
+      rows.push(...(await applyEffect(tx, principal, effect, ids, now, shared)));
     }
-    if (mayCause(this.deps.protocols, sender, { kind: 'close-missed-dose' })) rows.push(...(await this.closeMissedDoses(tx, principal, rows, now, shared)));
+    if (mayCause(this.deps.protocols, sender, { kind: 'close-missed-dose' })) rows.push(...(await closeMissedDoses(tx, principal, rows, now, shared)));
     // A missed dose becomes follow-up work, and a dose given completes it (the hub's own Tasks, audited as its own).
     await followUpWrittenDoses(this.deps, tx, meta, rows);
     if (rows.length > 0) {
       await storeRawMessage(tx, raw);
-      const provenance = assertValid(this.provenance(principal, unit, rows, raw, now));
+      const provenance = assertValid(provenanceRow(principal, unit, rows, raw, now));
       await writeVersion(tx, provenance);
     }
     return { rows, shared, patients, ownChanged };
   }
-
-  /** A birth ends the mother's pregnancy episode, records its outcome and links the baby to it. */
-  private async applyEffect(
-    tx: Tx,
-    principal: Principal,
-    effect: UnitEffect,
-    ids: ReadonlyMap<string, string>,
-    now: Date,
-    shared: Set<string>,
-  ): Promise<StoredResource[]> {
-    switch (effect.kind) {
-      case 'birth': {
-        const mother = await findByIdentifier(tx, 'Patient', NHS_NUMBER_SYSTEM, effect.motherNhsNumber);
-        const baby = ids.get(effect.babyFullUrl);
-        if (mother === undefined || baby === undefined) return [];
-        const episodes = await findReferring(tx, 'EpisodeOfCare', 'patient', `Patient/${mother.id}`);
-        const rows: StoredResource[] = [];
-        for (const stored of episodes) {
-          const episode = storedContent(stored) as EpisodeOfCare;
-          const isPregnancy = episode.type?.some((t) => t.coding?.some((c) => c.system === SNOMED && c.code === PREGNANCY)) ?? false;
-          const open = episode.status === 'active' || episode.status === 'waitlist' || episode.status === 'planned';
-          // A second baby of the same delivery (twins) joins the pregnancy the first one ended.
-          const sameDelivery =
-            episode.status === 'finished' &&
-            episode.period?.end === effect.date &&
-            (episode.extension ?? []).some((e) => e.url === `${HUB_EXTENSIONS}/pregnancy-outcome`) &&
-            !(episode.extension ?? []).some((e) => e.url === `${HUB_EXTENSIONS}/pregnancy-baby` && e.valueReference?.reference === baby);
-          if (!isPregnancy || !(open || sameDelivery)) continue;
-          const ended: EpisodeOfCare = {
-            ...episode,
-            status: 'finished',
-            period: { ...episode.period, end: effect.date },
-            extension: [
-              ...(episode.extension ?? []),
-              { url: `${HUB_EXTENSIONS}/pregnancy-outcome`, valueCode: effect.outcome },
-              { url: `${HUB_EXTENSIONS}/pregnancy-baby`, valueReference: { reference: baby } },
-            ],
-          };
-          const row = assertValid(this.version(principal, ended, stored, now));
-          await writeVersion(tx, row);
-          noteShared(shared, stored, principal.organisationCode);
-          rows.push(row);
-        }
-        return rows;
-      }
-      case 'unborn':
-        // The assessment is already recorded against the mother (its subject); the
-        // birth notification later links her baby. Nothing else to change.
-        return [];
-      case 'complete-history':
-        return this.recordCompleteHistory(tx, principal, effect, now);
-    }
-  }
-
-  /**
-   * The practice's complete history of a child: a snapshot List of the doses it
-   * sent (its own records only; a dose it withdrew is not in it). One List per
-   * practice and child, replaced by the next complete history.
-   */
-  private async recordCompleteHistory(
-    tx: Tx,
-    principal: Principal,
-    effect: Extract<UnitEffect, { kind: 'complete-history' }>,
-    now: Date,
-  ): Promise<StoredResource[]> {
-    const child = await findByIdentifier(tx, 'Patient', NHS_NUMBER_SYSTEM, effect.nhsNumber);
-    if (child === undefined) return [];
-    const entries: string[] = [];
-    for (const dose of effect.immunizations) {
-      const found = await findByIdentifier(tx, 'Immunization', dose.system, dose.value, principal.organisationCode);
-      if (found !== undefined && (storedContent(found) as Immunization).status !== 'entered-in-error') entries.push(`Immunization/${found.id}`);
-    }
-    const key = historyKey(principal.organisationCode, effect.nhsNumber);
-    await lockIdentity(tx, `List|${HISTORY_ID_SYSTEM}|${key}`);
-    const found = await findByIdentifier(tx, 'List', HISTORY_ID_SYSTEM, key, principal.organisationCode);
-    const list = buildCompleteHistoryList({
-      id: found?.id ?? randomUUID(),
-      subject: `Patient/${child.id}`,
-      source: { system: principal.organisationSystem, code: principal.organisationCode },
-      nhsNumber: effect.nhsNumber,
-      date: now.toISOString(),
-      entries,
-    });
-    const row = assertValid(this.version(principal, list, found, now));
-    await writeVersion(tx, row);
-    return [row];
-  }
-
-  /** A dose given closes the same child's earlier missed doses of that vaccination (see caughtUp). */
-  private async closeMissedDoses(tx: Tx, principal: Principal, written: readonly StoredResource[], now: Date, shared: Set<string>): Promise<StoredResource[]> {
-    const rows: StoredResource[] = [];
-    for (const given of written) {
-      if (given.type !== 'Immunization' || (storedContent(given) as Immunization).status !== 'completed') continue;
-      const patient = (storedContent(given) as Immunization).patient.reference;
-      if (patient === undefined) continue;
-      for (const stored of await findReferring(tx, 'Immunization', 'patient', patient)) {
-        const closed = caughtUp(storedContent(stored) as Immunization, storedContent(given) as Immunization);
-        if (closed === undefined) continue;
-        const row = assertValid(this.version(principal, closed, stored, now));
-        await writeVersion(tx, row);
-        noteShared(shared, stored, principal.organisationCode);
-        rows.push(row);
-      }
-    }
-    return rows;
-  }
-
-  private version(principal: Principal, content: FhirResource, found: StoredResource | undefined, now: Date): StoredResource {
-    const versionId = (found?.versionId ?? 0) + 1;
-    const id = content.id ?? '';
-    return {
-      type: content.resourceType,
-      id,
-      versionId,
-      lastUpdated: now,
-      sourceOrg: principal.organisationCode,
-      content: seal({ ...content, id, meta: { ...(content.meta ?? {}), versionId: String(versionId), lastUpdated: now.toISOString() } }),
-    };
-  }
-
-  private rawMessage(principal: Principal, raw: RawMessage): StoredResource {
-    const id = createHash('sha256').update(raw.text, 'utf8').digest('hex');
-    const now = this.deps.clock();
-    const binary: Binary = {
-      resourceType: 'Binary',
-      id,
-      meta: { versionId: '1', lastUpdated: now.toISOString() },
-      contentType: raw.contentType,
-      data: Buffer.from(raw.text, 'utf8').toString('base64'),
-    };
-    return { type: 'Binary', id, versionId: 1, lastUpdated: now, sourceOrg: principal.organisationCode, content: seal(binary) };
-  }
-
-  /** What was made from which raw message, by whom. See: https://hl7.org/fhir/R4/provenance.html */
-  private provenance(principal: Principal, unit: IngestUnit, rows: readonly StoredResource[], raw: StoredResource, now: Date): StoredResource {
-    const id = randomUUID();
-    const content: Provenance = {
-      resourceType: 'Provenance',
-      id,
-      target: rows.map((r) => ({ reference: versioned(r) })),
-      recorded: now.toISOString(),
-      activity: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-DataOperation', code: 'CREATE' }], text: unit.event },
-      agent: [
-        {
-          type: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/provenance-participant-type', code: 'author' }] },
-          who: { identifier: { system: principal.organisationSystem, value: principal.organisationCode } },
-        },
-        {
-          type: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/provenance-participant-type', code: 'custodian' }] },
-          who: { identifier: { system: 'urn:eastside:client', value: principal.clientId } },
-        },
-      ],
-      entity: [{ role: 'source', what: { reference: `Binary/${raw.id}`, identifier: { system: 'urn:eastside:message-key', value: unit.messageKey } } }],
-    };
-    return { type: 'Provenance', id, versionId: 1, lastUpdated: now, sourceOrg: principal.organisationCode, content: seal({ ...content, meta: { versionId: '1', lastUpdated: now.toISOString() } }) };
-  }
-}
-
-/** Records another organisation has also written (one Patient per NHS number, a pregnancy a birth ends). */
-function noteShared(shared: Set<string>, stored: StoredResource, sender: string): void {
-  if ((stored.sourceOrgs ?? [stored.sourceOrg]).some((o) => o !== sender)) shared.add(`${stored.type}/${stored.id}`);
 }
 
 class RollbackUnit extends Error {
   constructor(readonly outcome: UnitOutcome) {
     super('unit rolled back');
   }
-}
-
-/** What the hub writes itself must meet its profiles too: a failure here is a bug, not the sender's fault. */
-function assertValid(row: StoredResource): StoredResource {
-  const valid = validateAgainstProfile(storedContent(row));
-  if (!valid.ok) throw new Error(`hub-built ${row.type} fails its profile: ${valid.problem.outcome.issue.map((i) => (i.expression ?? []).join(',')).join('; ')}`);
-  return row;
 }
 
 function adapterCode(code: string): AdapterIssue['code'] {
@@ -467,11 +308,3 @@ function adapterCode(code: string): AdapterIssue['code'] {
   }
 }
 
-function versioned(r: StoredResource): string {
-  return `${r.type}/${r.id}/_history/${r.versionId}`;
-}
-
-/** What is stored, for the merge and matching rules of ingest (never an answer: the answer names versions only). */
-function storedContent(row: StoredResource): FhirResource {
-  return contentForRules(row.content) as FhirResource;
-}

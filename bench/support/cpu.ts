@@ -105,7 +105,7 @@ export function coresUsed(before: CpuSample | undefined, after: CpuSample | unde
 const TICKS_PER_SECOND = 100;
 
 /** CPU milliseconds one process spent between two samples; undefined off Linux or if it was not seen. */
-export function processCpuMs(before: CpuSample | undefined, after: CpuSample | undefined, pid: number): number | undefined {
+export function processCpuMsBetween(before: CpuSample | undefined, after: CpuSample | undefined, pid: number): number | undefined {
   const start = before?.perPid.get(pid);
   const end = after?.perPid.get(pid);
   if (start === undefined || end === undefined) return undefined;

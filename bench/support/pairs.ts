@@ -1,4 +1,4 @@
-import { othersShare, processCpuMs, sampleCpu } from './cpu.js';
+import { othersShare, processCpuMsBetween, sampleCpu } from './cpu.js';
 import type { LoadFigures } from './load.js';
 
 // BENCH.md rule 1: baseline, scenario, baseline, scenario ... in one run, so
@@ -66,7 +66,7 @@ async function measure(plan: PairPlan, side: SideName, pair: number): Promise<Me
   const after = sampleCpu();
   const share = othersShare(before, after, await plan.ourPids());
   const other = share === undefined ? 'n/a' : `${(share * 100).toFixed(1)} %`;
-  const cpuMs = side === 'scenario' && plan.scenarioPid !== undefined ? processCpuMs(before, after, plan.scenarioPid) : undefined;
+  const cpuMs = side === 'scenario' && plan.scenarioPid !== undefined ? processCpuMsBetween(before, after, plan.scenarioPid) : undefined;
   const cpuMsPerOp = cpuMs === undefined || figures.completed === 0 ? undefined : cpuMs / figures.completed;
   plan.log(
     `  pair ${pair} ${side} (${load.label}): ${figures.perSecond.toFixed(1)} ${load.unit}, ` +

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Database } from '../../src/db/database.js';
+import { recordStatements } from '../support/statement-log.js';
 import { startTestHub, type TestHub } from '../support/test-hub.js';
 
 // What a read costs the database, counted at the driver: the record and the
@@ -7,47 +7,12 @@ import { startTestHub, type TestHub } from '../support/test-hub.js';
 // event and the decision event) in one more. Background work (the log
 // sequencer, subscription delivery) runs on other statements and is not counted.
 
-type Query = (...args: unknown[]) => unknown;
-
-/** Records the text of every statement sent while `on` is set. */
-function recordStatements(database: Database): { on: boolean; texts: string[] } {
-  const seen = { on: false, texts: [] as string[] };
-  const textOf = (q: unknown): string => (typeof q === 'string' ? q : typeof q === 'object' && q !== null && 'text' in q ? String(q.text) : '');
-  const wrap = (target: { query: Query }): void => {
-    const original = target.query.bind(target);
-    target.query = (...args: unknown[]): unknown => {
-      if (seen.on) seen.texts.push(textOf(args[0]));
-      return original(...args);
-    };
-  };
-  if (database.pool !== undefined) {
-    const patched = new WeakSet<object>();
-    database.pool.on('acquire', (client) => {
-      if (patched.has(client)) return;
-      patched.add(client);
-      wrap(client);
-    });
-  } else {
-    const client = (database.db as unknown as { $client: { query: Query; transaction: Query } }).$client;
-    wrap(client);
-    const transaction = client.transaction.bind(client);
-    client.transaction = (callback: unknown): unknown =>
-      transaction(async (tx: { query: Query }) => {
-        wrap(tx);
-        return (callback as (t: unknown) => Promise<unknown>)(tx);
-      });
-  }
-  return seen;
-}
-
 let t: TestHub;
-let seen: { on: boolean; texts: string[] };
 let token: string;
 let id: string;
 
 beforeAll(async () => {
   t = await startTestHub();
-  seen = recordStatements(t.database);
   token = await t.token('test-a', 'direct-care');
   const created = await t.http
     .post('/fhir/Patient')
@@ -63,13 +28,12 @@ afterAll(async () => {
 });
 
 async function statementsOf(path: string, bearer: string): Promise<{ status: number; texts: string[] }> {
-  seen.texts = [];
-  seen.on = true;
+  const log = recordStatements(t.database);
   try {
     const res = await t.http.get(path).set('authorization', `Bearer ${bearer}`);
-    return { status: res.status, texts: seen.texts };
+    return { status: res.status, texts: log.statements() };
   } finally {
-    seen.on = false;
+    log.stop();
   }
 }
 

@@ -136,9 +136,14 @@ export interface SubjectNarrowing {
  * than asked for, to know whether there are more.
  */
 export async function searchResources(db: Db | Tx, search: SearchRequest, candidates: SearchCandidates): Promise<StoredResource[]> {
-  // Patients narrowed by their subject facts are read from those facts' indexes, in keyset order.
+  // Patients narrowed by their subject facts are read from those facts' indexes, in keyset order. Not a search
+  // that names its Patients (by id or identifier): that is an attempt at those records, and each is decided
+  // and audited, its denial too (a withdrawn consent shows in the log as it would for a read).
   const { subject, districts } = candidates;
-  if (search.resourceType === 'Patient' && subject !== undefined && districts !== undefined) return searchPatients(db, search, { ...candidates, districts, subject });
+  const named = search.ids !== undefined || search.identifiers.length > 0;
+  if (search.resourceType === 'Patient' && subject !== undefined && districts !== undefined && !named) {
+    return searchPatients(db, search, { ...candidates, districts, subject });
+  }
   // A Patient the requester has said something about may be answered with its own statement (disclosure-service.ts):
   // it is a candidate whoever wrote the Patient's versions, and its time is the statement's, checked in memory.
   const ownStatement = search.resourceType === 'Patient' ? saidBy(candidates.own) : undefined;

@@ -1,4 +1,4 @@
-import { AndAtom, DotAtom, EqualsAtom, evalFhirPath, FhirPathAtom, FunctionAtom, LiteralAtom, NotEqualsAtom, OrAtom, SymbolAtom, type Atom } from '@medplum/core';
+import { AndAtom, DotAtom, EqualsAtom, evalFhirPath, FhirPathAtom, FunctionAtom, getAllDataTypes, isDataTypeLoaded, isResourceType, LiteralAtom, NotEqualsAtom, OrAtom, SymbolAtom, tryGetDataType, type Atom } from '@medplum/core';
 import type { Resource } from 'fhir/r4.js';
 
 // A protocol's FHIRPath (a data item's `select`, a flow's `where`) turned,
@@ -153,6 +153,8 @@ function compileSymbol(name: string): Step | undefined {
         if (name in t) throw DEFER;
         continue;
       }
+      // With the type schemas loaded, a choice element (value[x]) is never read from its bare name.
+      if (isChoiceElement(t, name)) throw DEFER;
       if (Array.isArray(v)) {
         if (v.length === 0) throw DEFER;
         for (const e of v as unknown[]) {
@@ -166,6 +168,36 @@ function compileSymbol(name: string): Step | undefined {
     }
     return out;
   };
+}
+
+let nestedBases: ReadonlySet<string> = new Set();
+let basesWithSchemas = false;
+
+/**
+ * Whether @medplum/core's typed reading takes `name` on `t` as a choice
+ * element (value for value[x]), which it never reads from the bare name. None
+ * before the type schemas are loaded (it then reads bare names as they
+ * stand). A resource is looked up by its type; an element inside one, whose
+ * type the plain reading does not know, by every data type and backbone
+ * element that has such a choice (deferring more often than needed, never less).
+ */
+function isChoiceElement(t: object, name: string): boolean {
+  const loaded = isDataTypeLoaded('Observation');
+  if (!loaded) return false;
+  const resourceType = (t as { resourceType?: unknown }).resourceType;
+  if (typeof resourceType === 'string') return tryGetDataType(resourceType)?.elements[`${name}[x]`] !== undefined;
+  if (!basesWithSchemas) {
+    const names = new Set<string>();
+    for (const [type, schema] of Object.entries(getAllDataTypes())) {
+      if (isResourceType(type)) continue;
+      for (const path of Object.keys(schema.elements)) {
+        if (path.endsWith('[x]')) names.add(path.slice(path.lastIndexOf('.') + 1, -3));
+      }
+    }
+    nestedBases = names;
+    basesWithSchemas = true;
+  }
+  return nestedBases.has(name);
 }
 
 /**

@@ -48,7 +48,8 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
 
 function hub(context: Context, name: string, env: Record<string, string> = {}): HubInstance {
   nextPort += 1;
-  return startHub(name, nextPort, { DATABASE_URL: context.url, DATA_DIR: context.dataDir, SHUTDOWN_DEADLINE_MS: '8000', ...env });
+  // Each instance its own MLLP port: two demo instances on one host would both take the demo's 2575.
+  return startHub(name, nextPort, { DATABASE_URL: context.url, DATA_DIR: context.dataDir, SHUTDOWN_DEADLINE_MS: '8000', MLLP_PORT: String(nextPort + 500), ...env });
 }
 
 /** Stored: receipts of the keys sent. Duplicated: Immunizations stored more than once for one message. Lost: acknowledged, not stored. */

@@ -82,7 +82,8 @@ export async function findReferringAll(
   return rows.map((r) => ({ type: r.ref_type, param: r.ref_param, target: r.ref_target, row: storedOf(r) }));
 }
 
-interface RawResource {
+/** A `resource` row as a plain query returns it. */
+export interface RawResource {
   type: string;
   id: string;
   version_id: number;
@@ -92,7 +93,7 @@ interface RawResource {
   content: Undisclosed;
 }
 
-function storedOf(r: RawResource): StoredResource {
+export function storedOf(r: RawResource): StoredResource {
   return {
     type: r.type,
     id: r.id,

@@ -1,4 +1,4 @@
-import type { OrganisationFacts } from './disclosure-queries.js';
+import { storedOf, type OrganisationFacts } from './disclosure-queries.js';
 import { runStatement, type Db, type Tx } from './database.js';
 import type { StoredResource } from './resource-queries.js';
 import type { Undisclosed } from './undisclosed.js';
@@ -50,24 +50,16 @@ export async function readCurrentWithOrganisations(
 ): Promise<{ organisations: Map<string, OrganisationFacts>; current: StoredResource | undefined }> {
   const [row] = await runStatement<ResourceRow & { organisations: OrganisationRow[] }>(db, READ_WITH_ORGANISATIONS, [type, id]);
   if (row === undefined) throw new Error('the read statement returned no row');
-  return { organisations: organisationMap(row.organisations), current: storedOf(row) };
+  return { organisations: organisationMap(row.organisations), current: currentOf(row) };
 }
 
 function organisationMap(rows: readonly OrganisationRow[]): Map<string, OrganisationFacts> {
   return new Map(rows.map((r) => [r.code, { type: r.type, catchment: r.catchment }]));
 }
 
-function storedOf(row: ResourceRow): StoredResource | undefined {
+function currentOf(row: ResourceRow): StoredResource | undefined {
   if (row.type === null || row.id === null || row.version_id === null || row.last_updated === null || row.source_org === null || row.content === null) {
     return undefined;
   }
-  return {
-    type: row.type,
-    id: row.id,
-    versionId: row.version_id,
-    lastUpdated: row.last_updated instanceof Date ? row.last_updated : new Date(row.last_updated),
-    sourceOrg: row.source_org,
-    sourceOrgs: row.source_orgs ?? [],
-    content: row.content,
-  };
+  return storedOf({ ...row, type: row.type, id: row.id, version_id: row.version_id, last_updated: row.last_updated, source_org: row.source_org, source_orgs: row.source_orgs ?? [], content: row.content });
 }

@@ -1,4 +1,4 @@
-import { and, eq, inArray, sql } from 'drizzle-orm';
+import { and, eq, exists, inArray, sql, type SQLWrapper } from 'drizzle-orm';
 import { FOCUS_PARAM, OWNER_PARAM } from '../fhir/resource-types.js';
 import { rawRows, type Db, type Tx } from './database.js';
 import { findReferringMany, readCurrentMany } from './disclosure-queries.js';
@@ -15,29 +15,48 @@ export interface TaskFilter {
   owner?: string | undefined;
 }
 
-/** Current Task rows matching every given filter (at least one must be given). */
+/**
+ * Current Task rows matching every given filter (at least one must be given),
+ * in one statement. The first filter given among focus, subject and owner
+ * (most to least selective) names the candidates through its index; the
+ * others are checked per candidate. An owner such as the health visitors
+ * holds thousands of Tasks: reading them all for each Task raised made the
+ * follow-up job's cost grow with the square of the work it raises.
+ */
 export async function findTasks(db: Db | Tx, filter: TaskFilter): Promise<StoredResource[]> {
-  const sets: string[][] = [];
-  const byReference = async (param: string, target: string): Promise<string[]> =>
-    (
-      await db
-        .select({ id: resourceReferences.id })
-        .from(resourceReferences)
-        .where(and(eq(resourceReferences.type, 'Task'), eq(resourceReferences.param, param), eq(resourceReferences.target, target)))
-    ).map((r) => r.id);
-  if (filter.focus !== undefined) sets.push(await byReference(FOCUS_PARAM, filter.focus));
-  if (filter.subject !== undefined) sets.push(await byReference('patient', filter.subject));
-  if (filter.owner !== undefined) {
-    const rows = await db
-      .select({ id: resourceTokens.id })
-      .from(resourceTokens)
-      .where(and(eq(resourceTokens.type, 'Task'), eq(resourceTokens.param, OWNER_PARAM), eq(resourceTokens.value, filter.owner)));
-    sets.push(rows.map((r) => r.id));
-  }
-  if (sets.length === 0) throw new Error('findTasks needs a filter');
-  const [first = [], ...rest] = sets;
-  const ids = first.filter((id) => rest.every((s) => s.includes(id)));
-  return ids.length === 0 ? [] : readCurrentMany(db, 'Task', ids);
+  const filters = [
+    filter.focus === undefined ? undefined : taskReference(db, FOCUS_PARAM, filter.focus),
+    filter.subject === undefined ? undefined : taskReference(db, 'patient', filter.subject),
+    filter.owner === undefined ? undefined : taskOwner(db, filter.owner),
+  ].filter((f) => f !== undefined);
+  const [first, ...rest] = filters;
+  if (first === undefined) throw new Error('findTasks needs a filter');
+  return db
+    .select()
+    .from(resources)
+    .where(and(eq(resources.type, 'Task'), inArray(resources.id, first.ids), ...rest.map((f) => exists(f.row))));
+}
+
+/** A filter of findTasks: the ids it matches (a subquery), and the same test for the Task row at hand. */
+interface TaskCondition {
+  ids: SQLWrapper;
+  row: SQLWrapper;
+}
+
+function taskReference(db: Db | Tx, param: string, target: string): TaskCondition {
+  const matches = and(eq(resourceReferences.type, 'Task'), eq(resourceReferences.param, param), eq(resourceReferences.target, target));
+  return {
+    ids: db.select({ id: resourceReferences.id }).from(resourceReferences).where(matches),
+    row: db.select({ one: sql`1` }).from(resourceReferences).where(and(matches, eq(resourceReferences.id, resources.id))),
+  };
+}
+
+function taskOwner(db: Db | Tx, owner: string): TaskCondition {
+  const matches = and(eq(resourceTokens.type, 'Task'), eq(resourceTokens.param, OWNER_PARAM), eq(resourceTokens.value, owner));
+  return {
+    ids: db.select({ id: resourceTokens.id }).from(resourceTokens).where(matches),
+    row: db.select({ one: sql`1` }).from(resourceTokens).where(and(matches, eq(resourceTokens.id, resources.id))),
+  };
 }
 
 /** Current Task rows with these ids. */

@@ -1,8 +1,9 @@
-import { and, eq, exists, inArray, sql, type SQLWrapper } from 'drizzle-orm';
-import { FOCUS_PARAM, OWNER_PARAM } from '../fhir/resource-types.js';
+import { and, eq, inArray, sql } from 'drizzle-orm';
+import { FOCUS_PARAM, indexValues, OWNER_PARAM } from '../fhir/resource-types.js';
 import { rawRows, type Db, type Tx } from './database.js';
 import { findReferringMany, readCurrentMany } from './disclosure-queries.js';
 import type { StoredResource } from './resource-queries.js';
+import { contentForRules } from './undisclosed.js';
 import { organisations, resourceReferences, resources, resourceTokens } from './schema/index.js';
 
 // The hub's follow-up Tasks, found by what they are about and who owns them;
@@ -16,47 +17,40 @@ export interface TaskFilter {
 }
 
 /**
- * Current Task rows matching every given filter (at least one must be given),
- * in one statement. The first filter given among focus, subject and owner
- * (most to least selective) names the candidates through its index; the
- * others are checked per candidate. An owner such as the health visitors
- * holds thousands of Tasks: reading them all for each Task raised made the
- * follow-up job's cost grow with the square of the work it raises.
+ * Current Task rows matching every given filter (at least one must be given).
+ * Only the most selective filter given (focus, then subject, then owner) is
+ * looked up in the index; the Tasks it finds are read and the other filters
+ * checked on their content, with the same derivation that wrote the index. An
+ * owner such as the health visitors holds thousands of Tasks: reading them all
+ * for each Task raised made the follow-up job's cost grow with the square of
+ * the work it raises, and a join leaves the order to statistics that a run
+ * raising thousands of Tasks in one transaction makes stale.
  */
 export async function findTasks(db: Db | Tx, filter: TaskFilter): Promise<StoredResource[]> {
-  const filters = [
-    filter.focus === undefined ? undefined : taskReference(db, FOCUS_PARAM, filter.focus),
-    filter.subject === undefined ? undefined : taskReference(db, 'patient', filter.subject),
-    filter.owner === undefined ? undefined : taskOwner(db, filter.owner),
-  ].filter((f) => f !== undefined);
+  const filters: { param: string; value: string; kind: 'reference' | 'token' }[] = [];
+  if (filter.focus !== undefined) filters.push({ param: FOCUS_PARAM, value: filter.focus, kind: 'reference' });
+  if (filter.subject !== undefined) filters.push({ param: 'patient', value: filter.subject, kind: 'reference' });
+  if (filter.owner !== undefined) filters.push({ param: OWNER_PARAM, value: filter.owner, kind: 'token' });
   const [first, ...rest] = filters;
   if (first === undefined) throw new Error('findTasks needs a filter');
-  return db
-    .select()
-    .from(resources)
-    .where(and(eq(resources.type, 'Task'), inArray(resources.id, first.ids), ...rest.map((f) => exists(f.row))));
-}
-
-/** A filter of findTasks: the ids it matches (a subquery), and the same test for the Task row at hand. */
-interface TaskCondition {
-  ids: SQLWrapper;
-  row: SQLWrapper;
-}
-
-function taskReference(db: Db | Tx, param: string, target: string): TaskCondition {
-  const matches = and(eq(resourceReferences.type, 'Task'), eq(resourceReferences.param, param), eq(resourceReferences.target, target));
-  return {
-    ids: db.select({ id: resourceReferences.id }).from(resourceReferences).where(matches),
-    row: db.select({ one: sql`1` }).from(resourceReferences).where(and(matches, eq(resourceReferences.id, resources.id))),
-  };
-}
-
-function taskOwner(db: Db | Tx, owner: string): TaskCondition {
-  const matches = and(eq(resourceTokens.type, 'Task'), eq(resourceTokens.param, OWNER_PARAM), eq(resourceTokens.value, owner));
-  return {
-    ids: db.select({ id: resourceTokens.id }).from(resourceTokens).where(matches),
-    row: db.select({ one: sql`1` }).from(resourceTokens).where(and(matches, eq(resourceTokens.id, resources.id))),
-  };
+  const ids =
+    first.kind === 'reference'
+      ? await db
+          .select({ id: resourceReferences.id })
+          .from(resourceReferences)
+          .where(and(eq(resourceReferences.type, 'Task'), eq(resourceReferences.param, first.param), eq(resourceReferences.target, first.value)))
+      : await db
+          .select({ id: resourceTokens.id })
+          .from(resourceTokens)
+          .where(and(eq(resourceTokens.type, 'Task'), eq(resourceTokens.param, first.param), eq(resourceTokens.value, first.value)));
+  if (ids.length === 0) return [];
+  const rows = await readCurrentMany(db, 'Task', ids.map((r) => r.id));
+  return rows.filter((row) => {
+    const index = indexValues(contentForRules(row.content));
+    return rest.every((f) =>
+      f.kind === 'reference' ? index.references.some((r) => r.param === f.param && r.target === f.value) : index.tokens.some((t) => t.param === f.param && t.value === f.value),
+    );
+  });
 }
 
 /** Current Task rows with these ids. */

@@ -12,6 +12,12 @@ export const FOLLOW_UP_KEY_SYSTEM = 'https://eastside.example/fhir/Id/follow-up'
 
 export type FollowUpKind = 'missed-dose' | 'overdue-dose' | 'birth-without-booking' | 'pregnancy-overdue';
 
+/**
+ * Kinds only the follow-up job raises (overdue doses, exception reports),
+ * always under its one run lock; missed doses are raised at ingest too.
+ */
+export const RAISED_ONLY_BY_THE_JOB: ReadonlySet<FollowUpKind> = new Set(['overdue-dose', 'birth-without-booking', 'pregnancy-overdue']);
+
 export type FollowUpBusinessStatus =
   | 'open'
   | 'escalated'

@@ -80,7 +80,7 @@ export class FollowUpRunContext {
 
   async raise(specs: readonly FollowUpSpec[], cause: RaiseCause = 'condition'): Promise<void> {
     if (specs.length === 0) return;
-    for (const row of await raiseFollowUps(this.deps, this.tx, this.meta, specs, { cause, asOf: this.asOf })) {
+    for (const row of await raiseFollowUps(this.deps, this.tx, this.meta, specs, { cause, asOf: this.asOf, underRunLock: true })) {
       this.noteRow('raised', row, this.run.raised);
     }
   }

@@ -16,6 +16,7 @@ import {
   isOpen,
   kindOf,
   nextEpisode,
+  RAISED_ONLY_BY_THE_JOB,
   type FollowUpKind,
   type FollowUpSpec,
   type Party,
@@ -57,13 +58,19 @@ export interface RaiseOptions {
   cause?: RaiseCause;
   /** The day judged (the job's as-of day; default today by the clock). */
   asOf?: string;
+  /** Raised by the follow-up job, which holds its run lock (follow-up-job.ts). */
+  underRunLock?: boolean;
 }
 
 /**
  * Idempotent: a spec whose kind, focus and owner has an open Task is left
  * alone; one whose last Task closed raises a new episode only as nextEpisode
  * says (follow-up-task.ts). Raisers of one key are serialised across
- * instances until commit. Returns the Tasks written.
+ * instances until commit: by a lock on the key, or, for a kind only the job
+ * raises, by the job's run lock. A run raises thousands of Tasks in one
+ * transaction, and PostgreSQL's lock table holds max_locks_per_transaction
+ * (64) per connection: a lock per Task overflowed it at 100,000 children.
+ * Returns the Tasks written.
  */
 export async function raiseFollowUps(deps: FollowUpDeps, tx: Tx, meta: RequestMeta, specs: readonly FollowUpSpec[], options: RaiseOptions = {}): Promise<StoredResource[]> {
   if (specs.length === 0) return [];
@@ -73,7 +80,8 @@ export async function raiseFollowUps(deps: FollowUpDeps, tx: Tx, meta: RequestMe
   let hub: HubParty | undefined;
   const rows: StoredResource[] = [];
   for (const [key, spec] of [...unique].sort(([a], [b]) => a.localeCompare(b))) {
-    await lockIdentity(tx, `Task|${FOLLOW_UP_KEY_SYSTEM}|${key}`);
+    if (!RAISED_ONLY_BY_THE_JOB.has(spec.kind)) await lockIdentity(tx, `Task|${FOLLOW_UP_KEY_SYSTEM}|${key}`);
+    else if (options.underRunLock !== true) throw new Error(`a ${spec.kind} Task is raised only by the follow-up job, under its run lock`);
     const existing = (await findTasks(tx, { focus: spec.focus, owner: spec.owner.code })).filter((row) => row.sourceOrg === HUB_ORGANISATION && kindOf(taskOf(row)) === spec.kind);
     const episode = nextEpisode(existing.map(taskOf), options.cause ?? 'condition', asOf);
     if (episode === undefined) continue;

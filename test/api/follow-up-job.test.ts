@@ -9,6 +9,7 @@ import { upsertClient, upsertOrganisation } from '../../src/db/registry-queries.
 import { createHub } from '../../src/hub.js';
 import { countRows, storedResources } from '../support/audit.js';
 import { readFixture } from '../support/golden.js';
+import { recordStatements } from '../support/statement-log.js';
 import { loadedTestProtocols } from '../support/protocols.js';
 import { readRoutineSchedule } from '../support/schedule.js';
 import { doseRow } from '../support/history.js';
@@ -368,6 +369,26 @@ describe.skipIf(inject('databaseUrl') === '')('two instances on one PostgreSQL (
       await other.close();
       await second.close();
       await first.close();
+    }
+  });
+});
+
+describe('the locks a run holds', () => {
+  it('raises overdue-dose Tasks under its run lock alone, with no lock per Task (the lock table is bounded)', async () => {
+    const clock = storyClock('2026-11-22T09:00:00Z');
+    const hub = await startTestHub({ clock });
+    try {
+      const gp = await hub.token('limehouse-gp', 'direct-care');
+      const sent = await hub.http.post('/ingest/immunisations-csv?history=complete').set('Authorization', `Bearer ${gp}`).set('Content-Type', 'text/csv').send(await readFixture(HISTORY));
+      expect(sent.status).toBe(200);
+      const log = recordStatements(hub.database);
+      const run = await hub.hub.followUps.run('2026-11-22');
+      log.stop();
+      expect(run.raised.filter((r) => r.startsWith('Task/'))).toHaveLength(4);
+      // PostgreSQL keeps max_locks_per_transaction (64) per connection: a run raising thousands of Tasks in its one transaction must not take one each.
+      expect(log.statements().filter((s) => /pg_advisory_xact_lock\(hashtext/.test(s))).toEqual([]);
+    } finally {
+      await hub.close();
     }
   });
 });

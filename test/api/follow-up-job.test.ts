@@ -4,9 +4,12 @@ import { pino } from 'pino';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { generateClientKeyPair, signClientAssertion } from '../../src/auth/client-assertion.js';
-import { openDatabase, rawRows } from '../../src/db/database.js';
+import { inTransaction, openDatabase, rawRows } from '../../src/db/database.js';
 import { upsertClient, upsertOrganisation } from '../../src/db/registry-queries.js';
 import { createHub } from '../../src/hub.js';
+import { AuditRecorder } from '../../src/services/audit-recorder.js';
+import { DisclosureService } from '../../src/services/disclosure-service.js';
+import { raiseFollowUps } from '../../src/services/follow-up-service.js';
 import { countRows, storedResources } from '../support/audit.js';
 import { readFixture } from '../support/golden.js';
 import { recordStatements } from '../support/statement-log.js';
@@ -387,6 +390,21 @@ describe('the locks a run holds', () => {
       expect(run.raised.filter((r) => r.startsWith('Task/'))).toHaveLength(4);
       // PostgreSQL keeps max_locks_per_transaction (64) per connection: a run raising thousands of Tasks in its one transaction must not take one each.
       expect(log.statements().filter((s) => /pg_advisory_xact_lock\(hashtext/.test(s))).toEqual([]);
+    } finally {
+      await hub.close();
+    }
+  });
+
+  it('refuses to raise a kind only the job raises outside the job, and writes nothing', async () => {
+    const clock = storyClock('2026-11-22T09:00:00Z');
+    const hub = await startTestHub({ clock });
+    try {
+      const protocols = await loadedTestProtocols();
+      const deps = { audit: new AuditRecorder({ hubBaseUrl: hub.baseUrl, clock }), clock, protocols, disclosure: new DisclosureService({ protocols, clock }) };
+      const spec = { kind: 'overdue-dose' as const, owner: { system: 'urn:eastside:org', code: 'R9H' }, subject: 'Patient/x', focus: 'ImmunizationRecommendation/x', raisedOn: clock() };
+      const before = await countRows(hub.database.db, 'resource');
+      await expect(inTransaction(hub.database.db, (tx) => raiseFollowUps(deps, tx, { requestId: 'outside-the-job' }, [spec]))).rejects.toThrow('raised only by the follow-up job');
+      expect(await countRows(hub.database.db, 'resource')).toBe(before);
     } finally {
       await hub.close();
     }

@@ -1,8 +1,10 @@
-import { and, eq, inArray, sql } from 'drizzle-orm';
-import { rawRows, type Db, type Tx } from './database.js';
+import type { Patient } from 'fhir/r4.js';
+import { and, eq, inArray } from 'drizzle-orm';
+import { runStatement, type Db, type Tx } from './database.js';
 import type { StoredResource } from './resource-queries.js';
 import { organisations, resourceReferences, resources } from './schema/index.js';
-import type { Undisclosed } from './undisclosed.js';
+import { seal, type Undisclosed } from './undisclosed.js';
+import type { OwnStatement } from './patient-source-queries.js';
 
 // Batch reads the disclosure decision needs: who the organisations are, and
 // the facts about a page of records' subjects. Index lookups only.
@@ -47,39 +49,102 @@ export interface Referring {
 }
 
 /**
- * In one statement: the current records of each (type, param) that refer to
- * any of the targets, and the Consents (through their `patient` reference)
- * of the mothers that pregnancy episodes among them name for a baby target
- * (EpisodeOfCare.patient.reference as stored, through `babyParam`): all the
- * facts a page of records' subjects need.
+ * The `found` set of the statements below (written out, so that a read can
+ * carry it in its own statement): the records of each (type, param) in the
+ * unnested arrays that refer to any of the targets, and the Consents
+ * (through their `patient` reference) of the mothers that pregnancy episodes
+ * among them name for a baby target (EpisodeOfCare.patient.reference as
+ * stored, through the baby parameter). Each argument is an SQL expression.
  */
-export async function findReferringAll(
-  db: Db | Tx,
-  lookups: readonly { type: string; param: string }[],
-  targets: readonly string[],
-  babyParam: string,
-): Promise<Referring[]> {
-  if (targets.length === 0 || lookups.length === 0) return [];
-  const types = sql.param(lookups.map((l) => l.type));
-  const params = sql.param(lookups.map((l) => l.param));
-  const rows = await rawRows<{ ref_type: string; ref_param: string; ref_target: string } & RawResource>(
-    db,
-    sql`with wanted as (
-        select x.type, x.param, x.target, x.id from ${resourceReferences} x
-         where (x.type, x.param) in (select * from unnest(${types}::text[], ${params}::text[])) and x.target = any(${sql.param([...new Set(targets)])}::text[])
+export function referringCtes(types: string, params: string, targets: string, babyParam: string): string {
+  return `wanted as (
+        select x.type, x.param, x.target, x.id from resource_reference x
+         where (x.type, x.param) in (select * from unnest(${types}::text[], ${params}::text[])) and x.target = any(${targets})
       ), mothers as (
-        select distinct r.content->'patient'->>'reference' as target from wanted w join ${resources} r on r.type = w.type and r.id = w.id
+        select distinct r.content->'patient'->>'reference' as target from wanted w join resource r on r.type = w.type and r.id = w.id
          where w.type = 'EpisodeOfCare' and w.param = ${babyParam}
       ), found as (
         select type, param, target, id from wanted
         union
-        select x.type, x.param, x.target, x.id from ${resourceReferences} x
+        select x.type, x.param, x.target, x.id from resource_reference x
          where x.type = 'Consent' and x.param = 'patient' and x.target in (select target from mothers)
-      )
+      )`;
+}
+
+const FIND_REFERRING = {
+  name: 'disclosure_referring',
+  text: `with ${referringCtes('$1', '$2', '$3::text[]', '$4::text')}
       select f.type as ref_type, f.param as ref_param, f.target as ref_target, r.type, r.id, r.version_id, r.last_updated, r.source_org, r.source_orgs, r.content
-        from found f join ${resources} r on r.type = f.type and r.id = f.id`,
+        from found f join resource r on r.type = f.type and r.id = f.id`,
+};
+
+/** What a subject's facts are looked up through: (type, param) pairs of indexed references to the subject. */
+export interface ReferringLookups {
+  lookups: readonly { type: string; param: string }[];
+  babyParam: string;
+}
+
+/** The lookups as statement parameters: the types, then the parameters (unnested together). */
+export function lookupValues({ lookups }: ReferringLookups): [string[], string[]] {
+  return [lookups.map((l) => l.type), lookups.map((l) => l.param)];
+}
+
+export type RawReferring = { ref_type: string; ref_param: string; ref_target: string } & RawResource;
+
+export function referringOf(r: RawReferring): Referring {
+  return { type: r.ref_type, param: r.ref_param, target: r.ref_target, row: storedOf(r) };
+}
+
+/**
+ * In one statement: the current records of each (type, param) that refer to
+ * any of the targets, and the Consents of the mothers that pregnancy episodes
+ * among them name for a baby target (see referringCtes): all the facts a page
+ * of records' subjects need.
+ */
+export async function findReferringAll(db: Db | Tx, lookups: ReferringLookups, targets: readonly string[]): Promise<Referring[]> {
+  if (targets.length === 0 || lookups.lookups.length === 0) return [];
+  const rows = await runStatement<RawReferring>(db, FIND_REFERRING, [...lookupValues(lookups), [...new Set(targets)], lookups.babyParam]);
+  return rows.map(referringOf);
+}
+
+// FIND_REFERRING, and in the same statement what one organisation ($6) said about each of the Patients $5:
+// its rows have no ref_type.
+const FIND_REFERRING_AND_STATEMENTS = {
+  name: 'disclosure_referring_statements',
+  text: `with ${referringCtes('$1', '$2', '$3::text[]', '$4::text')}
+      select f.type as ref_type, f.param as ref_param, f.target as ref_target, r.type, r.id, r.version_id, r.last_updated, r.source_org, r.source_orgs, r.content,
+          null::timestamptz as received_at
+        from found f join resource r on r.type = f.type and r.id = f.id
+      union all
+      select null, null, ps.patient_id, null, null, null, null, null, null, ps.content, ps.received_at
+        from patient_source ps where ps.patient_id = any($5::text[]) and ps.organisation = $6::text`,
+};
+
+/**
+ * findReferringAll, and what `organisation` said about each of the Patients
+ * `patientIds` (by Patient id; absent where it said nothing), in one statement.
+ */
+export async function findReferringWithStatements(
+  db: Db | Tx,
+  lookups: ReferringLookups,
+  targets: readonly string[],
+  own: { organisation: string; patientIds: readonly string[] },
+): Promise<{ referring: Referring[]; said: Map<string, OwnStatement> }> {
+  const rows = await runStatement<(RawReferring & { received_at: null }) | { ref_type: null; ref_target: string; content: Patient; received_at: Date | string }>(
+    db,
+    FIND_REFERRING_AND_STATEMENTS,
+    [...lookupValues(lookups), [...new Set(targets)], lookups.babyParam, [...new Set(own.patientIds)], own.organisation],
   );
-  return rows.map((r) => ({ type: r.ref_type, param: r.ref_param, target: r.ref_target, row: storedOf(r) }));
+  const referring: Referring[] = [];
+  const said = new Map<string, OwnStatement>();
+  for (const row of rows) {
+    if (row.ref_type === null) {
+      said.set(row.ref_target, { content: seal(row.content), saidAt: row.received_at instanceof Date ? row.received_at : new Date(row.received_at) });
+    } else {
+      referring.push(referringOf(row));
+    }
+  }
+  return { referring, said };
 }
 
 /** A `resource` row as a plain query returns it. */

@@ -1,9 +1,9 @@
 import type { Consent, EpisodeOfCare, Patient, Resource } from 'fhir/r4.js';
 import type { Principal } from '../auth/principal.js';
-import { findReferringAll, listOrganisationFacts, readCurrentMany, type OrganisationFacts, type Referring } from '../db/disclosure-queries.js';
+import { findReferringAll, findReferringWithStatements, listOrganisationFacts, readCurrentMany, type OrganisationFacts, type Referring, type ReferringLookups } from '../db/disclosure-queries.js';
 import type { Db, Tx } from '../db/database.js';
 import type { SearchCandidates, StoredResource } from '../db/resource-queries.js';
-import { readOwnStatements } from '../db/patient-source-queries.js';
+import { readOwnStatements, type OwnStatement } from '../db/patient-source-queries.js';
 import { readOrganisationFacts } from '../db/request-queries.js';
 import { statementResource } from '../fhir/patient-sources.js';
 import { contentForRules, patientsOfStored } from '../db/undisclosed.js';
@@ -45,6 +45,41 @@ export interface Judged {
    * the audit records when a version of it is asked for).
    */
   statement?: { saidAt: Date; composed: Decision } | undefined;
+}
+
+/**
+ * Facts about one Patient read with its record, in the same statement
+ * (readPatientWithFacts): the decision uses them instead of reading them again.
+ */
+export interface KnownPatientFacts {
+  /** "Patient/id". */
+  subject: string;
+  /** Its current version. */
+  patient: StoredResource;
+  /** Every record referring to the subject through subjectLookups(), and its mother's Consents. */
+  referring: readonly Referring[];
+  /** What the requester said about the Patient; undefined when it said nothing. */
+  own: OwnStatement | undefined;
+}
+
+/** The requester's own statements read for these Patient ids (absent from `said`: it said nothing). */
+interface StatementsRead {
+  ids: ReadonlySet<string>;
+  said: ReadonlyMap<string, OwnStatement>;
+}
+
+/** What loadSubjects is asked for. */
+interface SubjectsWanted {
+  /** "Patient/id" of each subject. */
+  refs: readonly string[];
+  /** Current Patient rows already in hand (a Patient search): not read again. */
+  inHand: readonly StoredResource[];
+  /** Whether the records a flow's `where` reads are needed (when Patients are decided). */
+  needRecords: boolean;
+  typesOf: (orgs: readonly string[]) => string[];
+  known: KnownPatientFacts | undefined;
+  /** Read the requester's statements about these Patients with the facts. */
+  statementsFor: { organisation: string; patientIds: readonly string[] } | undefined;
 }
 
 /** The requester of one request, with the organisation facts the decision reads. */
@@ -99,15 +134,38 @@ export class DisclosureService {
    * Decides every row for the requester. `sources` gives the organisations
    * behind rows read from history (which do not carry them).
    */
-  async judge(db: Db | Tx, ctx: DisclosureContext, rows: readonly StoredResource[], sources?: readonly string[], depth = 0): Promise<Judged[]> {
+  async judge(db: Db | Tx, ctx: DisclosureContext, rows: readonly StoredResource[], sources?: readonly string[]): Promise<Judged[]> {
+    return this.judgeRows(db, ctx, rows, sources, 0, undefined);
+  }
+
+  /** As judge, for rows about one Patient whose facts were read with them (a read by id): no further statement. */
+  async judgeKnowing(db: Db | Tx, ctx: DisclosureContext, rows: readonly StoredResource[], known: KnownPatientFacts, sources?: readonly string[]): Promise<Judged[]> {
+    return this.judgeRows(db, ctx, rows, sources, 0, known);
+  }
+
+  /** The lookups of a subject's facts when the records decided include Patients (what loadSubjects reads). */
+  subjectLookups(): ReferringLookups {
+    return this.lookups(true);
+  }
+
+  private async judgeRows(
+    db: Db | Tx,
+    ctx: DisclosureContext,
+    rows: readonly StoredResource[],
+    sources: readonly string[] | undefined,
+    depth: number,
+    known: KnownPatientFacts | undefined,
+  ): Promise<Judged[]> {
     const focusDisclosed = await this.focusesDisclosed(db, ctx, rows, depth);
     const typesOf = (orgs: readonly string[]): string[] => [...new Set(orgs.map((o) => ctx.organisations.get(o)?.type ?? 'unknown'))];
     const subjectOf = (row: StoredResource): string | undefined => patientsOfStored(row)[0];
     const subjectRefs = [...new Set(rows.map(subjectOf).filter((s): s is string => s !== undefined))];
     const needRecords = rows.some((r) => r.type === 'Patient');
-    // Current Patient rows already in hand (a Patient search) are not read again.
-    const known = rows.filter((r) => r.type === 'Patient' && r.sourceOrgs !== undefined);
-    const subjects = await this.loadSubjects(db, subjectRefs, known, needRecords, typesOf);
+    const inHand = rows.filter((r) => r.type === 'Patient' && r.sourceOrgs !== undefined);
+    // The requester's own statements about the Patients decided come with their facts (ownStatements may need them).
+    const patientIds = rows.filter((r) => r.type === 'Patient').map((r) => r.id);
+    const statementsFor = patientIds.length === 0 ? undefined : { organisation: ctx.requester.organisationCode, patientIds };
+    const { subjects, statements } = await this.loadSubjects(db, { refs: subjectRefs, inHand, needRecords, typesOf, known, statementsFor });
     const judged = rows.map((row): Judged => {
       const writers = sources ?? row.sourceOrgs ?? [row.sourceOrg];
       // The disclosure path: the decision reads the record, and only what it permits is turned into an answer.
@@ -127,7 +185,7 @@ export class DisclosureService {
       const described = content.resourceType === 'Patient' ? (content as Patient) : subject?.patient;
       return { row, decision, patients: patientsOf(content), body, description: describeRecord(content, described, ctx.now) };
     });
-    return this.ownStatements(db, ctx, judged);
+    return this.ownStatements(db, ctx, judged, statements);
   }
 
   /**
@@ -139,11 +197,11 @@ export class DisclosureService {
    * elements and labels, never another source's, and no version. A Patient
    * a flow discloses is answered composed and redacted, as any record.
    */
-  private async ownStatements(db: Db | Tx, ctx: DisclosureContext, judged: Judged[]): Promise<Judged[]> {
+  private async ownStatements(db: Db | Tx, ctx: DisclosureContext, judged: Judged[], read: StatementsRead | undefined): Promise<Judged[]> {
     const answerable = (j: Judged): boolean => j.row.type === 'Patient' && (j.decision.effect === 'deny' || j.decision.basis === 'originator');
     const ids = judged.filter(answerable).map((j) => j.row.id);
     if (ids.length === 0) return judged;
-    const said = await readOwnStatements(db, ids, ctx.requester.organisationCode);
+    const said = read !== undefined && ids.every((id) => read.ids.has(id)) ? read.said : await readOwnStatements(db, ids, ctx.requester.organisationCode);
     return judged.map((j) => {
       const own = answerable(j) ? said.get(j.row.id) : undefined;
       if (own === undefined) return j;
@@ -173,37 +231,30 @@ export class DisclosureService {
       byType.set(type, [...(byType.get(type) ?? []), id]);
     }
     const focusRows = (await Promise.all([...byType].map(([type, ids]) => readCurrentMany(db, type, ids)))).flat();
-    const judged = focusRows.length === 0 ? [] : await this.judge(db, ctx, focusRows, undefined, depth + 1);
+    const judged = focusRows.length === 0 ? [] : await this.judgeRows(db, ctx, focusRows, undefined, depth + 1, undefined);
     const permitted = new Set(judged.filter((j) => j.decision.effect === 'permit').map((j) => `${j.row.type}/${j.row.id}`));
     for (const [row, target] of wanted) answers.set(row, permitted.has(target));
     return answers;
   }
 
-  private async loadSubjects(
-    db: Db | Tx,
-    refs: readonly string[],
-    known: readonly StoredResource[],
-    needRecords: boolean,
-    typesOf: (orgs: readonly string[]) => string[],
-  ): Promise<Map<string, SubjectFacts>> {
+  private async loadSubjects(db: Db | Tx, wanted: SubjectsWanted): Promise<{ subjects: Map<string, SubjectFacts>; statements?: StatementsRead | undefined }> {
+    const { refs, inHand, needRecords, typesOf, known } = wanted;
     const subjects = new Map<string, SubjectFacts>();
-    if (refs.length === 0) return subjects;
-    const have = new Set(known.map((p) => `Patient/${p.id}`));
+    if (refs.length === 0) return { subjects };
+    // The current Patient read with the facts (for a vread, the row decided is an older version) is in hand too.
+    const readWith = known !== undefined && refs.includes(known.subject) && !inHand.some((p) => p.id === known.patient.id) ? [known.patient] : [];
+    const current = [...inHand, ...readWith];
+    const have = new Set(current.map((p) => `Patient/${p.id}`));
     const missing = refs.filter((r) => !have.has(r)).map((r) => r.slice('Patient/'.length));
-    const patients = [...known, ...(await readCurrentMany(db, 'Patient', missing))];
-    if (patients.length === 0) return subjects;
+    const patients = [...current, ...(await readCurrentMany(db, 'Patient', missing))];
+    if (patients.length === 0) return { subjects };
     const found = patients.map((p) => `Patient/${p.id}`);
     const foundSet = new Set(found);
     // Only a pregnancy episode written by pregnancy or birth notification sources counts (message-sources.ts).
     const pregnancyRecord = ({ row }: { row: StoredResource }): boolean => countsAsPregnancyRecord(this.deps.protocols, typesOf(row.sourceOrgs ?? [row.sourceOrg]));
-    // One statement: episodes as mother and as baby, consents (the mothers' too), and the records a flow's `where` reads.
-    const lookups = [
-      { type: 'EpisodeOfCare', param: 'patient' },
-      { type: 'EpisodeOfCare', param: PREGNANCY_BABY_PARAM },
-      { type: 'Consent', param: 'patient' },
-      ...(needRecords ? this.whereTypes().map((type) => ({ type, param: 'patient' })) : []),
-    ];
-    const referring = await findReferringAll(db, lookups, found, PREGNANCY_BABY_PARAM);
+    // One statement: episodes as mother and as baby, consents (the mothers' too), and the records a flow's `where` reads;
+    // facts read with the record (a Patient read by id, which needs its records) are those this statement would read.
+    const { referring, statements } = await this.referringTo(db, found, wanted);
     const of = (type: string, param: string): Referring[] => referring.filter((r) => r.type === type && r.param === param);
     const asMother = of('EpisodeOfCare', 'patient').filter(pregnancyRecord);
     const asBaby = of('EpisodeOfCare', PREGNANCY_BABY_PARAM).filter(pregnancyRecord);
@@ -247,7 +298,20 @@ export class DisclosureService {
         records: records.get(ref) ?? [],
       });
     }
-    return subjects;
+    return { subjects, statements };
+  }
+
+  /** The records referring to the subjects found (and the requester's statements, when wanted): read with the record, or now. */
+  private async referringTo(db: Db | Tx, found: readonly string[], wanted: SubjectsWanted): Promise<{ referring: readonly Referring[]; statements?: StatementsRead | undefined }> {
+    const { known, needRecords, statementsFor } = wanted;
+    if (known !== undefined && needRecords && found.length === 1 && found[0] === known.subject) {
+      const id = known.subject.slice('Patient/'.length);
+      return { referring: known.referring, statements: { ids: new Set([id]), said: new Map(known.own === undefined ? [] : [[id, known.own]]) } };
+    }
+    const lookups = this.lookups(needRecords);
+    if (statementsFor === undefined) return { referring: await findReferringAll(db, lookups, found) };
+    const { referring, said } = await findReferringWithStatements(db, lookups, found, statementsFor);
+    return { referring, statements: { ids: new Set(statementsFor.patientIds), said } };
   }
 
   /**
@@ -271,6 +335,19 @@ export class DisclosureService {
       ...(byArea && type === 'Patient' ? { subject: { consent: needs.consent, unrestricted: needs.unrestricted } } : {}),
       // The hub's notices to the requester (decided with basis addressed).
       ...(ADDRESSED_TYPES.has(type) ? { addressed: { writer: HUB_ORGANISATION, recipient: ctx.requester.organisationCode } } : {}),
+    };
+  }
+
+  /** Episodes as mother and as baby, consents (the mothers' too), and, when needed, the records a flow's `where` reads. */
+  private lookups(needRecords: boolean): ReferringLookups {
+    return {
+      lookups: [
+        { type: 'EpisodeOfCare', param: 'patient' },
+        { type: 'EpisodeOfCare', param: PREGNANCY_BABY_PARAM },
+        { type: 'Consent', param: 'patient' },
+        ...(needRecords ? this.whereTypes().map((type) => ({ type, param: 'patient' })) : []),
+      ],
+      babyParam: PREGNANCY_BABY_PARAM,
     };
   }
 

@@ -3,8 +3,9 @@ import { recordStatements } from '../support/statement-log.js';
 import { startTestHub, type TestHub } from '../support/test-hub.js';
 
 // What a read costs the database, counted at the driver: the record and the
-// organisation facts in one statement, the request's AuditEvents (the REST
-// event and the decision event) in one more. Background work (the log
+// organisation facts in one statement (for a Patient, with the facts the
+// decision reads about it and the caller's own statement), the request's
+// AuditEvents (the REST event and the decision event) in one more. Background work (the log
 // sequencer, subscription delivery) runs on other statements and is not counted.
 
 let t: TestHub;
@@ -45,6 +46,10 @@ describe('the statements of a read', () => {
     expect(texts.filter((s) => /\b(from|join) "?resource"?\s/.test(s) && /\bfrom organisation\b/.test(s))).toHaveLength(1);
     expect(texts.filter((s) => /insert into "?audit_event"?/.test(s))).toHaveLength(1);
     expect(texts.filter((s) => /insert into "?audit_queue"?/.test(s))).toHaveLength(1);
+    // The subject's facts and the caller's own statement come in that same statement: nothing else reads them.
+    const facts = texts.filter((s) => /\b"?(resource_reference|patient_source)"?\b/.test(s));
+    expect(facts).toHaveLength(1);
+    expect(facts[0]).toMatch(/\bfrom organisation\b/);
   });
 
   it('does the same for a record it denies, which answers as an unknown id', async () => {
@@ -56,5 +61,17 @@ describe('the statements of a read', () => {
       expect(texts.filter((s) => /\bfrom organisation\b/.test(s))).toHaveLength(1);
       expect(texts.filter((s) => /insert into "?audit_event"?/.test(s))).toHaveLength(1);
     }
+    // A denied id and an unknown one run the same statements: the database's work does not tell them apart.
+    const requestStatements = (texts: string[]): string[] => texts.filter((s) => /\bfrom organisation\b|insert into "?audit_event"?/.test(s));
+    expect(requestStatements(denied.texts)).toEqual(requestStatements(unknown.texts));
+  });
+
+  it("reads a Patient search's facts and the caller's own statements in one statement", async () => {
+    const { status, texts } = await statementsOf('/fhir/Patient?identifier=https://fhir.nhs.uk/Id/nhs-number|9434765919', token);
+    expect(status).toBe(200);
+    const facts = texts.filter((s) => /\b"?(resource_reference|patient_source)"?\b/.test(s) && !/\bwhere\s+\("?resource"?\."?type"?\s*=/.test(s));
+    expect(facts).toHaveLength(1);
+    expect(facts[0]).toMatch(/\bfrom patient_source\b/);
+    expect(facts[0]).toMatch(/\bresource_reference\b/);
   });
 });

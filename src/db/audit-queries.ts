@@ -6,6 +6,7 @@ import type { LogRow } from '../audit/verify-chain.js';
 import { TILE_WIDTH } from '../audit/tiles.js';
 import { extendTiles, SEQUENCER_LOCK_KEY } from './audit-tile-queries.js';
 import { inTransaction, rawRows, runStatement, type Db, type Tx } from './database.js';
+import type { FinalStatement } from './pipelined-transaction.js';
 import { auditCheckpoints, auditEvents, auditLog, auditQueue } from './schema/index.js';
 
 /** An event ready for the log: its id and time, as in the event. */
@@ -33,9 +34,15 @@ export async function appendAuditEvent(tx: Db | Tx, event: AppendableEvent): Pro
 
 /** Appends events inside the caller's transaction, in one statement. If this fails, the request fails. */
 export async function appendAuditEvents(tx: Db | Tx, events: readonly AppendableEvent[]): Promise<void> {
-  if (events.length === 0) return;
+  const append = appendEventsStatement(events);
+  if (append !== undefined) await runStatement(tx, append.statement, append.values);
+}
+
+/** The statement that appends the events (none for no events), for a transaction to run last. */
+export function appendEventsStatement(events: readonly AppendableEvent[]): FinalStatement | undefined {
+  if (events.length === 0) return undefined;
   const rows = events.map((event) => ({ id: event.id, recorded: event.recorded, event, leafHash: auditLeafHash(event) }));
-  await runStatement(tx, APPEND_EVENTS, [JSON.stringify(rows)]);
+  return { statement: APPEND_EVENTS, values: [JSON.stringify(rows)] };
 }
 
 

@@ -11,6 +11,7 @@ import type { PgDatabase, PgQueryResultHKT, PgTransaction } from 'drizzle-orm/pg
 import type { ExtractTablesWithRelations } from 'drizzle-orm';
 import pg from 'pg';
 import { troubleOf } from './database-errors.js';
+import { isPipelined, pipelinedTransaction, type FinalStatement } from './pipelined-transaction.js';
 import { lockDataDir } from './data-dir-lock.js';
 import { grantApplication, roleOfUrl } from './roles.js';
 import * as schema from './schema/index.js';
@@ -96,6 +97,8 @@ async function openPostgres(url: string, poolSize: number, bounds: PoolBounds, m
   const pool = new pg.Pool({
     connectionString: url,
     max: poolSize,
+    // Each query is sent as it is issued: a transaction's BEGIN and COMMIT travel with its statements (pipelined-transaction.ts).
+    pipeline: true,
     // Sent at connection start, so they bound every statement, inside a transaction or not.
     // See: https://www.postgresql.org/docs/current/runtime-config-client.html
     ...(positive(bounds.statementTimeoutMs) ? { statement_timeout: bounds.statementTimeoutMs } : {}),
@@ -231,8 +234,17 @@ function isNodePostgres(client: DriverClient): boolean {
 
 /**
  * The one transaction helper every write goes through. The callback's data and
- * the audit rows it writes commit together or not at all.
+ * the audit rows it writes commit together or not at all. `last` gives a
+ * statement to run after the work, just before COMMIT (on PostgreSQL sent
+ * with it: see pipelined-transaction.ts).
  */
-export function inTransaction<T>(db: Db, work: (tx: Tx) => Promise<T>): Promise<T> {
-  return db.transaction(work);
+export async function inTransaction<T>(db: Db, work: (tx: Tx) => Promise<T>, last?: (result: T) => FinalStatement | undefined): Promise<T> {
+  const client = (db as unknown as { $client?: unknown }).$client;
+  if (client instanceof pg.Pool && isPipelined(client)) return pipelinedTransaction(db, client, work, last);
+  return db.transaction(async (tx) => {
+    const result = await work(tx);
+    const final = last?.(result);
+    if (final !== undefined) await runStatement(tx, final.statement, final.values);
+    return result;
+  });
 }

@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import type { AuditContext, AuditRequester, DecisionAuditDetails, LoginAuditDetails, RestAuditDetails } from '../audit/audit-event.js';
 import { decisionAuditEvent, loginAuditEvent, restAuditEvent } from '../audit/audit-event.js';
 import type { Principal } from '../auth/principal.js';
-import { appendAuditEvents, type AppendableEvent } from '../db/audit-queries.js';
+import { appendAuditEvents, appendEventsStatement, type AppendableEvent } from '../db/audit-queries.js';
 import { inTransaction, type Db, type Tx } from '../db/database.js';
 
 /** What every request carries into the services for its audit trail. */
@@ -84,18 +84,20 @@ export class AuditRecorder {
    * commit together, then the sequencer is nudged to give them log places.
    */
   async transaction<T>(db: Db, work: (tx: Tx) => Promise<T>): Promise<T> {
-    const result = await inTransaction(db, async (tx) => {
-      const held: AppendableEvent[] = [];
-      this.pending.set(tx, held);
-      try {
-        const done = await work(tx);
-        this.pending.delete(tx);
-        await appendAuditEvents(tx, held);
-        return done;
-      } finally {
-        this.pending.delete(tx);
-      }
-    });
+    const held: AppendableEvent[] = [];
+    const result = await inTransaction(
+      db,
+      async (tx) => {
+        this.pending.set(tx, held);
+        try {
+          return await work(tx);
+        } finally {
+          this.pending.delete(tx);
+        }
+      },
+      // The events in one statement, the transaction's last, sent with its COMMIT.
+      () => appendEventsStatement(held),
+    );
     this.deps.onAppended?.();
     return result;
   }

@@ -1,0 +1,133 @@
+import { sql } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { inTransaction, rawRows, type Db } from '../../src/db/database.js';
+import { upsertOrganisation } from '../../src/db/registry-queries.js';
+import { openTestDatabase, type TestDatabase } from '../support/database.js';
+
+// The one transaction helper (inTransaction) on either engine: the work and
+// the statement run last commit together or not at all, whatever goes wrong
+// where. On PostgreSQL its BEGIN travels with the work's first statement and
+// its COMMIT with the last statement (pipelined-transaction.ts): counted here
+// at the socket.
+
+let database: TestDatabase;
+let db: Db;
+let n = 0;
+
+beforeAll(async () => {
+  database = await openTestDatabase();
+  db = database.db;
+});
+
+afterAll(async () => {
+  await database.close();
+});
+
+function org(): { code: string; system: string; type: string; name: string; catchment: string[] } {
+  n += 1;
+  return { code: `TX-${n}`, system: 'https://example.org/test-org', type: 'gp', name: `Transaction test ${n}`, catchment: [] };
+}
+
+async function stored(code: string): Promise<boolean> {
+  const rows = await rawRows<{ code: string }>(db, sql`select code from organisation where code = ${code}`);
+  return rows.length === 1;
+}
+
+/** The statement run last: names the organisation given, with a name that fails when asked to. */
+function renaming(code: string, name: string | null) {
+  return {
+    statement: {
+      name: 'test_rename_org',
+      text: 'update organisation set name = case when $2::text is null then (1 / (char_length(code) - char_length(code)))::text else $2::text end where code = $1::text',
+    },
+    values: [code, name],
+  };
+}
+
+describe('a transaction', () => {
+  it('commits the work and the statement run last together', async () => {
+    const o = org();
+    const result = await inTransaction(
+      db,
+      async (tx) => {
+        await upsertOrganisation(tx, o);
+        return 'done';
+      },
+      () => renaming(o.code, 'renamed last'),
+    );
+    expect(result).toBe('done');
+    const rows = await rawRows<{ name: string }>(db, sql`select name from organisation where code = ${o.code}`);
+    expect(rows.map((r) => r.name)).toEqual(['renamed last']);
+  });
+
+  it('keeps nothing of its first statement when the work fails after it', async () => {
+    const o = org();
+    await expect(
+      inTransaction(db, async (tx) => {
+        await upsertOrganisation(tx, o);
+        throw new Error('the work failed');
+      }),
+    ).rejects.toThrow('the work failed');
+    expect(await stored(o.code)).toBe(false);
+  });
+
+  it('keeps nothing of the work when the statement run last fails, and says why', async () => {
+    const o = org();
+    await expect(
+      inTransaction(
+        db,
+        async (tx) => {
+          await upsertOrganisation(tx, o);
+        },
+        () => renaming(o.code, null),
+      ),
+    ).rejects.toThrow(/division by zero/);
+    expect(await stored(o.code)).toBe(false);
+  });
+
+  it('fails rather than reporting a commit when a statement failed inside it and the work carried on', async () => {
+    const o = org();
+    await expect(
+      inTransaction(db, async (tx) => {
+        await upsertOrganisation(tx, o);
+        await rawRows(tx, sql`select 1 / 0`).catch(() => undefined);
+      }),
+    ).rejects.toThrow();
+    expect(await stored(o.code)).toBe(false);
+  });
+
+  it('leaves its connection usable after each of those failures', async () => {
+    const o = org();
+    await inTransaction(db, (tx) => upsertOrganisation(tx, o));
+    expect(await stored(o.code)).toBe(true);
+  });
+});
+
+describe.skipIf(process.env['DATABASE_URL'] === undefined)('on PostgreSQL, a transaction of one statement and a last one', () => {
+  it('takes two socket writes: BEGIN with the statement, the last one with COMMIT', async () => {
+    const pool = database.pool;
+    if (pool === undefined) throw new Error('no pool on PostgreSQL');
+    const o = org();
+    await upsertOrganisation(db, o);
+    let writes = 0;
+    const counting = (client: unknown): void => {
+      const socket = (client as { connection: { stream: { _writev?: (...a: unknown[]) => unknown; _write: (...a: unknown[]) => unknown } } }).connection.stream;
+      for (const method of ['_write', '_writev'] as const) {
+        const original = socket[method];
+        if (original === undefined) continue;
+        socket[method] = (...args: unknown[]) => {
+          writes += 1;
+          return original.apply(socket, args);
+        };
+      }
+    };
+    pool.once('acquire', counting);
+    const names = await inTransaction(
+      db,
+      async (tx) => rawRows<{ name: string }>(tx, sql`select name from organisation where code = ${o.code}`),
+      () => renaming(o.code, 'read and renamed'),
+    );
+    expect(names.map((r) => r.name)).toEqual([o.name]);
+    expect(writes).toBe(2);
+  });
+});

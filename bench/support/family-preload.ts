@@ -174,6 +174,9 @@ export async function preloadFamilies(client: pg.Client, plan: FamilyPreloadPlan
     for (const r of rows) result.byType.set(r.type, (result.byType.get(r.type) ?? 0) + 1);
     result.resources += rows.length;
     const done = Math.min(first + FAMILIES_PER_BATCH, families.length);
+    // Statistics as the tables grow (a server may run without autovacuum): on stale ones the planner scanned
+    // the fact tables for every Patient of a batch, and the preload slowed with the square of its size.
+    if (done % 10_000 === 0) await client.query('analyze consent_fact, carry_fact, subject_fact, resource, resource_reference, resource_token');
     if (done % 20_000 === 0 || done === families.length) plan.log(`  preloaded ${done} of ${families.length} families (${Math.round((Date.now() - started) / 1000)} s)`);
   }
   result.patients = result.byType.get('Patient') ?? 0;

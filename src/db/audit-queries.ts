@@ -63,6 +63,14 @@ const TAKE_QUEUED = {
       (select json_build_array(l.idx, l.chain_hash) from audit_log l order by l.idx desc limit 1) as head`,
 };
 
+// A pass's log rows in one prepared statement (the query builder cost more CPU than the insert), all sequenced at one time.
+const APPEND_LOG = {
+  name: 'audit_append_log',
+  text: `insert into audit_log (idx, event_seq, leaf_hash, prev_hash, chain_hash, sequenced_at, receipt)
+    select e.idx, e.event_seq, e.leaf_hash, e.prev_hash, e.chain_hash, $6::timestamptz, e.receipt
+    from unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $7::text[]) as e(idx, event_seq, leaf_hash, prev_hash, chain_hash, receipt)`,
+};
+
 /** What one pass did: entries appended, and whether the queue may hold more than it took. */
 export interface SequencedPass {
   appended: number;
@@ -102,7 +110,15 @@ export async function sequencePass(db: Db, now: () => Date, key?: LogKey, batch 
       prev = chained;
       return entry;
     });
-    await tx.insert(auditLog).values(entries);
+    await runStatement(tx, APPEND_LOG, [
+      entries.map((e) => e.idx),
+      entries.map((e) => e.eventSeq),
+      entries.map((e) => e.leafHash),
+      entries.map((e) => e.prevHash),
+      entries.map((e) => e.chainHash),
+      sequencedAt.toISOString(),
+      entries.map((e) => e.receipt),
+    ]);
     // The tiles these entries complete commit with them (tlog-tiles, migration 0012).
     if (!tilesCaughtUp.has(db) || Math.floor(idx / TILE_WIDTH) > Math.floor(size / TILE_WIDTH)) {
       if ((await extendTiles(tx, idx)).complete) tilesCaughtUp.add(db);

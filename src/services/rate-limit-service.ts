@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import type { Logger } from 'pino';
-import { RateLimiterMemory, RateLimiterPostgres, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
+import { RateLimiterMemory, RateLimiterPostgres } from 'rate-limiter-flexible';
+import { LeasedLimit } from './leased-limit.js';
 import type { AuditRequester, RestInteraction } from '../audit/audit-event.js';
 import type { Db } from '../db/database.js';
 import type { AuditRecorder, RequestMeta } from './audit-recorder.js';
@@ -11,8 +12,9 @@ import type { AuditRecorder, RequestMeta } from './audit-recorder.js';
 //
 // Refusals are audited once per window, not once per request: a client
 // hammering the hub must not be able to grow the audit log at its own pace.
-// The store counts every request atomically, so exactly one request (across
-// instances) is the first over the limit in a window: that one writes an
+// The store counts every request atomically (a block of places at a time for
+// a high limit: leased-limit.ts), so exactly one request (across instances) is
+// the first over the limit in a window: that one writes an
 // AuditEvent naming the limit, the window and the key. Audit rows are
 // append-only, so the count is not updated later; instead each instance tallies
 // the refusals it answered, and the next window's AuditEvent for the same key
@@ -61,7 +63,7 @@ export interface RateLimitDeps {
 const MAX_TALLIED_KEYS = 10_000;
 
 export class RateLimitService {
-  private readonly limiters: Record<LimitName, { limiter: RateLimiterAbstract; policy: RateLimitPolicy }>;
+  private readonly limiters: Record<LimitName, { limiter: LeasedLimit; policy: RateLimitPolicy }>;
   /** Refusals this instance answered per key since it last audited one (see the note above). */
   private readonly tally = new Map<string, number>();
 
@@ -69,11 +71,11 @@ export class RateLimitService {
     const { token, api } = deps.limits;
     const make = (name: LimitName, points: number, windowSeconds: number) => {
       const options = { keyPrefix: name, points, duration: windowSeconds };
-      const limiter =
+      const store =
         deps.pool === undefined
           ? new RateLimiterMemory(options)
           : new RateLimiterPostgres({ ...options, storeClient: deps.pool, storeType: 'pool', tableName: 'rate_limits', tableCreated: true });
-      return { limiter, policy: { points, windowSeconds } };
+      return { limiter: new LeasedLimit(store, points), policy: { points, windowSeconds } };
     };
     this.limiters = {
       'token-client': make('token-client', token.perClient, token.windowSeconds),
@@ -90,25 +92,19 @@ export class RateLimitService {
    */
   async consume(name: LimitName, key: string, meta: RequestMeta, requester: AuditRequester, interaction?: RestInteraction): Promise<RateCheck> {
     const { limiter, policy } = this.limiters[name];
-    const stateOf = (res: RateLimiterRes): LimitState => ({
+    // A store fault (a busy pool) is not a refusal: it reaches the error handler (503 when transient).
+    const place = await limiter.place(key.slice(0, 200));
+    const state: LimitState = {
       name,
       policy,
-      remaining: Math.max(0, policy.points - res.consumedPoints),
-      resetSeconds: Math.max(1, Math.ceil(res.msBeforeNext / 1000)),
-    });
-    let refused: RateLimiterRes;
-    try {
-      return { ok: true, state: stateOf(await limiter.consume(key.slice(0, 200))) };
-    } catch (err) {
-      // A store fault (a busy pool) is not a refusal: it reaches the error handler (503 when transient).
-      if (!(err instanceof RateLimiterRes)) throw err;
-      refused = err;
-    }
-    const state = stateOf(refused);
+      remaining: Math.max(0, policy.points - place.position),
+      resetSeconds: Math.max(1, Math.ceil(place.msBeforeNext / 1000)),
+    };
+    if (place.position <= policy.points) return { ok: true, state };
     const tallyKey = `${name}:${key}`;
     const earlier = this.tally.get(tallyKey) ?? 0;
     this.tally.delete(tallyKey);
-    if (refused.consumedPoints === policy.points + 1) {
+    if (place.position === policy.points + 1) {
       this.tally.set(tallyKey, 1);
       const desc =
         `rate limited (${name}: ${policy.points} requests per ${policy.windowSeconds} s) for ${key}; ` +

@@ -163,4 +163,32 @@ describe.skipIf(inject('databaseUrl') === '')('on PostgreSQL the limits are shar
       await t.close();
     }
   });
+
+  it('holds a high limit across two instances that count it in blocks, and audits one refusal', async () => {
+    // 400 a window: each instance takes places a block at a time (up to 4: a hundredth of the limit).
+    const limits = { token: { perClient: 100, perAddress: 1000, windowSeconds: 60 }, api: { perClient: 400, perAddress: 10_000, windowSeconds: 60 } };
+    const t = await startTestHub({ rateLimits: limits });
+    const second = await openDatabase({ kind: 'postgres', url: t.database.url ?? '' });
+    const other = await createHub({ database: second, baseUrl: t.baseUrl, logger: pino({ level: 'silent' }), protocols: await loadedTestProtocols(), rateLimits: limits, signingKeys: t.hub.keys });
+    try {
+      const token = await t.token('test-a', 'direct-care');
+      const statuses: number[] = [];
+      for (let i = 0; i < 26; i += 1) {
+        const burst = await Promise.all(
+          Array.from({ length: 20 }, (_, n) => (n % 2 === 0 ? t.http : request(other.app)).get('/fhir/Patient?_count=1').set('Authorization', `Bearer ${token}`)),
+        );
+        statuses.push(...burst.map((r) => r.status));
+      }
+      const permitted = statuses.filter((s) => s === 200).length;
+      expect(permitted).toBeLessThanOrEqual(400);
+      // Early by at most the other instance's unused block.
+      expect(permitted).toBeGreaterThanOrEqual(400 - 4);
+      expect(statuses.filter((s) => s !== 200 && s !== 429)).toEqual([]);
+      expect(await eventsDescribed(t.database.db, 'rate limited (api-client')).toHaveLength(1);
+    } finally {
+      await other.close();
+      await second.close();
+      await t.close();
+    }
+  });
 });

@@ -91,41 +91,51 @@ export async function sequenceAuditEvents(db: Db, now: () => Date, key?: LogKey,
 
 /** One sequencing pass (see sequenceAuditEvents), saying whether another may find more. */
 export async function sequencePass(db: Db, now: () => Date, key?: LogKey, batch = 500): Promise<SequencedPass> {
-  return inTransaction(db, async (tx) => {
-    const [lock] = await runStatement<{ locked: boolean }>(tx, TRY_LOCK, []);
-    if (lock?.locked !== true) return { appended: 0, more: false };
-    const [taken] = await runStatement<{ taken: [string | number, string][]; head: [string | number, string] | null }>(tx, TAKE_QUEUED, [batch]);
-    if (taken === undefined || taken.taken.length === 0) return { appended: 0, more: false };
-    const rows = taken.taken.map(([seq, leafHash]) => ({ seq: Number(seq), leafHash })).sort((a, b) => a.seq - b.seq);
-    const head = taken.head;
-    const size = head === null ? 0 : Number(head[0]) + 1;
-    let idx = size;
-    let prev = head?.[1] ?? EMPTY_CHAIN;
-    const sequencedAt = now();
-    const entries = rows.map((r) => {
-      const chained = chainHash(prev, r.leafHash);
-      const receipt = key === undefined ? null : signReceipt(key, idx, Buffer.from(r.leafHash, 'hex'));
-      const entry = { idx, eventSeq: r.seq, leafHash: r.leafHash, prevHash: prev, chainHash: chained, sequencedAt, receipt };
-      idx += 1;
-      prev = chained;
-      return entry;
-    });
-    await runStatement(tx, APPEND_LOG, [
-      entries.map((e) => e.idx),
-      entries.map((e) => e.eventSeq),
-      entries.map((e) => e.leafHash),
-      entries.map((e) => e.prevHash),
-      entries.map((e) => e.chainHash),
-      sequencedAt.toISOString(),
-      entries.map((e) => e.receipt),
-    ]);
-    // The tiles these entries complete commit with them (tlog-tiles, migration 0012).
-    if (!tilesCaughtUp.has(db) || Math.floor(idx / TILE_WIDTH) > Math.floor(size / TILE_WIDTH)) {
+  const pass = await inTransaction(
+    db,
+    async (tx): Promise<SequencedPass & { last?: FinalStatement | undefined }> => {
+      const [lock] = await runStatement<{ locked: boolean }>(tx, TRY_LOCK, []);
+      if (lock?.locked !== true) return { appended: 0, more: false };
+      const [taken] = await runStatement<{ taken: [string | number, string][]; head: [string | number, string] | null }>(tx, TAKE_QUEUED, [batch]);
+      if (taken === undefined || taken.taken.length === 0) return { appended: 0, more: false };
+      const rows = taken.taken.map(([seq, leafHash]) => ({ seq: Number(seq), leafHash })).sort((a, b) => a.seq - b.seq);
+      const head = taken.head;
+      const size = head === null ? 0 : Number(head[0]) + 1;
+      let idx = size;
+      let prev = head?.[1] ?? EMPTY_CHAIN;
+      const sequencedAt = now();
+      const entries = rows.map((r) => {
+        const chained = chainHash(prev, r.leafHash);
+        const receipt = key === undefined ? null : signReceipt(key, idx, Buffer.from(r.leafHash, 'hex'));
+        const entry = { idx, eventSeq: r.seq, leafHash: r.leafHash, prevHash: prev, chainHash: chained, receipt };
+        idx += 1;
+        prev = chained;
+        return entry;
+      });
+      const append: FinalStatement = {
+        statement: APPEND_LOG,
+        values: [
+          entries.map((e) => e.idx),
+          entries.map((e) => e.eventSeq),
+          entries.map((e) => e.leafHash),
+          entries.map((e) => e.prevHash),
+          entries.map((e) => e.chainHash),
+          sequencedAt.toISOString(),
+          entries.map((e) => e.receipt),
+        ],
+      };
+      const result = { appended: entries.length, more: rows.length >= batch };
+      // A pass that completes no tile (nearly every one, once the tiles are caught up) sends its log rows with COMMIT.
+      if (tilesCaughtUp.has(db) && Math.floor(idx / TILE_WIDTH) === Math.floor(size / TILE_WIDTH)) return { ...result, last: append };
+      await runStatement(tx, append.statement, append.values);
+      // The tiles these entries complete commit with them (tlog-tiles, migration 0012).
       if ((await extendTiles(tx, idx)).complete) tilesCaughtUp.add(db);
       else tilesCaughtUp.delete(db);
-    }
-    return { appended: entries.length, more: rows.length >= batch };
-  });
+      return result;
+    },
+    (result) => result.last,
+  );
+  return { appended: pass.appended, more: pass.more };
 }
 
 /**
@@ -230,6 +240,25 @@ export interface StoredCheckpoint {
 /** Stores a signed checkpoint; one per tree size (another instance may have signed the same). */
 export async function insertCheckpoint(db: Db, cp: StoredCheckpoint): Promise<void> {
   await db.insert(auditCheckpoints).values(cp).onConflictDoNothing();
+}
+
+// The log's size and its latest checkpoint, in one statement (what the sequencer checks after each pass).
+const LOG_HEAD = {
+  name: 'audit_log_head',
+  text: `select (select max(idx) from audit_log) as max_idx,
+    (select json_build_object('treeSize', c.tree_size, 'rootHash', c.root_hash, 'issued', c.issued, 'note', c.note)
+      from audit_checkpoint c order by c.tree_size desc limit 1) as latest`,
+};
+
+/** logSize and latestCheckpoint, read in one statement. */
+export async function logHead(db: Db): Promise<{ size: number; latest: StoredCheckpoint | undefined }> {
+  const [row] = await runStatement<{ max_idx: string | number | null; latest: { treeSize: number | string; rootHash: string; issued: string; note: string } | null }>(db, LOG_HEAD, []);
+  const max = row?.max_idx ?? null;
+  const latest = row?.latest ?? null;
+  return {
+    size: max === null ? 0 : Number(max) + 1,
+    latest: latest === null ? undefined : { treeSize: Number(latest.treeSize), rootHash: latest.rootHash, issued: new Date(latest.issued), note: latest.note },
+  };
 }
 
 export async function latestCheckpoint(db: Db): Promise<StoredCheckpoint | undefined> {

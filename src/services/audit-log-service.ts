@@ -4,7 +4,7 @@ import { AuditLogVerifier, type LogVerdict } from '../audit/log-verifier.js';
 import { rootOf } from '../audit/merkle.js';
 import { overTiles, tilesNeeded, treeQueries, type TileRef, type TreeQuery } from '../audit/tiles.js';
 import { parseVerifierKey, signCheckpoint, verifierKeyOf, type LogKey } from '../audit/signed-note.js';
-import { checkpointOfSize, checkpointsFrom, insertCheckpoint, latestCheckpoint, logSize, readLogEntries, type StoredCheckpoint } from '../db/audit-queries.js';
+import { checkpointOfSize, checkpointsFrom, insertCheckpoint, latestCheckpoint, logHead, logSize, readLogEntries, type StoredCheckpoint } from '../db/audit-queries.js';
 import { insertAlert, isAlertOpen } from '../db/alert-queries.js';
 import { catchUpTiles, readTile, readTiles } from '../db/audit-tile-queries.js';
 import { inTransaction, type Db } from '../db/database.js';
@@ -102,8 +102,7 @@ export class AuditLogService {
 
   /** After the sequencer ran: catch up, and sign a checkpoint if one is due. */
   async afterSequenced(): Promise<void> {
-    const size = await this.sync();
-    const latest = await latestCheckpoint(this.deps.db);
+    const { size, latest } = await logHead(this.deps.db);
     const since = latest?.treeSize ?? 0;
     if (size <= since) return;
     const age = this.deps.clock().getTime() - (latest?.issued ?? this.started).getTime();

@@ -1,6 +1,7 @@
 import type { Bundle, BundleEntry, Patient, Resource } from 'fhir/r4.js';
 import { z } from 'zod';
 import { nhsNumbers, seededRandom, syntheticChild } from './synthetic.js';
+import { SYSTEMS } from '../../src/fhir/systems.js';
 
 // The peer: any FHIR R4 server already running (Medplum, HAPI …), driven over
 // HTTP exactly as the hub is. The benchmark never starts, builds or configures
@@ -79,6 +80,22 @@ async function peerPost(peer: PeerServer, path: string, body: unknown, signal: A
   return JSON.parse(text) as unknown;
 }
 
+/**
+ * A peer that already held these children (an earlier run preloaded the same NHS numbers) answers each
+ * search with every copy, the hub with one: the search ratio would flatter the hub. Refused here.
+ */
+async function requireOneMatch(peer: PeerServer, nhsNumber: string, signal: AbortSignal): Promise<void> {
+  const query = `identifier=${encodeURIComponent(`${SYSTEMS.nhsNumber}|${nhsNumber}`)}&_summary=count`;
+  const res = await fetch(`${peer.origin}${peer.basePath}/Patient?${query}`, { headers: peerHeaders(peer), signal: AbortSignal.any([signal, AbortSignal.timeout(60_000)]) });
+  const total = z.object({ total: z.number() }).parse(await res.json()).total;
+  if (total !== 1) {
+    throw new Error(
+      `${peer.name} holds ${total} Patients with the first preloaded NHS number: it held these children before this run, so its searches would return every copy. ` +
+        'Give it a database without them (delete its Patients) and run again.',
+    );
+  }
+}
+
 /** The children preloaded into the peer: synthetic Patients of the hub preload's shape and NHS numbers. */
 export interface PeerPreload {
   ids: string[];
@@ -127,7 +144,9 @@ export async function preloadPeer(peer: PeerServer, count: number, signal: Abort
     }
   };
   await Promise.all(Array.from({ length: parallel }, worker));
-  return { ids, nhsNumbers: patients.map((p) => p.identifier?.[0]?.value ?? '') };
+  const preloaded = patients.map((p) => p.identifier?.[0]?.value ?? '');
+  await requireOneMatch(peer, preloaded[0] ?? '', signal);
+  return { ids, nhsNumbers: preloaded };
 }
 
 /** A transaction Bundle creating each resource (entries keep their fullUrl, so urn:uuid references resolve). */

@@ -4,8 +4,6 @@ import type { RestInteraction } from '../audit/audit-event.js';
 import type { Principal } from '../auth/principal.js';
 import type { Db, Tx } from '../db/database.js';
 import { patientsOfStored, seal } from '../db/undisclosed.js';
-import { readCurrentWithOrganisations, readPatientWithFacts } from '../db/request-queries.js';
-import type { OrganisationFacts } from '../db/disclosure-queries.js';
 import { allows } from '../auth/scopes.js';
 import {
   lockCriteria,
@@ -26,7 +24,8 @@ import { recordDecisions, refuse, versionConflict, versionedReference, type Deni
 import { explainDisclosure } from './explain-service.js';
 import { scanDisclosed, searchDisclosed } from './search-service.js';
 import { toResult, type FhirResult } from './fhir-result.js';
-import type { DisclosureContext, DisclosureService, Judged, KnownPatientFacts } from './disclosure-service.js';
+import type { DisclosureContext, DisclosureService, Judged } from './disclosure-service.js';
+import { readForDecision } from './read-for-decision.js';
 import { noticeNarrowing } from './narrowing-notices.js';
 import { noticeWithdrawal } from './withdrawal-notices.js';
 import { isHubTask, updateFollowUp, type TaskRestDeps } from './task-rest.js';
@@ -107,7 +106,7 @@ export class FhirService {
   ): Promise<FhirResult> {
     if (!ID_PATTERN.test(id)) return refuse(this.deps, principal, meta, interaction, type, problem(400, 'invalid', 'id is not a valid resource id', 'id'));
     return this.deps.audit.transaction(this.deps.db, async (tx) => {
-      const { organisations, current, known } = await this.readForDecision(tx, principal, type, id);
+      const { organisations, current, known } = await readForDecision(tx, this.deps.disclosure, principal, type, id);
       const ctx = this.deps.disclosure.contextOf(principal, meta.overrideReason, organisations);
       if (current === undefined) return this.notFound(tx, principal, meta, interaction, type, id);
       const judge = (rows: readonly StoredResource[], sources?: readonly string[]): Promise<Judged[]> =>
@@ -142,23 +141,6 @@ export class FhirService {
       if (judged.decision.effect === 'deny') return this.denied(tx, principal, meta, interaction, type, id, judged);
       return this.disclosed(tx, principal, meta, interaction, judged);
     });
-  }
-
-  /**
-   * The organisation facts with the record, in one statement, whatever the answer will be. For a Patient the
-   * same statement reads the facts the decision needs about it and the caller's own statement, so an unknown
-   * id and a denied one do the same work, and a read is one statement besides its audit.
-   */
-  private async readForDecision(
-    tx: Tx,
-    principal: Principal,
-    type: string,
-    id: string,
-  ): Promise<{ organisations: Map<string, OrganisationFacts>; current: StoredResource | undefined; known?: KnownPatientFacts | undefined }> {
-    if (type !== 'Patient') return readCurrentWithOrganisations(tx, type, id);
-    const read = await readPatientWithFacts(tx, id, principal.organisationCode, this.deps.disclosure.subjectLookups());
-    const known = read.current === undefined ? undefined : { subject: `Patient/${id}`, patient: read.current, referring: read.referring, own: read.own };
-    return { organisations: read.organisations, current: read.current, known };
   }
 
   private async disclosed(tx: Tx, principal: Principal, meta: RequestMeta, interaction: RestInteraction, judged: Judged): Promise<FhirResult> {

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { generateClientKeyPair, signClientAssertion } from '../../src/auth/client-assertion.js';
 import { openDatabase, rawRows, type Db } from '../../src/db/database.js';
 import { createHub } from '../../src/hub.js';
+import type { RateLimits } from '../../src/services/rate-limit-service.js';
 import { loadedTestProtocols } from '../support/protocols.js';
 import { startTestHub, type TestHub } from '../support/test-hub.js';
 
@@ -142,40 +143,44 @@ describe('with low limits', () => {
   });
 });
 
+/** Two hub instances on one PostgreSQL database with the same limits: `first` the test hub, `second` another over its own pool. */
+async function withTwoInstances(limits: RateLimits, body: (first: TestHub, second: ReturnType<typeof request>) => Promise<void>): Promise<void> {
+  const t = await startTestHub({ rateLimits: limits });
+  const database = await openDatabase({ kind: 'postgres', url: t.database.url ?? '' });
+  // Instances share their signing keys (a mounted key directory), so each accepts the other's tokens.
+  const other = await createHub({ database, baseUrl: t.baseUrl, logger: pino({ level: 'silent' }), protocols: await loadedTestProtocols(), rateLimits: limits, signingKeys: t.hub.keys });
+  try {
+    await body(t, request(other.app));
+  } finally {
+    await other.close();
+    await database.close();
+    await t.close();
+  }
+}
+
 describe.skipIf(inject('databaseUrl') === '')('on PostgreSQL the limits are shared by every instance', () => {
   it('counts one client\'s requests to two instances against one limit', async () => {
     const limits = { token: { perClient: 100, perAddress: 1000, windowSeconds: 60 }, api: { perClient: 6, perAddress: 100, windowSeconds: 60 } };
-    const t = await startTestHub({ rateLimits: limits });
-    const second = await openDatabase({ kind: 'postgres', url: t.database.url ?? '' });
-    // Instances share their signing keys (a mounted key directory), so each accepts the other's tokens.
-    const other = await createHub({ database: second, baseUrl: t.baseUrl, logger: pino({ level: 'silent' }), protocols: await loadedTestProtocols(), rateLimits: limits, signingKeys: t.hub.keys });
-    try {
+    await withTwoInstances(limits, async (t, other) => {
       const token = await t.token('test-a', 'direct-care');
       const statuses: number[] = [];
       for (let i = 0; i < 4; i += 1) {
         statuses.push((await t.http.get('/fhir/Patient').set('Authorization', `Bearer ${token}`)).status);
-        statuses.push((await request(other.app).get('/fhir/Patient').set('Authorization', `Bearer ${token}`)).status);
+        statuses.push((await other.get('/fhir/Patient').set('Authorization', `Bearer ${token}`)).status);
       }
       expect(statuses).toEqual([200, 200, 200, 200, 200, 200, 429, 429]);
-    } finally {
-      await other.close();
-      await second.close();
-      await t.close();
-    }
+    });
   });
 
   it('holds a high limit across two instances that count it in blocks, and audits one refusal', async () => {
     // 400 a window: each instance takes places a block at a time (up to 4: a hundredth of the limit).
     const limits = { token: { perClient: 100, perAddress: 1000, windowSeconds: 60 }, api: { perClient: 400, perAddress: 10_000, windowSeconds: 60 } };
-    const t = await startTestHub({ rateLimits: limits });
-    const second = await openDatabase({ kind: 'postgres', url: t.database.url ?? '' });
-    const other = await createHub({ database: second, baseUrl: t.baseUrl, logger: pino({ level: 'silent' }), protocols: await loadedTestProtocols(), rateLimits: limits, signingKeys: t.hub.keys });
-    try {
+    await withTwoInstances(limits, async (t, other) => {
       const token = await t.token('test-a', 'direct-care');
       const statuses: number[] = [];
       for (let i = 0; i < 26; i += 1) {
         const burst = await Promise.all(
-          Array.from({ length: 20 }, (_, n) => (n % 2 === 0 ? t.http : request(other.app)).get('/fhir/Patient?_count=1').set('Authorization', `Bearer ${token}`)),
+          Array.from({ length: 20 }, (_, n) => (n % 2 === 0 ? t.http : other).get('/fhir/Patient?_count=1').set('Authorization', `Bearer ${token}`)),
         );
         statuses.push(...burst.map((r) => r.status));
       }
@@ -185,10 +190,6 @@ describe.skipIf(inject('databaseUrl') === '')('on PostgreSQL the limits are shar
       expect(permitted).toBeGreaterThanOrEqual(400 - 4);
       expect(statuses.filter((s) => s !== 200 && s !== 429)).toEqual([]);
       expect(await eventsDescribed(t.database.db, 'rate limited (api-client')).toHaveLength(1);
-    } finally {
-      await other.close();
-      await second.close();
-      await t.close();
-    }
+    });
   });
 });

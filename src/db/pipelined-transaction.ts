@@ -54,10 +54,12 @@ export async function pipelinedTransaction<T>(db: Db, pool: pg.Pool, work: (tx: 
       stream.uncork();
     });
     let result: T;
+    let final: FinalStatement | undefined;
     try {
       result = await work(tx);
       const failed = await begun;
       if (failed !== undefined) throw failed;
+      final = last?.(result);
     } catch (err) {
       await begun;
       await client.query('rollback').catch((rollbackErr: unknown) => {
@@ -65,18 +67,17 @@ export async function pipelinedTransaction<T>(db: Db, pool: pg.Pool, work: (tx: 
       });
       throw err;
     }
-    const final = last?.(result);
     stream.cork();
     const ran = final === undefined ? Promise.resolve(undefined) : client.query({ name: final.statement.name, text: final.statement.text, values: final.values }).then(() => undefined, toError);
     const committed = client.query('commit').then((r) => r, toError);
     stream.uncork();
     const [finalError, commit] = await Promise.all([ran, committed]);
-    // A final statement that failed aborted the transaction: its COMMIT was a rollback.
-    if (finalError !== undefined) throw finalError;
     if (commit instanceof Error) {
       broken = commit;
-      throw commit;
+      throw finalError ?? commit;
     }
+    // A final statement that failed aborted the transaction: its COMMIT was a rollback.
+    if (finalError !== undefined) throw finalError;
     if (commit.command !== 'COMMIT') throw new Error(`the transaction ended in ${commit.command}, not COMMIT`);
     return result;
   } finally {

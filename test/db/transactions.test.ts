@@ -85,6 +85,20 @@ describe('a transaction', () => {
     expect(await stored(o.code)).toBe(false);
   });
 
+  it('keeps nothing of the work when the statement to run last cannot even be built', async () => {
+    const o = org();
+    await expect(
+      inTransaction(
+        db,
+        (tx) => upsertOrganisation(tx, o),
+        () => {
+          throw new Error('no statement');
+        },
+      ),
+    ).rejects.toThrow('no statement');
+    expect(await stored(o.code)).toBe(false);
+  });
+
   it('fails rather than reporting a commit when a statement failed inside it and the work carried on', async () => {
     const o = org();
     await expect(

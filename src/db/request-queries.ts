@@ -1,5 +1,5 @@
 import type { Resource } from 'fhir/r4.js';
-import { lookupValues, referringCtes, referringOf, storedOf, type OrganisationFacts, type RawReferring, type Referring, type ReferringLookups } from './disclosure-queries.js';
+import { lookupValues, referringCtes, referringOf, storedOf, type OrganisationFacts, type RawReferring, type RawResource, type Referring, type ReferringLookups } from './disclosure-queries.js';
 import { runStatement, type Db, type Tx } from './database.js';
 import type { OwnStatement } from './patient-source-queries.js';
 import type { StoredResource } from './resource-queries.js';
@@ -8,8 +8,9 @@ import { seal, type Undisclosed } from './undisclosed.js';
 // The statements every read request runs, written out and prepared once per
 // connection: the registry's organisation facts (read fresh on every request,
 // never cached: a registry change applies to the next request) and the
-// record asked for, in one round trip; for a Patient, with every fact the
-// decision reads about it and the requester's own statement about it.
+// record asked for, in one round trip, with every fact the decision reads
+// about the record's subject (for a Patient, about itself, and the
+// requester's own statement about it).
 
 interface OrganisationRow {
   code: string;
@@ -31,15 +32,31 @@ const ORGANISATIONS = `(select coalesce(json_agg(json_build_object('code', o.cod
 
 const LIST_ORGANISATIONS = { name: 'request_organisations', text: `select ${ORGANISATIONS} as organisations` };
 
-// One row always: the organisations, and the record's columns (null when there is no such record).
-const READ_WITH_ORGANISATIONS = {
-  name: 'request_read_current',
-  text: `select ${ORGANISATIONS} as organisations,
-      r.type, r.id, r.version_id, r.last_updated, r.source_org, r.source_orgs, r.content
-    from (select 1) as one left join resource r on r.type = $1 and r.id = $2`,
+// The records that refer to the subjects found (referringCtes), as one json array.
+const REFERRING_JSON = `(select coalesce(json_agg(json_build_object('ref_type', f.type, 'ref_param', f.param, 'ref_target', f.target,
+          'type', fr.type, 'id', fr.id, 'version_id', fr.version_id, 'last_updated', fr.last_updated,
+          'source_org', fr.source_org, 'source_orgs', fr.source_orgs, 'content', fr.content)), '[]'::json)
+        from found f join resource fr on fr.type = f.type and fr.id = f.id)`;
+
+// A record of any other type by id, with the organisations, and in the same statement (one snapshot) the facts
+// the decision reads about its subjects (the Patients it refers to through its indexed `patient` references):
+// each such Patient's current version and the records that refer to it (referringCtes: $3, $4 the lookups,
+// $5 the baby parameter). One row always; an unknown id runs the same lookups, finding nothing.
+const READ_RECORD_WITH_FACTS = {
+  name: 'request_read_record',
+  text: `with subject as (
+        select distinct x.target from resource_reference x where x.type = $1::text and x.id = $2::text and x.param = 'patient'
+      ), ${referringCtes('$3', '$4', 'array(select target from subject)', '$5::text')}
+    select ${ORGANISATIONS} as organisations,
+      r.type, r.id, r.version_id, r.last_updated, r.source_org, r.source_orgs, r.content,
+      (select coalesce(json_agg(json_build_object('type', p.type, 'id', p.id, 'version_id', p.version_id, 'last_updated', p.last_updated,
+          'source_org', p.source_org, 'source_orgs', p.source_orgs, 'content', p.content)), '[]'::json)
+        from resource p where p.type = 'Patient' and p.id in (select substr(s.target, 9) from subject s where s.target like 'Patient/%')) as subjects,
+      ${REFERRING_JSON} as referring
+    from (select 1) as one left join resource r on r.type = $1::text and r.id = $2::text`,
 };
 
-// A Patient by id, as READ_WITH_ORGANISATIONS, and in the same statement (one snapshot) the records that refer
+// A Patient by id, as READ_RECORD_WITH_FACTS reads another record, and in the same statement (one snapshot) the records that refer
 // to it (referringCtes: $3, $4 the lookups, $5 the baby parameter) and what the requester ($2) said about it.
 // An unknown id runs the same lookups (finding nothing), so it costs what a denied one does.
 const READ_PATIENT_WITH_FACTS = {
@@ -47,10 +64,7 @@ const READ_PATIENT_WITH_FACTS = {
   text: `with ${referringCtes('$3', '$4', "array['Patient/' || $1::text]", '$5::text')}
     select ${ORGANISATIONS} as organisations,
       r.type, r.id, r.version_id, r.last_updated, r.source_org, r.source_orgs, r.content,
-      (select coalesce(json_agg(json_build_object('ref_type', f.type, 'ref_param', f.param, 'ref_target', f.target,
-          'type', fr.type, 'id', fr.id, 'version_id', fr.version_id, 'last_updated', fr.last_updated,
-          'source_org', fr.source_org, 'source_orgs', fr.source_orgs, 'content', fr.content)), '[]'::json)
-        from found f join resource fr on fr.type = f.type and fr.id = f.id) as referring,
+      ${REFERRING_JSON} as referring,
       (select json_build_object('content', ps.content, 'received_at', ps.received_at)
         from patient_source ps where ps.patient_id = $1::text and ps.organisation = $2::text) as own
     from (select 1) as one left join resource r on r.type = 'Patient' and r.id = $1::text`,
@@ -88,15 +102,30 @@ export async function readOrganisationFacts(db: Db | Tx): Promise<Map<string, Or
   return organisationMap(row?.organisations ?? []);
 }
 
-/** The organisation facts and the current version of one record, in one statement. */
-export async function readCurrentWithOrganisations(
-  db: Db | Tx,
-  type: string,
-  id: string,
-): Promise<{ organisations: Map<string, OrganisationFacts>; current: StoredResource | undefined }> {
-  const [row] = await runStatement<ResourceRow & { organisations: OrganisationRow[] }>(db, READ_WITH_ORGANISATIONS, [type, id]);
+/** A record of a type other than Patient, with the facts about its subjects. */
+export interface RecordWithFacts {
+  organisations: Map<string, OrganisationFacts>;
+  current: StoredResource | undefined;
+  /** The current version of each Patient the record refers to through its indexed `patient` references, that the hub holds. */
+  subjects: StoredResource[];
+  /** The records referring to those Patients through the lookups given. */
+  referring: Referring[];
+}
+
+/** The organisation facts, a record's current version and the facts about its subjects, in one statement. */
+export async function readRecordWithFacts(db: Db | Tx, type: string, id: string, lookups: ReferringLookups): Promise<RecordWithFacts> {
+  const [row] = await runStatement<ResourceRow & { organisations: OrganisationRow[]; subjects: RawResource[]; referring: RawReferring[] }>(
+    db,
+    READ_RECORD_WITH_FACTS,
+    [type, id, ...lookupValues(lookups), lookups.babyParam],
+  );
   if (row === undefined) throw new Error('the read statement returned no row');
-  return { organisations: organisationMap(row.organisations), current: currentOf(row) };
+  return {
+    organisations: organisationMap(row.organisations),
+    current: currentOf(row),
+    subjects: row.subjects.map(storedOf),
+    referring: row.referring.map(referringOf),
+  };
 }
 
 function organisationMap(rows: readonly OrganisationRow[]): Map<string, OrganisationFacts> {

@@ -131,6 +131,17 @@ async function countDenials(
   });
 }
 
+/**
+ * What an unknown id costs where a denied one would count its denial: the
+ * same upsert, adding nothing. An answer of "not found" then runs the
+ * statements a denial does, so its timing does not tell the two apart
+ * (DESIGN.md §10); the count and the alerts are those of countDenials.
+ */
+export async function countNoDenial(deps: Pick<DecisionAuditDeps, 'clock' | 'denialBurst'>, tx: Tx, principal: Principal): Promise<void> {
+  const { windowMs } = deps.denialBurst ?? DEFAULT_DENIAL_BURST;
+  await addDenials(tx, principal.clientId, new Date(Math.floor(deps.clock().getTime() / windowMs) * windowMs), 0);
+}
+
 function minutes(ms: number): string {
   const n = ms / 60_000;
   return n === 1 ? '1 minute' : `${Number.isInteger(n) ? n : n.toFixed(2)} minutes`;

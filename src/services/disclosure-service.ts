@@ -48,17 +48,20 @@ export interface Judged {
 }
 
 /**
- * Facts about one Patient read with its record, in the same statement
- * (readPatientWithFacts): the decision uses them instead of reading them again.
+ * Facts about the subject of a record read by id, read with the record in the
+ * same statement (readPatientWithFacts, readRecordWithFacts): the decision
+ * uses them instead of reading them again.
  */
-export interface KnownPatientFacts {
+export interface KnownSubjectFacts {
   /** "Patient/id". */
   subject: string;
-  /** Its current version. */
-  patient: StoredResource;
-  /** Every record referring to the subject through subjectLookups(), and its mother's Consents. */
+  /** Its current version; undefined when the hub holds no such Patient. */
+  patient: StoredResource | undefined;
+  /** Every record referring to the subject through subjectLookups(withRecords), and its mother's Consents. */
   referring: readonly Referring[];
-  /** What the requester said about the Patient; undefined when it said nothing. */
+  /** Whether `referring` includes the records a flow's `where` reads (needed when a Patient is decided). */
+  withRecords: boolean;
+  /** What the requester said about the Patient (read with a Patient only); undefined when it said nothing. */
   own: OwnStatement | undefined;
 }
 
@@ -77,7 +80,7 @@ interface SubjectsWanted {
   /** Whether the records a flow's `where` reads are needed (when Patients are decided). */
   needRecords: boolean;
   typesOf: (orgs: readonly string[]) => string[];
-  known: KnownPatientFacts | undefined;
+  known: KnownSubjectFacts | undefined;
   /** Read the requester's statements about these Patients with the facts. */
   statementsFor: { organisation: string; patientIds: readonly string[] } | undefined;
 }
@@ -138,14 +141,14 @@ export class DisclosureService {
     return this.judgeRows(db, ctx, rows, sources, 0, undefined);
   }
 
-  /** As judge, for rows about one Patient whose facts were read with them (a read by id): no further statement. */
-  async judgeKnowing(db: Db | Tx, ctx: DisclosureContext, rows: readonly StoredResource[], known: KnownPatientFacts, sources?: readonly string[]): Promise<Judged[]> {
+  /** As judge, for rows about one subject whose facts were read with them (a read by id): no further statement for them. */
+  async judgeKnowing(db: Db | Tx, ctx: DisclosureContext, rows: readonly StoredResource[], known: KnownSubjectFacts, sources?: readonly string[]): Promise<Judged[]> {
     return this.judgeRows(db, ctx, rows, sources, 0, known);
   }
 
-  /** The lookups of a subject's facts when the records decided include Patients (what loadSubjects reads). */
-  subjectLookups(): ReferringLookups {
-    return this.lookups(true);
+  /** The lookups of a subject's facts (what loadSubjects reads), with the records a flow's `where` reads when Patients are decided. */
+  subjectLookups(withRecords: boolean): ReferringLookups {
+    return this.lookups(withRecords);
   }
 
   private async judgeRows(
@@ -154,7 +157,7 @@ export class DisclosureService {
     rows: readonly StoredResource[],
     sources: readonly string[] | undefined,
     depth: number,
-    known: KnownPatientFacts | undefined,
+    known: KnownSubjectFacts | undefined,
   ): Promise<Judged[]> {
     const focusDisclosed = await this.focusesDisclosed(db, ctx, rows, depth);
     const typesOf = (orgs: readonly string[]): string[] => [...new Set(orgs.map((o) => ctx.organisations.get(o)?.type ?? 'unknown'))];
@@ -241,10 +244,12 @@ export class DisclosureService {
     const { refs, inHand, needRecords, typesOf, known } = wanted;
     const subjects = new Map<string, SubjectFacts>();
     if (refs.length === 0) return { subjects };
-    // The current Patient read with the facts (for a vread, the row decided is an older version) is in hand too.
-    const readWith = known !== undefined && refs.includes(known.subject) && !inHand.some((p) => p.id === known.patient.id) ? [known.patient] : [];
+    // The subject's current version read with the record (for a vread of a Patient, the row decided is an older
+    // version) is in hand too; read with it and absent, it is not looked for again.
+    const knownHere = known !== undefined && refs.includes(known.subject) ? known : undefined;
+    const readWith = knownHere?.patient === undefined || inHand.some((p) => p.id === knownHere.patient?.id) ? [] : [knownHere.patient];
     const current = [...inHand, ...readWith];
-    const have = new Set(current.map((p) => `Patient/${p.id}`));
+    const have = new Set([...current.map((p) => `Patient/${p.id}`), ...(knownHere === undefined ? [] : [knownHere.subject])]);
     const missing = refs.filter((r) => !have.has(r)).map((r) => r.slice('Patient/'.length));
     const patients = [...current, ...(await readCurrentMany(db, 'Patient', missing))];
     if (patients.length === 0) return { subjects };
@@ -304,7 +309,8 @@ export class DisclosureService {
   /** The records referring to the subjects found (and the requester's statements, when wanted): read with the record, or now. */
   private async referringTo(db: Db | Tx, found: readonly string[], wanted: SubjectsWanted): Promise<{ referring: readonly Referring[]; statements?: StatementsRead | undefined }> {
     const { known, needRecords, statementsFor } = wanted;
-    if (known !== undefined && needRecords && found.length === 1 && found[0] === known.subject) {
+    if (known !== undefined && (known.withRecords || !needRecords) && found.length === 1 && found[0] === known.subject) {
+      if (!known.withRecords) return { referring: known.referring };
       const id = known.subject.slice('Patient/'.length);
       return { referring: known.referring, statements: { ids: new Set([id]), said: new Map(known.own === undefined ? [] : [[id, known.own]]) } };
     }

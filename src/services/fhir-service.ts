@@ -20,7 +20,7 @@ import { isPublicType } from '../fhir/resource-types.js';
 import { ID_PATTERN, parseSearch, type ParamList, type SearchRequest } from '../fhir/search-request.js';
 import { validateAgainstProfile } from '../fhir/profiles.js';
 import { requesterOf, type AuditRecorder, type RequestMeta } from './audit-recorder.js';
-import { recordDecisions, refuse, versionConflict, versionedReference, type DenialBurst } from './decision-audit.js';
+import { countNoDenial, recordDecisions, refuse, versionConflict, versionedReference, type DenialBurst } from './decision-audit.js';
 import { explainDisclosure } from './explain-service.js';
 import { scanDisclosed, searchDisclosed } from './search-service.js';
 import { toResult, type FhirResult } from './fhir-result.js';
@@ -156,11 +156,12 @@ export class FhirService {
   async history(principal: Principal, type: string, id: string, meta: RequestMeta): Promise<FhirResult> {
     if (!ID_PATTERN.test(id)) return refuse(this.deps, principal, meta, 'history-instance', type, problem(400, 'invalid', 'id is not a valid resource id', 'id'));
     return this.deps.audit.transaction(this.deps.db, async (tx) => {
-      const ctx = await this.deps.disclosure.context(tx, principal, meta.overrideReason);
-      const current = await readCurrent(tx, type, id);
+      // Read as for a read by id: an unknown id and a denied one do the same work.
+      const { organisations, current, known } = await readForDecision(tx, this.deps.disclosure, principal, type, id);
+      const ctx = this.deps.disclosure.contextOf(principal, meta.overrideReason, organisations);
       if (current === undefined) return this.notFound(tx, principal, meta, 'history-instance', type, id);
       // The current version decides whether the record is disclosed at all; each older version is then judged on its own content.
-      const [now] = await this.deps.disclosure.judge(tx, ctx, [current]);
+      const [now] = await (known === undefined ? this.deps.disclosure.judge(tx, ctx, [current]) : this.deps.disclosure.judgeKnowing(tx, ctx, [current], known));
       if (now === undefined) throw new Error('no decision for a record');
       if (now.decision.effect === 'deny') {
         await recordDecisions(this.deps, tx, principal, meta, [now]);
@@ -231,6 +232,7 @@ export class FhirService {
   }
 
   private async notFound(tx: Tx, principal: Principal, meta: RequestMeta, interaction: RestInteraction, type: string, id: string): Promise<FhirResult> {
+    await countNoDenial(this.deps, tx, principal);
     await this.deps.audit.rest(tx, meta, requesterOf(principal), { interaction, outcome: 'minor-failure', outcomeDesc: 'not found', resourceType: type });
     return notKnown(type, id);
   }

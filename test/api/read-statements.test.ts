@@ -11,6 +11,7 @@ import { startTestHub, type TestHub } from '../support/test-hub.js';
 let t: TestHub;
 let token: string;
 let id: string;
+let observationId: string;
 
 beforeAll(async () => {
   t = await startTestHub();
@@ -22,6 +23,13 @@ beforeAll(async () => {
     .send({ resourceType: 'Patient', identifier: [{ system: 'https://fhir.nhs.uk/Id/nhs-number', value: '9434765919' }], name: [{ family: 'Read' }], birthDate: '2024-01-01' });
   expect(created.status).toBe(201);
   id = /\/Patient\/([^/]+)/.exec(String(created.headers['location']))?.[1] ?? '';
+  const observation = await t.http
+    .post('/fhir/Observation')
+    .set('authorization', `Bearer ${token}`)
+    .set('content-type', 'application/fhir+json')
+    .send({ resourceType: 'Observation', status: 'final', code: { text: 'weight' }, subject: { reference: `Patient/${id}` } });
+  expect(observation.status).toBe(201);
+  observationId = /\/Observation\/([^/]+)/.exec(String(observation.headers['location']))?.[1] ?? '';
 });
 
 afterAll(async () => {
@@ -37,6 +45,12 @@ async function statementsOf(path: string, bearer: string): Promise<{ status: num
     log.stop();
   }
 }
+
+// The statements of background work that a commit wakes (the log sequencer, subscription delivery), and the
+// rate limiter's count (on PostgreSQL taken in blocks, so not by every request): none depends on what is read.
+// BEGIN and COMMIT are left out too, since background transactions interleave theirs.
+const BACKGROUND = /pg_try_advisory_xact_lock|\baudit_queue q\b|insert into audit_log\b|from audit_log\)|update subscription set lease_owner|INSERT INTO "rate_limits"/;
+const requestOnly = (texts: string[]): string[] => texts.filter((s) => !BACKGROUND.test(s) && !/^\s*(begin|commit)\s*$/i.test(s));
 
 describe('the statements of a read', () => {
   it('reads the record with the organisation facts in one statement and writes its AuditEvents in one', async () => {
@@ -62,8 +76,39 @@ describe('the statements of a read', () => {
       expect(texts.filter((s) => /insert into "?audit_event"?/.test(s))).toHaveLength(1);
     }
     // A denied id and an unknown one run the same statements: the database's work does not tell them apart.
-    const requestStatements = (texts: string[]): string[] => texts.filter((s) => /\bfrom organisation\b|insert into "?audit_event"?/.test(s));
-    expect(requestStatements(denied.texts)).toEqual(requestStatements(unknown.texts));
+    expect(requestOnly(denied.texts)).toEqual(requestOnly(unknown.texts));
+  });
+
+  it("reads another record with its subject's facts in one statement, and an unknown id or a denied one alike", async () => {
+    const mine = await statementsOf(`/fhir/Observation/${observationId}`, token);
+    expect(mine.status).toBe(200);
+    const facts = mine.texts.filter((s) => /\b"?(resource_reference|patient_source)"?\b/.test(s));
+    expect(facts).toHaveLength(1);
+    expect(facts[0]).toMatch(/\bfrom organisation\b/);
+    // Nothing else reads a record: the subject's Patient comes with the facts.
+    expect(mine.texts.filter((s) => /\b(from|join) "?resource"?\s/.test(s))).toHaveLength(1);
+
+    const other = await t.token('test-b', 'direct-care');
+    const denied = await statementsOf(`/fhir/Observation/${observationId}`, other);
+    const unknown = await statementsOf('/fhir/Observation/no-such-observation', other);
+    expect([denied.status, unknown.status]).toEqual([404, 404]);
+    expect(requestOnly(denied.texts)).toEqual(requestOnly(unknown.texts));
+    // The denial's count runs for the unknown id too (adding nothing).
+    expect(requestOnly(unknown.texts).filter((s) => /"?ig_denial_window"?/.test(s))).toHaveLength(1);
+    expect(unknown.texts.filter((s) => /\bfrom organisation\b/.test(s))).toHaveLength(1);
+  });
+
+  it("reads a record's history as it reads the record: a denied id and an unknown one alike", async () => {
+    const other = await t.token('test-b', 'direct-care');
+    for (const [known, unknownId] of [
+      [`/fhir/Patient/${id}/_history`, '/fhir/Patient/no-such-patient/_history'],
+      [`/fhir/Observation/${observationId}/_history`, '/fhir/Observation/no-such-observation/_history'],
+    ] as const) {
+      const denied = await statementsOf(known, other);
+      const unknown = await statementsOf(unknownId, other);
+      expect([denied.status, unknown.status]).toEqual([404, 404]);
+      expect(requestOnly(denied.texts)).toEqual(requestOnly(unknown.texts));
+    }
   });
 
   it("reads a Patient search's facts and the caller's own statements in one statement", async () => {

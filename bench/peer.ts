@@ -64,6 +64,7 @@ export async function benchPeer(context: BenchContext): Promise<void> {
 
     log(`peer: preloading ${options.patients} children into ${peer.name}`);
     const peerIds = (await preloadPeer(peer, options.patients, signal, log)).ids;
+    if (peer.database !== undefined) await analyzePeer(database.url, peer.database, log);
 
     const control = new pg.Client({ connectionString: database.url, application_name: 'hubbench-control', statement_timeout: 600_000 });
     await control.connect();
@@ -166,7 +167,7 @@ export async function benchPeer(context: BenchContext): Promise<void> {
     out(`peer: the hub against ${peer.name} at ${peer.origin}${peer.basePath}, ${CONNECTIONS} connections each, interleaved pairs`);
     for (const line of [
       ...setting,
-      `both servers: ${options.patients} preloaded children under the same NHS numbers; run ANALYZE on the peer's database after its preload`,
+      `both servers: ${options.patients} preloaded children under the same NHS numbers; ${peer.database === undefined ? "run ANALYZE on the peer's database after its preload" : `ANALYZE on the peer's database ${peer.database} after its preload`}`,
       `the hub decides every answer under the demo protocol and commits its AuditEvent in the same transaction`,
     ]) {
       out(`  ${line}`);
@@ -221,6 +222,20 @@ async function peerPids(control: pg.Client, peer: PeerServer): Promise<number[]>
 }
 
 /** Migrates, registers the bench reader and the maternity sender, preloads children. Returns their ids. */
+/** Statistics for the peer's planner after its preload, as the hub's database gets them (its database on the same server). */
+async function analyzePeer(benchUrl: string, peerDatabase: string, log: (line: string) => void): Promise<void> {
+  const url = new URL(benchUrl);
+  url.pathname = `/${encodeURIComponent(peerDatabase)}`;
+  const client = new pg.Client({ connectionString: url.toString(), application_name: 'hubbench-peer-analyze', statement_timeout: 600_000 });
+  await client.connect();
+  try {
+    log(`peer: ANALYZE on the peer's database ${peerDatabase}`);
+    await client.query('analyze');
+  } finally {
+    await client.end();
+  }
+}
+
 async function prepareHub(database: BenchDatabase, keys: ReadonlyMap<string, ClientKeyPair>, maternity: ClientRecord, context: BenchContext): Promise<string[]> {
   const { options, signal, log } = context;
   const hubDb = await openDatabase({ kind: 'postgres', url: database.url, poolSize: 2 });

@@ -390,11 +390,10 @@ export class FhirService {
       // The hub's follow-up work: its owner moves it on (task-rest.ts); to anyone else it is not there to update.
       if (current !== undefined && isHubTask(current)) return updateFollowUp(this.tasks, tx, principal, meta, current, checked.resource as Task, expectedVersion);
       // Only an organisation that has written a record (for a Patient: said something about them) may change it;
-      // to anyone else it does not exist.
-      const writer =
-        current !== undefined &&
-        ((current.sourceOrgs ?? [current.sourceOrg]).includes(principal.organisationCode) ||
-          (type === 'Patient' && (await hasStatement(tx, current.id, principal.organisationCode))));
+      // to anyone else it does not exist. Whether the caller said something is asked for an unknown Patient id too,
+      // so that an id others hold and one the hub never held cost the same statements.
+      const said = type === 'Patient' && (await hasStatement(tx, id, principal.organisationCode));
+      const writer = current !== undefined && ((current.sourceOrgs ?? [current.sourceOrg]).includes(principal.organisationCode) || said);
       if (current === undefined || !writer) {
         await this.deps.audit.rest(tx, meta, requesterOf(principal), {
           interaction: 'update',

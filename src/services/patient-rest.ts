@@ -53,7 +53,9 @@ export async function createPatient(deps: PatientRestDeps, tx: Tx, principal: Pr
 export async function lockPatientIdentity(tx: Tx, id: string): Promise<void> {
   const stored = await readCurrent(tx, 'Patient', id);
   const nhs = stored === undefined ? undefined : nhsNumberOf(contentForRules(stored.content) as Patient);
-  if (typeof nhs === 'string') await lockIdentity(tx, `Patient|${NHS_NUMBER_SYSTEM}|${nhs}`);
+  // A Patient without an NHS number, or an id the hub does not hold, takes a lock of its id instead: the same
+  // statements whatever the id, so their cost does not tell a held id from an unknown one.
+  await lockIdentity(tx, typeof nhs === 'string' ? `Patient|${NHS_NUMBER_SYSTEM}|${nhs}` : `Patient|id|${id}`);
 }
 
 /** Has this organisation said anything about the Patient (it may then restate it with PUT)? */

@@ -120,3 +120,26 @@ describe('the statements of a read', () => {
     expect(facts[0]).toMatch(/\bresource_reference\b/);
   });
 });
+
+describe('the statements of an update', () => {
+  it("sends the same statements for another's Patient and an id the hub never held, and both answer 404", async () => {
+    const other = await t.token('test-b', 'direct-care');
+    const put = async (patientId: string): Promise<{ status: number; texts: string[] }> => {
+      const log = recordStatements(t.database);
+      try {
+        const res = await t.http
+          .put(`/fhir/Patient/${patientId}`)
+          .set('authorization', `Bearer ${other}`)
+          .set('content-type', 'application/fhir+json')
+          .send({ resourceType: 'Patient', id: patientId, identifier: [{ system: 'https://fhir.nhs.uk/Id/nhs-number', value: '9434765919' }], name: [{ family: 'Rewrite' }], birthDate: '2024-01-01' });
+        return { status: res.status, texts: log.statements() };
+      } finally {
+        log.stop();
+      }
+    };
+    const held = await put(id);
+    const unknown = await put('no-such-patient');
+    expect([held.status, unknown.status]).toEqual([404, 404]);
+    expect(requestOnly(held.texts)).toEqual(requestOnly(unknown.texts));
+  });
+});

@@ -13,6 +13,7 @@ import pg from 'pg';
 import { troubleOf } from './database-errors.js';
 import { isPipelined, pipelinedTransaction, type FinalStatement } from './pipelined-transaction.js';
 import { lockDataDir } from './data-dir-lock.js';
+import { beginWrites, causeOf, settleWrites } from './sent-writes.js';
 import { grantApplication, roleOfUrl } from './roles.js';
 import * as schema from './schema/index.js';
 
@@ -242,7 +243,12 @@ export async function inTransaction<T>(db: Db, work: (tx: Tx) => Promise<T>, las
   const client = (db as unknown as { $client?: unknown }).$client;
   if (client instanceof pg.Pool && isPipelined(client)) return pipelinedTransaction(db, client, work, last);
   return db.transaction(async (tx) => {
-    const result = await work(tx);
+    beginWrites(tx);
+    const result = await work(tx).catch(async (err: unknown) => {
+      throw await causeOf(tx, err);
+    });
+    // Writes the work sent without waiting (sent-writes.ts): the first that failed fails the transaction.
+    await settleWrites(tx);
     const final = last?.(result);
     if (final !== undefined) await runStatement(tx, final.statement, final.values);
     return result;

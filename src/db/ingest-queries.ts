@@ -1,5 +1,6 @@
 import { and, eq, inArray, or, sql } from 'drizzle-orm';
 import { rawRows, type Tx } from './database.js';
+import { sendWrite } from './sent-writes.js';
 import { findReferringMany } from './disclosure-queries.js';
 import type { StoredResource } from './resource-queries.js';
 import { messageReceipts, resourceHistory, resources, resourceTokens } from './schema/index.js';
@@ -20,7 +21,7 @@ export async function claimReceipt(
 }
 
 export async function recordReceiptOutcome(tx: Tx, messageKey: string, outcome: Record<string, unknown>): Promise<void> {
-  await tx.update(messageReceipts).set({ outcome }).where(eq(messageReceipts.messageKey, messageKey));
+  await sendWrite(tx, tx.update(messageReceipts).set({ outcome }).where(eq(messageReceipts.messageKey, messageKey)).getSQL());
 }
 
 /** Serialises every writer of one business identity until commit (one Patient per NHS number, across instances). */
@@ -121,8 +122,11 @@ export async function findReferring(tx: Tx, type: string, param: 'patient' | 'su
  * its bytes: a re-sent message finds it already there.
  */
 export async function storeRawMessage(tx: Tx, row: StoredResource): Promise<void> {
-  // One statement: the history row is written only when the resource row was (the bytes travel once).
-  await tx.execute(sql`
+  // One statement: the history row is written only when the resource row was (the bytes travel once). Sent
+  // without waiting for its answer (sent-writes.ts).
+  await sendWrite(
+    tx,
+    sql`
     with stored as (
       insert into ${resources} (type, id, version_id, last_updated, source_org, source_orgs, content)
       values (${row.type}, ${row.id}, ${row.versionId}, ${row.lastUpdated.toISOString()}::timestamptz, ${row.sourceOrg}, array[${row.sourceOrg}]::text[], ${JSON.stringify(row.content)}::jsonb)
@@ -130,5 +134,6 @@ export async function storeRawMessage(tx: Tx, row: StoredResource): Promise<void
       returning type, id, version_id, last_updated, source_org, content
     )
     insert into ${resourceHistory} (type, id, version_id, last_updated, source_org, content)
-    select type, id, version_id, last_updated, source_org, content from stored`);
+    select type, id, version_id, last_updated, source_org, content from stored`,
+  );
 }

@@ -2,6 +2,7 @@ import { and, asc, eq, inArray } from 'drizzle-orm';
 import type { PatientStatement } from '../fhir/patient-sources.js';
 import type { Db, Tx } from './database.js';
 import { patientSources } from './schema/index.js';
+import { sendWrite } from './sent-writes.js';
 import { seal, type Undisclosed } from './undisclosed.js';
 
 /** Every organisation's statement about one Patient, in the order they first spoke. */
@@ -13,13 +14,18 @@ export async function readStatements(db: Db | Tx, patientId: string): Promise<Pa
 /** Stores one organisation's statement (its only row for the Patient: a new statement replaces its old one). */
 export async function writeStatement(tx: Tx, patientId: string, statement: PatientStatement, receivedAt: Date): Promise<void> {
   const row = { patientId, ...statement, receivedAt };
-  await tx
-    .insert(patientSources)
-    .values(row)
-    .onConflictDoUpdate({
-      target: [patientSources.patientId, patientSources.organisation],
-      set: { organisationType: row.organisationType, content: row.content, lastSaid: row.lastSaid, receivedAt },
-    });
+  // Sent without waiting for its answer (sent-writes.ts): the transaction waits for it before COMMIT.
+  await sendWrite(
+    tx,
+    tx
+      .insert(patientSources)
+      .values(row)
+      .onConflictDoUpdate({
+        target: [patientSources.patientId, patientSources.organisation],
+        set: { organisationType: row.organisationType, content: row.content, lastSaid: row.lastSaid, receivedAt },
+      })
+      .getSQL(),
+  );
 }
 
 /** One organisation's statement about a Patient, as stored: it leaves the hub only through the disclosure decision. */

@@ -1,6 +1,7 @@
 import { NodePgSession, NodePgTransaction } from 'drizzle-orm/node-postgres';
 import type pg from 'pg';
 import type { Db, Statement, Tx } from './database.js';
+import { beginWrites, causeOf, settleWrites } from './sent-writes.js';
 
 // A transaction on node-postgres with its BEGIN and COMMIT carried by the
 // statements next to them: BEGIN goes out in one write with the work's first
@@ -55,17 +56,21 @@ export async function pipelinedTransaction<T>(db: Db, pool: pg.Pool, work: (tx: 
     });
     let result: T;
     let final: FinalStatement | undefined;
+    beginWrites(tx);
     try {
       result = await work(tx);
       const failed = await begun;
       if (failed !== undefined) throw failed;
+      // Writes the work sent without waiting (sent-writes.ts): the first that failed fails the transaction.
+      await settleWrites(tx);
       final = last?.(result);
     } catch (err) {
       await begun;
+      const cause = await causeOf(tx, err);
       await client.query('rollback').catch((rollbackErr: unknown) => {
         broken = toError(rollbackErr);
       });
-      throw err;
+      throw cause;
     }
     stream.cork();
     const ran = final === undefined ? Promise.resolve(undefined) : client.query({ name: final.statement.name, text: final.statement.text, values: final.values }).then(() => undefined, toError);

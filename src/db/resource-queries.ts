@@ -4,6 +4,7 @@ import type { SearchRequest } from '../fhir/search-request.js';
 import type { Db, Tx } from './database.js';
 import { afterCursor, parameterConditions, withinBound } from './search-conditions.js';
 import { searchPatients } from './patient-search-queries.js';
+import { sendWrite } from './sent-writes.js';
 import { keepSubjectFacts } from './subject-fact-queries.js';
 import { contentForRules, type Undisclosed } from './undisclosed.js';
 import { recordTopicEvents, topicEventRows, topicEventsInsert } from './subscription-queries.js';
@@ -59,8 +60,9 @@ export async function writeVersion(tx: Tx, row: StoredResource): Promise<void> {
  */
 export async function writeVersions(tx: Tx, rows: readonly StoredResource[]): Promise<void> {
   if (rows.length === 0) return;
+  // Sent without waiting for their answers (sent-writes.ts): the transaction waits for them before COMMIT.
   for (const row of rows.filter((r) => r.versionId !== 1)) {
-    await tx
+    const update = tx
       .update(resources)
       .set({
         versionId: row.versionId,
@@ -70,8 +72,9 @@ export async function writeVersions(tx: Tx, rows: readonly StoredResource[]): Pr
         content: row.content,
       })
       .where(and(eq(resources.type, row.type), eq(resources.id, row.id)));
-    await tx.delete(resourceTokens).where(and(eq(resourceTokens.type, row.type), eq(resourceTokens.id, row.id)));
-    await tx.delete(resourceReferences).where(and(eq(resourceReferences.type, row.type), eq(resourceReferences.id, row.id)));
+    await sendWrite(tx, update.getSQL());
+    await sendWrite(tx, tx.delete(resourceTokens).where(and(eq(resourceTokens.type, row.type), eq(resourceTokens.id, row.id))).getSQL());
+    await sendWrite(tx, tx.delete(resourceReferences).where(and(eq(resourceReferences.type, row.type), eq(resourceReferences.id, row.id))).getSQL());
   }
   // The search index is built from what is stored.
   const tokens: (typeof resourceTokens.$inferInsert)[] = [];
@@ -86,7 +89,9 @@ export async function writeVersions(tx: Tx, rows: readonly StoredResource[]): Pr
   const { events, together } = topicEventRows(rows);
   const outbox = events.length > 0 && together ? sql`, outbox as (${topicEventsInsert(events)})` : sql``;
   // Data-modifying CTEs all run, each once, whether or not the final select reads them.
-  await tx.execute(sql`
+  await sendWrite(
+    tx,
+    sql`
     with v as (
       select * from jsonb_to_recordset(${JSON.stringify(versions)}::jsonb)
         as v(type text, id text, version_id int, last_updated timestamptz, source_org text, content jsonb)
@@ -103,7 +108,8 @@ export async function writeVersions(tx: Tx, rows: readonly StoredResource[]): Pr
       insert into ${resourceReferences} (type, id, param, target)
       select type, id, param, target from jsonb_to_recordset(${JSON.stringify(references)}::jsonb) as r(type text, id text, param text, target text)
     )${outbox}
-    select 1`);
+    select 1`,
+  );
   if (events.length > 0 && !together) await recordTopicEvents(tx, rows);
   // The subject facts the search narrows by, in the same transaction (subject-fact-queries.ts).
   for (const row of rows) await keepSubjectFacts(tx, row);

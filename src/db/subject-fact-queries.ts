@@ -1,7 +1,8 @@
 import type { Patient } from 'fhir/r4.js';
 import { sql, type SQL } from 'drizzle-orm';
 import { carriedConsents, consentMayPermit, consentSubjects, patientFacts } from '../decision/search-narrowing.js';
-import { rawRows, type Tx } from './database.js';
+import type { Tx } from './database.js';
+import { sendRows, sendWrite } from './sent-writes.js';
 import type { StoredResource } from './resource-queries.js';
 import { contentForRules } from './undisclosed.js';
 
@@ -10,7 +11,9 @@ const PATIENT = 'Patient/';
 // Keeps subject_fact, consent_fact and carry_fact (schema/subject-facts.ts)
 // true of the current versions, in the transaction that writes each version
 // (writeVersion calls this): a withdrawal closes a subject for the very next
-// request, as the decision itself would see it.
+// request, as the decision itself would see it. The writes are sent without
+// waiting for their answers (sent-writes.ts), in order, except where a
+// delete's answer (the subjects it leaves) decides what is recomputed.
 
 /** After a version of `row` is written: the facts it changes. */
 export async function keepSubjectFacts(tx: Tx, row: StoredResource): Promise<void> {
@@ -34,30 +37,39 @@ function consentOpen(id: SQL): SQL {
 
 async function keepPatient(tx: Tx, row: StoredResource): Promise<void> {
   const facts = patientFacts(contentForRules(row.content) as Patient);
-  await tx.execute(sql`insert into subject_fact (patient_id, last_updated, district, restricted, consent_open)
+  await sendWrite(tx, sql`insert into subject_fact (patient_id, last_updated, district, restricted, consent_open)
     values (${row.id}, ${row.lastUpdated.toISOString()}::timestamptz, ${facts.district}, ${facts.restricted}, ${consentOpen(sql`${row.id}::text`)})
     on conflict (patient_id) do update set last_updated = excluded.last_updated, district = excluded.district, restricted = excluded.restricted, consent_open = excluded.consent_open`);
 }
 
 async function keepConsent(tx: Tx, row: StoredResource): Promise<void> {
   const content = contentForRules(row.content);
-  const before = await rawRows<{ patient_ref: string }>(tx, sql`delete from consent_fact where consent_id = ${row.id} returning patient_ref`);
+  // The delete and the insert go out together; the insert runs after the delete (the order sent).
+  const removed = sendRows<{ patient_ref: string }>(tx, sql`delete from consent_fact where consent_id = ${row.id} returning patient_ref`);
   const subjects = consentSubjects(content);
   if (subjects.length > 0) {
-    await tx.execute(sql`insert into consent_fact (consent_id, patient_ref, may_permit)
-      select ${row.id}, ref, ${consentMayPermit(content)} from unnest(${sql.param(subjects)}::text[]) as ref`);
+    await sendWrite(
+      tx,
+      sql`insert into consent_fact (consent_id, patient_ref, may_permit)
+      select ${row.id}, ref, ${consentMayPermit(content)} from unnest(${sql.param(subjects)}::text[]) as ref`,
+    );
   }
+  const before = await removed;
   // The subjects before and after, and the babies their consents carry to.
   await reopen(tx, [...before.map((b) => b.patient_ref), ...subjects], true);
 }
 
 async function keepEpisode(tx: Tx, row: StoredResource): Promise<void> {
-  const before = await rawRows<{ baby_ref: string }>(tx, sql`delete from carry_fact where episode_id = ${row.id} returning baby_ref`);
+  const removed = sendRows<{ baby_ref: string }>(tx, sql`delete from carry_fact where episode_id = ${row.id} returning baby_ref`);
   const carried = carriedConsents(contentForRules(row.content));
   if (carried !== undefined) {
-    await tx.execute(sql`insert into carry_fact (episode_id, baby_ref, mother_ref)
-      select ${row.id}, ref, ${carried.mother} from unnest(${sql.param(carried.babies)}::text[]) as ref`);
+    await sendWrite(
+      tx,
+      sql`insert into carry_fact (episode_id, baby_ref, mother_ref)
+      select ${row.id}, ref, ${carried.mother} from unnest(${sql.param(carried.babies)}::text[]) as ref`,
+    );
   }
+  const before = await removed;
   await reopen(tx, [...before.map((b) => b.baby_ref), ...(carried?.babies ?? [])], false);
 }
 
@@ -69,6 +81,6 @@ async function reopen(tx: Tx, refs: readonly string[], withBabies: boolean): Pro
   const babies = withBabies
     ? sql` union select substr(baby_ref, ${PATIENT.length + 1}) from carry_fact where mother_ref = any(${sql.param(unique)}::text[]) and baby_ref like 'Patient/%'`
     : sql``;
-  await tx.execute(sql`update subject_fact f set consent_open = ${consentOpen(sql`f.patient_id`)}
+  await sendWrite(tx, sql`update subject_fact f set consent_open = ${consentOpen(sql`f.patient_id`)}
     where f.patient_id in (select unnest(${sql.param(ids)}::text[])${babies})`);
 }

@@ -2,6 +2,7 @@ import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inTransaction, rawRows, type Db } from '../../src/db/database.js';
 import { upsertOrganisation } from '../../src/db/registry-queries.js';
+import { sendRows, sendWrite } from '../../src/db/sent-writes.js';
 import { openTestDatabase, type TestDatabase } from '../support/database.js';
 
 // The one transaction helper (inTransaction) on either engine: the work and
@@ -110,6 +111,52 @@ describe('a transaction', () => {
     expect(await stored(o.code)).toBe(false);
   });
 
+  it('runs writes sent without waiting in the order sent: a later statement sees them, and they commit with the work', async () => {
+    const o = org();
+    const seen = await inTransaction(db, async (tx) => {
+      await upsertOrganisation(tx, o);
+      await sendWrite(tx, sql`update organisation set name = 'first' where code = ${o.code}`);
+      await sendWrite(tx, sql`update organisation set name = name || ', then second' where code = ${o.code}`);
+      return rawRows<{ name: string }>(tx, sql`select name from organisation where code = ${o.code}`);
+    });
+    expect(seen.map((r) => r.name)).toEqual(['first, then second']);
+    const rows = await rawRows<{ name: string }>(db, sql`select name from organisation where code = ${o.code}`);
+    expect(rows.map((r) => r.name)).toEqual(['first, then second']);
+  });
+
+  it('keeps nothing when a write sent without waiting fails, and names that failure, not the statements it aborted', async () => {
+    const o = org();
+    const run = inTransaction(db, async (tx) => {
+      await upsertOrganisation(tx, o);
+      await sendWrite(tx, sql`update organisation set name = (1 / (char_length(code) - char_length(code)))::text where code = ${o.code}`);
+      // Sent after the failed write: refused by an aborted transaction, or never reached.
+      await sendWrite(tx, sql`update organisation set name = 'never' where code = ${o.code}`);
+      return 'carried on';
+    });
+    await expect(run).rejects.toThrow(/division by zero/);
+    expect(await stored(o.code)).toBe(false);
+  });
+
+  it('reports the failed write when a statement the work waits for fails after it', async () => {
+    const o = org();
+    const run = inTransaction(db, async (tx) => {
+      await upsertOrganisation(tx, o);
+      await sendWrite(tx, sql`update organisation set name = (1 / (char_length(code) - char_length(code)))::text where code = ${o.code}`);
+      const removed = sendRows<{ code: string }>(tx, sql`delete from organisation where code = ${o.code} returning code`);
+      return removed;
+    });
+    await expect(run).rejects.toThrow(/division by zero/);
+    expect(await stored(o.code)).toBe(false);
+  });
+
+  it('runs a write sent outside such a transaction at once, and waits for it', async () => {
+    const o = org();
+    await upsertOrganisation(db, o);
+    await sendWrite(db as never, sql`update organisation set name = 'outside' where code = ${o.code}`);
+    const rows = await rawRows<{ name: string }>(db, sql`select name from organisation where code = ${o.code}`);
+    expect(rows.map((r) => r.name)).toEqual(['outside']);
+  });
+
   it('leaves its connection usable after each of those failures', async () => {
     const o = org();
     await inTransaction(db, (tx) => upsertOrganisation(tx, o));
@@ -143,5 +190,39 @@ describe.skipIf(process.env['DATABASE_URL'] === undefined)('on PostgreSQL, a tra
     );
     expect(names.map((r) => r.name)).toEqual([o.name]);
     expect(writes).toBe(2);
+  });
+
+  it('sends writes it does not wait for in one socket write with the next statement it waits for', async () => {
+    const pool = database.pool;
+    if (pool === undefined) throw new Error('no pool on PostgreSQL');
+    const o = org();
+    await upsertOrganisation(db, o);
+    let writes = 0;
+    pool.once('acquire', (client: unknown) => {
+      const socket = (client as { connection: { stream: { _writev?: (...a: unknown[]) => unknown; _write: (...a: unknown[]) => unknown } } }).connection.stream;
+      for (const method of ['_write', '_writev'] as const) {
+        const original = socket[method];
+        if (original === undefined) continue;
+        socket[method] = (...args: unknown[]) => {
+          writes += 1;
+          return original.apply(socket, args);
+        };
+      }
+    });
+    const names = await inTransaction(
+      db,
+      async (tx) => {
+        // A first statement waited for: BEGIN goes out with it, and the writes below go out after its answer.
+        await rawRows(tx, sql`select 1`);
+        await sendWrite(tx, sql`update organisation set name = 'one' where code = ${o.code}`);
+        await sendWrite(tx, sql`update organisation set name = name || ' two' where code = ${o.code}`);
+        await sendWrite(tx, sql`update organisation set name = name || ' three' where code = ${o.code}`);
+        return rawRows<{ name: string }>(tx, sql`select name from organisation where code = ${o.code}`);
+      },
+      () => renaming(o.code, 'renamed last'),
+    );
+    expect(names.map((r) => r.name)).toEqual(['one two three']);
+    // BEGIN with the first statement; the three writes with the read; the last statement with COMMIT.
+    expect(writes).toBe(3);
   });
 });

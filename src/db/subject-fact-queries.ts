@@ -44,32 +44,34 @@ async function keepPatient(tx: Tx, row: StoredResource): Promise<void> {
 
 async function keepConsent(tx: Tx, row: StoredResource): Promise<void> {
   const content = contentForRules(row.content);
-  // The delete and the insert go out together; the insert runs after the delete (the order sent).
-  const removed = sendRows<{ patient_ref: string }>(tx, sql`delete from consent_fact where consent_id = ${row.id} returning patient_ref`);
   const subjects = consentSubjects(content);
-  if (subjects.length > 0) {
-    await sendWrite(
-      tx,
-      sql`insert into consent_fact (consent_id, patient_ref, may_permit)
+  // The delete and the insert go out together; the insert runs after the delete (the order sent).
+  const [before] = await Promise.all([
+    sendRows<{ patient_ref: string }>(tx, sql`delete from consent_fact where consent_id = ${row.id} returning patient_ref`),
+    subjects.length === 0
+      ? undefined
+      : sendWrite(
+          tx,
+          sql`insert into consent_fact (consent_id, patient_ref, may_permit)
       select ${row.id}, ref, ${consentMayPermit(content)} from unnest(${sql.param(subjects)}::text[]) as ref`,
-    );
-  }
-  const before = await removed;
+        ),
+  ]);
   // The subjects before and after, and the babies their consents carry to.
   await reopen(tx, [...before.map((b) => b.patient_ref), ...subjects], true);
 }
 
 async function keepEpisode(tx: Tx, row: StoredResource): Promise<void> {
-  const removed = sendRows<{ baby_ref: string }>(tx, sql`delete from carry_fact where episode_id = ${row.id} returning baby_ref`);
   const carried = carriedConsents(contentForRules(row.content));
-  if (carried !== undefined) {
-    await sendWrite(
-      tx,
-      sql`insert into carry_fact (episode_id, baby_ref, mother_ref)
+  const [before] = await Promise.all([
+    sendRows<{ baby_ref: string }>(tx, sql`delete from carry_fact where episode_id = ${row.id} returning baby_ref`),
+    carried === undefined
+      ? undefined
+      : sendWrite(
+          tx,
+          sql`insert into carry_fact (episode_id, baby_ref, mother_ref)
       select ${row.id}, ref, ${carried.mother} from unnest(${sql.param(carried.babies)}::text[]) as ref`,
-    );
-  }
-  const before = await removed;
+        ),
+  ]);
   await reopen(tx, [...before.map((b) => b.baby_ref), ...(carried?.babies ?? [])], false);
 }
 

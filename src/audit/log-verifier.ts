@@ -158,7 +158,12 @@ export class AuditLogVerifier {
       this.finding = { problem: 'event-changed', index: expected, detail: 'the audit event of this entry is gone' };
       return false;
     }
-    const leaf = entry.leaf ?? leafHashBytes(entry.event);
+    const leaf = entry.leaf ?? hashedEvent(entry.event);
+    if (leaf instanceof TypeError) {
+      // No event the hub logged fails canonical JSON (a number JSON cannot carry, such as 1e999, or a lone surrogate).
+      this.finding = { problem: 'event-changed', index: expected, detail: `the event cannot be hashed (${leaf.message}): the event was edited` };
+      return false;
+    }
     if (entry.leafHash !== undefined && entry.leafHash !== null && entry.leafHash !== Buffer.from(leaf).toString('hex')) {
       this.finding = { problem: 'event-changed', index: expected, detail: 'the event no longer hashes to the leaf hash stored beside it: the event was edited' };
       return false;
@@ -244,4 +249,14 @@ function equal(a: Uint8Array, b: Uint8Array): boolean {
 
 function b64(bytes: Uint8Array): string {
   return Buffer.from(bytes).toString('base64');
+}
+
+/** The leaf hash of a parsed event, or the reason it has none: an event with a value canonical JSON refuses. */
+function hashedEvent(event: unknown): Uint8Array | TypeError {
+  try {
+    return leafHashBytes(event);
+  } catch (err) {
+    if (err instanceof TypeError && err.message.startsWith('RFC 8785:')) return err;
+    throw err;
+  }
 }

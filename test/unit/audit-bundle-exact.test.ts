@@ -136,6 +136,14 @@ describe('verifying exported lines as bytes', () => {
     expect((await bothWays(lines)).finding).toMatchObject({ problem: 'event-changed', index: 13 });
   });
 
+  it('names an event edited to hold a value canonical JSON refuses (a number past double range, a lone surrogate), rather than failing', async () => {
+    for (const value of ['1e999', '-1e999', '"\\ud800"']) {
+      const p = parts(13);
+      const lines = replaced(13, exportLine(13, p.leafHash, p.receipt, p.event.replace('"outcome":"0"', `"outcome":${value}`)));
+      expect((await bothWays(lines)).finding).toMatchObject({ problem: 'event-changed', index: 13 });
+    }
+  });
+
   it('names an edited event whose leaf hash was recomputed over its new bytes', async () => {
     const p = parts(13);
     const edited = p.event.replace('"outcome":"0"', '"outcome":"8"');

@@ -164,51 +164,41 @@ describe('a transaction', () => {
   });
 });
 
+/** A stored organisation, and a count of the socket writes of the next client taken from the pool. */
+async function storedAndCounted(): Promise<{ o: ReturnType<typeof org>; writes: { count: number } }> {
+  const pool = database.pool;
+  if (pool === undefined) throw new Error('no pool on PostgreSQL');
+  const o = org();
+  await upsertOrganisation(db, o);
+  const writes = { count: 0 };
+  pool.once('acquire', (client: unknown) => {
+    const socket = (client as { connection: { stream: { _writev?: (...a: unknown[]) => unknown; _write: (...a: unknown[]) => unknown } } }).connection.stream;
+    for (const method of ['_write', '_writev'] as const) {
+      const original = socket[method];
+      if (original === undefined) continue;
+      socket[method] = (...args: unknown[]) => {
+        writes.count += 1;
+        return original.apply(socket, args);
+      };
+    }
+  });
+  return { o, writes };
+}
+
 describe.skipIf(process.env['DATABASE_URL'] === undefined)('on PostgreSQL, a transaction of one statement and a last one', () => {
   it('takes two socket writes: BEGIN with the statement, the last one with COMMIT', async () => {
-    const pool = database.pool;
-    if (pool === undefined) throw new Error('no pool on PostgreSQL');
-    const o = org();
-    await upsertOrganisation(db, o);
-    let writes = 0;
-    const counting = (client: unknown): void => {
-      const socket = (client as { connection: { stream: { _writev?: (...a: unknown[]) => unknown; _write: (...a: unknown[]) => unknown } } }).connection.stream;
-      for (const method of ['_write', '_writev'] as const) {
-        const original = socket[method];
-        if (original === undefined) continue;
-        socket[method] = (...args: unknown[]) => {
-          writes += 1;
-          return original.apply(socket, args);
-        };
-      }
-    };
-    pool.once('acquire', counting);
+    const { o, writes } = await storedAndCounted();
     const names = await inTransaction(
       db,
       async (tx) => rawRows<{ name: string }>(tx, sql`select name from organisation where code = ${o.code}`),
       () => renaming(o.code, 'read and renamed'),
     );
     expect(names.map((r) => r.name)).toEqual([o.name]);
-    expect(writes).toBe(2);
+    expect(writes.count).toBe(2);
   });
 
   it('sends writes it does not wait for in one socket write with the next statement it waits for', async () => {
-    const pool = database.pool;
-    if (pool === undefined) throw new Error('no pool on PostgreSQL');
-    const o = org();
-    await upsertOrganisation(db, o);
-    let writes = 0;
-    pool.once('acquire', (client: unknown) => {
-      const socket = (client as { connection: { stream: { _writev?: (...a: unknown[]) => unknown; _write: (...a: unknown[]) => unknown } } }).connection.stream;
-      for (const method of ['_write', '_writev'] as const) {
-        const original = socket[method];
-        if (original === undefined) continue;
-        socket[method] = (...args: unknown[]) => {
-          writes += 1;
-          return original.apply(socket, args);
-        };
-      }
-    });
+    const { o, writes } = await storedAndCounted();
     const names = await inTransaction(
       db,
       async (tx) => {
@@ -223,6 +213,6 @@ describe.skipIf(process.env['DATABASE_URL'] === undefined)('on PostgreSQL, a tra
     );
     expect(names.map((r) => r.name)).toEqual(['one two three']);
     // BEGIN with the first statement; the three writes with the read; the last statement with COMMIT.
-    expect(writes).toBe(3);
+    expect(writes.count).toBe(3);
   });
 });

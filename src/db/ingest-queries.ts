@@ -26,7 +26,9 @@ export async function recordReceiptOutcome(tx: Tx, messageKey: string, outcome: 
 
 /** Serialises every writer of one business identity until commit (one Patient per NHS number, across instances). */
 export async function lockIdentity(tx: Tx, key: string): Promise<void> {
-  await tx.execute(sql`select pg_advisory_xact_lock(hashtext(${`identity:${key}`}))`);
+  // Sent without waiting (sent-writes.ts): the server takes the lock before it runs the next statement of the
+  // transaction, which goes out in the same socket write.
+  await sendWrite(tx, sql`select pg_advisory_xact_lock(hashtext(${`identity:${key}`}))`);
 }
 
 /**
@@ -37,7 +39,7 @@ export async function lockIdentities(tx: Tx, keys: readonly string[]): Promise<v
   if (keys.length === 0) return;
   if (keys.length === 1) return lockIdentity(tx, keys[0] ?? '');
   // unnest yields the array in its order; the ordinality makes that explicit.
-  await tx.execute(sql`select pg_advisory_xact_lock(hashtext('identity:' || k)) from unnest(${sql.param([...keys])}::text[]) with ordinality as u(k, n) order by n`);
+  await sendWrite(tx, sql`select pg_advisory_xact_lock(hashtext('identity:' || k)) from unnest(${sql.param([...keys])}::text[]) with ordinality as u(k, n) order by n`);
 }
 
 /** What to look up by identifier: as findByIdentifier's arguments. */

@@ -15,7 +15,10 @@ import { isPipelined, pipelinedTransaction, type FinalStatement } from './pipeli
 import { lockDataDir } from './data-dir-lock.js';
 import { beginWrites, causeOf, settleWrites } from './sent-writes.js';
 import { grantApplication, roleOfUrl } from './roles.js';
+import type { Statement } from './statement-names.js';
 import * as schema from './schema/index.js';
+
+export { composedStatement, type Statement } from './statement-names.js';
 
 export type Schema = typeof schema;
 export type Db = PgDatabase<PgQueryResultHKT, Schema>;
@@ -202,11 +205,6 @@ export async function rawRows<T>(db: Db | Tx, query: SQL): Promise<T[]> {
   return (result as { rows: T[] }).rows;
 }
 
-/** A statement run through the driver itself: fixed text, a name (a prepared statement per connection on PostgreSQL). */
-export interface Statement {
-  name: string;
-  text: string;
-}
 
 interface DriverClient {
   query(config: { name: string; text: string; values: unknown[] }): Promise<{ rows: unknown[] }>;

@@ -1,7 +1,7 @@
 import { and, asc, desc, eq, sql, type SQL } from 'drizzle-orm';
 import type { SearchRequest } from '../fhir/search-request.js';
 import type { Db, Tx } from './database.js';
-import type { SearchCandidates, StoredResource, SubjectNarrowing } from './resource-queries.js';
+import type { SearchCandidates, SearchQuery, SubjectNarrowing } from './resource-queries.js';
 import { beyondCursor, parameterConditions, withinBound } from './search-conditions.js';
 import { patientSources, resources, subjectFacts } from './schema/index.js';
 
@@ -18,11 +18,11 @@ import { patientSources, resources, subjectFacts } from './schema/index.js';
 // Each part takes the batch's first rows; the batch is the first of their union.
 // Narrowing only: every row returned is still decided one by one.
 
-export async function searchPatients(
+export function searchPatients(
   db: Db | Tx,
   search: SearchRequest,
   candidates: SearchCandidates & { districts: readonly string[]; subject: SubjectNarrowing },
-): Promise<StoredResource[]> {
+): SearchQuery {
   const limit = search.count + 1;
   const direction = search.descending ? sql`desc` : sql`asc`;
   const matches = parameterConditions(search);

@@ -1,8 +1,8 @@
 import type { Resource } from 'fhir/r4.js';
 import { lookupValues, referringCtes, referringOf, storedOf, type OrganisationFacts, type RawReferring, type RawResource, type Referring, type ReferringLookups } from './disclosure-queries.js';
-import { runStatement, type Db, type Tx } from './database.js';
+import { composedStatement, runStatement, type Db, type Tx } from './database.js';
 import type { OwnStatement } from './patient-source-queries.js';
-import type { StoredResource } from './resource-queries.js';
+import type { SearchQuery, StoredResource } from './resource-queries.js';
 import { seal, type Undisclosed } from './undisclosed.js';
 
 // The statements every read request runs, written out and prepared once per
@@ -137,4 +137,81 @@ function currentOf(row: ResourceRow): StoredResource | undefined {
     return undefined;
   }
   return storedOf({ ...row, type: row.type, id: row.id, version_id: row.version_id, last_updated: row.last_updated, source_org: row.source_org, source_orgs: row.source_orgs ?? [], content: row.content });
+}
+
+/** A batch of a search with the facts about its records' subjects (searchWithFacts). */
+export interface BatchWithFacts {
+  /** Read in the same statement when asked for. */
+  organisations: Map<string, OrganisationFacts> | undefined;
+  /** The batch, in the search's order. */
+  rows: StoredResource[];
+  /** "Patient/id" of every subject the statement read facts for: each row's Patients (a Patient itself). */
+  subjects: Set<string>;
+  /** The current version of each of those subjects the hub holds (for a search of Patients, the rows themselves). */
+  patients: StoredResource[];
+  /** The records referring to those subjects through the lookups given. */
+  referring: Referring[];
+  /** For a search of Patients, what the requester said about each row (by Patient id; absent where it said nothing). */
+  said: Map<string, OwnStatement> | undefined;
+}
+
+/**
+ * One batch of a search (the statement searchQuery built, with its own
+ * parameters) and, in the same statement and snapshot, what the decision
+ * reads about the batch's subjects: their current versions, the records
+ * that refer to them (referringCtes), for Patients what the requester said
+ * about each, and, when asked, the organisations. A search whose first batch
+ * brings its facts is two statements with its audit, as a read is.
+ */
+export async function searchWithFacts(
+  db: Db | Tx,
+  batch: { type: string; descending: boolean; query: SearchQuery },
+  facts: { lookups: ReferringLookups; requester: string; organisations: boolean },
+): Promise<BatchWithFacts> {
+  const { sql: candidates, params } = batch.query.toSQL();
+  const at = (n: number): string => `$${params.length + n}`;
+  const patients = batch.type === 'Patient';
+  const direction = batch.descending ? 'desc' : 'asc';
+  const subject = patients
+    ? `select 'Patient/' || c.id as target from cand c`
+    : `select distinct x.target from resource_reference x join cand c on x.type = c.type and x.id = c.id where x.param = 'patient'`;
+  const text = `with cand as (${candidates}), subject as (${subject}),
+      ${referringCtes(at(1), at(2), 'array(select target from subject)', `${at(3)}::text`)}
+    select ${facts.organisations ? ORGANISATIONS : 'null::json'} as organisations,
+      (select coalesce(json_agg(json_build_object('type', c.type, 'id', c.id, 'version_id', c.version_id, 'last_updated', c.last_updated,
+          'source_org', c.source_org, 'source_orgs', c.source_orgs, 'content', c.content) order by c.last_updated ${direction}, c.id ${direction}), '[]'::json)
+        from cand c) as rows,
+      (select coalesce(json_agg(s.target), '[]'::json) from subject s) as subjects,
+      ${
+        patients
+          ? `'[]'::json`
+          : `(select coalesce(json_agg(json_build_object('type', p.type, 'id', p.id, 'version_id', p.version_id, 'last_updated', p.last_updated,
+          'source_org', p.source_org, 'source_orgs', p.source_orgs, 'content', p.content)), '[]'::json)
+        from resource p where p.type = 'Patient' and p.id in (select substr(s.target, 9) from subject s where s.target like 'Patient/%'))`
+      } as patients,
+      ${REFERRING_JSON} as referring,
+      ${
+        patients
+          ? `(select coalesce(json_agg(json_build_object('patient_id', ps.patient_id, 'content', ps.content, 'received_at', ps.received_at)), '[]'::json)
+        from patient_source ps where ps.organisation = ${at(4)}::text and ps.patient_id in (select c.id from cand c))`
+          : `null::json`
+      } as said`;
+  const values = [...params, ...lookupValues(facts.lookups), facts.lookups.babyParam, ...(patients ? [facts.requester] : [])];
+  const [row] = await runStatement<{
+    organisations: OrganisationRow[] | null;
+    rows: RawResource[];
+    subjects: string[];
+    patients: RawResource[];
+    referring: RawReferring[];
+    said: { patient_id: string; content: Resource; received_at: string }[] | null;
+  }>(db, composedStatement('search', text), values);
+  if (row === undefined) throw new Error('the search statement returned no row');
+  return {
+    organisations: row.organisations === null ? undefined : organisationMap(row.organisations),
+    rows: row.rows.map(storedOf),
+    subjects: new Set(row.subjects),
+    patients: row.patients.map(storedOf),
+    referring: row.referring.map(referringOf),
+    said: row.said === null ? undefined : new Map(row.said.map((s) => [s.patient_id, { content: seal(s.content), saidAt: new Date(s.received_at) }])),
+  };
 }

@@ -142,6 +142,16 @@ export interface SubjectNarrowing {
  * than asked for, to know whether there are more.
  */
 export async function searchResources(db: Db | Tx, search: SearchRequest, candidates: SearchCandidates): Promise<StoredResource[]> {
+  return searchQuery(db, search, candidates);
+}
+
+/** The statement of a batch, built and not yet run: it runs as it is, or inside a statement that reads more with it (request-queries.ts). */
+export interface SearchQuery extends PromiseLike<StoredResource[]> {
+  toSQL(): { sql: string; params: unknown[] };
+}
+
+/** The statement searchResources runs. */
+export function searchQuery(db: Db | Tx, search: SearchRequest, candidates: SearchCandidates): SearchQuery {
   // Patients narrowed by their subject facts are read from those facts' indexes, in keyset order. Not a search
   // that names its Patients (by id or identifier): that is an attempt at those records, and each is decided
   // and audited, its denial too (a withdrawn consent shows in the log as it would for a read).

@@ -1,5 +1,6 @@
 import type { SQL } from 'drizzle-orm';
 import type { Tx } from './database.js';
+import { composedStatement } from './statement-names.js';
 
 // Writes whose answer nothing waits for, sent at once and waited for at the
 // end of their transaction.
@@ -24,6 +25,8 @@ import type { Tx } from './database.js';
 
 interface Client {
   query(text: string, values: unknown[]): Promise<{ rows: unknown[] }>;
+  query(config: { name: string; text: string; values: unknown[] }): Promise<{ rows: unknown[] }>;
+  /** A node-postgres client's (a boolean there, whether or not it pipelines); PGlite has none. */
   pipeline?: boolean;
   connection?: { stream?: { cork(): void; uncork(): void } };
 }
@@ -61,7 +64,10 @@ function issue(tx: Tx, query: SQL): Promise<{ rows: unknown[] }> {
   const client = clientOf(tx);
   const { sql, params } = toQuery(tx, query);
   corkUntilTurn(client);
-  return client.query(sql, params);
+  // On PostgreSQL each shape of write is prepared once per connection (statement-names.ts); PGlite runs the text.
+  if (typeof client.pipeline !== 'boolean') return client.query(sql, params);
+  const { name, text } = composedStatement('write', sql);
+  return client.query({ name, text, values: params });
 }
 
 /** Marks the start of a transaction whose helper waits for the writes sent in it (inTransaction does). */

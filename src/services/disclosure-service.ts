@@ -48,25 +48,26 @@ export interface Judged {
 }
 
 /**
- * Facts about the subject of a record read by id, read with the record in the
- * same statement (readPatientWithFacts, readRecordWithFacts): the decision
- * uses them instead of reading them again.
+ * Facts about the subjects of records, read with the records in the same
+ * statement (a read by id: readPatientWithFacts, readRecordWithFacts; a
+ * batch of a search: searchWithFacts): the decision uses them instead of
+ * reading them again.
  */
 export interface KnownSubjectFacts {
-  /** "Patient/id". */
-  subject: string;
-  /** Its current version; undefined when the hub holds no such Patient. */
-  patient: StoredResource | undefined;
-  /** Every record referring to the subject through subjectLookups(withRecords), and its mother's Consents. */
+  /** "Patient/id" of every subject whose facts were read, whether or not the hub holds it. */
+  subjects: ReadonlySet<string>;
+  /** The current version of each of those the hub holds. */
+  patients: readonly StoredResource[];
+  /** Every record referring to those subjects through subjectLookups(withRecords), and their mothers' Consents. */
   referring: readonly Referring[];
   /** Whether `referring` includes the records a flow's `where` reads (needed when a Patient is decided). */
   withRecords: boolean;
-  /** What the requester said about the Patient (read with a Patient only); undefined when it said nothing. */
-  own: OwnStatement | undefined;
+  /** What the requester said about the Patients decided, when read with them. */
+  own: StatementsRead | undefined;
 }
 
 /** The requester's own statements read for these Patient ids (absent from `said`: it said nothing). */
-interface StatementsRead {
+export interface StatementsRead {
   ids: ReadonlySet<string>;
   said: ReadonlyMap<string, OwnStatement>;
 }
@@ -93,6 +94,15 @@ export interface DisclosureContext {
 }
 
 export class DisclosureService {
+  /**
+   * The registry as a request of this process last read it: a guess at what
+   * the next request will read, for a search to narrow its first batch by
+   * before the registry is read (with that batch, in one statement). Never
+   * decided on: the search checks the guess against the registry read with
+   * the batch and reads the batch again when they differ (search-service.ts).
+   */
+  private lastRegistry = new Map<string, OrganisationFacts>();
+
   constructor(private readonly deps: DisclosureDeps) {}
 
   get protocols(): readonly LoadedProtocol[] {
@@ -105,6 +115,16 @@ export class DisclosureService {
 
   /** The context from organisation facts read in this request's transaction (with the record, in one statement). */
   contextOf(principal: Principal, overrideReason: string | undefined, organisations: Map<string, OrganisationFacts>): DisclosureContext {
+    this.lastRegistry = organisations;
+    return this.contextFrom(principal, overrideReason, organisations);
+  }
+
+  /** The context the registry last read would give: a guess to narrow a search by, never to decide on (lastRegistry). */
+  predictedContext(principal: Principal, overrideReason: string | undefined): DisclosureContext {
+    return this.contextFrom(principal, overrideReason, this.lastRegistry);
+  }
+
+  private contextFrom(principal: Principal, overrideReason: string | undefined, organisations: Map<string, OrganisationFacts>): DisclosureContext {
     const own = organisations.get(principal.organisationCode);
     return {
       requester: {
@@ -244,12 +264,14 @@ export class DisclosureService {
     const { refs, inHand, needRecords, typesOf, known } = wanted;
     const subjects = new Map<string, SubjectFacts>();
     if (refs.length === 0) return { subjects };
-    // The subject's current version read with the record (for a vread of a Patient, the row decided is an older
-    // version) is in hand too; read with it and absent, it is not looked for again.
-    const knownHere = known !== undefined && refs.includes(known.subject) ? known : undefined;
-    const readWith = knownHere?.patient === undefined || inHand.some((p) => p.id === knownHere.patient?.id) ? [] : [knownHere.patient];
+    // The subjects' current versions read with the records (for a vread of a Patient, the row decided is an older
+    // version) are in hand too; read with them and absent, they are not looked for again. Facts read for some of
+    // the subjects only are not used: all are read now.
+    const knownHere = known !== undefined && refs.every((r) => known.subjects.has(r)) ? known : undefined;
+    const wantedRefs = new Set(refs);
+    const readWith = (knownHere?.patients ?? []).filter((p) => wantedRefs.has(`Patient/${p.id}`) && !inHand.some((h) => h.id === p.id));
     const current = [...inHand, ...readWith];
-    const have = new Set([...current.map((p) => `Patient/${p.id}`), ...(knownHere === undefined ? [] : [knownHere.subject])]);
+    const have = new Set([...current.map((p) => `Patient/${p.id}`), ...(knownHere === undefined ? [] : refs)]);
     const missing = refs.filter((r) => !have.has(r)).map((r) => r.slice('Patient/'.length));
     const patients = [...current, ...(await readCurrentMany(db, 'Patient', missing))];
     if (patients.length === 0) return { subjects };
@@ -309,10 +331,8 @@ export class DisclosureService {
   /** The records referring to the subjects found (and the requester's statements, when wanted): read with the record, or now. */
   private async referringTo(db: Db | Tx, found: readonly string[], wanted: SubjectsWanted): Promise<{ referring: readonly Referring[]; statements?: StatementsRead | undefined }> {
     const { known, needRecords, statementsFor } = wanted;
-    if (known !== undefined && (known.withRecords || !needRecords) && found.length === 1 && found[0] === known.subject) {
-      if (!known.withRecords) return { referring: known.referring };
-      const id = known.subject.slice('Patient/'.length);
-      return { referring: known.referring, statements: { ids: new Set([id]), said: new Map(known.own === undefined ? [] : [[id, known.own]]) } };
+    if (known !== undefined && (known.withRecords || !needRecords) && found.every((f) => known.subjects.has(f))) {
+      return { referring: known.referring, statements: known.own };
     }
     const lookups = this.lookups(needRecords);
     if (statementsFor === undefined) return { referring: await findReferringAll(db, lookups, found) };

@@ -281,7 +281,7 @@ export class FhirService {
         // tell the caller that a record it may not see matches its criteria
         // (an NHS number, an identifier): the oracle DESIGN.md §10 forbids.
         // The hidden match's decision is audited like any other.
-        const { shown: visible, considered, more } = await scanDisclosed(this.deps, tx, ctx, { ...criteria, count: 1 });
+        const { shown: visible, considered, more } = await scanDisclosed(this.deps, tx, { ctx }, { ...criteria, count: 1 });
         await recordDecisions(this.deps, tx, principal, meta, considered);
         if (more) {
           await this.deps.audit.rest(tx, meta, requesterOf(principal), {

@@ -25,7 +25,15 @@ export async function readForDecision(tx: Tx, disclosure: DisclosureService, pri
   if (type === 'Patient') {
     const read = await readPatientWithFacts(tx, id, principal.organisationCode, disclosure.subjectLookups(true));
     const known =
-      read.current === undefined ? undefined : { subject: `Patient/${id}`, patient: read.current, referring: read.referring, own: read.own, withRecords: true };
+      read.current === undefined
+        ? undefined
+        : {
+            subjects: new Set([`Patient/${id}`]),
+            patients: [read.current],
+            referring: read.referring,
+            withRecords: true,
+            own: { ids: new Set([id]), said: new Map(read.own === undefined ? [] : [[id, read.own]]) },
+          };
     return { organisations: read.organisations, current: read.current, known };
   }
   const read = await readRecordWithFacts(tx, type, id, disclosure.subjectLookups(false));
@@ -34,6 +42,6 @@ export async function readForDecision(tx: Tx, disclosure: DisclosureService, pri
   const known =
     subject === undefined
       ? undefined
-      : { subject, patient: read.subjects.find((p) => `Patient/${p.id}` === subject), referring: read.referring, own: undefined, withRecords: false };
+      : { subjects: new Set([subject]), patients: read.subjects.filter((p) => `Patient/${p.id}` === subject), referring: read.referring, withRecords: false, own: undefined };
   return { organisations: read.organisations, current: read.current, known };
 }

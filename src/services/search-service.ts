@@ -3,14 +3,16 @@ import { statementMatches, withinLastUpdated } from '../fhir/search-match.js';
 import type { Principal } from '../auth/principal.js';
 import type { Db, Tx } from '../db/database.js';
 import { readCurrentMany } from '../db/disclosure-queries.js';
-import { searchResources } from '../db/resource-queries.js';
+import { searchQuery, type SearchCandidates, type StoredResource } from '../db/resource-queries.js';
+import { searchWithFacts } from '../db/request-queries.js';
+import type { OrganisationFacts } from '../db/disclosure-queries.js';
 import { contentForRules } from '../db/undisclosed.js';
 import type { CursorCodec } from '../fhir/cursor-codec.js';
 import { indexValues, isSupportedType } from '../fhir/resource-types.js';
 import { parseSearch, type ParamList, type SearchRequest } from '../fhir/search-request.js';
 import { requesterOf, type AuditRecorder, type RequestMeta } from './audit-recorder.js';
 import { recordDecisions, refuse, versionedReference, type DenialBurst } from './decision-audit.js';
-import type { DisclosureContext, DisclosureService, Judged } from './disclosure-service.js';
+import type { DisclosureContext, DisclosureService, Judged, KnownSubjectFacts } from './disclosure-service.js';
 import type { FhirResult } from './fhir-result.js';
 
 // Type-level search through the disclosure decision. See: https://hl7.org/fhir/R4/search.html
@@ -49,8 +51,7 @@ export async function searchDisclosed(
   if (!parsed.ok) return refuse(deps, principal, meta, 'search-type', type, parsed.problem, query);
   const search = parsed.request;
   return deps.audit.transaction(deps.db, async (tx) => {
-    const ctx = await deps.disclosure.context(tx, principal, meta.overrideReason);
-    const { shown, considered, next } = await scanDisclosed(deps, tx, ctx, search);
+    const { ctx, shown, considered, next } = await scanDisclosed(deps, tx, { principal, overrideReason: meta.overrideReason }, search);
     // _include: each referenced record is decided like any other; a denied one is simply not there.
     const withIncluded = await included(deps, tx, ctx, search, shown);
     await recordDecisions(deps, tx, principal, meta, [...considered, ...withIncluded]);
@@ -67,31 +68,38 @@ export async function searchDisclosed(
   });
 }
 
+/** Whose scan it is: a context already read in the transaction, or a caller whose context is read with the first batch. */
+export type ScanRequester = { ctx: DisclosureContext } | { principal: Principal; overrideReason: string | undefined };
+
 /**
  * Reads candidates in keyset order and decides each, until a page of
  * `search.count` disclosed records (and one more, to know there is a next
  * page: `more`), the end, or MAX_SCAN. Denied records are only in `considered` (for
  * the audit); `next` is known only from a permitted record beyond the page
- * or an unfinished scan, never from a denied one.
+ * or an unfinished scan, never from a denied one. Each batch is read with the
+ * facts its decisions need, in one statement (searchWithFacts).
  */
 export async function scanDisclosed(
   deps: Pick<SearchDeps, 'disclosure'>,
   tx: Tx,
-  ctx: DisclosureContext,
+  requester: ScanRequester,
   search: SearchRequest,
-): Promise<{ shown: Judged[]; considered: Judged[]; next: { lastUpdated: Date; id: string } | undefined; more: boolean }> {
-  const prefilter = deps.disclosure.candidateSources(ctx, search.resourceType);
+): Promise<{ ctx: DisclosureContext; shown: Judged[]; considered: Judged[]; next: { lastUpdated: Date; id: string } | undefined; more: boolean }> {
   const considered: Judged[] = [];
   const page: Judged[] = [];
   let cursor = search.cursor;
-  let exhausted = false;
+  let exhausted: boolean;
   let scanned = 0;
-  while (page.length <= search.count && !exhausted && scanned < MAX_SCAN) {
+  let from = requester;
+  let ctx: DisclosureContext;
+  do {
     const batchSize = nextBatch(search.count + 1 - page.length, scanned, page.length);
-    const rows = await searchResources(tx, { ...search, cursor, count: batchSize }, prefilter);
-    const batch = rows.slice(0, batchSize);
-    exhausted = rows.length <= batchSize;
-    for (const judged of await deps.disclosure.judge(tx, ctx, batch)) {
+    const read = await readBatch(deps.disclosure, tx, from, { ...search, cursor, count: batchSize });
+    ctx = read.ctx;
+    from = { ctx };
+    const batch = read.rows.slice(0, batchSize);
+    exhausted = read.rows.length <= batchSize;
+    for (const judged of await deps.disclosure.judgeKnowing(tx, ctx, batch, read.known)) {
       scanned += 1;
       cursor = { lastUpdated: judged.row.lastUpdated, id: judged.row.id };
       if (judged.body !== undefined && meetsCriteria(search, judged)) {
@@ -101,7 +109,7 @@ export async function scanDisclosed(
       considered.push(judged);
     }
     if (page.length > search.count) exhausted = false;
-  }
+  } while (page.length <= search.count && !exhausted && scanned < MAX_SCAN);
   const shown = page.slice(0, search.count);
   const last = shown.at(-1);
   const next =
@@ -110,7 +118,61 @@ export async function scanDisclosed(
       : !exhausted && cursor !== undefined
         ? cursor
         : undefined;
-  return { shown, considered, next, more: page.length > search.count };
+  return { ctx, shown, considered, next, more: page.length > search.count };
+}
+
+/**
+ * One batch, narrowed by the requester's candidate sources, with its
+ * subjects' facts. Without a context yet, the registry is read in the same
+ * statement, and the batch is narrowed by what the registry last read by
+ * this process says (DisclosureService.predictedContext); when the registry
+ * read now narrows differently, the batch is read again, narrowed by it. A
+ * registry change then costs a statement, once, and applies to this request.
+ */
+async function readBatch(
+  disclosure: DisclosureService,
+  tx: Tx,
+  requester: ScanRequester,
+  search: SearchRequest,
+): Promise<{ ctx: DisclosureContext; rows: StoredResource[]; known: KnownSubjectFacts }> {
+  if ('ctx' in requester) return { ctx: requester.ctx, ...(await batchWithFacts(disclosure, tx, requester.ctx, search, false)) };
+  const guess = disclosure.predictedContext(requester.principal, requester.overrideReason);
+  const read = await batchWithFacts(disclosure, tx, guess, search, true);
+  if (read.organisations === undefined) throw new Error('the search statement read no organisations');
+  const ctx = disclosure.contextOf(requester.principal, requester.overrideReason, read.organisations);
+  if (sameCandidates(disclosure.candidateSources(ctx, search.resourceType), disclosure.candidateSources(guess, search.resourceType))) {
+    return { ctx, ...read };
+  }
+  return { ctx, ...(await batchWithFacts(disclosure, tx, ctx, search, false)) };
+}
+
+async function batchWithFacts(
+  disclosure: DisclosureService,
+  tx: Tx,
+  ctx: DisclosureContext,
+  search: SearchRequest,
+  organisations: boolean,
+): Promise<{ rows: StoredResource[]; known: KnownSubjectFacts; organisations: Map<string, OrganisationFacts> | undefined }> {
+  const patients = search.resourceType === 'Patient';
+  const query = searchQuery(tx, search, disclosure.candidateSources(ctx, search.resourceType));
+  const read = await searchWithFacts(
+    tx,
+    { type: search.resourceType, descending: search.descending, query },
+    { lookups: disclosure.subjectLookups(patients), requester: ctx.requester.organisationCode, organisations },
+  );
+  const own = read.said === undefined ? undefined : { ids: new Set(read.rows.map((r) => r.id)), said: read.said };
+  return {
+    rows: read.rows,
+    known: { subjects: read.subjects, patients: read.patients, referring: read.referring, withRecords: patients, own },
+    organisations: read.organisations,
+  };
+}
+
+/** Whether two narrowings read the same candidates: the same fields, lists compared as sets. */
+function sameCandidates(a: SearchCandidates, b: SearchCandidates): boolean {
+  const normal = (c: SearchCandidates): string =>
+    JSON.stringify([c.own, [...c.sourceOrgs].sort(), c.districts === undefined ? null : [...new Set(c.districts)].sort(), c.addressed ?? null, c.subject ?? null]);
+  return normal(a) === normal(b);
 }
 
 /**

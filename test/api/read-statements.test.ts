@@ -111,13 +111,34 @@ describe('the statements of a read', () => {
     }
   });
 
-  it("reads a Patient search's facts and the caller's own statements in one statement", async () => {
+  // What a search reads: everything but its audit (and the denial window's count, which runs whatever is found).
+  const searchReads = (texts: string[]): string[] => requestOnly(texts).filter((s) => !/insert into "?audit_(event|queue)"?|"?ig_denial_window"?/.test(s));
+
+  it("reads a Patient search's candidates with the organisations, their facts and the caller's own statements in one statement", async () => {
     const { status, texts } = await statementsOf('/fhir/Patient?identifier=https://fhir.nhs.uk/Id/nhs-number|9434765919', token);
     expect(status).toBe(200);
-    const facts = texts.filter((s) => /\b"?(resource_reference|patient_source)"?\b/.test(s) && !/\bwhere\s+\("?resource"?\."?type"?\s*=/.test(s));
-    expect(facts).toHaveLength(1);
-    expect(facts[0]).toMatch(/\bfrom patient_source\b/);
-    expect(facts[0]).toMatch(/\bresource_reference\b/);
+    const reads = searchReads(texts);
+    expect(reads).toHaveLength(1);
+    for (const part of [/\bfrom organisation\b/, /"resource_token"/, /\bfrom resource_reference\b/, /\bfrom patient_source\b/]) expect(reads[0]).toMatch(part);
+    expect(texts.filter((s) => /insert into "?audit_event"?/.test(s))).toHaveLength(1);
+  });
+
+  it("reads another type's search with its subjects' Patients and facts in the same one statement", async () => {
+    const { status, texts } = await statementsOf(`/fhir/Observation?subject=Patient/${id}`, token);
+    expect(status).toBe(200);
+    const reads = searchReads(texts);
+    expect(reads).toHaveLength(1);
+    expect(reads[0]).toMatch(/\bfrom organisation\b/);
+    expect(reads[0]).toMatch(/\bfrom resource p where p\.type = 'Patient'/);
+  });
+
+  it('runs the same statements for a search naming a Patient the caller may not see and one naming nobody the hub holds', async () => {
+    const other = await t.token('test-b', 'direct-care');
+    const hidden = await statementsOf('/fhir/Patient?identifier=https://fhir.nhs.uk/Id/nhs-number|9434765919', other);
+    const nobody = await statementsOf('/fhir/Patient?identifier=https://fhir.nhs.uk/Id/nhs-number|9000000009', other);
+    expect([hidden.status, nobody.status]).toEqual([200, 200]);
+    expect(requestOnly(hidden.texts)).toEqual(requestOnly(nobody.texts));
+    expect(searchReads(hidden.texts)).toHaveLength(1);
   });
 });
 

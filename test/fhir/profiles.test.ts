@@ -266,6 +266,19 @@ const refusals: { name: string; resource: object; code: string; expression: stri
   { name: 'Consent without scope', resource: without(consent, 'scope'), code: 'structure', expression: 'Consent.scope' },
   { name: 'Consent without category', resource: without(consent, 'category'), code: 'structure', expression: 'Consent.category' },
   { name: 'Consent with a status outside consent-state-codes', resource: { ...consent, status: 'given' }, code: 'code-invalid', expression: 'Consent.status' },
+  // A primitive's own extensions (`_status`) do not hide its value from the required codes.
+  {
+    name: 'Consent with a status outside consent-state-codes carrying an extension of its own',
+    resource: { ...consent, status: 'given', _status: { extension: [{ url: 'https://example.org/note', valueString: 'x' }] } },
+    code: 'code-invalid',
+    expression: 'Consent.status',
+  },
+  {
+    name: 'Consent with a nested provision type outside consent-provision-type carrying an extension of its own',
+    resource: { ...consent, provision: { type: 'permit', provision: [{ type: 'maybe', _type: { extension: [{ url: 'https://example.org/note', valueString: 'x' }] } }] } },
+    code: 'code-invalid',
+    expression: 'Consent.provision.provision[0].type',
+  },
   {
     name: 'Consent with a nested provision type outside consent-provision-type',
     resource: { ...consent, provision: { type: 'permit', provision: [{ type: 'maybe' }] } },

@@ -137,20 +137,15 @@ export interface SubjectNarrowing {
   unrestricted: boolean;
 }
 
-/**
- * One batch of a type-level search in keyset order. Fetches one row more
- * than asked for, to know whether there are more.
- */
-export async function searchResources(db: Db | Tx, search: SearchRequest, candidates: SearchCandidates): Promise<StoredResource[]> {
-  return searchQuery(db, search, candidates);
-}
-
-/** The statement of a batch, built and not yet run: it runs as it is, or inside a statement that reads more with it (request-queries.ts). */
+/** The statement of a batch, built and not yet run: awaited, it runs as it is; the search runs it inside a statement that reads more with it (request-queries.ts). */
 export interface SearchQuery extends PromiseLike<StoredResource[]> {
   toSQL(): { sql: string; params: unknown[] };
 }
 
-/** The statement searchResources runs. */
+/**
+ * One batch of a type-level search in keyset order. Fetches one row more
+ * than asked for, to know whether there are more.
+ */
 export function searchQuery(db: Db | Tx, search: SearchRequest, candidates: SearchCandidates): SearchQuery {
   // Patients narrowed by their subject facts are read from those facts' indexes, in keyset order. Not a search
   // that names its Patients (by id or identifier): that is an attempt at those records, and each is decided

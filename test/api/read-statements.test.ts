@@ -5,7 +5,8 @@ import { startTestHub, type TestHub } from '../support/test-hub.js';
 // What a read costs the database, counted at the driver: the record and the
 // organisation facts in one statement (for a Patient, with the facts the
 // decision reads about it and the caller's own statement), the request's
-// AuditEvents (the REST event and the decision event) in one more. Background work (the log
+// AuditEvents (the REST event and the decision event) in one more; a search reads each batch
+// with the same facts in one statement too. Background work (the log
 // sequencer, subscription delivery) runs on other statements and is not counted.
 
 let t: TestHub;

@@ -2,7 +2,7 @@ import type { Consent, EpisodeOfCare, Patient, Resource } from 'fhir/r4.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inTransaction, rawRows } from '../../src/db/database.js';
 import { upsertOrganisation } from '../../src/db/registry-queries.js';
-import { searchResources, writeVersion, type StoredResource } from '../../src/db/resource-queries.js';
+import { searchQuery, writeVersion, type StoredResource } from '../../src/db/resource-queries.js';
 import { resources } from '../../src/db/schema/index.js';
 import { seal } from '../../src/db/undisclosed.js';
 import { demoOrganisations } from '../../src/demo/world.js';
@@ -109,7 +109,7 @@ async function narrowedIds(ctx: DisclosureContext): Promise<string[]> {
   const ids: string[] = [];
   let cursor: SearchRequest['cursor'];
   for (;;) {
-    const rows = await searchResources(t.db, search(7, cursor), disclosure.candidateSources(ctx, 'Patient'));
+    const rows = await searchQuery(t.db, search(7, cursor), disclosure.candidateSources(ctx, 'Patient'));
     const batch = rows.slice(0, 7);
     ids.push(...batch.map((r) => r.id));
     const last = batch.at(-1);

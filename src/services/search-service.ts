@@ -134,30 +134,32 @@ async function readBatch(
   requester: ScanRequester,
   search: SearchRequest,
 ): Promise<{ ctx: DisclosureContext; rows: StoredResource[]; known: KnownSubjectFacts }> {
-  if ('ctx' in requester) return { ctx: requester.ctx, ...(await batchWithFacts(disclosure, tx, requester.ctx, search, false)) };
-  const guess = disclosure.predictedContext(requester.principal, requester.overrideReason);
-  const read = await batchWithFacts(disclosure, tx, guess, search, true);
+  const narrowing = (ctx: DisclosureContext): SearchCandidates => disclosure.candidateSources(ctx, search.resourceType);
+  if ('ctx' in requester) return { ctx: requester.ctx, ...(await batchWithFacts(disclosure, tx, requester.ctx.requester.organisationCode, search, narrowing(requester.ctx), false)) };
+  const guessed = narrowing(disclosure.predictedContext(requester.principal, requester.overrideReason));
+  const read = await batchWithFacts(disclosure, tx, requester.principal.organisationCode, search, guessed, true);
   if (read.organisations === undefined) throw new Error('the search statement read no organisations');
   const ctx = disclosure.contextOf(requester.principal, requester.overrideReason, read.organisations);
-  if (sameCandidates(disclosure.candidateSources(ctx, search.resourceType), disclosure.candidateSources(guess, search.resourceType))) {
-    return { ctx, ...read };
-  }
-  return { ctx, ...(await batchWithFacts(disclosure, tx, ctx, search, false)) };
+  const candidates = narrowing(ctx);
+  if (sameCandidates(candidates, guessed)) return { ctx, ...read };
+  return { ctx, ...(await batchWithFacts(disclosure, tx, ctx.requester.organisationCode, search, candidates, false)) };
 }
 
 async function batchWithFacts(
   disclosure: DisclosureService,
   tx: Tx,
-  ctx: DisclosureContext,
+  /** The requester's organisation code (whose own statements are read). */
+  requester: string,
   search: SearchRequest,
+  candidates: SearchCandidates,
   organisations: boolean,
 ): Promise<{ rows: StoredResource[]; known: KnownSubjectFacts; organisations: Map<string, OrganisationFacts> | undefined }> {
   const patients = search.resourceType === 'Patient';
-  const query = searchQuery(tx, search, disclosure.candidateSources(ctx, search.resourceType));
+  const query = searchQuery(tx, search, candidates);
   const read = await searchWithFacts(
     tx,
     { type: search.resourceType, descending: search.descending, query },
-    { lookups: disclosure.subjectLookups(patients), requester: ctx.requester.organisationCode, organisations },
+    { lookups: disclosure.subjectLookups(patients), requester, organisations },
   );
   const own = read.said === undefined ? undefined : { ids: new Set(read.rows.map((r) => r.id)), said: read.said };
   return {

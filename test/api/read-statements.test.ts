@@ -140,6 +140,12 @@ describe('the statements of a read', () => {
     expect([hidden.status, nobody.status]).toEqual([200, 200]);
     expect(requestOnly(hidden.texts)).toEqual(requestOnly(nobody.texts));
     expect(searchReads(hidden.texts)).toHaveLength(1);
+    // And the answers are the same but for the number searched for in their self link.
+    const answer = async (nhs: string): Promise<unknown> => {
+      const res = await t.http.get(`/fhir/Patient?identifier=https://fhir.nhs.uk/Id/nhs-number|${nhs}`).set('authorization', `Bearer ${other}`);
+      return JSON.parse(JSON.stringify(res.body).replaceAll(nhs, 'NHS'));
+    };
+    expect(await answer('9434765919')).toEqual(await answer('9000000009'));
   });
 });
 

@@ -79,7 +79,7 @@ export async function benchIngest(context: BenchContext): Promise<void> {
     cleanup.defer('stop hub process', () => hub.stop());
 
     // NHS numbers continue the preload's sequence: no message is about a preloaded child.
-    const formats = await ingestFormats(new UniqueValues(options.patients));
+    const formats = pickFormats(await ingestFormats(new UniqueValues(options.patients)), process.env['BENCH_INGEST_FORMATS']);
     const values = new FreshValues();
     const prepared: Prepared[] = [];
     for (const format of formats) {
@@ -422,6 +422,15 @@ function summary(results: readonly FormatResult[], setting: readonly string[], c
     '',
     'ratio = hub ÷ raw pg throughput per pair; hub CPU ms/msg = median over the measured runs of the hub process\'s CPU time ÷ messages answered; flagged pairs: other processes took > 10 % of the CPU',
   ];
+}
+
+/** BENCH_INGEST_FORMATS=fhir-message,caf: only those formats (to profile one, say); every format when unset. */
+function pickFormats(formats: IngestFormat[], names: string | undefined): IngestFormat[] {
+  if (names === undefined || names.trim() === '') return formats;
+  const wanted = names.split(',').map((n) => n.trim());
+  const unknown = wanted.filter((n) => !formats.some((f) => f.name === n));
+  if (unknown.length > 0) throw new Error(`BENCH_INGEST_FORMATS: unknown ${unknown.join(', ')} (known: ${formats.map((f) => f.name).join(', ')})`);
+  return formats.filter((f) => wanted.includes(f.name));
 }
 
 function cpuFigure(ms: number | undefined): string {

@@ -5,6 +5,7 @@ import type { Extension, Resource, StructureDefinition } from 'fhir/r4.js';
 import type { IssueInput, Problem } from './operation-outcome.js';
 import { problems } from './operation-outcome.js';
 import { walkElements } from './element-walk.js';
+import { quickAccept } from './quick-accept.js';
 import { loadFhirDefinitions, malformedValue } from './validator.js';
 
 // Validation against the hub's own profiles (fhir-profiles/, compiled from FSH
@@ -152,7 +153,7 @@ function hubProfiles(): HubProfiles {
 }
 
 /** The name the hub's parsed profile for a type is registered under in the validator's type index. */
-function schemaName(type: string): string {
+export function schemaName(type: string): string {
   return `eyhub-profile:${type}`;
 }
 
@@ -182,13 +183,15 @@ export function validateAgainstProfile(resource: Resource): { ok: true } | { ok:
   const profile = hub.profiles.get(resource.resourceType);
   let issues: IssueInput[];
   try {
+    // The quick acceptance decides most resources; whatever it does not accept, the full validator decides and explains.
     if (profile === undefined) {
-      validateResource(resource as MedplumResource);
+      if (!quickAccept(resource)) validateResource(resource as MedplumResource);
     } else {
       // validateResource(resource, { profile }) re-parses the StructureDefinition on
       // every call (about 1.2 ms, most of ingest's CPU). The schema parsed once at
       // load is registered under a type name of its own, and validated against here.
-      validateTypedValue({ type: schemaName(resource.resourceType), value: resource });
+      const type = schemaName(resource.resourceType);
+      if (!quickAccept(resource, type)) validateTypedValue({ type, value: resource });
     }
     // The crawl below assumes a well-formed resource, so the hub's checks follow a structural pass.
     issues = hubChecks(resource, hub);

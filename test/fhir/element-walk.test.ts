@@ -1,10 +1,9 @@
-import { readdirSync, readFileSync } from 'node:fs';
-import path from 'node:path';
-import { crawlTypedValue, isPrimitiveType, isResourceType, toTypedValue } from '@medplum/core';
+import { crawlTypedValue, isPrimitiveType, toTypedValue } from '@medplum/core';
 import type { Resource } from 'fhir/r4.js';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { walkElements, type WalkedValue } from '../../src/fhir/element-walk.js';
 import { loadHubProfiles } from '../../src/fhir/profiles.js';
+import { fixtureResources } from '../support/fixture-resources.js';
 
 // walkElements visits what @medplum/core's crawlTypedValue visits (the same
 // elements, types, paths and order), only where an element holds a value:
@@ -52,21 +51,6 @@ function walked(resource: Resource): Visit[] {
   return visits;
 }
 
-function jsonFiles(dir: string): string[] {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((d) =>
-    d.isDirectory() ? jsonFiles(path.join(dir, d.name)) : d.name.endsWith('.json') ? [path.join(dir, d.name)] : [],
-  );
-}
-
-/** Every object with an R4 resourceType, however deep (Bundle entries, golden adapter results). */
-function resourcesIn(value: unknown): Resource[] {
-  if (Array.isArray(value)) return value.flatMap(resourcesIn);
-  if (typeof value !== 'object' || value === null) return [];
-  const v = value as Record<string, unknown>;
-  const own = typeof v['resourceType'] === 'string' && isResourceType(v['resourceType']) && v['meta']?.constructor !== Array ? [v as unknown as Resource] : [];
-  return [...own, ...Object.values(v).flatMap(resourcesIn)];
-}
-
 /** The resource with an extension (holding another) added to every object below its root. */
 function extended(value: unknown, depth = 0): unknown {
   if (Array.isArray(value)) return value.map((v) => extended(v, depth));
@@ -101,14 +85,7 @@ let resources: Resource[];
 
 beforeAll(() => {
   loadHubProfiles();
-  const files = [...jsonFiles(path.resolve('test/fixtures')), ...jsonFiles(path.resolve('test/golden'))];
-  resources = files.flatMap((f) => {
-    try {
-      return resourcesIn(JSON.parse(readFileSync(f, 'utf8')));
-    } catch {
-      return []; // not JSON a test reads as such
-    }
-  });
+  resources = fixtureResources();
 });
 
 describe('walkElements', () => {

@@ -14,8 +14,8 @@ import type { Resource } from 'fhir/r4.js';
 //
 // It only ever accepts. It answers false whenever a rule fails or the
 // resource uses something it does not model (primitive extensions `_x`,
-// contained or nested resources, null, an empty array, an unknown key, two
-// types of one choice element); the caller then runs the full validator, which decides and
+// null, an empty array, an unknown key, two types of one choice element);
+// the caller then runs the full validator, which decides and
 // names the faults. So a resource this accepts is one the full validator
 // accepts (test/fhir/quick-accept.test.ts checks that over every fixture and
 // golden resource in the repository and over mutations of them), and a
@@ -171,7 +171,7 @@ function objectAccepted(object: Record<string, unknown>, schema: InternalTypeSch
     const values: unknown[] = Array.isArray(held) ? held : [held];
     if (Array.isArray(held) !== definition.isArray) return false;
     if (values.length === 0 || values.length < definition.min || values.length > definition.max) return false;
-    const typed = values.map((value): TypedValue => ({ type, value }));
+    const typed = values.map((value): TypedValue => ({ type: type === 'Resource' ? resourceTypeOf(value) : type, value }));
     if (definition.pattern !== undefined && !deepIncludes(Array.isArray(held) ? typed : typed[0], definition.pattern)) return false;
     if (definition.fixed !== undefined && !deepEquals(Array.isArray(held) ? typed : typed[0], definition.fixed)) return false;
     const invariants = elementInvariants.get(definition) ?? [];
@@ -205,12 +205,21 @@ function valueAccepted(value: TypedValue, walk: Walk): boolean {
     }
     return true;
   }
-  // A complex value: a non-empty JSON object of a type the definitions know, never a resource of its own.
+  // A complex value: a non-empty JSON object of a type the definitions know.
   if (typeof held !== 'object' || Array.isArray(held) || Object.keys(held).length === 0) return false;
-  if (value.type === 'Resource' || 'resourceType' in held) return false;
   const schema = tryGetDataType(value.type);
-  if (schema === undefined || schema.kind === 'resource') return false;
-  return objectAccepted(held as Record<string, unknown>, schema, walk);
+  if (schema === undefined) return false;
+  if (schema.kind !== 'resource') return !('resourceType' in held) && objectAccepted(held as Record<string, unknown>, schema, walk);
+  // A resource inside the resource (contained, Bundle.entry.resource): its elements' invariants
+  // see it as %resource, as in the full validator, which checks its type's own invariants at the root only.
+  if ((held as { resourceType?: unknown }).resourceType !== schema.type) return false;
+  return objectAccepted(held as Record<string, unknown>, schema, { variables: { ...walk.variables, '%resource': toTypedValue(held) } });
+}
+
+/** The type of a value held by an element typed Resource: its own resourceType ('' when it names none, which no schema has). */
+function resourceTypeOf(value: unknown): string {
+  const type = typeof value === 'object' && value !== null ? (value as { resourceType?: unknown }).resourceType : undefined;
+  return typeof type === 'string' ? type : '';
 }
 
 /** Each slice holds as many values as the profile allows; a value belongs to the first slice whose discriminators it matches. */

@@ -52,42 +52,61 @@ function keysOf(schema: InternalTypeSchema): ReadonlyMap<string, ElementKey> {
   return keys;
 }
 
+/**
+ * A value the walk found. Its path with indexes is only built when asked for
+ * (a check reporting a fault): building one for every value was most of the
+ * walk's cost.
+ */
+class HeldValue implements WalkedValue {
+  constructor(
+    readonly type: string,
+    readonly value: unknown,
+    private readonly parent: HeldValue | string,
+    private readonly element: string,
+    private readonly index: number | undefined,
+  ) {}
+
+  get path(): string {
+    const parent = typeof this.parent === 'string' ? this.parent : this.parent.path;
+    return this.index === undefined ? `${parent}.${this.element}` : `${parent}.${this.element}[${this.index}]`;
+  }
+}
+
 /** Walks a resource (of its base type's definition) as described above. */
 export function walkElements(resource: Resource, visit: ElementVisitor): void {
   const schema = getDataType(resource.resourceType);
   walkObject(resource as unknown as Record<string, unknown>, schema, schema.path, schema.path, visit);
 }
 
-function walkObject(value: Record<string, unknown>, schema: InternalTypeSchema, path: string, valuePath: string, visit: ElementVisitor): void {
+function hold(values: HeldValue[], v: unknown, type: string, parent: HeldValue | string, element: string, index: number | undefined): void {
+  if (v === undefined || v === null) return;
+  // An element typed Resource (contained, Bundle.entry.resource) holds a resource of its own type.
+  const t = type === 'Resource' && typeof v === 'object' && typeof (v as { resourceType?: unknown }).resourceType === 'string' ? (v as Resource).resourceType : type;
+  values.push(new HeldValue(t, v, parent, element, index));
+}
+
+function walkObject(value: Record<string, unknown>, schema: InternalTypeSchema, path: string, parent: HeldValue | string, visit: ElementVisitor): void {
   const keys = keysOf(schema);
-  const present: (ElementKey & { key: string })[] = [];
+  const present: [ElementKey, string][] = [];
   for (const key of Object.keys(value)) {
     const element = keys.get(key);
-    if (element !== undefined) present.push({ ...element, key });
+    if (element !== undefined) present.push([element, key]);
   }
-  present.sort((a, b) => a.order - b.order);
-  for (const { key, element, type } of present) {
+  if (present.length > 1) present.sort((a, b) => a[0].order - b[0].order);
+  for (const [{ element, type }, key] of present) {
     const held = value[key];
-    const elementPath = `${path}.${element}`;
-    const values: WalkedValue[] = [];
-    const add = (v: unknown, at: string): void => {
-      if (v === undefined || v === null) return;
-      // An element typed Resource (contained, Bundle.entry.resource) holds a resource of its own type.
-      const t = type === 'Resource' && typeof v === 'object' && typeof (v as { resourceType?: unknown }).resourceType === 'string' ? (v as Resource).resourceType : type;
-      values.push({ type: t, value: v, path: at });
-    };
+    const values: HeldValue[] = [];
     if (Array.isArray(held)) {
-      held.forEach((v: unknown, i) => {
-        add(v, `${valuePath}.${element}[${i}]`);
-      });
+      for (let i = 0; i < held.length; i += 1) hold(values, held[i], type, parent, element, i);
     } else {
-      add(held, `${valuePath}.${element}`);
+      hold(values, held, type, parent, element, undefined);
     }
     if (values.length === 0) continue;
+    const elementPath = `${path}.${element}`;
     visit(schema.type, element, elementPath, values);
     for (const v of values) {
       if (isPrimitiveType(v.type) || typeof v.value !== 'object') continue;
-      walkObject(v.value as Record<string, unknown>, getDataType(v.type), elementPath, v.path, visit);
+      walkObject(v.value as Record<string, unknown>, getDataType(v.type), elementPath, v, visit);
     }
   }
 }

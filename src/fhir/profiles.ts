@@ -237,33 +237,34 @@ function hubChecks(resource: Resource, hub: HubProfiles): IssueInput[] {
       }
     }
     if (key === 'extension' || key === 'modifierExtension') {
-      for (const v of values) issues.push(...extensionIssues(v.value as Extension, fhirPath(v.path), parentType, path.slice(0, path.lastIndexOf('.')), hub));
+      for (const v of values) issues.push(...extensionIssues(v.value as Extension, () => fhirPath(v.path), parentType, path.slice(0, path.lastIndexOf('.')), hub));
     }
   });
   return issues;
 }
 
-function extensionIssues(ext: Extension, at: string, parentType: string, parentPath: string, hub: HubProfiles): IssueInput[] {
+/** `at` names the extension in a fault (built only when there is one). */
+function extensionIssues(ext: Extension, at: () => string, parentType: string, parentPath: string, hub: HubProfiles): IssueInput[] {
   const rule = hub.extensions.get(ext.url);
   if (rule === undefined) return []; // others' extensions: open world, base Extension rules only
   const issues: IssueInput[] = [];
   if (rule.contexts.length > 0 && !rule.contexts.some((c) => c === parentType || c === parentPath)) {
-    issues.push({ code: 'structure', diagnostics: `extension ${ext.url} may only appear on ${rule.contexts.join(', ')}`, expression: at });
+    issues.push({ code: 'structure', diagnostics: `extension ${ext.url} may only appear on ${rule.contexts.join(', ')}`, expression: at() });
   }
   if (rule.simple && ext.extension !== undefined) {
-    issues.push({ code: 'structure', diagnostics: `extension ${ext.url} is a simple extension: it has a value and no nested extensions`, expression: `${at}.extension` });
+    issues.push({ code: 'structure', diagnostics: `extension ${ext.url} is a simple extension: it has a value and no nested extensions`, expression: `${at()}.extension` });
   }
   const valueKeys = Object.keys(ext).filter((k) => k.startsWith('value'));
   const type = valueKeys.length === 1 ? valueKeys[0]?.slice('value'.length) : undefined;
   const code = [...rule.valueTypes].find((t) => t.toLowerCase() === type?.toLowerCase());
   if (code === undefined) {
     const sent = valueKeys.length === 0 ? 'no value' : valueKeys.join(', ');
-    issues.push({ code: 'structure', diagnostics: `extension ${ext.url} needs a value of type ${[...rule.valueTypes].join(' or ')}, not ${sent}`, expression: `${at}.value` });
+    issues.push({ code: 'structure', diagnostics: `extension ${ext.url} needs a value of type ${[...rule.valueTypes].join(' or ')}, not ${sent}`, expression: `${at()}.value` });
   } else if (code === 'Reference' && rule.targetTypes.size > 0) {
     const reference = (ext as { valueReference?: { reference?: string } }).valueReference?.reference;
     const target = referencedType(reference);
     if (target !== undefined && !rule.targetTypes.has(target)) {
-      issues.push({ code: 'structure', diagnostics: `extension ${ext.url} refers to ${[...rule.targetTypes].join(' or ')}, not ${target}`, expression: `${at}.value.reference` });
+      issues.push({ code: 'structure', diagnostics: `extension ${ext.url} refers to ${[...rule.targetTypes].join(' or ')}, not ${target}`, expression: `${at()}.value.reference` });
     }
   }
   return issues;

@@ -47,7 +47,8 @@ function crawled(resource: Resource): Visit[] {
 
 function walked(resource: Resource): Visit[] {
   const visits: Visit[] = [];
-  walkElements(resource, (parentType, key, at, values) => visits.push({ parentType, key, path: at, values: [...values] }));
+  // Plain copies: a walked value's path is a getter, which a deep comparison would pass over.
+  walkElements(resource, (parentType, key, at, values) => visits.push({ parentType, key, path: at, values: values.map((v) => ({ type: v.type, value: v.value, path: v.path })) }));
   return visits;
 }
 

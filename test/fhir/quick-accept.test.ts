@@ -1,9 +1,10 @@
-import { OperationOutcomeError, validateTypedValue } from '@medplum/core';
+import { evalFhirPathTyped, OperationOutcomeError, toTypedValue, UCUM, validateTypedValue } from '@medplum/core';
+import type { TypedValue } from '@medplum/core';
 import fc from 'fast-check';
 import type { Resource } from 'fhir/r4.js';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadHubProfiles, profileFor, schemaName } from '../../src/fhir/profiles.js';
-import { quickAccept } from '../../src/fhir/quick-accept.js';
+import { NATIVE_INVARIANTS, quickAccept } from '../../src/fhir/quick-accept.js';
 import { fixtureResources } from '../support/fixture-resources.js';
 
 // quickAccept may only accept what @medplum/core's full validator accepts: it
@@ -164,5 +165,79 @@ describe('quickAccept', () => {
       }),
       { numRuns: Number(process.env["QA_RUNS"] ?? 5000) },
     );
+  });
+});
+
+/** Each object in a resource that a native invariant constrains, as a typed value, with the resource holding it. */
+function constrained(value: unknown, type: string | undefined, resource: Record<string, unknown> | undefined, found: { typed: TypedValue; resource: Record<string, unknown> }[] = []): typeof found {
+  if (Array.isArray(value)) {
+    for (const v of value) constrained(v, type, resource, found);
+    return found;
+  }
+  if (typeof value !== 'object' || value === null) return found;
+  const object = value as Record<string, unknown>;
+  const own = typeof object['resourceType'] === 'string' ? object['resourceType'] : type;
+  const holder = typeof object['resourceType'] === 'string' ? object : resource;
+  if (own !== undefined && holder !== undefined) found.push({ typed: { type: own, value: object }, resource: holder });
+  for (const [key, child] of Object.entries(object)) {
+    const childType = key === 'extension' || key === 'modifierExtension' ? 'Extension' : own === 'Bundle' && key === 'entry' ? 'BundleEntry' : undefined;
+    constrained(child, childType, holder, found);
+  }
+  return found;
+}
+
+/** For each native invariant: [answers compared, of them false]. Fails on the first answer that differs from the expression's. */
+function compareNatives(resource: Resource, tally: Map<string, [number, number]>): void {
+  for (const { typed, resource: holder } of constrained(resource, undefined, undefined)) {
+    for (const [key, native] of NATIVE_INVARIANTS) {
+      const applies = native.type === typed.type || (native.type === 'DomainResource' && typed.value === holder);
+      if (!applies) continue;
+      const answer = native.holds(typed.value as Record<string, unknown>, holder);
+      if (answer === undefined) continue;
+      const variables = { '%context': typed, '%resource': toTypedValue(holder), '%rootResource': toTypedValue(holder), '%ucum': toTypedValue(UCUM) };
+      let expected: boolean;
+      try {
+        const result = evalFhirPathTyped(native.expression, [typed], variables);
+        expected = result.length === 1 && result[0]?.value === true;
+      } catch {
+        expected = false;
+      }
+      if (answer !== expected) throw new Error(`${key} answers ${String(answer)}, its expression ${String(expected)}, for ${typed.type} ${JSON.stringify(typed.value)}`);
+      const [n, f] = tally.get(key) ?? [0, 0];
+      tally.set(key, [n + 1, f + (answer ? 0 : 1)]);
+    }
+  }
+}
+
+const message = (entry: unknown[], extra: Record<string, unknown> = {}): Resource => ({ resourceType: 'Bundle', type: 'message', entry, ...extra }) as unknown as Resource;
+const header = { fullUrl: 'urn:uuid:1', resource: { resourceType: 'MessageHeader', eventCoding: { code: 'x' }, source: { endpoint: 'e' } } };
+
+/** Bundles and an extension that break each native rule that can fail, beside the fixtures (which meet them). */
+const BREAKING: Resource[] = [
+  message([header], { total: 1 }), // bdl-1
+  message([{ ...header, search: { mode: 'match' } }]), // bdl-2
+  message([{ ...header, request: { method: 'POST', url: 'Patient' } }]), // bdl-3
+  message([{ ...header, response: { status: '201' } }]), // bdl-4
+  message([header, { fullUrl: 'urn:uuid:2' }]), // bdl-5
+  message([header, { fullUrl: 'urn:uuid:1', resource: { resourceType: 'Patient' } }]), // bdl-7
+  message([{ ...header, fullUrl: 'https://example.org/MessageHeader/1/_history/2' }]), // bdl-8
+  message([{ fullUrl: 'urn:uuid:3', resource: { resourceType: 'Patient' } }, header]), // bdl-12
+  { resourceType: 'Patient', extension: [{ url: 'u', valueString: 'x', extension: [{ url: 'v', valueCode: 'y' }] }, { url: 'w' }] } as Resource, // ext-1, both ways
+];
+
+describe('NATIVE_INVARIANTS', () => {
+  it('answer as their FHIRPath expressions do wherever they answer, over every fixture and mutations of them', () => {
+    const tally = new Map<string, [number, number]>();
+    for (const resource of [...resources, ...BREAKING]) compareNatives(resource, tally);
+    fc.assert(
+      fc.property(fc.nat(), fc.array(mutation, { minLength: 1, maxLength: 3 }), (pick, mutations) => {
+        compareNatives(mutations.reduce(mutate, resources[pick % resources.length] as Resource), tally);
+      }),
+      { numRuns: Number(process.env['QA_RUNS'] ?? 5000) },
+    );
+    // Every native rule was compared, and every one that can fail did (bdl-9 to bdl-11 answer only "true", for Bundles that are not documents).
+    expect([...NATIVE_INVARIANTS.keys()].filter((k) => (tally.get(k)?.[0] ?? 0) === 0)).toEqual([]);
+    const neverFalse = [...NATIVE_INVARIANTS.keys()].filter((k) => (tally.get(k)?.[1] ?? 0) === 0);
+    expect(neverFalse.sort()).toEqual(['bdl-10', 'bdl-11', 'bdl-9', 'dom-2', 'dom-4', 'dom-5']);
   });
 });

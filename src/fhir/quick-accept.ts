@@ -317,6 +317,15 @@ interface Walk {
  * "not decided here", never "invalid".
  */
 export function quickAccept(resource: Resource, type: string = resource.resourceType): boolean {
+  try {
+    return accepted(resource, type);
+  } catch {
+    // A shape that trips the engine's helpers ({"valueOf": …} where a primitive belongs): the full validator decides.
+    return false;
+  }
+}
+
+function accepted(resource: Resource, type: string): boolean {
   const schema = tryGetDataType(type);
   if (schema === undefined || typeof resource !== 'object' || Array.isArray(resource)) return false;
   // The root names its own type (the one key the walk below passes over).

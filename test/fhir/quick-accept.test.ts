@@ -67,7 +67,7 @@ const ODD_VALUES: unknown[] = ['', ' ', 'x', 'a  b', '2026-13-01', '2026-02-01',
   // Values that break an invariant or a slice's discriminator rather than a type.
   'https://fhir.nhs.uk/Id/nhs-number', { start: '2026-02-01', end: '2026-01-01' }, { reference: '#nowhere' }, { value: 1, comparator: '<', unit: 'kg' }, { text: 'masked' }];
 const CHOICE_SUFFIXES = ['String', 'Integer', 'Boolean', 'DateTime', 'Date', 'Quantity', 'CodeableConcept', 'Reference', 'Period', 'Code', 'Age'];
-const ADDED_KEYS = ['foo', '_status', '_birthDate', 'id', 'extension', 'modifierExtension', 'contained', 'resourceType', 'valueString', 'url', 'dataAbsentReason', 'system', 'code', 'period', 'valueQuantity', 'effectivePeriod', 'reference'];
+const ADDED_KEYS = ['foo', '_status', '_birthDate', 'id', 'extension', 'modifierExtension', 'contained', 'resourceType', 'valueString', 'url', 'dataAbsentReason', 'system', 'code', 'period', 'valueQuantity', 'effectivePeriod', 'reference', 'valueOf', 'constructor', 'hasOwnProperty'];
 
 type Mutation =
   | { kind: 'delete'; at: number }

@@ -266,6 +266,8 @@ interface CompiledSchema {
   rootInvariants: readonly Invariant[];
   /** Each element's invariants, checked on every value it holds. */
   elementInvariants: ReadonlyMap<InternalSchemaElement, readonly Invariant[]>;
+  /** Whether it names a nested element ("identifier.system"), as a profile may: left to the full validator. */
+  dotted: boolean;
 }
 
 const compiled = new WeakMap<InternalTypeSchema, CompiledSchema>();
@@ -301,7 +303,8 @@ function compile(schema: InternalTypeSchema): CompiledSchema {
     if (definition.min > 0) required.push({ name, jsonNames });
     elementInvariants.set(definition, invariantsOf(definition.constraints));
   }
-  const result: CompiledSchema = { keys, required, rootInvariants: invariantsOf(schema.constraints), elementInvariants };
+  const dotted = Object.keys(schema.elements).some((name) => name.includes('.'));
+  const result: CompiledSchema = { keys, required, rootInvariants: invariantsOf(schema.constraints), elementInvariants, dotted };
   compiled.set(schema, result);
   return result;
 }
@@ -316,9 +319,9 @@ interface Walk {
  * type, or a profile registered under a type name of its own); false means
  * "not decided here", never "invalid".
  */
-export function quickAccept(resource: Resource, type: string = resource.resourceType): boolean {
+export function quickAccept(resource: Resource, type?: string): boolean {
   try {
-    return accepted(resource, type);
+    return accepted(resource, type ?? resource.resourceType);
   } catch {
     // A shape that trips the engine's helpers ({"valueOf": …} where a primitive belongs): the full validator decides.
     return false;
@@ -330,11 +333,12 @@ function accepted(resource: Resource, type: string): boolean {
   if (schema === undefined || typeof resource !== 'object' || Array.isArray(resource)) return false;
   // The root names its own type (the one key the walk below passes over).
   if (resource.resourceType !== schema.type) return false;
+  const compiledSchema = compile(schema);
   // Dotted element names (a profile constraining a nested element) are checked by the full validator only.
-  if (Object.keys(schema.elements).some((name) => name.includes('.'))) return false;
+  if (compiledSchema.dotted) return false;
   const root: TypedValue = { type, value: resource };
   const walk: Walk = { variables: { '%ucum': toTypedValue(UCUM), '%resource': toTypedValue(resource), '%rootResource': root } };
-  if (!invariantsHold(compile(schema).rootInvariants, root, walk)) return false;
+  if (!invariantsHold(compiledSchema.rootInvariants, root, walk)) return false;
   return objectAccepted(resource as unknown as Record<string, unknown>, schema, walk);
 }
 

@@ -4,7 +4,8 @@ import fc from 'fast-check';
 import type { Resource } from 'fhir/r4.js';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadHubProfiles, profileFor, schemaName } from '../../src/fhir/profiles.js';
-import { NATIVE_INVARIANTS, quickAccept } from '../../src/fhir/quick-accept.js';
+import { NATIVE_INVARIANTS } from '../../src/fhir/native-invariants.js';
+import { quickAccept } from '../../src/fhir/quick-accept.js';
 import { fixtureResources } from '../support/fixture-resources.js';
 
 // quickAccept may only accept what @medplum/core's full validator accepts: it

@@ -71,12 +71,11 @@ interface Invariant {
   native: NativeInvariant | undefined;
 }
 
-
 interface CompiledSchema {
   /** JSON property name → element; a choice element under each of its typed names ("valueString"). */
   keys: ReadonlyMap<string, KeyedElement>;
-  /** Elements with min ≥ 1, each with the JSON names that would satisfy it. */
-  required: readonly { name: string; jsonNames: readonly string[] }[];
+  /** The names of the elements with min ≥ 1 ("value[x]" for a choice element: any of its typed names will do). */
+  required: readonly string[];
   /** The type's own invariants, checked at the root only (as the full validator does). */
   rootInvariants: readonly Invariant[];
   /** Each element's invariants, checked on every value it holds. */
@@ -101,21 +100,15 @@ function compile(schema: InternalTypeSchema): CompiledSchema {
   const known = compiled.get(schema);
   if (known !== undefined) return known;
   const keys = new Map<string, KeyedElement>();
-  const required: { name: string; jsonNames: string[] }[] = [];
+  const required: string[] = [];
   const elementInvariants = new Map<InternalSchemaElement, Invariant[]>();
   for (const [name, definition] of Object.entries(schema.elements)) {
-    const jsonNames: string[] = [];
     if (name.endsWith('[x]')) {
-      for (const t of definition.type) {
-        const jsonName = `${name.slice(0, -3)}${capitalize(t.code)}`;
-        keys.set(jsonName, { name, definition, type: t.code });
-        jsonNames.push(jsonName);
-      }
+      for (const t of definition.type) keys.set(`${name.slice(0, -3)}${capitalize(t.code)}`, { name, definition, type: t.code });
     } else if (!name.includes('.')) {
       keys.set(name, { name, definition, type: definition.type[0]?.code ?? 'undefined' });
-      jsonNames.push(name);
     }
-    if (definition.min > 0) required.push({ name, jsonNames });
+    if (definition.min > 0) required.push(name);
     elementInvariants.set(definition, invariantsOf(definition.constraints));
   }
   const dotted = Object.keys(schema.elements).some((name) => name.includes('.'));
@@ -191,7 +184,7 @@ function objectAccepted(object: Record<string, unknown>, schema: InternalTypeSch
     seen.add(element.name);
     present.push([element, held]);
   }
-  for (const { name } of required) if (!seen.has(name)) return false;
+  for (const name of required) if (!seen.has(name)) return false;
   for (const [{ definition, type }, held] of present) {
     const values: unknown[] = Array.isArray(held) ? held : [held];
     if (Array.isArray(held) !== definition.isArray) return false;

@@ -18,9 +18,9 @@ import { fixtureResources } from '../support/fixture-resources.js';
 // malformed date, an array where one value belongs and back), an element
 // repeated, an unknown key added. It must also accept the fixtures the full
 // validator accepts, except those using what it leaves to the full validator
-// (primitive extensions, empty arrays), or it would not
-// stand in at all.
-// The seed comes from test/support/fast-check-seed.ts (FC_SEED in CI).
+// (primitive extensions, empty arrays), or it would not stand in at all.
+// The seed comes from test/support/fast-check-seed.ts (FC_SEED in CI);
+// QA_RUNS sets the mutations per property (5,000), for longer searches.
 
 /** The type names a resource is validated as: its base type, and the hub's profile where it has one. */
 function typesOf(resource: Resource): string[] {
@@ -156,16 +156,20 @@ describe('quickAccept', () => {
   });
 
   it('accepts no mutation of a fixture that the full validator refuses', () => {
+    const runs = Number(process.env['QA_RUNS'] ?? 5000);
+    let accepted = 0;
     fc.assert(
       fc.property(fc.nat(), fc.array(mutation, { minLength: 1, maxLength: 3 }), fc.boolean(), (pick, mutations, asProfile) => {
         const original = resources[pick % resources.length] as Resource;
         const mutated = mutations.reduce(mutate, original);
         const types = typesOf(original);
         const type = (asProfile ? types[types.length - 1] : types[0]) as string;
-        expectNoWrongAcceptance(mutated, type);
+        if (expectNoWrongAcceptance(mutated, type)) accepted += 1;
       }),
-      { numRuns: Number(process.env["QA_RUNS"] ?? 5000) },
+      { numRuns: runs },
     );
+    // Many mutations leave a valid resource (an optional element deleted, an element repeated): the comparison is not empty.
+    expect(accepted).toBeGreaterThan(runs / 20);
   });
 });
 

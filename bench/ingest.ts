@@ -79,7 +79,7 @@ export async function benchIngest(context: BenchContext): Promise<void> {
     cleanup.defer('stop hub process', () => hub.stop());
 
     // NHS numbers continue the preload's sequence: no message is about a preloaded child.
-    const formats = pickFormats(await ingestFormats(new UniqueValues(options.patients)), process.env['BENCH_INGEST_FORMATS']);
+    const formats = pickFormats(await ingestFormats(new UniqueValues(options.patients)), options.ingestFormats);
     const values = new FreshValues();
     const prepared: Prepared[] = [];
     for (const format of formats) {
@@ -425,9 +425,8 @@ function summary(results: readonly FormatResult[], setting: readonly string[], c
 }
 
 /** BENCH_INGEST_FORMATS=fhir-message,caf: only those formats (to profile one, say); every format when unset. */
-function pickFormats(formats: IngestFormat[], names: string | undefined): IngestFormat[] {
-  if (names === undefined || names.trim() === '') return formats;
-  const wanted = names.split(',').map((n) => n.trim());
+function pickFormats(formats: IngestFormat[], wanted: readonly string[] | undefined): IngestFormat[] {
+  if (wanted === undefined || wanted.length === 0) return formats;
   const unknown = wanted.filter((n) => !formats.some((f) => f.name === n));
   if (unknown.length > 0) throw new Error(`BENCH_INGEST_FORMATS: unknown ${unknown.join(', ')} (known: ${formats.map((f) => f.name).join(', ')})`);
   return formats.filter((f) => wanted.includes(f.name));

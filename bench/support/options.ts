@@ -18,6 +18,8 @@ export const benchEnvSchema = z
     BENCH_PATIENTS: z.coerce.number().int().min(1_000).max(2_000_000).default(100_000),
     // bench log-scale: entries in the large log (against 10k).
     BENCH_LOG_ENTRIES: z.coerce.number().int().min(10_000).max(100_000_000).default(10_000_000),
+    // bench ingest: only these formats (comma-separated names, e.g. fhir-message,caf), to profile one; every format when unset.
+    BENCH_INGEST_FORMATS: z.string().optional(),
   })
   .transform((env) => ({
     adminUrl: env.DATABASE_URL,
@@ -26,6 +28,7 @@ export const benchEnvSchema = z
     pairs: env.BENCH_PAIRS,
     patients: env.BENCH_PATIENTS,
     logEntries: env.BENCH_LOG_ENTRIES,
+    ingestFormats: env.BENCH_INGEST_FORMATS?.split(',').map((n) => n.trim()).filter((n) => n !== ''),
   }));
 
 export type BenchOptions = z.infer<typeof benchEnvSchema>;

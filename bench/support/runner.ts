@@ -15,7 +15,8 @@ const CLEANUP_GRACE_MS = 90_000;
 
 export const ENVIRONMENT_HELP = [
   'environment: DATABASE_URL (admin connection; a fresh database is created and dropped),',
-  '  BENCH_SECONDS (15), BENCH_WARMUP_SECONDS (3), BENCH_PAIRS (3), BENCH_PATIENTS (100000), BENCH_LOG_ENTRIES (10000000)',
+  '  BENCH_SECONDS (15), BENCH_WARMUP_SECONDS (3), BENCH_PAIRS (3), BENCH_PATIENTS (100000), BENCH_LOG_ENTRIES (10000000),',
+  '  BENCH_INGEST_FORMATS (ingest: e.g. fhir-message,caf; every format when unset)',
 ];
 
 export async function runBenchmark(name: string, benchmark: Benchmark): Promise<number> {

@@ -86,6 +86,9 @@ interface CompiledSchema {
 
 const compiled = new WeakMap<InternalTypeSchema, CompiledSchema>();
 
+/** FHIRPath's %ucum, as the full validator sets it. */
+const UCUM_VALUE: TypedValue = toTypedValue(UCUM);
+
 function invariantsOf(constraints: InternalSchemaElement['constraints'] | undefined): Invariant[] {
   return (constraints ?? [])
     .filter((c) => c.severity === 'error' && !SKIPPED_INVARIANTS.has(c.key))
@@ -145,7 +148,7 @@ function accepted(resource: Resource, type: string): boolean {
   // Dotted element names (a profile constraining a nested element) are checked by the full validator only.
   if (compiledSchema.dotted) return false;
   const root: TypedValue = { type, value: resource };
-  const walk: Walk = { variables: { '%ucum': toTypedValue(UCUM), '%resource': toTypedValue(resource), '%rootResource': root } };
+  const walk: Walk = { variables: { '%ucum': UCUM_VALUE, '%resource': toTypedValue(resource), '%rootResource': root } };
   if (!invariantsHold(compiledSchema.rootInvariants, root, walk)) return false;
   return objectAccepted(resource as unknown as Record<string, unknown>, schema, walk);
 }

@@ -37,7 +37,10 @@ import { elapsedSeconds, withDeadline } from './support/time.js';
 // 1. Offline verification. A bundle of BENCH_AUDIT_ENTRIES (1,000,000)
 //    synthetic disclosure decision events (support/audit-events.ts: the hub's
 //    own decisionAuditEvent, deterministic from a seed), a receipt per entry
-//    and a checkpoint every 1,000 entries, signed with a fresh Ed25519 log key,
+//    signed as the sequencer signs them (BENCH_AUDIT_PASS entries a pass, 40:
+//    a busy hub's, about 800 audited requests a second with the sequencer's
+//    50 ms gap; runs of up to 64 entries under one signature) and a checkpoint
+//    every 1,000 entries, signed with a fresh Ed25519 log key,
 //    is written to a temporary directory (support/audit-bundle-file.ts; not
 //    timed) and deleted at the end. Scenario: verifyBundle over the file's
 //    lines as bytes (bundleLines), as `hub audit verify --bundle` does
@@ -59,7 +62,7 @@ import { elapsedSeconds, withDeadline } from './support/time.js';
 //    concurrent writers in transactions of 1–3 events (appendAuditEvent, as a
 //    request writes them), then sequenced: in batches of 500 (the sequencer's),
 //    baseline with no key (the hash chain alone), scenario with the log key
-//    (a receipt per entry) and AuditLogService.afterSequenced after each batch
+//    (receipts signed in runs) and AuditLogService.afterSequenced after each batch
 //    (the in-memory Merkle tree, a checkpoint every 1,000 entries), as the
 //    hub's AuditSequencer runs them. Sequencing entries/s ÷ entries/s, and the
 //    µs per entry the log adds.
@@ -69,6 +72,7 @@ import { elapsedSeconds, withDeadline } from './support/time.js';
 const auditEnvSchema = z.object({
   BENCH_AUDIT_ENTRIES: z.coerce.number().int().min(2_000).max(5_000_000).default(1_000_000),
   BENCH_AUDIT_RECEIPT_ENTRIES: z.coerce.number().int().min(1_000).max(1_000_000).default(50_000),
+  BENCH_AUDIT_PASS: z.coerce.number().int().min(1).max(500).default(40),
   BENCH_AUDIT_LOG_EVENTS: z.coerce.number().int().min(1_000).max(1_000_000).default(10_000),
   BENCH_AUDIT_DATABASE: z.enum(['postgres', 'pglite']).default('postgres'),
   BENCH_AUDIT_PARTS: z.enum(['all', 'verify', 'log']).default('all'),
@@ -366,12 +370,13 @@ async function runVerifyPart(context: BenchContext, auditOptions: AuditOptions):
   try {
     const key = benchLogKey();
     const pinnedKey = verifierKeyOf(key);
-    log(`audit: writing a bundle of ${auditOptions.BENCH_AUDIT_ENTRIES} entries (a receipt each, a checkpoint every ${CHECKPOINT_EVERY}) to ${dir}; not timed`);
+    log(`audit: writing a bundle of ${auditOptions.BENCH_AUDIT_ENTRIES} entries (a receipt each, signed in passes of ${auditOptions.BENCH_AUDIT_PASS}; a checkpoint every ${CHECKPOINT_EVERY}) to ${dir}; not timed`);
     const bundles = await writeBenchBundles({
       dir,
       entries: auditOptions.BENCH_AUDIT_ENTRIES,
       receiptEntries: auditOptions.BENCH_AUDIT_RECEIPT_ENTRIES,
       checkpointEvery: CHECKPOINT_EVERY,
+      pass: auditOptions.BENCH_AUDIT_PASS,
       key,
       seed: EVENT_SEED,
       start: START,
@@ -450,7 +455,7 @@ function verifyReport(results: VerifyResults, context: BenchContext): string[] {
   return [
     '',
     `audit part 1: offline verification of a ${main.entries}-entry bundle (hub audit verify --bundle) against SHA-256 of the same bytes`,
-    `  bundle: ${(main.bytes / MB).toFixed(0)} MB of JSON Lines: a header, ${main.checkpoints} Ed25519-signed checkpoints (every ${CHECKPOINT_EVERY} entries), ${main.entries} entries each with its leaf hash and receipt; ` +
+    `  bundle: ${(main.bytes / MB).toFixed(0)} MB of JSON Lines: a header, ${main.checkpoints} Ed25519-signed checkpoints (every ${CHECKPOINT_EVERY} entries), ${main.entries} entries each with its leaf hash and receipt (signed in sequencing passes of ${bundles.pass}: one Ed25519 signature per run of up to 64); ` +
       `events: disclosure decisions built with decisionAuditEvent (1–3 patients, 1–4 records, a Consent, a protocol flow, 3 agents), ${ev.min}–${ev.max} bytes of canonical JSON (mean ${ev.mean.toFixed(0)}); ` +
       `generated in ${bundles.seconds.toFixed(0)} s (not timed) in ${tmpdir()}, deleted afterwards`,
     `  scenario: verifyBundle over bundleLines (the file's lines as bytes, 4 MB reads), key pinned, as auditVerifyBundle runs it: per entry the export's layout taken apart (splitEntryLine), SHA-256 leaf over the event's canonical bytes as they stand, ` +
@@ -464,7 +469,7 @@ function verifyReport(results: VerifyResults, context: BenchContext): string[] {
     `per entry, over ${stages.entries} entries in memory, entry by entry (a second round, once): the exact bytes' path: layout ${us(stages.split)} µs, leaf hash of the event's bytes ${us(stages.exactLeaf)} µs; ` +
       `the full parse (a line in another layout): JSON.parse ${us(stages.parse)} µs, zod ${us(stages.schema)} µs, ` +
       `leaf hash ${us(stages.leaf)} µs (canonical JSON alone ${us(stages.canonical)} µs, then SHA-256), tree ${us(stages.tree)} µs: ` +
-      `${us(stages.parse + stages.schema + stages.leaf + stages.tree)} µs of verifying; an Ed25519 receipt check ${us(stages.receipt)} µs; SHA-256 of the line ${us(stages.lineSha)} µs`,
+      `${us(stages.parse + stages.schema + stages.leaf + stages.tree)} µs of verifying; a receipt check ${us(stages.receipt)} µs (its run's Ed25519 signature checked once per run); SHA-256 of the line ${us(stages.lineSha)} µs`,
     '',
     `audit part 1b: every receipt checked (a bundle of the first ${receipts.entries} entries with no checkpoint: the path that names a changed entry)`,
     `  bundle: ${(receipts.bytes / MB).toFixed(0)} MB; scenario and baseline as above (verifyBundle checks all ${receipts.entries} receipts in finish())`,
@@ -740,7 +745,7 @@ function logReport(results: LogResults, context: BenchContext): string[] {
     `  database: ${results.setting}; one database per side, growing by the same entries`,
     `  per run: ${events} decision events (as in part 1) appended by ${APPENDERS} concurrent writers in transactions of 1–3 (appendAuditEvent; ${txs} transactions), then sequenced in batches of ${SEQUENCE_BATCH}`,
     '  baseline: sequenceAuditEvents without a key: the gap-free index and the hash chain only (no receipts, no tree, no checkpoints)',
-    `  scenario: sequenceAuditEvents with the log key (an Ed25519 receipt per entry) and AuditLogService.afterSequenced after each batch (Merkle tree caught up from the log, a checkpoint signed every ${CHECKPOINT_EVERY} entries)`,
+    `  scenario: sequenceAuditEvents with the log key (a receipt per entry, one Ed25519 signature per run of up to 64) and AuditLogService.afterSequenced after each batch (Merkle tree caught up from the log, a checkpoint signed every ${CHECKPOINT_EVERY} entries)`,
     `  runs: ${context.options.pairs} pairs (baseline first), each after ${context.options.warmupSeconds > 0 ? `${LOG_WARMUP_EVENTS} warm-up events` : 'no warm-up'} and a CHECKPOINT; ` +
       `µs/entry = the phase's wall time ÷ entries; other CPU measured over the sequencing phase`,
     '',

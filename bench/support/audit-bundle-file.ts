@@ -7,7 +7,7 @@ import { finished, pipeline } from 'node:stream/promises';
 import { BUNDLE_TYPE } from '../../src/audit/bundle.js';
 import { canonicalJson } from '../../src/audit/canonical-json.js';
 import { CompactRange } from '../../src/audit/merkle-tree.js';
-import { signCheckpoint, signReceipt, verifierKeyOf, type LogKey } from '../../src/audit/signed-note.js';
+import { signCheckpoint, signReceipts, verifierKeyOf, type LogKey } from '../../src/audit/signed-note.js';
 import { decisionEventSource } from './audit-events.js';
 import { elapsedSeconds } from './time.js';
 
@@ -36,6 +36,8 @@ export interface GeneratedBundles {
   main: BundleFile;
   /** The first `receiptEntries` entries with no checkpoint: every receipt is checked. */
   receipts: BundleFile;
+  /** Entries per sequencing pass the receipts were signed in. */
+  pass: number;
   /** UTF-8 bytes of the events' canonical JSON. */
   eventBytes: { min: number; mean: number; max: number };
   seconds: number;
@@ -46,6 +48,8 @@ export interface BundlePlan {
   entries: number;
   receiptEntries: number;
   checkpointEvery: number;
+  /** Entries per sequencing pass: the sequencer signs each pass's receipts in runs of up to 64. */
+  pass: number;
   key: LogKey;
   seed: number;
   start: Date;
@@ -101,6 +105,17 @@ export async function writeBenchBundles(plan: BundlePlan): Promise<GeneratedBund
   const checkpoints: string[] = [];
   const sizes = { min: Number.POSITIVE_INFINITY, sum: 0, max: 0 };
   let lastRecorded = plan.start;
+  // One pass's entries, written once their receipts are signed.
+  let pass: { index: number; leaf: Buffer; canonical: string }[] = [];
+  const writePass = async (): Promise<void> => {
+    const signed = signReceipts(plan.key, pass[0]?.index ?? 0, pass.map((e) => e.leaf));
+    for (const [at, { index, leaf, canonical }] of pass.entries()) {
+      const line = `{"type":"entry","index":${index},"leafHash":"${leaf.toString('hex')}","receipt":"${signed[at] ?? ''}","event":${canonical}}\n`;
+      await scratch.add(line);
+      if (index < receiptEntries) await receipts.add(line);
+    }
+    pass = [];
+  };
   for (let index = 0; index < plan.entries; index += 1) {
     if (index % 10_000 === 0) {
       plan.signal.throwIfAborted();
@@ -110,10 +125,8 @@ export async function writeBenchBundles(plan: BundlePlan): Promise<GeneratedBund
     const canonical = canonicalJson(event);
     // leafHashBytes (src/audit/log-hash.ts) over the canonical text made once here; the verifier recomputes it from the event.
     const leaf = createHash('sha256').update(ZERO).update(canonical, 'utf8').digest();
-    const receipt = signReceipt(plan.key, index, leaf);
-    const line = `{"type":"entry","index":${index},"leafHash":"${leaf.toString('hex')}","receipt":"${receipt}","event":${canonical}}\n`;
-    await scratch.add(line);
-    if (index < receiptEntries) await receipts.add(line);
+    pass.push({ index, leaf, canonical });
+    if (pass.length === plan.pass) await writePass();
     range.append(leaf);
     lastRecorded = new Date(event.recorded);
     if (range.size % plan.checkpointEvery === 0) {
@@ -126,6 +139,7 @@ export async function writeBenchBundles(plan: BundlePlan): Promise<GeneratedBund
     sizes.max = Math.max(sizes.max, bytes);
     sizes.sum += bytes;
   }
+  if (pass.length > 0) await writePass();
   await scratch.close();
   await receipts.close();
 
@@ -140,6 +154,7 @@ export async function writeBenchBundles(plan: BundlePlan): Promise<GeneratedBund
   return {
     main: { path: mainPath, bytes: (await stat(mainPath)).size, entries: plan.entries, checkpoints: checkpoints.length },
     receipts: { path: receiptsPath, bytes: (await stat(receiptsPath)).size, entries: receiptEntries, checkpoints: 0 },
+    pass: plan.pass,
     eventBytes: { min: sizes.min, mean: sizes.sum / plan.entries, max: sizes.max },
     seconds: elapsedSeconds(started),
   };

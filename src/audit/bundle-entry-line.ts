@@ -15,6 +15,8 @@
 // JSON the hub hashed (SHA-256 being collision resistant), hence canonical and
 // valid JSON; if not, the root or the receipt fails, as for any other edit.
 
+import { MAX_RECEIPT_CHARS } from './signed-note.js';
+
 export interface EntryLineParts {
   index: number;
   /** Where the stored leaf hash's 64 lower-case hex digits start in the line, or null. */
@@ -34,8 +36,8 @@ const HEX = ascii('0123456789abcdef');
 const QUOTE = 0x22;
 const OPEN = 0x7b;
 const CLOSE = 0x7d;
-/** More than any receipt's base64 (4 + 64 bytes: 92 characters). */
-const MAX_RECEIPT = 200;
+/** The longest receipt's base64 (signed-note.ts); a longer line is left to the full parse, and its receipt fails. */
+const MAX_RECEIPT = MAX_RECEIPT_CHARS;
 /** Indices up to 15 digits are exact as numbers and have one decimal form. */
 const MAX_INDEX_DIGITS = 15;
 

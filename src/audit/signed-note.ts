@@ -1,4 +1,5 @@
 import { createHash, createPrivateKey, createPublicKey, sign, verify, type KeyObject } from 'node:crypto';
+import { everyAuditPath, rootFromInclusion } from './merkle.js';
 
 // Checkpoints of the audit log as C2SP signed notes, signed with Ed25519.
 // See: https://c2sp.org/signed-note and https://c2sp.org/tlog-checkpoint
@@ -152,37 +153,197 @@ export function openCheckpoint(note: string, verifier: LogVerifier): NoteCheck<C
 }
 
 /**
- * A per-entry receipt: the log key's signature over the entry's place and
- * leaf hash, made when the entry is sequenced (like a Certificate Transparency
- * SCT). Base64 of key ID || signature.
+ * The most consecutive entries one receipt signature covers. Each receipt of
+ * such a run carries its audit path in the run's tree, at most six hashes.
+ */
+export const RECEIPT_RUN = 64;
+
+/** The longest receipt a verifier reads: key ID, signature, place, and an audit path in a run of up to 65,535 entries (16 hashes). */
+export const MAX_RECEIPT_BYTES = 4 + 64 + 8 + 2 + 16 * 32;
+/** The same, as base64 characters. */
+export const MAX_RECEIPT_CHARS = 4 * Math.ceil(MAX_RECEIPT_BYTES / 3);
+
+/**
+ * Receipts for the consecutive entries from index `first`, as the sequencer
+ * places them (like Certificate Transparency's signed certificate
+ * timestamps, signed in runs). Each run of up to RECEIPT_RUN entries gets one
+ * Ed25519 signature over its place (first index and size) and the RFC 9162
+ * Merkle root of its leaf hashes. An entry's receipt is that signature with
+ * the run's place and the entry's audit path in the run's tree, so each
+ * receipt is checked alone: the entry's leaf and path must lead to the signed
+ * root at the entry's own position, so a changed, moved or removed entry fails
+ * its own receipt and no other's. Base64 of key ID (4) || signature (64) ||
+ * first index (8, big-endian) || run size (2, big-endian) || audit path (32 each).
+ */
+export function signReceipts(key: LogKey, first: number, leafHashes: readonly Uint8Array[]): string[] {
+  if (!Number.isSafeInteger(first) || first < 0) throw new RangeError('receipts: the first index must be a non-negative integer');
+  const receipts: string[] = [];
+  for (let at = 0; at < leafHashes.length; at += RECEIPT_RUN) {
+    const run = leafHashes.slice(at, at + RECEIPT_RUN);
+    const { root, paths } = everyAuditPath(run);
+    const signature = sign(null, runMessage(key.name, first + at, run.length, root), key.privateKey);
+    const place = Buffer.alloc(10);
+    place.writeBigUInt64BE(BigInt(first + at), 0);
+    place.writeUInt16BE(run.length, 8);
+    for (const path of paths) receipts.push(Buffer.concat([key.keyId, signature, place, ...path]).toString('base64'));
+  }
+  return receipts;
+}
+
+/**
+ * The receipt of one entry alone, as the hub signed every entry before it
+ * signed them in runs: the key's signature over the entry's index and leaf
+ * hash. Base64 of key ID (4) || signature (64). Logs sequenced then still hold
+ * these, and verifyReceipt accepts both.
  */
 export function signReceipt(key: LogKey, index: number, leafHash: Uint8Array): string {
   const signature = sign(null, receiptMessage(key.name, index, leafHash), key.privateKey);
   return Buffer.concat([key.keyId, signature]).toString('base64');
 }
 
+/** Does `receipt` (one alone, or one of a run) show that the hub sequenced `leafHash` at `index`? */
 export function verifyReceipt(verifier: LogVerifier, index: number, leafHash: Uint8Array, receipt: string): boolean {
-  const raw = strictBase64(receipt);
-  if (raw?.length !== 68 || !sameBytes(raw.subarray(0, 4), verifier.keyId)) return false;
-  return verify(null, receiptMessage(verifier.name, index, leafHash), verifier.publicKey, raw.subarray(4));
+  const opened = openReceipt(verifier, index, leafHash, receipt);
+  if (opened === undefined) return false;
+  if (opened.memo === undefined) return verify(null, opened.message, verifier.publicKey, opened.signature);
+  const memo = memoOf(checkedRuns, verifier);
+  let ok = memo.get(opened.memo);
+  if (ok === undefined) {
+    ok = verify(null, opened.message, verifier.publicKey, opened.signature);
+    memo.set(opened.memo, ok);
+  }
+  return ok;
 }
 
 /**
- * verifyReceipt on libuv's thread pool (node:crypto's asynchronous verify):
- * many receipts are checked at once on as many cores, off the caller's thread.
+ * verifyReceipt with the signature checked on libuv's thread pool (node:crypto's
+ * asynchronous verify): many are checked at once on as many cores, off the
+ * caller's thread. A run's signature is checked once for all its receipts.
  */
 export function verifyReceiptAsync(verifier: LogVerifier, index: number, leafHash: Uint8Array, receipt: string): Promise<boolean> {
-  const raw = strictBase64(receipt);
-  if (raw?.length !== 68 || !sameBytes(raw.subarray(0, 4), verifier.keyId)) return Promise.resolve(false);
-  return new Promise((resolve) => {
-    verify(null, receiptMessage(verifier.name, index, leafHash), verifier.publicKey, raw.subarray(4), (err, ok) => {
+  const opened = openReceipt(verifier, index, leafHash, receipt);
+  return opened === undefined ? Promise.resolve(false) : checkAsync(verifier, opened);
+}
+
+function checkAsync(verifier: LogVerifier, opened: OpenedReceipt): Promise<boolean> {
+  const memo = opened.memo === undefined ? undefined : memoOf(pendingRuns, verifier);
+  const had = opened.memo === undefined ? undefined : memo?.get(opened.memo);
+  if (had !== undefined) return had;
+  const checking = new Promise<boolean>((resolve) => {
+    verify(null, opened.message, verifier.publicKey, opened.signature, (err, ok) => {
       resolve(err === null && ok);
     });
   });
+  if (opened.memo !== undefined) memo?.set(opened.memo, checking);
+  return checking;
+}
+
+export interface ReceiptEntry {
+  index: number;
+  leaf: Uint8Array;
+  receipt: string;
+}
+
+/** Base64 characters of a run receipt's key ID, signature and place (78 bytes, a multiple of three): the same for every receipt of the run. */
+const RUN_PREFIX_CHARS = 104;
+
+/**
+ * Whether two receipts were signed in the same run (same key ID, signature and
+ * place), from their text alone. Receipts signed alone are never in a run.
+ */
+export function sameRun(a: string, b: string): boolean {
+  return a.length > RUN_PREFIX_CHARS && b.length > RUN_PREFIX_CHARS && a.startsWith(b.slice(0, RUN_PREFIX_CHARS));
+}
+
+/** The size of the run a receipt says it was signed in, from its text (1 for a receipt signed alone, or one that cannot be read): when a reader has all of a run. */
+export function runSizeOf(receipt: string): number {
+  if (receipt.length <= RUN_PREFIX_CHARS) return 1;
+  // Characters 100 to 103 are bytes 75 to 77: the last byte of the first index, then the size.
+  const place = Buffer.from(receipt.slice(RUN_PREFIX_CHARS - 4, RUN_PREFIX_CHARS), 'base64');
+  return place.length === 3 ? Math.max(1, place.readUInt16BE(1)) : 1;
+}
+
+/**
+ * Reads the receipts of one whole run together: the entries of the run, every
+ * one, in order. Their run tree is built from their leaves once (one hash per
+ * entry, where each receipt alone takes its path's length), and each receipt
+ * must be exactly the one the signer wrote for its entry: the run's
+ * signature and place, then the entry's audit path in that tree. Gives the
+ * message the run's signature must sign, or undefined when the entries are
+ * not a whole run with true receipts (then check each alone, to name which).
+ */
+export function openRun(verifier: LogVerifier, entries: readonly ReceiptEntry[]): OpenedReceipt | undefined {
+  const head = entries[0];
+  if (head === undefined || head.receipt.length > MAX_RECEIPT_CHARS) return undefined;
+  const raw = strictBase64(head.receipt);
+  if (raw === undefined || raw.length < 78 || (raw.length - 78) % 32 !== 0 || !sameBytes(raw.subarray(0, 4), verifier.keyId)) return undefined;
+  const first = Number(raw.readBigUInt64BE(68));
+  const size = raw.readUInt16BE(76);
+  if (size !== entries.length || !Number.isSafeInteger(first + size)) return undefined;
+  if (entries.some((e, k) => e.index !== first + k || e.leaf.length !== 32)) return undefined;
+  const { root, paths } = everyAuditPath(entries.map((e) => e.leaf));
+  const prefix = head.receipt.slice(0, RUN_PREFIX_CHARS);
+  for (const [k, entry] of entries.entries()) {
+    if (entry.receipt !== prefix + Buffer.concat(paths[k] ?? []).toString('base64')) return undefined;
+  }
+  const message = runMessage(verifier.name, first, size, root);
+  return { message, signature: raw.subarray(4, 68), memo: `${raw.subarray(4, 68).toString('base64')}\n${message.toString('latin1')}` };
+}
+
+/** verifyReceiptAsync for the whole run openRun read: its one signature, checked on libuv's thread pool (once, however often asked). */
+export function verifyRunAsync(verifier: LogVerifier, opened: OpenedReceipt): Promise<boolean> {
+  return checkAsync(verifier, opened);
+}
+
+export interface OpenedReceipt {
+  /** What the signature must sign. */
+  message: Buffer;
+  signature: Buffer;
+  /** For a run's receipt: names its signature and signed message, so that the run is checked once. */
+  memo: string | undefined;
+}
+
+/** Reads a receipt for the entry at `index`: the message its signature must sign, or undefined if it cannot be one for that place. */
+function openReceipt(verifier: LogVerifier, index: number, leafHash: Uint8Array, receipt: string): OpenedReceipt | undefined {
+  if (receipt.length > MAX_RECEIPT_CHARS) return undefined;
+  const raw = strictBase64(receipt);
+  if (raw === undefined || raw.length < 68 || !sameBytes(raw.subarray(0, 4), verifier.keyId)) return undefined;
+  const signature = raw.subarray(4, 68);
+  if (raw.length === 68) return { message: receiptMessage(verifier.name, index, leafHash), signature, memo: undefined };
+  if (raw.length < 78 || (raw.length - 78) % 32 !== 0) return undefined;
+  const first = raw.readBigUInt64BE(68);
+  if (first > BigInt(Number.MAX_SAFE_INTEGER)) return undefined;
+  const size = raw.readUInt16BE(76);
+  const path: Uint8Array[] = [];
+  for (let at = 78; at < raw.length; at += 32) path.push(raw.subarray(at, at + 32));
+  // Undefined unless the index falls in the run and the path has the length its position needs.
+  const root = rootFromInclusion(leafHash, index - Number(first), size, path);
+  if (root === undefined) return undefined;
+  const message = runMessage(verifier.name, Number(first), size, root);
+  return { message, signature, memo: `${raw.subarray(4, 68).toString('base64')}\n${message.toString('latin1')}` };
+}
+
+// Each run's signature, once checked, for the receipts of its other entries. A pure function's
+// memo, keyed by everything the check reads (the verifier, the message and the signature); kept small.
+const MEMO_LIMIT = 256;
+const checkedRuns = new WeakMap<LogVerifier, Map<string, boolean>>();
+const pendingRuns = new WeakMap<LogVerifier, Map<string, Promise<boolean>>>();
+
+function memoOf<T>(memos: WeakMap<LogVerifier, Map<string, T>>, verifier: LogVerifier): Map<string, T> {
+  let memo = memos.get(verifier);
+  if (memo === undefined || memo.size >= MEMO_LIMIT) {
+    memo = new Map();
+    memos.set(verifier, memo);
+  }
+  return memo;
 }
 
 function receiptMessage(name: string, index: number, leafHash: Uint8Array): Buffer {
   return Buffer.from(`eyhub-audit-entry/v1\n${name}\n${index}\n${Buffer.from(leafHash).toString('base64')}\n`, 'utf8');
+}
+
+function runMessage(name: string, first: number, size: number, root: Uint8Array): Buffer {
+  return Buffer.from(`eyhub-audit-run/v1\n${name}\n${first}\n${size}\n${Buffer.from(root).toString('base64')}\n`, 'utf8');
 }
 
 /** Standard base64 (RFC 4648 section 4) with padding, refusing anything else. */

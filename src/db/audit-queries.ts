@@ -1,7 +1,7 @@
 import type { AuditEvent } from 'fhir/r4.js';
 import { and, asc, desc, eq, gt, gte, lt, lte, sql } from 'drizzle-orm';
 import { auditLeafHash, chainHash, EMPTY_CHAIN } from '../audit/log-hash.js';
-import { signReceipt, type LogKey } from '../audit/signed-note.js';
+import { signReceipts, type LogKey } from '../audit/signed-note.js';
 import type { LogRow } from '../audit/verify-chain.js';
 import { TILE_WIDTH } from '../audit/tiles.js';
 import { extendTiles, SEQUENCER_LOCK_KEY } from './audit-tile-queries.js';
@@ -82,8 +82,9 @@ export interface SequencedPass {
  * Gives queued events their gap-free place in the log and extends the hash
  * chain. Safe to call from any instance at any time: one wins the lock, the
  * others return 0 at once. Returns how many entries were appended. With the
- * log key, each entry gets its receipt: the key's signature over its index
- * and leaf hash.
+ * log key, each entry gets its receipt: one signature per run of up to 64
+ * entries over the run's place and Merkle root, with the entry's audit path
+ * in the run (signed-note.ts).
  */
 export async function sequenceAuditEvents(db: Db, now: () => Date, key?: LogKey, batch = 500): Promise<number> {
   return (await sequencePass(db, now, key, batch)).appended;
@@ -104,10 +105,10 @@ export async function sequencePass(db: Db, now: () => Date, key?: LogKey, batch 
       let idx = size;
       let prev = head?.[1] ?? EMPTY_CHAIN;
       const sequencedAt = now();
-      const entries = rows.map((r) => {
+      const receipts = key === undefined ? undefined : signReceipts(key, size, rows.map((r) => Buffer.from(r.leafHash, 'hex')));
+      const entries = rows.map((r, at) => {
         const chained = chainHash(prev, r.leafHash);
-        const receipt = key === undefined ? null : signReceipt(key, idx, Buffer.from(r.leafHash, 'hex'));
-        const entry = { idx, eventSeq: r.seq, leafHash: r.leafHash, prevHash: prev, chainHash: chained, receipt };
+        const entry = { idx, eventSeq: r.seq, leafHash: r.leafHash, prevHash: prev, chainHash: chained, receipt: receipts?.[at] ?? null };
         idx += 1;
         prev = chained;
         return entry;

@@ -9,7 +9,7 @@ import { hexMatches, splitEntryLine } from '../../src/audit/bundle-entry-line.js
 import { canonicalJson } from '../../src/audit/canonical-json.js';
 import { leafHashBytes, leafHashInPlace, leafHashOfCanonical } from '../../src/audit/log-hash.js';
 import { MerkleTree } from '../../src/audit/merkle-tree.js';
-import { logKeyFromJwk, signCheckpoint, signReceipt, verifierKeyOf } from '../../src/audit/signed-note.js';
+import { logKeyFromJwk, signCheckpoint, signReceipts, verifierKeyOf } from '../../src/audit/signed-note.js';
 import { bundleLines } from '../../src/cli/bundle-lines.js';
 
 // The verifier's fast path: entry lines in the export's own layout, events as
@@ -39,9 +39,11 @@ function bundleOf(events: readonly Record<string, unknown>[], checkpointSizes: r
   const header = { type: BUNDLE_TYPE, version: 1, origin: key.name, verifierKey: pinnedKey, from: 0, to: events.length, exported: new Date(T0).toISOString(), frontier: [] };
   const lines = [JSON.stringify(header)];
   for (const n of checkpointSizes) lines.push(JSON.stringify({ type: 'checkpoint', note: signCheckpoint({ origin: key.name, treeSize: n, rootHash: tree.root(n), time: new Date(T0 + n) }, key) }));
+  // Receipts as the sequencer signs them, in runs (here one pass).
+  const leaves = events.map((e) => leafHashBytes(e));
+  const receipts = signReceipts(key, 0, leaves);
   events.forEach((e, i) => {
-    const leaf = leafHashBytes(e);
-    lines.push(exportLine(i, Buffer.from(leaf).toString('hex'), signReceipt(key, i, leaf), canonicalJson(e)));
+    lines.push(exportLine(i, Buffer.from(leaves[i] as Uint8Array).toString('hex'), receipts[i] ?? null, canonicalJson(e)));
   });
   return lines;
 }

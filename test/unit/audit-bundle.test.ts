@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { BUNDLE_TYPE, verifyBundle } from '../../src/audit/bundle.js';
 import { leafHashBytes } from '../../src/audit/log-hash.js';
 import { MerkleTree } from '../../src/audit/merkle-tree.js';
-import { logKeyFromJwk, signCheckpoint, signReceipt, verifierKeyOf, type LogKey } from '../../src/audit/signed-note.js';
+import { logKeyFromJwk, signCheckpoint, signReceipt, signReceipts, verifierKeyOf, type LogKey } from '../../src/audit/signed-note.js';
 
 // Offline verification of bundles, on bundles made here the way the export
 // makes them, then altered line by line as someone holding the file (or the
@@ -26,12 +26,27 @@ interface Made {
   notes: Map<number, string>;
 }
 
-/** A log of `size` entries with checkpoints at `checkpointSizes`, as the bundle [from, to). */
-function bundleOf(size: number, checkpointSizes: number[], options: { from?: number; to?: number; signer?: LogKey; events?: (i: number) => Record<string, unknown> } = {}): Made {
+/** The sequencer's passes in these logs: 23 entries each, so receipts are signed in runs of 23 (the last shorter). */
+const PASS = 23;
+
+/**
+ * A log of `size` entries with checkpoints at `checkpointSizes`, as the bundle [from, to). Receipts are signed in
+ * runs, pass by pass, as the sequencer signs them; `receipts: 'alone'` signs each entry alone, as the hub did before.
+ */
+function bundleOf(
+  size: number,
+  checkpointSizes: number[],
+  options: { from?: number; to?: number; signer?: LogKey; events?: (i: number) => Record<string, unknown>; receipts?: 'runs' | 'alone' } = {},
+): Made {
   const signer = options.signer ?? key;
   const events = Array.from({ length: size }, (_, i) => (options.events ?? event)(i));
+  const leaves = events.map((e) => leafHashBytes(e));
+  const receipts =
+    options.receipts === 'alone'
+      ? leaves.map((leaf, i) => signReceipt(signer, i, leaf))
+      : Array.from({ length: Math.ceil(size / PASS) }, (_, p) => signReceipts(signer, p * PASS, leaves.slice(p * PASS, (p + 1) * PASS))).flat();
   const tree = new MerkleTree();
-  for (const e of events) tree.append(leafHashBytes(e));
+  for (const leaf of leaves) tree.append(leaf);
   const notes = new Map(checkpointSizes.map((n) => [n, signCheckpoint({ origin: signer.name, treeSize: n, rootHash: tree.root(n), time: new Date(T0 + n * 1000) }, signer)]));
   const from = options.from ?? 0;
   const to = options.to ?? size;
@@ -39,8 +54,7 @@ function bundleOf(size: number, checkpointSizes: number[], options: { from?: num
   const lines = [JSON.stringify(header)];
   for (const [n, note] of notes) if (n >= from) lines.push(JSON.stringify({ type: 'checkpoint', note }));
   for (let i = from; i < to; i += 1) {
-    const leaf = leafHashBytes(events[i]);
-    lines.push(JSON.stringify({ type: 'entry', index: i, leafHash: Buffer.from(leaf).toString('hex'), receipt: signReceipt(signer, i, leaf), event: events[i] }));
+    lines.push(JSON.stringify({ type: 'entry', index: i, leafHash: Buffer.from(leaves[i] as Uint8Array).toString('hex'), receipt: receipts[i], event: events[i] }));
   }
   return { lines, notes };
 }
@@ -130,6 +144,22 @@ describe('a bundle someone changed is caught, naming the index', () => {
     expect((await verify(lines)).finding).toMatchObject({ problem: 'receipt-mismatch', index: 21 });
   });
 
+  it('a reordered pair on either side of a run\'s end, and receipts swapped within a run', async () => {
+    const a = entryLine(made, PASS - 1);
+    const b = entryLine(made, PASS);
+    const across = [...made.lines];
+    across[a.at] = JSON.stringify({ ...b.entry, index: PASS - 1 });
+    across[b.at] = JSON.stringify({ ...a.entry, index: PASS });
+    expect((await verify(across)).finding).toMatchObject({ problem: 'receipt-mismatch', index: PASS - 1 });
+    // Entries 14 and 15 edited and rehashed, each given the other's receipt (same run, same signature): 14 is named.
+    const c = entryLine(made, 14);
+    const d = entryLine(made, 15);
+    const swapped = [...made.lines];
+    swapped[c.at] = JSON.stringify({ ...rehashed(c.entry, { ...c.entry.event, outcome: '4' }), receipt: d.entry.receipt });
+    swapped[d.at] = JSON.stringify({ ...rehashed(d.entry, { ...d.entry.event, outcome: '4' }), receipt: c.entry.receipt });
+    expect((await verify(swapped)).finding).toMatchObject({ problem: 'receipt-mismatch', index: 14 });
+  });
+
   it('a truncated tail: the bundle\'s own checkpoint, the saved checkpoint, or the header says so', async () => {
     const { at } = entryLine(made, 45);
     const cut = made.lines.slice(0, at);
@@ -173,5 +203,33 @@ describe('a bundle someone changed is caught, naming the index', () => {
     expect((await verify([])).finding?.detail).toMatch(/empty/);
     const header = JSON.parse(made.lines[0] ?? '') as Record<string, unknown>;
     expect((await verify([JSON.stringify({ ...header, frontier: ['AAAA'] }), ...made.lines.slice(1)])).ok).toBe(false);
+  });
+});
+
+describe('a log whose receipts were signed one by one (sequenced before receipts were signed in runs)', () => {
+  const made = bundleOf(50, [10, 20, 37, 50], { receipts: 'alone' });
+
+  it('verifies, and an edit with its leaf recomputed, a removed entry renumbered, or a reordered pair is named by its receipt', async () => {
+    expect(await verify(made.lines, made.notes.get(20))).toMatchObject({ ok: true, entries: 50, checkpointsChecked: 4 });
+    expect((await verify(withEntry(made, 13, (e) => rehashed(e, { ...e.event, outcome: '8' })))).finding).toMatchObject({ problem: 'receipt-mismatch', index: 13 });
+    const { at } = entryLine(made, 30);
+    const renumbered = made.lines
+      .filter((_, i) => i !== at)
+      .map((l) => {
+        const e = JSON.parse(l) as { type: string; index: number };
+        return e.type === 'entry' && e.index > 30 ? JSON.stringify({ ...e, index: e.index - 1 }) : l;
+      });
+    expect((await verify(renumbered)).finding).toMatchObject({ problem: 'receipt-mismatch', index: 30 });
+  });
+
+  it('past the last checkpoint, every receipt is checked in either form', async () => {
+    // Entries 40 to 44 keep the receipts they were signed with alone; the rest are signed in runs.
+    const mixed = bundleOf(45, [10, 20, 37]).lines.map((l) => {
+      const e = JSON.parse(l) as { type: string; index: number };
+      return e.type === 'entry' && e.index >= 40 ? JSON.stringify({ ...e, receipt: entryLine(made, e.index).entry.receipt }) : l;
+    });
+    expect(await verify(mixed)).toMatchObject({ ok: true, entries: 45 });
+    const edited = mixed.map((l) => (l.includes('"index":41,') ? JSON.stringify(rehashed(JSON.parse(l) as { index: number; event: Record<string, unknown> }, { ...event(41), outcome: '8' })) : l));
+    expect((await verify(edited)).finding).toMatchObject({ problem: 'receipt-mismatch', index: 41 });
   });
 });

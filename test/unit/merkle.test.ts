@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { leafHash } from '../../src/audit/log-hash.js';
 import {
   consistencyProof,
+  everyAuditPath,
   inclusionProof,
   nodeHash,
   rootOf,
@@ -174,6 +175,13 @@ describe('RFC 9162 Merkle tree hash and proofs (pure)', () => {
         expect(proof.map(hex)).toEqual(refPathHex(i, n));
         expect(verifyInclusion(leaves[i]!, i, n, proof, root)).toBe(true);
       }
+    });
+
+    it.each(sizes)('size %i: every audit path at once (everyAuditPath) equals PATH(m, D[n]), with the root MTH(D[n])', (n) => {
+      const tree = leaves.slice(0, n);
+      const all = everyAuditPath(tree);
+      expect(hex(all.root)).toBe(hex(refMth(0, n)));
+      expect(all.paths.map((p) => p.map(hex))).toEqual(Array.from({ length: n }, (_, i) => refPathHex(i, n)));
     });
 
     it.each(sizes)('size %i: a corrupted audit path, leaf, index, size or root fails', (n) => {

@@ -21,7 +21,12 @@ export function chainHash(prevHex: string, leafHex: string): string {
 
 /** The leaf hash of an audit event as 32 raw bytes. */
 export function leafHashBytes(event: unknown): Uint8Array {
-  return createHash('sha256').update(Uint8Array.of(0)).update(canonicalJson(event), 'utf8').digest();
+  return createHash('sha256').update(ZERO).update(canonicalJson(event), 'utf8').digest();
+}
+
+/** auditLeafHash of the event whose RFC 8785 canonical JSON is `canonical`, in hex, for a caller that needs the text too. */
+export function leafHashOfCanonicalText(canonical: string): string {
+  return createHash('sha256').update(ZERO).update(canonical, 'utf8').digest('hex');
 }
 
 /**

@@ -1,6 +1,7 @@
 import type { AuditEvent } from 'fhir/r4.js';
 import { and, asc, desc, eq, gt, gte, lt, lte, sql } from 'drizzle-orm';
-import { auditLeafHash, chainHash, EMPTY_CHAIN } from '../audit/log-hash.js';
+import { canonicalJson } from '../audit/canonical-json.js';
+import { chainHash, EMPTY_CHAIN, leafHashOfCanonicalText } from '../audit/log-hash.js';
 import { signReceipts, type LogKey } from '../audit/signed-note.js';
 import type { LogRow } from '../audit/verify-chain.js';
 import { TILE_WIDTH } from '../audit/tiles.js';
@@ -41,8 +42,12 @@ export async function appendAuditEvents(tx: Db | Tx, events: readonly Appendable
 /** The statement that appends the events (none for no events), for a transaction to run last. */
 export function appendEventsStatement(events: readonly AppendableEvent[]): FinalStatement | undefined {
   if (events.length === 0) return undefined;
-  const rows = events.map((event) => ({ id: event.id, recorded: event.recorded, event, leafHash: auditLeafHash(event) }));
-  return { statement: APPEND_EVENTS, values: [JSON.stringify(rows)] };
+  // Each event's canonical JSON is both what its leaf hash is over and, being JSON, how it is sent: serialised once.
+  const rows = events.map((event) => {
+    const canonical = canonicalJson(event);
+    return `{"id":${JSON.stringify(event.id)},"recorded":${JSON.stringify(event.recorded)},"event":${canonical},"leafHash":"${leafHashOfCanonicalText(canonical)}"}`;
+  });
+  return { statement: APPEND_EVENTS, values: [`[${rows.join(',')}]`] };
 }
 
 

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BUNDLE_TYPE, verifyBundle, type BundleReport } from '../../src/audit/bundle.js';
 import { hexMatches, splitEntryLine } from '../../src/audit/bundle-entry-line.js';
 import { canonicalJson } from '../../src/audit/canonical-json.js';
-import { leafHashBytes, leafHashInPlace, leafHashOfCanonical } from '../../src/audit/log-hash.js';
+import { auditLeafHash, leafHashBytes, leafHashInPlace, leafHashOfCanonical, leafHashOfCanonicalText } from '../../src/audit/log-hash.js';
 import { MerkleTree } from '../../src/audit/merkle-tree.js';
 import { logKeyFromJwk, signCheckpoint, signReceipts, verifierKeyOf } from '../../src/audit/signed-note.js';
 import { bundleLines } from '../../src/cli/bundle-lines.js';
@@ -115,6 +115,8 @@ describe('the leaf hash of canonical bytes', () => {
     fc.assert(
       fc.property(value, (v) => {
         expect(Buffer.from(leafHashOfCanonical(Buffer.from(canonicalJson(v), 'utf8'))).toString('hex')).toBe(Buffer.from(leafHashBytes(v)).toString('hex'));
+        // As the hub stores an event: its canonical text hashed (audit-queries.ts), the same leaf hash.
+        expect(leafHashOfCanonicalText(canonicalJson(v))).toBe(auditLeafHash(v));
       }),
       { numRuns: 300 },
     );

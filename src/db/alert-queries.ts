@@ -1,6 +1,7 @@
-import { and, count, desc, eq, gte, isNotNull, isNull, sql, type SQL } from 'drizzle-orm';
+import { and, count, desc, eq, isNotNull, isNull, type SQL } from 'drizzle-orm';
 import type { Db, Tx } from './database.js';
-import { denialWindows, igAlerts } from './schema/index.js';
+import type { FinalStatement } from './pipelined-transaction.js';
+import { igAlerts } from './schema/index.js';
 
 export type NewAlert = Omit<typeof igAlerts.$inferInsert, 'reviewedAt' | 'reviewedBy' | 'reviewNote'>;
 export type StoredAlert = typeof igAlerts.$inferSelect;
@@ -11,43 +12,65 @@ export async function insertAlert(tx: Tx, alert: NewAlert): Promise<void> {
   await tx.insert(igAlerts).values(alert);
 }
 
-/**
- * Adds a request's denials to its client's count for one window and answers
- * the new count. The upsert holds the window's row lock until the transaction
- * ends, so concurrent requests of one client add up one after another.
- */
-export async function addDenials(tx: Tx, clientId: string, windowStart: Date, denials: number): Promise<{ denials: number; alerted: boolean }> {
-  const [row] = await tx
-    .insert(denialWindows)
-    .values({ clientId, windowStart, denials })
-    .onConflictDoUpdate({
-      target: [denialWindows.clientId, denialWindows.windowStart],
-      set: { denials: sql`${denialWindows.denials} + excluded.denials` },
-    })
-    .returning({ denials: denialWindows.denials, alerted: denialWindows.alerted });
-  if (row === undefined) throw new Error('denial window upsert returned no row');
-  return row;
+// A request's denials added to its client's count for the window holding now. The upsert locks the
+// window's row until the transaction ends, so concurrent requests of one client add up one after another;
+// it runs at the transaction's close (AuditRecorder.atClose), so that it holds the lock for the commit
+// alone and not for the rest of the request.
+const ADD_DENIALS = {
+  name: 'ig_add_denials',
+  text: `insert into ig_denial_window (client_id, window_start, denials) values ($1, $2::timestamptz, $3::int)
+    on conflict (client_id, window_start) do update set denials = ig_denial_window.denials + excluded.denials`,
+};
+
+// Right after it, in the same transaction: the window is marked alerted, and its one alert raised, by
+// the transaction that finds it at the threshold and not yet alerted (a concurrent one waits on the row,
+// then finds it alerted). The alert's reason begins with the count: "<n> records denied to …".
+const CLAIM_DENIAL_BURST = {
+  name: 'ig_claim_denial_burst',
+  text: `with claimed as (
+      update ig_denial_window set alerted = true
+      where client_id = $1 and window_start = $2::timestamptz and not alerted and denials >= $3::int
+      returning denials
+    )
+    insert into ig_alert (id, raised, kind, audit_event_id, client_id, organisation_code, patients, reason)
+    select $4, $5::timestamptz, 'denial-burst', $6, $1, $7, $8::jsonb, claimed.denials::text || $9 from claimed`,
+};
+
+/** What a burst of denials raises: the alert's fields but its count, which the database adds to `reasonAfterCount`. */
+export interface DenialBurstAlert {
+  id: string;
+  raised: Date;
+  auditEventId: string;
+  organisationCode: string;
+  patients: string[];
+  reasonAfterCount: string;
 }
 
 /**
- * Marks the window alerted if it has reached the threshold and is not yet
- * alerted; true only for the one transaction that does so (a concurrent one
- * waits on the row and then finds it alerted).
+ * The statements that count a request's denials for one window and raise the
+ * window's alert when they bring it to `threshold`. With `alert` undefined
+ * (a request that denied nothing, counted for its timing) they add nothing
+ * and can raise nothing, but run the same statements.
  */
-export async function claimDenialBurst(tx: Tx, clientId: string, windowStart: Date, threshold: number): Promise<boolean> {
-  const claimed = await tx
-    .update(denialWindows)
-    .set({ alerted: true })
-    .where(
-      and(
-        eq(denialWindows.clientId, clientId),
-        eq(denialWindows.windowStart, windowStart),
-        eq(denialWindows.alerted, false),
-        gte(denialWindows.denials, threshold),
-      ),
-    )
-    .returning({ clientId: denialWindows.clientId });
-  return claimed.length === 1;
+export function denialStatements(clientId: string, windowStart: Date, denials: number, threshold: number, alert: DenialBurstAlert | undefined): [FinalStatement, FinalStatement] {
+  const at = windowStart.toISOString();
+  return [
+    { statement: ADD_DENIALS, values: [clientId, at, denials] },
+    {
+      statement: CLAIM_DENIAL_BURST,
+      values: [
+        clientId,
+        at,
+        alert === undefined ? null : threshold,
+        alert?.id ?? '',
+        (alert?.raised ?? windowStart).toISOString(),
+        alert?.auditEventId ?? '',
+        alert?.organisationCode ?? '',
+        JSON.stringify(alert?.patients ?? []),
+        alert?.reasonAfterCount ?? '',
+      ],
+    },
+  ];
 }
 
 function statusFilter(status: AlertStatus): SQL | undefined {

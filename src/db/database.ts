@@ -11,7 +11,7 @@ import type { PgDatabase, PgQueryResultHKT, PgTransaction } from 'drizzle-orm/pg
 import type { ExtractTablesWithRelations } from 'drizzle-orm';
 import pg from 'pg';
 import { troubleOf } from './database-errors.js';
-import { isPipelined, pipelinedTransaction, type FinalStatement } from './pipelined-transaction.js';
+import { finalList, isPipelined, pipelinedTransaction, type FinalStatements } from './pipelined-transaction.js';
 import { lockDataDir } from './data-dir-lock.js';
 import { beginWrites, causeOf, settleWrites } from './sent-writes.js';
 import { grantApplication, roleOfUrl } from './roles.js';
@@ -233,11 +233,11 @@ function isNodePostgres(client: DriverClient): boolean {
 
 /**
  * The one transaction helper every write goes through. The callback's data and
- * the audit rows it writes commit together or not at all. `last` gives a
- * statement to run after the work, just before COMMIT (on PostgreSQL sent
- * with it: see pipelined-transaction.ts).
+ * the audit rows it writes commit together or not at all. `last` gives
+ * statements to run after the work, in order, just before COMMIT (on
+ * PostgreSQL sent with it: see pipelined-transaction.ts).
  */
-export async function inTransaction<T>(db: Db, work: (tx: Tx) => Promise<T>, last?: (result: T) => FinalStatement | undefined): Promise<T> {
+export async function inTransaction<T>(db: Db, work: (tx: Tx) => Promise<T>, last?: (result: T) => FinalStatements): Promise<T> {
   const client = (db as unknown as { $client?: unknown }).$client;
   if (client instanceof pg.Pool && isPipelined(client)) return pipelinedTransaction(db, client, work, last);
   return db.transaction(async (tx) => {
@@ -247,8 +247,7 @@ export async function inTransaction<T>(db: Db, work: (tx: Tx) => Promise<T>, las
     });
     // Writes the work sent without waiting (sent-writes.ts): the first that failed fails the transaction.
     await settleWrites(tx);
-    const final = last?.(result);
-    if (final !== undefined) await runStatement(tx, final.statement, final.values);
+    for (const final of finalList(last?.(result))) await runStatement(tx, final.statement, final.values);
     return result;
   });
 }

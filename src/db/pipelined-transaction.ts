@@ -22,6 +22,16 @@ export interface FinalStatement {
   values: unknown[];
 }
 
+/** What a transaction runs last: none, one, or several in order. */
+export type FinalStatements = FinalStatement | readonly (FinalStatement | undefined)[] | undefined;
+
+/** The statements to run last, in order. */
+export function finalList(finals: FinalStatements): FinalStatement[] {
+  if (finals === undefined) return [];
+  if ('statement' in finals) return [finals];
+  return finals.filter((f): f is FinalStatement => f !== undefined);
+}
+
 /** The socket under a client (node-postgres keeps it as `connection.stream`). */
 function socketOf(client: pg.PoolClient): { cork(): void; uncork(): void } {
   return (client as unknown as { connection: { stream: { cork(): void; uncork(): void } } }).connection.stream;
@@ -38,7 +48,7 @@ export function isPipelined(pool: pg.Pool): boolean {
   return (pool.options as { pipeline?: boolean }).pipeline === true;
 }
 
-export async function pipelinedTransaction<T>(db: Db, pool: pg.Pool, work: (tx: Tx) => Promise<T>, last: ((result: T) => FinalStatement | undefined) | undefined): Promise<T> {
+export async function pipelinedTransaction<T>(db: Db, pool: pg.Pool, work: (tx: Tx) => Promise<T>, last: ((result: T) => FinalStatements) | undefined): Promise<T> {
   const client = await pool.connect();
   // A client whose state is unknown (a rollback that failed) is destroyed, not returned to the pool.
   let broken: Error | undefined;
@@ -55,7 +65,7 @@ export async function pipelinedTransaction<T>(db: Db, pool: pg.Pool, work: (tx: 
       stream.uncork();
     });
     let result: T;
-    let final: FinalStatement | undefined;
+    let finals: FinalStatement[] = [];
     beginWrites(tx);
     try {
       result = await work(tx);
@@ -63,7 +73,7 @@ export async function pipelinedTransaction<T>(db: Db, pool: pg.Pool, work: (tx: 
       if (failed !== undefined) throw failed;
       // Writes the work sent without waiting (sent-writes.ts): the first that failed fails the transaction.
       await settleWrites(tx);
-      final = last?.(result);
+      finals = finalList(last?.(result));
     } catch (err) {
       await begun;
       const cause = await causeOf(tx, err);
@@ -73,10 +83,12 @@ export async function pipelinedTransaction<T>(db: Db, pool: pg.Pool, work: (tx: 
       throw cause;
     }
     stream.cork();
-    const ran = final === undefined ? Promise.resolve(undefined) : client.query({ name: final.statement.name, text: final.statement.text, values: final.values }).then(() => undefined, toError);
+    const ran = finals.map((final) => client.query({ name: final.statement.name, text: final.statement.text, values: final.values }).then(() => undefined, toError));
     const committed = client.query('commit').then((r) => r, toError);
     stream.uncork();
-    const [finalError, commit] = await Promise.all([ran, committed]);
+    const [finalErrors, commit] = await Promise.all([Promise.all(ran), committed]);
+    // The first that failed aborted the transaction; those after it failed only for that.
+    const finalError = finalErrors.find((e) => e !== undefined);
     if (commit instanceof Error) {
       broken = commit;
       throw finalError ?? commit;

@@ -4,7 +4,8 @@ import type { AuditContext, AuditRequester, DecisionAuditDetails, LoginAuditDeta
 import { decisionAuditEvent, loginAuditEvent, restAuditEvent } from '../audit/audit-event.js';
 import type { Principal } from '../auth/principal.js';
 import { appendAuditEvents, appendEventsStatement, type AppendableEvent } from '../db/audit-queries.js';
-import { inTransaction, type Db, type Tx } from '../db/database.js';
+import { inTransaction, runStatement, type Db, type Tx } from '../db/database.js';
+import type { FinalStatement } from '../db/pipelined-transaction.js';
 
 /** What every request carries into the services for its audit trail. */
 export interface RequestMeta {
@@ -41,6 +42,8 @@ export function requesterOf(p: Principal): AuditRequester {
 export class AuditRecorder {
   /** Events waiting for the end of the work of a transaction this recorder opened. */
   private readonly pending = new WeakMap<object, AppendableEvent[]>();
+  /** Statements to run after those events are written, just before the COMMIT. */
+  private readonly closing = new WeakMap<object, FinalStatement[]>();
 
   constructor(private readonly deps: AuditRecorderDeps) {}
 
@@ -80,23 +83,39 @@ export class AuditRecorder {
   }
 
   /**
+   * Runs a statement at the very end of a transaction this recorder opened:
+   * after its events are written, sent with its COMMIT (elsewhere, at once).
+   * For a statement that locks a row other requests also lock (a client's
+   * denial count): the lock is then held for the commit alone, not for the
+   * rest of the request.
+   */
+  async atClose(tx: Db | Tx, statement: FinalStatement): Promise<void> {
+    const closing = this.closing.get(tx);
+    if (closing === undefined) await runStatement(tx, statement.statement, statement.values);
+    else closing.push(statement);
+  }
+
+  /**
    * The transaction every audited piece of work runs in: data and audit rows
    * commit together, then the sequencer is nudged to give them log places.
    */
   async transaction<T>(db: Db, work: (tx: Tx) => Promise<T>): Promise<T> {
     const held: AppendableEvent[] = [];
+    const closing: FinalStatement[] = [];
     const result = await inTransaction(
       db,
       async (tx) => {
         this.pending.set(tx, held);
+        this.closing.set(tx, closing);
         try {
           return await work(tx);
         } finally {
           this.pending.delete(tx);
+          this.closing.delete(tx);
         }
       },
-      // The events in one statement, the transaction's last, sent with its COMMIT.
-      () => appendEventsStatement(held),
+      // The events in one statement, then what was held for the close, sent with the COMMIT.
+      () => [appendEventsStatement(held), ...closing],
     );
     this.deps.onAppended?.();
     return result;

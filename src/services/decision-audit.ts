@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { DecisionAuditDetails, RestInteraction } from '../audit/audit-event.js';
 import type { Principal } from '../auth/principal.js';
-import { addDenials, claimDenialBurst, insertAlert } from '../db/alert-queries.js';
+import { denialStatements, insertAlert } from '../db/alert-queries.js';
 import type { Db, Tx } from '../db/database.js';
 import type { StoredResource } from '../db/resource-queries.js';
 import { patientsOfStored } from '../db/undisclosed.js';
@@ -116,30 +116,29 @@ async function countDenials(
   const { threshold, windowMs } = deps.denialBurst ?? DEFAULT_DENIAL_BURST;
   const now = deps.clock();
   const windowStart = new Date(Math.floor(now.getTime() / windowMs) * windowMs);
-  const window = await addDenials(tx, principal.clientId, windowStart, denied.records);
-  if (window.alerted || window.denials < threshold) return;
-  if (!(await claimDenialBurst(tx, principal.clientId, windowStart, threshold))) return;
-  await insertAlert(tx, {
+  const alert = {
     id: randomUUID(),
     raised: now,
-    kind: 'denial-burst',
     auditEventId: denied.auditEventId,
-    clientId: principal.clientId,
     organisationCode: principal.organisationCode,
     patients: denied.patients,
-    reason: `${window.denials} records denied to ${principal.clientId} within ${minutes(windowMs)} (threshold ${threshold}; window from ${windowStart.toISOString()})`,
-  });
+    reasonAfterCount: ` records denied to ${principal.clientId} within ${minutes(windowMs)} (threshold ${threshold}; window from ${windowStart.toISOString()})`,
+  };
+  // At the transaction's close: the window's row lock is then held for the commit alone (alert-queries.ts).
+  for (const statement of denialStatements(principal.clientId, windowStart, denied.records, threshold, alert)) await deps.audit.atClose(tx, statement);
 }
 
 /**
  * What an unknown id costs where a denied one would count its denial: the
- * same upsert, adding nothing. An answer of "not found" then runs the
- * statements a denial does, so its timing does not tell the two apart
- * (DESIGN.md §10); the count and the alerts are those of countDenials.
+ * same statements, adding nothing and raising nothing. An answer of "not
+ * found" then runs the statements a denial does, so its timing does not tell
+ * the two apart (DESIGN.md §10); the count and the alerts are those of
+ * countDenials.
  */
-export async function countNoDenial(deps: Pick<DecisionAuditDeps, 'clock' | 'denialBurst'>, tx: Tx, principal: Principal): Promise<void> {
-  const { windowMs } = deps.denialBurst ?? DEFAULT_DENIAL_BURST;
-  await addDenials(tx, principal.clientId, new Date(Math.floor(deps.clock().getTime() / windowMs) * windowMs), 0);
+export async function countNoDenial(deps: Pick<DecisionAuditDeps, 'audit' | 'clock' | 'denialBurst'>, tx: Tx, principal: Principal): Promise<void> {
+  const { threshold, windowMs } = deps.denialBurst ?? DEFAULT_DENIAL_BURST;
+  const windowStart = new Date(Math.floor(deps.clock().getTime() / windowMs) * windowMs);
+  for (const statement of denialStatements(principal.clientId, windowStart, 0, threshold, undefined)) await deps.audit.atClose(tx, statement);
 }
 
 function minutes(ms: number): string {

@@ -53,7 +53,10 @@ export function searchPatients(
     }
   }
   const stored = sql`select ${resources.lastUpdated} as lu, ${resources.id} as id from ${resources}`;
-  parts.push(part(stored, resources.lastUpdated, resources.id, [eq(resources.type, 'Patient'), eq(resources.sourceOrg, candidates.own), ...bounded(resources.lastUpdated)]));
+  // The type as a literal, not a parameter: the statement is prepared by name, and under a generic plan only a
+  // literal lets PostgreSQL prove the partial index on (source_org, last_updated, id) where type = 'Patient'. With
+  // a parameter it walked every Patient in the stretch on (type, last_updated), filtering on source_org.
+  parts.push(part(stored, resources.lastUpdated, resources.id, [sql`${resources.type} = 'Patient'`, eq(resources.sourceOrg, candidates.own), ...bounded(resources.lastUpdated)]));
   parts.push(
     part(
       sql`select ${resources.lastUpdated} as lu, ${resources.id} as id from ${patientSources} join ${resources} on ${resources.type} = 'Patient' and ${resources.id} = ${patientSources.patientId}`,

@@ -167,6 +167,27 @@ describe('a narrowed Patient search', () => {
     expect(await facts()).toEqual(written);
   });
 
+  it("reads the requester's own Patients from their own index under a generic plan, not every Patient of the stretch", async () => {
+    // The search is prepared by name, so PostgreSQL may run it with a generic plan: one made without the values.
+    const ctx = await disclosure.contextFor(t.db, 'CC-OCEAN', 'early-years-registration', undefined);
+    if (ctx === undefined) throw new Error('no Ocean');
+    const query = searchQuery(t.db, search(100, undefined), disclosure.candidateSources(ctx, 'Patient')).toSQL();
+    const literal = (v: unknown): string => {
+      const text = Array.isArray(v) ? `{${v.map((x) => `"${String(x)}"`).join(',')}}` : v instanceof Date ? v.toISOString() : String(v);
+      return `'${text.replace(/'/g, "''")}'`;
+    };
+    const plan = await inTransaction(t.db, async (tx) => {
+      await tx.execute(sql`set local plan_cache_mode = force_generic_plan`);
+      await tx.execute(sql`set local enable_seqscan = off`);
+      await tx.execute(sql.raw(`prepare narrowed_search as ${query.sql}`));
+      const [explained] = await rawRows<Record<string, unknown>>(tx, sql.raw(`explain (format json) execute narrowed_search(${query.params.map(literal).join(', ')})`));
+      await tx.execute(sql`deallocate narrowed_search`);
+      return JSON.stringify(explained);
+    });
+    expect(plan).toMatch(/"Plan Rows"/);
+    expect(plan).toContain('resource_patient_source_idx');
+  });
+
   it("reads fewer than all Patients for a children's centre's registrations (consent and catchment narrow it)", async () => {
     const ctx = await disclosure.contextFor(t.db, 'CC-OCEAN', 'early-years-registration', undefined);
     if (ctx === undefined) throw new Error('no Ocean');

@@ -238,6 +238,7 @@ function checkAsync(verifier: LogVerifier, opened: OpenedReceipt): Promise<boole
   return checking;
 }
 
+/** One entry's place, leaf hash and receipt, as a verifier holds them. */
 export interface ReceiptEntry {
   index: number;
   leaf: Uint8Array;
@@ -277,17 +278,15 @@ export function openRun(verifier: LogVerifier, entries: readonly ReceiptEntry[])
   if (head === undefined || head.receipt.length > MAX_RECEIPT_CHARS) return undefined;
   const raw = strictBase64(head.receipt);
   if (raw === undefined || raw.length < 78 || (raw.length - 78) % 32 !== 0 || !sameBytes(raw.subarray(0, 4), verifier.keyId)) return undefined;
-  const first = Number(raw.readBigUInt64BE(68));
-  const size = raw.readUInt16BE(76);
-  if (size !== entries.length || !Number.isSafeInteger(first + size)) return undefined;
+  const { first, size } = placeOf(raw);
+  if (first === undefined || size !== entries.length) return undefined;
   if (entries.some((e, k) => e.index !== first + k || e.leaf.length !== 32)) return undefined;
   const { root, paths } = everyAuditPath(entries.map((e) => e.leaf));
   const prefix = head.receipt.slice(0, RUN_PREFIX_CHARS);
   for (const [k, entry] of entries.entries()) {
     if (entry.receipt !== prefix + Buffer.concat(paths[k] ?? []).toString('base64')) return undefined;
   }
-  const message = runMessage(verifier.name, first, size, root);
-  return { message, signature: raw.subarray(4, 68), memo: `${raw.subarray(4, 68).toString('base64')}\n${message.toString('latin1')}` };
+  return runOpened(verifier, raw, first, size, root);
 }
 
 /** verifyReceiptAsync for the whole run openRun read: its one signature, checked on libuv's thread pool (once, however often asked). */
@@ -311,16 +310,27 @@ function openReceipt(verifier: LogVerifier, index: number, leafHash: Uint8Array,
   const signature = raw.subarray(4, 68);
   if (raw.length === 68) return { message: receiptMessage(verifier.name, index, leafHash), signature, memo: undefined };
   if (raw.length < 78 || (raw.length - 78) % 32 !== 0) return undefined;
-  const first = raw.readBigUInt64BE(68);
-  if (first > BigInt(Number.MAX_SAFE_INTEGER)) return undefined;
-  const size = raw.readUInt16BE(76);
+  const { first, size } = placeOf(raw);
+  if (first === undefined) return undefined;
   const path: Uint8Array[] = [];
   for (let at = 78; at < raw.length; at += 32) path.push(raw.subarray(at, at + 32));
   // Undefined unless the index falls in the run and the path has the length its position needs.
-  const root = rootFromInclusion(leafHash, index - Number(first), size, path);
-  if (root === undefined) return undefined;
-  const message = runMessage(verifier.name, Number(first), size, root);
-  return { message, signature, memo: `${raw.subarray(4, 68).toString('base64')}\n${message.toString('latin1')}` };
+  const root = rootFromInclusion(leafHash, index - first, size, path);
+  return root === undefined ? undefined : runOpened(verifier, raw, first, size, root);
+}
+
+/** A run receipt's place: its first index (undefined beyond what an index can be) and its size. */
+function placeOf(raw: Buffer): { first: number | undefined; size: number } {
+  const first = raw.readBigUInt64BE(68);
+  const size = raw.readUInt16BE(76);
+  return { first: first + BigInt(size) > BigInt(Number.MAX_SAFE_INTEGER) ? undefined : Number(first), size };
+}
+
+/** What a run receipt's signature must sign, given the root its entry led to; the memo names the signature and message. */
+function runOpened(verifier: LogVerifier, raw: Buffer, first: number, size: number, root: Uint8Array): OpenedReceipt {
+  const signature = raw.subarray(4, 68);
+  const message = runMessage(verifier.name, first, size, root);
+  return { message, signature, memo: `${signature.toString('base64')}\n${message.toString('latin1')}` };
 }
 
 // Each run's signature, once checked, for the receipts of its other entries. A pure function's

@@ -3,6 +3,7 @@ import type { DecisionAuditDetails, RestInteraction } from '../audit/audit-event
 import type { Principal } from '../auth/principal.js';
 import { denialStatements, insertAlert } from '../db/alert-queries.js';
 import type { Db, Tx } from '../db/database.js';
+import type { FinalStatement } from '../db/pipelined-transaction.js';
 import type { StoredResource } from '../db/resource-queries.js';
 import { patientsOfStored } from '../db/undisclosed.js';
 import { problem, type Problem } from '../fhir/operation-outcome.js';
@@ -115,7 +116,7 @@ async function countDenials(
 ): Promise<void> {
   const { threshold, windowMs } = deps.denialBurst ?? DEFAULT_DENIAL_BURST;
   const now = deps.clock();
-  const windowStart = new Date(Math.floor(now.getTime() / windowMs) * windowMs);
+  const windowStart = windowHolding(now, windowMs);
   const alert = {
     id: randomUUID(),
     raised: now,
@@ -124,8 +125,7 @@ async function countDenials(
     patients: denied.patients,
     reasonAfterCount: ` records denied to ${principal.clientId} within ${minutes(windowMs)} (threshold ${threshold}; window from ${windowStart.toISOString()})`,
   };
-  // At the transaction's close: the window's row lock is then held for the commit alone (alert-queries.ts).
-  for (const statement of denialStatements(principal.clientId, windowStart, denied.records, threshold, alert)) await deps.audit.atClose(tx, statement);
+  await countAtClose(deps, tx, denialStatements(principal.clientId, windowStart, denied.records, threshold, alert));
 }
 
 /**
@@ -137,8 +137,17 @@ async function countDenials(
  */
 export async function countNoDenial(deps: Pick<DecisionAuditDeps, 'audit' | 'clock' | 'denialBurst'>, tx: Tx, principal: Principal): Promise<void> {
   const { threshold, windowMs } = deps.denialBurst ?? DEFAULT_DENIAL_BURST;
-  const windowStart = new Date(Math.floor(deps.clock().getTime() / windowMs) * windowMs);
-  for (const statement of denialStatements(principal.clientId, windowStart, 0, threshold, undefined)) await deps.audit.atClose(tx, statement);
+  await countAtClose(deps, tx, denialStatements(principal.clientId, windowHolding(deps.clock(), windowMs), 0, threshold, undefined));
+}
+
+/** The start of the fixed window of `windowMs` that holds `now`. */
+function windowHolding(now: Date, windowMs: number): Date {
+  return new Date(Math.floor(now.getTime() / windowMs) * windowMs);
+}
+
+/** The count's statements, held for the transaction's close: the window's row lock is then held for the commit alone (alert-queries.ts). */
+async function countAtClose(deps: Pick<DecisionAuditDeps, 'audit'>, tx: Tx, statements: readonly FinalStatement[]): Promise<void> {
+  for (const statement of statements) await deps.audit.atClose(tx, statement);
 }
 
 function minutes(ms: number): string {

@@ -1,9 +1,12 @@
 import type { AuditEvent, AuditEventAgent, AuditEventEntity, Coding } from 'fhir/r4.js';
 import { SYSTEMS } from '../fhir/systems.js';
+import { deepFrozen } from './canonical-json.js';
 
 // Builders of AuditEvents in the shape of IHE Basic Audit Log Patterns (BALP).
 // See: https://profiles.ihe.net/ITI/BALP/ and https://hl7.org/fhir/R4/auditevent.html
-// Pure: the id and the time are passed in.
+// Pure: the id and the time are passed in. What events share (codings, the
+// agents of one requester, the source) is frozen, so that canonical JSON
+// writes each out once (see canonicalJson).
 
 /** FHIR restful interactions the hub audits. See: https://hl7.org/fhir/R4/codesystem-restful-interaction.html */
 export type RestInteraction =
@@ -75,6 +78,19 @@ export interface LoginAuditDetails {
   outcomeDesc?: string | undefined;
 }
 
+const PERSON = deepFrozen({ system: SYSTEMS.auditEntityType, code: '1', display: 'Person' });
+const SYSTEM_OBJECT = deepFrozen({ system: SYSTEMS.auditEntityType, code: '2', display: 'System Object' });
+const PATIENT_ROLE = deepFrozen({ system: SYSTEMS.objectRole, code: '1', display: 'Patient' });
+const DOMAIN_RESOURCE = deepFrozen({ system: SYSTEMS.objectRole, code: '4', display: 'Domain Resource' });
+const QUERY_ROLE = deepFrozen({ system: SYSTEMS.objectRole, code: '24', display: 'Query' });
+const CONSENT_TYPE = deepFrozen({ system: SYSTEMS.resourceTypes, code: 'Consent', display: 'Consent' });
+const FLOW_TYPE = deepFrozen({ system: SYSTEMS.auditEntityKind, code: 'protocol-flow', display: 'Information-sharing protocol flow' });
+const DECISION_TYPE = deepFrozen({ system: SYSTEMS.auditEntityKind, code: 'decision', display: 'Disclosure decision' });
+const REQUEST_ID_TYPE = deepFrozen({ system: SYSTEMS.balpEntityType, code: 'XrequestId', display: 'X-Request-Id' });
+const SECURITY_ALERT = deepFrozen({ system: SYSTEMS.dicom, code: '110113', display: 'Security Alert' });
+const AUTHZ_CONSENT = deepFrozen([{ system: SYSTEMS.balpAuthZSubType, code: 'AuthZ-Consent', display: 'Authorization Decision using Roles and Consent' }]);
+const REST_TYPE = deepFrozen({ system: SYSTEMS.auditEventType, code: 'rest', display: 'Restful Operation' });
+
 const ACTION: Record<RestInteraction, NonNullable<AuditEvent['action']>> = {
   read: 'R',
   vread: 'R',
@@ -99,7 +115,7 @@ export function restAuditEvent(ctx: AuditContext, details: RestAuditDetails): Au
   ];
   if (details.query !== undefined) entities.push(queryEntity(details.query, details.resourceType));
   return auditEvent(ctx, details, {
-    type: { system: SYSTEMS.auditEventType, code: 'rest', display: 'Restful Operation' },
+    type: REST_TYPE,
     subtype: [{ system: SYSTEMS.restfulInteraction, code: details.interaction }],
     action: ACTION[details.interaction],
     entity: entities,
@@ -118,14 +134,14 @@ export function decisionAuditEvent(ctx: AuditContext, d: DecisionAuditDetails): 
   for (const consent of d.consents) {
     entities.push({
       what: { reference: consent },
-      type: { system: SYSTEMS.resourceTypes, code: 'Consent', display: 'Consent' },
-      role: { system: SYSTEMS.objectRole, code: '4', display: 'Domain Resource' },
+      type: CONSENT_TYPE,
+      role: DOMAIN_RESOURCE,
     });
   }
   if (d.flow !== undefined) {
     entities.push({
       what: { identifier: { system: SYSTEMS.protocolFlow, value: `${d.flow.protocol}|${d.flow.version}|${d.flow.flow}` } },
-      type: { system: SYSTEMS.auditEntityKind, code: 'protocol-flow', display: 'Information-sharing protocol flow' },
+      type: FLOW_TYPE,
       detail: [
         { type: 'protocol', valueString: clean(d.flow.protocol) },
         { type: 'version', valueString: String(d.flow.version) },
@@ -134,7 +150,7 @@ export function decisionAuditEvent(ctx: AuditContext, d: DecisionAuditDetails): 
     });
   }
   entities.push({
-    type: { system: SYSTEMS.auditEntityKind, code: 'decision', display: 'Disclosure decision' },
+    type: DECISION_TYPE,
     detail: [
       { type: 'effect', valueString: d.effect },
       { type: d.effect === 'deny' ? 'reason' : 'basis', valueString: clean(d.code) },
@@ -145,8 +161,8 @@ export function decisionAuditEvent(ctx: AuditContext, d: DecisionAuditDetails): 
     ctx,
     { outcome: d.effect === 'permit' ? 'success' : 'serious-failure', outcomeDesc: `${d.effect}: ${d.code}${d.detail === undefined ? '' : ` (${d.detail})`}` },
     {
-      type: { system: SYSTEMS.dicom, code: '110113', display: 'Security Alert' },
-      subtype: [{ system: SYSTEMS.balpAuthZSubType, code: 'AuthZ-Consent', display: 'Authorization Decision using Roles and Consent' }],
+      type: SECURITY_ALERT,
+      subtype: AUTHZ_CONSENT,
       action: 'E',
       entity: entities,
     },
@@ -181,8 +197,8 @@ function auditEvent(
     outcome: OUTCOME_CODE[details.outcome],
     ...(details.outcomeDesc === undefined ? {} : { outcomeDesc: clean(details.outcomeDesc) }),
     ...purposeOfEvent(ctx.requester),
-    agent: agents(ctx),
-    source: source(ctx),
+    agent: sharedParts(ctx).agent,
+    source: sharedParts(ctx).source,
     entity: [...kind.entity, transactionEntity(ctx.requestId)],
   };
 }
@@ -193,6 +209,22 @@ function purposeCoding(code: string): Coding {
 
 function purposeOfEvent(r: AuditRequester): Pick<AuditEvent, 'purposeOfEvent'> {
   return r.purposeOfUse === undefined ? {} : { purposeOfEvent: [{ coding: [purposeCoding(r.purposeOfUse)] }] };
+}
+
+/** The agents and source of the last few requesters (a request's events share them), frozen. */
+const shared = new Map<string, Pick<AuditEvent, 'agent' | 'source'>>();
+const SHARED_KEPT = 256;
+
+function sharedParts(ctx: AuditContext): Pick<AuditEvent, 'agent' | 'source'> {
+  const r = ctx.requester;
+  const key = JSON.stringify([ctx.hubBaseUrl, ctx.clientAddress, r.clientId, r.organisationCode, r.organisationSystem, r.organisationType, r.purposeOfUse]);
+  let parts = shared.get(key);
+  if (parts === undefined) {
+    parts = deepFrozen({ agent: agents(ctx), source: source(ctx) });
+    if (shared.size >= SHARED_KEPT) shared.clear();
+    shared.set(key, parts);
+  }
+  return parts;
 }
 
 function agents(ctx: AuditContext): AuditEventAgent[] {
@@ -246,24 +278,24 @@ function source(ctx: AuditContext): AuditEvent['source'] {
 function patientEntity(reference: string): AuditEventEntity {
   return {
     what: { reference },
-    type: { system: SYSTEMS.auditEntityType, code: '1', display: 'Person' },
-    role: { system: SYSTEMS.objectRole, code: '1', display: 'Patient' },
+    type: PERSON,
+    role: PATIENT_ROLE,
   };
 }
 
 function resourceEntity(reference: string, description?: string): AuditEventEntity {
   return {
     what: { reference },
-    type: { system: SYSTEMS.auditEntityType, code: '2', display: 'System Object' },
-    role: { system: SYSTEMS.objectRole, code: '4', display: 'Domain Resource' },
+    type: SYSTEM_OBJECT,
+    role: DOMAIN_RESOURCE,
     ...(description === undefined ? {} : { description: clean(description) }),
   };
 }
 
 function queryEntity(query: string, resourceType: string | undefined): AuditEventEntity {
   return {
-    type: { system: SYSTEMS.auditEntityType, code: '2', display: 'System Object' },
-    role: { system: SYSTEMS.objectRole, code: '24', display: 'Query' },
+    type: SYSTEM_OBJECT,
+    role: QUERY_ROLE,
     ...(resourceType === undefined ? {} : { description: clean(resourceType) }),
     // BALP carries the query base64-encoded; it may hold identifiers, so it stays out of logs.
     query: Buffer.from(query, 'utf8').toString('base64'),
@@ -273,7 +305,7 @@ function queryEntity(query: string, resourceType: string | undefined): AuditEven
 function transactionEntity(requestId: string): AuditEventEntity {
   return {
     what: { identifier: { value: clean(requestId) } },
-    type: { system: SYSTEMS.balpEntityType, code: 'XrequestId', display: 'X-Request-Id' },
+    type: REQUEST_ID_TYPE,
   };
 }
 

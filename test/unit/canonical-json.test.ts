@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { canonicalJson } from '../../src/audit/canonical-json.js';
+import { canonicalJson, deepFrozen } from '../../src/audit/canonical-json.js';
 import { auditLeafHash, chainHash, EMPTY_CHAIN, leafHash } from '../../src/audit/log-hash.js';
 
 describe('RFC 8785 canonical JSON', () => {
@@ -59,6 +59,46 @@ describe('RFC 8785 canonical JSON', () => {
       }),
       { numRuns: 300 },
     );
+  });
+});
+
+describe('canonical JSON of frozen values', () => {
+  it('writes a value frozen all the way down as it writes an unfrozen copy, again and again, alone and inside others (property)', () => {
+    fc.assert(
+      fc.property(fc.jsonValue(), (value) => {
+        const expected = canonicalJson(structuredClone(value));
+        const frozen = deepFrozen(structuredClone(value));
+        expect(canonicalJson(frozen)).toBe(expected);
+        expect(canonicalJson(frozen)).toBe(expected);
+        expect(canonicalJson({ b: [frozen, { c: frozen }], a: frozen })).toBe(canonicalJson({ b: [value, { c: value }], a: value }));
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('writes a frozen object again when something inside it can still change', () => {
+    const inner = { code: '1' };
+    const outer = Object.freeze({ coding: Object.freeze([inner]) });
+    expect(canonicalJson(outer)).toBe('{"coding":[{"code":"1"}]}');
+    inner.code = '2';
+    expect(canonicalJson(outer)).toBe('{"coding":[{"code":"2"}]}');
+    expect(canonicalJson({ x: outer })).toBe('{"x":{"coding":[{"code":"2"}]}}');
+  });
+
+  it('writes a mutable object holding frozen parts afresh each time', () => {
+    const part = deepFrozen({ system: 's', code: 'c' });
+    const holder: { a: unknown; b?: unknown } = { a: part };
+    expect(canonicalJson(holder)).toBe('{"a":{"code":"c","system":"s"}}');
+    holder.b = 1;
+    expect(canonicalJson(holder)).toBe('{"a":{"code":"c","system":"s"},"b":1}');
+  });
+
+  it('checks a frozen value when it first writes it: a lone surrogate is refused, and still refused the next time', () => {
+    const bad = deepFrozen({ s: '\ud800' });
+    expect(() => canonicalJson(bad)).toThrow(/RFC 8785/);
+    expect(() => canonicalJson(bad)).toThrow(/RFC 8785/);
+    // A failure half way leaves nothing behind: the next value is written whole.
+    expect(canonicalJson(deepFrozen({ a: [1, { b: 2 }] }))).toBe('{"a":[1,{"b":2}]}');
   });
 });
 

@@ -239,7 +239,7 @@ export async function insertFirstVersions(client: pg.Client, rows: readonly Prel
 async function insertSubjectFacts(client: pg.Client, rows: readonly PreloadRow[]): Promise<void> {
   const consents: [string[], string[], boolean[]] = [[], [], []];
   const carries: [string[], string[], string[]] = [[], [], []];
-  const patients: [string[], string[], (string | null)[], boolean[]] = [[], [], [], []];
+  const patients: [string[], string[], (string | null)[], boolean[], string[]] = [[], [], [], [], []];
   for (const row of rows) {
     if (row.type === 'Consent') {
       for (const ref of consentSubjects(row.content)) {
@@ -260,16 +260,18 @@ async function insertSubjectFacts(client: pg.Client, rows: readonly PreloadRow[]
       patients[1].push(row.lastUpdated.toISOString());
       patients[2].push(facts.district);
       patients[3].push(facts.restricted);
+      patients[4].push(row.sourceOrg);
     }
   }
   await client.query('insert into consent_fact (consent_id, patient_ref, may_permit) select * from unnest($1::text[], $2::text[], $3::boolean[])', consents);
   await client.query('insert into carry_fact (episode_id, baby_ref, mother_ref) select * from unnest($1::text[], $2::text[], $3::text[])', carries);
   await client.query(
-    `insert into subject_fact (patient_id, last_updated, district, restricted, consent_open)
+    `insert into subject_fact (patient_id, last_updated, district, restricted, consent_open, source_orgs)
      select p.id, p.u, p.d, p.r,
             exists (select 1 from consent_fact c where c.patient_ref = 'Patient/' || p.id and c.may_permit)
-            or exists (select 1 from carry_fact k join consent_fact c on c.patient_ref = k.mother_ref and c.may_permit where k.baby_ref = 'Patient/' || p.id)
-       from unnest($1::text[], $2::timestamptz[], $3::text[], $4::boolean[]) as p(id, u, d, r)`,
+            or exists (select 1 from carry_fact k join consent_fact c on c.patient_ref = k.mother_ref and c.may_permit where k.baby_ref = 'Patient/' || p.id),
+            array[p.s]
+       from unnest($1::text[], $2::timestamptz[], $3::text[], $4::boolean[], $5::text[]) as p(id, u, d, r, s)`,
     patients,
   );
 }

@@ -67,7 +67,7 @@ async function insertFirstVersions(db: Db, rows: StoredResource[]): Promise<void
     if (patients.length > 0) {
       await tx
         .insert(subjectFacts)
-        .values(patients.map((r) => ({ patientId: r.id, lastUpdated: r.lastUpdated, ...patientFacts(contentForRules(r.content) as Patient), consentOpen: false })));
+        .values(patients.map((r) => ({ patientId: r.id, lastUpdated: r.lastUpdated, ...patientFacts(contentForRules(r.content) as Patient), consentOpen: false, sourceOrgs: [r.sourceOrg] })));
     }
   });
 }

@@ -71,7 +71,7 @@ export function referringCtes(types: string, params: string, targets: string, ba
       )`;
 }
 
-const FIND_REFERRING = {
+export const FIND_REFERRING = {
   name: 'disclosure_referring',
   text: `with ${referringCtes('$1', '$2', '$3::text[]', '$4::text')}
       select f.type as ref_type, f.param as ref_param, f.target as ref_target, r.type, r.id, r.version_id, r.last_updated, r.source_org, r.source_orgs, r.content

@@ -10,8 +10,9 @@ import { patientSources, resources, subjectFacts } from './schema/index.js';
 // keyset order so that a batch reads about what it returns, however many
 // Patients the hub holds:
 //   - through a flow: Patients whose subject facts meet what every flow needs
-//     (home district in the catchment, and, when every flow asks, an active
-//     consent and no restriction), one index range per district;
+//     (home district in the catchment, written by a source of some flow, and,
+//     when every flow asks, an active consent and no restriction), one index
+//     range per district;
 //   - what the requester wrote itself (basis originator);
 //   - Patients it has said something about (answered with its statement,
 //     whatever their time: disclosure-service.ts ownStatements).
@@ -32,13 +33,18 @@ export function searchPatients(
 
   const parts: SQL[] = [];
   if (candidates.sourceOrgs.length > 0) {
-    const sources = sql`${resources.sourceOrgs} && ${sql.param([...candidates.sourceOrgs])}::text[]`;
+    const sources = sql`${subjectFacts.sourceOrgs} && ${sql.param([...candidates.sourceOrgs])}::text[]`;
     const lastUpdated = sql`${subjectFacts.lastUpdated}`;
     const id = sql`${subjectFacts.patientId}`;
+    // The subject facts alone answer the narrowing; the Patient's row is joined only for search parameters, which read it.
+    const from =
+      matches.length === 0
+        ? sql`${subjectFacts}`
+        : sql`${subjectFacts} join ${resources} on ${resources.type} = 'Patient' and ${resources.id} = ${id}`;
     for (const district of new Set(candidates.districts)) {
       parts.push(
         part(
-          sql`select ${lastUpdated} as lu, ${id} as id from ${subjectFacts} join ${resources} on ${resources.type} = 'Patient' and ${resources.id} = ${id}`,
+          sql`select ${lastUpdated} as lu, ${id} as id from ${from}`,
           lastUpdated,
           id,
           [

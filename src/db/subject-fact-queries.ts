@@ -37,9 +37,12 @@ function consentOpen(id: SQL): SQL {
 
 async function keepPatient(tx: Tx, row: StoredResource): Promise<void> {
   const facts = patientFacts(contentForRules(row.content) as Patient);
-  await sendWrite(tx, sql`insert into subject_fact (patient_id, last_updated, district, restricted, consent_open)
-    values (${row.id}, ${row.lastUpdated.toISOString()}::timestamptz, ${facts.district}, ${facts.restricted}, ${consentOpen(sql`${row.id}::text`)})
-    on conflict (patient_id) do update set last_updated = excluded.last_updated, district = excluded.district, restricted = excluded.restricted, consent_open = excluded.consent_open`);
+  // The writers as the version's write left them (writeVersions appends the writer, in a statement sent before this one).
+  await sendWrite(tx, sql`insert into subject_fact (patient_id, last_updated, district, restricted, consent_open, source_orgs)
+    values (${row.id}, ${row.lastUpdated.toISOString()}::timestamptz, ${facts.district}, ${facts.restricted}, ${consentOpen(sql`${row.id}::text`)},
+      (select r.source_orgs from resource r where r.type = 'Patient' and r.id = ${row.id}))
+    on conflict (patient_id) do update set last_updated = excluded.last_updated, district = excluded.district, restricted = excluded.restricted,
+      consent_open = excluded.consent_open, source_orgs = excluded.source_orgs`);
 }
 
 async function keepConsent(tx: Tx, row: StoredResource): Promise<void> {

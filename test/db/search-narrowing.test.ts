@@ -1,6 +1,7 @@
 import type { Consent, EpisodeOfCare, Patient, Resource } from 'fhir/r4.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inTransaction, rawRows } from '../../src/db/database.js';
+import { FIND_REFERRING } from '../../src/db/disclosure-queries.js';
 import { upsertOrganisation } from '../../src/db/registry-queries.js';
 import { searchQuery, writeVersion, type StoredResource } from '../../src/db/resource-queries.js';
 import { resources } from '../../src/db/schema/index.js';
@@ -148,9 +149,9 @@ describe('a narrowed Patient search', () => {
     expect(times).toEqual([...times].sort((a, b) => a - b));
   });
 
-  it('derives the same facts when migration 0014 backfills them from stored records as when each version was written', async () => {
+  it('derives the same facts when migrations 0014 and 0015 backfill them from stored records as when each version was written', async () => {
     const facts = async (): Promise<unknown[][]> => [
-      await rawRows<unknown>(t.db, sql`select patient_id, last_updated, district, restricted, consent_open from subject_fact order by patient_id`),
+      await rawRows<unknown>(t.db, sql`select patient_id, last_updated, district, restricted, consent_open, source_orgs from subject_fact order by patient_id`),
       await rawRows<unknown>(t.db, sql`select consent_id, patient_ref, may_permit from consent_fact order by consent_id, patient_ref`),
       await rawRows<unknown>(t.db, sql`select episode_id, baby_ref, mother_ref from carry_fact order by episode_id, baby_ref`),
     ];
@@ -158,11 +159,19 @@ describe('a narrowed Patient search', () => {
     const migration = await readFile(new URL('../../migrations/0014_subject_facts.sql', import.meta.url), 'utf8');
     const backfill = migration.split('--> statement-breakpoint').map((s) => s.trim()).filter((s) => /^(--[^\n]*\n)*INSERT/.test(s));
     expect(backfill).toHaveLength(3);
+    const sources = (await readFile(new URL('../../migrations/0015_subject_fact_sources.sql', import.meta.url), 'utf8'))
+      .split('--> statement-breakpoint')
+      .map((s) => s.trim())
+      .filter((s) => /^(--[^\n]*\n)*UPDATE/.test(s));
+    expect(sources).toHaveLength(1);
+    // Some Patient was written by more than one organisation: the backfill must carry every writer.
+    expect(written[0]?.some((f) => (f as { source_orgs: string[] }).source_orgs.length > 1)).toBe(true);
     await inTransaction(t.db, async (tx) => {
       await tx.execute(sql`delete from subject_fact`);
       await tx.execute(sql`delete from consent_fact`);
       await tx.execute(sql`delete from carry_fact`);
       for (const statement of backfill) await tx.execute(sql.raw(statement));
+      for (const statement of sources) await tx.execute(sql.raw(statement));
     });
     expect(await facts()).toEqual(written);
   });
@@ -186,6 +195,22 @@ describe('a narrowed Patient search', () => {
     });
     expect(plan).toMatch(/"Plan Rows"/);
     expect(plan).toContain('resource_patient_source_idx');
+  });
+
+  it("looks a page's subjects' references up by what they point at, from the index alone, under a generic plan", async () => {
+    const subjects = (await rawRows<{ id: string }>(t.db, sql`select patient_id as id from subject_fact order by last_updated limit 20`)).map((r) => `'Patient/${r.id}'`);
+    const plan = await inTransaction(t.db, async (tx) => {
+      await tx.execute(sql`set local plan_cache_mode = force_generic_plan`);
+      await tx.execute(sql`set local enable_seqscan = off`);
+      await tx.execute(sql`set local enable_bitmapscan = off`);
+      await tx.execute(sql.raw(`prepare referring as ${FIND_REFERRING.text}`));
+      const args = `array['EpisodeOfCare','EpisodeOfCare','Consent'], array['patient','pregnancy-baby','patient'], array[${subjects.join(',')}], 'pregnancy-baby'`;
+      const [explained] = await rawRows<Record<string, unknown>>(tx, sql.raw(`explain (format json) execute referring(${args})`));
+      await tx.execute(sql`deallocate referring`);
+      return JSON.stringify(explained);
+    });
+    expect(plan).toMatch(/"Index Only Scan"[^}]*"Index Name":"resource_reference_target_idx"/);
+    expect(plan).not.toContain('resource_reference_owner_idx');
   });
 
   it("reads fewer than all Patients for a children's centre's registrations (consent and catchment narrow it)", async () => {

@@ -66,7 +66,8 @@ export const resourceReferences = pgTable(
     target: text('target').notNull(),
   },
   (t) => [
-    index('resource_reference_lookup_idx').on(t.type, t.param, t.target),
+    // By what they point at, the owner's (type, param) and id included: a page's subjects' references from the index alone.
+    index('resource_reference_target_idx').on(t.target, t.type, t.param, t.id),
     index('resource_reference_owner_idx').on(t.type, t.id),
   ],
 );

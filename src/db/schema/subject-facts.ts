@@ -19,6 +19,8 @@ export const subjectFacts = pgTable(
     restricted: boolean('restricted').notNull(),
     /** Some Consent that may permit (consent_fact) is about the Patient, or about the mother whose pregnancy episode names them as its baby. */
     consentOpen: boolean('consent_open').notNull(),
+    /** The organisations that wrote a version of the Patient: its resource.source_orgs, which a flow's sources are tested against. */
+    sourceOrgs: text('source_orgs').array().notNull().default(sql`'{}'::text[]`),
   },
   (t) => [
     index('subject_fact_district_idx').on(t.district, t.lastUpdated, t.patientId),

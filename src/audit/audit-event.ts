@@ -197,8 +197,7 @@ function auditEvent(
     outcome: OUTCOME_CODE[details.outcome],
     ...(details.outcomeDesc === undefined ? {} : { outcomeDesc: clean(details.outcomeDesc) }),
     ...purposeOfEvent(ctx.requester),
-    agent: sharedParts(ctx).agent,
-    source: sharedParts(ctx).source,
+    ...sharedParts(ctx),
     entity: [...kind.entity, transactionEntity(ctx.requestId)],
   };
 }
@@ -212,17 +211,17 @@ function purposeOfEvent(r: AuditRequester): Pick<AuditEvent, 'purposeOfEvent'> {
 }
 
 /** The agents and source of the last few requesters (a request's events share them), frozen. */
-const shared = new Map<string, Pick<AuditEvent, 'agent' | 'source'>>();
+const sharedByRequester = new Map<string, Pick<AuditEvent, 'agent' | 'source'>>();
 const SHARED_KEPT = 256;
 
 function sharedParts(ctx: AuditContext): Pick<AuditEvent, 'agent' | 'source'> {
   const r = ctx.requester;
   const key = JSON.stringify([ctx.hubBaseUrl, ctx.clientAddress, r.clientId, r.organisationCode, r.organisationSystem, r.organisationType, r.purposeOfUse]);
-  let parts = shared.get(key);
+  let parts = sharedByRequester.get(key);
   if (parts === undefined) {
     parts = deepFrozen({ agent: agents(ctx), source: source(ctx) });
-    if (shared.size >= SHARED_KEPT) shared.clear();
-    shared.set(key, parts);
+    if (sharedByRequester.size >= SHARED_KEPT) sharedByRequester.clear();
+    sharedByRequester.set(key, parts);
   }
   return parts;
 }

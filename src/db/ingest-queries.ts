@@ -1,9 +1,21 @@
-import { and, eq, inArray, or, sql } from 'drizzle-orm';
-import { rawRows, type Tx } from './database.js';
+import { eq } from 'drizzle-orm';
+import { runStatement, type Statement, type Tx } from './database.js';
 import { sendWrite } from './sent-writes.js';
-import { findReferringMany } from './disclosure-queries.js';
+import { findReferringMany, storedOf, type RawResource } from './disclosure-queries.js';
 import type { StoredResource } from './resource-queries.js';
-import { messageReceipts, resourceHistory, resources, resourceTokens } from './schema/index.js';
+import { messageReceipts } from './schema/index.js';
+
+const CLAIM_RECEIPT: Statement = {
+  name: 'ingest_claim_receipt',
+  text: `insert into message_receipt (message_key, event, client_id, received_at) values ($1::text, $2::text, $3::text, $4::timestamptz)
+    on conflict do nothing returning message_key`,
+};
+const RECEIPT_OUTCOME: Statement = { name: 'ingest_receipt_outcome', text: 'update message_receipt set outcome = $2::jsonb where message_key = $1::text' };
+const LOCK_IDENTITIES: Statement = {
+  name: 'ingest_lock_identities',
+  // unnest yields the array in its order; the ordinality makes that explicit.
+  text: `select pg_advisory_xact_lock(hashtext('identity:' || k)) from unnest($1::text[]) with ordinality as u(k, n) order by n`,
+};
 
 /**
  * Claims an exactly-once key in the current transaction. Returns the outcome
@@ -14,21 +26,21 @@ export async function claimReceipt(
   tx: Tx,
   receipt: { messageKey: string; event: string; clientId: string; receivedAt: Date },
 ): Promise<{ claimed: true } | { claimed: false; outcome: Record<string, unknown> | null }> {
-  const inserted = await tx.insert(messageReceipts).values(receipt).onConflictDoNothing().returning({ key: messageReceipts.messageKey });
+  const inserted = await runStatement(tx, CLAIM_RECEIPT, [receipt.messageKey, receipt.event, receipt.clientId, receipt.receivedAt.toISOString()]);
   if (inserted.length === 1) return { claimed: true };
   const [earlier] = await tx.select({ outcome: messageReceipts.outcome }).from(messageReceipts).where(eq(messageReceipts.messageKey, receipt.messageKey));
   return { claimed: false, outcome: earlier?.outcome ?? null };
 }
 
 export async function recordReceiptOutcome(tx: Tx, messageKey: string, outcome: Record<string, unknown>): Promise<void> {
-  await sendWrite(tx, tx.update(messageReceipts).set({ outcome }).where(eq(messageReceipts.messageKey, messageKey)).getSQL());
+  await sendWrite(tx, { statement: RECEIPT_OUTCOME, values: [messageKey, JSON.stringify(outcome)] });
 }
 
 /** Serialises every writer of one business identity until commit (one Patient per NHS number, across instances). */
 export async function lockIdentity(tx: Tx, key: string): Promise<void> {
   // Sent without waiting (sent-writes.ts): the server takes the lock before it runs the next statement of the
   // transaction, which goes out in the same socket write.
-  await sendWrite(tx, sql`select pg_advisory_xact_lock(hashtext(${`identity:${key}`}))`);
+  await sendWrite(tx, { statement: LOCK_IDENTITIES, values: [[key]] });
 }
 
 /**
@@ -37,9 +49,7 @@ export async function lockIdentity(tx: Tx, key: string): Promise<void> {
  */
 export async function lockIdentities(tx: Tx, keys: readonly string[]): Promise<void> {
   if (keys.length === 0) return;
-  if (keys.length === 1) return lockIdentity(tx, keys[0] ?? '');
-  // unnest yields the array in its order; the ordinality makes that explicit.
-  await sendWrite(tx, sql`select pg_advisory_xact_lock(hashtext('identity:' || k)) from unnest(${sql.param([...keys])}::text[]) with ordinality as u(k, n) order by n`);
+  await sendWrite(tx, { statement: LOCK_IDENTITIES, values: [[...keys]] });
 }
 
 /** What to look up by identifier: as findByIdentifier's arguments. */
@@ -51,34 +61,30 @@ export interface IdentifierLookup {
 }
 
 /**
- * findByIdentifier for several lookups in two statements, whatever their
- * number: the tokens of all (each on the token index, at most 50 per lookup),
- * then the resources they name (on the primary key). Answers in the lookups' order.
+ * The lookups' matches in one statement, whatever their number: each lookup's
+ * tokens on the token index (at most 50 per lookup), then, for each token, the
+ * resource it names on the primary key. Both steps are lateral, so each is an
+ * index lookup per row whatever the statistics (a plain join lets the planner
+ * scan every resource of a type whose statistics it has not seen yet).
  */
+const FIND_BY_IDENTIFIERS: Statement = {
+  name: 'ingest_find_by_identifiers',
+  text: `select l.n, r.type, r.id, r.version_id, r.last_updated, r.source_org, r.source_orgs, r.content
+    from jsonb_to_recordset($1::jsonb) as l(n int, type text, system text, value text)
+    cross join lateral (select t.id from resource_token t where t.type = l.type and t.param = 'identifier'
+      and t.value = l.value and t.system = l.system limit 50) t
+    cross join lateral (select * from resource x where x.type = l.type and x.id = t.id) r`,
+};
+
+/** findByIdentifier for several lookups in one statement (FIND_BY_IDENTIFIERS), in the lookups' order. */
 export async function findByIdentifiers(tx: Tx, lookups: readonly IdentifierLookup[]): Promise<(StoredResource | undefined)[]> {
   if (lookups.length === 0) return [];
   const wanted = JSON.stringify(lookups.map((l, n) => ({ n, type: l.type, system: l.system, value: l.value })));
-  const tokens = await rawRows<{ n: number; id: string }>(
-    tx,
-    sql`select l.n, t.id from jsonb_to_recordset(${wanted}::jsonb) as l(n int, type text, system text, value text)
-      cross join lateral (select ${resourceTokens.id} as id from ${resourceTokens} where ${resourceTokens.type} = l.type and ${resourceTokens.param} = 'identifier'
-        and ${resourceTokens.value} = l.value and ${resourceTokens.system} = l.system limit 50) t`,
-  );
-  if (tokens.length === 0) return lookups.map(() => undefined);
-  const idsByType = new Map<string, Set<string>>();
-  for (const t of tokens) {
-    const type = lookups[t.n]?.type ?? '';
-    idsByType.set(type, (idsByType.get(type) ?? new Set()).add(t.id));
-  }
-  const rows = await tx
-    .select()
-    .from(resources)
-    .where(or(...[...idsByType].map(([type, ids]) => and(eq(resources.type, type), inArray(resources.id, [...ids])))));
-  const byKey = new Map(rows.map((r) => [`${r.type}/${r.id}`, r]));
+  const found = await runStatement<RawResource & { n: number }>(tx, FIND_BY_IDENTIFIERS, [wanted]);
   return lookups.map((lookup, n) => {
-    const candidates = tokens
-      .filter((t) => t.n === n)
-      .flatMap((t) => byKey.get(`${lookup.type}/${t.id}`) ?? [])
+    const candidates = found
+      .filter((r) => r.n === n)
+      .map(storedOf)
       // Only the records this organisation has written, when asked.
       .filter((r) => lookup.writtenBy === undefined || (r.sourceOrgs ?? [r.sourceOrg]).includes(lookup.writtenBy));
     // As findByIdentifier's `order by last_updated, id limit 1`.
@@ -86,38 +92,29 @@ export async function findByIdentifiers(tx: Tx, lookups: readonly IdentifierLook
   });
 }
 
-/**
- * The current resource of a type carrying an identifier, if any. Two steps,
- * each on an index (token lookup, then primary key): a join here lets the
- * planner scan every resource of a type whose statistics it has not seen yet.
- */
+/** The current resource of a type carrying an identifier, if any (findByIdentifiers for one lookup). */
 export async function findByIdentifier(tx: Tx, type: string, system: string, value: string, writtenBy?: string): Promise<StoredResource | undefined> {
-  const tokens = await tx
-    .select({ id: resourceTokens.id })
-    .from(resourceTokens)
-    .where(and(eq(resourceTokens.type, type), eq(resourceTokens.param, 'identifier'), eq(resourceTokens.value, value), eq(resourceTokens.system, system)))
-    .limit(50);
-  if (tokens.length === 0) return undefined;
-  const [row] = await tx
-    .select()
-    .from(resources)
-    .where(
-      and(
-        eq(resources.type, type),
-        inArray(resources.id, tokens.map((t) => t.id)),
-        // Only the records this organisation has written, when asked.
-        writtenBy === undefined ? undefined : sql`${writtenBy} = any(${resources.sourceOrgs})`,
-      ),
-    )
-    .orderBy(resources.lastUpdated, resources.id)
-    .limit(1);
-  return row;
+  const [found] = await findByIdentifiers(tx, [{ type, system, value, writtenBy }]);
+  return found;
 }
 
 /** Current resources of a type that refer to a target through a reference search parameter (index lookups only). */
 export async function findReferring(tx: Tx, type: string, param: 'patient' | 'subject', target: string): Promise<StoredResource[]> {
   return (await findReferringMany(tx, type, param, [target])).map((r) => r.row);
 }
+
+const STORE_RAW_MESSAGE: Statement = {
+  name: 'ingest_store_raw_message',
+  text: `
+    with stored as (
+      insert into resource (type, id, version_id, last_updated, source_org, source_orgs, content)
+      values ($1::text, $2::text, $3::int, $4::timestamptz, $5::text, array[$5::text], $6::jsonb)
+      on conflict do nothing
+      returning type, id, version_id, last_updated, source_org, content
+    )
+    insert into resource_history (type, id, version_id, last_updated, source_org, content)
+    select type, id, version_id, last_updated, source_org, content from stored`,
+};
 
 /**
  * Keeps a raw inbound message once, as a FHIR Binary whose id is the SHA-256 of
@@ -126,16 +123,5 @@ export async function findReferring(tx: Tx, type: string, param: 'patient' | 'su
 export async function storeRawMessage(tx: Tx, row: StoredResource): Promise<void> {
   // One statement: the history row is written only when the resource row was (the bytes travel once). Sent
   // without waiting for its answer (sent-writes.ts).
-  await sendWrite(
-    tx,
-    sql`
-    with stored as (
-      insert into ${resources} (type, id, version_id, last_updated, source_org, source_orgs, content)
-      values (${row.type}, ${row.id}, ${row.versionId}, ${row.lastUpdated.toISOString()}::timestamptz, ${row.sourceOrg}, array[${row.sourceOrg}]::text[], ${JSON.stringify(row.content)}::jsonb)
-      on conflict do nothing
-      returning type, id, version_id, last_updated, source_org, content
-    )
-    insert into ${resourceHistory} (type, id, version_id, last_updated, source_org, content)
-    select type, id, version_id, last_updated, source_org, content from stored`,
-  );
+  await sendWrite(tx, { statement: STORE_RAW_MESSAGE, values: [row.type, row.id, row.versionId, row.lastUpdated.toISOString(), row.sourceOrg, JSON.stringify(row.content)] });
 }

@@ -1,8 +1,8 @@
 import type { AuditEvent } from 'fhir/r4.js';
-import { asc, inArray, or, sql } from 'drizzle-orm';
+import { asc, or, sql } from 'drizzle-orm';
 import { SYSTEMS } from '../fhir/systems.js';
-import type { Db, Tx } from './database.js';
-import { auditEvents, organisations } from './schema/index.js';
+import { runStatement, type Db, type Statement, type Tx } from './database.js';
+import { auditEvents } from './schema/index.js';
 
 // What withdrawal notices read: the permit decisions that rested on a consent,
 // and the organisations to address.
@@ -37,11 +37,10 @@ export interface OrganisationEntry {
   name: string;
 }
 
+const ORGANISATIONS_BY_CODE: Statement = { name: 'notice_organisations_by_code', text: 'select code, system, type, name from organisation where code = any($1::text[])' };
+
 export async function organisationsByCode(db: Db | Tx, codes: readonly string[]): Promise<Map<string, OrganisationEntry>> {
   if (codes.length === 0) return new Map();
-  const rows = await db
-    .select({ code: organisations.code, system: organisations.system, type: organisations.type, name: organisations.name })
-    .from(organisations)
-    .where(inArray(organisations.code, [...new Set(codes)]));
+  const rows = await runStatement<OrganisationEntry>(db, ORGANISATIONS_BY_CODE, [[...new Set(codes)]]);
   return new Map(rows.map((r) => [r.code, r]));
 }

@@ -1,6 +1,6 @@
 import { and, asc, eq, inArray } from 'drizzle-orm';
 import type { PatientStatement } from '../fhir/patient-sources.js';
-import type { Db, Tx } from './database.js';
+import type { Db, Statement, Tx } from './database.js';
 import { patientSources } from './schema/index.js';
 import { sendWrite } from './sent-writes.js';
 import { seal, type Undisclosed } from './undisclosed.js';
@@ -11,21 +11,21 @@ export async function readStatements(db: Db | Tx, patientId: string): Promise<Pa
   return rows.map((r) => ({ organisation: r.organisation, organisationType: r.organisationType, content: r.content, firstSaid: r.firstSaid, lastSaid: r.lastSaid }));
 }
 
+const WRITE_STATEMENT: Statement = {
+  name: 'patient_source_write',
+  text: `insert into patient_source (patient_id, organisation, organisation_type, content, first_said, last_said, received_at)
+    values ($1::text, $2::text, $3::text, $4::jsonb, $5::int, $6::int, $7::timestamptz)
+    on conflict (patient_id, organisation) do update set organisation_type = excluded.organisation_type, content = excluded.content,
+      last_said = excluded.last_said, received_at = excluded.received_at`,
+};
+
 /** Stores one organisation's statement (its only row for the Patient: a new statement replaces its old one). */
 export async function writeStatement(tx: Tx, patientId: string, statement: PatientStatement, receivedAt: Date): Promise<void> {
-  const row = { patientId, ...statement, receivedAt };
   // Sent without waiting for its answer (sent-writes.ts): the transaction waits for it before COMMIT.
-  await sendWrite(
-    tx,
-    tx
-      .insert(patientSources)
-      .values(row)
-      .onConflictDoUpdate({
-        target: [patientSources.patientId, patientSources.organisation],
-        set: { organisationType: row.organisationType, content: row.content, lastSaid: row.lastSaid, receivedAt },
-      })
-      .getSQL(),
-  );
+  await sendWrite(tx, {
+    statement: WRITE_STATEMENT,
+    values: [patientId, statement.organisation, statement.organisationType, JSON.stringify(statement.content), statement.firstSaid, statement.lastSaid, receivedAt.toISOString()],
+  });
 }
 
 /** One organisation's statement about a Patient, as stored: it leaves the hub only through the disclosure decision. */

@@ -1,13 +1,13 @@
 import { and, asc, desc, eq, or, sql, type SQL } from 'drizzle-orm';
 import { DISTRICT_PARAM, indexValues, isPublicType, RECIPIENT_PARAM } from '../fhir/resource-types.js';
 import type { SearchRequest } from '../fhir/search-request.js';
-import type { Db, Tx } from './database.js';
+import type { Db, Statement, Tx } from './database.js';
 import { afterCursor, parameterConditions, withinBound } from './search-conditions.js';
 import { searchPatients } from './patient-search-queries.js';
 import { sendWrite } from './sent-writes.js';
 import { keepSubjectFacts } from './subject-fact-queries.js';
 import { contentForRules, type Undisclosed } from './undisclosed.js';
-import { recordTopicEvents, topicEventRows, topicEventsInsert } from './subscription-queries.js';
+import { recordTopicEvents, topicEventsInsertText, topicEventRows, topicEventsJson } from './subscription-queries.js';
 import { patientSources, resourceHistory, resourceReferences, resources, resourceTokens } from './schema/index.js';
 
 export interface StoredResource {
@@ -52,33 +52,55 @@ export async function writeVersion(tx: Tx, row: StoredResource): Promise<void> {
 }
 
 /**
+ * The whole write of new current versions, one fixed statement whatever their
+ * number (each content sent once): a stored resource's update, with its writer
+ * appended, and the removal of its old index rows; a new resource's row; every
+ * version's history row; the new index rows; the subscription outbox.
+ * Data-modifying CTEs all run, each once, against the snapshot the statement
+ * began with: the deletes see only the index rows of earlier versions, never
+ * the ones this statement inserts.
+ */
+const WRITE_VERSIONS: Statement = {
+  name: 'resource_write_versions',
+  text: `
+    with v as (
+      select * from jsonb_to_recordset($1::jsonb)
+        as v(type text, id text, version_id int, last_updated timestamptz, source_org text, content jsonb)
+    ), updated as (
+      update resource r set version_id = v.version_id, last_updated = v.last_updated, source_org = v.source_org,
+        source_orgs = case when v.source_org = any(r.source_orgs) then r.source_orgs else array_append(r.source_orgs, v.source_org) end,
+        content = v.content
+      from v where v.version_id <> 1 and r.type = v.type and r.id = v.id
+    ), old_tokens as (
+      delete from resource_token t using v where v.version_id <> 1 and t.type = v.type and t.id = v.id
+    ), old_refs as (
+      delete from resource_reference x using v where v.version_id <> 1 and x.type = v.type and x.id = v.id
+    ), created as (
+      insert into resource (type, id, version_id, last_updated, source_org, source_orgs, content)
+      select type, id, version_id, last_updated, source_org, array[source_org], content from v where version_id = 1
+    ), history as (
+      insert into resource_history (type, id, version_id, last_updated, source_org, content)
+      select type, id, version_id, last_updated, source_org, content from v
+    ), tokens as (
+      insert into resource_token (type, id, param, system, value)
+      select type, id, param, system, value from jsonb_to_recordset($2::jsonb) as t(type text, id text, param text, system text, value text)
+    ), refs as (
+      insert into resource_reference (type, id, param, target)
+      select type, id, param, target from jsonb_to_recordset($3::jsonb) as r(type text, id text, param text, target text)
+    ), outbox as (${topicEventsInsertText('$4')})
+    select 1`,
+};
+
+/**
  * Writes new current versions of distinct resources, as writeVersion does for
- * each, in one statement whatever their number: their resource and history
- * rows (each content sent once), their search index rows and their
- * subscription events. A new version of a stored resource adds its update and
- * the removal of its old index rows before it.
+ * each, in one statement whatever their number (WRITE_VERSIONS), then the
+ * subject facts they change.
  */
 export async function writeVersions(tx: Tx, rows: readonly StoredResource[]): Promise<void> {
   if (rows.length === 0) return;
-  // Sent without waiting for their answers (sent-writes.ts): the transaction waits for them before COMMIT.
-  for (const row of rows.filter((r) => r.versionId !== 1)) {
-    const update = tx
-      .update(resources)
-      .set({
-        versionId: row.versionId,
-        lastUpdated: row.lastUpdated,
-        sourceOrg: row.sourceOrg,
-        sourceOrgs: sql`case when ${row.sourceOrg} = any(${resources.sourceOrgs}) then ${resources.sourceOrgs} else array_append(${resources.sourceOrgs}, ${row.sourceOrg}::text) end`,
-        content: row.content,
-      })
-      .where(and(eq(resources.type, row.type), eq(resources.id, row.id)));
-    await sendWrite(tx, update.getSQL());
-    await sendWrite(tx, tx.delete(resourceTokens).where(and(eq(resourceTokens.type, row.type), eq(resourceTokens.id, row.id))).getSQL());
-    await sendWrite(tx, tx.delete(resourceReferences).where(and(eq(resourceReferences.type, row.type), eq(resourceReferences.id, row.id))).getSQL());
-  }
   // The search index is built from what is stored.
-  const tokens: (typeof resourceTokens.$inferInsert)[] = [];
-  const references: (typeof resourceReferences.$inferInsert)[] = [];
+  const tokens: { type: string; id: string; param: string; system: string; value: string }[] = [];
+  const references: { type: string; id: string; param: string; target: string }[] = [];
   for (const row of rows) {
     const index = indexValues(contentForRules(row.content));
     for (const t of index.tokens) tokens.push({ type: row.type, id: row.id, ...t });
@@ -87,29 +109,11 @@ export async function writeVersions(tx: Tx, rows: readonly StoredResource[]): Pr
   const versions = rows.map((r) => ({ type: r.type, id: r.id, version_id: r.versionId, last_updated: r.lastUpdated.toISOString(), source_org: r.sourceOrg, content: r.content }));
   // The subscription outbox, in the same transaction (here the same statement): a change that rolls back notifies no one.
   const { events, together } = topicEventRows(rows);
-  const outbox = events.length > 0 && together ? sql`, outbox as (${topicEventsInsert(events)})` : sql``;
-  // Data-modifying CTEs all run, each once, whether or not the final select reads them.
-  await sendWrite(
-    tx,
-    sql`
-    with v as (
-      select * from jsonb_to_recordset(${JSON.stringify(versions)}::jsonb)
-        as v(type text, id text, version_id int, last_updated timestamptz, source_org text, content jsonb)
-    ), created as (
-      insert into ${resources} (type, id, version_id, last_updated, source_org, source_orgs, content)
-      select type, id, version_id, last_updated, source_org, array[source_org], content from v where version_id = 1
-    ), history as (
-      insert into ${resourceHistory} (type, id, version_id, last_updated, source_org, content)
-      select type, id, version_id, last_updated, source_org, content from v
-    ), tokens as (
-      insert into ${resourceTokens} (type, id, param, system, value)
-      select type, id, param, system, value from jsonb_to_recordset(${JSON.stringify(tokens)}::jsonb) as t(type text, id text, param text, system text, value text)
-    ), refs as (
-      insert into ${resourceReferences} (type, id, param, target)
-      select type, id, param, target from jsonb_to_recordset(${JSON.stringify(references)}::jsonb) as r(type text, id text, param text, target text)
-    )${outbox}
-    select 1`,
-  );
+  // Sent without waiting for its answer (sent-writes.ts): the transaction waits for it before COMMIT.
+  await sendWrite(tx, {
+    statement: WRITE_VERSIONS,
+    values: [JSON.stringify(versions), JSON.stringify(tokens), JSON.stringify(references), topicEventsJson(together ? events : [])],
+  });
   if (events.length > 0 && !together) await recordTopicEvents(tx, rows);
   // The subject facts the search narrows by, in the same transaction (subject-fact-queries.ts).
   for (const row of rows) await keepSubjectFacts(tx, row);

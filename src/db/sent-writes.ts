@@ -1,6 +1,6 @@
 import type { SQL } from 'drizzle-orm';
 import type { Tx } from './database.js';
-import { composedStatement } from './statement-names.js';
+import { composedStatement, type Statement } from './statement-names.js';
 
 // Writes whose answer nothing waits for, sent at once and waited for at the
 // end of their transaction.
@@ -60,10 +60,17 @@ function corkUntilTurn(client: Client): void {
   });
 }
 
-function issue(tx: Tx, query: SQL): Promise<{ rows: unknown[] }> {
+/** A write to send: built by drizzle, or a fixed statement with its values (no building, no naming by digest). */
+export type Write = SQL | { statement: Statement; values: unknown[] };
+
+function issue(tx: Tx, write: Write): Promise<{ rows: unknown[] }> {
   const client = clientOf(tx);
-  const { sql, params } = toQuery(tx, query);
   corkUntilTurn(client);
+  if ('statement' in write) {
+    if (typeof client.pipeline !== 'boolean') return client.query(write.statement.text, write.values);
+    return client.query({ name: write.statement.name, text: write.statement.text, values: write.values });
+  }
+  const { sql, params } = toQuery(tx, write);
   // On PostgreSQL each shape of write is prepared once per connection (statement-names.ts); PGlite runs the text.
   if (typeof client.pipeline !== 'boolean') return client.query(sql, params);
   const { name, text } = composedStatement('write', sql);
@@ -76,11 +83,13 @@ export function beginWrites(tx: Tx): void {
 }
 
 /**
- * Sends a write whose result is not read. Inside a transaction that waits for
+ * Sends a write whose result is not read: a drizzle statement, or a fixed
+ * statement and its values (the hot write paths: no query building, and each
+ * is prepared once per connection under its own name). Inside a transaction that waits for
  * its sent writes (see beginWrites) it answers at once, and a failure fails
  * the transaction (settleWrites); anywhere else it runs and is waited for.
  */
-export async function sendWrite(tx: Tx, query: SQL): Promise<void> {
+export async function sendWrite(tx: Tx, query: Write): Promise<void> {
   const list = sent.get(tx);
   if (list === undefined) {
     await issue(tx, query);
@@ -101,7 +110,7 @@ export async function sendWrite(tx: Tx, query: SQL): Promise<void> {
  * and answers its rows: for a write whose result is read (a delete that
  * returns what it removed) sent together with others.
  */
-export async function sendRows<T>(tx: Tx, query: SQL): Promise<T[]> {
+export async function sendRows<T>(tx: Tx, query: Write): Promise<T[]> {
   const result = await issue(tx, query).catch(async (err: unknown) => {
     throw (await firstFailure(tx)) ?? err;
   });

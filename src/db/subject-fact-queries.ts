@@ -1,7 +1,7 @@
 import type { Patient } from 'fhir/r4.js';
-import { sql, type SQL } from 'drizzle-orm';
+import { sql } from 'drizzle-orm';
 import { carriedConsents, consentMayPermit, consentSubjects, patientFacts } from '../decision/search-narrowing.js';
-import type { Tx } from './database.js';
+import type { Statement, Tx } from './database.js';
 import { sendRows, sendWrite } from './sent-writes.js';
 import type { StoredResource } from './resource-queries.js';
 import { contentForRules } from './undisclosed.js';
@@ -29,20 +29,26 @@ export async function keepSubjectFacts(tx: Tx, row: StoredResource): Promise<voi
   }
 }
 
-/** Some Consent that may permit, about the Patient `id`, or about a mother a pregnancy episode carries to them. */
-function consentOpen(id: SQL): SQL {
-  return sql`(exists (select 1 from consent_fact c where c.patient_ref = 'Patient/' || ${id} and c.may_permit)
+/** Some Consent that may permit, about the Patient whose id is the SQL expression `id`, or about a mother a pregnancy episode carries to them. */
+function consentOpen(id: string): string {
+  return `(exists (select 1 from consent_fact c where c.patient_ref = 'Patient/' || ${id} and c.may_permit)
     or exists (select 1 from carry_fact k join consent_fact c on c.patient_ref = k.mother_ref and c.may_permit where k.baby_ref = 'Patient/' || ${id}))`;
 }
 
+// A Patient's facts: $1 its id, $2 the version's lastUpdated, $3 its district, $4 whether it is restricted. The
+// writers as the version's write left them (writeVersions appends the writer, in a statement sent before this one).
+const KEEP_PATIENT: Statement = {
+  name: 'subject_fact_keep_patient',
+  text: `insert into subject_fact (patient_id, last_updated, district, restricted, consent_open, source_orgs)
+    values ($1::text, $2::timestamptz, $3::text, $4::boolean, ${consentOpen('$1::text')},
+      (select r.source_orgs from resource r where r.type = 'Patient' and r.id = $1::text))
+    on conflict (patient_id) do update set last_updated = excluded.last_updated, district = excluded.district, restricted = excluded.restricted,
+      consent_open = excluded.consent_open, source_orgs = excluded.source_orgs`,
+};
+
 async function keepPatient(tx: Tx, row: StoredResource): Promise<void> {
   const facts = patientFacts(contentForRules(row.content) as Patient);
-  // The writers as the version's write left them (writeVersions appends the writer, in a statement sent before this one).
-  await sendWrite(tx, sql`insert into subject_fact (patient_id, last_updated, district, restricted, consent_open, source_orgs)
-    values (${row.id}, ${row.lastUpdated.toISOString()}::timestamptz, ${facts.district}, ${facts.restricted}, ${consentOpen(sql`${row.id}::text`)},
-      (select r.source_orgs from resource r where r.type = 'Patient' and r.id = ${row.id}))
-    on conflict (patient_id) do update set last_updated = excluded.last_updated, district = excluded.district, restricted = excluded.restricted,
-      consent_open = excluded.consent_open, source_orgs = excluded.source_orgs`);
+  await sendWrite(tx, { statement: KEEP_PATIENT, values: [row.id, row.lastUpdated.toISOString(), facts.district, facts.restricted] });
 }
 
 async function keepConsent(tx: Tx, row: StoredResource): Promise<void> {
@@ -86,6 +92,6 @@ async function reopen(tx: Tx, refs: readonly string[], withBabies: boolean): Pro
   const babies = withBabies
     ? sql` union select substr(baby_ref, ${PATIENT.length + 1}) from carry_fact where mother_ref = any(${sql.param(unique)}::text[]) and baby_ref like 'Patient/%'`
     : sql``;
-  await sendWrite(tx, sql`update subject_fact f set consent_open = ${consentOpen(sql`f.patient_id`)}
+  await sendWrite(tx, sql`update subject_fact f set consent_open = ${sql.raw(consentOpen('f.patient_id'))}
     where f.patient_id in (select unnest(${sql.param(ids)}::text[])${babies})`);
 }

@@ -1,6 +1,6 @@
-import { and, asc, eq, gte, inArray, isNotNull, lte, ne, sql, type SQL } from 'drizzle-orm';
+import { and, asc, eq, gte, inArray, isNotNull, lte, ne, sql } from 'drizzle-orm';
 import { matchTopics } from '../fhir/subscription-topics.js';
-import { rawRows, type Db, type Tx } from './database.js';
+import { rawRows, runStatement, type Db, type Statement, type Tx } from './database.js';
 import type { StoredResource } from './resource-queries.js';
 import { subscriptionEndpoints, subscriptionEvents, subscriptions } from './schema/index.js';
 import { contentForRules } from './undisclosed.js';
@@ -23,7 +23,7 @@ export interface TopicEventRow {
 /**
  * The events the stored versions raise, in the versions' order, and whether
  * they may be recorded by one statement: changes not yet sent coalesce (the
- * not-exists in topicEventsInsert), which one statement cannot see among its
+ * not-exists in topicEventsInsertText), which one statement cannot see among its
  * own rows, so two events on one topic and focus are recorded one after the other.
  */
 export function topicEventRows(rows: readonly StoredResource[]): { events: TopicEventRow[]; together: boolean } {
@@ -43,12 +43,12 @@ export function topicEventRows(rows: readonly StoredResource[]): { events: Topic
   return { events, together: new Set(events.map((e) => `${e.topic}|${e.focus}`)).size === events.length };
 }
 
-/** The outbox insert of events: one per live Subscription whose topic each matches, in the events' order. */
-export function topicEventsInsert(events: readonly TopicEventRow[]): SQL {
-  return sql`
+/** The outbox insert of the events in the jsonb parameter `param` (topicEventsJson): one per live Subscription whose topic each matches, in the events' order. */
+export function topicEventsInsertText(param: string): string {
+  return `
     insert into subscription_event (subscription_id, focus, focus_version, once_key, recorded_at)
     select s.id, e.focus, e.focus_version, e.once_key, e.recorded_at
-    from jsonb_to_recordset(${JSON.stringify(events.map((e, n) => ({ n, ...e })))}::jsonb)
+    from jsonb_to_recordset(${param}::jsonb)
       as e(n int, topic text, focus text, focus_version int, once_key text, recorded_at timestamptz, audience jsonb)
     join subscription s on s.topic = e.topic and s.status in ('requested', 'active')
       and (e.audience is null or e.audience ? s.organisation_code)
@@ -58,6 +58,13 @@ export function topicEventsInsert(events: readonly TopicEventRow[]): SQL {
     on conflict do nothing`;
 }
 
+/** The events as topicEventsInsertText's parameter, numbered in order. */
+export function topicEventsJson(events: readonly TopicEventRow[]): string {
+  return JSON.stringify(events.map((e, n) => ({ n, ...e })));
+}
+
+const INSERT_TOPIC_EVENTS: Statement = { name: 'subscription_insert_events', text: topicEventsInsertText('$1') };
+
 /**
  * The outbox write, in the transaction of the change (called by writeVersions,
  * so no write path can forget it): one event per live Subscription whose topic
@@ -66,7 +73,7 @@ export function topicEventsInsert(events: readonly TopicEventRow[]): SQL {
 export async function recordTopicEvents(tx: Tx, rows: readonly StoredResource[]): Promise<void> {
   const { events, together } = topicEventRows(rows);
   if (events.length === 0) return;
-  for (const batch of together ? [events] : events.map((e) => [e])) await tx.execute(topicEventsInsert(batch));
+  for (const batch of together ? [events] : events.map((e) => [e])) await runStatement(tx, INSERT_TOPIC_EVENTS, [topicEventsJson(batch)]);
 }
 
 export async function allowedEndpoints(db: Db | Tx, organisationCode: string): Promise<string[]> {

@@ -1,8 +1,7 @@
 import type { Patient } from 'fhir/r4.js';
-import { and, eq, inArray } from 'drizzle-orm';
-import { runStatement, type Db, type Tx } from './database.js';
+import { runStatement, type Db, type Statement, type Tx } from './database.js';
 import type { StoredResource } from './resource-queries.js';
-import { organisations, resourceReferences, resources } from './schema/index.js';
+import { organisations } from './schema/index.js';
 import { seal, type Undisclosed } from './undisclosed.js';
 import type { OwnStatement } from './patient-source-queries.js';
 
@@ -19,25 +18,35 @@ export async function listOrganisationFacts(db: Db | Tx): Promise<Map<string, Or
   return new Map(rows.map((r) => [r.code, { type: r.type, catchment: r.catchment }]));
 }
 
+/** The columns of a `resource` row `r`, as RawResource names them. */
+export const RESOURCE_COLUMNS = 'r.type, r.id, r.version_id, r.last_updated, r.source_org, r.source_orgs, r.content';
+
+const READ_CURRENT_MANY: Statement = {
+  name: 'resource_read_current_many',
+  text: `select ${RESOURCE_COLUMNS} from resource r where r.type = $1::text and r.id = any($2::text[])`,
+};
+
 export async function readCurrentMany(db: Db | Tx, type: string, ids: readonly string[]): Promise<StoredResource[]> {
   if (ids.length === 0) return [];
-  return db.select().from(resources).where(and(eq(resources.type, type), inArray(resources.id, [...new Set(ids)])));
+  return (await runStatement<RawResource>(db, READ_CURRENT_MANY, [type, [...new Set(ids)]])).map(storedOf);
 }
+
+// The records of type $1 that refer to any of the targets $3 through parameter $2: each reference from the index
+// alone, then its record on the primary key (lateral, with a limit, so that it stays a lookup per reference
+// whatever the statistics say).
+const FIND_REFERRING_MANY: Statement = {
+  name: 'resource_find_referring_many',
+  text: `select x.target as ref_target, ${RESOURCE_COLUMNS}
+    from resource_reference x
+    cross join lateral (select * from resource y where y.type = x.type and y.id = x.id limit 1) r
+    where x.target = any($3::text[]) and x.type = $1::text and x.param = $2::text`,
+};
 
 /** Current resources of a type that refer to any of the targets through an indexed reference. */
 export async function findReferringMany(db: Db | Tx, type: string, param: string, targets: readonly string[]): Promise<{ target: string; row: StoredResource }[]> {
   if (targets.length === 0) return [];
-  const refs = await db
-    .select({ id: resourceReferences.id, target: resourceReferences.target })
-    .from(resourceReferences)
-    .where(and(eq(resourceReferences.type, type), eq(resourceReferences.param, param), inArray(resourceReferences.target, [...new Set(targets)])));
-  if (refs.length === 0) return [];
-  const rows = await readCurrentMany(db, type, refs.map((r) => r.id));
-  const byId = new Map(rows.map((r) => [r.id, r]));
-  return refs.flatMap((r) => {
-    const row = byId.get(r.id);
-    return row === undefined ? [] : [{ target: r.target, row }];
-  });
+  const rows = await runStatement<RawResource & { ref_target: string }>(db, FIND_REFERRING_MANY, [type, param, [...new Set(targets)]]);
+  return rows.map((r) => ({ target: r.ref_target, row: storedOf(r) }));
 }
 
 /** A record referring to one of the targets through an indexed reference parameter. */

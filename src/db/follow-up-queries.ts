@@ -1,10 +1,10 @@
 import { and, eq, inArray, sql } from 'drizzle-orm';
 import { FOCUS_PARAM, indexValues, OWNER_PARAM } from '../fhir/resource-types.js';
-import { rawRows, type Db, type Tx } from './database.js';
-import { findReferringMany, readCurrentMany } from './disclosure-queries.js';
+import { rawRows, runStatement, type Db, type Statement, type Tx } from './database.js';
+import { findReferringMany, readCurrentMany, RESOURCE_COLUMNS, storedOf, type RawResource } from './disclosure-queries.js';
 import type { StoredResource } from './resource-queries.js';
 import { contentForRules } from './undisclosed.js';
-import { organisations, resourceReferences, resources, resourceTokens } from './schema/index.js';
+import { organisations, resources, resourceTokens } from './schema/index.js';
 
 // The hub's follow-up Tasks, found by what they are about and who owns them;
 // and what the follow-up job reads: the records its rules look over, the
@@ -15,6 +15,21 @@ export interface TaskFilter {
   subject?: string | undefined;
   owner?: string | undefined;
 }
+
+// The Tasks with an index row ($1 the parameter, $2 the value), each read on the primary key (lateral, with a
+// limit, so that it stays a lookup per index row whatever the statistics say).
+const TASKS_BY_REFERENCE: Statement = {
+  name: 'task_by_reference',
+  text: `select ${RESOURCE_COLUMNS} from resource_reference x
+    cross join lateral (select * from resource y where y.type = 'Task' and y.id = x.id limit 1) r
+    where x.target = $2::text and x.type = 'Task' and x.param = $1::text`,
+};
+const TASKS_BY_TOKEN: Statement = {
+  name: 'task_by_token',
+  text: `select ${RESOURCE_COLUMNS} from resource_token x
+    cross join lateral (select * from resource y where y.type = 'Task' and y.id = x.id limit 1) r
+    where x.type = 'Task' and x.param = $1::text and x.value = $2::text`,
+};
 
 /**
  * Current Task rows matching every given filter (at least one must be given).
@@ -33,18 +48,9 @@ export async function findTasks(db: Db | Tx, filter: TaskFilter): Promise<Stored
   if (filter.owner !== undefined) filters.push({ param: OWNER_PARAM, value: filter.owner, kind: 'token' });
   const [first, ...rest] = filters;
   if (first === undefined) throw new Error('findTasks needs a filter');
-  const ids =
-    first.kind === 'reference'
-      ? await db
-          .select({ id: resourceReferences.id })
-          .from(resourceReferences)
-          .where(and(eq(resourceReferences.type, 'Task'), eq(resourceReferences.param, first.param), eq(resourceReferences.target, first.value)))
-      : await db
-          .select({ id: resourceTokens.id })
-          .from(resourceTokens)
-          .where(and(eq(resourceTokens.type, 'Task'), eq(resourceTokens.param, first.param), eq(resourceTokens.value, first.value)));
-  if (ids.length === 0) return [];
-  const rows = await readCurrentMany(db, 'Task', ids.map((r) => r.id));
+  const found = await runStatement<RawResource>(db, first.kind === 'reference' ? TASKS_BY_REFERENCE : TASKS_BY_TOKEN, [first.param, first.value]);
+  // A Task found twice (two index rows with the value) is one Task.
+  const rows = [...new Map(found.map((r) => [r.id, storedOf(r)])).values()];
   return rows.filter((row) => {
     const index = indexValues(contentForRules(row.content));
     return rest.every((f) =>

@@ -5,10 +5,14 @@ import { findReferringMany, storedOf, type RawResource } from './disclosure-quer
 import type { StoredResource } from './resource-queries.js';
 import { messageReceipts } from './schema/index.js';
 
+// The claim ($1-$4), and in the same statement the sender's organisation type ($5 its code) from the registry.
 const CLAIM_RECEIPT: Statement = {
   name: 'ingest_claim_receipt',
-  text: `insert into message_receipt (message_key, event, client_id, received_at) values ($1::text, $2::text, $3::text, $4::timestamptz)
-    on conflict do nothing returning message_key`,
+  text: `with claim as (
+      insert into message_receipt (message_key, event, client_id, received_at) values ($1::text, $2::text, $3::text, $4::timestamptz)
+      on conflict do nothing returning message_key
+    )
+    select exists (select 1 from claim) as claimed, (select o.type from organisation o where o.code = $5::text) as sender_type`,
 };
 const RECEIPT_OUTCOME: Statement = { name: 'ingest_receipt_outcome', text: 'update message_receipt set outcome = $2::jsonb where message_key = $1::text' };
 const LOCK_IDENTITIES: Statement = {
@@ -18,18 +22,30 @@ const LOCK_IDENTITIES: Statement = {
 };
 
 /**
- * Claims an exactly-once key in the current transaction. Returns the outcome
- * stored by an earlier copy if the key was taken (a concurrent copy blocks
- * here until the first one commits or rolls back).
+ * Claims an exactly-once key in the current transaction (a concurrent copy
+ * blocks here until the first one commits or rolls back), and reads the
+ * sender's organisation type from the registry in the same statement: what the
+ * protocol's `sources` are judged on. A caller that refuses the sender rolls
+ * the claim back with its transaction.
  */
 export async function claimReceipt(
   tx: Tx,
-  receipt: { messageKey: string; event: string; clientId: string; receivedAt: Date },
-): Promise<{ claimed: true } | { claimed: false; outcome: Record<string, unknown> | null }> {
-  const inserted = await runStatement(tx, CLAIM_RECEIPT, [receipt.messageKey, receipt.event, receipt.clientId, receipt.receivedAt.toISOString()]);
-  if (inserted.length === 1) return { claimed: true };
-  const [earlier] = await tx.select({ outcome: messageReceipts.outcome }).from(messageReceipts).where(eq(messageReceipts.messageKey, receipt.messageKey));
-  return { claimed: false, outcome: earlier?.outcome ?? null };
+  receipt: { messageKey: string; event: string; clientId: string; receivedAt: Date; organisation: string },
+): Promise<{ claimed: boolean; senderType: string | undefined }> {
+  const [row] = await runStatement<{ claimed: boolean; sender_type: string | null }>(tx, CLAIM_RECEIPT, [
+    receipt.messageKey,
+    receipt.event,
+    receipt.clientId,
+    receipt.receivedAt.toISOString(),
+    receipt.organisation,
+  ]);
+  return { claimed: row?.claimed === true, senderType: row?.sender_type ?? undefined };
+}
+
+/** The outcome an earlier copy stored under a key that was already claimed. */
+export async function earlierOutcome(tx: Tx, messageKey: string): Promise<Record<string, unknown> | null> {
+  const [earlier] = await tx.select({ outcome: messageReceipts.outcome }).from(messageReceipts).where(eq(messageReceipts.messageKey, messageKey));
+  return earlier?.outcome ?? null;
 }
 
 export async function recordReceiptOutcome(tx: Tx, messageKey: string, outcome: Record<string, unknown>): Promise<void> {
@@ -64,7 +80,8 @@ export interface IdentifierLookup {
  * The lookups' matches in one statement, whatever their number: each lookup's
  * tokens on the token index (at most 50 per lookup), then, for each token, the
  * resource it names on the primary key. Both steps are lateral, so each is an
- * index lookup per row whatever the statistics (a plain join lets the planner
+ * index lookup per row whatever the statistics (the limits keep the planner
+ * from flattening them into a plain join, which lets it
  * scan every resource of a type whose statistics it has not seen yet).
  */
 const FIND_BY_IDENTIFIERS: Statement = {
@@ -73,7 +90,7 @@ const FIND_BY_IDENTIFIERS: Statement = {
     from jsonb_to_recordset($1::jsonb) as l(n int, type text, system text, value text)
     cross join lateral (select t.id from resource_token t where t.type = l.type and t.param = 'identifier'
       and t.value = l.value and t.system = l.system limit 50) t
-    cross join lateral (select * from resource x where x.type = l.type and x.id = t.id) r`,
+    cross join lateral (select * from resource x where x.type = l.type and x.id = t.id limit 1) r`,
 };
 
 /** findByIdentifier for several lookups in one statement (FIND_BY_IDENTIFIERS), in the lookups' order. */

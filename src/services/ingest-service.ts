@@ -2,13 +2,12 @@ import { randomUUID } from 'node:crypto';
 import type { AdapterIssue, AdapterResult, IngestUnit } from '../adapters/ingest-unit.js';
 import type { Principal } from '../auth/principal.js';
 import type { Db, Tx } from '../db/database.js';
-import { claimReceipt, findByIdentifiers, lockIdentities, recordReceiptOutcome, storeRawMessage } from '../db/ingest-queries.js';
+import { claimReceipt, earlierOutcome, findByIdentifiers, lockIdentities, recordReceiptOutcome, storeRawMessage } from '../db/ingest-queries.js';
 import { writeVersion, writeVersions, type StoredResource } from '../db/resource-queries.js';
 import { keepCaughtUp, keepPregnancyOutcome, markEnteredInError, rewriteReferences, sameContent, withIdentifier } from '../fhir/resource-edits.js';
 import { patientsOf } from '../fhir/resource-types.js';
 import { validateAgainstProfile } from '../fhir/profiles.js';
 import { laterRevisionStored } from '../fhir/source-revision.js';
-import { organisationsByCode } from '../db/notice-queries.js';
 import { checkSender, mayCause, type Sender } from '../protocol/message-sources.js';
 import type { LoadedProtocol, MessageKind } from '../protocol/protocol-schema.js';
 import type { Schedule } from '../followup/schedule-schema.js';
@@ -72,11 +71,9 @@ export class IngestService {
     meta: RequestMeta,
   ): Promise<UnitOutcome[]> {
     const rawRow = rawMessageRow(principal, raw, this.deps.clock());
-    // The sender's organisation type, from the registry (not the token): what `sources` is judged on.
-    const senderType = (await organisationsByCode(this.deps.db, [principal.organisationCode])).get(principal.organisationCode)?.type;
     const outcomes: UnitOutcome[] = [];
     for (const { label, result } of units) {
-      outcomes.push(result.ok ? await this.storeUnit(principal, senderType, result.value, label, rawRow, meta) : await this.refuse(principal, label, result, meta));
+      outcomes.push(result.ok ? await this.storeUnit(principal, result.value, label, rawRow, meta) : await this.refuse(principal, label, result, meta));
     }
     return outcomes;
   }
@@ -99,7 +96,6 @@ export class IngestService {
 
   private async storeUnit(
     principal: Principal,
-    senderType: string | undefined,
     unit: IngestUnit,
     label: string,
     raw: StoredResource,
@@ -114,21 +110,26 @@ export class IngestService {
       const refused = await this.refuse(principal, label, { ok: false, kind: 'invalid', issues: [issue] }, meta);
       return { ...refused, messageKey: unit.messageKey, refusal: 403 };
     }
-    // Who may send what (protocol `sources`): a message from anyone else is refused before anything is claimed or stored.
-    const allowed = checkSender(this.deps.protocols, unit.event, senderType);
-    if (!allowed.ok) {
-      const issue: AdapterIssue = { code: 'forbidden', diagnostics: allowed.reason, location: 'event' };
-      const refused = await this.refuse(principal, label, { ok: false, kind: 'invalid', issues: [issue] }, meta);
-      return { ...refused, messageKey: unit.messageKey, refusal: 403 };
-    }
-    const sender: Sender = { organisationCode: principal.organisationCode, organisationType: senderType ?? '' };
     // The exactly-once key is the sender's: another organisation re-using a message id neither learns what it
     // stored nor stops the real message.
     const receiptKey = `${principal.organisationCode}|${unit.messageKey}`;
     const attempt = await this.deps.audit.transaction(this.deps.db, async (tx): Promise<UnitOutcome | { rollback: UnitOutcome }> => {
-      const claim = await claimReceipt(tx, { messageKey: receiptKey, event: unit.event, clientId: principal.clientId, receivedAt: this.deps.clock() });
+      const claim = await claimReceipt(tx, {
+        messageKey: receiptKey,
+        event: unit.event,
+        clientId: principal.clientId,
+        receivedAt: this.deps.clock(),
+        organisation: principal.organisationCode,
+      });
+      // Who may send what (protocol `sources`), on the sender's organisation type from the registry (not the token),
+      // read with the claim: a message from anyone else is refused, duplicate or not, and its claim rolled back.
+      const allowed = checkSender(this.deps.protocols, unit.event, claim.senderType);
+      if (!allowed.ok) {
+        const issue: AdapterIssue = { code: 'forbidden', diagnostics: allowed.reason, location: 'event' };
+        throw new RollbackUnit({ label, messageKey: unit.messageKey, status: 'refused', refusal: 403, resources: [], issues: [issue] });
+      }
       if (!claim.claimed) {
-        const earlier = (claim.outcome ?? {}) as { resources?: string[] };
+        const earlier = ((await earlierOutcome(tx, receiptKey)) ?? {}) as { resources?: string[] };
         await this.deps.audit.rest(tx, meta, requesterOf(principal), {
           interaction: 'operation',
           outcome: 'success',
@@ -136,6 +137,7 @@ export class IngestService {
         });
         return { label, messageKey: unit.messageKey, status: 'duplicate', resources: earlier.resources ?? [], issues: [] };
       }
+      const sender: Sender = { organisationCode: principal.organisationCode, organisationType: claim.senderType ?? '' };
       const written = await this.writeUnit(tx, principal, sender, allowed.kind, unit, raw, meta);
       if ('issues' in written) {
         // Roll back the receipt too: a corrected copy with the same key may come.

@@ -69,6 +69,19 @@ describe('a message from an organisation the protocol does not name as its sourc
     expect((read.body as Patient).id).toBe(mother);
   });
 
+  it('the refused message sent again is refused again, not answered as a duplicate: its claim did not outlive the refusal', async () => {
+    const body = await stillbirthFor('Y90001', '22222222-2222-4222-8222-2222222222e3');
+    const receipts = await countRows(t.database.db, 'message_receipt');
+    for (const attempt of ['gp-stillbirth-again-1', 'gp-stillbirth-again-2']) {
+      const res = await processMessage(gp, body, attempt);
+      expect(res.status).toBe(403);
+      expect(issues(res.body)[0]).toMatchObject({ code: 'forbidden', expression: ['event'] });
+      const events = await auditEventsFor(t.database.db, attempt);
+      expect(events.map((e) => e.outcome)).toEqual(['4']);
+    }
+    expect(await countRows(t.database.db, 'message_receipt')).toBe(receipts);
+  });
+
   it('a booking from a GP client holding every scope is refused too: the scope is the client’s, the source is the protocol’s', async () => {
     const testA = await t.token('test-a', 'direct-care');
     const body = (await readFixture('fhir-message/pregnancy-notification.json'))

@@ -1,14 +1,19 @@
-import { and, asc, eq, inArray } from 'drizzle-orm';
+import { and, eq, inArray } from 'drizzle-orm';
 import type { PatientStatement } from '../fhir/patient-sources.js';
-import type { Db, Statement, Tx } from './database.js';
+import { runStatement, type Db, type Statement, type Tx } from './database.js';
 import { patientSources } from './schema/index.js';
 import { sendWrite } from './sent-writes.js';
 import { seal, type Undisclosed } from './undisclosed.js';
 
+const READ_STATEMENTS: Statement = {
+  name: 'patient_source_read',
+  text: `select organisation, organisation_type, content, first_said, last_said from patient_source where patient_id = $1::text order by first_said, organisation`,
+};
+
 /** Every organisation's statement about one Patient, in the order they first spoke. */
 export async function readStatements(db: Db | Tx, patientId: string): Promise<PatientStatement[]> {
-  const rows = await db.select().from(patientSources).where(eq(patientSources.patientId, patientId)).orderBy(asc(patientSources.firstSaid), asc(patientSources.organisation));
-  return rows.map((r) => ({ organisation: r.organisation, organisationType: r.organisationType, content: r.content, firstSaid: r.firstSaid, lastSaid: r.lastSaid }));
+  const rows = await runStatement<{ organisation: string; organisation_type: string; content: PatientStatement['content']; first_said: number; last_said: number }>(db, READ_STATEMENTS, [patientId]);
+  return rows.map((r) => ({ organisation: r.organisation, organisationType: r.organisation_type, content: r.content, firstSaid: r.first_said, lastSaid: r.last_said }));
 }
 
 const WRITE_STATEMENT: Statement = {

@@ -1,5 +1,4 @@
 import type { Patient } from 'fhir/r4.js';
-import { sql } from 'drizzle-orm';
 import { carriedConsents, consentMayPermit, consentSubjects, patientFacts } from '../decision/search-narrowing.js';
 import type { Statement, Tx } from './database.js';
 import { sendRows, sendWrite } from './sent-writes.js';
@@ -51,19 +50,35 @@ async function keepPatient(tx: Tx, row: StoredResource): Promise<void> {
   await sendWrite(tx, { statement: KEEP_PATIENT, values: [row.id, row.lastUpdated.toISOString(), facts.district, facts.restricted] });
 }
 
+const DELETE_CONSENT_FACTS: Statement = { name: 'subject_fact_delete_consent', text: 'delete from consent_fact where consent_id = $1::text returning patient_ref' };
+const INSERT_CONSENT_FACTS: Statement = {
+  name: 'subject_fact_insert_consent',
+  text: 'insert into consent_fact (consent_id, patient_ref, may_permit) select $1::text, ref, $2::boolean from unnest($3::text[]) as ref',
+};
+const DELETE_CARRY_FACTS: Statement = { name: 'subject_fact_delete_carry', text: 'delete from carry_fact where episode_id = $1::text returning baby_ref' };
+const INSERT_CARRY_FACTS: Statement = {
+  name: 'subject_fact_insert_carry',
+  text: 'insert into carry_fact (episode_id, baby_ref, mother_ref) select $1::text, ref, $2::text from unnest($3::text[]) as ref',
+};
+// consent_open again for the Patients $1 (ids); the second also for the babies carried to the Patients $2 ("Patient/id").
+const REOPEN: Statement = {
+  name: 'subject_fact_reopen',
+  text: `update subject_fact f set consent_open = ${consentOpen('f.patient_id')} where f.patient_id = any($1::text[])`,
+};
+const REOPEN_WITH_BABIES: Statement = {
+  name: 'subject_fact_reopen_babies',
+  text: `update subject_fact f set consent_open = ${consentOpen('f.patient_id')}
+    where f.patient_id in (select unnest($1::text[])
+      union select substr(baby_ref, ${PATIENT.length + 1}) from carry_fact where mother_ref = any($2::text[]) and baby_ref like 'Patient/%')`,
+};
+
 async function keepConsent(tx: Tx, row: StoredResource): Promise<void> {
   const content = contentForRules(row.content);
   const subjects = consentSubjects(content);
   // The delete and the insert go out together; the insert runs after the delete (the order sent).
   const [before] = await Promise.all([
-    sendRows<{ patient_ref: string }>(tx, sql`delete from consent_fact where consent_id = ${row.id} returning patient_ref`),
-    subjects.length === 0
-      ? undefined
-      : sendWrite(
-          tx,
-          sql`insert into consent_fact (consent_id, patient_ref, may_permit)
-      select ${row.id}, ref, ${consentMayPermit(content)} from unnest(${sql.param(subjects)}::text[]) as ref`,
-        ),
+    sendRows<{ patient_ref: string }>(tx, { statement: DELETE_CONSENT_FACTS, values: [row.id] }),
+    subjects.length === 0 ? undefined : sendWrite(tx, { statement: INSERT_CONSENT_FACTS, values: [row.id, consentMayPermit(content), subjects] }),
   ]);
   // The subjects before and after, and the babies their consents carry to.
   await reopen(tx, [...before.map((b) => b.patient_ref), ...subjects], true);
@@ -72,14 +87,8 @@ async function keepConsent(tx: Tx, row: StoredResource): Promise<void> {
 async function keepEpisode(tx: Tx, row: StoredResource): Promise<void> {
   const carried = carriedConsents(contentForRules(row.content));
   const [before] = await Promise.all([
-    sendRows<{ baby_ref: string }>(tx, sql`delete from carry_fact where episode_id = ${row.id} returning baby_ref`),
-    carried === undefined
-      ? undefined
-      : sendWrite(
-          tx,
-          sql`insert into carry_fact (episode_id, baby_ref, mother_ref)
-      select ${row.id}, ref, ${carried.mother} from unnest(${sql.param(carried.babies)}::text[]) as ref`,
-        ),
+    sendRows<{ baby_ref: string }>(tx, { statement: DELETE_CARRY_FACTS, values: [row.id] }),
+    carried === undefined ? undefined : sendWrite(tx, { statement: INSERT_CARRY_FACTS, values: [row.id, carried.mother, carried.babies] }),
   ]);
   await reopen(tx, [...before.map((b) => b.baby_ref), ...(carried?.babies ?? [])], false);
 }
@@ -89,9 +98,5 @@ async function reopen(tx: Tx, refs: readonly string[], withBabies: boolean): Pro
   const unique = [...new Set(refs)];
   if (unique.length === 0) return;
   const ids = unique.filter((r) => r.startsWith(PATIENT)).map((r) => r.slice(PATIENT.length));
-  const babies = withBabies
-    ? sql` union select substr(baby_ref, ${PATIENT.length + 1}) from carry_fact where mother_ref = any(${sql.param(unique)}::text[]) and baby_ref like 'Patient/%'`
-    : sql``;
-  await sendWrite(tx, sql`update subject_fact f set consent_open = ${sql.raw(consentOpen('f.patient_id'))}
-    where f.patient_id in (select unnest(${sql.param(ids)}::text[])${babies})`);
+  await sendWrite(tx, withBabies ? { statement: REOPEN_WITH_BABIES, values: [ids, unique] } : { statement: REOPEN, values: [ids] });
 }

@@ -1,7 +1,7 @@
 import { eq } from 'drizzle-orm';
 import { runStatement, type Statement, type Tx } from './database.js';
 import { sendWrite } from './sent-writes.js';
-import { findReferringMany, storedOf, type RawResource } from './disclosure-queries.js';
+import { findReferringMany, RESOURCE_COLUMNS, storedOf, type RawResource } from './disclosure-queries.js';
 import type { StoredResource } from './resource-queries.js';
 import { messageReceipts } from './schema/index.js';
 
@@ -79,14 +79,14 @@ export interface IdentifierLookup {
 /**
  * The lookups' matches in one statement, whatever their number: each lookup's
  * tokens on the token index (at most 50 per lookup), then, for each token, the
- * resource it names on the primary key. Both steps are lateral, so each is an
- * index lookup per row whatever the statistics (the limits keep the planner
- * from flattening them into a plain join, which lets it
- * scan every resource of a type whose statistics it has not seen yet).
+ * resource it names on the primary key. Both steps are lateral, with limits
+ * that keep the planner from flattening them into a plain join, so each stays
+ * an index lookup per row whatever the statistics (a join lets it scan every
+ * resource of a type whose statistics it has not seen yet).
  */
 const FIND_BY_IDENTIFIERS: Statement = {
   name: 'ingest_find_by_identifiers',
-  text: `select l.n, r.type, r.id, r.version_id, r.last_updated, r.source_org, r.source_orgs, r.content
+  text: `select l.n, ${RESOURCE_COLUMNS}
     from jsonb_to_recordset($1::jsonb) as l(n int, type text, system text, value text)
     cross join lateral (select t.id from resource_token t where t.type = l.type and t.param = 'identifier'
       and t.value = l.value and t.system = l.system limit 50) t

@@ -16,14 +16,8 @@ export interface TaskFilter {
   owner?: string | undefined;
 }
 
-// The Tasks with an index row ($1 the parameter, $2 the value), each read on the primary key (lateral, with a
-// limit, so that it stays a lookup per index row whatever the statistics say).
-const TASKS_BY_REFERENCE: Statement = {
-  name: 'task_by_reference',
-  text: `select ${RESOURCE_COLUMNS} from resource_reference x
-    cross join lateral (select * from resource y where y.type = 'Task' and y.id = x.id limit 1) r
-    where x.target = $2::text and x.type = 'Task' and x.param = $1::text`,
-};
+// The Tasks with a token index row ($1 the parameter, $2 the value), each read on the primary key (lateral, with
+// a limit, so that it stays a lookup per index row whatever the statistics say, as findReferringMany does).
 const TASKS_BY_TOKEN: Statement = {
   name: 'task_by_token',
   text: `select ${RESOURCE_COLUMNS} from resource_token x
@@ -48,9 +42,12 @@ export async function findTasks(db: Db | Tx, filter: TaskFilter): Promise<Stored
   if (filter.owner !== undefined) filters.push({ param: OWNER_PARAM, value: filter.owner, kind: 'token' });
   const [first, ...rest] = filters;
   if (first === undefined) throw new Error('findTasks needs a filter');
-  const found = await runStatement<RawResource>(db, first.kind === 'reference' ? TASKS_BY_REFERENCE : TASKS_BY_TOKEN, [first.param, first.value]);
+  const found =
+    first.kind === 'reference'
+      ? (await findReferringMany(db, 'Task', first.param, [first.value])).map((f) => f.row)
+      : (await runStatement<RawResource>(db, TASKS_BY_TOKEN, [first.param, first.value])).map(storedOf);
   // A Task found twice (two index rows with the value) is one Task.
-  const rows = [...new Map(found.map((r) => [r.id, storedOf(r)])).values()];
+  const rows = [...new Map(found.map((r) => [r.id, r])).values()];
   return rows.filter((row) => {
     const index = indexValues(contentForRules(row.content));
     return rest.every((f) =>

@@ -270,8 +270,11 @@ export class FhirService {
       criteria = { ...parsed.request, count: 2 };
     }
     return this.deps.audit.transaction(this.deps.db, async (tx) => {
-      const ctx = await this.deps.disclosure.context(tx, principal, meta.overrideReason);
+      // The registry is read where a decision needs it: a Patient's create is the caller's statement, and decides nothing.
+      let read: DisclosureContext | undefined;
+      const context = async (): Promise<DisclosureContext> => (read ??= await this.deps.disclosure.context(tx, principal, meta.overrideReason));
       if (criteria !== undefined) {
+        const ctx = await context();
         await lockCriteria(tx, `${type}?${principal.organisationCode}?${ifNoneExist ?? ''}`);
         // Conditional create. See: https://hl7.org/fhir/R4/http.html#ccreate
         // The criteria are matched like a search, record by record through the
@@ -309,6 +312,7 @@ export class FhirService {
       }
       // One Patient per NHS number, whoever can see it: a Patient is the caller's statement (see patient-rest.ts).
       if (checked.resource.resourceType === 'Patient') return createPatient(this.patients, tx, principal, meta, checked.resource as Patient);
+      const ctx = await context();
       const row = await this.storeCreated(tx, principal, checked.resource);
       // A missed dose raises follow-up work, a dose given completes it: as ingest does (dose-follow-ups.ts).
       await followUpWrittenDoses(this.followUps, tx, meta, [row]);

@@ -71,8 +71,6 @@ export async function pipelinedTransaction<T>(db: Db, pool: pg.Pool, work: (tx: 
       result = await work(tx);
       const failed = await begun;
       if (failed !== undefined) throw failed;
-      // Writes the work sent without waiting (sent-writes.ts): the first that failed fails the transaction.
-      await settleWrites(tx);
       finals = finalList(last?.(result));
     } catch (err) {
       await begun;
@@ -82,18 +80,23 @@ export async function pipelinedTransaction<T>(db: Db, pool: pg.Pool, work: (tx: 
       });
       throw cause;
     }
+    // The final statements and COMMIT go out without waiting for the writes the work sent (sent-writes.ts): often in
+    // the same socket write, since those are held until the event loop turns. A sent write that failed aborted the
+    // transaction, so what follows it fails and the COMMIT answers ROLLBACK: nothing is stored, and the sent
+    // write's failure, the cause, is what the request fails with.
     stream.cork();
     const ran = finals.map((final) => client.query({ name: final.statement.name, text: final.statement.text, values: final.values }).then(() => undefined, toError));
     const committed = client.query('commit').then((r) => r, toError);
     stream.uncork();
     const [finalErrors, commit] = await Promise.all([Promise.all(ran), committed]);
+    const sentError = await settled(tx);
     // The first that failed aborted the transaction; those after it failed only for that.
-    const finalError = finalErrors.find((e) => e !== undefined);
+    const finalError = sentError ?? finalErrors.find((e) => e !== undefined);
     if (commit instanceof Error) {
       broken = commit;
       throw finalError ?? commit;
     }
-    // A final statement that failed aborted the transaction: its COMMIT was a rollback.
+    // A statement that failed aborted the transaction: its COMMIT was a rollback.
     if (finalError !== undefined) throw finalError;
     if (commit.command !== 'COMMIT') throw new Error(`the transaction ended in ${commit.command}, not COMMIT`);
     return result;
@@ -113,6 +116,16 @@ function transactionOn(db: Db, client: pg.PoolClient): Tx {
   const tx = new NodePgTransaction(parts.dialect, session, parts.schema) as unknown as Tx;
   transactions.set(client, tx);
   return tx;
+}
+
+/** The first write the work sent that failed, if any (the transaction's sent writes are then forgotten). */
+async function settled(tx: Tx): Promise<Error | undefined> {
+  try {
+    await settleWrites(tx);
+    return undefined;
+  } catch (err) {
+    return toError(err);
+  }
 }
 
 function toError(err: unknown): Error {

@@ -17,10 +17,12 @@ import { composedStatement, type Statement } from './statement-names.js';
 //
 // They are issued synchronously, on the connection itself, so the order on
 // the wire is the order of the calls. A write that fails aborts the
-// transaction (every later statement fails with it); the transaction helper
-// waits for every sent write before its last statement and COMMIT, and
-// reports the first failure, not the aborted statements after it, so a
-// failing write fails its request and leaves nothing stored, as before.
+// transaction (every later statement fails with it, and COMMIT answers
+// ROLLBACK); the transaction helper waits for every sent write before it
+// answers (on a pipelined connection, after sending its last statement and
+// COMMIT; elsewhere, before them) and reports the first failure, not the
+// aborted statements after it, so a failing write fails its request and
+// leaves nothing stored.
 // PGlite runs them in the order issued too (its queries queue).
 
 interface Client {
@@ -123,7 +125,7 @@ async function firstFailure(tx: Tx): Promise<Error | undefined> {
   return list.find((s) => s.error !== undefined)?.error;
 }
 
-/** Waits for every write sent in the transaction; throws the first that failed. Called before its COMMIT. */
+/** Waits for every write sent in the transaction; throws the first that failed. Called before the transaction answers. */
 export async function settleWrites(tx: Tx): Promise<void> {
   const failed = await firstFailure(tx);
   sent.delete(tx);

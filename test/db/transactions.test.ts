@@ -137,6 +137,22 @@ describe('a transaction', () => {
     expect(await stored(o.code)).toBe(false);
   });
 
+  it('keeps nothing when a write sent without waiting fails before its statement run last, and names that failure', async () => {
+    const o = org();
+    const run = inTransaction(
+      db,
+      async (tx) => {
+        await upsertOrganisation(tx, o);
+        await sendWrite(tx, sql`update organisation set name = (1 / (char_length(code) - char_length(code)))::text where code = ${o.code}`);
+        return 'carried on';
+      },
+      // Sent after the failed write (on PostgreSQL, without waiting for its answer): refused by the aborted transaction.
+      () => renaming(o.code, 'renamed last'),
+    );
+    await expect(run).rejects.toThrow(/division by zero/);
+    expect(await stored(o.code)).toBe(false);
+  });
+
   it('reports the failed write when a statement the work waits for fails after it', async () => {
     const o = org();
     const run = inTransaction(db, async (tx) => {
@@ -214,5 +230,24 @@ describe.skipIf(process.env['DATABASE_URL'] === undefined)('on PostgreSQL, a tra
     expect(names.map((r) => r.name)).toEqual(['one two three']);
     // BEGIN with the first statement; the three writes with the read; the last statement with COMMIT.
     expect(writes.count).toBe(3);
+  });
+
+  it('sends the writes the work ended with in one socket write with its last statement and COMMIT', async () => {
+    const { o, writes } = await storedAndCounted();
+    const result = await inTransaction(
+      db,
+      async (tx) => {
+        const [row] = await rawRows<{ name: string }>(tx, sql`select name from organisation where code = ${o.code}`);
+        await sendWrite(tx, sql`update organisation set name = ${`${row?.name ?? ''} one`} where code = ${o.code}`);
+        await sendWrite(tx, sql`update organisation set name = name || ' two' where code = ${o.code}`);
+        return 'written';
+      },
+      () => [],
+    );
+    expect(result).toBe('written');
+    // BEGIN with the read; the two writes with COMMIT, not waited for before it.
+    expect(writes.count).toBe(2);
+    const rows = await rawRows<{ name: string }>(db, sql`select name from organisation where code = ${o.code}`);
+    expect(rows.map((r) => r.name)).toEqual([`${o.name} one two`]);
   });
 });

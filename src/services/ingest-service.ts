@@ -114,13 +114,19 @@ export class IngestService {
     // stored nor stops the real message.
     const receiptKey = `${principal.organisationCode}|${unit.messageKey}`;
     const attempt = await this.deps.audit.transaction(this.deps.db, async (tx): Promise<UnitOutcome | { rollback: UnitOutcome }> => {
-      const claim = await claimReceipt(tx, {
+      const claiming = claimReceipt(tx, {
         messageKey: receiptKey,
         event: unit.event,
         clientId: principal.clientId,
         receivedAt: this.deps.clock(),
         organisation: principal.organisationCode,
       });
+      // The unit's identity locks and lookups go out with the claim, and run after it (the order sent): one round
+      // trip, not two. Their answer is used only once the claim is known to be new and the sender allowed; if the
+      // claim fails, they fail with its transaction, and that failure is the claim's.
+      const matching = lockAndFind(tx, principal, unit);
+      matching.catch(() => undefined);
+      const claim = await claiming;
       // Who may send what (protocol `sources`), on the sender's organisation type from the registry (not the token),
       // read with the claim: a message from anyone else is refused, duplicate or not, and its claim rolled back.
       const allowed = checkSender(this.deps.protocols, unit.event, claim.senderType);
@@ -138,7 +144,7 @@ export class IngestService {
         return { label, messageKey: unit.messageKey, status: 'duplicate', resources: earlier.resources ?? [], issues: [] };
       }
       const sender: Sender = { organisationCode: principal.organisationCode, organisationType: claim.senderType ?? '' };
-      const written = await this.writeUnit(tx, principal, sender, allowed.kind, unit, raw, meta);
+      const written = await this.writeUnit(tx, principal, sender, allowed.kind, unit, raw, meta, await matching);
       if ('issues' in written) {
         // Roll back the receipt too: a corrected copy with the same key may come.
         throw new RollbackUnit({ label, messageKey: unit.messageKey, status: 'refused', refusal: written.refusal ?? 422, resources: [], issues: written.issues });
@@ -185,28 +191,10 @@ export class IngestService {
     unit: IngestUnit,
     raw: StoredResource,
     meta: RequestMeta,
+    /** Each matched entry's stored record, in the order of the unit's entries with a match (lockAndFind). */
+    matches: readonly (StoredResource | undefined)[],
   ): Promise<{ rows: StoredResource[]; shared: Set<string>; patients: string[]; ownChanged: boolean } | { issues: AdapterIssue[]; refusal?: 403 | 409 }> {
     const now = this.deps.clock();
-    // Lock identities in a fixed order so two messages about one child never deadlock or duplicate it.
-    const identities = unit.entries.flatMap((e) => (e.match === undefined ? [] : [`${e.resource.resourceType}|${e.match.system}|${e.match.value}`]));
-    await lockIdentities(tx, [...new Set(identities)].sort());
-
-    // Every entry's match in two statements, once its identities are locked.
-    const lookups = unit.entries.flatMap((entry) =>
-      entry.match === undefined
-        ? []
-        : [
-            {
-              type: entry.resource.resourceType,
-              system: entry.match.system,
-              value: entry.match.value,
-              // A person is one record whoever sends about them (one Patient per NHS number); any other record is
-              // matched only among the sender's own, so no one can overwrite another organisation's record.
-              writtenBy: entry.resource.resourceType === 'Patient' ? undefined : principal.organisationCode,
-            },
-          ],
-    );
-    const matches = await findByIdentifiers(tx, lookups);
     const existing = new Map<string, StoredResource | undefined>();
     const ids = new Map<string, string>();
     let matched = 0;
@@ -310,3 +298,26 @@ function adapterCode(code: string): AdapterIssue['code'] {
   }
 }
 
+/**
+ * Locks the unit's identities in a fixed order, so two messages about one child never deadlock or duplicate it,
+ * and finds every entry's match once they are locked: two statements, the first not waited for.
+ */
+function lockAndFind(tx: Tx, principal: Principal, unit: IngestUnit): Promise<(StoredResource | undefined)[]> {
+  const identities = unit.entries.flatMap((e) => (e.match === undefined ? [] : [`${e.resource.resourceType}|${e.match.system}|${e.match.value}`]));
+  const locked = lockIdentities(tx, [...new Set(identities)].sort());
+  const lookups = unit.entries.flatMap((entry) =>
+    entry.match === undefined
+      ? []
+      : [
+          {
+            type: entry.resource.resourceType,
+            system: entry.match.system,
+            value: entry.match.value,
+            // A person is one record whoever sends about them (one Patient per NHS number); any other record is
+            // matched only among the sender's own, so no one can overwrite another organisation's record.
+            writtenBy: entry.resource.resourceType === 'Patient' ? undefined : principal.organisationCode,
+          },
+        ],
+  );
+  return Promise.all([locked, findByIdentifiers(tx, lookups)]).then(([, found]) => found);
+}

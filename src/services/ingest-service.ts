@@ -269,7 +269,9 @@ export class IngestService {
     }
     if (mayCause(this.deps.protocols, sender, { kind: 'close-missed-dose' })) rows.push(...(await closeMissedDoses(tx, principal, rows, now, shared)));
     // A missed dose becomes follow-up work, and a dose given completes it (the hub's own Tasks, audited as its own).
-    await followUpWrittenDoses(this.deps, tx, meta, rows);
+    // The sender's type was read with the claim, and a Patient first seen in this unit has no follow-up work yet.
+    const minted = new Set(unit.entries.flatMap((e) => (e.resource.resourceType === 'Patient' && existing.get(e.fullUrl) === undefined ? [ids.get(e.fullUrl) ?? ''] : [])));
+    await followUpWrittenDoses(this.deps, tx, meta, rows, { writer: sender, minted });
     if (rows.length > 0) {
       await storeRawMessage(tx, raw);
       const provenance = assertValid(provenanceRow(principal, unit, rows, raw, now));

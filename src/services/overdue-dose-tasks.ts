@@ -78,12 +78,20 @@ export async function completeGivenDoses(
  * open overdue-dose work is assessed again as of today, and the work a dose now
  * satisfies is completed in the transaction of the dose.
  */
-export async function completeOverdueAtWrite(deps: OverdueDoseDeps, tx: Tx, meta: RequestMeta, written: readonly StoredResource[]): Promise<StoredResource[]> {
+export async function completeOverdueAtWrite(
+  deps: OverdueDoseDeps,
+  tx: Tx,
+  meta: RequestMeta,
+  written: readonly StoredResource[],
+  /** Patients whose ids the write's transaction minted: no overdue-dose work can be about them yet. */
+  minted: ReadonlySet<string> = new Set(),
+): Promise<StoredResource[]> {
   const children = new Set<string>();
   for (const row of written) {
     if (row.type !== 'Immunization') continue;
     const immunization = contentForRules(row.content) as Immunization;
-    if (immunization.status === 'completed' && immunization.patient.reference?.startsWith('Patient/') === true) children.add(immunization.patient.reference);
+    const child = immunization.patient.reference;
+    if (immunization.status === 'completed' && child?.startsWith('Patient/') === true && !minted.has(child)) children.add(child);
   }
   const asOf = deps.clock().toISOString().slice(0, 10);
   const schedule = scheduleInEffect(deps.schedules, asOf);

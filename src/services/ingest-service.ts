@@ -123,9 +123,10 @@ export class IngestService {
       });
       // The unit's identity locks and lookups go out with the claim, and run after it (the order sent): one round
       // trip, not two. Their answer is used only once the claim is known to be new and the sender allowed; if the
-      // claim fails, they fail with its transaction, and that failure is the claim's.
-      const matching = lockAndFind(tx, principal, unit);
-      matching.catch(() => undefined);
+      // claim fails, they fail with its transaction, and that failure is the claim's. Only for a sender whose token
+      // says it may send this event: one that may not never waits on, or reads, the records of the people it names.
+      const matching = checkSender(this.deps.protocols, unit.event, principal.organisationType).ok ? lockAndFind(tx, principal, unit) : undefined;
+      matching?.catch(() => undefined);
       const claim = await claiming;
       // Who may send what (protocol `sources`), on the sender's organisation type from the registry (not the token),
       // read with the claim: a message from anyone else is refused, duplicate or not, and its claim rolled back.
@@ -144,7 +145,7 @@ export class IngestService {
         return { label, messageKey: unit.messageKey, status: 'duplicate', resources: earlier.resources ?? [], issues: [] };
       }
       const sender: Sender = { organisationCode: principal.organisationCode, organisationType: claim.senderType ?? '' };
-      const written = await this.writeUnit(tx, principal, sender, allowed.kind, unit, raw, meta, await matching);
+      const written = await this.writeUnit(tx, principal, sender, allowed.kind, unit, raw, meta, await (matching ?? lockAndFind(tx, principal, unit)));
       if ('issues' in written) {
         // Roll back the receipt too: a corrected copy with the same key may come.
         throw new RollbackUnit({ label, messageKey: unit.messageKey, status: 'refused', refusal: written.refusal ?? 422, resources: [], issues: written.issues });

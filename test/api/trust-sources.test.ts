@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { auditEventsFor, countRows, storedResources } from '../support/audit.js';
 import { bookFixtureMother } from '../support/booking.js';
 import { readFixture } from '../support/golden.js';
+import { recordStatements } from '../support/statement-log.js';
 import { startTestHub, type TestHub } from '../support/test-hub.js';
 
 // Who may send what (issue 10, finding 4; DESIGN.md section 10): the
@@ -80,6 +81,17 @@ describe('a message from an organisation the protocol does not name as its sourc
       expect(events.map((e) => e.outcome)).toEqual(['4']);
     }
     expect(await countRows(t.database.db, 'message_receipt')).toBe(receipts);
+  });
+
+  it('the refused message neither waits on nor reads the records of the people it names (attacker: no timing to learn from)', async () => {
+    const log = recordStatements(t.database);
+    const res = await processMessage(gp, await stillbirthFor('Y90001', '22222222-2222-4222-8222-2222222222e4'), 'gp-stillbirth-no-lookup');
+    log.stop();
+    expect(res.status).toBe(403);
+    const statements = log.statements();
+    // The claim was made (and rolled back); no identity lock and no lookup by identifier followed it.
+    expect(statements.some((s) => s.includes('message_receipt'))).toBe(true);
+    expect(statements.filter((s) => s.includes('pg_advisory_xact_lock') || s.includes("t.param = 'identifier'"))).toEqual([]);
   });
 
   it('a booking from a GP client holding every scope is refused too: the scope is the client’s, the source is the protocol’s', async () => {

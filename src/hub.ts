@@ -16,6 +16,7 @@ import { inFlightCap, type InFlight } from './http/in-flight.js';
 import { newestShippedMigration } from './db/health-queries.js';
 import { checkReadiness } from './services/readiness.js';
 import { AuditRecorder } from './services/audit-recorder.js';
+import type { BatchLimits } from './services/shared-transactions.js';
 import { AuditSequencer } from './services/audit-sequencer.js';
 import { drainAuditQueue } from './db/audit-queries.js';
 import { AuditLogService, type CheckpointPolicy } from './services/audit-log-service.js';
@@ -67,6 +68,8 @@ export interface HubOptions {
   subscriptions?: Partial<DeliveryOptions> & { worker?: boolean };
   /** Requests served at once before a 503 (default 256). */
   maxInFlight?: number;
+  /** How reads share transactions (services/shared-transactions.ts; default DEFAULT_BATCH_LIMITS). */
+  readBatches?: BatchLimits;
   /** The longest an audit event may wait to be sequenced before /readyz says not ready (default 30 s). */
   readyMaxSequencerLagMs?: number;
 }
@@ -76,6 +79,8 @@ export interface Hub {
   keys: HubKeys;
   sequencer: AuditSequencer;
   auditLog: AuditLogService;
+  /** Writes every AuditEvent, in the transaction of the work it records. */
+  audit: AuditRecorder;
   tokenUrl: string;
   /** Shutdown state, for the HTTP drain (http/graceful-shutdown.ts). */
   lifecycle: ServerLifecycle;
@@ -110,7 +115,7 @@ export async function createHub(options: HubOptions): Promise<Hub> {
   const sequencer = new AuditSequencer(db, clock, logger, logKey, () => auditLog.afterSequenced());
   // After each audited commit: the log is extended, and notifications the commit queued are sent soon.
   const deliveries = { nudge: (): void => undefined };
-  const audit = new AuditRecorder({ hubBaseUrl: baseUrl, clock, onAppended: () => { sequencer.nudge(); deliveries.nudge(); } });
+  const audit = new AuditRecorder({ hubBaseUrl: baseUrl, clock, batches: options.readBatches, onAppended: () => { sequencer.nudge(); deliveries.nudge(); } });
   await installDefinitions(db, audit, clock);
   const audience = { issuer: baseUrl, audience: `${baseUrl}/fhir` };
   const tokenUrl = `${baseUrl}/auth/token`;
@@ -178,6 +183,7 @@ export async function createHub(options: HubOptions): Promise<Hub> {
     keys,
     sequencer,
     auditLog,
+    audit,
     tokenUrl,
     lifecycle,
     inFlight: cap.inFlight,

@@ -55,9 +55,10 @@ export interface DenialBurstAlert {
 export function denialStatements(clientId: string, windowStart: Date, denials: number, threshold: number, alert: DenialBurstAlert | undefined): [FinalStatement, FinalStatement] {
   const at = windowStart.toISOString();
   return [
-    { statement: ADD_DENIALS, values: [clientId, at, denials] },
+    { statement: ADD_DENIALS, values: [clientId, at, denials], lock: clientId },
     {
       statement: CLAIM_DENIAL_BURST,
+      lock: clientId,
       values: [
         clientId,
         at,

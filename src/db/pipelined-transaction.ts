@@ -20,6 +20,13 @@ import { beginWrites, causeOf, settleWrites } from './sent-writes.js';
 export interface FinalStatement {
   statement: Statement;
   values: unknown[];
+  /**
+   * The row this statement locks, for a statement that locks one (a client's
+   * denial window). A transaction shared by several requests runs such
+   * statements in the order of this key, so that two of them never wait on
+   * each other's locks (services/shared-transactions.ts).
+   */
+  lock?: string;
 }
 
 /** What a transaction runs last: none, one, or several in order. */

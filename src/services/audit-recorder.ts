@@ -6,6 +6,7 @@ import type { Principal } from '../auth/principal.js';
 import { appendAuditEvents, appendEventsStatement, type AppendableEvent } from '../db/audit-queries.js';
 import { inTransaction, runStatement, type Db, type Tx } from '../db/database.js';
 import type { FinalStatement } from '../db/pipelined-transaction.js';
+import { SharedTransactions, type BatchLimits } from './shared-transactions.js';
 
 /** What every request carries into the services for its audit trail. */
 export interface RequestMeta {
@@ -20,6 +21,8 @@ export interface AuditRecorderDeps {
   clock: () => Date;
   /** Called after each commit that wrote audit rows, so the log is extended soon. */
   onAppended?: () => void;
+  /** How reads share transactions (shared-transactions.ts); the default when undefined. */
+  batches?: BatchLimits;
 }
 
 export function requesterOf(p: Principal): AuditRequester {
@@ -44,6 +47,8 @@ export class AuditRecorder {
   private readonly pending = new WeakMap<object, AppendableEvent[]>();
   /** Statements to run after those events are written, just before the COMMIT. */
   private readonly closing = new WeakMap<object, FinalStatement[]>();
+  /** The batches of read-only work on each database (shared). */
+  private readonly batches = new WeakMap<Db, SharedTransactions>();
 
   constructor(private readonly deps: AuditRecorderDeps) {}
 
@@ -115,11 +120,46 @@ export class AuditRecorder {
         }
       },
       // The events in one statement, then what was held for the close, sent with the COMMIT.
-      () => [appendEventsStatement(held), ...closing],
+      () => [appendEventsStatement(held), ...inLockOrder(closing)],
     );
     this.deps.onAppended?.();
     return result;
   }
+
+  /**
+   * Read-only work, audited as by `transaction`, in a transaction it may share
+   * with other requests' read-only work that came while it waited
+   * (shared-transactions.ts). The work must write nothing but its AuditEvents
+   * and what it holds for the close: another request's failure runs it again.
+   */
+  async shared<T>(db: Db, work: (tx: Tx) => Promise<T>): Promise<T> {
+    return this.batchesOn(db).run(work);
+  }
+
+  /** Read-only work on this database waiting for a slot. */
+  queuedShared(db: Db): number {
+    return this.batchesOn(db).queued;
+  }
+
+  private batchesOn(db: Db): SharedTransactions {
+    let batches = this.batches.get(db);
+    if (batches === undefined) {
+      batches = new SharedTransactions((alone) => this.transaction(db, alone), this.deps.batches);
+      this.batches.set(db, batches);
+    }
+    return batches;
+  }
+}
+
+/**
+ * The statements held for the close, those that lock a row in the order of
+ * the row's key (stable, so one row's statements keep their order). Requests
+ * sharing a transaction then take their clients' denial-window locks in one
+ * order, and two shared transactions never wait on each other.
+ */
+function inLockOrder(closing: readonly FinalStatement[]): FinalStatement[] {
+  const key = (s: FinalStatement): string => s.lock ?? '';
+  return [...closing].sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
 }
 
 function withIdentity(event: AuditEvent): AppendableEvent {

@@ -105,7 +105,8 @@ export class FhirService {
     versionId: number | undefined,
   ): Promise<FhirResult> {
     if (!ID_PATTERN.test(id)) return refuse(this.deps, principal, meta, interaction, type, problem(400, 'invalid', 'id is not a valid resource id', 'id'));
-    return this.deps.audit.transaction(this.deps.db, async (tx) => {
+    // Writes nothing but its audit: it may share its transaction with reads that came with it (shared-transactions.ts).
+    return this.deps.audit.shared(this.deps.db, async (tx) => {
       const { organisations, current, known } = await readForDecision(tx, this.deps.disclosure, principal, type, id);
       const ctx = this.deps.disclosure.contextOf(principal, meta.overrideReason, organisations);
       if (current === undefined) return this.notFound(tx, principal, meta, interaction, type, id);

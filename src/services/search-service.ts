@@ -49,7 +49,8 @@ export async function searchDisclosed(
   const parsed = parseSearch(type, params, { lenient, cursor: deps.cursors });
   if (!parsed.ok) return refuse(deps, principal, meta, 'search-type', type, parsed.problem, query);
   const search = parsed.request;
-  return deps.audit.transaction(deps.db, async (tx) => {
+  // Writes nothing but its audit: it may share its transaction with reads that came with it (shared-transactions.ts).
+  return deps.audit.shared(deps.db, async (tx) => {
     const { ctx, shown, considered, next } = await scanDisclosed(deps, tx, { principal, overrideReason: meta.overrideReason }, search);
     // _include: each referenced record is decided like any other; a denied one is simply not there.
     const withIncluded = await included(deps, tx, ctx, search, shown);

@@ -79,6 +79,8 @@ export async function startTestHub(
     subscriptions?: HubOptions['subscriptions'];
     /** Requests served at once before a 503 (HTTP_MAX_IN_FLIGHT). */
     maxInFlight?: number;
+    /** How reads share transactions (default: the hub's). */
+    readBatches?: HubOptions['readBatches'];
   } = {},
 ): Promise<TestHub> {
   const database = await openTestDatabase(options.pool);
@@ -123,6 +125,7 @@ export async function startTestHub(
     mllp: options.mllp,
     ...(options.subscriptions === undefined ? {} : { subscriptions: options.subscriptions }),
     ...(options.maxInFlight === undefined ? {} : { maxInFlight: options.maxInFlight }),
+    ...(options.readBatches === undefined ? {} : { readBatches: options.readBatches }),
   });
   server?.on('request', hub.app);
   const agent = request(hub.app);

@@ -1,0 +1,119 @@
+import { sql } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { rawRows } from '../../src/db/database.js';
+import { startTestHub, type TestHub } from '../support/test-hub.js';
+
+// Reads and searches that arrive while the hub's one read slot is busy share a
+// transaction (services/shared-transactions.ts). Sharing a transaction with
+// another organisation's requests must tell neither anything: each answer,
+// each AuditEvent and each denial count is the one the request would have had
+// alone. The slot is held from here, so the requests are certain to queue.
+
+const NHS = 'https://fhir.nhs.uk/Id/nhs-number';
+const NUMBER = '9434765919';
+
+let t: TestHub;
+let owner: string;
+let other: string;
+let id: string;
+
+beforeAll(async () => {
+  t = await startTestHub({ readBatches: { slots: 1, max: 32 } });
+  owner = await t.token('test-a', 'direct-care');
+  other = await t.token('test-b', 'direct-care');
+  const created = await t.http
+    .post('/fhir/Patient')
+    .set('authorization', `Bearer ${owner}`)
+    .set('content-type', 'application/fhir+json')
+    .send({ resourceType: 'Patient', identifier: [{ system: NHS, value: NUMBER }], name: [{ family: 'Shared' }], birthDate: '2024-02-01' });
+  expect(created.status).toBe(201);
+  id = /\/Patient\/([^/]+)/.exec(String(created.headers['location']))?.[1] ?? '';
+});
+
+afterAll(async () => {
+  await t.close();
+});
+
+interface Asked {
+  label: string;
+  bearer: () => string;
+  path: () => string;
+}
+
+const asked: Asked[] = [
+  { label: 'owner-read', bearer: () => owner, path: () => `/fhir/Patient/${id}` },
+  { label: 'other-read', bearer: () => other, path: () => `/fhir/Patient/${id}` },
+  { label: 'other-unknown', bearer: () => other, path: () => '/fhir/Patient/no-such-patient' },
+  { label: 'owner-unknown', bearer: () => owner, path: () => '/fhir/Patient/no-such-patient' },
+  { label: 'owner-search', bearer: () => owner, path: () => `/fhir/Patient?identifier=${encodeURIComponent(`${NHS}|${NUMBER}`)}` },
+  { label: 'other-search', bearer: () => other, path: () => `/fhir/Patient?identifier=${encodeURIComponent(`${NHS}|${NUMBER}`)}` },
+];
+
+interface Answer {
+  status: number;
+  /** What the body says, less what differs between two answers to the same question (a Bundle's own id and time). */
+  said: unknown;
+}
+
+function answerOf(res: { status: number; body: unknown }): Answer {
+  const body = res.body as { resourceType?: string; total?: number; entry?: { fullUrl?: string; resource?: unknown }[]; issue?: unknown };
+  if (body.resourceType === 'Bundle') return { status: res.status, said: { total: body.total, entry: body.entry?.map((e) => [e.fullUrl, e.resource]) } };
+  return { status: res.status, said: body };
+}
+
+async function ask(a: Asked, requestId: string): Promise<Answer> {
+  const res = await t.http.get(a.path()).set('authorization', `Bearer ${a.bearer()}`).set('x-request-id', requestId);
+  return answerOf(res);
+}
+
+/** The transactions that committed the AuditEvents of a request. */
+async function transactionsOf(requestId: string): Promise<string[]> {
+  const doc = JSON.stringify({ entity: [{ what: { identifier: { value: requestId } } }] });
+  const rows = await rawRows<{ xmin: string }>(t.database.db, sql`select xmin::text as xmin from audit_event where event @> ${doc}::jsonb`);
+  return rows.map((r) => r.xmin);
+}
+
+async function deniedTo(clientId: string): Promise<number> {
+  const [row] = await rawRows<{ n: number }>(t.database.db, sql`select coalesce(sum(denials), 0)::int as n from ig_denial_window where client_id = ${clientId}`);
+  return row?.n ?? 0;
+}
+
+describe("reads sharing a transaction with another organisation's", () => {
+  it('answer, audit and count each request as if it were alone', async () => {
+    const before = { a: await deniedTo('test-a'), b: await deniedTo('test-b') };
+    // Hold the only slot; the requests queue behind it.
+    let open = (): void => undefined;
+    const held = t.hub.audit.shared(t.database.db, () => new Promise<void>((resolve) => (open = resolve)));
+    const pending = asked.map((a) => ask(a, `shared-${a.label}`));
+    for (let i = 0; i < 200 && t.hub.audit.queuedShared(t.database.db) < asked.length; i += 1) await new Promise((r) => setTimeout(r, 10));
+    expect(t.hub.audit.queuedShared(t.database.db)).toBe(asked.length);
+    open();
+    await held;
+    const together = await Promise.all(pending);
+    const counted = { a: (await deniedTo('test-a')) - before.a, b: (await deniedTo('test-b')) - before.b };
+
+    // They did share one transaction: every AuditEvent of the six requests was committed by it.
+    const committed = await Promise.all(asked.map((a) => transactionsOf(`shared-${a.label}`)));
+    for (const xmins of committed) expect(xmins.length).toBeGreaterThan(0);
+    expect(new Set(committed.flat()).size).toBe(1);
+
+    // The same requests one by one, each in its own transaction.
+    const alone: Answer[] = [];
+    for (const a of asked) alone.push(await ask(a, `alone-${a.label}`));
+    const countedAlone = { a: (await deniedTo('test-a')) - before.a - counted.a, b: (await deniedTo('test-b')) - before.b - counted.b };
+    expect(together).toEqual(alone);
+    expect(counted).toEqual(countedAlone);
+    const aloneCommitted = await Promise.all(asked.map((a) => transactionsOf(`alone-${a.label}`)));
+    expect(new Set(aloneCommitted.flat()).size).toBe(asked.length);
+
+    // And what alone means: the owner reads and finds its Patient; the other organisation learns nothing of it.
+    expect(together.map((a) => a.status)).toEqual([200, 404, 404, 404, 200, 200]);
+    expect((together[4]?.said as { total: number }).total).toBe(1);
+    expect((together[5]?.said as { total: number }).total).toBe(0);
+    expect(counted.a).toBe(0);
+    expect(counted.b).toBeGreaterThan(0);
+    // The denied read and the unknown id answer alike, but for the id each names.
+    const named = (a: Answer | undefined, name: string): string => JSON.stringify(a).replaceAll(name, '<id>');
+    expect(named(together[1], id)).toBe(named(together[2], 'no-such-patient'));
+  });
+});

@@ -49,8 +49,9 @@ export async function searchDisclosed(
   const parsed = parseSearch(type, params, { lenient, cursor: deps.cursors });
   if (!parsed.ok) return refuse(deps, principal, meta, 'search-type', type, parsed.problem, query);
   const search = parsed.request;
-  // Writes nothing but its audit: it may share its transaction with reads that came with it (shared-transactions.ts).
-  return deps.audit.shared(deps.db, async (tx) => {
+  // A transaction of its own, not shared with reads (shared-transactions.ts): a search may scan thousands of
+  // candidates, and a read sharing its transaction would wait for the whole scan.
+  return deps.audit.transaction(deps.db, async (tx) => {
     const { ctx, shown, considered, next } = await scanDisclosed(deps, tx, { principal, overrideReason: meta.overrideReason }, search);
     // _include: each referenced record is decided like any other; a denied one is simply not there.
     const withIncluded = await included(deps, tx, ctx, search, shown);

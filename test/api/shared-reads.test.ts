@@ -3,19 +3,19 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rawRows } from '../../src/db/database.js';
 import { startTestHub, type TestHub } from '../support/test-hub.js';
 
-// Reads and searches that arrive while the hub's one read slot is busy share a
+// Reads by id that arrive while the hub's one read slot is busy share a
 // transaction (services/shared-transactions.ts). Sharing a transaction with
 // another organisation's requests must tell neither anything: each answer,
 // each AuditEvent and each denial count is the one the request would have had
 // alone. The slot is held from here, so the requests are certain to queue.
 
 const NHS = 'https://fhir.nhs.uk/Id/nhs-number';
-const NUMBER = '9434765919';
 
 let t: TestHub;
 let owner: string;
 let other: string;
 let id: string;
+let observationId: string;
 
 beforeAll(async () => {
   t = await startTestHub({ readBatches: { slots: 1, max: 32 } });
@@ -25,9 +25,16 @@ beforeAll(async () => {
     .post('/fhir/Patient')
     .set('authorization', `Bearer ${owner}`)
     .set('content-type', 'application/fhir+json')
-    .send({ resourceType: 'Patient', identifier: [{ system: NHS, value: NUMBER }], name: [{ family: 'Shared' }], birthDate: '2024-02-01' });
+    .send({ resourceType: 'Patient', identifier: [{ system: NHS, value: '9434765919' }], name: [{ family: 'Shared' }], birthDate: '2024-02-01' });
   expect(created.status).toBe(201);
   id = /\/Patient\/([^/]+)/.exec(String(created.headers['location']))?.[1] ?? '';
+  const observation = await t.http
+    .post('/fhir/Observation')
+    .set('authorization', `Bearer ${owner}`)
+    .set('content-type', 'application/fhir+json')
+    .send({ resourceType: 'Observation', status: 'final', code: { text: 'weight' }, subject: { reference: `Patient/${id}` } });
+  expect(observation.status).toBe(201);
+  observationId = /\/Observation\/([^/]+)/.exec(String(observation.headers['location']))?.[1] ?? '';
 });
 
 afterAll(async () => {
@@ -45,25 +52,18 @@ const asked: Asked[] = [
   { label: 'other-read', bearer: () => other, path: () => `/fhir/Patient/${id}` },
   { label: 'other-unknown', bearer: () => other, path: () => '/fhir/Patient/no-such-patient' },
   { label: 'owner-unknown', bearer: () => owner, path: () => '/fhir/Patient/no-such-patient' },
-  { label: 'owner-search', bearer: () => owner, path: () => `/fhir/Patient?identifier=${encodeURIComponent(`${NHS}|${NUMBER}`)}` },
-  { label: 'other-search', bearer: () => other, path: () => `/fhir/Patient?identifier=${encodeURIComponent(`${NHS}|${NUMBER}`)}` },
+  { label: 'owner-observation', bearer: () => owner, path: () => `/fhir/Observation/${observationId}/_history/1` },
+  { label: 'other-observation', bearer: () => other, path: () => `/fhir/Observation/${observationId}/_history/1` },
 ];
 
 interface Answer {
   status: number;
-  /** What the body says, less what differs between two answers to the same question (a Bundle's own id and time). */
   said: unknown;
-}
-
-function answerOf(res: { status: number; body: unknown }): Answer {
-  const body = res.body as { resourceType?: string; total?: number; entry?: { fullUrl?: string; resource?: unknown }[]; issue?: unknown };
-  if (body.resourceType === 'Bundle') return { status: res.status, said: { total: body.total, entry: body.entry?.map((e) => [e.fullUrl, e.resource]) } };
-  return { status: res.status, said: body };
 }
 
 async function ask(a: Asked, requestId: string): Promise<Answer> {
   const res = await t.http.get(a.path()).set('authorization', `Bearer ${a.bearer()}`).set('x-request-id', requestId);
-  return answerOf(res);
+  return { status: res.status, said: res.body as unknown };
 }
 
 /** The transactions that committed the AuditEvents of a request. */
@@ -106,14 +106,15 @@ describe("reads sharing a transaction with another organisation's", () => {
     const aloneCommitted = await Promise.all(asked.map((a) => transactionsOf(`alone-${a.label}`)));
     expect(new Set(aloneCommitted.flat()).size).toBe(asked.length);
 
-    // And what alone means: the owner reads and finds its Patient; the other organisation learns nothing of it.
-    expect(together.map((a) => a.status)).toEqual([200, 404, 404, 404, 200, 200]);
-    expect((together[4]?.said as { total: number }).total).toBe(1);
-    expect((together[5]?.said as { total: number }).total).toBe(0);
+    // And what alone means: the owner reads its Patient and a version of its Observation; the other organisation learns nothing of either.
+    expect(together.map((a) => a.status)).toEqual([200, 404, 404, 404, 200, 404]);
+    expect((together[0]?.said as { id: string }).id).toBe(id);
+    expect((together[4]?.said as { id: string }).id).toBe(observationId);
     expect(counted.a).toBe(0);
     expect(counted.b).toBeGreaterThan(0);
     // The denied read and the unknown id answer alike, but for the id each names.
     const named = (a: Answer | undefined, name: string): string => JSON.stringify(a).replaceAll(name, '<id>');
     expect(named(together[1], id)).toBe(named(together[2], 'no-such-patient'));
+    expect(together[5]?.status).toBe(404);
   });
 });

@@ -1,3 +1,4 @@
+import type { AuditEvent } from 'fhir/r4.js';
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rawRows } from '../../src/db/database.js';
@@ -66,11 +67,12 @@ async function ask(a: Asked, requestId: string): Promise<Answer> {
   return { status: res.status, said: res.body as unknown };
 }
 
-/** The transactions that committed the AuditEvents of a request. */
-async function transactionsOf(requestId: string): Promise<string[]> {
+/** The AuditEvents of a request: the transaction that committed each, and what each says less its own id, time and request id. */
+async function eventsOf(requestId: string): Promise<{ xmins: string[]; said: string[] }> {
   const doc = JSON.stringify({ entity: [{ what: { identifier: { value: requestId } } }] });
-  const rows = await rawRows<{ xmin: string }>(t.database.db, sql`select xmin::text as xmin from audit_event where event @> ${doc}::jsonb`);
-  return rows.map((r) => r.xmin);
+  const rows = await rawRows<{ xmin: string; event: AuditEvent }>(t.database.db, sql`select xmin::text as xmin, event from audit_event where event @> ${doc}::jsonb`);
+  const said = rows.map(({ event }) => JSON.stringify({ ...event, id: undefined, recorded: undefined, meta: undefined }).replaceAll(requestId, '<request>'));
+  return { xmins: rows.map((r) => r.xmin), said: said.sort() };
 }
 
 async function deniedTo(clientId: string): Promise<number> {
@@ -93,9 +95,9 @@ describe("reads sharing a transaction with another organisation's", () => {
     const counted = { a: (await deniedTo('test-a')) - before.a, b: (await deniedTo('test-b')) - before.b };
 
     // They did share one transaction: every AuditEvent of the six requests was committed by it.
-    const committed = await Promise.all(asked.map((a) => transactionsOf(`shared-${a.label}`)));
-    for (const xmins of committed) expect(xmins.length).toBeGreaterThan(0);
-    expect(new Set(committed.flat()).size).toBe(1);
+    const committed = await Promise.all(asked.map((a) => eventsOf(`shared-${a.label}`)));
+    for (const { xmins } of committed) expect(xmins.length).toBeGreaterThan(0);
+    expect(new Set(committed.flatMap((c) => c.xmins)).size).toBe(1);
 
     // The same requests one by one, each in its own transaction.
     const alone: Answer[] = [];
@@ -103,8 +105,10 @@ describe("reads sharing a transaction with another organisation's", () => {
     const countedAlone = { a: (await deniedTo('test-a')) - before.a - counted.a, b: (await deniedTo('test-b')) - before.b - counted.b };
     expect(together).toEqual(alone);
     expect(counted).toEqual(countedAlone);
-    const aloneCommitted = await Promise.all(asked.map((a) => transactionsOf(`alone-${a.label}`)));
-    expect(new Set(aloneCommitted.flat()).size).toBe(asked.length);
+    const aloneCommitted = await Promise.all(asked.map((a) => eventsOf(`alone-${a.label}`)));
+    expect(new Set(aloneCommitted.flatMap((c) => c.xmins)).size).toBe(asked.length);
+    // Each request's AuditEvents say what they say alone: the same events, the same decisions, the same outcome.
+    expect(committed.map((c) => c.said)).toEqual(aloneCommitted.map((c) => c.said));
 
     // And what alone means: the owner reads its Patient and a version of its Observation; the other organisation learns nothing of either.
     expect(together.map((a) => a.status)).toEqual([200, 404, 404, 404, 200, 404]);

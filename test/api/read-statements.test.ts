@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { recordStatements } from '../support/statement-log.js';
-import { startTestHub, type TestHub } from '../support/test-hub.js';
+import { createdId, startTestHub, type TestHub } from '../support/test-hub.js';
 
 // What a read costs the database, counted at the driver: the record and the
 // organisation facts in one statement (for a Patient, with the facts the
@@ -17,20 +17,8 @@ let observationId: string;
 beforeAll(async () => {
   t = await startTestHub();
   token = await t.token('test-a', 'direct-care');
-  const created = await t.http
-    .post('/fhir/Patient')
-    .set('authorization', `Bearer ${token}`)
-    .set('content-type', 'application/fhir+json')
-    .send({ resourceType: 'Patient', identifier: [{ system: 'https://fhir.nhs.uk/Id/nhs-number', value: '9434765919' }], name: [{ family: 'Read' }], birthDate: '2024-01-01' });
-  expect(created.status).toBe(201);
-  id = /\/Patient\/([^/]+)/.exec(String(created.headers['location']))?.[1] ?? '';
-  const observation = await t.http
-    .post('/fhir/Observation')
-    .set('authorization', `Bearer ${token}`)
-    .set('content-type', 'application/fhir+json')
-    .send({ resourceType: 'Observation', status: 'final', code: { text: 'weight' }, subject: { reference: `Patient/${id}` } });
-  expect(observation.status).toBe(201);
-  observationId = /\/Observation\/([^/]+)/.exec(String(observation.headers['location']))?.[1] ?? '';
+  id = await createdId(t, token, { resourceType: 'Patient', identifier: [{ system: 'https://fhir.nhs.uk/Id/nhs-number', value: '9434765919' }], name: [{ family: 'Read' }], birthDate: '2024-01-01' });
+  observationId = await createdId(t, token, { resourceType: 'Observation', status: 'final', code: { text: 'weight' }, subject: { reference: `Patient/${id}` } });
 });
 
 afterAll(async () => {

@@ -2,7 +2,7 @@ import type { AuditEvent } from 'fhir/r4.js';
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rawRows } from '../../src/db/database.js';
-import { startTestHub, type TestHub } from '../support/test-hub.js';
+import { createdId, startTestHub, type TestHub } from '../support/test-hub.js';
 
 // Reads by id that arrive while the hub's one read slot is busy share a
 // transaction (services/shared-transactions.ts). Sharing a transaction with
@@ -22,20 +22,8 @@ beforeAll(async () => {
   t = await startTestHub({ readBatches: { slots: 1, max: 32 } });
   owner = await t.token('test-a', 'direct-care');
   other = await t.token('test-b', 'direct-care');
-  const created = await t.http
-    .post('/fhir/Patient')
-    .set('authorization', `Bearer ${owner}`)
-    .set('content-type', 'application/fhir+json')
-    .send({ resourceType: 'Patient', identifier: [{ system: NHS, value: '9434765919' }], name: [{ family: 'Shared' }], birthDate: '2024-02-01' });
-  expect(created.status).toBe(201);
-  id = /\/Patient\/([^/]+)/.exec(String(created.headers['location']))?.[1] ?? '';
-  const observation = await t.http
-    .post('/fhir/Observation')
-    .set('authorization', `Bearer ${owner}`)
-    .set('content-type', 'application/fhir+json')
-    .send({ resourceType: 'Observation', status: 'final', code: { text: 'weight' }, subject: { reference: `Patient/${id}` } });
-  expect(observation.status).toBe(201);
-  observationId = /\/Observation\/([^/]+)/.exec(String(observation.headers['location']))?.[1] ?? '';
+  id = await createdId(t, owner, { resourceType: 'Patient', identifier: [{ system: NHS, value: '9434765919' }], name: [{ family: 'Shared' }], birthDate: '2024-02-01' });
+  observationId = await createdId(t, owner, { resourceType: 'Observation', status: 'final', code: { text: 'weight' }, subject: { reference: `Patient/${id}` } });
 });
 
 afterAll(async () => {

@@ -1,3 +1,4 @@
+import type { FhirResource } from 'fhir/r4.js';
 import { generateKeyPairSync } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -177,4 +178,13 @@ export async function startTestHub(
 /** A fresh Ed25519 log key named after the hub's base URL. */
 export function testLogKey(baseUrl: string): LogKey {
   return logKeyFromJwk(defaultLogOrigin(baseUrl), generateKeyPairSync('ed25519').privateKey.export({ format: 'jwk' }));
+}
+
+/** Creates a resource as the token's client and gives its id (the create must answer 201). */
+export async function createdId(t: TestHub, bearer: string, resource: FhirResource): Promise<string> {
+  const res = await t.http.post(`/fhir/${resource.resourceType}`).set('authorization', `Bearer ${bearer}`).set('content-type', 'application/fhir+json').send(resource);
+  if (res.status !== 201) throw new Error(`create ${resource.resourceType} answered ${res.status}: ${JSON.stringify(res.body)}`);
+  const id = new RegExp(`/${resource.resourceType}/([^/]+)`).exec(String(res.headers['location']))?.[1];
+  if (id === undefined) throw new Error(`create ${resource.resourceType} gave no Location`);
+  return id;
 }

@@ -93,6 +93,12 @@ export interface DisclosureContext {
   now: Date;
 }
 
+/** Rows to decide for one requester (judgeAmong). */
+export interface Ask {
+  ctx: DisclosureContext;
+  rows: readonly StoredResource[];
+}
+
 export class DisclosureService {
   /**
    * The registry as a request of this process last read it: a guess at what
@@ -143,7 +149,11 @@ export class DisclosureService {
 
   /** A requester as if an organisation asked, for the IG lead's "would they see it?" question. */
   async contextFor(db: Db | Tx, organisationCode: string, purpose: string, overrideReason: string | undefined): Promise<DisclosureContext | undefined> {
-    const organisations = await listOrganisationFacts(db);
+    return this.contextAmong(await listOrganisationFacts(db), organisationCode, purpose, overrideReason);
+  }
+
+  /** As contextFor, from organisation facts already read in this transaction. */
+  contextAmong(organisations: Map<string, OrganisationFacts>, organisationCode: string, purpose: string, overrideReason: string | undefined): DisclosureContext | undefined {
     const org = organisations.get(organisationCode);
     if (org === undefined) return undefined;
     return {
@@ -171,6 +181,15 @@ export class DisclosureService {
     return this.lookups(withRecords);
   }
 
+  /**
+   * Decides, for each requester asked about, the rows asked for it, reading the facts about all the rows once:
+   * for the owners a follow-up Task could go to, each asked about its own copy of one Task. The requesters
+   * must share one registry read (contextAmong over the same organisations).
+   */
+  async judgeAmong(db: Db | Tx, asks: readonly Ask[]): Promise<Judged[][]> {
+    return this.judgeAsks(db, asks, undefined, 0, undefined);
+  }
+
   private async judgeRows(
     db: Db | Tx,
     ctx: DisclosureContext,
@@ -179,36 +198,57 @@ export class DisclosureService {
     depth: number,
     known: KnownSubjectFacts | undefined,
   ): Promise<Judged[]> {
-    const focusDisclosed = await this.focusesDisclosed(db, ctx, rows, depth);
-    const typesOf = (orgs: readonly string[]): string[] => [...new Set(orgs.map((o) => ctx.organisations.get(o)?.type ?? 'unknown'))];
+    const [judged] = await this.judgeAsks(db, [{ ctx, rows }], sources, depth, known);
+    if (judged === undefined) throw new Error('no decisions for the requester');
+    return judged;
+  }
+
+  private async judgeAsks(
+    db: Db | Tx,
+    asks: readonly Ask[],
+    sources: readonly string[] | undefined,
+    depth: number,
+    known: KnownSubjectFacts | undefined,
+  ): Promise<Judged[][]> {
+    const [first] = asks;
+    if (first === undefined) return [];
+    const { organisations } = first.ctx;
+    if (asks.some((a) => a.ctx.organisations !== organisations)) throw new Error('requesters decided together must share one registry read');
+    const all = asks.flatMap((a) => a.rows);
+    const focusDisclosed = await this.focusesDisclosed(db, asks, depth);
+    const typesOf = (orgs: readonly string[]): string[] => [...new Set(orgs.map((o) => organisations.get(o)?.type ?? 'unknown'))];
     const subjectOf = (row: StoredResource): string | undefined => patientsOfStored(row)[0];
-    const subjectRefs = [...new Set(rows.map(subjectOf).filter((s): s is string => s !== undefined))];
-    const needRecords = rows.some((r) => r.type === 'Patient');
-    const inHand = rows.filter((r) => r.type === 'Patient' && r.sourceOrgs !== undefined);
+    const subjectRefs = [...new Set(all.map(subjectOf).filter((s): s is string => s !== undefined))];
+    const needRecords = all.some((r) => r.type === 'Patient');
+    const inHand = all.filter((r) => r.type === 'Patient' && r.sourceOrgs !== undefined);
     // The requester's own statements about the Patients decided come with their facts (ownStatements may need them).
-    const patientIds = rows.filter((r) => r.type === 'Patient').map((r) => r.id);
-    const statementsFor = patientIds.length === 0 ? undefined : { organisation: ctx.requester.organisationCode, patientIds };
+    const patientIds = all.filter((r) => r.type === 'Patient').map((r) => r.id);
+    const statementsFor = patientIds.length === 0 || asks.length > 1 ? undefined : { organisation: first.ctx.requester.organisationCode, patientIds };
     const { subjects, statements } = await this.loadSubjects(db, { refs: subjectRefs, inHand, needRecords, typesOf, known, statementsFor });
-    const judged = rows.map((row): Judged => {
-      const writers = sources ?? row.sourceOrgs ?? [row.sourceOrg];
-      // The disclosure path: the decision reads the record, and only what it permits is turned into an answer.
-      const content = contentForRules(row.content);
-      const record: RecordFacts = {
-        resource: content,
-        writer: row.sourceOrg,
-        alsoWrittenBy: writers.filter((o) => o !== row.sourceOrg),
-        sourceTypes: typesOf(writers),
-        focusDisclosed: focusDisclosed.get(`${row.type}/${row.id}`),
-      };
-      const subjectRef = subjectOf(row);
-      const subject = subjectRef === undefined ? undefined : subjects.get(subjectRef);
-      const decision = decide({ requester: ctx.requester, record, subject, protocols: this.deps.protocols, now: ctx.now });
-      const body = decision.effect === 'deny' ? undefined : decision.basis === 'flow' ? redact(content, decision.elements, ctx.requester.purpose) : content;
-      // For the audit trail only: what the record is, from the facts the decision read.
-      const described = content.resourceType === 'Patient' ? (content as Patient) : subject?.patient;
-      return { row, decision, patients: patientsOf(content), body, description: describeRecord(content, described, ctx.now) };
-    });
-    return this.ownStatements(db, ctx, judged, statements);
+    const answers: Judged[][] = [];
+    for (const [i, { ctx, rows }] of asks.entries()) {
+      const judged = rows.map((row): Judged => {
+        const writers = sources ?? row.sourceOrgs ?? [row.sourceOrg];
+        // The disclosure path: the decision reads the record, and only what it permits is turned into an answer.
+        const content = contentForRules(row.content);
+        const record: RecordFacts = {
+          resource: content,
+          writer: row.sourceOrg,
+          alsoWrittenBy: writers.filter((o) => o !== row.sourceOrg),
+          sourceTypes: typesOf(writers),
+          focusDisclosed: focusDisclosed[i]?.get(`${row.type}/${row.id}`),
+        };
+        const subjectRef = subjectOf(row);
+        const subject = subjectRef === undefined ? undefined : subjects.get(subjectRef);
+        const decision = decide({ requester: ctx.requester, record, subject, protocols: this.deps.protocols, now: ctx.now });
+        const body = decision.effect === 'deny' ? undefined : decision.basis === 'flow' ? redact(content, decision.elements, ctx.requester.purpose) : content;
+        // For the audit trail only: what the record is, from the facts the decision read.
+        const described = content.resourceType === 'Patient' ? (content as Patient) : subject?.patient;
+        return { row, decision, patients: patientsOf(content), body, description: describeRecord(content, described, ctx.now) };
+      });
+      answers.push(await this.ownStatements(db, ctx, judged, statements));
+    }
+    return answers;
   }
 
   /**
@@ -235,29 +275,37 @@ export class DisclosureService {
   }
 
   /**
-   * For each row that names a focus (a Task), whether that record is disclosed to the same requester now: decided
-   * first, like any record. A focus that is itself a Task, or that the hub does not hold, is not disclosed.
+   * For each row that names a focus (a Task), whether that record is disclosed to the same requester now (for
+   * each requester asked about, its own rows): decided first, like any record. A focus that is itself a Task, or that the hub does not hold, is not disclosed.
    */
-  private async focusesDisclosed(db: Db | Tx, ctx: DisclosureContext, rows: readonly StoredResource[], depth: number): Promise<Map<string, boolean>> {
-    const answers = new Map<string, boolean>();
-    const wanted = new Map<string, string>();
-    for (const row of rows) {
-      const target = localReference(focusOf(contentForRules(row.content)));
-      if (target !== undefined) wanted.set(`${row.type}/${row.id}`, target);
-      else if (focusOf(contentForRules(row.content)) !== undefined) answers.set(`${row.type}/${row.id}`, false);
-    }
-    if (wanted.size === 0) return answers;
+  private async focusesDisclosed(db: Db | Tx, asks: readonly Ask[], depth: number): Promise<Map<string, boolean>[]> {
+    // Per requester: each of its rows' focus (wanted), or false where the focus is not a record here.
+    const perAsk = asks.map(({ rows }) => {
+      const answers = new Map<string, boolean>();
+      const wanted = new Map<string, string>();
+      for (const row of rows) {
+        const target = localReference(focusOf(contentForRules(row.content)));
+        if (target !== undefined) wanted.set(`${row.type}/${row.id}`, target);
+        else if (focusOf(contentForRules(row.content)) !== undefined) answers.set(`${row.type}/${row.id}`, false);
+      }
+      return { answers, wanted };
+    });
+    const targets = new Set(perAsk.flatMap(({ wanted }) => [...wanted.values()]));
+    if (targets.size === 0) return perAsk.map(({ answers }) => answers);
     const byType = new Map<string, string[]>();
-    for (const target of new Set(wanted.values())) {
+    for (const target of targets) {
       const [type = '', id = ''] = target.split('/');
       if (depth > 0 || type === 'Task') continue;
       byType.set(type, [...(byType.get(type) ?? []), id]);
     }
     const focusRows = (await Promise.all([...byType].map(([type, ids]) => readCurrentMany(db, type, ids)))).flat();
-    const judged = focusRows.length === 0 ? [] : await this.judgeRows(db, ctx, focusRows, undefined, depth + 1, undefined);
-    const permitted = new Set(judged.filter((j) => j.decision.effect === 'permit').map((j) => `${j.row.type}/${j.row.id}`));
-    for (const [row, target] of wanted) answers.set(row, permitted.has(target));
-    return answers;
+    // Each requester's decisions on the focuses, from one read of their facts.
+    const judged = focusRows.length === 0 ? [] : await this.judgeAsks(db, asks.map(({ ctx }) => ({ ctx, rows: focusRows })), undefined, depth + 1, undefined);
+    return perAsk.map(({ answers, wanted }, i) => {
+      const permitted = new Set((judged[i] ?? []).filter((j) => j.decision.effect === 'permit').map((j) => `${j.row.type}/${j.row.id}`));
+      for (const [row, target] of wanted) answers.set(row, permitted.has(target));
+      return answers;
+    });
   }
 
   private async loadSubjects(db: Db | Tx, wanted: SubjectsWanted): Promise<{ subjects: Map<string, SubjectFacts>; statements?: StatementsRead | undefined }> {

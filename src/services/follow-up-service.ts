@@ -1,6 +1,7 @@
 import type { Task } from 'fhir/r4.js';
 import { randomUUID } from 'node:crypto';
 import type { Tx } from '../db/database.js';
+import { listOrganisationFacts, type OrganisationFacts } from '../db/disclosure-queries.js';
 import { findTasks, type TaskFilter } from '../db/follow-up-queries.js';
 import { lockIdentity } from '../db/ingest-queries.js';
 import { organisationsByCode } from '../db/notice-queries.js';
@@ -60,6 +61,11 @@ export interface RaiseOptions {
   asOf?: string;
   /** Raised by the follow-up job, which holds its run lock (follow-up-job.ts). */
   underRunLock?: boolean;
+  /**
+   * Every spec's focus was created by this transaction, under an id it minted: no other transaction can raise
+   * work about it, and none is held, so the key is neither locked nor looked for.
+   */
+  newFocus?: boolean;
 }
 
 /**
@@ -80,9 +86,10 @@ export async function raiseFollowUps(deps: FollowUpDeps, tx: Tx, meta: RequestMe
   let hub: HubParty | undefined;
   const rows: StoredResource[] = [];
   for (const [key, spec] of [...unique].sort(([a], [b]) => a.localeCompare(b))) {
-    if (!RAISED_ONLY_BY_THE_JOB.has(spec.kind)) await lockIdentity(tx, `Task|${FOLLOW_UP_KEY_SYSTEM}|${key}`);
-    else if (options.underRunLock !== true) throw new Error(`a ${spec.kind} Task is raised only by the follow-up job, under its run lock`);
-    const existing = (await findTasks(tx, { focus: spec.focus, owner: spec.owner.code })).filter((row) => row.sourceOrg === HUB_ORGANISATION && kindOf(taskOf(row)) === spec.kind);
+    if (RAISED_ONLY_BY_THE_JOB.has(spec.kind) && options.underRunLock !== true) throw new Error(`a ${spec.kind} Task is raised only by the follow-up job, under its run lock`);
+    if (!RAISED_ONLY_BY_THE_JOB.has(spec.kind) && options.newFocus !== true) await lockIdentity(tx, `Task|${FOLLOW_UP_KEY_SYSTEM}|${key}`);
+    const held = options.newFocus === true ? [] : await findTasks(tx, { focus: spec.focus, owner: spec.owner.code });
+    const existing = held.filter((row) => row.sourceOrg === HUB_ORGANISATION && kindOf(taskOf(row)) === spec.kind);
     const episode = nextEpisode(existing.map(taskOf), options.cause ?? 'condition', asOf);
     if (episode === undefined) continue;
     hub ??= await hubParty(tx);
@@ -135,12 +142,29 @@ export async function openFollowUps(tx: Tx, where: FollowUpFilter): Promise<Stor
  * focus it may see): work it could not read would be a record nobody acts on.
  */
 export async function ownerMaySee(deps: FollowUpDeps, tx: Tx, spec: FollowUpSpec, purpose: string): Promise<boolean> {
-  const ctx = await deps.disclosure.contextFor(tx, spec.owner.code, purpose, undefined);
-  if (ctx === undefined) return false;
+  return (await ownersMaySee(deps, tx, [{ spec, purpose }])).length === 1;
+}
+
+/**
+ * The follow-ups whose owners may see them (ownerMaySee for each), decided together: the registry, the focus
+ * and the child's facts are read once for all the owners, and each owner's own copy of the Task is decided.
+ * `organisations`: the registry as this transaction read it, when it did.
+ */
+export async function ownersMaySee(
+  deps: FollowUpDeps,
+  tx: Tx,
+  wanted: readonly { spec: FollowUpSpec; purpose: string }[],
+  organisations?: Map<string, OrganisationFacts>,
+): Promise<FollowUpSpec[]> {
+  if (wanted.length === 0) return [];
+  organisations ??= await listOrganisationFacts(tx);
   const hub = await hubParty(tx);
-  const candidate = hubVersion(buildFollowUpTask(randomUUID(), spec, hub.party), undefined, deps.clock());
-  const [judged] = await deps.disclosure.judge(tx, ctx, [candidate]);
-  return judged?.decision.effect === 'permit';
+  const asks = wanted.flatMap(({ spec, purpose }) => {
+    const ctx = deps.disclosure.contextAmong(organisations, spec.owner.code, purpose, undefined);
+    return ctx === undefined ? [] : [{ spec, ctx, rows: [hubVersion(buildFollowUpTask(randomUUID(), spec, hub.party), undefined, deps.clock())] }];
+  });
+  const judged = await deps.disclosure.judgeAmong(tx, asks);
+  return asks.filter((_, i) => judged[i]?.[0]?.decision.effect === 'permit').map(({ spec }) => spec);
 }
 
 /** The time work is dated by (taskClock, else clock). */

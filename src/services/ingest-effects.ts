@@ -5,6 +5,7 @@ import type { UnitEffect } from '../adapters/ingest-unit.js';
 import { NHS_NUMBER_SYSTEM } from '../adapters/nhs-number.js';
 import type { Principal } from '../auth/principal.js';
 import type { Tx } from '../db/database.js';
+import { findReferringMany } from '../db/disclosure-queries.js';
 import { findByIdentifier, findReferring, lockIdentity } from '../db/ingest-queries.js';
 import { writeVersion, writeVersions, type StoredResource } from '../db/resource-queries.js';
 import { caughtUp } from '../fhir/resource-edits.js';
@@ -106,19 +107,47 @@ async function recordCompleteHistory(
   return [row];
 }
 
-/** A dose given closes the same child's earlier missed doses of that vaccination (see caughtUp). */
-export async function closeMissedDoses(tx: Tx, principal: Principal, written: readonly StoredResource[], now: Date, shared: Set<string>): Promise<StoredResource[]> {
+/**
+ * A dose given closes the same child's earlier missed doses of that vaccination (see caughtUp). The children's
+ * Immunizations are read in one statement; a child whose id this transaction minted (`minted`, "Patient/id") has
+ * no records but those it wrote, so its are taken from `written` and not asked for.
+ */
+export async function closeMissedDoses(
+  tx: Tx,
+  principal: Principal,
+  written: readonly StoredResource[],
+  now: Date,
+  shared: Set<string>,
+  minted: ReadonlySet<string> = new Set(),
+): Promise<StoredResource[]> {
+  const given = written.flatMap((row) => {
+    const immunization = storedContent(row) as Immunization;
+    const patient = row.type === 'Immunization' && immunization.status === 'completed' ? immunization.patient.reference : undefined;
+    return patient === undefined ? [] : [{ immunization, patient }];
+  });
+  if (given.length === 0) return [];
+  // Each child's Immunizations as they stand in this transaction, by id (a dose closed here replaces its version).
+  const doses = new Map<string, Map<string, StoredResource>>();
+  const keep = (patient: string, row: StoredResource): void => {
+    const held = doses.get(patient) ?? new Map<string, StoredResource>();
+    held.set(row.id, row);
+    doses.set(patient, held);
+  };
+  const children = [...new Set(given.map((g) => g.patient))];
+  for (const { target, row } of await findReferringMany(tx, 'Immunization', 'patient', children.filter((c) => !minted.has(c)))) keep(target, row);
+  for (const row of written) {
+    const patient = row.type === 'Immunization' ? (storedContent(row) as Immunization).patient.reference : undefined;
+    if (patient !== undefined && minted.has(patient)) keep(patient, row);
+  }
   const rows: StoredResource[] = [];
-  for (const given of written) {
-    if (given.type !== 'Immunization' || (storedContent(given) as Immunization).status !== 'completed') continue;
-    const patient = (storedContent(given) as Immunization).patient.reference;
-    if (patient === undefined) continue;
-    for (const stored of await findReferring(tx, 'Immunization', 'patient', patient)) {
-      const closed = caughtUp(storedContent(stored) as Immunization, storedContent(given) as Immunization);
+  for (const { immunization, patient } of given) {
+    for (const stored of [...(doses.get(patient)?.values() ?? [])]) {
+      const closed = caughtUp(storedContent(stored) as Immunization, immunization);
       if (closed === undefined) continue;
       const row = assertValid(versionOf(principal, closed, stored, now));
       await writeVersion(tx, row);
       noteShared(shared, stored, principal.organisationCode);
+      keep(patient, row);
       rows.push(row);
     }
   }

@@ -268,10 +268,11 @@ export class IngestService {
       if (effect.kind === 'birth' && !mayCause(this.deps.protocols, sender, { kind: 'end-pregnancy' })) continue;
       rows.push(...(await applyEffect(tx, principal, effect, ids, now, shared)));
     }
-    if (mayCause(this.deps.protocols, sender, { kind: 'close-missed-dose' })) rows.push(...(await closeMissedDoses(tx, principal, rows, now, shared)));
-    // A missed dose becomes follow-up work, and a dose given completes it (the hub's own Tasks, audited as its own).
-    // The sender's type was read with the claim, and a Patient first seen in this unit has no follow-up work yet.
+    // A Patient first seen in this unit has no records but the unit's, and no follow-up work yet.
     const minted = new Set(unit.entries.flatMap((e) => (e.resource.resourceType === 'Patient' && existing.get(e.fullUrl) === undefined ? [ids.get(e.fullUrl) ?? ''] : [])));
+    if (mayCause(this.deps.protocols, sender, { kind: 'close-missed-dose' })) rows.push(...(await closeMissedDoses(tx, principal, rows, now, shared, minted)));
+    // A missed dose becomes follow-up work, and a dose given completes it (the hub's own Tasks, audited as its own).
+    // The sender's type was read with the claim.
     await followUpWrittenDoses(this.deps, tx, meta, rows, { writer: sender, minted });
     if (rows.length > 0) {
       await storeRawMessage(tx, raw);

@@ -1,13 +1,13 @@
 import type { Immunization } from 'fhir/r4.js';
 import type { Tx } from '../db/database.js';
-import { listOrganisationFacts } from '../db/disclosure-queries.js';
+import { listOrganisationFacts, type OrganisationFacts } from '../db/disclosure-queries.js';
 import { organisationsByCode } from '../db/notice-queries.js';
 import type { StoredResource } from '../db/resource-queries.js';
 import { contentForRules } from '../db/undisclosed.js';
 import type { FollowUpSpec } from '../followup/follow-up-task.js';
 import { isMissedAppointment, missedDoseState } from '../followup/missed-dose.js';
 import type { RequestMeta } from './audit-recorder.js';
-import { closeFollowUps, ownerMaySee, raiseFollowUps, type FollowUpDeps } from './follow-up-service.js';
+import { closeFollowUps, ownersMaySee, raiseFollowUps, type FollowUpDeps } from './follow-up-service.js';
 
 // A missed dose becomes work (story step 9): the health visitors always, and
 // the children's centre whose catchment holds the child when the family did
@@ -37,16 +37,19 @@ export async function followUpMissedDoses(deps: FollowUpDeps, tx: Tx, meta: Requ
         if (isMissedAppointment(immunization)) {
           for (const owner of owners.centres) specs.push({ spec: { kind: 'missed-dose', owner, subject, focus, raisedOn: deps.clock() }, purpose: 'immunisation-follow-up' });
         }
-        const permitted: FollowUpSpec[] = [];
-        for (const { spec, purpose } of specs) if (await ownerMaySee(deps, tx, spec, purpose)) permitted.push(spec);
-        tasks.push(...(await raiseFollowUps(deps, tx, meta, permitted)));
+        const permitted = await ownersMaySee(deps, tx, specs, owners.organisations);
+        // No Task can be about a record this transaction created (version 1) yet.
+        tasks.push(...(await raiseFollowUps(deps, tx, meta, permitted, { newFocus: row.versionId === 1 })));
         break;
       }
+      // A record at version 1 was created by this transaction, under an id it minted: no Task can be about it yet.
       case 'caught-up':
       case 'not-missed':
+        if (row.versionId === 1) break;
         tasks.push(...(await closeFollowUps(deps, tx, meta, { focus, kinds: ['missed-dose'] }, { status: 'completed', businessStatus: 'dose-given' })));
         break;
       case 'withdrawn':
+        if (row.versionId === 1) break;
         tasks.push(...(await closeFollowUps(deps, tx, meta, { focus, kinds: ['missed-dose'] }, { status: 'cancelled', businessStatus: 'no-longer-needed' })));
         break;
     }
@@ -54,7 +57,7 @@ export async function followUpMissedDoses(deps: FollowUpDeps, tx: Tx, meta: Requ
   return tasks;
 }
 
-async function possibleOwners(tx: Tx): Promise<{ visitors: FollowUpSpec['owner'][]; centres: FollowUpSpec['owner'][] }> {
+async function possibleOwners(tx: Tx): Promise<{ visitors: FollowUpSpec['owner'][]; centres: FollowUpSpec['owner'][]; organisations: Map<string, OrganisationFacts> }> {
   const facts = await listOrganisationFacts(tx);
   const codes = [...facts].filter(([, f]) => f.type === 'health-visiting' || f.type === 'childrens-centre').map(([code]) => code);
   const registry = await organisationsByCode(tx, codes);
@@ -62,5 +65,6 @@ async function possibleOwners(tx: Tx): Promise<{ visitors: FollowUpSpec['owner']
   return {
     visitors: codes.filter((c) => facts.get(c)?.type === 'health-visiting').sort().map(party),
     centres: codes.filter((c) => facts.get(c)?.type === 'childrens-centre').sort().map(party),
+    organisations: facts,
   };
 }

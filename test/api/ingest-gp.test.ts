@@ -67,6 +67,28 @@ describe('POST /ingest/hl7v2', () => {
     expect(missed?.extension?.find((e) => e.url === 'https://eastside.example/fhir/StructureDefinition/missed-dose-caught-up')?.valueDateTime).toBe(given?.occurrenceDateTime);
   });
 
+  it('catches up a missed dose given in the same message, for a child the hub has never seen: no follow-up work is left', async () => {
+    // One VXU with two orders for a new child (NHS number 9990092001): the 6-in-1 dose 3 missed, then given.
+    const segments = (text: string) => text.split(/\r\n?|\n/).filter((s) => s !== '');
+    const missed = segments(await readFixture('hl7v2/missed-dose-na.hl7'));
+    const caughtUp = segments(await readFixture('hl7v2/catch-up-cp.hl7')).filter((s) => s.startsWith('ORC|') || s.startsWith('RXA|'));
+    const vxu = [...missed, ...caughtUp].join('\r').replaceAll('9990091013', '9990092001').replaceAll('Y90001-TEST-0001', 'Y90001-TEST-0101').replaceAll('Y90001-IMM-9000', 'Y90001-IMM-9010');
+    const tasksBefore = (await storedResources(t.database.db, 'Task')).length;
+    const res = await hl7(limehouse, vxu);
+    expect(res.status).toBe(200);
+    const patient = (await storedResources<Patient>(t.database.db, 'Patient')).find((p) => p.identifier?.some((i) => i.value === '9990092001'));
+    const hers = (await immunizations()).filter((i) => i.patient.reference === `Patient/${patient?.id ?? ''}`);
+    expect(hers.map((i) => i.status).sort()).toEqual(['completed', 'not-done']);
+    const given = hers.find((i) => i.status === 'completed');
+    // Written and caught up in the one transaction: version 2, marked on the day the dose was given.
+    expect(hers.find((i) => i.status === 'not-done')).toMatchObject({
+      meta: { versionId: '2' },
+      extension: expect.arrayContaining([{ url: 'https://eastside.example/fhir/StructureDefinition/missed-dose-caught-up', valueDateTime: given?.occurrenceDateTime }]),
+    });
+    // A dose caught up before the message was committed is no one's work.
+    expect(await storedResources(t.database.db, 'Task')).toHaveLength(tasksBefore);
+  });
+
   it('stores each message of a batch, with an ACK per message', async () => {
     const res = await hl7(limehouse, await readFixture('hl7v2/batch-fhs-bhs.hl7'), HL7);
     expect(res.status).toBe(200);

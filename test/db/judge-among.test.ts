@@ -1,0 +1,153 @@
+import type { Consent, Immunization, Patient, Resource, Task } from 'fhir/r4.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { inTransaction } from '../../src/db/database.js';
+import { listOrganisationFacts } from '../../src/db/disclosure-queries.js';
+import { upsertOrganisation } from '../../src/db/registry-queries.js';
+import { writeVersion, type StoredResource } from '../../src/db/resource-queries.js';
+import { seal } from '../../src/db/undisclosed.js';
+import { demoOrganisations } from '../../src/demo/world.js';
+import { DisclosureService, type Ask, type DisclosureContext, type Judged } from '../../src/services/disclosure-service.js';
+import { openTestDatabase, type TestDatabase } from '../support/database.js';
+import { bookingConsent, child, demoProtocol, followUpTask, immunization, mother, NOW, pregnancy, type OrgCode } from '../support/decision-world.js';
+import { recordStatements } from '../support/statement-log.js';
+
+// judgeAmong decides several requesters' rows from one read of the facts (the
+// owners a missed dose's follow-up could go to, each asked about its own copy
+// of the Task). Each requester's answers must be exactly those judge gives it
+// alone: over families in and out of the centres' catchments, with and
+// without consent, restricted or not, and Tasks whose focus is a missed dose,
+// another Task, or a record the hub does not hold.
+
+let t: TestDatabase;
+const disclosure = new DisclosureService({ protocols: [demoProtocol()], clock: () => NOW });
+
+const REQUESTERS: [OrgCode, string][] = [
+  ['R9H', 'direct-care'],
+  ['CC-OCEAN', 'immunisation-follow-up'],
+  ['CC-IOD', 'immunisation-follow-up'],
+  ['CC-OCEAN', 'early-years-registration'],
+  ['E09000999-EH', 'early-help'],
+  ['Y90001', 'direct-care'],
+];
+
+interface Family {
+  postcode: string;
+  consent: 'permit' | 'deny' | 'none';
+  restricted: boolean;
+}
+
+// Ocean's and Isle of Dogs' catchments, another district, with and without consent, restricted.
+const FAMILIES: readonly Family[] = [
+  { postcode: 'E1 6AN', consent: 'permit', restricted: false },
+  { postcode: 'E14 3BB', consent: 'permit', restricted: false },
+  { postcode: 'E1 6AN', consent: 'none', restricted: false },
+  { postcode: 'E1 6AN', consent: 'deny', restricted: false },
+  { postcode: 'E2 7CC', consent: 'permit', restricted: false },
+  { postcode: 'E1 6AN', consent: 'permit', restricted: true },
+];
+
+function stored(resource: Resource & { id: string }, sourceOrg: string): StoredResource {
+  return { type: resource.resourceType, id: resource.id, versionId: 1, lastUpdated: NOW, sourceOrg, content: seal({ ...resource, meta: { versionId: '1', lastUpdated: NOW.toISOString() } }) };
+}
+
+/** The records of each family, and for each the Tasks a missed dose's follow-up could make (focus: the dose, another Task, an unknown id). */
+function world(): { written: StoredResource[]; tasks: StoredResource[][] } {
+  const written: StoredResource[] = [];
+  const tasks: StoredResource[][] = [];
+  FAMILIES.forEach((f, n) => {
+    const motherId = `jm${n}`;
+    const babyId = `jb${n}`;
+    written.push(stored({ ...mother({ id: motherId, postcode: f.postcode }), id: motherId } as Patient & { id: string }, 'R9M'));
+    written.push(stored({ ...child({ id: babyId, postcode: f.postcode, restricted: f.restricted }), id: babyId } as Patient & { id: string }, 'Y90001'));
+    written.push(stored({ ...pregnancy({ id: `je${n}`, motherId, baby: babyId, outcome: 'live-birth' }), id: `je${n}` } as Resource & { id: string }, 'R9M'));
+    if (f.consent !== 'none') {
+      const consent: Consent = bookingConsent({ type: f.consent, actors: [{ type: 'childrens-centre' }, { type: 'health-visiting' }], purposes: ['immunisation-follow-up', 'early-years-registration', 'direct-care'] }, motherId);
+      written.push(stored({ ...consent, id: `jc${n}` }, 'R9M'));
+    }
+    const dose: Immunization & { id: string } = { ...immunization('dna', babyId), id: `ji${n}`, identifier: [{ system: 'https://eastside.example/fhir/Id/hl7v2-order/Y90001', value: `ORD-J${n}` }] };
+    written.push(stored(dose, 'Y90001'));
+    const task = (id: string, owner: string, focus: string): StoredResource =>
+      stored({ ...followUpTask(babyId, owner), id, focus: { reference: focus } } as Task & { id: string }, 'EYHUB');
+    tasks.push(
+      REQUESTERS.map(([owner], k) => task(`jt${n}-${k}`, owner, `Immunization/ji${n}`)),
+      REQUESTERS.map(([owner], k) => task(`ju${n}-${k}`, owner, `Task/jt${n}-0`)),
+      REQUESTERS.map(([owner], k) => task(`jv${n}-${k}`, owner, `Immunization/not-held-${n}`)),
+    );
+  });
+  return { written, tasks };
+}
+
+const { written, tasks } = world();
+
+async function contexts(): Promise<DisclosureContext[]> {
+  const organisations = await listOrganisationFacts(t.db);
+  return REQUESTERS.map(([code, purpose]) => {
+    const ctx = disclosure.contextAmong(organisations, code, purpose, undefined);
+    if (ctx === undefined) throw new Error(`no organisation ${code}`);
+    return ctx;
+  });
+}
+
+/** What a requester is told and what the audit log records of each decision. */
+function answers(judged: readonly Judged[]): unknown[] {
+  return judged.map((j) => ({ id: j.row.id, decision: j.decision, body: j.body, patients: j.patients, description: j.description }));
+}
+
+beforeAll(async () => {
+  t = await openTestDatabase();
+  await inTransaction(t.db, async (tx) => {
+    for (const org of demoOrganisations) await upsertOrganisation(tx, org);
+    for (const row of written) await writeVersion(tx, row);
+  });
+}, 120_000);
+
+afterAll(async () => {
+  await t?.close();
+});
+
+describe('decisions for several requesters from one read', () => {
+  it('give each requester, asked about the same records, what judge gives it alone', async () => {
+    const ctxs = await contexts();
+    const rows = [...written, ...tasks.flat()];
+    const together = await disclosure.judgeAmong(t.db, ctxs.map((ctx) => ({ ctx, rows })));
+    expect(together).toHaveLength(ctxs.length);
+    for (const [i, ctx] of ctxs.entries()) expect(answers(together[i] ?? [])).toEqual(answers(await disclosure.judge(t.db, ctx, rows)));
+    // Not a vacuous comparison: most requesters are disclosed some records and denied others, and they differ.
+    const mixed = together.filter((judged) => judged.some((j) => j.decision.effect === 'permit') && judged.some((j) => j.decision.effect === 'deny'));
+    expect(mixed.length).toBeGreaterThanOrEqual(ctxs.length - 1);
+    expect(new Set(together.map((j) => JSON.stringify(j.map((x) => x.decision.effect)))).size).toBeGreaterThan(1);
+  });
+
+  it("give each owner, asked about its own copy of a Task, what judge gives it alone, in as many statements as one owner's", async () => {
+    const ctxs = await contexts();
+    for (const copies of tasks) {
+      const asks: Ask[] = ctxs.map((ctx, k) => ({ ctx, rows: [copies[k] as StoredResource] }));
+      const log = recordStatements(t);
+      const together = await disclosure.judgeAmong(t.db, asks);
+      log.stop();
+      const alone: Judged[][] = [];
+      const one = recordStatements(t);
+      alone.push(await disclosure.judge(t.db, asks[0]?.ctx as DisclosureContext, asks[0]?.rows ?? []));
+      one.stop();
+      for (const ask of asks.slice(1)) alone.push(await disclosure.judge(t.db, ask.ctx, ask.rows));
+      expect(together.map(answers)).toEqual(alone.map(answers));
+      expect(log.statements().length).toBe(one.statements().length);
+    }
+    // The owners of a missed dose's Task are told apart: its health visitors and one centre see it, another centre does not.
+    const [doses] = tasks;
+    const decided = await disclosure.judgeAmong(t.db, ctxs.map((ctx, k) => ({ ctx, rows: [doses?.[k] as StoredResource] })));
+    expect(decided.map((j) => j[0]?.decision.effect)).toContain('permit');
+    expect(decided.map((j) => j[0]?.decision.effect)).toContain('deny');
+  });
+
+  it('refuses requesters from different reads of the registry', async () => {
+    const [a] = await contexts();
+    const [b] = await contexts();
+    await expect(
+      disclosure.judgeAmong(t.db, [
+        { ctx: a as DisclosureContext, rows: written },
+        { ctx: b as DisclosureContext, rows: written },
+      ]),
+    ).rejects.toThrow(/one registry read/);
+  });
+});

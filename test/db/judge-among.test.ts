@@ -1,4 +1,4 @@
-import type { Consent, Immunization, Patient, Resource, Task } from 'fhir/r4.js';
+import type { Consent, Immunization, Resource, Task } from 'fhir/r4.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inTransaction } from '../../src/db/database.js';
 import { listOrganisationFacts } from '../../src/db/disclosure-queries.js';
@@ -57,9 +57,9 @@ function world(): { written: StoredResource[]; tasks: StoredResource[][] } {
   FAMILIES.forEach((f, n) => {
     const motherId = `jm${n}`;
     const babyId = `jb${n}`;
-    written.push(stored({ ...mother({ id: motherId, postcode: f.postcode }), id: motherId } as Patient & { id: string }, 'R9M'));
-    written.push(stored({ ...child({ id: babyId, postcode: f.postcode, restricted: f.restricted }), id: babyId } as Patient & { id: string }, 'Y90001'));
-    written.push(stored({ ...pregnancy({ id: `je${n}`, motherId, baby: babyId, outcome: 'live-birth' }), id: `je${n}` } as Resource & { id: string }, 'R9M'));
+    written.push(stored({ ...mother({ id: motherId, postcode: f.postcode }), id: motherId }, 'R9M'));
+    written.push(stored({ ...child({ id: babyId, postcode: f.postcode, restricted: f.restricted }), id: babyId }, 'Y90001'));
+    written.push(stored({ ...pregnancy({ id: `je${n}`, motherId, baby: babyId, outcome: 'live-birth' }), id: `je${n}` }, 'R9M'));
     if (f.consent !== 'none') {
       const consent: Consent = bookingConsent({ type: f.consent, actors: [{ type: 'childrens-centre' }, { type: 'health-visiting' }], purposes: ['immunisation-follow-up', 'early-years-registration', 'direct-care'] }, motherId);
       written.push(stored({ ...consent, id: `jc${n}` }, 'R9M'));

@@ -84,6 +84,17 @@ interface SubjectsWanted {
   known: KnownSubjectFacts | undefined;
   /** Read the requester's statements about these Patients with the facts. */
   statementsFor: { organisation: string; patientIds: readonly string[] } | undefined;
+  /** Facts this decision already read (for the records its rows name as focus): not read again. */
+  loaded?: Loaded | undefined;
+}
+
+/** Subjects' facts one decision read, for the rest of that decision. */
+interface Loaded {
+  subjects: ReadonlyMap<string, SubjectFacts>;
+  /** Every subject asked about, whether or not the hub holds it. */
+  asked: ReadonlySet<string>;
+  /** Whether the records a flow's `where` reads were read with them. */
+  withRecords: boolean;
 }
 
 /** The requester of one request, with the organisation facts the decision reads. */
@@ -184,10 +195,11 @@ export class DisclosureService {
   /**
    * Decides, for each requester asked about, the rows asked for it, reading the facts about all the rows once:
    * for the owners a follow-up Task could go to, each asked about its own copy of one Task. The requesters
-   * must share one registry read (contextAmong over the same organisations).
+   * must share one registry read (contextAmong over the same organisations). `focuses`: current versions of
+   * records the rows name as focus, as this transaction wrote them (not read again).
    */
-  async judgeAmong(db: Db | Tx, asks: readonly Ask[]): Promise<Judged[][]> {
-    return this.judgeAsks(db, asks, undefined, 0, undefined);
+  async judgeAmong(db: Db | Tx, asks: readonly Ask[], focuses: readonly StoredResource[] = []): Promise<Judged[][]> {
+    return (await this.judgeAsks(db, asks, { depth: 0, focuses })).judged;
   }
 
   private async judgeRows(
@@ -198,7 +210,7 @@ export class DisclosureService {
     depth: number,
     known: KnownSubjectFacts | undefined,
   ): Promise<Judged[]> {
-    const [judged] = await this.judgeAsks(db, [{ ctx, rows }], sources, depth, known);
+    const [judged] = (await this.judgeAsks(db, [{ ctx, rows }], { sources, depth, known })).judged;
     if (judged === undefined) throw new Error('no decisions for the requester');
     return judged;
   }
@@ -206,16 +218,16 @@ export class DisclosureService {
   private async judgeAsks(
     db: Db | Tx,
     asks: readonly Ask[],
-    sources: readonly string[] | undefined,
-    depth: number,
-    known: KnownSubjectFacts | undefined,
-  ): Promise<Judged[][]> {
+    how: { sources?: readonly string[] | undefined; depth: number; known?: KnownSubjectFacts | undefined; focuses?: readonly StoredResource[] },
+  ): Promise<{ judged: Judged[][]; loaded: Loaded | undefined }> {
+    const { sources, depth, known } = how;
     const [first] = asks;
-    if (first === undefined) return [];
+    if (first === undefined) return { judged: [], loaded: undefined };
     const { organisations } = first.ctx;
     if (asks.some((a) => a.ctx.organisations !== organisations)) throw new Error('requesters decided together must share one registry read');
     const all = asks.flatMap((a) => a.rows);
-    const focusDisclosed = await this.focusesDisclosed(db, asks, depth);
+    const focus = await this.focusesDisclosed(db, asks, depth, how.focuses ?? []);
+    const focusDisclosed = focus.answers;
     const typesOf = (orgs: readonly string[]): string[] => [...new Set(orgs.map((o) => organisations.get(o)?.type ?? 'unknown'))];
     const subjectOf = (row: StoredResource): string | undefined => patientsOfStored(row)[0];
     const subjectRefs = [...new Set(all.map(subjectOf).filter((s): s is string => s !== undefined))];
@@ -224,7 +236,7 @@ export class DisclosureService {
     // The requester's own statements about the Patients decided come with their facts (ownStatements may need them).
     const patientIds = all.filter((r) => r.type === 'Patient').map((r) => r.id);
     const statementsFor = patientIds.length === 0 || asks.length > 1 ? undefined : { organisation: first.ctx.requester.organisationCode, patientIds };
-    const { subjects, statements } = await this.loadSubjects(db, { refs: subjectRefs, inHand, needRecords, typesOf, known, statementsFor });
+    const { subjects, statements, loaded } = await this.loadSubjects(db, { refs: subjectRefs, inHand, needRecords, typesOf, known, statementsFor, loaded: focus.loaded });
     const answers: Judged[][] = [];
     for (const [i, { ctx, rows }] of asks.entries()) {
       const judged = rows.map((row): Judged => {
@@ -248,7 +260,7 @@ export class DisclosureService {
       });
       answers.push(await this.ownStatements(db, ctx, judged, statements));
     }
-    return answers;
+    return { judged: answers, loaded };
   }
 
   /**
@@ -278,7 +290,12 @@ export class DisclosureService {
    * For each row that names a focus (a Task), whether that record is disclosed to the same requester now (for
    * each requester asked about, its own rows): decided first, like any record. A focus that is itself a Task, or that the hub does not hold, is not disclosed.
    */
-  private async focusesDisclosed(db: Db | Tx, asks: readonly Ask[], depth: number): Promise<Map<string, boolean>[]> {
+  private async focusesDisclosed(
+    db: Db | Tx,
+    asks: readonly Ask[],
+    depth: number,
+    inHand: readonly StoredResource[],
+  ): Promise<{ answers: Map<string, boolean>[]; loaded?: Loaded | undefined }> {
     // Per requester: each of its rows' focus (wanted), or false where the focus is not a record here.
     const perAsk = asks.map(({ rows }) => {
       const answers = new Map<string, boolean>();
@@ -291,27 +308,43 @@ export class DisclosureService {
       return { answers, wanted };
     });
     const targets = new Set(perAsk.flatMap(({ wanted }) => [...wanted.values()]));
-    if (targets.size === 0) return perAsk.map(({ answers }) => answers);
+    if (targets.size === 0) return { answers: perAsk.map(({ answers }) => answers) };
     const byType = new Map<string, string[]>();
     for (const target of targets) {
       const [type = '', id = ''] = target.split('/');
       if (depth > 0 || type === 'Task') continue;
       byType.set(type, [...(byType.get(type) ?? []), id]);
     }
-    const focusRows = (await Promise.all([...byType].map(([type, ids]) => readCurrentMany(db, type, ids)))).flat();
+    const held = new Map(inHand.map((row) => [`${row.type}/${row.id}`, row]));
+    const read = [...byType].map(([type, ids]) => [type, ids.filter((id) => !held.has(`${type}/${id}`))] as const).filter(([, ids]) => ids.length > 0);
+    const focusRows = [...inHand.filter((row) => byType.get(row.type)?.includes(row.id) === true), ...(await Promise.all(read.map(([type, ids]) => readCurrentMany(db, type, ids)))).flat()];
     // Each requester's decisions on the focuses, from one read of their facts.
-    const judged = focusRows.length === 0 ? [] : await this.judgeAsks(db, asks.map(({ ctx }) => ({ ctx, rows: focusRows })), undefined, depth + 1, undefined);
-    return perAsk.map(({ answers, wanted }, i) => {
+    const { judged, loaded } = focusRows.length === 0 ? { judged: [], loaded: undefined } : await this.judgeAsks(db, asks.map(({ ctx }) => ({ ctx, rows: focusRows })), { depth: depth + 1 });
+    const answers = perAsk.map(({ answers, wanted }, i) => {
       const permitted = new Set((judged[i] ?? []).filter((j) => j.decision.effect === 'permit').map((j) => `${j.row.type}/${j.row.id}`));
       for (const [row, target] of wanted) answers.set(row, permitted.has(target));
       return answers;
     });
+    return { answers, loaded };
   }
 
-  private async loadSubjects(db: Db | Tx, wanted: SubjectsWanted): Promise<{ subjects: Map<string, SubjectFacts>; statements?: StatementsRead | undefined }> {
+  private async loadSubjects(
+    db: Db | Tx,
+    wanted: SubjectsWanted,
+  ): Promise<{ subjects: Map<string, SubjectFacts>; statements?: StatementsRead | undefined; loaded: Loaded }> {
     const { refs, inHand, needRecords, typesOf, known } = wanted;
     const subjects = new Map<string, SubjectFacts>();
-    if (refs.length === 0) return { subjects };
+    const loaded = (): Loaded => ({ subjects, asked: new Set(refs), withRecords: needRecords });
+    if (refs.length === 0) return { subjects, loaded: loaded() };
+    // Facts this decision read a moment ago, in the same transaction with nothing written since, for every subject.
+    const before = wanted.loaded;
+    if (known === undefined && wanted.statementsFor === undefined && before !== undefined && before.withRecords === needRecords && refs.every((r) => before.asked.has(r))) {
+      for (const ref of refs) {
+        const facts = before.subjects.get(ref);
+        if (facts !== undefined) subjects.set(ref, facts);
+      }
+      return { subjects, loaded: loaded() };
+    }
     // The subjects' current versions read with the records (for a vread of a Patient, the row decided is an older
     // version) are in hand too; read with them and absent, they are not looked for again. Facts read for some of
     // the subjects only are not used: all are read now.
@@ -322,7 +355,7 @@ export class DisclosureService {
     const have = new Set([...current.map((p) => `Patient/${p.id}`), ...(knownHere === undefined ? [] : refs)]);
     const missing = refs.filter((r) => !have.has(r)).map((r) => r.slice('Patient/'.length));
     const patients = [...current, ...(await readCurrentMany(db, 'Patient', missing))];
-    if (patients.length === 0) return { subjects };
+    if (patients.length === 0) return { subjects, loaded: loaded() };
     const found = patients.map((p) => `Patient/${p.id}`);
     const foundSet = new Set(found);
     // Only a pregnancy episode written by pregnancy or birth notification sources counts (message-sources.ts).
@@ -373,7 +406,7 @@ export class DisclosureService {
         records: records.get(ref) ?? [],
       });
     }
-    return { subjects, statements };
+    return { subjects, statements, loaded: loaded() };
   }
 
   /** The records referring to the subjects found (and the requester's statements, when wanted): read with the record, or now. */

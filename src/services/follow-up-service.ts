@@ -4,7 +4,7 @@ import type { Tx } from '../db/database.js';
 import { listOrganisationFacts, type OrganisationFacts } from '../db/disclosure-queries.js';
 import { findTasks, type TaskFilter } from '../db/follow-up-queries.js';
 import { lockIdentity } from '../db/ingest-queries.js';
-import { organisationsByCode } from '../db/notice-queries.js';
+import { organisationsByCode, type OrganisationEntry } from '../db/notice-queries.js';
 import { writeVersion, type StoredResource } from '../db/resource-queries.js';
 import { contentForRules, seal } from '../db/undisclosed.js';
 import { HUB_ORGANISATION } from '../decision/decision-types.js';
@@ -66,6 +66,8 @@ export interface RaiseOptions {
    * work about it, and none is held, so the key is neither locked nor looked for.
    */
   newFocus?: boolean;
+  /** The hub's party, when this transaction has read it. */
+  hub?: HubParty | undefined;
 }
 
 /**
@@ -83,7 +85,7 @@ export async function raiseFollowUps(deps: FollowUpDeps, tx: Tx, meta: RequestMe
   const now = deps.clock();
   const asOf = options.asOf ?? taskNow(deps).toISOString().slice(0, 10);
   const unique = new Map(specs.map((spec) => [followUpKey(spec), spec] as const));
-  let hub: HubParty | undefined;
+  let hub = options.hub;
   const rows: StoredResource[] = [];
   for (const [key, spec] of [...unique].sort(([a], [b]) => a.localeCompare(b))) {
     if (RAISED_ONLY_BY_THE_JOB.has(spec.kind) && options.underRunLock !== true) throw new Error(`a ${spec.kind} Task is raised only by the follow-up job, under its run lock`);
@@ -148,22 +150,23 @@ export async function ownerMaySee(deps: FollowUpDeps, tx: Tx, spec: FollowUpSpec
 /**
  * The follow-ups whose owners may see them (ownerMaySee for each), decided together: the registry, the focus
  * and the child's facts are read once for all the owners, and each owner's own copy of the Task is decided.
- * `organisations`: the registry as this transaction read it, when it did.
+ * `read`: what this transaction has read already (the registry, the hub's party) or written (the focuses' current
+ * versions), not read again.
  */
 export async function ownersMaySee(
   deps: FollowUpDeps,
   tx: Tx,
   wanted: readonly { spec: FollowUpSpec; purpose: string }[],
-  organisations?: Map<string, OrganisationFacts>,
+  read: { organisations?: Map<string, OrganisationFacts>; hub?: HubParty; focuses?: readonly StoredResource[] } = {},
 ): Promise<FollowUpSpec[]> {
   if (wanted.length === 0) return [];
-  organisations ??= await listOrganisationFacts(tx);
-  const hub = await hubParty(tx);
+  const organisations = read.organisations ?? (await listOrganisationFacts(tx));
+  const hub = read.hub ?? (await hubParty(tx));
   const asks = wanted.flatMap(({ spec, purpose }) => {
     const ctx = deps.disclosure.contextAmong(organisations, spec.owner.code, purpose, undefined);
     return ctx === undefined ? [] : [{ spec, ctx, rows: [hubVersion(buildFollowUpTask(randomUUID(), spec, hub.party), undefined, deps.clock())] }];
   });
-  const judged = await deps.disclosure.judgeAmong(tx, asks);
+  const judged = await deps.disclosure.judgeAmong(tx, asks, read.focuses);
   return asks.filter((_, i) => judged[i]?.[0]?.decision.effect === 'permit').map(({ spec }) => spec);
 }
 
@@ -176,13 +179,19 @@ export function taskOf(row: StoredResource): Task {
   return contentForRules(row.content) as Task;
 }
 
-interface HubParty {
+/** The hub as the party that raises and audits follow-up work. */
+export interface HubParty {
   party: Party;
   type: string | undefined;
 }
 
 async function hubParty(tx: Tx): Promise<HubParty> {
-  const hub = (await organisationsByCode(tx, [HUB_ORGANISATION])).get(HUB_ORGANISATION);
+  return hubPartyIn(await organisationsByCode(tx, [HUB_ORGANISATION]));
+}
+
+/** The hub's party from a registry read that asked for HUB_ORGANISATION with other codes. */
+export function hubPartyIn(registry: ReadonlyMap<string, OrganisationEntry>): HubParty {
+  const hub = registry.get(HUB_ORGANISATION);
   return { party: { system: hub?.system ?? 'urn:eastside:organisation', code: HUB_ORGANISATION, name: hub?.name }, type: hub?.type };
 }
 

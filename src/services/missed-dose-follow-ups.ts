@@ -7,7 +7,8 @@ import { contentForRules } from '../db/undisclosed.js';
 import type { FollowUpSpec } from '../followup/follow-up-task.js';
 import { isMissedAppointment, missedDoseState } from '../followup/missed-dose.js';
 import type { RequestMeta } from './audit-recorder.js';
-import { closeFollowUps, ownersMaySee, raiseFollowUps, type FollowUpDeps } from './follow-up-service.js';
+import { closeFollowUps, hubPartyIn, ownersMaySee, raiseFollowUps, type FollowUpDeps, type HubParty } from './follow-up-service.js';
+import { HUB_ORGANISATION } from '../decision/decision-types.js';
 
 // A missed dose becomes work (story step 9): the health visitors always, and
 // the children's centre whose catchment holds the child when the family did
@@ -37,9 +38,10 @@ export async function followUpMissedDoses(deps: FollowUpDeps, tx: Tx, meta: Requ
         if (isMissedAppointment(immunization)) {
           for (const owner of owners.centres) specs.push({ spec: { kind: 'missed-dose', owner, subject, focus, raisedOn: deps.clock() }, purpose: 'immunisation-follow-up' });
         }
-        const permitted = await ownersMaySee(deps, tx, specs, owners.organisations);
+        // A dose this transaction created is its own focus as the store holds it (one writer); a later version may have more.
+        const permitted = await ownersMaySee(deps, tx, specs, { organisations: owners.organisations, hub: owners.hub, focuses: row.versionId === 1 ? [row] : [] });
         // No Task can be about a record this transaction created (version 1) yet.
-        tasks.push(...(await raiseFollowUps(deps, tx, meta, permitted, { newFocus: row.versionId === 1 })));
+        tasks.push(...(await raiseFollowUps(deps, tx, meta, permitted, { newFocus: row.versionId === 1, hub: owners.hub })));
         break;
       }
       // A record at version 1 was created by this transaction, under an id it minted: no Task can be about it yet.
@@ -57,14 +59,18 @@ export async function followUpMissedDoses(deps: FollowUpDeps, tx: Tx, meta: Requ
   return tasks;
 }
 
-async function possibleOwners(tx: Tx): Promise<{ visitors: FollowUpSpec['owner'][]; centres: FollowUpSpec['owner'][]; organisations: Map<string, OrganisationFacts> }> {
+async function possibleOwners(
+  tx: Tx,
+): Promise<{ visitors: FollowUpSpec['owner'][]; centres: FollowUpSpec['owner'][]; organisations: Map<string, OrganisationFacts>; hub: HubParty }> {
   const facts = await listOrganisationFacts(tx);
   const codes = [...facts].filter(([, f]) => f.type === 'health-visiting' || f.type === 'childrens-centre').map(([code]) => code);
-  const registry = await organisationsByCode(tx, codes);
+  // The hub's own entry with the owners': the party that raises the work.
+  const registry = await organisationsByCode(tx, [...codes, HUB_ORGANISATION]);
   const party = (code: string): FollowUpSpec['owner'] => ({ system: registry.get(code)?.system ?? '', code, name: registry.get(code)?.name });
   return {
     visitors: codes.filter((c) => facts.get(c)?.type === 'health-visiting').sort().map(party),
     centres: codes.filter((c) => facts.get(c)?.type === 'childrens-centre').sort().map(party),
     organisations: facts,
+    hub: hubPartyIn(registry),
   };
 }

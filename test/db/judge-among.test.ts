@@ -140,6 +140,24 @@ describe('decisions for several requesters from one read', () => {
     expect(decided.map((j) => j[0]?.decision.effect)).toContain('deny');
   });
 
+  it('takes a focus in hand as the store holds it: the same answers, and the focus is not read', async () => {
+    const ctxs = await contexts();
+    for (const [n, copies] of tasks.entries()) {
+      const dose = written.find((r) => r.type === 'Immunization' && r.id === `ji${Math.floor(n / 3)}`) as StoredResource;
+      const asks: Ask[] = ctxs.map((ctx, k) => ({ ctx, rows: [copies[k] as StoredResource] }));
+      const read = recordStatements(t);
+      const fromStore = await disclosure.judgeAmong(t.db, asks);
+      read.stop();
+      const held = recordStatements(t);
+      const inHand = await disclosure.judgeAmong(t.db, asks, [dose]);
+      held.stop();
+      expect(inHand.map(answers)).toEqual(fromStore.map(answers));
+      // Each family has three sets of copies (focus: its dose, another Task, an unknown id): only the first reads the dose.
+      const focusOnDose = n % 3 === 0;
+      expect(held.statements().length).toBe(read.statements().length - (focusOnDose ? 1 : 0));
+    }
+  });
+
   it('refuses requesters from different reads of the registry', async () => {
     const [a] = await contexts();
     const [b] = await contexts();

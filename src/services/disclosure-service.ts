@@ -288,7 +288,8 @@ export class DisclosureService {
 
   /**
    * For each row that names a focus (a Task), whether that record is disclosed to the same requester now (for
-   * each requester asked about, its own rows): decided first, like any record. A focus that is itself a Task, or that the hub does not hold, is not disclosed.
+   * each requester asked about, its own rows): decided first, like any record. A focus that is itself a Task, or
+   * that the hub does not hold, is not disclosed. `inHand`: focuses as this transaction wrote them (not read).
    */
   private async focusesDisclosed(
     db: Db | Tx,

@@ -1,20 +1,22 @@
-import type { Consent, EpisodeOfCare, Patient, Resource } from 'fhir/r4.js';
+import type { Patient, Resource } from 'fhir/r4.js';
 import type { Principal } from '../auth/principal.js';
-import { findReferringAll, findReferringWithStatements, listOrganisationFacts, readCurrentMany, type OrganisationFacts, type Referring, type ReferringLookups } from '../db/disclosure-queries.js';
+import { listOrganisationFacts, readCurrentMany, type OrganisationFacts, type ReferringLookups } from '../db/disclosure-queries.js';
 import type { Db, Tx } from '../db/database.js';
 import type { SearchCandidates, StoredResource } from '../db/resource-queries.js';
-import { readOwnStatements, type OwnStatement } from '../db/patient-source-queries.js';
+import { readOwnStatements } from '../db/patient-source-queries.js';
 import { readOrganisationFacts } from '../db/request-queries.js';
 import { statementResource } from '../fhir/patient-sources.js';
 import { contentForRules, patientsOfStored } from '../db/undisclosed.js';
 import { decide, focusOf } from '../decision/decide.js';
-import { HUB_ORGANISATION, type ConsentFacts, type Decision, type RecordFacts, type Requester, type SubjectFacts } from '../decision/decision-types.js';
+import { HUB_ORGANISATION, type Decision, type RecordFacts, type Requester } from '../decision/decision-types.js';
 import { describeRecord } from '../decision/record-description.js';
 import { flowNeeds } from '../decision/search-narrowing.js';
 import { redact } from '../decision/redact.js';
-import { ADDRESSED_TYPES, PREGNANCY_BABY_PARAM, localReference, patientsOf } from '../fhir/resource-types.js';
-import { countsAsPregnancyRecord } from '../protocol/message-sources.js';
+import { ADDRESSED_TYPES, localReference, patientsOf } from '../fhir/resource-types.js';
 import type { LoadedProtocol } from '../protocol/protocol-schema.js';
+import { loadSubjects, subjectLookups, type KnownSubjectFacts, type Loaded, type StatementsRead } from './subject-facts.js';
+
+export type { KnownSubjectFacts, StatementsRead } from './subject-facts.js';
 
 // The shell around the decision: loads, for a batch of stored records, the
 // facts the pure decision needs (fresh from the database on every request, so
@@ -45,56 +47,6 @@ export interface Judged {
    * the audit records when a version of it is asked for).
    */
   statement?: { saidAt: Date; composed: Decision } | undefined;
-}
-
-/**
- * Facts about the subjects of records, read with the records in the same
- * statement (a read by id: readPatientWithFacts, readRecordWithFacts; a
- * batch of a search: searchWithFacts): the decision uses them instead of
- * reading them again.
- */
-export interface KnownSubjectFacts {
-  /** "Patient/id" of every subject whose facts were read, whether or not the hub holds it. */
-  subjects: ReadonlySet<string>;
-  /** The current version of each of those the hub holds. */
-  patients: readonly StoredResource[];
-  /** Every record referring to those subjects through subjectLookups(withRecords), and their mothers' Consents. */
-  referring: readonly Referring[];
-  /** Whether `referring` includes the records a flow's `where` reads (needed when a Patient is decided). */
-  withRecords: boolean;
-  /** What the requester said about the Patients decided, when read with them. */
-  own: StatementsRead | undefined;
-}
-
-/** The requester's own statements read for these Patient ids (absent from `said`: it said nothing). */
-export interface StatementsRead {
-  ids: ReadonlySet<string>;
-  said: ReadonlyMap<string, OwnStatement>;
-}
-
-/** What loadSubjects is asked for. */
-interface SubjectsWanted {
-  /** "Patient/id" of each subject. */
-  refs: readonly string[];
-  /** Current Patient rows already in hand (a Patient search): not read again. */
-  inHand: readonly StoredResource[];
-  /** Whether the records a flow's `where` reads are needed (when Patients are decided). */
-  needRecords: boolean;
-  typesOf: (orgs: readonly string[]) => string[];
-  known: KnownSubjectFacts | undefined;
-  /** Read the requester's statements about these Patients with the facts. */
-  statementsFor: { organisation: string; patientIds: readonly string[] } | undefined;
-  /** Facts this decision already read (for the records its rows name as focus): not read again. */
-  loaded?: Loaded | undefined;
-}
-
-/** Subjects' facts one decision read, for the rest of that decision. */
-interface Loaded {
-  subjects: ReadonlyMap<string, SubjectFacts>;
-  /** Every subject asked about, whether or not the hub holds it. */
-  asked: ReadonlySet<string>;
-  /** Whether the records a flow's `where` reads were read with them. */
-  withRecords: boolean;
 }
 
 /** The requester of one request, with the organisation facts the decision reads. */
@@ -189,7 +141,7 @@ export class DisclosureService {
 
   /** The lookups of a subject's facts (what loadSubjects reads), with the records a flow's `where` reads when Patients are decided. */
   subjectLookups(withRecords: boolean): ReferringLookups {
-    return this.lookups(withRecords);
+    return subjectLookups(this.deps.protocols, withRecords);
   }
 
   /**
@@ -236,7 +188,7 @@ export class DisclosureService {
     // The requester's own statements about the Patients decided come with their facts (ownStatements may need them).
     const patientIds = all.filter((r) => r.type === 'Patient').map((r) => r.id);
     const statementsFor = patientIds.length === 0 || asks.length > 1 ? undefined : { organisation: first.ctx.requester.organisationCode, patientIds };
-    const { subjects, statements, loaded } = await this.loadSubjects(db, { refs: subjectRefs, inHand, needRecords, typesOf, known, statementsFor, loaded: focus.loaded });
+    const { subjects, statements, loaded } = await loadSubjects(db, this.deps.protocols, { refs: subjectRefs, inHand, needRecords, typesOf, known, statementsFor, loaded: focus.loaded });
     const answers: Judged[][] = [];
     for (const [i, { ctx, rows }] of asks.entries()) {
       const judged = rows.map((row): Judged => {
@@ -329,99 +281,6 @@ export class DisclosureService {
     return { answers, loaded };
   }
 
-  private async loadSubjects(
-    db: Db | Tx,
-    wanted: SubjectsWanted,
-  ): Promise<{ subjects: Map<string, SubjectFacts>; statements?: StatementsRead | undefined; loaded: Loaded }> {
-    const { refs, inHand, needRecords, typesOf, known } = wanted;
-    const subjects = new Map<string, SubjectFacts>();
-    const loaded = (): Loaded => ({ subjects, asked: new Set(refs), withRecords: needRecords });
-    if (refs.length === 0) return { subjects, loaded: loaded() };
-    // Facts this decision read a moment ago, in the same transaction with nothing written since, for every subject.
-    const before = wanted.loaded;
-    if (known === undefined && wanted.statementsFor === undefined && before !== undefined && before.withRecords === needRecords && refs.every((r) => before.asked.has(r))) {
-      for (const ref of refs) {
-        const facts = before.subjects.get(ref);
-        if (facts !== undefined) subjects.set(ref, facts);
-      }
-      return { subjects, loaded: loaded() };
-    }
-    // The subjects' current versions read with the records (for a vread of a Patient, the row decided is an older
-    // version) are in hand too; read with them and absent, they are not looked for again. Facts read for some of
-    // the subjects only are not used: all are read now.
-    const knownHere = known !== undefined && refs.every((r) => known.subjects.has(r)) ? known : undefined;
-    const wantedRefs = new Set(refs);
-    const readWith = (knownHere?.patients ?? []).filter((p) => wantedRefs.has(`Patient/${p.id}`) && !inHand.some((h) => h.id === p.id));
-    const current = [...inHand, ...readWith];
-    const have = new Set([...current.map((p) => `Patient/${p.id}`), ...(knownHere === undefined ? [] : refs)]);
-    const missing = refs.filter((r) => !have.has(r)).map((r) => r.slice('Patient/'.length));
-    const patients = [...current, ...(await readCurrentMany(db, 'Patient', missing))];
-    if (patients.length === 0) return { subjects, loaded: loaded() };
-    const found = patients.map((p) => `Patient/${p.id}`);
-    const foundSet = new Set(found);
-    // Only a pregnancy episode written by pregnancy or birth notification sources counts (message-sources.ts).
-    const pregnancyRecord = ({ row }: { row: StoredResource }): boolean => countsAsPregnancyRecord(this.deps.protocols, typesOf(row.sourceOrgs ?? [row.sourceOrg]));
-    // One statement: episodes as mother and as baby, consents (the mothers' too), and the records a flow's `where` reads;
-    // facts read with the record (a Patient read by id, which needs its records) are those this statement would read.
-    const { referring, statements } = await this.referringTo(db, found, wanted);
-    const of = (type: string, param: string): Referring[] => referring.filter((r) => r.type === type && r.param === param);
-    const asMother = of('EpisodeOfCare', 'patient').filter(pregnancyRecord);
-    const asBaby = of('EpisodeOfCare', PREGNANCY_BABY_PARAM).filter(pregnancyRecord);
-    // A baby's mother, through the pregnancy episode the birth notification ended.
-    const motherOf = new Map<string, string>();
-    for (const { target, row } of asBaby) {
-      const mother = (facts(row) as EpisodeOfCare).patient.reference;
-      if (mother !== undefined) motherOf.set(target, mother);
-    }
-    const consentsOf = new Map<string, ConsentFacts[]>();
-    for (const { target, row } of of('Consent', 'patient')) {
-      const list = consentsOf.get(target) ?? [];
-      // The recorder is the organisation that stored this version (from the registry), never the Consent's own fields.
-      const recorder = { organisationCode: row.sourceOrg, organisationType: typesOf([row.sourceOrg])[0] ?? 'unknown' };
-      list.push({ reference: `Consent/${row.id}/_history/${row.versionId}`, consent: facts(row) as Consent, recorder });
-      consentsOf.set(target, list);
-    }
-    const records = new Map<string, RecordFacts[]>();
-    if (needRecords) {
-      for (const type of this.whereTypes()) {
-        for (const { target, row } of of(type, 'patient').filter((r) => foundSet.has(r.target))) {
-          const list = records.get(target) ?? [];
-          list.push({ resource: facts(row), writer: row.sourceOrg, sourceTypes: typesOf(row.sourceOrgs ?? [row.sourceOrg]) });
-          records.set(target, list);
-        }
-      }
-    }
-    for (const p of patients) {
-      const ref = `Patient/${p.id}`;
-      const mother = motherOf.get(ref);
-      subjects.set(ref, {
-        patient: facts(p) as Patient,
-        pregnancies: [
-          ...asMother.filter((e) => e.target === ref).map((e) => facts(e.row) as EpisodeOfCare),
-          ...asBaby.filter((e) => e.target === ref).map((e) => facts(e.row) as EpisodeOfCare),
-        ],
-        consents: [
-          ...(consentsOf.get(ref) ?? []),
-          ...(mother === undefined ? [] : (consentsOf.get(mother) ?? []).map((c) => ({ ...c, carriedFrom: mother }))),
-        ],
-        records: records.get(ref) ?? [],
-      });
-    }
-    return { subjects, statements, loaded: loaded() };
-  }
-
-  /** The records referring to the subjects found (and the requester's statements, when wanted): read with the record, or now. */
-  private async referringTo(db: Db | Tx, found: readonly string[], wanted: SubjectsWanted): Promise<{ referring: readonly Referring[]; statements?: StatementsRead | undefined }> {
-    const { known, needRecords, statementsFor } = wanted;
-    if (known !== undefined && (known.withRecords || !needRecords) && found.every((f) => known.subjects.has(f))) {
-      return { referring: known.referring, statements: known.own };
-    }
-    const lookups = this.lookups(needRecords);
-    if (statementsFor === undefined) return { referring: await findReferringAll(db, lookups, found) };
-    const { referring, said } = await findReferringWithStatements(db, lookups, found, statementsFor);
-    return { referring, statements: { ids: new Set(statementsFor.patientIds), said } };
-  }
-
   /**
    * The organisations whose records some flow could carry to this requester,
    * for its purpose, as this type (in force or not: a flow out of force still
@@ -445,34 +304,4 @@ export class DisclosureService {
       ...(ADDRESSED_TYPES.has(type) ? { addressed: { writer: HUB_ORGANISATION, recipient: ctx.requester.organisationCode } } : {}),
     };
   }
-
-  /** Episodes as mother and as baby, consents (the mothers' too), and, when needed, the records a flow's `where` reads. */
-  private lookups(needRecords: boolean): ReferringLookups {
-    return {
-      lookups: [
-        { type: 'EpisodeOfCare', param: 'patient' },
-        { type: 'EpisodeOfCare', param: PREGNANCY_BABY_PARAM },
-        { type: 'Consent', param: 'patient' },
-        ...(needRecords ? this.whereTypes().map((type) => ({ type, param: 'patient' })) : []),
-      ],
-      babyParam: PREGNANCY_BABY_PARAM,
-    };
-  }
-
-  /** Resource types a flow's `where` condition reads (its leading type name). */
-  private whereTypes(): string[] {
-    const types = new Set<string>();
-    for (const p of this.deps.protocols) {
-      for (const f of p.flows) {
-        const m = f.where === undefined ? null : /^([A-Z][A-Za-z]+)\./.exec(f.where.source);
-        if (m?.[1] !== undefined) types.add(m[1]);
-      }
-    }
-    return [...types];
-  }
-}
-
-/** A subject's records, consents and episodes: facts the decision reads, never an answer. */
-function facts(row: StoredResource): Resource {
-  return contentForRules(row.content);
 }

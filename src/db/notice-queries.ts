@@ -2,6 +2,7 @@ import type { AuditEvent } from 'fhir/r4.js';
 import { asc, or, sql } from 'drizzle-orm';
 import { SYSTEMS } from '../fhir/systems.js';
 import { runStatement, type Db, type Statement, type Tx } from './database.js';
+import type { OrganisationFacts } from './disclosure-queries.js';
 import { auditEvents } from './schema/index.js';
 
 // What withdrawal notices read: the permit decisions that rested on a consent,
@@ -43,4 +44,15 @@ export async function organisationsByCode(db: Db | Tx, codes: readonly string[])
   if (codes.length === 0) return new Map();
   const rows = await runStatement<OrganisationEntry>(db, ORGANISATIONS_BY_CODE, [[...new Set(codes)]]);
   return new Map(rows.map((r) => [r.code, r]));
+}
+
+const REGISTRY: Statement = { name: 'organisation_registry', text: 'select code, system, type, name, catchment from organisation' };
+
+/** Every registered organisation, both as the decision reads it (type, catchment) and as work is addressed to it: one statement. */
+export async function readRegistry(db: Db | Tx): Promise<{ facts: Map<string, OrganisationFacts>; entries: Map<string, OrganisationEntry> }> {
+  const rows = await runStatement<OrganisationEntry & { catchment: string[] }>(db, REGISTRY, []);
+  return {
+    facts: new Map(rows.map((r) => [r.code, { type: r.type, catchment: r.catchment }])),
+    entries: new Map(rows.map(({ code, system, type, name }) => [code, { code, system, type, name }])),
+  };
 }

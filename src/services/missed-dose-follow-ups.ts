@@ -1,14 +1,13 @@
 import type { Immunization } from 'fhir/r4.js';
 import type { Tx } from '../db/database.js';
-import { listOrganisationFacts, type OrganisationFacts } from '../db/disclosure-queries.js';
-import { organisationsByCode } from '../db/notice-queries.js';
+import type { OrganisationFacts } from '../db/disclosure-queries.js';
+import { readRegistry } from '../db/notice-queries.js';
 import type { StoredResource } from '../db/resource-queries.js';
 import { contentForRules } from '../db/undisclosed.js';
 import type { FollowUpSpec } from '../followup/follow-up-task.js';
 import { isMissedAppointment, missedDoseState } from '../followup/missed-dose.js';
 import type { RequestMeta } from './audit-recorder.js';
 import { closeFollowUps, hubPartyIn, ownersMaySee, raiseFollowUps, type FollowUpDeps, type HubParty } from './follow-up-service.js';
-import { HUB_ORGANISATION } from '../decision/decision-types.js';
 
 // A missed dose becomes work (story step 9): the health visitors always, and
 // the children's centre whose catchment holds the child when the family did
@@ -62,10 +61,9 @@ export async function followUpMissedDoses(deps: FollowUpDeps, tx: Tx, meta: Requ
 async function possibleOwners(
   tx: Tx,
 ): Promise<{ visitors: FollowUpSpec['owner'][]; centres: FollowUpSpec['owner'][]; organisations: Map<string, OrganisationFacts>; hub: HubParty }> {
-  const facts = await listOrganisationFacts(tx);
+  // The organisations' facts for the decisions, and the owners' and the hub's entries for the Tasks, in one read.
+  const { facts, entries: registry } = await readRegistry(tx);
   const codes = [...facts].filter(([, f]) => f.type === 'health-visiting' || f.type === 'childrens-centre').map(([code]) => code);
-  // The hub's own entry with the owners': the party that raises the work.
-  const registry = await organisationsByCode(tx, [...codes, HUB_ORGANISATION]);
   const party = (code: string): FollowUpSpec['owner'] => ({ system: registry.get(code)?.system ?? '', code, name: registry.get(code)?.name });
   return {
     visitors: codes.filter((c) => facts.get(c)?.type === 'health-visiting').sort().map(party),

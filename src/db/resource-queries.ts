@@ -5,6 +5,7 @@ import type { Db, Statement, Tx } from './database.js';
 import { afterCursor, parameterConditions, withinBound } from './search-conditions.js';
 import { searchPatients } from './patient-search-queries.js';
 import { sendWrite } from './sent-writes.js';
+import { noteWritten } from './written-rows.js';
 import { keepSubjectFacts } from './subject-fact-queries.js';
 import { contentForRules, type Undisclosed } from './undisclosed.js';
 import { recordTopicEvents, topicEventsInsertText, topicEventRows, topicEventsJson } from './subscription-queries.js';
@@ -114,6 +115,7 @@ export async function writeVersions(tx: Tx, rows: readonly StoredResource[]): Pr
     statement: WRITE_VERSIONS,
     values: [JSON.stringify(versions), JSON.stringify(tokens), JSON.stringify(references), topicEventsJson(together ? events : [])],
   });
+  noteWritten(tx, rows);
   if (events.length > 0 && !together) await recordTopicEvents(tx, rows);
   // The subject facts the search narrows by, in the same transaction (subject-fact-queries.ts).
   for (const row of rows) await keepSubjectFacts(tx, row);

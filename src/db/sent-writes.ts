@@ -1,6 +1,7 @@
 import type { SQL } from 'drizzle-orm';
 import type { Tx } from './database.js';
 import { composedStatement, type Statement } from './statement-names.js';
+import { beginWritten, endWritten } from './written-rows.js';
 
 // Writes whose answer nothing waits for, sent at once and waited for at the
 // end of their transaction.
@@ -82,6 +83,8 @@ function issue(tx: Tx, write: Write): Promise<{ rows: unknown[] }> {
 /** Marks the start of a transaction whose helper waits for the writes sent in it (inTransaction does). */
 export function beginWrites(tx: Tx): void {
   sent.set(tx, []);
+  // The rows the transaction writes are kept for the same span (written-rows.ts).
+  beginWritten(tx);
 }
 
 /**
@@ -129,6 +132,7 @@ async function firstFailure(tx: Tx): Promise<Error | undefined> {
 export async function settleWrites(tx: Tx): Promise<void> {
   const failed = await firstFailure(tx);
   sent.delete(tx);
+  endWritten(tx);
   if (failed !== undefined) throw failed;
 }
 
@@ -140,5 +144,6 @@ export async function settleWrites(tx: Tx): Promise<void> {
 export async function causeOf(tx: Tx, err: unknown): Promise<unknown> {
   const failed = await firstFailure(tx);
   sent.delete(tx);
+  endWritten(tx);
   return failed ?? err;
 }

@@ -148,10 +148,11 @@ export class DisclosureService {
    * Decides, for each requester asked about, the rows asked for it, reading the facts about all the rows once:
    * for the owners a follow-up Task could go to, each asked about its own copy of one Task. The requesters
    * must share one registry read (contextAmong over the same organisations). `focuses`: current versions of
-   * records the rows name as focus, as this transaction wrote them (not read again).
+   * records the rows name as focus, as this transaction wrote them (not read again). `known`: facts about the
+   * rows' subjects already in hand (subject-facts.ts mintedSubjectFacts), for the rows and their focuses alike.
    */
-  async judgeAmong(db: Db | Tx, asks: readonly Ask[], focuses: readonly StoredResource[] = []): Promise<Judged[][]> {
-    return (await this.judgeAsks(db, asks, { depth: 0, focuses })).judged;
+  async judgeAmong(db: Db | Tx, asks: readonly Ask[], focuses: readonly StoredResource[] = [], known?: KnownSubjectFacts): Promise<Judged[][]> {
+    return (await this.judgeAsks(db, asks, { depth: 0, focuses, known })).judged;
   }
 
   private async judgeRows(
@@ -178,7 +179,7 @@ export class DisclosureService {
     const { organisations } = first.ctx;
     if (asks.some((a) => a.ctx.organisations !== organisations)) throw new Error('requesters decided together must share one registry read');
     const all = asks.flatMap((a) => a.rows);
-    const focus = await this.focusesDisclosed(db, asks, depth, how.focuses ?? []);
+    const focus = await this.focusesDisclosed(db, asks, depth, how.focuses ?? [], known);
     const focusDisclosed = focus.answers;
     const typesOf = (orgs: readonly string[]): string[] => [...new Set(orgs.map((o) => organisations.get(o)?.type ?? 'unknown'))];
     const subjectOf = (row: StoredResource): string | undefined => patientsOfStored(row)[0];
@@ -248,6 +249,7 @@ export class DisclosureService {
     asks: readonly Ask[],
     depth: number,
     inHand: readonly StoredResource[],
+    known: KnownSubjectFacts | undefined,
   ): Promise<{ answers: Map<string, boolean>[]; loaded?: Loaded | undefined }> {
     // Per requester: each of its rows' focus (wanted), or false where the focus is not a record here.
     const perAsk = asks.map(({ rows }) => {
@@ -272,7 +274,7 @@ export class DisclosureService {
     const read = [...byType].map(([type, ids]) => [type, ids.filter((id) => !held.has(`${type}/${id}`))] as const).filter(([, ids]) => ids.length > 0);
     const focusRows = [...inHand.filter((row) => byType.get(row.type)?.includes(row.id) === true), ...(await Promise.all(read.map(([type, ids]) => readCurrentMany(db, type, ids)))).flat()];
     // Each requester's decisions on the focuses, from one read of their facts.
-    const { judged, loaded } = focusRows.length === 0 ? { judged: [], loaded: undefined } : await this.judgeAsks(db, asks.map(({ ctx }) => ({ ctx, rows: focusRows })), { depth: depth + 1 });
+    const { judged, loaded } = focusRows.length === 0 ? { judged: [], loaded: undefined } : await this.judgeAsks(db, asks.map(({ ctx }) => ({ ctx, rows: focusRows })), { depth: depth + 1, known });
     const answers = perAsk.map(({ answers, wanted }, i) => {
       const permitted = new Set((judged[i] ?? []).filter((j) => j.decision.effect === 'permit').map((j) => `${j.row.type}/${j.row.id}`));
       for (const [row, target] of wanted) answers.set(row, permitted.has(target));

@@ -44,7 +44,7 @@ export async function followUpWrittenDoses(
     return type !== undefined && mayCause(deps.protocols, { organisationCode: row.sourceOrg, organisationType: type }, { kind: 'close-missed-dose' });
   });
   if (fromSources.length === 0) return [];
-  const missed = await followUpMissedDoses(deps, tx, meta, fromSources);
+  const missed = await followUpMissedDoses(deps, tx, meta, fromSources, known.minted);
   const overdue = await completeOverdueAtWrite(deps, tx, meta, fromSources, known.minted);
   return [...missed, ...overdue];
 }

@@ -26,7 +26,7 @@ import {
 } from '../followup/follow-up-task.js';
 import type { LoadedProtocol } from '../protocol/protocol-schema.js';
 import type { AuditRecorder, RequestMeta } from './audit-recorder.js';
-import type { DisclosureService } from './disclosure-service.js';
+import type { DisclosureService, KnownSubjectFacts } from './disclosure-service.js';
 
 // The shell of follow-up work: the hub raises, closes and escalates its Tasks
 // in the transaction of whatever caused them, and audits each change as its
@@ -157,7 +157,7 @@ export async function ownersMaySee(
   deps: FollowUpDeps,
   tx: Tx,
   wanted: readonly { spec: FollowUpSpec; purpose: string }[],
-  read: { organisations?: Map<string, OrganisationFacts>; hub?: HubParty; focuses?: readonly StoredResource[] } = {},
+  read: { organisations?: Map<string, OrganisationFacts>; hub?: HubParty; focuses?: readonly StoredResource[]; subjects?: KnownSubjectFacts | undefined } = {},
 ): Promise<FollowUpSpec[]> {
   if (wanted.length === 0) return [];
   const organisations = read.organisations ?? (await listOrganisationFacts(tx));
@@ -166,7 +166,7 @@ export async function ownersMaySee(
     const ctx = deps.disclosure.contextAmong(organisations, spec.owner.code, purpose, undefined);
     return ctx === undefined ? [] : [{ spec, ctx, rows: [hubVersion(buildFollowUpTask(randomUUID(), spec, hub.party), undefined, deps.clock())] }];
   });
-  const judged = await deps.disclosure.judgeAmong(tx, asks, read.focuses);
+  const judged = await deps.disclosure.judgeAmong(tx, asks, read.focuses, read.subjects);
   return asks.filter((_, i) => judged[i]?.[0]?.decision.effect === 'permit').map(({ spec }) => spec);
 }
 

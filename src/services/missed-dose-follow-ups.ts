@@ -2,12 +2,14 @@ import type { Immunization } from 'fhir/r4.js';
 import type { Tx } from '../db/database.js';
 import type { OrganisationFacts } from '../db/disclosure-queries.js';
 import { readRegistry } from '../db/notice-queries.js';
+import { writtenIn } from '../db/written-rows.js';
 import type { StoredResource } from '../db/resource-queries.js';
 import { contentForRules } from '../db/undisclosed.js';
 import type { FollowUpSpec } from '../followup/follow-up-task.js';
 import { isMissedAppointment, missedDoseState } from '../followup/missed-dose.js';
 import type { RequestMeta } from './audit-recorder.js';
 import { closeFollowUps, hubPartyIn, ownersMaySee, raiseFollowUps, type FollowUpDeps, type HubParty } from './follow-up-service.js';
+import { mintedSubjectFacts } from './subject-facts.js';
 
 // A missed dose becomes work (story step 9): the health visitors always, and
 // the children's centre whose catchment holds the child when the family did
@@ -16,7 +18,13 @@ import { closeFollowUps, hubPartyIn, ownersMaySee, raiseFollowUps, type FollowUp
 // and the Task completes by itself when the dose is given.
 
 /** Raises or closes the follow-up for each Immunization a message wrote. Returns the Tasks written. */
-export async function followUpMissedDoses(deps: FollowUpDeps, tx: Tx, meta: RequestMeta, written: readonly StoredResource[]): Promise<StoredResource[]> {
+export async function followUpMissedDoses(
+  deps: FollowUpDeps,
+  tx: Tx,
+  meta: RequestMeta,
+  written: readonly StoredResource[],
+  minted: ReadonlySet<string> = new Set(),
+): Promise<StoredResource[]> {
   const latest = new Map<string, StoredResource>();
   for (const row of written) if (row.type === 'Immunization') latest.set(row.id, row);
   if (latest.size === 0) return [];
@@ -38,7 +46,10 @@ export async function followUpMissedDoses(deps: FollowUpDeps, tx: Tx, meta: Requ
           for (const owner of owners.centres) specs.push({ spec: { kind: 'missed-dose', owner, subject, focus, raisedOn: deps.clock() }, purpose: 'immunisation-follow-up' });
         }
         // A dose this transaction created is its own focus as the store holds it (one writer); a later version may have more.
-        const permitted = await ownersMaySee(deps, tx, specs, { organisations: owners.organisations, hub: owners.hub, focuses: row.versionId === 1 ? [row] : [] });
+        // A child this transaction minted: everything about it is what the transaction wrote (subject-facts.ts).
+        const subjects = mintedSubjectFacts(deps.protocols, writtenIn(tx), minted, [subject]);
+        const read = { organisations: owners.organisations, hub: owners.hub, focuses: row.versionId === 1 ? [row] : [], subjects };
+        const permitted = await ownersMaySee(deps, tx, specs, read);
         // No Task can be about a record this transaction created (version 1) yet.
         tasks.push(...(await raiseFollowUps(deps, tx, meta, permitted, { newFocus: row.versionId === 1, hub: owners.hub })));
         break;

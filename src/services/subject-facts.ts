@@ -5,7 +5,7 @@ import type { OwnStatement } from '../db/patient-source-queries.js';
 import type { StoredResource } from '../db/resource-queries.js';
 import { contentForRules } from '../db/undisclosed.js';
 import type { ConsentFacts, RecordFacts, SubjectFacts } from '../decision/decision-types.js';
-import { PREGNANCY_BABY_PARAM } from '../fhir/resource-types.js';
+import { indexValues, PREGNANCY_BABY_PARAM } from '../fhir/resource-types.js';
 import { countsAsPregnancyRecord } from '../protocol/message-sources.js';
 import type { LoadedProtocol } from '../protocol/protocol-schema.js';
 
@@ -193,4 +193,47 @@ function whereTypes(protocols: readonly LoadedProtocol[]): string[] {
 /** A subject's records, consents and episodes: facts the decision reads, never an answer. */
 function facts(row: StoredResource): Resource {
   return contentForRules(row.content);
+}
+
+/**
+ * The facts about Patients this transaction minted, from what it wrote (`written`: written-rows.ts) rather than
+ * from the database: what loadSubjects would read, for subjects nothing stored before the transaction can refer
+ * to. `minted` must hold only ids the transaction made itself. Undefined, and the database is read, whenever the
+ * rows in hand could differ from what a read would give:
+ *   - a subject whose Patient is not among the rows written, or not at its first version;
+ *   - a record referring to a subject that is not at its first version (a stored update lists more writers than
+ *     its row in memory);
+ *   - a pregnancy episode naming a subject as its baby (the mother's Consents, stored before, come with it).
+ */
+export function mintedSubjectFacts(
+  protocols: readonly LoadedProtocol[],
+  written: ReadonlyMap<string, StoredResource> | undefined,
+  minted: ReadonlySet<string>,
+  refs: readonly string[],
+): KnownSubjectFacts | undefined {
+  if (written === undefined || refs.length === 0 || !refs.every((ref) => minted.has(ref))) return undefined;
+  const patients: StoredResource[] = [];
+  for (const ref of refs) {
+    const patient = written.get(ref);
+    if (patient === undefined || patient.versionId !== 1) return undefined;
+    patients.push(patient);
+  }
+  const subjects = new Set(refs);
+  const lookups = subjectLookups(protocols, true);
+  const looked = new Set(lookups.lookups.map((l) => `${l.type}|${l.param}`));
+  const referring: Referring[] = [];
+  // As the index holds them: one per record, parameter and target.
+  const seen = new Set<string>();
+  for (const row of written.values()) {
+    for (const { param, target } of indexValues(contentForRules(row.content)).references) {
+      if (!subjects.has(target) || !looked.has(`${row.type}|${param}`)) continue;
+      if (row.versionId !== 1) return undefined;
+      if (row.type === 'EpisodeOfCare' && param === lookups.babyParam) return undefined;
+      const key = `${row.type}/${row.id}|${param}|${target}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      referring.push({ type: row.type, param, target, row });
+    }
+  }
+  return { subjects, patients, referring, withRecords: true, own: undefined };
 }

@@ -6,7 +6,9 @@ import { upsertOrganisation } from '../../src/db/registry-queries.js';
 import { writeVersion, type StoredResource } from '../../src/db/resource-queries.js';
 import { seal } from '../../src/db/undisclosed.js';
 import { demoOrganisations } from '../../src/demo/world.js';
+import { writtenIn } from '../../src/db/written-rows.js';
 import { DisclosureService, type Ask, type DisclosureContext, type Judged } from '../../src/services/disclosure-service.js';
+import { mintedSubjectFacts } from '../../src/services/subject-facts.js';
 import { openTestDatabase, type TestDatabase } from '../support/database.js';
 import { bookingConsent, child, demoProtocol, followUpTask, immunization, mother, NOW, pregnancy, type OrgCode } from '../support/decision-world.js';
 import { recordStatements } from '../support/statement-log.js';
@@ -167,5 +169,101 @@ describe('decisions for several requesters from one read', () => {
         { ctx: b as DisclosureContext, rows: written },
       ]),
     ).rejects.toThrow(/one registry read/);
+  });
+});
+
+// A child first seen in a transaction (an id it minted) can be referred to by
+// nothing stored before it: what the decision needs to know about it is what
+// the transaction wrote. The facts taken from there must decide exactly as the
+// facts read back from the database in the same transaction.
+
+interface NewChild {
+  postcode: string;
+  consent: 'permit' | 'deny' | 'none';
+  restricted: boolean;
+}
+
+const NEW_CHILDREN: readonly NewChild[] = [
+  { postcode: 'E1 6AN', consent: 'permit', restricted: false },
+  { postcode: 'E14 3BB', consent: 'permit', restricted: false },
+  { postcode: 'E1 6AN', consent: 'none', restricted: false },
+  { postcode: 'E1 6AN', consent: 'deny', restricted: false },
+  { postcode: 'E2 7CC', consent: 'permit', restricted: false },
+  { postcode: 'E1 6AN', consent: 'permit', restricted: true },
+];
+
+/** A new child's records as one transaction writes them: the child, its own Consent (if any) and a missed dose; the owners' Tasks about the dose. */
+function newChild(c: NewChild, n: number, run: string): { rows: StoredResource[]; dose: StoredResource; tasks: StoredResource[] } {
+  const id = `mk${run}-${n}`;
+  const rows = [stored({ ...child({ id, postcode: c.postcode, restricted: c.restricted }), id }, 'Y90001')];
+  if (c.consent !== 'none') {
+    const consent: Consent = bookingConsent({ type: c.consent, actors: [{ type: 'childrens-centre' }, { type: 'health-visiting' }], purposes: ['immunisation-follow-up', 'direct-care'] }, id);
+    rows.push(stored({ ...consent, id: `${id}-c` }, 'Y90001'));
+  }
+  const dose = stored({ ...immunization('dna', id), id: `${id}-i` }, 'Y90001');
+  rows.push(dose);
+  const tasks = REQUESTERS.map(([owner], k) => stored({ ...followUpTask(id, owner), id: `${id}-t${k}`, focus: { reference: `Immunization/${id}-i` } } as Task & { id: string }, 'EYHUB'));
+  return { rows, dose, tasks };
+}
+
+describe("facts about a child the transaction minted, from what it wrote", () => {
+  it('decide as the facts read back from the database do, without reading them', async () => {
+    const ctxs = await contexts();
+    const run = String(Date.now());
+    const effects: string[] = [];
+    for (const [n, c] of NEW_CHILDREN.entries()) {
+      const { rows, dose, tasks: copies } = newChild(c, n, run);
+      const subject = `Patient/mk${run}-${n}`;
+      // The log watches the transaction's connection from before it starts (test/support/driver-queries.ts).
+      const log = recordStatements(t);
+      const since = (from: number): string[] => log.statements().slice(from);
+      await inTransaction(t.db, async (tx) => {
+        for (const row of rows) await writeVersion(tx, row);
+        const known = mintedSubjectFacts(disclosure.protocols, writtenIn(tx), new Set([subject]), [subject]);
+        expect(known?.patients.map((p) => p.id)).toEqual([`mk${run}-${n}`]);
+        const asks: Ask[] = ctxs.map((ctx, k) => ({ ctx, rows: [copies[k] as StoredResource] }));
+        const beforeRead = log.statements().length;
+        const fromStore = await disclosure.judgeAmong(tx, asks, [dose]);
+        const read = since(beforeRead);
+        const beforeHeld = log.statements().length;
+        const fromWrites = await disclosure.judgeAmong(tx, asks, [dose], known);
+        const held = since(beforeHeld);
+        expect(fromWrites.map(answers)).toEqual(fromStore.map(answers));
+        // The child's current version and the records about it: two statements the database no longer answers.
+        expect(held).toEqual([]);
+        expect(read).toHaveLength(2);
+        effects.push(...fromWrites.map((j) => j[0]?.decision.effect ?? 'none'));
+      });
+      log.stop();
+    }
+    // Not a vacuous comparison: some owners are given the work and some are not.
+    expect(effects).toContain('permit');
+    expect(effects).toContain('deny');
+  });
+
+  it('are not taken from the writes where those could differ from what a read gives', async () => {
+    const run = `${Date.now()}x`;
+    const { rows, dose } = newChild(NEW_CHILDREN[0] as NewChild, 0, run);
+    const subject = `Patient/mk${run}-0`;
+    await inTransaction(t.db, async (tx) => {
+      for (const row of rows) await writeVersion(tx, row);
+      const facts = (minted: readonly string[]) => mintedSubjectFacts(disclosure.protocols, writtenIn(tx), new Set(minted), [subject]);
+      expect(facts([subject])).toBeDefined();
+      // Not minted by this transaction: others may have written about it.
+      expect(facts([])).toBeUndefined();
+      // A record about the child at a later version: the store lists more writers than the row in memory.
+      await writeVersion(tx, { ...dose, versionId: 2 });
+      expect(facts([subject])).toBeUndefined();
+    });
+    await inTransaction(t.db, async (tx) => {
+      const babyRun = `${run}b`;
+      const born = newChild(NEW_CHILDREN[0] as NewChild, 0, babyRun);
+      for (const row of born.rows) await writeVersion(tx, row);
+      // A pregnancy naming the child as its baby: the mother's Consents, stored before, count for it.
+      await writeVersion(tx, stored({ ...pregnancy({ id: `mk${babyRun}-e`, motherId: 'jm0', baby: `mk${babyRun}-0`, outcome: 'live-birth' }), id: `mk${babyRun}-e` }, 'R9M'));
+      expect(mintedSubjectFacts(disclosure.protocols, writtenIn(tx), new Set([`Patient/mk${babyRun}-0`]), [`Patient/mk${babyRun}-0`])).toBeUndefined();
+    });
+    // Outside a transaction there is no list of what it wrote.
+    expect(writtenIn(t.db as never)).toBeUndefined();
   });
 });

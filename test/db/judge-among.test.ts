@@ -175,25 +175,11 @@ describe('decisions for several requesters from one read', () => {
 // A child first seen in a transaction (an id it minted) can be referred to by
 // nothing stored before it: what the decision needs to know about it is what
 // the transaction wrote. The facts taken from there must decide exactly as the
-// facts read back from the database in the same transaction.
-
-interface NewChild {
-  postcode: string;
-  consent: 'permit' | 'deny' | 'none';
-  restricted: boolean;
-}
-
-const NEW_CHILDREN: readonly NewChild[] = [
-  { postcode: 'E1 6AN', consent: 'permit', restricted: false },
-  { postcode: 'E14 3BB', consent: 'permit', restricted: false },
-  { postcode: 'E1 6AN', consent: 'none', restricted: false },
-  { postcode: 'E1 6AN', consent: 'deny', restricted: false },
-  { postcode: 'E2 7CC', consent: 'permit', restricted: false },
-  { postcode: 'E1 6AN', consent: 'permit', restricted: true },
-];
+// facts read back from the database in the same transaction, over the same
+// kinds of family as above (here the consent is the child's own).
 
 /** A new child's records as one transaction writes them: the child, its own Consent (if any) and a missed dose; the owners' Tasks about the dose. */
-function newChild(c: NewChild, n: number, run: string): { rows: StoredResource[]; dose: StoredResource; tasks: StoredResource[] } {
+function newChild(c: Family, n: number, run: string): { rows: StoredResource[]; dose: StoredResource; tasks: StoredResource[] } {
   const id = `mk${run}-${n}`;
   const rows = [stored({ ...child({ id, postcode: c.postcode, restricted: c.restricted }), id }, 'Y90001')];
   if (c.consent !== 'none') {
@@ -211,7 +197,7 @@ describe("facts about a child the transaction minted, from what it wrote", () =>
     const ctxs = await contexts();
     const run = String(Date.now());
     const effects: string[] = [];
-    for (const [n, c] of NEW_CHILDREN.entries()) {
+    for (const [n, c] of FAMILIES.entries()) {
       const { rows, dose, tasks: copies } = newChild(c, n, run);
       const subject = `Patient/mk${run}-${n}`;
       // The log watches the transaction's connection from before it starts (test/support/driver-queries.ts).
@@ -243,7 +229,7 @@ describe("facts about a child the transaction minted, from what it wrote", () =>
 
   it('are not taken from the writes where those could differ from what a read gives', async () => {
     const run = `${Date.now()}x`;
-    const { rows, dose } = newChild(NEW_CHILDREN[0] as NewChild, 0, run);
+    const { rows, dose } = newChild(FAMILIES[0] as Family, 0, run);
     const subject = `Patient/mk${run}-0`;
     await inTransaction(t.db, async (tx) => {
       for (const row of rows) await writeVersion(tx, row);
@@ -257,7 +243,7 @@ describe("facts about a child the transaction minted, from what it wrote", () =>
     });
     await inTransaction(t.db, async (tx) => {
       const babyRun = `${run}b`;
-      const born = newChild(NEW_CHILDREN[0] as NewChild, 0, babyRun);
+      const born = newChild(FAMILIES[0] as Family, 0, babyRun);
       for (const row of born.rows) await writeVersion(tx, row);
       // A pregnancy naming the child as its baby: the mother's Consents, stored before, count for it.
       await writeVersion(tx, stored({ ...pregnancy({ id: `mk${babyRun}-e`, motherId: 'jm0', baby: `mk${babyRun}-0`, outcome: 'live-birth' }), id: `mk${babyRun}-e` }, 'R9M'));

@@ -13,14 +13,16 @@ import type { LoadedProtocol } from '../protocol/protocol-schema.js';
 // Patient's current version, its pregnancy episodes (as mother and as baby),
 // its consents and its mother's, and, when a Patient itself is decided, the
 // records a flow's `where` reads. Read fresh in the request's transaction
-// (or taken from facts read with the records in the same statement), never
-// kept between requests, so that a withdrawal applies to the very next one.
+// (or taken from facts read with the records in the same statement, or, for a
+// child the transaction minted, from what it wrote), never kept between
+// requests, so that a withdrawal applies to the very next one.
 
 /**
  * Facts about the subjects of records, read with the records in the same
  * statement (a read by id: readPatientWithFacts, readRecordWithFacts; a
- * batch of a search: searchWithFacts): the decision uses them instead of
- * reading them again.
+ * batch of a search: searchWithFacts), or taken from the transaction's own
+ * writes (mintedSubjectFacts): the decision uses them instead of reading them
+ * again.
  */
 export interface KnownSubjectFacts {
   /** "Patient/id" of every subject whose facts were read, whether or not the hub holds it. */

@@ -12,7 +12,7 @@ import { requesterOf, type AuditRecorder, type RequestMeta } from './audit-recor
 import { countNoDenial, recordDecisions, refuse, versionedReference, type DenialBurst } from './decision-audit.js';
 import type { DisclosureService, Judged } from './disclosure-service.js';
 import { explainDisclosure } from './explain-service.js';
-import { toResult, type FhirResult } from './fhir-result.js';
+import { answerHeaders, fhirBase, toResult, type FhirResult } from './fhir-result.js';
 import { createResource, updateResource } from './fhir-writes.js';
 import { readForDecision } from './read-for-decision.js';
 import { searchDisclosed } from './search-service.js';
@@ -43,7 +43,7 @@ export class FhirService {
   constructor(private readonly deps: FhirServiceDeps) {}
 
   private get fhirBase(): string {
-    return `${this.deps.baseUrl}/fhir`;
+    return fhirBase(this.deps.baseUrl);
   }
 
   async capabilities(meta: RequestMeta): Promise<FhirResult> {
@@ -242,14 +242,4 @@ export class FhirService {
 /** The one answer for a record the requester cannot have: unknown, or not disclosed to it. */
 export function notKnown(type: string, id: string): FhirResult {
   return toResult(problem(404, 'not-found', `${type}/${id} is not known`));
-}
-
-/** A record's version and time; a Patient answered with the requester's own statement has no version, and its statement's time. */
-export function answerHeaders(judged: Judged): Record<string, string> {
-  if (judged.statement !== undefined) return { 'Last-Modified': judged.statement.saidAt.toUTCString() };
-  return versionHeaders(judged.row);
-}
-
-export function versionHeaders(row: StoredResource): Record<string, string> {
-  return { ETag: `W/"${row.versionId}"`, 'Last-Modified': row.lastUpdated.toUTCString() };
 }

@@ -13,8 +13,8 @@ import { requesterOf, type RequestMeta } from './audit-recorder.js';
 import { recordDecisions, refuse, versionConflict, versionedReference } from './decision-audit.js';
 import type { DisclosureContext } from './disclosure-service.js';
 import { followUpWrittenDoses } from './dose-follow-ups.js';
-import { answerHeaders, versionHeaders, type FhirServiceDeps } from './fhir-service.js';
-import { toResult, type FhirResult } from './fhir-result.js';
+import type { FhirServiceDeps } from './fhir-service.js';
+import { answerHeaders, fhirBase as baseOf, toResult, versionHeaders, type FhirResult } from './fhir-result.js';
 import { noticeNarrowing } from './narrowing-notices.js';
 import type { OverdueDoseDeps } from './overdue-dose-tasks.js';
 import { createPatient, hasStatement, lockPatientIdentity, updatePatient, type PatientRestDeps } from './patient-rest.js';
@@ -30,7 +30,7 @@ import { noticeWithdrawal } from './withdrawal-notices.js';
 // See: https://hl7.org/fhir/R4/http.html#create and #update
 
 function fhirBase(deps: FhirServiceDeps): string {
-  return `${deps.baseUrl}/fhir`;
+  return baseOf(deps.baseUrl);
 }
 
 function taskDeps(deps: FhirServiceDeps): TaskRestDeps {

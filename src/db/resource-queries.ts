@@ -1,6 +1,6 @@
 import { and, asc, desc, eq, or, sql, type SQL } from 'drizzle-orm';
 import { DISTRICT_PARAM, indexValues, isPublicType, RECIPIENT_PARAM } from '../fhir/resource-types.js';
-import type { SearchRequest } from '../fhir/search-request.js';
+import { namesItsRecords, type SearchRequest } from '../fhir/search-request.js';
 import type { Db, Statement, Tx } from './database.js';
 import { afterCursor, parameterConditions, withinBound } from './search-conditions.js';
 import { searchPatients } from './patient-search-queries.js';
@@ -157,8 +157,7 @@ export function searchQuery(db: Db | Tx, search: SearchRequest, candidates: Sear
   // that names its Patients (by id or identifier): that is an attempt at those records, and each is decided
   // and audited, its denial too (a withdrawn consent shows in the log as it would for a read).
   const { subject, districts } = candidates;
-  const named = search.ids !== undefined || search.identifiers.length > 0;
-  if (search.resourceType === 'Patient' && subject !== undefined && districts !== undefined && !named) {
+  if (search.resourceType === 'Patient' && subject !== undefined && districts !== undefined && !namesItsRecords(search)) {
     return searchPatients(db, search, { ...candidates, districts, subject });
   }
   // A Patient the requester has said something about may be answered with its own statement (disclosure-service.ts):

@@ -36,6 +36,15 @@ export interface SearchRequest {
   includes: ReferenceParam[];
 }
 
+/**
+ * Whether a search's criteria name the records it can match: an `_id` or an
+ * `identifier` criterion, each alternative an exact value. Its candidates are
+ * then those few records, not a scan of the type.
+ */
+export function namesItsRecords(search: SearchRequest): boolean {
+  return search.ids !== undefined || search.identifiers.length > 0;
+}
+
 /** Parameters that never filter: the result format. */
 const FORMAT_PARAMS = new Set(['_format', '_pretty']);
 

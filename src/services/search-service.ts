@@ -8,7 +8,7 @@ import { searchWithFacts } from '../db/request-queries.js';
 import { contentForRules } from '../db/undisclosed.js';
 import type { CursorCodec } from '../fhir/cursor-codec.js';
 import { indexValues, isSupportedType } from '../fhir/resource-types.js';
-import { parseSearch, type ParamList, type SearchRequest } from '../fhir/search-request.js';
+import { namesItsRecords, parseSearch, type ParamList, type SearchRequest } from '../fhir/search-request.js';
 import { requesterOf, type AuditRecorder, type RequestMeta } from './audit-recorder.js';
 import { recordDecisions, refuse, versionedReference, type DenialBurst } from './decision-audit.js';
 import type { DisclosureContext, DisclosureService, Judged, KnownSubjectFacts } from './disclosure-service.js';
@@ -49,9 +49,7 @@ export async function searchDisclosed(
   const parsed = parseSearch(type, params, { lenient, cursor: deps.cursors });
   if (!parsed.ok) return refuse(deps, principal, meta, 'search-type', type, parsed.problem, query);
   const search = parsed.request;
-  // A transaction of its own, not shared with reads (shared-transactions.ts): a search may scan thousands of
-  // candidates, and a read sharing its transaction would wait for the whole scan.
-  return deps.audit.transaction(deps.db, async (tx) => {
+  const work = async (tx: Tx): Promise<FhirResult> => {
     const { ctx, shown, considered, next } = await scanDisclosed(deps, tx, { principal, overrideReason: meta.overrideReason }, search);
     // _include: each referenced record is decided like any other; a denied one is simply not there.
     const withIncluded = await included(deps, tx, ctx, search, shown);
@@ -66,8 +64,14 @@ export async function searchDisclosed(
       patients: [...new Set(disclosed.flatMap((j) => j.patients))],
     });
     return { status: 200, body: searchBundle(deps, type, params, search, shown, withIncluded, next) };
-  });
+  };
+  // Like a read by id, a search writes nothing but its audit. One whose criteria name the records (by id or
+  // identifier) reads a few, and shares its transaction with the reads and such searches that came with it
+  // (shared-transactions.ts). Any other has one of its own: it may scan thousands of candidates, and what shared
+  // its transaction would wait for the whole scan.
+  return namesItsRecords(search) ? deps.audit.shared(deps.db, work) : deps.audit.transaction(deps.db, work);
 }
+
 
 /** Whose scan it is: a context already read in the transaction, or a caller whose context is read with the first batch. */
 export type ScanRequester = { ctx: DisclosureContext } | { principal: Principal; overrideReason: string | undefined };

@@ -1,4 +1,4 @@
-import type { AuditEvent } from 'fhir/r4.js';
+import type { AuditEvent, Bundle } from 'fhir/r4.js';
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rawRows } from '../../src/db/database.js';
@@ -11,6 +11,9 @@ import { createdId, startTestHub, type TestHub } from '../support/test-hub.js';
 // alone. The slot is held from here, so the requests are certain to queue.
 
 const NHS = 'https://fhir.nhs.uk/Id/nhs-number';
+/** The NHS number of the Patient the hub holds, and one it does not. */
+const HELD = '9434765919';
+const UNKNOWN = '9434765870';
 
 let t: TestHub;
 let owner: string;
@@ -22,7 +25,7 @@ beforeAll(async () => {
   t = await startTestHub({ readBatches: { slots: 1, max: 32 } });
   owner = await t.token('test-a', 'direct-care');
   other = await t.token('test-b', 'direct-care');
-  id = await createdId(t, owner, { resourceType: 'Patient', identifier: [{ system: NHS, value: '9434765919' }], name: [{ family: 'Shared' }], birthDate: '2024-02-01' });
+  id = await createdId(t, owner, { resourceType: 'Patient', identifier: [{ system: NHS, value: HELD }], name: [{ family: 'Shared' }], birthDate: '2024-02-01' });
   observationId = await createdId(t, owner, { resourceType: 'Observation', status: 'final', code: { text: 'weight' }, subject: { reference: `Patient/${id}` } });
 });
 
@@ -43,6 +46,12 @@ const asked: Asked[] = [
   { label: 'owner-unknown', bearer: () => owner, path: () => '/fhir/Patient/no-such-patient' },
   { label: 'owner-observation', bearer: () => owner, path: () => `/fhir/Observation/${observationId}/_history/1` },
   { label: 'other-observation', bearer: () => other, path: () => `/fhir/Observation/${observationId}/_history/1` },
+  // Searches whose criteria name their records share too (search-service.ts).
+  { label: 'owner-search', bearer: () => owner, path: () => `/fhir/Patient?identifier=${NHS}|${HELD}` },
+  { label: 'other-search', bearer: () => other, path: () => `/fhir/Patient?identifier=${NHS}|${HELD}` },
+  { label: 'other-search-unknown', bearer: () => other, path: () => `/fhir/Patient?identifier=${NHS}|${UNKNOWN}` },
+  { label: 'other-search-id', bearer: () => other, path: () => `/fhir/Patient?_id=${id}` },
+  { label: 'owner-search-id', bearer: () => owner, path: () => `/fhir/Patient?_id=${id}` },
 ];
 
 interface Answer {
@@ -99,14 +108,39 @@ describe("reads sharing a transaction with another organisation's", () => {
     expect(committed.map((c) => c.said)).toEqual(aloneCommitted.map((c) => c.said));
 
     // And what alone means: the owner reads its Patient and a version of its Observation; the other organisation learns nothing of either.
-    expect(together.map((a) => a.status)).toEqual([200, 404, 404, 404, 200, 404]);
+    expect(together.map((a) => a.status)).toEqual([200, 404, 404, 404, 200, 404, 200, 200, 200, 200, 200]);
     expect((together[0]?.said as { id: string }).id).toBe(id);
     expect((together[4]?.said as { id: string }).id).toBe(observationId);
+    const found = (a: Answer | undefined): string[] => ((a?.said as Bundle).entry ?? []).map((e) => e.resource?.id ?? '');
+    expect(together.slice(6).map(found)).toEqual([[id], [], [], [], [id]]);
     expect(counted.a).toBe(0);
     expect(counted.b).toBeGreaterThan(0);
     // The denied read and the unknown id answer alike, but for the id each names.
     const named = (a: Answer | undefined, name: string): string => JSON.stringify(a).replaceAll(name, '<id>');
     expect(named(together[1], id)).toBe(named(together[2], 'no-such-patient'));
     expect(together[5]?.status).toBe(404);
+    // And a search finds a Patient it may not see as it finds an NHS number the hub does not hold.
+    expect(JSON.stringify(together[7]).replaceAll(HELD, '<nhs>')).toBe(JSON.stringify(together[8]).replaceAll(UNKNOWN, '<nhs>'));
+  });
+
+  it('leave out a search whose criteria do not name its records: it has a transaction of its own', async () => {
+    let open = (): void => undefined;
+    const held = t.hub.audit.shared(t.database.db, () => new Promise<void>((resolve) => (open = resolve)));
+    const read = ask(asked[0] as Asked, 'beside-scan-read');
+    const scan = t.http.get(`/fhir/Observation?patient=Patient/${id}`).set('authorization', `Bearer ${owner}`).set('x-request-id', 'own-scan');
+    const pending = Promise.all([read, scan]);
+    for (let i = 0; i < 200 && t.hub.audit.queuedShared(t.database.db) < 1; i += 1) await new Promise((r) => setTimeout(r, 10));
+    // Give the scan time to queue too, were it to share.
+    await new Promise((r) => setTimeout(r, 200));
+    expect(t.hub.audit.queuedShared(t.database.db)).toBe(1);
+    open();
+    await held;
+    const [readAnswer, scanAnswer] = await pending;
+    expect(readAnswer.status).toBe(200);
+    expect(scanAnswer.status).toBe(200);
+    expect(((scanAnswer.body as Bundle).entry ?? []).map((e) => e.resource?.id)).toEqual([observationId]);
+    const [readEvents, scanEvents] = await Promise.all([eventsOf('beside-scan-read'), eventsOf('own-scan')]);
+    expect(scanEvents.xmins.length).toBeGreaterThan(0);
+    expect(new Set([...readEvents.xmins, ...scanEvents.xmins]).size).toBe(2);
   });
 });

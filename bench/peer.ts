@@ -146,6 +146,7 @@ export async function benchPeer(context: BenchContext): Promise<void> {
           return Promise.resolve();
         },
         ourPids: async () => [...(await ourPids(control, hub, options.adminUrl)), ...(await peerPids(control, peer))],
+        scenarioPid: hub.pid,
         signal,
         log,
       });

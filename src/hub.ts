@@ -70,6 +70,8 @@ export interface HubOptions {
   maxInFlight?: number;
   /** How reads share transactions (services/shared-transactions.ts; default DEFAULT_BATCH_LIMITS). */
   readBatches?: BatchLimits;
+  /** How creates of Patients share transactions (AuditRecorder.sharedWrite; default DEFAULT_BATCH_LIMITS). */
+  writeBatches?: BatchLimits;
   /** The longest an audit event may wait to be sequenced before /readyz says not ready (default 30 s). */
   readyMaxSequencerLagMs?: number;
 }
@@ -115,7 +117,7 @@ export async function createHub(options: HubOptions): Promise<Hub> {
   const sequencer = new AuditSequencer(db, clock, logger, logKey, () => auditLog.afterSequenced());
   // After each audited commit: the log is extended, and notifications the commit queued are sent soon.
   const deliveries = { nudge: (): void => undefined };
-  const audit = new AuditRecorder({ hubBaseUrl: baseUrl, clock, batches: options.readBatches, onAppended: () => { sequencer.nudge(); deliveries.nudge(); } });
+  const audit = new AuditRecorder({ hubBaseUrl: baseUrl, clock, batches: options.readBatches, writeBatches: options.writeBatches, onAppended: () => { sequencer.nudge(); deliveries.nudge(); } });
   await installDefinitions(db, audit, clock);
   const audience = { issuer: baseUrl, audience: `${baseUrl}/fhir` };
   const tokenUrl = `${baseUrl}/auth/token`;

@@ -23,6 +23,8 @@ export interface AuditRecorderDeps {
   onAppended?: () => void;
   /** How reads share transactions (shared-transactions.ts); the default when undefined. */
   batches?: BatchLimits;
+  /** How writes share transactions (sharedWrite); the default when undefined. */
+  writeBatches?: BatchLimits;
 }
 
 export function requesterOf(p: Principal): AuditRequester {
@@ -47,8 +49,9 @@ export class AuditRecorder {
   private readonly pending = new WeakMap<object, AppendableEvent[]>();
   /** Statements to run after those events are written, just before the COMMIT. */
   private readonly closing = new WeakMap<object, FinalStatement[]>();
-  /** The batches of read-only work on each database (shared). */
+  /** The batches of read-only work on each database (shared), and of writes (sharedWrite). */
   private readonly batches = new WeakMap<Db, SharedTransactions>();
+  private readonly writeBatches = new WeakMap<Db, SharedTransactions>();
 
   constructor(private readonly deps: AuditRecorderDeps) {}
 
@@ -136,16 +139,34 @@ export class AuditRecorder {
     return this.batchesOn(db).run(work);
   }
 
+  /**
+   * Work that writes, audited as by `transaction`, in a transaction it may
+   * share with other such work that came while it waited (never with reads).
+   * `key` names the identity the work locks first (lockIdentity's key), or
+   * none if it locks none: no two works of one identity share a transaction.
+   * The work must write only about that identity, or about what it creates
+   * under a new id, so that what shares its transaction cannot change what it
+   * reads; another request's failure runs it again, alone.
+   */
+  async sharedWrite<T>(db: Db, key: string | undefined, work: (tx: Tx) => Promise<T>): Promise<T> {
+    return this.batchesOn(db, this.writeBatches, this.deps.writeBatches).run(work, key);
+  }
+
   /** Read-only work on this database waiting for a slot. */
   queuedShared(db: Db): number {
     return this.batchesOn(db).queued;
   }
 
-  private batchesOn(db: Db): SharedTransactions {
-    let batches = this.batches.get(db);
+  /** Writes on this database waiting for a slot (sharedWrite). */
+  queuedWrites(db: Db): number {
+    return this.batchesOn(db, this.writeBatches, this.deps.writeBatches).queued;
+  }
+
+  private batchesOn(db: Db, kept = this.batches, limits = this.deps.batches): SharedTransactions {
+    let batches = kept.get(db);
     if (batches === undefined) {
-      batches = new SharedTransactions((alone) => this.transaction(db, alone), this.deps.batches);
-      this.batches.set(db, batches);
+      batches = new SharedTransactions((alone) => this.transaction(db, alone), limits);
+      kept.set(db, batches);
     }
     return batches;
   }

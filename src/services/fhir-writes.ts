@@ -17,7 +17,7 @@ import type { FhirServiceDeps } from './fhir-service.js';
 import { answerHeaders, fhirBase as baseOf, toResult, versionHeaders, type FhirResult } from './fhir-result.js';
 import { noticeNarrowing } from './narrowing-notices.js';
 import type { OverdueDoseDeps } from './overdue-dose-tasks.js';
-import { createPatient, hasStatement, lockPatientIdentity, updatePatient, type PatientRestDeps } from './patient-rest.js';
+import { createdPatientKey, createPatient, hasStatement, lockPatientIdentity, updatePatient, type PatientRestDeps } from './patient-rest.js';
 import { scanDisclosed } from './search-service.js';
 import { isHubTask, updateFollowUp, type TaskRestDeps } from './task-rest.js';
 import { noticeWithdrawal } from './withdrawal-notices.js';
@@ -64,6 +64,12 @@ export async function createResource(
     }
     criteria = { ...parsed.request, count: 2 };
   }
+  if (criteria === undefined && checked.resource.resourceType === 'Patient') {
+    // One Patient per NHS number, whoever can see it: a Patient is the caller's statement (see patient-rest.ts). It
+    // writes about that one Patient, so creates of different NHS numbers may share a transaction (AuditRecorder.sharedWrite).
+    const patient = checked.resource as Patient;
+    return deps.audit.sharedWrite(deps.db, createdPatientKey(patient), (tx) => createPatient(patientDeps(deps), tx, principal, meta, patient));
+  }
   return deps.audit.transaction(deps.db, async (tx) => {
     // The registry is read where a decision needs it: a Patient's create is the caller's statement, and decides nothing.
     let read: DisclosureContext | undefined;
@@ -105,7 +111,6 @@ export async function createResource(
         return { status: 200, ...(body === undefined ? {} : { body }), headers: { ...answerHeaders(existing), Location: location } };
       }
     }
-    // One Patient per NHS number, whoever can see it: a Patient is the caller's statement (see patient-rest.ts).
     if (checked.resource.resourceType === 'Patient') return createPatient(patientDeps(deps), tx, principal, meta, checked.resource as Patient);
     const ctx = await context();
     const row = await storeCreated(deps, tx, principal, checked.resource);

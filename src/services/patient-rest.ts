@@ -26,11 +26,25 @@ export interface PatientRestDeps extends PatientStatementDeps {
   fhirBase: string;
 }
 
-/** POST /fhir/Patient (after any If-None-Exist found nothing of the caller's own). */
+/** The identity lock a create of this Patient takes first (lockIdentity's key): its NHS number's, if it has a valid one. */
+export function createdPatientKey(body: Patient): string | undefined {
+  const nhs = nhsNumberOf(body);
+  return typeof nhs === 'string' ? nhsNumberKey(nhs) : undefined;
+}
+
+function nhsNumberKey(nhs: string): string {
+  return `Patient|${NHS_NUMBER_SYSTEM}|${nhs}`;
+}
+
+/**
+ * POST /fhir/Patient (after any If-None-Exist found nothing of the caller's
+ * own). It writes only about the Patient of its NHS number, or a new one, and
+ * takes that number's identity lock (createdPatientKey) before anything else.
+ */
 export async function createPatient(deps: PatientRestDeps, tx: Tx, principal: Principal, meta: RequestMeta, body: Patient): Promise<FhirResult> {
   const nhs = nhsNumberOf(body);
   if (nhs === false) return refuse(deps, tx, principal, meta, 'create', 'the NHS number is not ten digits with a valid modulus-11 check digit');
-  if (nhs !== undefined) await lockIdentity(tx, `Patient|${NHS_NUMBER_SYSTEM}|${nhs}`);
+  if (nhs !== undefined) await lockIdentity(tx, nhsNumberKey(nhs));
   const found = nhs === undefined ? undefined : await findByIdentifier(tx, 'Patient', NHS_NUMBER_SYSTEM, nhs);
   const id = found?.id ?? randomUUID();
   const stated = await statePatient(deps, tx, principal, meta, { id, found }, body, 'merge');
@@ -55,7 +69,7 @@ export async function lockPatientIdentity(tx: Tx, id: string): Promise<void> {
   const nhs = stored === undefined ? undefined : nhsNumberOf(contentForRules(stored.content) as Patient);
   // A Patient without an NHS number, or an id the hub does not hold, takes a lock of its id instead: the same
   // statements whatever the id, so their cost does not tell a held id from an unknown one.
-  await lockIdentity(tx, typeof nhs === 'string' ? `Patient|${NHS_NUMBER_SYSTEM}|${nhs}` : `Patient|id|${id}`);
+  await lockIdentity(tx, typeof nhs === 'string' ? nhsNumberKey(nhs) : `Patient|id|${id}`);
 }
 
 /** Has this organisation said anything about the Patient (it may then restate it with PUT)? */

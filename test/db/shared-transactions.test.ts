@@ -3,6 +3,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AuditRequester } from '../../src/audit/audit-event.js';
 import { denialStatements } from '../../src/db/alert-queries.js';
 import { rawRows, type Db, type Tx } from '../../src/db/database.js';
+import { lockIdentity } from '../../src/db/ingest-queries.js';
+import { readCurrent, writeVersion } from '../../src/db/resource-queries.js';
+import { seal } from '../../src/db/undisclosed.js';
 import { AuditRecorder } from '../../src/services/audit-recorder.js';
 import { SharedTransactions } from '../../src/services/shared-transactions.js';
 import { openTestDatabase, type TestDatabase } from '../support/database.js';
@@ -21,7 +24,7 @@ beforeAll(async () => {
   database = await openTestDatabase();
   db = database.db;
   // One slot: whatever comes while a batch runs waits, and goes out in the next one.
-  recorder = new AuditRecorder({ hubBaseUrl: 'https://hub.test', clock: () => new Date(), batches: { slots: 1, max: 32 } });
+  recorder = new AuditRecorder({ hubBaseUrl: 'https://hub.test', clock: () => new Date(), batches: { slots: 1, max: 32 }, writeBatches: { slots: 1, max: 32 } });
 });
 
 afterAll(async () => {
@@ -172,5 +175,70 @@ describe('read-only work sharing a transaction', () => {
     const alone = <T,>(w: (tx: Tx) => Promise<T>): Promise<T> => recorder.transaction(db, w);
     expect(() => new SharedTransactions(alone, { slots: 0, max: 8 })).toThrow(/at least one slot/);
     expect(() => new SharedTransactions(alone, { slots: 1, max: 0 })).toThrow(/at least one slot/);
+  });
+});
+
+describe('writes sharing a transaction', () => {
+  /** A write-like work: notes when it started and its transaction, takes its identity's lock, writes one AuditEvent. */
+  function keyed(label: string, key: string | undefined, started: string[], before?: Promise<void>) {
+    return async (tx: Tx): Promise<Ran> => {
+      started.push(label);
+      if (key !== undefined) await lockIdentity(tx, key);
+      if (before !== undefined) await before;
+      return work(label, [])(tx);
+    };
+  }
+
+  it('never puts two works of one identity in a batch, and runs a batch in the order of its identities', async () => {
+    const started: string[] = [];
+    const queued: [string, string | undefined][] = [
+      ['c1', 'shared-write|c'],
+      ['none', undefined],
+      ['a', 'shared-write|a'],
+      ['c2', 'shared-write|c'],
+      ['b', 'shared-write|b'],
+    ];
+    const { first, rest } = await behindOne(
+      (held) => recorder.sharedWrite(db, 'shared-write|m', keyed('m', 'shared-write|m', started, held)),
+      () => queued.map(([label, key]) => recorder.sharedWrite(db, key, keyed(label, key, started))),
+    );
+    const ran = new Map(rest.map((r) => (r.status === 'fulfilled' ? (r.value as Ran) : undefined)).map((r) => [r?.label, r?.txid]));
+    // The first batch takes every work but the second of identity c, in the order of their identities; that one runs next.
+    expect(started).toEqual(['m', 'none', 'a', 'b', 'c1', 'c2']);
+    expect(new Set(['none', 'a', 'b', 'c1'].map((l) => ran.get(l))).size).toBe(1);
+    expect(ran.get('c2')).not.toBe(ran.get('c1'));
+    expect(ran.get('c2')).not.toBe(first.txid);
+    expect(ran.get('c1')).not.toBe(first.txid);
+    expect(recorder.queuedWrites(db)).toBe(0);
+  });
+
+  it("one work's failure is its own: what the others wrote is stored once, from transactions of their own", async () => {
+    const id = `shared-write-${Date.now()}`;
+    const writing = async (tx: Tx): Promise<string> => {
+      const txid = await currentTransaction(tx);
+      const row = { type: 'Patient', id, versionId: 1, lastUpdated: new Date(), sourceOrg: 'R9M', content: seal({ resourceType: 'Patient', id }) };
+      await writeVersion(tx, row);
+      return txid;
+    };
+    const failing = async (tx: Tx): Promise<string> => {
+      await currentTransaction(tx);
+      throw new Error('this write could not be made');
+    };
+    const { rest } = await behindOne(
+      (held) => recorder.sharedWrite(db, undefined, async (tx) => {
+        await held;
+        return currentTransaction(tx);
+      }),
+      () => [recorder.sharedWrite(db, `Patient|id|${id}`, writing), recorder.sharedWrite(db, 'shared-write|failing', failing)],
+    );
+    const [wrote, failed] = rest;
+    expect(failed?.status === 'rejected' ? String(failed.reason) : '').toMatch(/could not be made/);
+    expect(wrote?.status).toBe('fulfilled');
+    const stored = await readCurrent(db, 'Patient', id);
+    expect(stored?.versionId).toBe(1);
+    const [history] = await rawRows<{ n: number; xmin: string }>(db, sql`select count(*)::int as n, min(xmin::text) as xmin from resource_history where type = 'Patient' and id = ${id}`);
+    expect(history?.n).toBe(1);
+    // Committed by the transaction the work answered from: its own, the second time.
+    expect(history?.xmin).toBe(wrote?.status === 'fulfilled' ? wrote.value : undefined);
   });
 });

@@ -82,6 +82,8 @@ export async function startTestHub(
     maxInFlight?: number;
     /** How reads share transactions (default: the hub's). */
     readBatches?: HubOptions['readBatches'];
+    /** How writes share transactions (default: the hub's). */
+    writeBatches?: HubOptions['writeBatches'];
   } = {},
 ): Promise<TestHub> {
   const database = await openTestDatabase(options.pool);
@@ -127,6 +129,7 @@ export async function startTestHub(
     ...(options.subscriptions === undefined ? {} : { subscriptions: options.subscriptions }),
     ...(options.maxInFlight === undefined ? {} : { maxInFlight: options.maxInFlight }),
     ...(options.readBatches === undefined ? {} : { readBatches: options.readBatches }),
+    ...(options.writeBatches === undefined ? {} : { writeBatches: options.writeBatches }),
   });
   server?.on('request', hub.app);
   const agent = request(hub.app);

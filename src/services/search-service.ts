@@ -72,7 +72,6 @@ export async function searchDisclosed(
   return namesItsRecords(search) ? deps.audit.shared(deps.db, work) : deps.audit.transaction(deps.db, work);
 }
 
-
 /** Whose scan it is: a context already read in the transaction, or a caller whose context is read with the first batch. */
 export type ScanRequester = { ctx: DisclosureContext } | { principal: Principal; overrideReason: string | undefined };
 

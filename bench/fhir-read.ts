@@ -7,7 +7,7 @@ import { upsertClient, upsertOrganisation } from '../src/db/registry-queries.js'
 import { SYSTEMS } from '../src/fhir/systems.js';
 import { withBenchDatabase, type BenchDatabase } from './support/bench-database.js';
 import type { Benchmark, BenchContext } from './support/benchmark.js';
-import { auditTotals, describeSetting, drainAuditQueue, ourPids, queueLength } from './support/hub-db.js';
+import { auditTotals, clientBackends, describeSetting, drainAuditQueue, ourPids, queueLength } from './support/hub-db.js';
 import { startHubProcess, type HubProcess } from './support/hub-process.js';
 import { runHttpLoad } from './support/http-load.js';
 import { drivePgClients, inPgTransaction, openPgClients } from './support/pg-load.js';
@@ -28,6 +28,7 @@ const ORGANISATION = { code: 'BENCH-GP', system: SYSTEMS.localOrg, type: 'gp', n
 const PURPOSE = 'direct-care';
 const CLIENT = { id: 'bench-reader', scopes: ['system/Patient.rs'], purposes: [PURPOSE] };
 const RAW_AUDIT_TABLE = 'bench_raw_audit';
+const BASELINE_APPLICATION = 'hubbench-baseline';
 
 export async function benchFhirRead(context: BenchContext): Promise<void> {
   const { options, signal, log, out } = context;
@@ -53,7 +54,7 @@ export async function benchFhirRead(context: BenchContext): Promise<void> {
     const template = await auditTemplate(control, hub, token, ids[0] ?? '');
     const auditBytes = Buffer.byteLength(JSON.stringify(template));
 
-    const raw = await openPgClients(database.url, CONNECTIONS, 'hubbench-baseline');
+    const raw = await openPgClients(database.url, CONNECTIONS, BASELINE_APPLICATION);
     cleanup.defer('close baseline connections', () => raw.close());
 
     const pickId = (): string => ids[Math.floor(Math.random() * ids.length)] ?? '';
@@ -120,6 +121,10 @@ export async function benchFhirRead(context: BenchContext): Promise<void> {
       afterRun,
       ourPids: () => ourPids(control, hub, options.adminUrl),
       scenarioPid: hub.pid,
+      servers: {
+        baseline: async () => ({ process: [process.pid], database: await clientBackends(control, { application: BASELINE_APPLICATION }) }),
+        scenario: async () => ({ process: [hub.pid], database: await clientBackends(control) }),
+      },
       signal,
       log,
     });

@@ -6,7 +6,7 @@ import { demoClients, demoOrganisations, type ClientRecord } from '../src/demo/w
 import { SYSTEMS } from '../src/fhir/systems.js';
 import { withBenchDatabase, type BenchDatabase } from './support/bench-database.js';
 import type { Benchmark, BenchContext } from './support/benchmark.js';
-import { describeSetting, drainAuditQueue, ourPids } from './support/hub-db.js';
+import { clientBackends, describeSetting, drainAuditQueue, ourPids } from './support/hub-db.js';
 import { startHubProcess } from './support/hub-process.js';
 import { runHttpLoad } from './support/http-load.js';
 import { ingestFormats, UniqueValues } from './support/ingest-formats.js';
@@ -14,7 +14,7 @@ import { median } from './support/load.js';
 import { runPairs, type LoadSide, type PairResult } from './support/pairs.js';
 import { messageAsTransaction, peerFromEnv, peerHeaders, preloadPeer, type PeerOperation, type PeerServer } from './support/peer-server.js';
 import { preloadChildren } from './support/preload.js';
-import { formatPairReport, table } from './support/report.js';
+import { formatPairReport, serverCpuText, table } from './support/report.js';
 import { nhsNumbers, seededRandom, syntheticChild } from './support/synthetic.js';
 import { requestAccessToken } from './support/token.js';
 
@@ -147,6 +147,10 @@ export async function benchPeer(context: BenchContext): Promise<void> {
         },
         ourPids: async () => [...(await ourPids(control, hub, options.adminUrl)), ...(await peerPids(control, peer))],
         scenarioPid: hub.pid,
+        servers: {
+          scenario: async () => ({ process: [hub.pid], database: await clientBackends(control) }),
+          baseline: async () => ({ process: peer.pids, database: peer.database === undefined ? [] : await clientBackends(control, { database: peer.database }) }),
+        },
         signal,
         log,
       });
@@ -181,9 +185,15 @@ export async function benchPeer(context: BenchContext): Promise<void> {
         median(pairs.map((p) => p.scenario.figures.perSecond)).toFixed(1),
         median(pairs.map((p) => p.baseline.figures.perSecond)).toFixed(1),
         `${median(ratios).toFixed(2)} (${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)})`,
+        serverCpuText(pairs.map((p) => p.scenario.server)),
+        serverCpuText(pairs.map((p) => p.baseline.server)),
       ];
     });
-    for (const line of table(['operation', 'hub req/s', `${peer.name} req/s`, `hub ÷ ${peer.name} (min–max)`], rows)) out(line);
+    const header = ['operation', 'hub req/s', `${peer.name} req/s`, `hub ÷ ${peer.name} (min–max)`, 'hub CPU/op', `${peer.name} CPU/op`];
+    for (const line of table(header, rows)) out(line);
+    out('');
+    out(`CPU/op: median over the pairs of the server's own processes + the PostgreSQL backends serving its database, in ms per answered request (/proc utime+stime)`);
+    out(`  the hub: its process; ${peer.name}: the processes PEER_PIDS names (${peer.pids.length === 0 ? 'none given' : peer.pids.join(', ')})${peer.database === undefined ? ", its database's backends not counted (no PEER_DATABASE)" : ''}`);
   });
 }
 

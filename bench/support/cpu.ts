@@ -111,3 +111,23 @@ export function processCpuMsBetween(before: CpuSample | undefined, after: CpuSam
   if (start === undefined || end === undefined) return undefined;
   return ((end - start) * 1000) / TICKS_PER_SECOND;
 }
+
+/**
+ * CPU milliseconds a set of processes spent between two samples; undefined
+ * off Linux or when none of them was seen at the end (an empty set spent 0).
+ * A process seen only at the end started during the window and spent all
+ * its time inside it.
+ */
+export function cpuMsBetween(before: CpuSample | undefined, after: CpuSample | undefined, pids: Iterable<number>): number | undefined {
+  if (before === undefined || after === undefined) return undefined;
+  let ticks = 0;
+  // No processes at all spent nothing (a server whose database no connection was open to).
+  let seen = [...pids].length === 0;
+  for (const pid of new Set(pids)) {
+    const end = after.perPid.get(pid);
+    if (end === undefined) continue;
+    seen = true;
+    ticks += end - (before.perPid.get(pid) ?? 0);
+  }
+  return seen ? (ticks * 1000) / TICKS_PER_SECOND : undefined;
+}

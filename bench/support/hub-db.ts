@@ -65,6 +65,21 @@ export async function ourPids(control: pg.Client, hub: HubProcess, adminUrl: str
   return [...pids, ...backends, ...(postmaster === undefined ? [] : [postmaster])];
 }
 
+/**
+ * The client backends on the bench's server of a database (the bench's own
+ * when none is named): those of connections named `application`, or of every
+ * connection but the bench's own (named hubbench-…) when none is given.
+ */
+export async function clientBackends(control: pg.Client, of: { database?: string; application?: string } = {}): Promise<number[]> {
+  const rows = await control.query<{ pid: number }>(
+    `select pid from pg_stat_activity
+      where datname = coalesce($1, current_database()) and backend_type = 'client backend'
+        and (case when $2::text is null then application_name not like 'hubbench%' else application_name = $2 end)`,
+    [of.database ?? null, of.application ?? null],
+  );
+  return rows.rows.map((r) => r.pid);
+}
+
 export function redact(url: string): string {
   const parsed = new URL(url);
   if (parsed.password !== '') parsed.password = '***';

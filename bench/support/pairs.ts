@@ -1,4 +1,4 @@
-import { othersShare, processCpuMsBetween, sampleCpu } from './cpu.js';
+import { cpuMsBetween, othersShare, processCpuMsBetween, sampleCpu, type CpuSample } from './cpu.js';
 import type { LoadFigures } from './load.js';
 
 // BENCH.md rule 1: baseline, scenario, baseline, scenario ... in one run, so
@@ -18,6 +18,20 @@ export interface MeasuredRun {
   othersShare: number | undefined;
   /** CPU ms the scenario's own process (plan.scenarioPid) spent per completed operation. */
   cpuMsPerOp?: number | undefined;
+  /** CPU ms per completed operation of the side's server processes and of its database backends (plan.servers). */
+  server?: ServerCpu | undefined;
+}
+
+/** The processes serving one side: the server's own, and the PostgreSQL backends serving its database. */
+export interface ServerPids {
+  process: readonly number[];
+  database: readonly number[];
+}
+
+/** CPU ms per completed operation, as ServerPids splits it; undefined where /proc could not tell. */
+export interface ServerCpu {
+  processMsPerOp: number | undefined;
+  databaseMsPerOp: number | undefined;
 }
 
 export interface PairResult {
@@ -42,6 +56,12 @@ export interface PairPlan {
   ourPids(): Promise<number[]>;
   /** The process serving the scenario (the hub), whose CPU per operation is reported. */
   scenarioPid?: number;
+  /**
+   * Each side's server processes and database backends, asked for at the end
+   * of each of its runs, whose CPU per operation is reported (for two servers
+   * compared side by side, what each spends on an operation).
+   */
+  servers?: Record<SideName, () => Promise<ServerPids>>;
   signal: AbortSignal;
   log: (line: string) => void;
 }
@@ -68,11 +88,26 @@ async function measure(plan: PairPlan, side: SideName, pair: number): Promise<Me
   const other = share === undefined ? 'n/a' : `${(share * 100).toFixed(1)} %`;
   const cpuMs = side === 'scenario' && plan.scenarioPid !== undefined ? processCpuMsBetween(before, after, plan.scenarioPid) : undefined;
   const cpuMsPerOp = cpuMs === undefined || figures.completed === 0 ? undefined : cpuMs / figures.completed;
+  const server = plan.servers === undefined ? undefined : serverCpu(before, after, await plan.servers[side](), figures.completed);
   plan.log(
     `  pair ${pair} ${side} (${load.label}): ${figures.perSecond.toFixed(1)} ${load.unit}, ` +
       `p50 ${figures.p50Ms.toFixed(2)} ms, p99 ${figures.p99Ms.toFixed(2)} ms, other CPU ${other}` +
-      (cpuMsPerOp === undefined ? '' : `, hub CPU ${cpuMsPerOp.toFixed(2)} ms per operation`),
+      (cpuMsPerOp === undefined ? '' : `, hub CPU ${cpuMsPerOp.toFixed(2)} ms per operation`) +
+      (server === undefined ? '' : `, server CPU per operation ${msText(server.processMsPerOp)} + database ${msText(server.databaseMsPerOp)}`),
   );
   await plan.afterRun?.(side, figures);
-  return { figures, othersShare: share, cpuMsPerOp };
+  return { figures, othersShare: share, cpuMsPerOp, server };
+}
+
+function serverCpu(before: CpuSample | undefined, after: CpuSample | undefined, pids: ServerPids, completed: number): ServerCpu {
+  const perOp = (list: readonly number[]): number | undefined => {
+    const ms = cpuMsBetween(before, after, list);
+    return ms === undefined || completed === 0 ? undefined : ms / completed;
+  };
+  return { processMsPerOp: perOp(pids.process), databaseMsPerOp: perOp(pids.database) };
+}
+
+/** "0.42 ms", or "n/a" where /proc could not tell. */
+function msText(ms: number | undefined): string {
+  return ms === undefined ? 'n/a' : `${ms.toFixed(2)} ms`;
 }

@@ -1,5 +1,5 @@
 import { median } from './load.js';
-import type { PairResult } from './pairs.js';
+import type { PairResult, ServerCpu } from './pairs.js';
 
 /** BENCH.md rule 6: a pair where other processes took more than this is flagged. */
 export const OTHERS_FLAG = 0.1;
@@ -71,8 +71,29 @@ export function formatPairReport(report: PairReport): string[] {
     ...(cpu.length === 0
       ? []
       : [`hub process CPU per ${s} operation: median ${median(cpu).toFixed(2)} ms (min–max ${Math.min(...cpu).toFixed(2)}–${Math.max(...cpu).toFixed(2)}; /proc utime+stime ÷ answered requests)`]),
+    ...serverLines(report),
     flagged.length === 0
       ? `other processes' CPU ≤ ${OTHERS_FLAG * 100} % in every run`
       : `! other processes' CPU > ${OTHERS_FLAG * 100} % in pair(s) ${flagged.map((p) => p.pair).join(', ')}: treat those ratios with care`,
   ];
+}
+
+/** The median CPU per operation of each side's server and its database backends, when the pairs measured them. */
+function serverLines(report: PairReport): string[] {
+  const side = (label: string, servers: readonly (ServerCpu | undefined)[]): string | undefined => {
+    if (servers.every((v) => v === undefined)) return undefined;
+    return `  ${label}: ${serverCpuText(servers)}`;
+  };
+  const lines = [side(report.baselineLabel, report.pairs.map((p) => p.baseline.server)), side(report.scenarioLabel, report.pairs.map((p) => p.scenario.server))];
+  const shown = lines.filter((l): l is string => l !== undefined);
+  return shown.length === 0 ? [] : ['CPU per operation, median over the pairs: server processes + PostgreSQL backends serving its database (/proc utime+stime)', ...shown];
+}
+
+/** "process + database ms" per operation, each the median over the pairs that could tell. */
+export function serverCpuText(servers: readonly (ServerCpu | undefined)[]): string {
+  const mid = (values: (number | undefined)[]): string => {
+    const known = values.filter((v): v is number => v !== undefined);
+    return known.length === 0 ? 'n/a' : median(known).toFixed(2);
+  };
+  return `${mid(servers.map((s) => s?.processMsPerOp))} + ${mid(servers.map((s) => s?.databaseMsPerOp))} ms`;
 }

@@ -139,3 +139,28 @@ describe('hub audit verify', () => {
     expect(report).toMatchObject({ ok: true, size: 38 });
   });
 });
+
+describe('stored AuditEvents', () => {
+  /** Whether this server can compress with LZ4 (PGlite and servers built without it cannot). */
+  async function hasLz4(): Promise<boolean> {
+    return db.transaction(async (tx) => {
+      try {
+        await tx.execute(sql`savepoint probe`);
+        await tx.execute(sql`create temporary table lz4_probe (j jsonb compression lz4) on commit drop`);
+        return true;
+      } catch (err) {
+        if ((err as { cause?: { code?: string } }).cause?.code !== '0A000') throw err;
+        await tx.execute(sql`rollback to savepoint probe`);
+        return false;
+      }
+    });
+  }
+
+  it('are compressed with LZ4 where the server has it, else with its default', async () => {
+    const rows = await rawRows<{ method: string | null }>(db, sql`select pg_column_compression(event) as method from audit_event`);
+    const methods = new Set(rows.map((r) => r.method).filter((m) => m !== null));
+    // Every event is 2-3 kB of JSON: large enough to be compressed.
+    expect(methods.size).toBe(1);
+    expect([...methods]).toEqual([(await hasLz4()) ? 'lz4' : 'pglz']);
+  });
+});

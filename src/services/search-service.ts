@@ -65,11 +65,21 @@ export async function searchDisclosed(
     });
     return { status: 200, body: searchBundle(deps, type, params, search, shown, withIncluded, next) };
   };
-  // Like a read by id, a search writes nothing but its audit. One whose criteria name the records (by id or
-  // identifier) reads a few, and shares its transaction with the reads and such searches that came with it
-  // (shared-transactions.ts). Any other has one of its own: it may scan thousands of candidates, and what shared
-  // its transaction would wait for the whole scan.
-  return namesItsRecords(search) ? deps.audit.shared(deps.db, work) : deps.audit.transaction(deps.db, work);
+  // Like a read by id, a search writes nothing but its audit. One whose criteria name the records reads a few, and
+  // shares its transaction with the reads and such searches that came with it (shared-transactions.ts). Any other
+  // has one of its own: it may scan thousands of candidates, and what shared its transaction would wait for the
+  // whole scan.
+  return readsFew(search) ? deps.audit.shared(deps.db, work) : deps.audit.transaction(deps.db, work);
+}
+
+/**
+ * Whether a search's candidates are the few records its criteria name: by `_id`, or by an `identifier` criterion
+ * whose every alternative gives a system. An identifier without a system matches its value in any system (a local
+ * number, a reference number), and how many records hold it is known only once they are all read.
+ */
+function readsFew(search: SearchRequest): boolean {
+  if (!namesItsRecords(search)) return false;
+  return search.ids !== undefined || search.identifiers.some((alternatives) => alternatives.every((a) => a.system !== undefined));
 }
 
 /** Whose scan it is: a context already read in the transaction, or a caller whose context is read with the first batch. */

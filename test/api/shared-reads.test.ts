@@ -123,11 +123,15 @@ describe("reads sharing a transaction with another organisation's", () => {
     expect(JSON.stringify(together[7]).replaceAll(HELD, '<nhs>')).toBe(JSON.stringify(together[8]).replaceAll(UNKNOWN, '<nhs>'));
   });
 
-  it('leave out a search whose criteria do not name its records: it has a transaction of its own', async () => {
+  it.each([
+    ['whose criteria do not name its records', () => `/fhir/Observation?patient=Patient/${id}`, () => [observationId], 'scan-reference'],
+    // An identifier without a system may be held by any number of records, in any system.
+    ['by an identifier without a system', () => `/fhir/Patient?identifier=${HELD}`, () => [id], 'scan-identifier'],
+  ])('leave out a search %s: it has a transaction of its own', async (_label, path, found, requestId) => {
     let open = (): void => undefined;
     const held = t.hub.audit.shared(t.database.db, () => new Promise<void>((resolve) => (open = resolve)));
-    const read = ask(asked[0] as Asked, 'beside-scan-read');
-    const scan = t.http.get(`/fhir/Observation?patient=Patient/${id}`).set('authorization', `Bearer ${owner}`).set('x-request-id', 'own-scan');
+    const read = ask(asked[0] as Asked, `beside-${requestId}`);
+    const scan = t.http.get(path()).set('authorization', `Bearer ${owner}`).set('x-request-id', requestId);
     const pending = Promise.all([read, scan]);
     for (let i = 0; i < 200 && t.hub.audit.queuedShared(t.database.db) < 1; i += 1) await new Promise((r) => setTimeout(r, 10));
     // Give the scan time to queue too, were it to share.
@@ -138,8 +142,8 @@ describe("reads sharing a transaction with another organisation's", () => {
     const [readAnswer, scanAnswer] = await pending;
     expect(readAnswer.status).toBe(200);
     expect(scanAnswer.status).toBe(200);
-    expect(((scanAnswer.body as Bundle).entry ?? []).map((e) => e.resource?.id)).toEqual([observationId]);
-    const [readEvents, scanEvents] = await Promise.all([eventsOf('beside-scan-read'), eventsOf('own-scan')]);
+    expect(((scanAnswer.body as Bundle).entry ?? []).map((e) => e.resource?.id)).toEqual(found());
+    const [readEvents, scanEvents] = await Promise.all([eventsOf(`beside-${requestId}`), eventsOf(requestId)]);
     expect(scanEvents.xmins.length).toBeGreaterThan(0);
     expect(new Set([...readEvents.xmins, ...scanEvents.xmins]).size).toBe(2);
   });

@@ -93,13 +93,58 @@ function extensionValueExists(extension: Record<string, unknown>): boolean | und
   return names.length === 0 ? false : exists(extension[names[0] as string]);
 }
 
+/** Not both: (a.exists() and b.exists()).not(), and a.empty() or b.empty(), where each is certain. */
+function notBoth(a: unknown, b: unknown): boolean | undefined {
+  const [x, y] = [exists(a), exists(b)];
+  if (x === false || y === false) return true;
+  return x === true && y === true ? false : undefined;
+}
+
+const NHS_NUMBER_SYSTEM = 'https://fhir.nhs.uk/Id/nhs-number';
+
+/**
+ * eyhub-pat-1 where it is certain: every identifier an object whose system is
+ * absent or a string, and each NHS number's value a string (an NHS number
+ * without a value, or anything stranger, is left to the engine).
+ */
+function nhsNumbersAreTenDigits(patient: Record<string, unknown>): boolean | undefined {
+  const identifiers = patient['identifier'];
+  if (identifiers === undefined) return true;
+  if (!Array.isArray(identifiers) || identifiers.length === 0 || !identifiers.every(isObject)) return undefined;
+  let holds = true;
+  for (const identifier of identifiers) {
+    const system = identifier['system'];
+    if (system === undefined) continue;
+    if (!isString(system)) return undefined;
+    if (system !== NHS_NUMBER_SYSTEM) continue;
+    const value = identifier['value'];
+    if (!isString(value)) return undefined;
+    holds &&= /^[0-9]{10}$/.test(value);
+  }
+  return holds;
+}
+
+/** ppc-2 to ppc-5 (R4 Consent): true wherever the Consent names its patient, else the expression decides. */
+function consentScope(code: string): [string, NativeInvariant] {
+  return [
+    `ppc-${String(['patient-privacy', 'research', 'adr', 'treatment'].indexOf(code) + 2)}`,
+    {
+      type: 'Consent',
+      expression: `patient.exists() or scope.coding.where(system='something' and code='${code}').exists().not()`,
+      holds: (c) => (exists(c['patient']) === true ? true : undefined),
+    },
+  ];
+}
+
 /**
  * The invariants met many times in every message (each extension, each
- * Bundle entry, each resource), in JavaScript: evaluating them as FHIRPath
- * was about two fifths of what remained of validation. Each is checked
- * against @medplum/core's FHIRPath engine over every fixture and mutations
- * of them (test/fhir/quick-accept.test.ts).
- * See: https://hl7.org/fhir/R4/extensibility.html#ext-1, https://hl7.org/fhir/R4/domainresource.html#invs, https://hl7.org/fhir/R4/bundle.html#invs
+ * Bundle entry, each resource, each item of a CAF's QuestionnaireResponse),
+ * in JavaScript: evaluating them as FHIRPath was about two fifths of what
+ * remained of validation, and a CAF's ~25 answered items each evaluated
+ * qrs-1. Each is checked against @medplum/core's FHIRPath engine over every
+ * fixture and mutations of them (test/fhir/quick-accept.test.ts).
+ * See: https://hl7.org/fhir/R4/extensibility.html#ext-1, https://hl7.org/fhir/R4/domainresource.html#invs, https://hl7.org/fhir/R4/bundle.html#invs,
+ * https://hl7.org/fhir/R4/questionnaireresponse.html#invs, https://hl7.org/fhir/R4/careplan.html#invs, https://hl7.org/fhir/R4/consent.html#invs
  */
 export const NATIVE_INVARIANTS: ReadonlyMap<string, NativeInvariant> = new Map<string, NativeInvariant>([
   [
@@ -171,6 +216,21 @@ export const NATIVE_INVARIANTS: ReadonlyMap<string, NativeInvariant> = new Map<s
         if (keys === undefined || !isString(b['type'])) return undefined;
         return new Set(keys).size === keys.length;
       },
+    },
+  ],
+  ['qrs-1', { type: 'QuestionnaireResponseItem', expression: '(answer.exists() and item.exists()).not()', holds: (i) => notBoth(i['answer'], i['item']) }],
+  ['cpl-3', { type: 'CarePlanActivity', expression: 'detail.empty() or reference.empty()', holds: (a) => notBoth(a['detail'], a['reference']) }],
+  ['ppc-1', { type: 'Consent', expression: 'policy.exists() or policyRule.exists()', holds: (c) => anyOf(exists(c['policy']), exists(c['policyRule'])) }],
+  consentScope('patient-privacy'),
+  consentScope('research'),
+  consentScope('adr'),
+  consentScope('treatment'),
+  [
+    'eyhub-pat-1',
+    {
+      type: 'Patient',
+      expression: "identifier.where(system = 'https://fhir.nhs.uk/Id/nhs-number').all(value.matches('^[0-9]{10}$'))",
+      holds: nhsNumbersAreTenDigits,
     },
   ],
   ['bdl-9', { type: 'Bundle', expression: "type = 'document' implies (identifier.system.exists() and identifier.value.exists())", holds: notDocument }],

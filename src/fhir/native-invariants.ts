@@ -1,4 +1,5 @@
 import { capitalize, getDataType } from '@medplum/core';
+import { SYSTEMS } from './systems.js';
 
 // Invariants of the R4 definitions as JavaScript predicates, for the quick
 // acceptance (quick-accept.ts): the ones met many times in every message
@@ -100,8 +101,6 @@ function notBoth(a: unknown, b: unknown): boolean | undefined {
   return x === true && y === true ? false : undefined;
 }
 
-const NHS_NUMBER_SYSTEM = 'https://fhir.nhs.uk/Id/nhs-number';
-
 /**
  * eyhub-pat-1 where it is certain: every identifier an object whose system is
  * absent or a string, and each NHS number's value a string (an NHS number
@@ -116,7 +115,7 @@ function nhsNumbersAreTenDigits(patient: Record<string, unknown>): boolean | und
     const system = identifier['system'];
     if (system === undefined) continue;
     if (!isString(system)) return undefined;
-    if (system !== NHS_NUMBER_SYSTEM) continue;
+    if (system !== SYSTEMS.nhsNumber) continue;
     const value = identifier['value'];
     if (!isString(value)) return undefined;
     holds &&= /^[0-9]{10}$/.test(value);
@@ -125,9 +124,9 @@ function nhsNumbersAreTenDigits(patient: Record<string, unknown>): boolean | und
 }
 
 /** ppc-2 to ppc-5 (R4 Consent): true wherever the Consent names its patient, else the expression decides. */
-function consentScope(code: string): [string, NativeInvariant] {
+function consentScope(key: string, code: string): [string, NativeInvariant] {
   return [
-    `ppc-${String(['patient-privacy', 'research', 'adr', 'treatment'].indexOf(code) + 2)}`,
+    key,
     {
       type: 'Consent',
       expression: `patient.exists() or scope.coding.where(system='something' and code='${code}').exists().not()`,
@@ -221,10 +220,10 @@ export const NATIVE_INVARIANTS: ReadonlyMap<string, NativeInvariant> = new Map<s
   ['qrs-1', { type: 'QuestionnaireResponseItem', expression: '(answer.exists() and item.exists()).not()', holds: (i) => notBoth(i['answer'], i['item']) }],
   ['cpl-3', { type: 'CarePlanActivity', expression: 'detail.empty() or reference.empty()', holds: (a) => notBoth(a['detail'], a['reference']) }],
   ['ppc-1', { type: 'Consent', expression: 'policy.exists() or policyRule.exists()', holds: (c) => anyOf(exists(c['policy']), exists(c['policyRule'])) }],
-  consentScope('patient-privacy'),
-  consentScope('research'),
-  consentScope('adr'),
-  consentScope('treatment'),
+  consentScope('ppc-2', 'patient-privacy'),
+  consentScope('ppc-3', 'research'),
+  consentScope('ppc-4', 'adr'),
+  consentScope('ppc-5', 'treatment'),
   [
     'eyhub-pat-1',
     {

@@ -1,7 +1,8 @@
-import { and, asc, desc, eq, sql, type SQL } from 'drizzle-orm';
+import { and, eq, sql, type SQL } from 'drizzle-orm';
 import type { SearchRequest } from '../fhir/search-request.js';
 import type { Db, Tx } from './database.js';
-import type { SearchCandidates, SearchQuery, SubjectNarrowing } from './resource-queries.js';
+import type { SearchCandidates, SubjectNarrowing } from './resource-queries.js';
+import { storedRows, type SearchQuery } from './stored-rows.js';
 import { beyondCursor, parameterConditions, withinBound } from './search-conditions.js';
 import { patientSources, resources, subjectFacts } from './schema/index.js';
 
@@ -72,11 +73,5 @@ export function searchPatients(
     ),
   );
   const keys = sql`select id from (${sql.join(parts, sql` union `)}) candidate order by lu ${direction}, id ${direction} limit ${limit}`;
-  const order = search.descending ? [desc(resources.lastUpdated), desc(resources.id)] : [asc(resources.lastUpdated), asc(resources.id)];
-  return db
-    .select()
-    .from(resources)
-    .where(and(eq(resources.type, 'Patient'), sql`${resources.id} in (${keys})`))
-    .orderBy(...order)
-    .limit(limit);
+  return storedRows(db, and(eq(resources.type, 'Patient'), sql`${resources.id} in (${keys})`), search.descending, limit);
 }

@@ -1,9 +1,10 @@
-import { and, asc, desc, eq, or, sql, type SQL } from 'drizzle-orm';
+import { and, desc, eq, or, sql, type SQL } from 'drizzle-orm';
 import { DISTRICT_PARAM, indexValues, isPublicType, RECIPIENT_PARAM } from '../fhir/resource-types.js';
 import { namesItsRecords, type SearchRequest } from '../fhir/search-request.js';
 import type { Db, Statement, Tx } from './database.js';
 import { afterCursor, parameterConditions, withinBound } from './search-conditions.js';
 import { searchPatients } from './patient-search-queries.js';
+import { storedRows, type SearchQuery } from './stored-rows.js';
 import { sendWrite } from './sent-writes.js';
 import { noteWritten } from './written-rows.js';
 import { keepSubjectFacts } from './subject-fact-queries.js';
@@ -143,10 +144,7 @@ export interface SubjectNarrowing {
   unrestricted: boolean;
 }
 
-/** The statement of a batch, built and not yet run: awaited, it runs as it is; the search runs it inside a statement that reads more with it (request-queries.ts). */
-export interface SearchQuery extends PromiseLike<StoredResource[]> {
-  toSQL(): { sql: string; params: unknown[] };
-}
+export type { SearchQuery } from './stored-rows.js';
 
 /**
  * One batch of a type-level search in keyset order. Fetches one row more
@@ -182,15 +180,7 @@ export function searchQuery(db: Db | Tx, search: SearchRequest, candidates: Sear
     where.push(ownStatement === undefined ? within : or(within, ownStatement));
   }
   where.push(afterCursor(search));
-  const order = search.descending
-    ? [desc(resources.lastUpdated), desc(resources.id)]
-    : [asc(resources.lastUpdated), asc(resources.id)];
-  return db
-    .select()
-    .from(resources)
-    .where(and(...where))
-    .orderBy(...order)
-    .limit(search.count + 1);
+  return storedRows(db, and(...where), search.descending, search.count + 1);
 }
 
 /** A Patient `organisation` has said something about (patient-source-queries.ts). */

@@ -1,6 +1,7 @@
 import type { SQL } from 'drizzle-orm';
 import type { Tx } from './database.js';
 import { composedStatement, type Statement } from './statement-names.js';
+import { sqlText } from './sql-text.js';
 import { beginWritten, endWritten } from './written-rows.js';
 
 // Writes whose answer nothing waits for, sent at once and waited for at the
@@ -46,11 +47,6 @@ function clientOf(tx: Tx): Client {
   return (tx as unknown as { session: { client: Client } }).session.client;
 }
 
-/** The statement's text and values as drizzle would send them. */
-function toQuery(tx: Tx, query: SQL): { sql: string; params: unknown[] } {
-  return (tx as unknown as { dialect: { sqlToQuery(q: SQL): { sql: string; params: unknown[] } } }).dialect.sqlToQuery(query);
-}
-
 /** Holds a pipelined connection's writes until the event loop turns, so that statements issued together share one socket write. */
 function corkUntilTurn(client: Client): void {
   const stream = client.pipeline === true ? client.connection?.stream : undefined;
@@ -73,7 +69,7 @@ function issue(tx: Tx, write: Write): Promise<{ rows: unknown[] }> {
     if (typeof client.pipeline !== 'boolean') return client.query(write.statement.text, write.values);
     return client.query({ name: write.statement.name, text: write.statement.text, values: write.values });
   }
-  const { sql, params } = toQuery(tx, write);
+  const { sql, params } = sqlText(tx, write);
   // On PostgreSQL each shape of write is prepared once per connection (statement-names.ts); PGlite runs the text.
   if (typeof client.pipeline !== 'boolean') return client.query(sql, params);
   const { name, text } = composedStatement('write', sql);

@@ -3,6 +3,7 @@ import { rawRows, type Db, type Tx } from './database.js';
 import { storedOf, type RawResource } from './disclosure-queries.js';
 import type { StoredResource } from './resource-queries.js';
 import { resources } from './schema/index.js';
+import { sqlText } from './sql-text.js';
 
 /** The statement of a search's batch, built and not yet run: awaited, it runs as it is; the search runs it inside a statement that reads more with it (request-queries.ts). */
 export interface SearchQuery extends PromiseLike<StoredResource[]> {
@@ -26,7 +27,7 @@ export function storedRows(db: Db | Tx, where: SQL | undefined, descending: bool
   const direction = sql.raw(descending ? 'desc' : 'asc');
   const query = sql`select ${STORED_COLUMNS} from ${resources} where ${where ?? sql`true`} order by ${resources.lastUpdated} ${direction}, ${resources.id} ${direction} limit ${limit}`;
   return {
-    toSQL: () => (db as unknown as { dialect: { sqlToQuery(q: SQL): { sql: string; params: unknown[] } } }).dialect.sqlToQuery(query),
+    toSQL: () => sqlText(db, query),
     then: (onfulfilled, onrejected) =>
       rawRows<RawResource>(db, query)
         .then((rows) => rows.map(storedOf))

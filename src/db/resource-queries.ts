@@ -1,10 +1,11 @@
-import { and, desc, eq, or, sql, type SQL } from 'drizzle-orm';
+import { and, desc, eq, sql } from 'drizzle-orm';
 import { DISTRICT_PARAM, indexValues, isPublicType, RECIPIENT_PARAM } from '../fhir/resource-types.js';
 import { namesItsRecords, type SearchRequest } from '../fhir/search-request.js';
 import type { Db, Statement, Tx } from './database.js';
 import { afterCursor, parameterConditions, withinBound } from './search-conditions.js';
 import { searchPatients } from './patient-search-queries.js';
 import { storedRows, type SearchQuery } from './stored-rows.js';
+import { allOf, anyOf, fragment, namesOf, rawFragment, type Fragment } from './sql-fragment.js';
 import { sendWrite } from './sent-writes.js';
 import { noteWritten } from './written-rows.js';
 import { keepSubjectFacts } from './subject-fact-queries.js';
@@ -146,6 +147,11 @@ export interface SubjectNarrowing {
 
 export type { SearchQuery } from './stored-rows.js';
 
+const R = namesOf(resources);
+const TOKENS = namesOf(resourceTokens).table;
+const REFERENCES = namesOf(resourceReferences).table;
+const SOURCES = namesOf(patientSources).table;
+
 /**
  * One batch of a type-level search in keyset order. Fetches one row more
  * than asked for, to know whether there are more.
@@ -161,51 +167,51 @@ export function searchQuery(db: Db | Tx, search: SearchRequest, candidates: Sear
   // A Patient the requester has said something about may be answered with its own statement (disclosure-service.ts):
   // it is a candidate whoever wrote the Patient's versions, and its time is the statement's, checked in memory.
   const ownStatement = search.resourceType === 'Patient' ? saidBy(candidates.own) : undefined;
-  const where: (SQL | undefined)[] = [
-    eq(resources.type, search.resourceType),
+  const where: (Fragment | undefined)[] = [
+    fragment`${R.type} = ${search.resourceType}`,
     isPublicType(search.resourceType)
       ? undefined
-      : or(
-          eq(resources.sourceOrg, candidates.own),
+      : anyOf(
+          fragment`${R.sourceOrg} = ${candidates.own}`,
           candidates.sourceOrgs.length === 0
             ? undefined
-            : and(sql`${resources.sourceOrgs} && ${sql.param([...candidates.sourceOrgs])}::text[]`, inCatchment(search.resourceType, candidates.districts)),
+            : allOf(fragment`${R.sourceOrgs} && ${[...candidates.sourceOrgs]}::text[]`, inCatchment(search.resourceType, candidates.districts)),
           candidates.addressed === undefined ? undefined : addressedTo(candidates.addressed),
           ownStatement,
         ),
   ];
   where.push(...parameterConditions(search));
   for (const bound of search.lastUpdated) {
-    const within = withinBound(bound, resources.lastUpdated);
-    where.push(ownStatement === undefined ? within : or(within, ownStatement));
+    const within = withinBound(bound, R.lastUpdated);
+    where.push(ownStatement === undefined ? within : anyOf(within, ownStatement));
   }
   where.push(afterCursor(search));
-  return storedRows(db, and(...where), search.descending, search.count + 1);
+  return storedRows(db, allOf(...where), search.descending, search.count + 1);
 }
 
 /** A Patient `organisation` has said something about (patient-source-queries.ts). */
-function saidBy(organisation: string): SQL {
-  return sql`exists (select 1 from ${patientSources} s where s.patient_id = ${resources.id} and s.organisation = ${organisation})`;
+function saidBy(organisation: string): Fragment {
+  return fragment`exists (select 1 from ${SOURCES} s where s.patient_id = ${R.id} and s.organisation = ${organisation})`;
 }
 
 /** Written by `writer` and naming `recipient` among the organisations it is addressed to. */
-function addressedTo(addressed: { writer: string; recipient: string }): SQL | undefined {
-  return and(
-    eq(resources.sourceOrg, addressed.writer),
-    sql`exists (select 1 from ${resourceTokens} a where a.type = ${resources.type} and a.id = ${resources.id} and a.param = ${RECIPIENT_PARAM} and a.value = ${addressed.recipient})`,
+function addressedTo(addressed: { writer: string; recipient: string }): Fragment | undefined {
+  return allOf(
+    fragment`${R.sourceOrg} = ${addressed.writer}`,
+    fragment`exists (select 1 from ${TOKENS} a where a.type = ${R.type} and a.id = ${R.id} and a.param = ${RECIPIENT_PARAM} and a.value = ${addressed.recipient})`,
   );
 }
 
 /** The record's subject (itself, for a Patient) has an address in one of the districts. */
-function inCatchment(type: string, districts: readonly string[] | undefined): SQL | undefined {
+function inCatchment(type: string, districts: readonly string[] | undefined): Fragment | undefined {
   if (districts === undefined) return undefined;
-  if (districts.length === 0) return sql`false`;
-  const list = sql.param([...districts]);
+  if (districts.length === 0) return rawFragment('false');
+  const list = [...districts];
   if (type === 'Patient') {
-    return sql`exists (select 1 from ${resourceTokens} d where d.type = 'Patient' and d.id = ${resources.id} and d.param = ${DISTRICT_PARAM} and d.value = any(${list}::text[]))`;
+    return fragment`exists (select 1 from ${TOKENS} d where d.type = 'Patient' and d.id = ${R.id} and d.param = ${DISTRICT_PARAM} and d.value = any(${list}::text[]))`;
   }
-  return sql`exists (select 1 from ${resourceReferences} p join ${resourceTokens} d on d.type = 'Patient' and d.param = ${DISTRICT_PARAM}
-    and d.id = split_part(p.target, '/', 2) where p.type = ${resources.type} and p.id = ${resources.id} and p.param = 'patient' and d.value = any(${list}::text[]))`;
+  return fragment`exists (select 1 from ${REFERENCES} p join ${TOKENS} d on d.type = 'Patient' and d.param = ${DISTRICT_PARAM}
+    and d.id = split_part(p.target, '/', 2) where p.type = ${R.type} and p.id = ${R.id} and p.param = 'patient' and d.value = any(${list}::text[]))`;
 }
 
 /** Serialises conditional creates of the same criteria across instances until commit. */

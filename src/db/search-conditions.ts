@@ -13,7 +13,7 @@ const TOKENS = namesOf(resourceTokens).table;
 const REFERENCES = namesOf(resourceReferences).table;
 
 /** The values as a parenthesised list of parameters, `($1, $2, …)`. */
-export function parameterList(values: readonly unknown[]): Fragment {
+function parameterList(values: readonly unknown[]): Fragment {
   return fragment`(${joinFragments(values.map((v) => fragment`${v}`), ', ')})`;
 }
 
@@ -43,8 +43,8 @@ export function parameterConditions(search: SearchRequest): Fragment[] {
     const exact = ref.targets.filter((t) => !t.startsWith('*/'));
     const anyType = ref.targets.filter((t) => t.startsWith('*/')).map((t) => t.slice(2));
     const match = anyOf(
-      exact.length > 0 ? fragment`r.target in (${joinFragments(exact.map((t) => fragment`${t}`), ', ')})` : undefined,
-      anyType.length > 0 ? fragment`split_part(r.target, '/', 2) in (${joinFragments(anyType.map((t) => fragment`${t}`), ', ')})` : undefined,
+      exact.length > 0 ? fragment`r.target in ${parameterList(exact)}` : undefined,
+      anyType.length > 0 ? fragment`split_part(r.target, '/', 2) in ${parameterList(anyType)}` : undefined,
     );
     where.push(
       fragment`exists (select 1 from ${REFERENCES} r where r.type = ${R.type} and r.id = ${R.id}

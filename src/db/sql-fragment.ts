@@ -75,7 +75,10 @@ export type TableNames<T extends Table> = { table: Fragment } & { [K in keyof T[
 export function namesOf<T extends Table>(table: T): TableNames<T> {
   const name = quoted(getTableName(table));
   const names: Record<string, Fragment> = { table: rawFragment(name) };
-  for (const [key, column] of Object.entries(getTableColumns(table))) names[key] = rawFragment(`${name}.${quoted(column.name)}`);
+  for (const [key, column] of Object.entries(getTableColumns(table))) {
+    if (key === 'table') throw new Error(`a column of ${name} is keyed "table", the key its own name takes here`);
+    names[key] = rawFragment(`${name}.${quoted(column.name)}`);
+  }
   return names as TableNames<T>;
 }
 

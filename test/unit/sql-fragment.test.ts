@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm';
-import { PgDialect } from 'drizzle-orm/pg-core';
+import { PgDialect, pgTable, text } from 'drizzle-orm/pg-core';
 import { describe, expect, it } from 'vitest';
 import { resources, subjectFacts } from '../../src/db/schema/index.js';
 import { allOf, anyOf, fragment, joinFragments, namesOf, rawFragment, render, type Fragment } from '../../src/db/sql-fragment.js';
@@ -39,6 +39,10 @@ describe('SQL fragments', () => {
     expect(render(R.table).sql).toBe('"resource"');
     expect(render(R.lastUpdated).sql).toBe('"resource"."last_updated"');
     expect(render(F.consentOpen).sql).toBe('"subject_fact"."consent_open"');
+  });
+
+  it('refuses a table with a column keyed as its own name is', () => {
+    expect(() => namesOf(pgTable('odd', { table: text('table_name') }))).toThrow(/keyed "table"/);
   });
 
   // What searches composed through drizzle's `sql` rendered before: the same text keeps their statement names and plans.

@@ -42,13 +42,14 @@ export function parameterConditions(search: SearchRequest): Fragment[] {
   for (const ref of search.references) {
     const exact = ref.targets.filter((t) => !t.startsWith('*/'));
     const anyType = ref.targets.filter((t) => t.startsWith('*/')).map((t) => t.slice(2));
+    // No target matches nothing (the parser gives at least one: this keeps the statement valid whatever it is given).
     const match = anyOf(
       exact.length > 0 ? fragment`r.target in ${parameterList(exact)}` : undefined,
       anyType.length > 0 ? fragment`split_part(r.target, '/', 2) in ${parameterList(anyType)}` : undefined,
     );
     where.push(
       fragment`exists (select 1 from ${REFERENCES} r where r.type = ${R.type} and r.id = ${R.id}
-        and r.param = ${ref.param} and (${match ?? rawFragment('')}))`,
+        and r.param = ${ref.param} and (${match ?? rawFragment('false')}))`,
     );
   }
   return where;

@@ -2,6 +2,8 @@ import { sql } from 'drizzle-orm';
 import { PgDialect, pgTable, text } from 'drizzle-orm/pg-core';
 import { describe, expect, it } from 'vitest';
 import { resources, subjectFacts } from '../../src/db/schema/index.js';
+import { parameterConditions } from '../../src/db/search-conditions.js';
+import type { SearchRequest } from '../../src/fhir/search-request.js';
 import { allOf, anyOf, fragment, joinFragments, namesOf, rawFragment, render, type Fragment } from '../../src/db/sql-fragment.js';
 
 const R = namesOf(resources);
@@ -43,6 +45,18 @@ describe('SQL fragments', () => {
 
   it('refuses a table with a column keyed as its own name is', () => {
     expect(() => namesOf(pgTable('odd', { table: text('table_name') }))).toThrow(/keyed "table"/);
+  });
+
+  it('writes a reference criterion with no target as one that matches nothing, not as broken SQL', () => {
+    const search: SearchRequest = {
+      resourceType: 'Immunization', ids: undefined, identifiers: [], tokens: [], lastUpdated: [], count: 10, descending: false, cursor: undefined, includes: [],
+      references: [{ param: 'patient', targets: [] }, { param: 'subject', targets: ['Patient/a', '*/b'] }],
+    };
+    const [none, some] = parameterConditions(search).map((f) => render(f));
+    expect(none?.sql).toMatch(/and r\.param = \$1 and \(false\)\)$/);
+    expect(none?.params).toEqual(['patient']);
+    expect(some?.sql).toMatch(/and \(\(r\.target in \(\$2\) or split_part\(r\.target, '\/', 2\) in \(\$3\)\)\)\)$/);
+    expect(some?.params).toEqual(['subject', 'Patient/a', 'b']);
   });
 
   // What searches composed through drizzle's `sql` rendered before: the same text keeps their statement names and plans.

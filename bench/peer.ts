@@ -14,7 +14,7 @@ import { median } from './support/load.js';
 import { runPairs, type LoadSide, type PairResult } from './support/pairs.js';
 import { messageAsTransaction, peerFromEnv, peerHeaders, preloadPeer, type PeerOperation, type PeerServer } from './support/peer-server.js';
 import { preloadChildren } from './support/preload.js';
-import { formatPairReport, serverCpuText, table } from './support/report.js';
+import { cpuRatio, formatPairReport, knownMedianText, serverCpuText, table } from './support/report.js';
 import { nhsNumbers, seededRandom, syntheticChild } from './support/synthetic.js';
 import { requestAccessToken } from './support/token.js';
 
@@ -187,13 +187,26 @@ export async function benchPeer(context: BenchContext): Promise<void> {
         `${median(ratios).toFixed(2)} (${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)})`,
         serverCpuText(pairs.map((p) => p.scenario.server)),
         serverCpuText(pairs.map((p) => p.baseline.server)),
+        `${knownMedianText(pairs.map((p) => p.scenario.driverMsPerOp))} / ${knownMedianText(pairs.map((p) => p.baseline.driverMsPerOp))} ms`,
+        knownMedianText(pairs.map(cpuRatio)),
       ];
     });
-    const header = ['operation', 'hub req/s', `${peer.name} req/s`, `hub ÷ ${peer.name} (min–max)`, 'hub CPU/op', `${peer.name} CPU/op`];
+    const header = [
+      'operation',
+      'hub req/s',
+      `${peer.name} req/s`,
+      `hub ÷ ${peer.name} (min–max)`,
+      'hub CPU/op',
+      `${peer.name} CPU/op`,
+      'load CPU/op (hub / peer)',
+      'CPU ratio',
+    ];
     for (const line of table(header, rows)) out(line);
     out('');
     out(`CPU/op: median over the pairs of the server's own processes + the PostgreSQL backends serving its database, in ms per answered request (/proc utime+stime)`);
     out(`  the hub: its process; ${peer.name}: the processes PEER_PIDS names (${peer.pids.length === 0 ? 'none given' : peer.pids.join(', ')})${peer.database === undefined ? ", its database's backends not counted (no PEER_DATABASE)" : ''}`);
+    out(`load CPU/op: this process, which drives both servers from the same machine, in ms per answered request of each side: its cost is in both rates`);
+    out(`CPU ratio: ${peer.name}'s side's CPU per answered request (server + database + load) ÷ the hub's side's, median over the pairs: the throughput ratio of a machine whose cores are the limit`);
   });
 }
 

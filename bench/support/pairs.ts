@@ -20,6 +20,13 @@ export interface MeasuredRun {
   cpuMsPerOp?: number | undefined;
   /** CPU ms per completed operation of the side's server processes and of its database backends (plan.servers). */
   server?: ServerCpu | undefined;
+  /**
+   * CPU ms per completed operation of this process, which drives the load
+   * (autocannon and node-postgres run in it). On a small machine the driver
+   * shares the cores with both servers, so its cost per operation is in each
+   * side's rate.
+   */
+  driverMsPerOp?: number | undefined;
 }
 
 /** The processes serving one side: the server's own, and the PostgreSQL backends serving its database. */
@@ -89,14 +96,17 @@ async function measure(plan: PairPlan, side: SideName, pair: number): Promise<Me
   const cpuMs = side === 'scenario' && plan.scenarioPid !== undefined ? processCpuMsBetween(before, after, plan.scenarioPid) : undefined;
   const cpuMsPerOp = cpuMs === undefined || figures.completed === 0 ? undefined : cpuMs / figures.completed;
   const server = plan.servers === undefined ? undefined : serverCpu(before, after, await plan.servers[side](), figures.completed);
+  const driverMs = processCpuMsBetween(before, after, process.pid);
+  const driverMsPerOp = driverMs === undefined || figures.completed === 0 ? undefined : driverMs / figures.completed;
   plan.log(
     `  pair ${pair} ${side} (${load.label}): ${figures.perSecond.toFixed(1)} ${load.unit}, ` +
       `p50 ${figures.p50Ms.toFixed(2)} ms, p99 ${figures.p99Ms.toFixed(2)} ms, other CPU ${other}` +
       (cpuMsPerOp === undefined ? '' : `, hub CPU ${cpuMsPerOp.toFixed(2)} ms per operation`) +
-      (server === undefined ? '' : `, server CPU per operation ${msText(server.processMsPerOp)} + database ${msText(server.databaseMsPerOp)}`),
+      (server === undefined ? '' : `, server CPU per operation ${msText(server.processMsPerOp)} + database ${msText(server.databaseMsPerOp)}`) +
+      `, load generator CPU per operation ${msText(driverMsPerOp)}`,
   );
   await plan.afterRun?.(side, figures);
-  return { figures, othersShare: share, cpuMsPerOp, server };
+  return { figures, othersShare: share, cpuMsPerOp, server, driverMsPerOp };
 }
 
 function serverCpu(before: CpuSample | undefined, after: CpuSample | undefined, pids: ServerPids, completed: number): ServerCpu {

@@ -1,5 +1,5 @@
 import { median } from './load.js';
-import type { PairResult, ServerCpu } from './pairs.js';
+import type { MeasuredRun, PairResult, ServerCpu } from './pairs.js';
 
 /** BENCH.md rule 6: a pair where other processes took more than this is flagged. */
 export const OTHERS_FLAG = 0.1;
@@ -91,9 +91,31 @@ function serverLines(report: PairReport): string[] {
 
 /** "process + database ms" per operation, each the median over the pairs that could tell. */
 export function serverCpuText(servers: readonly (ServerCpu | undefined)[]): string {
-  const mid = (values: (number | undefined)[]): string => {
-    const known = values.filter((v): v is number => v !== undefined);
-    return known.length === 0 ? 'n/a' : median(known).toFixed(2);
+  return `${knownMedianText(servers.map((s) => s?.processMsPerOp))} + ${knownMedianText(servers.map((s) => s?.databaseMsPerOp))} ms`;
+}
+
+/** The median of the values /proc could tell, to two places, or "n/a". */
+export function knownMedianText(values: readonly (number | undefined)[]): string {
+  const known = values.filter((v): v is number => v !== undefined);
+  return known.length === 0 ? 'n/a' : median(known).toFixed(2);
+}
+
+/**
+ * A pair's CPU per answered request, the baseline's side over the scenario's
+ * (server, database and load generator): the throughput ratio a machine whose
+ * cores are the limit would show. Undefined where /proc could not tell.
+ */
+export function cpuRatio(pair: PairResult): number | undefined {
+  const total = (run: MeasuredRun): number | undefined => {
+    const parts = [run.server?.processMsPerOp, run.server?.databaseMsPerOp, run.driverMsPerOp];
+    let sum = 0;
+    for (const part of parts) {
+      if (part === undefined) return undefined;
+      sum += part;
+    }
+    return sum;
   };
-  return `${mid(servers.map((s) => s?.processMsPerOp))} + ${mid(servers.map((s) => s?.databaseMsPerOp))} ms`;
+  const baseline = total(pair.baseline);
+  const scenario = total(pair.scenario);
+  return baseline === undefined || scenario === undefined || scenario === 0 ? undefined : baseline / scenario;
 }

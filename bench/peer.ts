@@ -147,6 +147,7 @@ export async function benchPeer(context: BenchContext): Promise<void> {
         },
         ourPids: async () => [...(await ourPids(control, hub, options.adminUrl)), ...(await peerPids(control, peer))],
         scenarioPid: hub.pid,
+        driverPid: process.pid,
         servers: {
           scenario: async () => ({ process: [hub.pid], database: await clientBackends(control) }),
           baseline: async () => ({ process: peer.pids, database: peer.database === undefined ? [] : await clientBackends(control, { database: peer.database }) }),

@@ -21,10 +21,10 @@ export interface MeasuredRun {
   /** CPU ms per completed operation of the side's server processes and of its database backends (plan.servers). */
   server?: ServerCpu | undefined;
   /**
-   * CPU ms per completed operation of this process, which drives the load
-   * (autocannon and node-postgres run in it). On a small machine the driver
-   * shares the cores with both servers, so its cost per operation is in each
-   * side's rate.
+   * CPU ms per completed operation of the process driving the load
+   * (plan.driverPid: autocannon and node-postgres run in it). On a small
+   * machine the driver shares the cores with both sides, so its cost per
+   * operation is in each side's rate.
    */
   driverMsPerOp?: number | undefined;
 }
@@ -63,6 +63,8 @@ export interface PairPlan {
   ourPids(): Promise<number[]>;
   /** The process serving the scenario (the hub), whose CPU per operation is reported. */
   scenarioPid?: number;
+  /** The process driving the load (this one), where it serves neither side, whose CPU per operation is reported. */
+  driverPid?: number;
   /**
    * Each side's server processes and database backends, asked for at the end
    * of each of its runs, whose CPU per operation is reported (for two servers
@@ -96,14 +98,14 @@ async function measure(plan: PairPlan, side: SideName, pair: number): Promise<Me
   const cpuMs = side === 'scenario' && plan.scenarioPid !== undefined ? processCpuMsBetween(before, after, plan.scenarioPid) : undefined;
   const cpuMsPerOp = cpuMs === undefined || figures.completed === 0 ? undefined : cpuMs / figures.completed;
   const server = plan.servers === undefined ? undefined : serverCpu(before, after, await plan.servers[side](), figures.completed);
-  const driverMs = processCpuMsBetween(before, after, process.pid);
+  const driverMs = plan.driverPid === undefined ? undefined : processCpuMsBetween(before, after, plan.driverPid);
   const driverMsPerOp = driverMs === undefined || figures.completed === 0 ? undefined : driverMs / figures.completed;
   plan.log(
     `  pair ${pair} ${side} (${load.label}): ${figures.perSecond.toFixed(1)} ${load.unit}, ` +
       `p50 ${figures.p50Ms.toFixed(2)} ms, p99 ${figures.p99Ms.toFixed(2)} ms, other CPU ${other}` +
       (cpuMsPerOp === undefined ? '' : `, hub CPU ${cpuMsPerOp.toFixed(2)} ms per operation`) +
       (server === undefined ? '' : `, server CPU per operation ${msText(server.processMsPerOp)} + database ${msText(server.databaseMsPerOp)}`) +
-      `, load generator CPU per operation ${msText(driverMsPerOp)}`,
+      (plan.driverPid === undefined ? '' : `, load generator CPU per operation ${msText(driverMsPerOp)}`),
   );
   await plan.afterRun?.(side, figures);
   return { figures, othersShare: share, cpuMsPerOp, server, driverMsPerOp };

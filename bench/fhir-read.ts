@@ -121,7 +121,6 @@ export async function benchFhirRead(context: BenchContext): Promise<void> {
       afterRun,
       ourPids: () => ourPids(control, hub, options.adminUrl),
       scenarioPid: hub.pid,
-      driverPid: process.pid,
       servers: {
         baseline: async () => ({ process: [process.pid], database: await clientBackends(control, { application: BASELINE_APPLICATION }) }),
         scenario: async () => ({ process: [hub.pid], database: await clientBackends(control) }),

@@ -96,10 +96,9 @@ async function measure(plan: PairPlan, side: SideName, pair: number): Promise<Me
   const share = othersShare(before, after, await plan.ourPids());
   const other = share === undefined ? 'n/a' : `${(share * 100).toFixed(1)} %`;
   const cpuMs = side === 'scenario' && plan.scenarioPid !== undefined ? processCpuMsBetween(before, after, plan.scenarioPid) : undefined;
-  const cpuMsPerOp = cpuMs === undefined || figures.completed === 0 ? undefined : cpuMs / figures.completed;
+  const cpuMsPerOp = perOperation(cpuMs, figures.completed);
   const server = plan.servers === undefined ? undefined : serverCpu(before, after, await plan.servers[side](), figures.completed);
-  const driverMs = plan.driverPid === undefined ? undefined : processCpuMsBetween(before, after, plan.driverPid);
-  const driverMsPerOp = driverMs === undefined || figures.completed === 0 ? undefined : driverMs / figures.completed;
+  const driverMsPerOp = perOperation(plan.driverPid === undefined ? undefined : processCpuMsBetween(before, after, plan.driverPid), figures.completed);
   plan.log(
     `  pair ${pair} ${side} (${load.label}): ${figures.perSecond.toFixed(1)} ${load.unit}, ` +
       `p50 ${figures.p50Ms.toFixed(2)} ms, p99 ${figures.p99Ms.toFixed(2)} ms, other CPU ${other}` +
@@ -112,11 +111,15 @@ async function measure(plan: PairPlan, side: SideName, pair: number): Promise<Me
 }
 
 function serverCpu(before: CpuSample | undefined, after: CpuSample | undefined, pids: ServerPids, completed: number): ServerCpu {
-  const perOp = (list: readonly number[]): number | undefined => {
-    const ms = cpuMsBetween(before, after, list);
-    return ms === undefined || completed === 0 ? undefined : ms / completed;
+  return {
+    processMsPerOp: perOperation(cpuMsBetween(before, after, pids.process), completed),
+    databaseMsPerOp: perOperation(cpuMsBetween(before, after, pids.database), completed),
   };
-  return { processMsPerOp: perOp(pids.process), databaseMsPerOp: perOp(pids.database) };
+}
+
+/** CPU ms per completed operation; undefined where /proc could not tell or nothing completed. */
+function perOperation(ms: number | undefined, completed: number): number | undefined {
+  return ms === undefined || completed === 0 ? undefined : ms / completed;
 }
 
 /** "0.42 ms", or "n/a" where /proc could not tell. */

@@ -23,7 +23,8 @@ import { writeBenchBundles, type BundleFile, type GeneratedBundles } from './sup
 import { createBenchDatabase, withBenchDatabase } from './support/bench-database.js';
 import type { Benchmark, BenchContext } from './support/benchmark.js';
 import { Cleanup } from './support/cleanup.js';
-import { othersShare, parentPid, sampleCpu } from './support/cpu.js';
+import { othersShare, sampleCpu } from './support/cpu.js';
+import { postgresPids } from './support/postgres-pids.js';
 import { redact } from './support/hub-db.js';
 import { median } from './support/load.js';
 import { OTHERS_FLAG, share, table } from './support/report.js';
@@ -634,7 +635,7 @@ async function withLogTargets(context: BenchContext, engine: AuditOptions['BENCH
           checkpoint: async () => {
             await control.query('checkpoint');
           },
-          pids: () => postgresPids(control, context.options.adminUrl, [first.name, second.name]),
+          pids: () => benchPids(control, context.options.adminUrl, [first.name, second.name]),
         });
         return { target, control };
       };
@@ -679,13 +680,8 @@ async function withLogTargets(context: BenchContext, engine: AuditOptions['BENCH
 }
 
 /** This process, the backends serving the bench databases, the background processes and the postmaster (a local server only). */
-async function postgresPids(control: pg.Client, adminUrl: string, databases: readonly string[]): Promise<number[]> {
-  const host = new URL(adminUrl).hostname;
-  if (!['127.0.0.1', 'localhost', '[::1]', ''].includes(host)) return [process.pid];
-  const rows = await control.query<{ pid: number }>('select pid from pg_stat_activity where datname = any($1) or datname is null', [databases]);
-  const backends = rows.rows.map((r) => r.pid);
-  const postmaster = backends[0] === undefined ? undefined : parentPid(backends[0]);
-  return [process.pid, ...backends, ...(postmaster === undefined ? [] : [postmaster])];
+async function benchPids(control: pg.Client, adminUrl: string, databases: readonly string[]): Promise<number[]> {
+  return [process.pid, ...(await postgresPids(control, adminUrl, databases))];
 }
 
 interface LogResults {

@@ -11,7 +11,7 @@ import { loadProtocols, prepareDemoPolicies } from '../src/services/protocol-sto
 import { loadScheduleFile } from '../src/services/schedule-store.js';
 import { withBenchDatabase } from './support/bench-database.js';
 import type { Benchmark, BenchContext } from './support/benchmark.js';
-import { parentPid } from './support/cpu.js';
+import { postgresPids } from './support/postgres-pids.js';
 import { preloadHistories } from './support/history-preload.js';
 import { auditTotals, describeSetting, drainAuditQueue } from './support/hub-db.js';
 import { median, percentile, type LoadFigures } from './support/load.js';
@@ -115,12 +115,7 @@ async function scan(client: pg.Client): Promise<number> {
 
 /** This process (the job and the scan) and the PostgreSQL processes serving the bench database. */
 async function ourPids(control: pg.Client, adminUrl: string): Promise<number[]> {
-  const host = new URL(adminUrl).hostname;
-  if (!['127.0.0.1', 'localhost', '[::1]', ''].includes(host)) return [process.pid];
-  const rows = await control.query<{ pid: number }>('select pid from pg_stat_activity where datname = current_database() or datname is null');
-  const backends = rows.rows.map((r) => r.pid);
-  const postmaster = backends[0] === undefined ? undefined : parentPid(backends[0]);
-  return [process.pid, ...backends, ...(postmaster === undefined ? [] : [postmaster])];
+  return [process.pid, ...(await postgresPids(control, adminUrl))];
 }
 
 export async function benchFollowUpJob(context: BenchContext): Promise<void> {

@@ -17,7 +17,8 @@ import { createLogger } from '../src/logger.js';
 import { loadProtocols, prepareDemoPolicies } from '../src/services/protocol-store.js';
 import { withBenchDatabase } from './support/bench-database.js';
 import type { Benchmark, BenchContext } from './support/benchmark.js';
-import { othersShare, parentPid, sampleCpu } from './support/cpu.js';
+import { othersShare, sampleCpu } from './support/cpu.js';
+import { postgresPids } from './support/postgres-pids.js';
 import { drainAuditQueue } from './support/hub-db.js';
 import { median, percentile } from './support/load.js';
 import { share, table } from './support/report.js';
@@ -171,12 +172,7 @@ export async function benchSubscriptions(context: BenchContext): Promise<void> {
     const control = new pg.Client({ connectionString: database.url, application_name: 'hubbench-control' });
     await control.connect();
     cleanup.defer('close the control connection', () => control.end());
-    const pids = async (): Promise<number[]> => {
-      const rows = await control.query<{ pid: number }>('select pid from pg_stat_activity where datname = current_database()');
-      const first = rows.rows[0]?.pid;
-      const postmaster = first === undefined ? undefined : parentPid(first);
-      return [process.pid, ...rows.rows.map((r) => r.pid), ...(postmaster === undefined ? [] : [postmaster])];
-    };
+    const pids = async (): Promise<number[]> => [process.pid, ...(await postgresPids(control, database.url))];
 
     log(`subscriptions: ${options.pairs} pairs, each side ${options.warmupSeconds} s warm-up then ${options.seconds} s, one at a time`);
     const rows: string[][] = [];

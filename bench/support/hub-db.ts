@@ -1,6 +1,6 @@
 import type pg from 'pg';
-import { parentPid } from './cpu.js';
 import type { HubProcess } from './hub-process.js';
+import { postgresPids } from './postgres-pids.js';
 import { withDeadline } from './time.js';
 
 // What the benchmarks that drive the hub ask of its database through a plain
@@ -56,13 +56,7 @@ export async function auditTotals(control: pg.Client, signal: AbortSignal): Prom
  * database, its background processes and the postmaster.
  */
 export async function ourPids(control: pg.Client, hub: HubProcess, adminUrl: string): Promise<number[]> {
-  const pids = [process.pid, hub.pid];
-  const host = new URL(adminUrl).hostname;
-  if (!['127.0.0.1', 'localhost', '[::1]', ''].includes(host)) return pids;
-  const rows = await control.query<{ pid: number }>('select pid from pg_stat_activity where datname = current_database() or datname is null');
-  const backends = rows.rows.map((r) => r.pid);
-  const postmaster = backends[0] === undefined ? undefined : parentPid(backends[0]);
-  return [...pids, ...backends, ...(postmaster === undefined ? [] : [postmaster])];
+  return [process.pid, hub.pid, ...(await postgresPids(control, adminUrl))];
 }
 
 /**

@@ -39,7 +39,7 @@ describe('the server a benchmark URL reaches', () => {
   });
 
   it('counts no PostgreSQL process of a server elsewhere, without asking it', async () => {
-    // A control connection that was never opened: asking it anything would fail.
+    // A control connection that was never opened: a query on it would wait for ever, and the test would time out.
     const control = new pg.Client({ connectionString: 'postgres://postgres@db.example.org/postgres' });
     await expect(postgresPids(control, 'postgres://postgres@db.example.org/postgres')).resolves.toEqual([]);
   });
